@@ -1,0 +1,137 @@
+"""PPCX settings: the one place that reads the environment.
+
+Everything else receives a `Settings` object (or values taken from it) from the composition
+root. The event-store variables keep the eventsourcing library's own names
+(`PERSISTENCE_MODULE`, `SQLITE_DBNAME`, `POSTGRES_*`) so an operator who knows the library
+configures PPCX the same way; `eventstore_env()` hands them to the library explicitly.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import AliasChoices, Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PersistenceModule = Literal["eventsourcing.sqlite", "eventsourcing.postgres", "eventsourcing.popo"]
+
+
+class Settings(BaseSettings):
+    """All configuration of a PPCX deployment. Environment variables in brackets."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="PPCX_",
+        extra="ignore",
+        populate_by_name=True,
+        validate_default=True,
+    )
+
+    # -- where things live -------------------------------------------------------------------
+    data_dir: Path = Field(default=Path(".ppcx"), description="[PPCX_DATA_DIR] data directory")
+
+    # -- external services (unset: the embedded runner starts real ones in the data dir) ----
+    redis_url: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("REDIS_URL", "PPCX_REDIS_URL"),
+        description="[REDIS_URL] e.g. redis://127.0.0.1:6379/0",
+    )
+    nats_url: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("NATS_URL", "PPCX_NATS_URL"),
+        description="[NATS_URL] e.g. nats://127.0.0.1:4222",
+    )
+    redis_prefix: str = Field(
+        default="ppcx", description="[PPCX_REDIS_PREFIX] namespace of every Redis key"
+    )
+    nats_stream: str = Field(
+        default="PPCX_EVENTS", description="[PPCX_NATS_STREAM] JetStream stream of events"
+    )
+    nats_subject_prefix: str = Field(
+        default="ppcx.events", description="[PPCX_NATS_SUBJECT_PREFIX] subject prefix"
+    )
+
+    # -- event store: the eventsourcing library's own variables ---------------------------------
+    persistence_module: PersistenceModule = Field(
+        default="eventsourcing.sqlite",
+        validation_alias=AliasChoices("PERSISTENCE_MODULE", "PPCX_PERSISTENCE_MODULE"),
+    )
+    sqlite_dbname: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("SQLITE_DBNAME", "PPCX_SQLITE_DBNAME"),
+        description="[SQLITE_DBNAME] default: <data dir>/events.sqlite",
+    )
+    postgres_dbname: str = Field(default="ppcx", validation_alias="POSTGRES_DBNAME")
+    postgres_host: str = Field(default="127.0.0.1", validation_alias="POSTGRES_HOST")
+    postgres_port: int = Field(default=5432, validation_alias="POSTGRES_PORT")
+    postgres_user: str = Field(default="postgres", validation_alias="POSTGRES_USER")
+    postgres_password: str = Field(default="", validation_alias="POSTGRES_PASSWORD")
+    postgres_schema: str = Field(default="public", validation_alias="POSTGRES_SCHEMA")
+
+    # -- analytics ------------------------------------------------------------------------------
+    duckdb_path: Path | None = Field(
+        default=None, description="[PPCX_DUCKDB_PATH] default: <data dir>/analytics.duckdb"
+    )
+
+    # -- HTTP API -------------------------------------------------------------------------------
+    api_host: str = Field(default="127.0.0.1", description="[PPCX_API_HOST]")
+    api_port: int = Field(default=8000, ge=1, le=65535, description="[PPCX_API_PORT]")
+    api_workers: int = Field(default=1, ge=1, le=64, description="[PPCX_API_WORKERS]")
+
+    # -- secrets (unset: generated once into the data dir, mode 0600) ----------------------------
+    secret_key: str | None = Field(
+        default=None,
+        description="[PPCX_SECRET_KEY] keys the hashes of API keys and caller numbers",
+    )
+    audit_key: str | None = Field(
+        default=None, description="[PPCX_AUDIT_KEY] keys the event log's tamper-evident chain"
+    )
+    bootstrap_admin_key: str | None = Field(
+        default=None, description="[PPCX_BOOTSTRAP_ADMIN_KEY] an admin key accepted by serve"
+    )
+    twilio_auth_token: str | None = Field(
+        default=None, description="[PPCX_TWILIO_AUTH_TOKEN] checks X-Twilio-Signature"
+    )
+    public_base_url: str | None = Field(
+        default=None,
+        description="[PPCX_PUBLIC_BASE_URL] the URL Twilio calls, for signatures and callbacks",
+    )
+
+    @field_validator("redis_url", "nats_url", "secret_key", "audit_key", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        return None if value == "" else value
+
+    # -- derived ------------------------------------------------------------------------------
+    @property
+    def resolved_data_dir(self) -> Path:
+        return self.data_dir.expanduser().resolve()
+
+    @property
+    def resolved_sqlite_path(self) -> Path:
+        if self.sqlite_dbname:
+            return Path(self.sqlite_dbname).expanduser().resolve()
+        return self.resolved_data_dir / "events.sqlite"
+
+    @property
+    def resolved_duckdb_path(self) -> Path:
+        if self.duckdb_path is not None:
+            return self.duckdb_path.expanduser().resolve()
+        return self.resolved_data_dir / "analytics.duckdb"
+
+    def eventstore_env(self) -> dict[str, str]:
+        """The eventsourcing library's environment, built from these settings only."""
+        env: dict[str, str] = {"PERSISTENCE_MODULE": self.persistence_module}
+        if self.persistence_module == "eventsourcing.sqlite":
+            env["SQLITE_DBNAME"] = str(self.resolved_sqlite_path)
+            env["SQLITE_LOCK_TIMEOUT"] = "30"
+        elif self.persistence_module == "eventsourcing.postgres":
+            env.update(
+                POSTGRES_DBNAME=self.postgres_dbname,
+                POSTGRES_HOST=self.postgres_host,
+                POSTGRES_PORT=str(self.postgres_port),
+                POSTGRES_USER=self.postgres_user,
+                POSTGRES_PASSWORD=self.postgres_password,
+                POSTGRES_SCHEMA=self.postgres_schema,
+            )
+        return env

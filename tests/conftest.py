@@ -1,0 +1,169 @@
+"""Shared fixtures: real services only.
+
+* Redis and NATS: the URLs in `REDIS_URL` / `NATS_URL` when given (e.g. the machine's own 6379
+  and 4222), otherwise real embedded servers started once for the test session by the same
+  runner `ppcx` uses, and stopped when the session ends.
+* Redis isolation: each test gets its own key prefix and its keys are deleted afterwards.
+* NATS isolation: each test gets its own JetStream stream and subject prefix.
+* SQLite: a temporary event-store file per test.
+* PostgreSQL: the server in `POSTGRES_HOST`/`POSTGRES_PORT` (default 127.0.0.1:5432), a
+  database `ppcx_test` created on first use, and a schema of its own per test. An unreachable
+  PostgreSQL fails the test (in CI and elsewhere); deselect with `-m "not postgres"` on a
+  machine that has none.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+import redis
+
+from ppcx.services import Endpoints, ServiceRunner
+from ppcx.settings import Settings
+
+POSTGRES_TEST_DB = "ppcx_test"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "postgres: needs the PostgreSQL server")
+
+
+@pytest.fixture(scope="session")
+def base_settings() -> Settings:
+    """Settings from the environment the suite runs in (service URLs, PostgreSQL address)."""
+    return Settings()
+
+
+@pytest.fixture(scope="session")
+def endpoints(
+    base_settings: Settings, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Endpoints]:
+    """Real Redis and NATS for the whole session: configured URLs or embedded servers."""
+    if base_settings.redis_url and base_settings.nats_url:
+        yield Endpoints(redis_url=base_settings.redis_url, nats_url=base_settings.nats_url)
+        return
+    data_dir = tmp_path_factory.mktemp("services")
+    runner = ServiceRunner(base_settings.model_copy(update={"data_dir": data_dir}))
+    with runner.session() as session_endpoints:
+        yield session_endpoints
+
+
+@pytest.fixture
+def unique() -> str:
+    return uuid.uuid4().hex[:12]
+
+
+@pytest.fixture
+def settings(
+    base_settings: Settings, endpoints: Endpoints, tmp_path: Path, unique: str
+) -> Settings:
+    """Settings for one test: its own data dir, SQLite file, Redis prefix and NATS stream."""
+    return base_settings.model_copy(
+        update={
+            "data_dir": tmp_path / "data",
+            "redis_url": endpoints.redis_url,
+            "nats_url": endpoints.nats_url,
+            "redis_prefix": f"t{unique}",
+            "nats_stream": f"T{unique.upper()}",
+            "nats_subject_prefix": f"t{unique}.events",
+            "persistence_module": "eventsourcing.sqlite",
+            "sqlite_dbname": str(tmp_path / "events.sqlite"),
+            "duckdb_path": tmp_path / "analytics.duckdb",
+            "secret_key": "test-secret-" + unique,
+            "audit_key": "test-audit-" + unique,
+        }
+    )
+
+
+@pytest.fixture
+def redis_client(settings: Settings) -> Iterator[redis.Redis]:
+    """A client on the real Redis; every key under this test's prefix is deleted afterwards."""
+    assert settings.redis_url is not None
+    client = redis.Redis.from_url(settings.redis_url)
+    try:
+        yield client
+    finally:
+        for key in client.scan_iter(match=f"{settings.redis_prefix}*", count=1000):
+            client.delete(key)
+        client.close()
+
+
+@pytest.fixture
+def nats_stream(settings: Settings) -> Iterator[str]:
+    """This test's JetStream stream name; the stream is deleted afterwards."""
+    yield settings.nats_stream
+
+    async def delete() -> None:
+        import nats
+        from nats.js.errors import NotFoundError
+
+        assert settings.nats_url is not None
+        connection = await nats.connect(settings.nats_url)
+        try:
+            await connection.jetstream().delete_stream(settings.nats_stream)
+        except NotFoundError:
+            pass
+        finally:
+            await connection.close()
+
+    asyncio.run(delete())
+
+
+def _postgres_conninfo(settings: Settings, dbname: str) -> str:
+    return psycopg.conninfo.make_conninfo(
+        host=settings.postgres_host,
+        port=settings.postgres_port,
+        user=settings.postgres_user,
+        password=settings.postgres_password,
+        dbname=dbname,
+        connect_timeout=5,
+    )
+
+
+@pytest.fixture(scope="session")
+def postgres_database(base_settings: Settings) -> str:
+    """The test database on the real PostgreSQL, created when missing."""
+    try:
+        with psycopg.connect(
+            _postgres_conninfo(base_settings, "postgres"), autocommit=True
+        ) as connection:
+            exists = connection.execute(
+                "SELECT 1 FROM pg_database WHERE datname = %s", (POSTGRES_TEST_DB,)
+            ).fetchone()
+            if not exists:
+                with contextlib.suppress(psycopg.errors.DuplicateDatabase):
+                    connection.execute(f'CREATE DATABASE "{POSTGRES_TEST_DB}"')
+    except psycopg.OperationalError as error:
+        where = f"{base_settings.postgres_host}:{base_settings.postgres_port}"
+        ci = " (CI=true: a missing service is a failure)" if os.environ.get("CI") else ""
+        pytest.fail(f"PostgreSQL unreachable at {where}{ci}: {error}")
+    return POSTGRES_TEST_DB
+
+
+@pytest.fixture
+def postgres_settings(
+    settings: Settings, postgres_database: str, unique: str
+) -> Iterator[Settings]:
+    """Settings whose event store is a fresh schema on the real PostgreSQL."""
+    schema = f"t_{unique}"
+    conninfo = _postgres_conninfo(settings, postgres_database)
+    with psycopg.connect(conninfo, autocommit=True) as connection:
+        connection.execute(f'CREATE SCHEMA "{schema}"')
+    try:
+        yield settings.model_copy(
+            update={
+                "persistence_module": "eventsourcing.postgres",
+                "postgres_dbname": postgres_database,
+                "postgres_schema": schema,
+            }
+        )
+    finally:
+        with psycopg.connect(conninfo, autocommit=True) as connection:
+            connection.execute(f'DROP SCHEMA "{schema}" CASCADE')
