@@ -8,6 +8,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from ppcx.bench.report import Figure
 from ppcx.services import ServiceError, ServiceRunner
 from ppcx.settings import Settings
 
@@ -20,6 +21,11 @@ app = typer.Typer(
 )
 services_app = typer.Typer(help="Embedded Redis and NATS servers.", no_args_is_help=True)
 app.add_typer(services_app, name="services")
+bench_app = typer.Typer(
+    help="Benchmarks: figures next to same-run baselines.", no_args_is_help=True
+)
+app.add_typer(bench_app, name="bench")
+BENCHMARKS_MD = "BENCHMARKS.md"
 
 console = Console()
 err_console = Console(stderr=True)
@@ -135,6 +141,39 @@ def demo(
     table.add_row("market", f"not simulated yet ({calls} calls, seed {seed}): issue #8")
     console.print(table)
     console.print("demo: services started, checked and stopped; nothing else was run.")
+
+
+# -- benchmarks --------------------------------------------------------------------------------
+
+
+def _publish(
+    name: str, title: str, command: str, figures: list[Figure], notes: list[str], write: bool
+) -> None:
+    from pathlib import Path
+
+    from ppcx.bench.report import markdown, render, write_section
+
+    render(title, figures, console)
+    if write:
+        write_section(Path(BENCHMARKS_MD), name, markdown(title, command, figures, notes))
+        console.print(f"written to {BENCHMARKS_MD} (section {name})")
+
+
+@bench_app.command("store")
+def bench_store(
+    calls: int = typer.Option(20_000, min=100, help="call aggregates appended in batches"),
+    write: bool = typer.Option(False, help=f"update the section in {BENCHMARKS_MD}"),
+) -> None:
+    """Event-store append and read throughput (SQLite, PostgreSQL) vs raw SQLite."""
+    from ppcx.bench import store
+
+    figures = store.run(load_settings(), console, calls=calls)
+    notes = [
+        "Each call aggregate is 5 events (ping, three bids, auction decision), ~300 bytes each.",
+        "The append path includes orjson encoding and the keyed audit-chain link per event; "
+        "the raw baseline inserts the already-encoded rows.",
+    ]
+    _publish("store", "Event store", f"ppcx bench store --calls {calls}", figures, notes, write)
 
 
 def main() -> None:

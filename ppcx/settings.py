@@ -121,7 +121,10 @@ class Settings(BaseSettings):
 
     def eventstore_env(self) -> dict[str, str]:
         """The eventsourcing library's environment, built from these settings only."""
-        env: dict[str, str] = {"PERSISTENCE_MODULE": self.persistence_module}
+        env: dict[str, str] = {
+            "PERSISTENCE_MODULE": self.persistence_module,
+            "ORIGINATOR_ID_TYPE": "text",  # ids are strings such as call_…
+        }
         if self.persistence_module == "eventsourcing.sqlite":
             env["SQLITE_DBNAME"] = str(self.resolved_sqlite_path)
             env["SQLITE_LOCK_TIMEOUT"] = "30"

@@ -47,7 +47,8 @@ def test_jetstream_is_real_with_a_stream_per_test(settings: Settings, nats_strea
 
 
 def _roundtrip(settings: Settings) -> str:
-    app = Application[object](env=settings.eventstore_env())
+    # a stock application with UUID ids: the store itself, without PPCX on top
+    app = Application[object](env={**settings.eventstore_env(), "ORIGINATOR_ID_TYPE": "uuid"})
     try:
         note = Note(text="kept")
         app.save(note)

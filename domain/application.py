@@ -1,0 +1,130 @@
+"""The eventsourcing application: one notification log for the whole exchange.
+
+Configured only from the environment dict it is given (built by the composition root from
+`Settings`): unlike the library's default, it does not read `os.environ`. Events are encoded
+with orjson and stored with the audit chain (`domain.persistence`). Aggregates are cached per
+process (fast-forwarded from the store on every `get`, so writes by other processes are seen)
+and hot ones are snapshotted so a cold load never replays more than an interval of events.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, TypeVar
+
+from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.persistence import ApplicationRecorder, Transcoder
+from eventsourcing.postgres import PostgresFactory
+from eventsourcing.sqlite import SQLiteFactory
+from eventsourcing.utils import Environment, EnvType
+
+from domain.base import PPCXAggregate, PPCXEvent
+from domain.buyer import Buyer
+from domain.errors import NotFound
+from domain.persistence import (
+    ChainedPostgresApplicationRecorder,
+    ChainedSQLiteApplicationRecorder,
+    OrjsonTranscoder,
+    encode_event,
+)
+from domain.target import Target
+
+A = TypeVar("A", bound=PPCXAggregate)
+AGGREGATE_CACHE_MAXSIZE = 50_000
+
+
+class PPCXApplication(Application[str]):
+    name = "PPCX"
+    snapshotting_intervals = {Buyer: 200, Target: 200}  # noqa: RUF012 - the library's API
+    env = {  # noqa: RUF012 - the library's API
+        "AGGREGATE_CACHE_MAXSIZE": str(AGGREGATE_CACHE_MAXSIZE),
+        "ORIGINATOR_ID_TYPE": "text",
+        "IS_SNAPSHOTTING_ENABLED": "y",
+    }
+
+    def __init__(self, env: EnvType, *, chain_key: bytes) -> None:
+        self.chain_key = chain_key
+        super().__init__(env)
+
+    def construct_env(self, name: str, env: EnvType | None = None) -> Environment:
+        # Settings are the only source of configuration: os.environ is not consulted.
+        return Environment(name, {**type(self).env, **(env or {})})
+
+    def construct_transcoder(self) -> Transcoder:
+        return OrjsonTranscoder()
+
+    def construct_recorder(self) -> ApplicationRecorder:
+        factory = self.factory
+        recorder: ApplicationRecorder
+        if isinstance(factory, SQLiteFactory):
+            sqlite_recorder = ChainedSQLiteApplicationRecorder(
+                factory.datastore, chain_key=self.chain_key
+            )
+            if factory.env_create_table():
+                sqlite_recorder.create_table()
+            recorder = sqlite_recorder
+        elif isinstance(factory, PostgresFactory):
+            prefix = self.name.lower() or "stored"
+            postgres_recorder = ChainedPostgresApplicationRecorder(
+                factory.datastore, events_table_name=f"{prefix}_events", chain_key=self.chain_key
+            )
+            if factory.env_create_table():
+                postgres_recorder.create_table()
+            recorder = postgres_recorder
+        else:  # in-memory (popo): used by pure tests, no chain
+            recorder = factory.application_recorder()
+        return recorder
+
+    # -- reading ------------------------------------------------------------------------------
+    def load(self, cls: type[A], aggregate_id: object, field: str) -> A:
+        """The aggregate, or NotFound naming the field that referred to it."""
+        if not isinstance(aggregate_id, str) or not aggregate_id:
+            raise NotFound(f"{field} is required", field=field)
+        try:
+            aggregate: object = self.repository.get(aggregate_id)
+        except AggregateNotFoundError:
+            raise NotFound(f"{field} {aggregate_id!r} does not exist", field=field) from None
+        if not isinstance(aggregate, cls):
+            raise NotFound(f"{field} {aggregate_id!r} does not exist", field=field)
+        return aggregate
+
+    def find(self, cls: type[A], aggregate_id: str) -> A | None:
+        try:
+            aggregate: object = self.repository.get(aggregate_id)
+        except AggregateNotFoundError:
+            return None
+        return aggregate if isinstance(aggregate, cls) else None
+
+    def exists(self, aggregate_id: str) -> bool:
+        return bool(self.recorder.select_events(aggregate_id, limit=1))
+
+    # -- writing (used by the writer) ----------------------------------------------------------
+    def record(self, events: Sequence[PPCXEvent]) -> list[int]:
+        """Append events atomically (one transaction) → notification ids; IntegrityError on a
+        conflict. Encodes with `encode_event` rather than the library's put(): same rows,
+        without the intermediate objects (this is the append path of every event)."""
+        rows = [encode_event(e) for e in events]
+        recorder = self.recorder
+        if isinstance(
+            recorder, (ChainedSQLiteApplicationRecorder, ChainedPostgresApplicationRecorder)
+        ):
+            return recorder.insert_rows(rows)
+        self.events.put(events)  # in-memory store (tests)
+        return []
+
+    def after_commit(self, aggregates: Sequence[PPCXAggregate], events: Sequence[Any]) -> None:
+        """Refresh this process's cache and take the snapshots that fell due."""
+        cache = self.repository.cache
+        if cache is not None:
+            for aggregate in aggregates:
+                cache.put(aggregate.id, aggregate)
+        if not self.snapshots:
+            return
+        due = self.snapshotting_intervals
+        intervals = {a.id: i for a in aggregates if (i := due.get(type(a)))}
+        if not intervals:
+            return
+        for e in events:
+            interval = intervals.get(e.originator_id)
+            if interval and e.originator_version % interval == 0:
+                self.take_snapshot(e.originator_id, version=e.originator_version)

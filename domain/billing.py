@@ -1,0 +1,160 @@
+"""Pure billing rules: what a publisher earns, when a buyer pays, and the auction floor.
+
+* billable = answered, duration ≥ the target's buffer, not a duplicate of the same caller for
+  the same buyer within the campaign's window, and the caller not blocked;
+* revenue = the winning price; payout = fixed, or a `Decimal` share rounded half-even to cents;
+  margin = revenue − payout, exactly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any, Literal
+
+from domain.errors import ValidationError
+from domain.invariant import invariant
+from domain.money import format_cents, parse_cents, parse_share, require_cents, share_of
+
+RULES_VERSION = 1
+NotBillableReason = Literal["not_answered", "blocked", "duplicate", "below_buffer"]
+
+
+@dataclass(frozen=True, slots=True)
+class PayoutRule:
+    """What the publisher earns on a billable call: a fixed amount or a share of revenue."""
+
+    fixed_cents: int | None = None
+    share: Decimal | None = None
+
+    def __post_init__(self) -> None:
+        invariant((self.fixed_cents is None) != (self.share is None), "exactly one payout kind")
+
+    @classmethod
+    def parse(cls, data: object) -> PayoutRule:
+        if not isinstance(data, Mapping) or len(data) != 1 or not ({"fixed", "share"} & set(data)):
+            raise ValidationError(
+                'publisher_payout must be {"fixed": "30.00"} or {"share": "0.70"}',
+                field="publisher_payout",
+            )
+        if "fixed" in data:
+            return cls(fixed_cents=parse_cents(data["fixed"], "publisher_payout.fixed"))
+        return cls(share=parse_share(data["share"], "publisher_payout.share"))
+
+    def payout_cents(self, revenue_cents: int) -> int:
+        require_cents(revenue_cents, "revenue_cents")
+        if self.fixed_cents is not None:
+            return self.fixed_cents
+        assert self.share is not None
+        return share_of(revenue_cents, self.share)
+
+    def to_dict(self) -> dict[str, Any]:
+        if self.fixed_cents is not None:
+            return {"fixed_cents": self.fixed_cents}
+        return {"share": str(self.share)}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> PayoutRule:
+        if data.get("fixed_cents") is not None:
+            return cls(fixed_cents=int(data["fixed_cents"]))
+        return cls(share=Decimal(str(data["share"])))
+
+    def describe(self) -> dict[str, str]:
+        if self.fixed_cents is not None:
+            return {"fixed": format_cents(self.fixed_cents)}
+        return {"share": str(self.share)}
+
+
+def floor_cents(rule: PayoutRule, min_margin_cents: int, min_bid_cents: int) -> int:
+    """The lowest price that covers the publisher's payout plus the minimum margin, and the
+    campaign's minimum bid. With a share, margin grows with price, so the first price whose
+    rounded margin reaches the minimum is the floor."""
+    require_cents(min_margin_cents, "min_margin_cents", allow_negative=True)
+    if rule.fixed_cents is not None:
+        return max(min_bid_cents, rule.fixed_cents + min_margin_cents, 0)
+    assert rule.share is not None
+    if min_margin_cents <= 0:
+        return max(min_bid_cents, 0)
+    keep = Decimal(1) - rule.share
+    if keep <= 0:
+        raise ValidationError(
+            "a 100% revenue share leaves no margin; lower the share or the minimum margin",
+            field="publisher_payout.share",
+        )
+    price = max(int(Decimal(min_margin_cents) / keep) - 1, 0)
+    while price - rule.payout_cents(price) < min_margin_cents:
+        price += 1
+    return max(min_bid_cents, price)
+
+
+def check_campaign_economics(
+    rule: PayoutRule, min_bid_cents: int, min_margin_cents: int, allow_negative_margin: bool
+) -> None:
+    """Refuse a campaign whose fixed payout could exceed a bid, unless it says it may."""
+    if allow_negative_margin:
+        return
+    if min_margin_cents < 0:
+        raise ValidationError(
+            "a negative minimum margin needs allow_negative_margin", field="min_margin"
+        )
+    if rule.fixed_cents is not None and min_bid_cents < rule.fixed_cents + min_margin_cents:
+        raise ValidationError(
+            f"the fixed payout {format_cents(rule.fixed_cents)} plus the minimum margin "
+            f"{format_cents(min_margin_cents)} exceeds the minimum bid "
+            f"{format_cents(min_bid_cents)}: a bid could lose money. Raise min_bid, lower the "
+            "payout, or set allow_negative_margin",
+            field="min_bid",
+        )
+    floor_cents(rule, min_margin_cents, min_bid_cents)  # raises for an impossible share
+
+
+def is_duplicate(last_billed_at: datetime | None, at: datetime, window_days: int) -> bool:
+    """A call is a duplicate when the same caller's last billed call with the same buyer on
+    the same campaign lies less than `window_days` before it (exactly the window: not one)."""
+    if window_days <= 0 or last_billed_at is None:
+        return False
+    return at - last_billed_at < timedelta(days=window_days)
+
+
+@dataclass(frozen=True, slots=True)
+class BillingDecision:
+    billable: bool
+    reason: str
+    revenue_cents: int
+    payout_cents: int
+    margin_cents: int
+
+
+def decide_billing(
+    *,
+    answered: bool,
+    duration_s: int,
+    buffer_s: int,
+    duplicate: bool,
+    blocked: bool,
+    price_cents: int,
+    payout_cents: int,
+) -> BillingDecision:
+    """The billing decision for a completed call (pure; replay re-runs it)."""
+    require_cents(price_cents, "price_cents")
+    require_cents(payout_cents, "payout_cents")
+    not_billable: NotBillableReason | None = None
+    if not answered:
+        not_billable = "not_answered"
+    elif blocked:
+        not_billable = "blocked"
+    elif duplicate:
+        not_billable = "duplicate"
+    elif duration_s < buffer_s:
+        not_billable = "below_buffer"
+    if not_billable is not None:
+        return BillingDecision(False, not_billable, 0, 0, 0)
+    margin_cents = price_cents - payout_cents
+    decision = BillingDecision(True, "billable", price_cents, payout_cents, margin_cents)
+    invariant(
+        decision.revenue_cents == decision.payout_cents + decision.margin_cents,
+        "revenue must equal payout plus margin",
+    )
+    return decision

@@ -1,0 +1,66 @@
+"""A campaign: a vertical's offer to publishers, with its payout rule and distribution mode."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from eventsourcing.domain import event
+
+from domain.base import PPCXAggregate
+from domain.billing import PayoutRule, floor_cents
+
+Distribution = Literal["auction", "waterfall", "round_robin", "weighted"]
+DISTRIBUTIONS: tuple[Distribution, ...] = ("auction", "waterfall", "round_robin", "weighted")
+
+
+class Campaign(PPCXAggregate):
+    @event("Created")
+    def __init__(
+        self,
+        id: str,
+        name: str,
+        vertical: str,
+        payout: dict[str, Any],
+        duplicate_window_days: int,
+        distribution: str,
+        min_bid_cents: int,
+        min_margin_cents: int,
+        allow_negative_margin: bool,
+        max_attempts: int,
+        bid_ttl_s: int,
+        rtb_deadline_ms: int,
+        market: str,
+        by: str,
+        timestamp: datetime,
+    ) -> None:
+        self.name = name
+        self.vertical = vertical
+        self.payout = payout
+        self.duplicate_window_days = duplicate_window_days
+        self.distribution = distribution
+        self.min_bid_cents = min_bid_cents
+        self.min_margin_cents = min_margin_cents
+        self.allow_negative_margin = allow_negative_margin
+        self.max_attempts = max_attempts
+        self.bid_ttl_s = bid_ttl_s
+        self.rtb_deadline_ms = rtb_deadline_ms
+        self.market = market
+        self.allowed_publishers: list[str] = []
+
+    @event("PublisherAllowed")
+    def allow_publisher(self, publisher_id: str, by: str, timestamp: datetime) -> None:
+        self.allowed_publishers.append(publisher_id)
+
+    @event("PublisherDisallowed")
+    def disallow_publisher(self, publisher_id: str, by: str, timestamp: datetime) -> None:
+        self.allowed_publishers.remove(publisher_id)
+
+    def payout_rule(self) -> PayoutRule:
+        return PayoutRule.from_dict(self.payout)
+
+    def floor_cents(self) -> int:
+        return floor_cents(self.payout_rule(), self.min_margin_cents, self.min_bid_cents)
+
+    def admits(self, publisher_id: str) -> bool:
+        return publisher_id in self.allowed_publishers

@@ -1,0 +1,50 @@
+"""Domain errors: what a caller did wrong, with the field it concerns. Nothing is recorded."""
+
+from __future__ import annotations
+
+
+class DomainError(Exception):
+    """Base of every error a command can raise for bad input or a refused action."""
+
+    code = "invalid"
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
+
+
+class ValidationError(DomainError, ValueError):
+    """A value is malformed or out of range."""
+
+    code = "validation"
+
+
+class NotFound(DomainError, LookupError):
+    """The referenced object does not exist."""
+
+    code = "not_found"
+
+
+class Conflict(DomainError):
+    """The object's state does not allow the command (already posted, paused, ...)."""
+
+    code = "conflict"
+
+
+class InsufficientFunds(Conflict):
+    """The buyer's available balance would drop below minus its credit limit."""
+
+    code = "insufficient_funds"
+
+
+class Expired(Conflict):
+    """The bid or hold expired before the command arrived."""
+
+    code = "expired"
+
+
+class ConcurrencyConflict(Conflict):
+    """Optimistic-concurrency retries were exhausted on a hot aggregate."""
+
+    code = "concurrency_conflict"

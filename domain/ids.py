@@ -1,0 +1,40 @@
+"""Opaque string ids with a prefix that says what they name."""
+
+from __future__ import annotations
+
+import re
+import uuid
+
+from domain.errors import ValidationError
+
+_NAMESPACE = uuid.UUID("6f1c3f8e-6d2a-4b8e-9a51-2f1e8c0d7b44")
+PREFIXES = frozenset(
+    {"pub", "buy", "cmp", "tgt", "num", "pool", "key", "call", "cmd", "dsp", "tx", "hold"}
+)
+_ID_RE = re.compile(r"^([a-z]+)_[0-9a-f]{32}$")
+
+
+def new_id(prefix: str) -> str:
+    assert prefix in PREFIXES, prefix
+    return f"{prefix}_{uuid.uuid4().hex}"
+
+
+def derived_id(prefix: str, *parts: str) -> str:
+    """A deterministic id: the same command id (or parts) always names the same object."""
+    assert prefix in PREFIXES, prefix
+    return f"{prefix}_{uuid.uuid5(_NAMESPACE, '|'.join(parts)).hex}"
+
+
+def require_id(value: object, prefix: str, field: str) -> str:
+    if not isinstance(value, str):
+        raise ValidationError(f"{field} must be an id such as {prefix}_…", field=field)
+    match = _ID_RE.match(value)
+    if match is None or match.group(1) != prefix:
+        raise ValidationError(f"{field} is not a valid {prefix}_… id", field=field)
+    return value
+
+
+def require_command_id(value: object, field: str = "command_id") -> str:
+    if not isinstance(value, str) or not 1 <= len(value) <= 200 or not value.isprintable():
+        raise ValidationError(f"{field} must be 1-200 printable characters", field=field)
+    return value

@@ -1,0 +1,65 @@
+"""Tracking numbers (static, tied to a source) and DNI pools (numbers leased to web sessions).
+
+A number's aggregate id is derived from the number itself, so no number can be provisioned
+twice — whether static or in a pool."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from eventsourcing.domain import event
+
+from domain.base import PPCXAggregate
+from domain.ids import derived_id
+
+
+def number_id(number: str) -> str:
+    return derived_id("num", number)
+
+
+class TrackingNumber(PPCXAggregate):
+    @event("Provisioned")
+    def __init__(
+        self,
+        id: str,
+        number: str,
+        campaign_id: str,
+        publisher_id: str,
+        source: str,
+        medium: str | None,
+        keyword: str | None,
+        pool_id: str | None,
+        by: str,
+        timestamp: datetime,
+    ) -> None:
+        self.number = number
+        self.campaign_id = campaign_id
+        self.publisher_id = publisher_id
+        self.source = source
+        self.medium = medium
+        self.keyword = keyword
+        self.pool_id = pool_id
+
+
+class NumberPool(PPCXAggregate):
+    @event("Created")
+    def __init__(
+        self,
+        id: str,
+        name: str,
+        campaign_id: str,
+        publisher_id: str,
+        numbers: list[str],
+        lease_ttl_s: int,
+        by: str,
+        timestamp: datetime,
+    ) -> None:
+        self.name = name
+        self.campaign_id = campaign_id
+        self.publisher_id = publisher_id
+        self.numbers = list(numbers)
+        self.lease_ttl_s = lease_ttl_s
+
+    @event("NumbersAdded")
+    def add_numbers(self, numbers: list[str], by: str, timestamp: datetime) -> None:
+        self.numbers.extend(numbers)

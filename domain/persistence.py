@@ -1,0 +1,269 @@
+"""Persistence adapters for the eventsourcing library: an orjson transcoder, a lean event
+encoder, and recorders that write the tamper-evident chain (`domain.chain`) in the same
+transaction as the events.
+
+Datetimes are stored as RFC 3339 strings (orjson's native encoding) and revived by field name:
+`timestamp`, any field ending in `_at`, and the snapshot fields `_created_on` / `_modified_on`
+hold datetimes — and only they do (a test checks every event class). Raw readers (replay,
+projections) rely on the same convention. Decimals, the one other non-JSON type, are tagged as
+the library's JSONTranscoder tags them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+import orjson
+from eventsourcing.persistence import StoredEvent, Transcoder
+from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
+from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteCursor, SQLiteDatastore
+from eventsourcing.utils import get_topic
+from psycopg import Cursor
+from psycopg.rows import DictRow
+from psycopg.sql import SQL, Identifier
+
+from domain.chain import GENESIS, ChainHasher
+
+CHAIN_TABLE = "ppcx_event_chain"  # PostgreSQL keeps links beside the library's table
+DATETIME_FIELDS = frozenset({"timestamp", "_created_on", "_modified_on"})
+StoredRow = tuple[str, int, str, bytes]  # originator id, version, topic, state
+
+
+def is_datetime_field(name: str) -> bool:
+    return name in DATETIME_FIELDS or name.endswith("_at")
+
+
+def _default(obj: Any) -> Any:
+    if isinstance(obj, Decimal):
+        return {"_type_": "decimal_str", "_data_": str(obj)}
+    if isinstance(obj, (set, frozenset)):
+        return sorted(obj)
+    raise TypeError(f"cannot store a {type(obj).__name__} in an event")
+
+
+def _revive(obj: Any) -> Any:
+    if isinstance(obj, dict):
+        if len(obj) == 2 and obj.get("_type_") == "decimal_str" and "_data_" in obj:
+            return Decimal(obj["_data_"])
+        return {
+            k: datetime.fromisoformat(v)
+            if isinstance(v, str) and is_datetime_field(k)
+            else _revive(v)
+            for k, v in obj.items()
+        }
+    if isinstance(obj, list):
+        return [_revive(v) for v in obj]
+    return obj
+
+
+class OrjsonTranscoder(Transcoder):
+    def encode(self, obj: Any) -> bytes:
+        return orjson.dumps(obj, default=_default)
+
+    def decode(self, data: bytes) -> Any:
+        return _revive(orjson.loads(data))
+
+
+_classes: dict[type, tuple[str, int]] = {}  # event class -> (topic, class version)
+
+
+def encode_event(event: Any) -> StoredRow:
+    """What the library's Mapper.to_stored_event does (no cipher or compressor configured),
+    without building intermediate objects: this is on the append path of every event."""
+    cls = type(event)
+    known = _classes.get(cls)
+    if known is None:
+        known = _classes[cls] = (get_topic(cls), getattr(cls, "class_version", 1))
+    topic, class_version = known
+    state = dict(event.__dict__)
+    originator_id = state.pop("originator_id")
+    originator_version = state.pop("originator_version")
+    if class_version > 1:
+        state["class_version"] = class_version
+    return originator_id, originator_version, topic, orjson.dumps(state, default=_default)
+
+
+ChainedRow = tuple[int, str | None, int | None, str | None, bytes | None, bytes | None]
+"""notification id, originator id, version, topic, state, link (None where a side is missing)"""
+
+
+class ChainedSQLiteApplicationRecorder(SQLiteApplicationRecorder):
+    """The SQLite recorder, with each event's chain link in its own row (column `chain`).
+
+    The first insert takes SQLite's write lock; the head link is then read under that lock
+    (so concurrent writers in other processes never interleave links), the first row's link
+    is filled in, and the remaining rows go in with explicit, consecutive rowids (the
+    notification ids) in one `executemany` — which is what makes the batched append fast."""
+
+    def __init__(
+        self,
+        datastore: SQLiteDatastore,
+        events_table_name: str = "stored_events",
+        *,
+        chain_key: bytes,
+    ) -> None:
+        super().__init__(datastore, events_table_name)
+        self.hasher = ChainHasher(chain_key)
+        table = self.events_table_name
+        self.insert_first_statement = (
+            f"INSERT INTO {table} (originator_id, originator_version, topic, state) "
+            "VALUES (?,?,?,?)"
+        )
+        self.insert_rest_statement = (
+            f"INSERT INTO {table} "
+            "(rowid, originator_id, originator_version, topic, state, chain) VALUES (?,?,?,?,?,?)"
+        )
+        self.select_head_statement = (
+            f"SELECT chain FROM {table} WHERE rowid < ? ORDER BY rowid DESC LIMIT 1"
+        )
+        self.update_first_statement = f"UPDATE {table} SET chain = ? WHERE rowid = ?"
+        self.select_chained_statement = (
+            f"SELECT rowid, originator_id, originator_version, topic, state, chain FROM {table} "
+            "WHERE rowid >= ? ORDER BY rowid LIMIT ?"
+        )
+
+    def construct_create_table_statements(self) -> list[str]:
+        return [
+            "CREATE TABLE IF NOT EXISTS "
+            f"{self.events_table_name} ("
+            "originator_id TEXT, "
+            "originator_version INTEGER, "
+            "topic TEXT, "
+            "state BLOB, "
+            "chain BLOB, "
+            "PRIMARY KEY "
+            "(originator_id, originator_version))"
+        ]
+
+    def insert_rows(self, rows: Sequence[StoredRow]) -> list[int]:
+        """Append encoded events in one transaction → their notification ids."""
+        with self.datastore.transaction(commit=True) as c:
+            return self._insert_rows(c, rows)
+
+    def _insert_events(
+        self, c: SQLiteCursor, stored_events: Sequence[StoredEvent], **_: Any
+    ) -> Sequence[int] | None:
+        rows = [
+            (str(s.originator_id), s.originator_version, s.topic, s.state) for s in stored_events
+        ]
+        return self._insert_rows(c, rows)
+
+    def _insert_rows(self, c: SQLiteCursor, rows: Sequence[StoredRow]) -> list[int]:
+        if not rows:
+            return []
+        c.execute(self.insert_first_statement, rows[0])  # takes the write lock
+        first_id = int(c.lastrowid)
+        c.execute(self.select_head_statement, (first_id,))
+        head = c.fetchone()
+        previous = bytes(head[0]) if head and head[0] is not None else GENESIS
+        link = self.hasher.link
+        rest = []
+        notification_id = first_id
+        for originator_id, version, topic, state in rows:
+            previous = link(previous, notification_id, originator_id, version, topic, state)
+            rest.append((notification_id, originator_id, version, topic, state, previous))
+            notification_id += 1
+        c.execute(self.update_first_statement, (rest[0][5], first_id))
+        if len(rest) > 1:
+            c.executemany(self.insert_rest_statement, rest[1:])
+        return list(range(first_id, notification_id))
+
+    def select_chained(self, start: int, limit: int) -> list[ChainedRow]:
+        """Raw rows with their links, from notification id `start` (replay reads this)."""
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(self.select_chained_statement, (start, limit))
+            return [
+                (r[0], r[1], r[2], r[3], r[4], None if r[5] is None else bytes(r[5]))
+                for r in c.fetchall()
+            ]
+
+
+class ChainedPostgresApplicationRecorder(PostgresApplicationRecorder):
+    """The PostgreSQL recorder, plus the chain links, written while the library holds its
+    EXCLUSIVE lock on the events table (so links follow notification order)."""
+
+    def __init__(
+        self,
+        datastore: PostgresDatastore,
+        *,
+        events_table_name: str = "stored_events",
+        chain_key: bytes,
+    ) -> None:
+        if datastore.enable_db_functions:
+            raise ValueError("POSTGRES_ENABLE_DB_FUNCTIONS bypasses the audit chain; unset it")
+        super().__init__(datastore, events_table_name=events_table_name)
+        self.hasher = ChainHasher(chain_key)
+        self.insert_events_statement += SQL(", originator_id, originator_version")
+        self.chain_table = Identifier(datastore.schema or "public"), Identifier(CHAIN_TABLE)
+        self.sql_create_statements.append(
+            SQL(
+                "CREATE TABLE IF NOT EXISTS {}.{} "
+                "(notification_id bigint PRIMARY KEY, digest bytea NOT NULL)"
+            ).format(*self.chain_table)
+        )
+
+    def _fetch_ids_after_insert_events(
+        self, curs: Cursor[DictRow], stored_events: Sequence[StoredEvent], **kwargs: Any
+    ) -> Sequence[int] | None:
+        # RETURNING order is not promised by SQL, so the rows name their event.
+        returned = {
+            (str(row["originator_id"]), int(row["originator_version"])): int(row["notification_id"])
+            for row in curs.fetchall()
+        }
+        ids = [returned[(str(s.originator_id), s.originator_version)] for s in stored_events]
+        curs.execute(
+            SQL("SELECT digest FROM {}.{} ORDER BY notification_id DESC LIMIT 1").format(
+                *self.chain_table
+            )
+        )
+        head = curs.fetchone()
+        previous = bytes(head["digest"]) if head else GENESIS
+        links = []
+        for notification_id, s in sorted(zip(ids, stored_events, strict=True), key=lambda p: p[0]):
+            previous = self.hasher.link(
+                previous,
+                notification_id,
+                str(s.originator_id),
+                s.originator_version,
+                s.topic,
+                s.state,
+            )
+            links.append((notification_id, previous))
+        curs.executemany(SQL("INSERT INTO {}.{} VALUES (%s, %s)").format(*self.chain_table), links)
+        return ids
+
+    def insert_rows(self, rows: Sequence[StoredRow]) -> list[int]:
+        """Append encoded events in one transaction → their notification ids."""
+        stored = [StoredEvent(r[0], r[1], r[2], r[3]) for r in rows]
+        ids = self.insert_events(stored)
+        assert ids is not None
+        return list(ids)
+
+    def select_chained(self, start: int, limit: int) -> list[ChainedRow]:
+        """Events joined to their links by notification id; a full join, so an event without
+        a link and a link without an event both show up (replay reads this)."""
+        schema, chain = self.chain_table
+        statement = SQL(
+            "SELECT COALESCE(e.notification_id, c.notification_id) AS id, e.originator_id, "
+            "e.originator_version, e.topic, e.state, c.digest "
+            "FROM {schema}.{events} e FULL OUTER JOIN {schema}.{chain} c "
+            "ON e.notification_id = c.notification_id "
+            "WHERE COALESCE(e.notification_id, c.notification_id) >= %s "
+            "ORDER BY 1 LIMIT %s"
+        ).format(schema=schema, events=Identifier(self.events_table_name), chain=chain)
+        with self.datastore.get_connection() as conn, conn.cursor() as curs:
+            curs.execute(statement, (start, limit))
+            return [
+                (
+                    int(r["id"]),
+                    None if r["originator_id"] is None else str(r["originator_id"]),
+                    r["originator_version"],
+                    r["topic"],
+                    None if r["state"] is None else bytes(r["state"]),
+                    None if r["digest"] is None else bytes(r["digest"]),
+                )
+                for r in curs.fetchall()
+            ]

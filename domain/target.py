@@ -1,0 +1,80 @@
+"""A target: one buyer's offer on one campaign — where calls go, what it bids, and its rules."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from eventsourcing.domain import event
+
+from domain.base import PPCXAggregate
+from domain.caps import Caps
+from domain.geo import GeoRule
+from domain.schedule import WeeklySchedule
+
+
+class Target(PPCXAggregate):
+    @event("Created")
+    def __init__(
+        self,
+        id: str,
+        buyer_id: str,
+        campaign_id: str,
+        name: str,
+        destination: str,
+        bid_cents: int | None,
+        rtb_url: str | None,
+        rtb_timeout_ms: int,
+        buffer_s: int,
+        geo: dict[str, Any],
+        schedule: dict[str, Any],
+        caps: dict[str, Any],
+        priority: int,
+        weight: int,
+        by: str,
+        timestamp: datetime,
+    ) -> None:
+        self.buyer_id = buyer_id
+        self.campaign_id = campaign_id
+        self.name = name
+        self.destination = destination
+        self.bid_cents = bid_cents
+        self.rtb_url = rtb_url
+        self.rtb_timeout_ms = rtb_timeout_ms
+        self.buffer_s = buffer_s
+        self.geo = geo
+        self.schedule = schedule
+        self.caps = caps
+        self.priority = priority
+        self.weight = weight
+        self.paused = False
+
+    @event("StandingBidSet")
+    def set_bid(self, bid_cents: int, by: str, timestamp: datetime) -> None:
+        self.bid_cents = bid_cents
+
+    @event("Paused")
+    def pause(self, reason: str, by: str, timestamp: datetime) -> None:
+        self.paused = True
+
+    @event("Resumed")
+    def resume(self, by: str, timestamp: datetime) -> None:
+        self.paused = False
+
+    @event("RulesChanged")
+    def change_rules(self, changes: dict[str, Any], by: str, timestamp: datetime) -> None:
+        for name, value in changes.items():
+            setattr(self, name, value)
+
+    def geo_rule(self) -> GeoRule:
+        return GeoRule.from_dict(self.geo)
+
+    def weekly_schedule(self) -> WeeklySchedule:
+        return WeeklySchedule.from_dict(self.schedule)
+
+    def target_caps(self) -> Caps:
+        return Caps.from_dict(self.caps)
+
+    @property
+    def is_rtb(self) -> bool:
+        return self.rtb_url is not None

@@ -1,0 +1,60 @@
+"""Small validators shared by the handlers; each raises ValidationError naming the field."""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import urlsplit
+
+from domain.errors import ValidationError
+
+NAME_LENGTH_MAX = 200
+TEXT_LENGTH_MAX = 2_000
+_SLUG_RE = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
+_SIP_RE = re.compile(r"^sips?:[^@\s]+@[A-Za-z0-9.\-]+(:\d+)?(;[^\s]*)?$")
+
+
+def name(value: object, field: str = "name") -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise ValidationError(f"{field} must not be empty", field=field)
+    if len(value) > NAME_LENGTH_MAX or not value.isprintable():
+        raise ValidationError(
+            f"{field} must be at most {NAME_LENGTH_MAX} printable characters", field=field
+        )
+    return value.strip()
+
+
+def text(value: object, field: str) -> str:
+    if not isinstance(value, str):
+        raise ValidationError(f"{field} must be text", field=field)
+    if len(value) > TEXT_LENGTH_MAX:
+        raise ValidationError(f"{field} must be at most {TEXT_LENGTH_MAX} characters", field=field)
+    return value.strip()
+
+
+def slug(value: object, field: str) -> str:
+    if not isinstance(value, str) or not _SLUG_RE.match(value):
+        raise ValidationError(
+            f"{field} must be lower-case letters, digits and _ (e.g. home_services)", field=field
+        )
+    return value
+
+
+def integer(value: object, field: str, minimum: int, maximum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValidationError(f"{field} must be a whole number", field=field)
+    if not minimum <= value <= maximum:
+        raise ValidationError(f"{field} must be between {minimum} and {maximum}", field=field)
+    return value
+
+
+def http_url(value: object, field: str) -> str:
+    if not isinstance(value, str) or len(value) > 2_000:
+        raise ValidationError(f"{field} must be an http(s) URL", field=field)
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValidationError(f"{field} must be an http(s) URL", field=field)
+    return value
+
+
+def sip_uri(value: str) -> bool:
+    return bool(_SIP_RE.match(value))

@@ -1,0 +1,78 @@
+"""Stored events are a published format: check the conventions every event class follows."""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import UTC, datetime
+from decimal import Decimal
+
+import pytest
+
+import domain.api_key
+import domain.blocklist
+import domain.buyer
+import domain.call
+import domain.caller_history
+import domain.campaign
+import domain.numbers
+import domain.publisher
+import domain.receipt
+import domain.target
+from domain.base import PPCXAggregate, PPCXEvent
+from domain.persistence import OrjsonTranscoder, is_datetime_field
+
+pytestmark = pytest.mark.unit
+
+MODULES = [
+    domain.api_key,
+    domain.blocklist,
+    domain.buyer,
+    domain.call,
+    domain.caller_history,
+    domain.campaign,
+    domain.numbers,
+    domain.publisher,
+    domain.receipt,
+    domain.target,
+]
+
+
+def _event_classes() -> list[type]:
+    found = []
+    for module in MODULES:
+        for aggregate in vars(module).values():
+            if isinstance(aggregate, type) and issubclass(aggregate, PPCXAggregate):
+                found += [
+                    v
+                    for v in vars(aggregate).values()
+                    if isinstance(v, type) and issubclass(v, PPCXEvent)
+                ]
+    return found
+
+
+def test_there_are_events_to_check() -> None:
+    assert len(_event_classes()) > 40
+
+
+@pytest.mark.parametrize("cls", _event_classes(), ids=lambda c: c.__qualname__)
+def test_datetimes_are_named_so_raw_readers_can_revive_them(cls: type) -> None:
+    for f in dataclasses.fields(cls):
+        is_datetime = "datetime" in str(f.type)
+        assert is_datetime == is_datetime_field(f.name), (
+            f"{cls.__qualname__}.{f.name}: datetime fields are named timestamp or *_at"
+        )
+    assert cls.__module__.startswith("domain."), "topics are module paths; keep them stable"
+
+
+def test_transcoder_round_trips() -> None:
+    t = OrjsonTranscoder()
+    at = datetime(2026, 3, 8, 7, 0, 1, 5, tzinfo=UTC)
+    value = {
+        "timestamp": at,
+        "expires_at": at,
+        "n": 1,
+        "share": Decimal("0.70"),
+        "nested": {"last_billed_at": at, "label_at_text": "x", "list": [1, "a"]},
+        "none_at": None,
+    }
+    assert t.decode(t.encode(value)) == value

@@ -1,0 +1,172 @@
+"""The same contract against SQLite and PostgreSQL: atomic saves, conflicts, the audit chain,
+snapshots, idempotent commands, and group commit."""
+
+from __future__ import annotations
+
+import threading
+from datetime import timedelta
+
+import pytest
+from eventsourcing.persistence import IntegrityError
+
+from domain.buyer import Buyer
+from domain.chain import GENESIS, chain_key, link_digest
+from domain.clock import ManualClock
+from domain.commands import DepositFunds, RegisterBuyer, RegisterPublisher
+from domain.errors import ConcurrencyConflict
+from domain.handlers.context import HandlerContext
+from domain.handlers.setup import SetupHandlers
+from domain.writer import EventWriter
+from ppcx.bootstrap import Domain, build_application
+from ppcx.secrets import audit_key
+from ppcx.settings import Settings
+from tests.support.log import ledger_from_log, notifications
+from tests.support.market import build_market
+
+pytestmark = pytest.mark.integration
+
+
+def _chain_rows(domain: Domain) -> list[tuple[int, bytes]]:
+    rows = domain.app.recorder.select_chained(1, 100_000)  # type: ignore[attr-defined]
+    return [(r[0], r[5]) for r in rows]
+
+
+def test_every_event_is_chained_in_notification_order(
+    any_domain: Domain, store_settings: Settings
+) -> None:
+    build_market(any_domain)
+    key = chain_key(audit_key(store_settings))
+    rows = dict(_chain_rows(any_domain))
+    previous = GENESIS
+    count = 0
+    for n in notifications(any_domain.app):
+        previous = link_digest(
+            key, previous, n.id, str(n.originator_id), n.originator_version, n.topic, n.state
+        )
+        assert rows[n.id] == previous
+        count += 1
+    assert count == len(rows) > 5
+
+
+def test_conflicting_versions_are_refused_atomically(any_domain: Domain) -> None:
+    setup = any_domain.setup
+    buyer_id = setup.register_buyer(RegisterBuyer("B", "UTC", by="t"))
+    first = any_domain.app.load(Buyer, buyer_id, "buyer_id")
+    second = any_domain.app.load(Buyer, buyer_id, "buyer_id")
+    publisher = any_domain.app  # unrelated aggregate saved in the same batch must not land
+    from domain.publisher import Publisher
+
+    bystander = Publisher(id="pub_" + "1" * 32, name="x", by="t", timestamp=any_domain.clock.now())
+    first.deposit("tx_" + "a" * 32, 100, "r", "t", any_domain.clock.now())
+    second.deposit("tx_" + "b" * 32, 200, "r", "t", any_domain.clock.now())
+    any_domain.writer.save(first)
+    with pytest.raises(IntegrityError):
+        any_domain.writer.save(second, bystander)
+    assert not publisher.exists(bystander.id)
+    assert any_domain.app.load(Buyer, buyer_id, "buyer_id").available_cents == 100
+
+
+def test_hot_aggregate_conflicts_are_retried_across_writers(
+    store_settings: Settings, clock: ManualClock
+) -> None:
+    """Two applications (as two processes would) deposit to one buyer concurrently."""
+    apps = [build_application(store_settings) for _ in range(2)]
+    try:
+        contexts = [HandlerContext(app=a, writer=EventWriter(a), clock=clock) for a in apps]
+        handlers = [SetupHandlers(c) for c in contexts]
+        buyer_id = handlers[0].register_buyer(RegisterBuyer("Hot", "UTC", by="t"))
+        errors: list[BaseException] = []
+
+        def hammer(h: SetupHandlers) -> None:
+            try:
+                for _ in range(15):
+                    h.deposit(DepositFunds(buyer_id, "1.00", "r", by="t"))
+            except BaseException as error:
+                errors.append(error)
+
+        threads = [threading.Thread(target=hammer, args=(h,)) for h in handlers]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        # a conflict that exhausts the retries is a clear error, never a lost or double write
+        assert all(isinstance(e, ConcurrencyConflict) for e in errors)
+        fresh = build_application(store_settings)
+        try:
+            buyer = fresh.repository.get(buyer_id)
+            deposits = 30 - len(errors)
+            assert buyer.available_cents == deposits * 100
+            assert buyer.version == 1 + deposits
+        finally:
+            fresh.close()
+    finally:
+        for a in apps:
+            a.close()
+
+
+def test_commands_with_an_id_take_effect_once(any_domain: Domain) -> None:
+    setup = any_domain.setup
+    first = setup.register_publisher(RegisterPublisher("P", by="t", command_id="c-1"))
+    again = setup.register_publisher(RegisterPublisher("P", by="t", command_id="c-1"))
+    assert first == again
+    buyer_id = setup.register_buyer(RegisterBuyer("B", "UTC", by="t"))
+    for _ in range(3):
+        setup.deposit(DepositFunds(buyer_id, "10.00", "wire 7", by="t", command_id="dep-7"))
+    assert any_domain.app.load(Buyer, buyer_id, "buyer_id").available_cents == 1000
+
+
+def test_snapshots_bound_cold_loads(any_domain: Domain, store_settings: Settings) -> None:
+    setup = any_domain.setup
+    buyer_id = setup.register_buyer(RegisterBuyer("Busy", "UTC", by="t"))
+    for _ in range(205):
+        setup.deposit(DepositFunds(buyer_id, "1.00", "r", by="t"))
+    assert any_domain.app.snapshots is not None
+    snapshots = list(any_domain.app.snapshots.get(buyer_id))
+    assert [s.originator_version for s in snapshots] == [200]
+    cold = build_application(store_settings)
+    try:
+        buyer = cold.repository.get(buyer_id)
+        assert buyer.version == 206
+        assert buyer.available_cents == 20500
+    finally:
+        cold.close()
+
+
+def test_group_commit_batches_concurrent_saves(
+    store_settings: Settings, clock: ManualClock
+) -> None:
+    app = build_application(store_settings)
+    writer = EventWriter(app, group_commit=True)
+    try:
+        setup = SetupHandlers(HandlerContext(app=app, writer=writer, clock=clock))
+        ids: list[str] = []
+        lock = threading.Lock()
+
+        def register(n: int) -> None:
+            for i in range(10):
+                pid = setup.register_publisher(RegisterPublisher(f"P{n}-{i}", by="t"))
+                with lock:
+                    ids.append(pid)
+
+        threads = [threading.Thread(target=register, args=(n,)) for n in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert len(set(ids)) == 80
+        assert app.recorder.max_notification_id() is not None
+        assert writer.commits <= 80
+        assert all(app.exists(pid) for pid in ids)
+    finally:
+        writer.close()
+        app.close()
+
+
+def test_ledger_invariants_hold_on_both_stores(any_domain: Domain, clock: ManualClock) -> None:
+    market = build_market(any_domain)
+    won = market.auction([market.targets[0]])
+    clock.advance(timedelta(seconds=1))
+    assert won["accepted"]
+    ledger = ledger_from_log(any_domain.app)
+    ledger.check(market.buyers)
+    assert len(ledger.pending) == 1

@@ -1,0 +1,135 @@
+"""A small market built through the real command handlers, for tests."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from domain.commands import (
+    AllowPublisher,
+    BidOutcome,
+    CreateCampaign,
+    CreateTarget,
+    DepositFunds,
+    RecordAuction,
+    RegisterBuyer,
+    RegisterPublisher,
+)
+from domain.ids import new_id
+from ppcx.bootstrap import Domain
+
+START = datetime(2026, 3, 2, 15, 0, tzinfo=UTC)  # a Monday afternoon
+
+
+@dataclass
+class Market:
+    domain: Domain
+    publisher_id: str
+    campaign_id: str
+    buyers: list[str]
+    targets: list[str]
+    prices: dict[str, int] = field(default_factory=dict)  # target -> standing bid cents
+    owners: dict[str, str] = field(default_factory=dict)  # target -> buyer
+
+    def candidate(self, target_id: str, payout_cents: int = 3000) -> dict[str, Any]:
+        return {
+            "target_id": target_id,
+            "buyer_id": self.owners[target_id],
+            "price_cents": self.prices[target_id],
+            "payout_cents": payout_cents,
+            "destination": "+13105550100",
+            "buffer_s": 90,
+            "priority": 0,
+            "weight": 1,
+        }
+
+    def auction(
+        self, ranking_targets: list[str], *, caller_hash: str = "h-caller", ttl_s: int = 60
+    ) -> dict[str, Any]:
+        """Record an auction won by the first of `ranking_targets` (none: no buyer)."""
+        ranking = [self.candidate(t) for t in ranking_targets]
+        now = self.domain.clock.now()
+        bids = tuple(
+            BidOutcome(c["target_id"], c["buyer_id"], "received", amount_cents=c["price_cents"])
+            for c in ranking
+        )
+        winner = ranking[0]["target_id"] if ranking else None
+        return self.domain.calls.record_auction(
+            RecordAuction(
+                call_id=new_id("call"),
+                campaign_id=self.campaign_id,
+                publisher_id=self.publisher_id,
+                caller_hash=caller_hash,
+                geo={"state": "CA", "zip": "90210", "area_code": "310"},
+                attribution={"source": "google", "keyword": "lawyer"},
+                tags={},
+                market="main",
+                bids=bids,
+                rule_version=1,
+                mode="auction",
+                seed=7,
+                floor_cents=3500,
+                rr_cursor=0,
+                ranking=tuple(ranking),
+                excluded={},
+                skipped=(),
+                winner_target_id=winner,
+                no_buyer_reason=None if winner else "no_eligible_buyer",
+                hold_id=new_id("hold") if winner else None,
+                expires_at=now + timedelta(seconds=ttl_s) if winner else None,
+            )
+        )
+
+
+def build_market(
+    domain: Domain,
+    *,
+    buyers: int = 2,
+    deposit: str = "1000.00",
+    credit_limit: str = "0.00",
+    bids: tuple[str, ...] = ("45.00", "40.00"),
+    payout: dict[str, str] | None = None,
+    duplicate_window_days: int = 30,
+) -> Market:
+    setup = domain.setup
+    publisher_id = setup.register_publisher(RegisterPublisher(name="Pub", by="test"))
+    campaign_id = setup.create_campaign(
+        CreateCampaign(
+            name="Injury",
+            vertical="legal",
+            publisher_payout=payout or {"fixed": "30.00"},
+            min_margin="5.00",
+            duplicate_window_days=duplicate_window_days,
+            by="test",
+        )
+    )
+    setup.allow_publisher(AllowPublisher(campaign_id, publisher_id, by="test"))
+    market = Market(domain, publisher_id, campaign_id, [], [])
+    for index in range(buyers):
+        buyer_id = setup.register_buyer(
+            RegisterBuyer(
+                name=f"Buyer {index}",
+                time_zone="America/New_York",
+                by="test",
+                credit_limit=credit_limit,
+            )
+        )
+        if deposit != "0.00":
+            setup.deposit(DepositFunds(buyer_id, deposit, "wire", by="test"))
+        bid = bids[index % len(bids)]
+        target_id = setup.create_target(
+            CreateTarget(
+                buyer_id=buyer_id,
+                campaign_id=campaign_id,
+                name=f"T{index}",
+                destination="+13105550100",
+                bid=bid,
+                by="test",
+            )
+        )
+        market.buyers.append(buyer_id)
+        market.targets.append(target_id)
+        market.owners[target_id] = buyer_id
+        market.prices[target_id] = int(bid.replace(".", ""))
+    return market
