@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, TypeVar
 
-from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.application import AggregateNotFoundError, Application, LRUCache, Repository
 from eventsourcing.persistence import ApplicationRecorder, Transcoder
 from eventsourcing.postgres import PostgresFactory
 from eventsourcing.sqlite import SQLiteFactory
@@ -20,6 +20,7 @@ from eventsourcing.utils import Environment, EnvType
 
 from domain.base import PPCXAggregate, PPCXEvent
 from domain.buyer import Buyer
+from domain.call import Call
 from domain.errors import NotFound
 from domain.persistence import (
     ChainedPostgresApplicationRecorder,
@@ -31,6 +32,17 @@ from domain.target import Target
 
 A = TypeVar("A", bound=PPCXAggregate)
 AGGREGATE_CACHE_MAXSIZE = 50_000
+
+
+class _AggregateCache(LRUCache[str, Any]):
+    """The repository's cache, without calls: a call is read a few times in its first
+    minutes, from ~10 events, while tens of thousands of cached calls would make every full
+    garbage collection walk their state (the tail latency of the ping path)."""
+
+    def put(self, key: str, value: Any) -> Any | None:
+        if isinstance(value, Call):
+            return None
+        return super().put(key, value)
 
 
 class PPCXApplication(Application[str]):
@@ -49,6 +61,11 @@ class PPCXApplication(Application[str]):
     def construct_env(self, name: str, env: EnvType | None = None) -> Environment:
         # Settings are the only source of configuration: os.environ is not consulted.
         return Environment(name, {**type(self).env, **(env or {})})
+
+    def construct_repository(self) -> Repository[str]:
+        repository = super().construct_repository()
+        repository.cache = _AggregateCache(AGGREGATE_CACHE_MAXSIZE)
+        return repository
 
     def construct_transcoder(self) -> Transcoder:
         return OrjsonTranscoder()

@@ -36,7 +36,7 @@ class Call(PPCXAggregate):
         tags: dict[str, str]
         market: str
         status: str
-        bids: list[dict[str, Any]]
+        bid_targets: list[str]
         bids_rejected: int
         bids_timed_out: int
         decision: dict[str, Any] | None
@@ -71,7 +71,7 @@ class Call(PPCXAggregate):
             aggregate.tags = self.tags
             aggregate.market = self.market
             aggregate.status = "pinged"
-            aggregate.bids = []
+            aggregate.bid_targets = []
             aggregate.bids_rejected = 0
             aggregate.bids_timed_out = 0
             aggregate.decision = None
@@ -97,15 +97,8 @@ class Call(PPCXAggregate):
         weight: int
 
         def apply(self, aggregate: Call) -> None:
-            aggregate.bids.append(
-                {
-                    "target_id": self.target_id,
-                    "buyer_id": self.buyer_id,
-                    "amount_cents": self.amount_cents,
-                    "priority": self.priority,
-                    "weight": self.weight,
-                }
-            )
+            # targets only (strings): a call may carry a thousand bids, kept off the GC's books
+            aggregate.bid_targets.append(self.target_id)
 
     class BidRejected(PPCXAggregate.Event):
         target_id: str
@@ -425,10 +418,7 @@ class Call(PPCXAggregate):
         winner = next((c for c in ranking if c["target_id"] == winner_target_id), None)
         invariant(winner is not None, "the winner is one of the ranked candidates")
         assert winner is not None
-        invariant(
-            any(b["target_id"] == winner_target_id for b in self.bids),
-            "the winner placed a bid",
-        )
+        invariant(winner_target_id in self.bid_targets, "the winner placed a bid")
         invariant(winner["price_cents"] >= floor_cents, "the price is not below the floor")
         invariant(expires_at > at, "a bid expires after it is made")
         self.trigger_event(

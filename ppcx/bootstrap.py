@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
+import random
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+
+import httpx
+import redis
+import redis.asyncio as aioredis
 
 from domain.application import PPCXApplication
 from domain.chain import chain_key
@@ -11,8 +18,16 @@ from domain.handlers.calls import CallHandlers
 from domain.handlers.context import HandlerContext
 from domain.handlers.setup import SetupHandlers
 from domain.writer import EventWriter
-from ppcx.secrets import audit_key
+from exchange.bidders import make_client
+from exchange.caller_hash import CallerHasher
+from exchange.config_sync import ConfigSync
+from exchange.hotstate import HotState
+from exchange.keys import Keys
+from exchange.service import Exchange
+from ppcx.secrets import audit_key, secret_key
 from ppcx.settings import Settings
+
+DOMAIN_THREADS = 32
 
 
 @dataclass
@@ -50,4 +65,57 @@ def build_domain(
         setup=SetupHandlers(ctx),
         calls=CallHandlers(ctx),
         clock=clock,
+    )
+
+
+@dataclass
+class ExchangeRuntime:
+    """The exchange and the clients it owns (async: build and close inside an event loop)."""
+
+    exchange: Exchange
+    hot: HotState
+    sync: ConfigSync
+    redis_async: aioredis.Redis
+    redis_sync: redis.Redis
+    http: httpx.AsyncClient
+    executor: ThreadPoolExecutor
+
+    async def close(self) -> None:
+        await self.http.aclose()
+        await self.redis_async.aclose()
+        self.redis_sync.close()
+        self.executor.shutdown(wait=True)
+
+
+def build_exchange(
+    settings: Settings,
+    domain: Domain,
+    *,
+    redis_url: str,
+    seeds: Callable[[], int] | None = None,
+) -> ExchangeRuntime:
+    keys = Keys(settings.redis_prefix)
+    redis_async = aioredis.Redis.from_url(redis_url, max_connections=256)
+    redis_sync = redis.Redis.from_url(redis_url)
+    hot = HotState(redis_async, keys)
+    http = make_client()
+    executor = ThreadPoolExecutor(max_workers=DOMAIN_THREADS, thread_name_prefix="ppcx-domain")
+    rng = random.SystemRandom()
+    exchange = Exchange(
+        hot=hot,
+        calls=domain.calls,
+        clock=domain.clock,
+        hasher=CallerHasher(secret_key(settings)),
+        http=http,
+        seeds=seeds or (lambda: rng.getrandbits(63)),
+        executor=executor,
+    )
+    return ExchangeRuntime(
+        exchange=exchange,
+        hot=hot,
+        sync=ConfigSync(domain.app, redis_sync, keys),
+        redis_async=redis_async,
+        redis_sync=redis_sync,
+        http=http,
+        executor=executor,
     )

@@ -177,6 +177,14 @@ def _pid_runs(pid: int, binary: str) -> bool:
     return Path(exe).name == Path(binary).name
 
 
+def die_with_parent(parent_pid: int) -> None:
+    """Ask the kernel to SIGTERM this process when `parent_pid` (its parent) dies."""
+    libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+    if os.getppid() != parent_pid:
+        os._exit(1)
+
+
 def _die_with_parent(parent_pid: int) -> Callable[[], None]:
     """preexec_fn: ask the kernel to SIGTERM the child when the parent dies, even by SIGKILL."""
     libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)

@@ -67,6 +67,10 @@ class CallHandlers:
         self.ctx = ctx
         self.app = ctx.app
 
+    def load_call(self, call_id: str, publisher_id: str | None = None) -> Call:
+        """The call; NotFound when it is missing or belongs to another publisher."""
+        return self._call(call_id, publisher_id)
+
     def _call(self, call_id: str, publisher_id: str | None = None) -> Call:
         require_id(call_id, "call", "call_id")
         call = self.app.load(Call, call_id, "call_id")

@@ -1,0 +1,196 @@
+"""Keeps Redis's derived state in step with the event log: campaigns, targets, buyers (config),
+buyers' posted balances and credit limits, the duplicate index and the block list.
+
+It follows the notification log from a position kept in Redis, collects which aggregates the
+new events touched, loads each once and writes its *absolute, versioned* state (the scripts
+let a newer version win), so running it in several processes at once — every API worker
+does — is safe: nothing is applied as a delta, nothing twice. Reservation counters and holds
+are not its business: the exchange's scripts keep those (and rehydration rebuilds them).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+import redis
+from eventsourcing.utils import get_topic
+
+from domain.application import PPCXApplication
+from domain.base import PPCXAggregate, PPCXEvent
+from domain.blocklist import BlockedCaller
+from domain.buyer import Buyer
+from domain.caller_history import CallerHistory
+from domain.campaign import Campaign
+from domain.clock import to_ms
+from domain.target import Target
+from exchange.hotstate import load_script
+from exchange.keys import Keys
+from exchange.market import buyer_json, campaign_json, target_json
+
+logger = logging.getLogger(__name__)
+PAGE_EVENTS = 1000
+BUYER_CONFIG_EVENTS = ("Registered", "CreditLimitChanged")
+BUYER_FUNDS_EVENTS = (*BUYER_CONFIG_EVENTS, "FundsDeposited", "HoldPosted", "TransferReversed")
+_ADVANCE = """
+local current = tonumber(redis.call('GET', KEYS[1]) or '0')
+if tonumber(ARGV[1]) > current then redis.call('SET', KEYS[1], ARGV[1]) end
+return current
+"""
+
+
+def _event_topics(aggregate: type[PPCXAggregate], names: Iterable[str] | None = None) -> list[str]:
+    wanted = set(names) if names is not None else None
+    return [
+        get_topic(cls)
+        for cls in vars(aggregate).values()
+        if isinstance(cls, type)
+        and issubclass(cls, PPCXEvent)
+        and (wanted is None or cls.__name__ in wanted)
+    ]
+
+
+TOPICS = (
+    _event_topics(Campaign)
+    + _event_topics(Target)
+    + _event_topics(Buyer, BUYER_FUNDS_EVENTS)
+    + _event_topics(BlockedCaller)
+    + _event_topics(CallerHistory, ("CallerBilled",))
+)
+
+
+@dataclass
+class _Touched:
+    campaigns: set[str] = field(default_factory=set)
+    targets: set[str] = field(default_factory=set)
+    buyer_config: set[str] = field(default_factory=set)
+    buyer_funds: set[str] = field(default_factory=set)
+    blocked: set[str] = field(default_factory=set)
+    histories: set[str] = field(default_factory=set)
+
+
+class ConfigSync:
+    def __init__(self, app: PPCXApplication, client: redis.Redis, keys: Keys) -> None:
+        self.app = app
+        self.redis = client
+        self.keys = keys
+        self.position_key = f"{keys.prefix}:hotstate:position"
+        self.scripts = {
+            name: client.register_script(load_script(name))
+            for name in ("sync_config", "sync_funds", "sync_flag")
+        }
+        self._advance = client.register_script(_ADVANCE)
+
+    def position(self) -> int:
+        return int(self.redis.get(self.position_key) or 0)
+
+    def catch_up(self, max_pages: int = 1000) -> int:
+        """Apply everything new in the log (bounded); the number of events looked at."""
+        seen = 0
+        for _ in range(max_pages):
+            count = self.run_once()
+            seen += count
+            if count < PAGE_EVENTS:
+                break
+        return seen
+
+    def run_once(self) -> int:
+        start = self.position() + 1
+        stop = self.app.recorder.max_notification_id() or 0
+        if stop < start:
+            return 0
+        page = self.app.recorder.select_notifications(start, PAGE_EVENTS, stop=stop, topics=TOPICS)
+        touched = _Touched()
+        for n in page:
+            aggregate, _, event = n.topic.partition(":")[2].partition(".")
+            oid = str(n.originator_id)
+            if aggregate == "Campaign":
+                touched.campaigns.add(oid)
+            elif aggregate == "Target":
+                touched.targets.add(oid)
+            elif aggregate == "Buyer":
+                touched.buyer_funds.add(oid)
+                if event in BUYER_CONFIG_EVENTS:
+                    touched.buyer_config.add(oid)
+            elif aggregate == "BlockedCaller":
+                touched.blocked.add(oid)
+            elif aggregate == "CallerHistory":
+                touched.histories.add(oid)
+        self._apply(touched, page[-1].id if page else stop)
+        position = page[-1].id if len(page) == PAGE_EVENTS else stop
+        self._advance(keys=[self.position_key], args=[position])
+        return len(page)
+
+    def _write_config(
+        self, market: str, field_name: str, version: int, body: bytes, position: int
+    ) -> None:
+        self.scripts["sync_config"](
+            keys=[self.keys.config(market)], args=[field_name, version, body, position]
+        )
+
+    def _apply(self, touched: _Touched, position: int) -> None:
+        app = self.app
+        for campaign_id in sorted(touched.campaigns):
+            campaign = app.find(Campaign, campaign_id)
+            if campaign is not None:
+                self.redis.sadd(self.keys.markets(), campaign.market)
+                self._write_config(
+                    campaign.market,
+                    f"campaign:{campaign_id}",
+                    campaign.version,
+                    campaign_json(campaign),
+                    position,
+                )
+        for target_id in sorted(touched.targets):
+            target = app.find(Target, target_id)
+            campaign = app.find(Campaign, target.campaign_id) if target else None
+            if target is not None and campaign is not None:
+                self._write_config(
+                    campaign.market,
+                    f"target:{target_id}",
+                    target.version,
+                    target_json(target),
+                    position,
+                )
+        for buyer_id in sorted(touched.buyer_funds):
+            buyer = app.find(Buyer, buyer_id)
+            if buyer is None:
+                continue
+            self.redis.sadd(self.keys.markets(), buyer.market)
+            if buyer_id in touched.buyer_config:
+                self._write_config(
+                    buyer.market, f"buyer:{buyer_id}", buyer.version, buyer_json(buyer), position
+                )
+            self.scripts["sync_funds"](
+                keys=[self.keys.funds(buyer.market)],
+                args=[buyer_id, buyer.version, buyer.posted_cents, buyer.credit_limit_cents],
+            )
+        markets = [
+            m.decode() if isinstance(m, bytes) else m
+            for m in self.redis.smembers(self.keys.markets())
+        ]
+        for block_id in sorted(touched.blocked):
+            blocked = app.find(BlockedCaller, block_id)
+            if blocked is None:
+                continue
+            for market in markets:
+                self.scripts["sync_flag"](
+                    keys=[self.keys.blocked(market)],
+                    args=[blocked.caller_hash, blocked.version, int(blocked.blocked), 0],
+                )
+        for history_id in sorted(touched.histories):
+            self._apply_history(history_id)
+
+    def _apply_history(self, history_id: str) -> None:
+        history = self.app.find(CallerHistory, history_id)
+        if history is None or history.last_billed_at is None:
+            return
+        campaign = self.app.find(Campaign, history.campaign_id)
+        if campaign is None or campaign.duplicate_window_days == 0:
+            return
+        window_ms = campaign.duplicate_window_days * 86_400_000
+        self.scripts["sync_flag"](
+            keys=[self.keys.duplicates(campaign.market, history.campaign_id, history.caller_hash)],
+            args=[history.buyer_id, history.version, to_ms(history.last_billed_at), window_ms],
+        )

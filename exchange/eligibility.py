@@ -1,0 +1,76 @@
+"""Which targets may bid on a ping, and why each other one may not (pure).
+
+The checks, in order: paused, geo (state, ZIP, area code allow/deny), the target's schedule
+in its own time zone, caps (concurrency, local hour/day/month counts, daily budget), the
+buyer's funds, and a duplicate of a caller the buyer already paid for within the campaign's
+window. The caller's block-list status is decided before (a blocked caller gets no auction).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from domain.caps import CapUsage, cap_exceeded
+from domain.geo import Geo
+from exchange.market import TargetRule
+
+NO_USAGE = CapUsage()
+
+
+@dataclass(frozen=True, slots=True)
+class Eligibility:
+    eligible: list[TargetRule]
+    excluded: dict[str, str]  # target id -> reason
+
+
+def eligible_targets(
+    targets: Sequence[TargetRule],
+    *,
+    geo: Geo,
+    at: datetime,
+    floor_cents: int,
+    usage: Mapping[str, CapUsage],
+    headroom_cents: Mapping[str, int],
+    duplicate_buyers: frozenset[str],
+) -> Eligibility:
+    """`headroom_cents[buyer]` is available funds plus credit limit; a standing bid must fit
+    in it, an RTB target needs at least the floor (its price is not known yet)."""
+    eligible: list[TargetRule] = []
+    excluded: dict[str, str] = {}
+    for t in targets:
+        price = t.bid_cents if t.bid_cents is not None else floor_cents
+        reason = None if t.plain else _rule_reason(t, geo, at, usage, price)
+        if reason is None:
+            if headroom_cents.get(t.buyer_id, 0) < price:
+                reason = "insufficient_funds"
+            elif t.buyer_id in duplicate_buyers:
+                reason = "duplicate"
+        if reason is None:
+            eligible.append(t)
+        else:
+            excluded[t.target_id] = reason
+    return Eligibility(eligible, excluded)
+
+
+def _rule_reason(
+    t: TargetRule, geo: Geo, at: datetime, usage: Mapping[str, CapUsage], price: int
+) -> str | None:
+    """The target's own rules (a `plain` target has none of them)."""
+    if t.paused:
+        return "paused"
+    if not t.geo.admits(geo):
+        return "geo"
+    if not t.schedule.is_open(at):
+        return "schedule"
+    return cap_exceeded(t.caps, usage.get(t.target_id, NO_USAGE), price)
+
+
+def no_buyer_reason(excluded: Mapping[str, str], below_floor: int, bids: int) -> str:
+    """The ping's `reason` when nobody wins, in the API's vocabulary."""
+    if bids == 0 and below_floor:
+        return "below_floor"
+    if excluded and all(r == "duplicate" for r in excluded.values()):
+        return "duplicate"
+    return "no_eligible_buyer"

@@ -1,0 +1,394 @@
+"""The auction's hot state in Redis: the cached market snapshot, usage reads for eligibility,
+and the Lua scripts that reserve, route and release (see `exchange.keys` for the layout).
+
+Scripts are registered once and called by SHA; redis-py reloads them after a restart (the
+script cache is not persisted). They get the time as `now_ms` and return small status codes
+that `ReserveStatus` maps to reasons.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from enum import IntEnum
+from importlib import resources
+from typing import Any
+
+import orjson
+import redis.asyncio as aioredis
+
+from domain.caps import CapUsage
+from domain.clock import to_ms
+from domain.schedule import LocalPeriods, local_periods
+from exchange.keys import Keys
+from exchange.market import MarketSnapshot, TargetRule
+
+RESERVATION_GRACE_MS = 24 * 3600 * 1000  # a reservation key outlives its expiry by a day
+CALL_MAX_S = 4 * 3600  # a routed call that never reports completion is swept after this
+FUNDS_CACHE_S = 0.1
+SCRIPT_NAMES = (
+    "reserve",
+    "release",
+    "route",
+    "claim_expired",
+    "sync_config",
+    "sync_funds",
+    "sync_flag",
+)
+
+
+def load_script(name: str) -> str:
+    return (resources.files("exchange") / "redis_scripts" / f"{name}.lua").read_text()
+
+
+class ReserveStatus(IntEnum):
+    RESERVED = 1
+    ALREADY = 2
+    CONCURRENCY = -1
+    HOURLY = -2
+    DAILY = -3
+    MONTHLY = -4
+    BUDGET = -5
+    FUNDS = -6
+
+    @property
+    def reason(self) -> str:
+        return {
+            -1: "cap_concurrency",
+            -2: "cap_hourly",
+            -3: "cap_daily",
+            -4: "cap_monthly",
+            -5: "cap_budget",
+            -6: "insufficient_funds",
+        }.get(int(self), "reserved")
+
+
+@dataclass(frozen=True, slots=True)
+class Peek:
+    version: int
+    last_call_id: str | None
+    billed: dict[bytes, bytes]  # buyer -> "<version>:<last billed ms>"
+    blocked: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    """What eligibility needs to know about the campaign's targets and the caller."""
+
+    usage: dict[str, CapUsage]
+    headroom_cents: dict[str, int]  # buyer -> posted − held + credit limit
+    duplicate_buyers: frozenset[str]
+    blocked: bool
+
+
+def _int(value: bytes | str | None) -> int:
+    return int(value) if value else 0
+
+
+def _text(value: bytes | str) -> str:
+    """redis-py answers bytes (responses are not decoded); its types say bytes or str."""
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def _bytes_map(raw: Mapping[Any, Any]) -> dict[bytes, bytes]:
+    return {
+        k if isinstance(k, bytes) else k.encode(): v if isinstance(v, bytes) else v.encode()
+        for k, v in raw.items()
+    }
+
+
+def _periods_by_buyer(snapshot: MarketSnapshot, at: datetime) -> dict[str, LocalPeriods]:
+    zones: dict[str, LocalPeriods] = {}
+    result = {}
+    for buyer in snapshot.buyers.values():
+        periods = zones.get(buyer.time_zone)
+        if periods is None:
+            periods = zones[buyer.time_zone] = local_periods(at, buyer.time_zone)
+        result[buyer.buyer_id] = periods
+    return result
+
+
+class HotState:
+    def __init__(self, client: aioredis.Redis, keys: Keys) -> None:
+        self.redis = client
+        self.keys = keys
+        self.scripts = {name: client.register_script(load_script(name)) for name in SCRIPT_NAMES}
+        self._snapshots: dict[str, MarketSnapshot] = {}
+        self._funds: dict[str, tuple[float, dict[str, int]]] = {}
+        self._reload_lock = asyncio.Lock()
+
+    # -- the market snapshot (cached per process, reloaded when the config version moves) --------
+    async def snapshot(self, market: str, version: int | None = None) -> MarketSnapshot:
+        if version is None:
+            version = _int(await self.redis.hget(self.keys.config(market), "version"))
+        cached = self._snapshots.get(market)
+        if cached is not None and cached.version == version:
+            return cached
+        async with self._reload_lock:
+            cached = self._snapshots.get(market)
+            if cached is not None and cached.version == version:
+                return cached
+            raw = _bytes_map(await self.redis.hgetall(self.keys.config(market)))
+            fresh = MarketSnapshot.parse(market, raw)
+            self._snapshots[market] = fresh
+            self._funds.pop(market, None)  # limits may have moved with the configuration
+            return fresh
+
+    async def peek(self, market: str, campaign_id: str, caller_hash: str) -> Peek:
+        """What a ping needs to know before the snapshot: the config version, the caller's
+        unexpired bid, the buyers who paid for this caller, and the block list — one trip."""
+        keys = self.keys
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.hget(keys.config(market), "version")
+        pipe.get(keys.last_ping(market, campaign_id, caller_hash))
+        pipe.hgetall(keys.duplicates(market, campaign_id, caller_hash))
+        pipe.hget(keys.blocked(market), caller_hash)
+        version, last, billed, flag = await pipe.execute()
+        return Peek(
+            _int(version),
+            last.decode() if last else None,
+            billed,
+            bool(flag) and flag.endswith(b":1"),
+        )
+
+    def forget_snapshots(self) -> None:
+        """Drop this process's cached snapshots and funds (tests, after a sync)."""
+        self._snapshots.clear()
+        self._funds.clear()
+
+    # -- reads for one ping --------------------------------------------------------------------
+    async def _headroom(self, market: str) -> dict[str, int]:
+        """Every buyer's posted − held + credit limit in the market, cached for
+        FUNDS_CACHE_S: eligibility only pre-filters on it (the reserve script and the
+        buyer's account decide), so a read per ping would buy nothing but latency."""
+        cached = self._funds.get(market)
+        now = time.monotonic()
+        if cached is not None and now - cached[0] < FUNDS_CACHE_S:
+            return cached[1]
+        raw = _bytes_map(await self.redis.hgetall(self.keys.funds(market)))
+        parts: dict[str, dict[bytes, int]] = {}
+        for key, value in raw.items():
+            buyer, _, name = key.rpartition(b":")
+            parts.setdefault(buyer.decode(), {})[name] = int(value)
+        headroom = {
+            b: p.get(b"posted", 0) - p.get(b"held", 0) + p.get(b"limit", 0)
+            for b, p in parts.items()
+        }
+        self._funds[market] = (now, headroom)
+        return headroom
+
+    async def read_usage(
+        self,
+        snapshot: MarketSnapshot,
+        campaign_id: str,
+        peek: Peek,
+        at: datetime,
+        window_days: int,
+    ) -> Usage:
+        market = snapshot.market
+        keys = self.keys
+        counted = snapshot.counted.get(campaign_id, [])
+        concurrent = snapshot.concurrent.get(campaign_id, [])
+        now_ms = to_ms(at)
+        headroom = await self._headroom(market)
+        usage: dict[str, CapUsage] = {}
+        if counted or concurrent:  # a second trip only for campaigns with capped targets
+            pipe = self.redis.pipeline(transaction=False)
+            if counted:
+                fields = [
+                    f"{t.target_id}:{f}"
+                    for t in counted
+                    for f in ("h", "hp", "d", "dp", "m", "mp", "s", "sp")
+                ]
+                pipe.hmget(keys.caps(market), fields)
+            for t in concurrent:
+                pipe.zcount(keys.live(market, t.target_id), now_ms + 1, "+inf")
+            results: list[Any] = await pipe.execute()
+            usage = self._cap_usage(snapshot, counted, concurrent, results, at)
+        window_ms = window_days * 86_400_000
+        duplicates = frozenset(
+            buyer.decode()
+            for buyer, value in peek.billed.items()
+            if window_ms and now_ms - int(value.split(b":", 1)[1]) < window_ms
+        )
+        return Usage(usage, headroom, duplicates, peek.blocked)
+
+    @staticmethod
+    def _cap_usage(
+        snapshot: MarketSnapshot,
+        counted: list[TargetRule],
+        concurrent: list[TargetRule],
+        results: list[Any],
+        at: datetime,
+    ) -> dict[str, CapUsage]:
+        cursor = 0
+        counts: dict[str, list[bytes | None]] = {}
+        if counted:
+            values = results[cursor]
+            cursor += 1
+            for i, t in enumerate(counted):
+                counts[t.target_id] = values[i * 8 : i * 8 + 8]
+        live = {t.target_id: int(results[cursor + i]) for i, t in enumerate(concurrent)}
+        periods = _periods_by_buyer(snapshot, at)
+        usage: dict[str, CapUsage] = {}
+        for t in {t.target_id: t for t in (*counted, *concurrent)}.values():
+            c = counts.get(t.target_id)
+            p = periods.get(t.buyer_id)
+            if c is not None and p is not None:
+                hour_count = _int(c[0]) if c[1] == p.hour.encode() else 0
+                day_count = _int(c[2]) if c[3] == p.day.encode() else 0
+                month_count = _int(c[4]) if c[5] == p.month.encode() else 0
+                spend = _int(c[6]) if c[7] == p.day.encode() else 0
+            else:
+                hour_count = day_count = month_count = spend = 0
+            usage[t.target_id] = CapUsage(
+                live.get(t.target_id, 0), hour_count, day_count, month_count, spend
+            )
+        return usage
+
+    # -- reservations ----------------------------------------------------------------------------
+    def _reservation_keys(
+        self, market: str, target_id: str, buyer_id: str, hold_id: str
+    ) -> list[str]:
+        k = self.keys
+        return [
+            k.caps(market),
+            k.funds(market),
+            k.live(market, target_id),
+            k.holds(market, buyer_id),
+            k.held(market, buyer_id),
+            k.reservation(market, hold_id),
+            k.expiries(market),
+        ]
+
+    async def reserve(
+        self,
+        market: str,
+        target: TargetRule,
+        time_zone: str,
+        hold_id: str,
+        call_id: str,
+        price_cents: int,
+        at: datetime,
+        expires_at: datetime,
+    ) -> ReserveStatus:
+        periods = local_periods(at, time_zone)
+        caps = target.caps
+
+        def cap(value: int | None) -> int:
+            return -1 if value is None else value
+
+        expires_ms = to_ms(expires_at)
+        status = await self.scripts["reserve"](
+            keys=self._reservation_keys(market, target.target_id, target.buyer_id, hold_id),
+            args=[
+                target.target_id,
+                target.buyer_id,
+                hold_id,
+                call_id,
+                price_cents,
+                to_ms(at),
+                expires_ms,
+                cap(caps.concurrency),
+                cap(caps.hourly),
+                cap(caps.daily),
+                cap(caps.monthly),
+                cap(caps.daily_budget_cents),
+                periods.hour,
+                periods.day,
+                periods.month,
+                expires_ms - to_ms(at) + RESERVATION_GRACE_MS,
+                market,
+            ],
+        )
+        return ReserveStatus(int(status))
+
+    async def release(
+        self, market: str, target_id: str, buyer_id: str, hold_id: str, mode: str
+    ) -> bool:
+        assert mode in ("void", "end", "settle"), mode
+        released = await self.scripts["release"](
+            keys=self._reservation_keys(market, target_id, buyer_id, hold_id),
+            args=[hold_id, mode],
+        )
+        return bool(released)
+
+    async def route(
+        self, market: str, target_id: str, buyer_id: str, hold_id: str, at: datetime
+    ) -> bool:
+        k = self.keys
+        expires_ms = to_ms(at) + CALL_MAX_S * 1000
+        extended = await self.scripts["route"](
+            keys=[
+                k.live(market, target_id),
+                k.holds(market, buyer_id),
+                k.reservation(market, hold_id),
+                k.expiries(market),
+            ],
+            args=[hold_id, expires_ms, CALL_MAX_S * 1000 + RESERVATION_GRACE_MS],
+        )
+        return bool(extended)
+
+    async def claim_expired(
+        self, market: str, at: datetime, limit: int, lease_ms: int
+    ) -> list[str]:
+        claimed = await self.scripts["claim_expired"](
+            keys=[self.keys.expiries(market)], args=[to_ms(at), limit, lease_ms]
+        )
+        return [h.decode() for h in claimed]
+
+    async def drop_expiry(self, market: str, hold_id: str) -> None:
+        await self.redis.zrem(self.keys.expiries(market), hold_id)
+
+    async def reservation(self, market: str, hold_id: str) -> dict[str, str]:
+        raw = await self.redis.hgetall(self.keys.reservation(market, hold_id))
+        return {_text(k): _text(v) for k, v in raw.items()}
+
+    # -- ping state ----------------------------------------------------------------------------
+    async def save_ping(
+        self,
+        market: str,
+        call_id: str,
+        state: dict[str, Any],
+        campaign_id: str,
+        caller_hash: str,
+        ttl_ms: int,
+        bid_ttl_ms: int,
+    ) -> None:
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.set(self.keys.ping(market, call_id), orjson.dumps(state), px=ttl_ms)
+        pipe.set(self.keys.last_ping(market, campaign_id, caller_hash), call_id, px=bid_ttl_ms)
+        await pipe.execute()
+
+    async def load_ping(self, market: str, call_id: str) -> dict[str, Any] | None:
+        raw = await self.redis.get(self.keys.ping(market, call_id))
+        return orjson.loads(raw) if raw else None
+
+    async def last_ping(self, market: str, campaign_id: str, caller_hash: str) -> str | None:
+        raw = await self.redis.get(self.keys.last_ping(market, campaign_id, caller_hash))
+        return _text(raw) if raw else None
+
+    async def next_round_robin(self, market: str, campaign_id: str) -> int:
+        return int(await self.redis.incr(self.keys.round_robin(market, campaign_id))) - 1
+
+    async def markets(self) -> list[str]:
+        return sorted(_text(m) for m in await self.redis.smembers(self.keys.markets()))
+
+    async def delete_market_state(self, markets: Iterable[str]) -> int:
+        """Drop every key of the given markets (rehydration rebuilds them)."""
+        deleted = 0
+        for market in markets:
+            batch: list[bytes] = []
+            async for key in self.redis.scan_iter(
+                match=self.keys.market_pattern(market), count=1000
+            ):
+                batch.append(key)
+                if len(batch) >= 1000:
+                    deleted += await self.redis.delete(*batch)
+                    batch = []
+            if batch:
+                deleted += await self.redis.delete(*batch)
+        return deleted

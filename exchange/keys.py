@@ -1,0 +1,102 @@
+"""Every Redis key PPCX uses, spelled in this one module.
+
+A **market** is the unit of sharding: each campaign and each buyer belongs to one (default
+`main`), and a target joins a buyer to a campaign of the same market. Every key an auction
+touches carries the market's hash tag `{m:<market>}`, so on a Redis Cluster one auction —
+its reads, its reservation script, its ping state — lives in one hash slot.
+
+    <p>:{m:M}:cfg                 hash  version; campaign:<id>, target:<id>, buyer:<id> → JSON
+                                        (each with the aggregate version; older never
+                                        overwrites newer); position: last log id applied
+    <p>:{m:M}:funds               hash  <buyer>:posted, <buyer>:limit (from the log),
+                                        <buyer>:held (live reservations, kept by the scripts)
+    <p>:{m:M}:caps                hash  per target: <t>:h/<t>:hp (count, local hour),
+                                        <t>:d/<t>:dp, <t>:m/<t>:mp, <t>:s/<t>:sp (spend, day)
+    <p>:{m:M}:live:<target>       zset  hold id → expiry ms: the target's live calls
+    <p>:{m:M}:holds:<buyer>       zset  hold id → expiry ms: the buyer's reservations
+    <p>:{m:M}:held:<buyer>        hash  hold id → amount cents
+    <p>:{m:M}:res:<hold>          hash  one reservation: call, target, buyer, price, periods,
+                                        state (reserved | routed)
+    <p>:{m:M}:expiries            zset  hold id → expiry ms (the sweeper's queue)
+    <p>:{m:M}:ping:<call>         hash  a ping's outcome for post and failover
+    <p>:{m:M}:last:<cmp>:<caller> str   call id of the caller's unexpired bid on a campaign
+    <p>:{m:M}:dup:<cmp>:<caller>  hash  buyer → last billed ms (expires with the window)
+    <p>:{m:M}:blocked             hash  caller hash → "<version>:<0|1>" (the DNC list)
+    <p>:{m:M}:rr:<cmp>            str   round-robin cursor
+    <p>:markets                   set   market names (configuration, not on the auction path)
+    <p>:idem:<key>                str   API idempotency records (not market data)
+    <p>:dni:…                     DNI leases (not market data)
+
+`<p>` is the configured prefix (`PPCX_REDIS_PREFIX`). Caller numbers appear only as keyed
+hashes. Time never enters a key except as the local cap periods, computed in the buyer's time
+zone by Python and passed to the scripts, which never read the clock.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Keys:
+    prefix: str
+
+    def _m(self, market: str) -> str:
+        return f"{self.prefix}:{{m:{market}}}"
+
+    def config(self, market: str) -> str:
+        return f"{self._m(market)}:cfg"
+
+    def funds(self, market: str) -> str:
+        return f"{self._m(market)}:funds"
+
+    def caps(self, market: str) -> str:
+        return f"{self._m(market)}:caps"
+
+    def live(self, market: str, target_id: str) -> str:
+        return f"{self._m(market)}:live:{target_id}"
+
+    def holds(self, market: str, buyer_id: str) -> str:
+        return f"{self._m(market)}:holds:{buyer_id}"
+
+    def held(self, market: str, buyer_id: str) -> str:
+        return f"{self._m(market)}:held:{buyer_id}"
+
+    def reservation(self, market: str, hold_id: str) -> str:
+        return f"{self._m(market)}:res:{hold_id}"
+
+    def expiries(self, market: str) -> str:
+        return f"{self._m(market)}:expiries"
+
+    def ping(self, market: str, call_id: str) -> str:
+        return f"{self._m(market)}:ping:{call_id}"
+
+    def last_ping(self, market: str, campaign_id: str, caller_hash: str) -> str:
+        return f"{self._m(market)}:last:{campaign_id}:{caller_hash}"
+
+    def duplicates(self, market: str, campaign_id: str, caller_hash: str) -> str:
+        return f"{self._m(market)}:dup:{campaign_id}:{caller_hash}"
+
+    def blocked(self, market: str) -> str:
+        return f"{self._m(market)}:blocked"
+
+    def round_robin(self, market: str, campaign_id: str) -> str:
+        return f"{self._m(market)}:rr:{campaign_id}"
+
+    def market_pattern(self, market: str) -> str:
+        return f"{self._m(market)}:*"
+
+    def markets(self) -> str:
+        return f"{self.prefix}:markets"
+
+    def idempotency(self, key: str) -> str:
+        return f"{self.prefix}:idem:{key}"
+
+    def dni_lease(self, pool_id: str, session: str) -> str:
+        return f"{self.prefix}:dni:{{pool:{pool_id}}}:session:{session}"
+
+    def dni_numbers(self, pool_id: str) -> str:
+        return f"{self.prefix}:dni:{{pool:{pool_id}}}:lru"
+
+    def dni_owner(self, pool_id: str) -> str:
+        return f"{self.prefix}:dni:{{pool:{pool_id}}}:owner"

@@ -1,0 +1,614 @@
+"""The exchange: a publisher pings, buyers bid, the best eligible buyer wins within a hard
+deadline; the call is posted, routed, failed over, and billed when it ends.
+
+The order of a ping is fixed by invariant 4: reserve in Redis first (one atomic script), then
+append the events; if the append fails the reservation is released, and if this process dies
+in between, the reservation's expiry frees it (the sweeper also voids it in the log). Redis is
+a fast, derived pre-check: the buyer's account in the event store is the final word on funds,
+so when the store refuses a hold the next bidder is tried.
+
+Event-store calls are synchronous; they run on a bounded thread pool, never on the event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, TypeVar
+
+import httpx
+
+from domain.call import RANKING_KEPT_MAX, Call
+from domain.campaign import Campaign
+from domain.clock import Clock, to_ms
+from domain.commands import (
+    BidOutcome,
+    CompleteCall,
+    ExpirePing,
+    FailOver,
+    PostCall,
+    RecordAnswer,
+    RecordAuction,
+)
+from domain.errors import Conflict, InsufficientFunds, NotFound
+from domain.geo import Geo
+from domain.handlers.calls import CallHandlers
+from domain.ids import new_id
+from exchange.auction import RULE_VERSION, Bid, decide
+from exchange.bidders import RtbAnswer, collect_rtb_bids
+from exchange.caller_hash import CallerHasher
+from exchange.eligibility import eligible_targets, no_buyer_reason
+from exchange.hotstate import CALL_MAX_S, HotState, Peek, ReserveStatus
+from exchange.market import CampaignRule, MarketSnapshot, TargetRule
+
+logger = logging.getLogger(__name__)
+T = TypeVar("T")
+RESERVE_ATTEMPTS_MAX = 16
+# The campaign's RTB deadline bounds the whole decision, from the ping's arrival: bids are
+# collected until this much before it, leaving time to rank and reserve.
+RTB_DECISION_RESERVE_MS = 5
+RTB_COLLECT_MIN_MS = 10
+SWEEP_BATCH_MAX = 500
+SWEEP_LEASE_MS = 60_000
+FAILOVER_TYPES = ("no_answer", "busy", "failed")
+CALL_EVENT_TYPES = ("answered", "completed", *FAILOVER_TYPES)
+
+
+@dataclass(frozen=True, slots=True)
+class PingRequest:
+    campaign_id: str
+    publisher_id: str
+    caller_number: str | None
+    geo: Geo
+    attribution: dict[str, Any] = field(default_factory=dict)
+    tags: dict[str, str] = field(default_factory=dict)
+    call_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PingResult:
+    call_id: str
+    accepted: bool
+    reason: str | None
+    price_cents: int | None
+    payout_cents: int | None
+    expires_at: datetime | None
+    bid_count: int
+    repeated: bool = False
+    winner: dict[str, Any] | None = None
+    decision_ms: float = 0.0  # ping received → winner reserved (before the durable append)
+
+
+class Exchange:
+    def __init__(
+        self,
+        *,
+        hot: HotState,
+        calls: CallHandlers,
+        clock: Clock,
+        hasher: CallerHasher,
+        http: httpx.AsyncClient,
+        seeds: Callable[[], int],
+        executor: ThreadPoolExecutor,
+    ) -> None:
+        self.hot = hot
+        self.calls = calls
+        self.app = calls.app
+        self.clock = clock
+        self.hasher = hasher
+        self.http = http
+        self.seeds = seeds
+        self.executor = executor
+        self._campaign_markets: dict[str, str] = {}
+
+    async def _in_thread(self, fn: Callable[..., T], *args: Any) -> T:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self.executor, functools.partial(fn, *args))
+
+    # -- where a campaign lives --------------------------------------------------------------
+    async def _snapshot_for(self, campaign_id: str) -> tuple[MarketSnapshot, CampaignRule]:
+        market = self._campaign_markets.get(campaign_id)
+        if market is not None:
+            snapshot = await self.hot.snapshot(market)
+            campaign = snapshot.campaigns.get(campaign_id)
+            if campaign is not None:
+                return snapshot, campaign
+        for market in await self.hot.markets():
+            snapshot = await self.hot.snapshot(market)
+            campaign = snapshot.campaigns.get(campaign_id)
+            if campaign is not None:
+                self._campaign_markets[campaign_id] = market
+                return snapshot, campaign
+        raise NotFound(f"campaign_id {campaign_id!r} does not exist", field="campaign_id")
+
+    # -- ping ----------------------------------------------------------------------------------
+    async def ping(self, request: PingRequest) -> PingResult:
+        started = asyncio.get_running_loop().time()
+        now = self.clock.now()
+        caller_hash = (
+            self.hasher(request.caller_number)
+            if request.caller_number
+            else CallerHasher.anonymous()
+        )
+        snapshot, campaign, peek = await self._lookup(request.campaign_id, caller_hash)
+        if request.publisher_id not in campaign.allowed_publishers:
+            raise NotFound(
+                f"campaign_id {request.campaign_id!r} does not exist", field="campaign_id"
+            )
+        market = snapshot.market
+        if peek.last_call_id is not None:
+            repeated = await self._unexpired_bid(market, peek.last_call_id, now)
+            if repeated is not None:
+                return repeated
+        call_id = request.call_id or new_id("call")
+        targets = snapshot.by_campaign.get(campaign.campaign_id, [])
+        usage = await self.hot.read_usage(
+            snapshot, campaign.campaign_id, peek, now, campaign.duplicate_window_days
+        )
+        auction = _Auction(
+            call_id,
+            request,
+            campaign,
+            snapshot,
+            caller_hash,
+            now,
+            seed=self.seeds(),
+            started=started,
+        )
+        if usage.blocked:
+            return await self._record(auction, None, reason="blocked", started=started)
+        eligibility = eligible_targets(
+            targets,
+            geo=request.geo,
+            at=now,
+            floor_cents=campaign.floor_cents,
+            usage=usage.usage,
+            headroom_cents=usage.headroom_cents,
+            duplicate_buyers=usage.duplicate_buyers,
+        )
+        auction.excluded = eligibility.excluded
+        await self._collect_bids(auction, eligibility.eligible)
+        if campaign.distribution == "round_robin":
+            auction.rr_cursor = await self.hot.next_round_robin(market, campaign.campaign_id)
+        ranking = decide(
+            campaign.distribution,
+            auction.bids,
+            campaign.floor_cents,
+            auction.seed,
+            auction.rr_cursor,
+            limit=RANKING_KEPT_MAX,
+        )
+        auction.ranking = [self._candidate(auction, bid) for bid in ranking]
+        for candidate in auction.ranking[:RESERVE_ATTEMPTS_MAX]:
+            result = await self._try_winner(auction, candidate, started)
+            if result is not None:
+                return result
+        below_floor = len(auction.below_floor) + sum(
+            1 for a in auction.rtb if a.outcome.reason == "below_floor"
+        )
+        reason = no_buyer_reason(auction.excluded, below_floor, len(auction.bids))
+        return await self._record(auction, None, reason=reason, started=started)
+
+    async def _lookup(
+        self, campaign_id: str, caller_hash: str
+    ) -> tuple[MarketSnapshot, CampaignRule, Peek]:
+        """The campaign's market snapshot and what Redis knows of the caller (one round trip
+        once the campaign's market is known)."""
+        market = self._campaign_markets.get(campaign_id)
+        if market is None:
+            snapshot, _ = await self._snapshot_for(campaign_id)
+            market = snapshot.market
+        peek = await self.hot.peek(market, campaign_id, caller_hash)
+        snapshot = await self.hot.snapshot(market, peek.version)
+        campaign = snapshot.campaigns.get(campaign_id)
+        if campaign is None:  # the campaign moved market, or is gone
+            self._campaign_markets.pop(campaign_id, None)
+            raise NotFound(f"campaign_id {campaign_id!r} does not exist", field="campaign_id")
+        return snapshot, campaign, peek
+
+    async def _unexpired_bid(self, market: str, previous: str, now: datetime) -> PingResult | None:
+        """A second ping for the same caller and campaign while the first bid is unexpired
+        gets that bid back instead of a new auction (as Ringba's RTB does)."""
+        state = await self.hot.load_ping(market, previous)
+        if not state or not state.get("accepted") or state["expires_ms"] <= to_ms(now):
+            return None
+        return PingResult(
+            call_id=previous,
+            accepted=True,
+            reason=None,
+            price_cents=state["price_cents"],
+            payout_cents=state["payout_cents"],
+            expires_at=datetime.fromisoformat(state["expires_at"]),
+            bid_count=state["bid_count"],
+            repeated=True,
+            winner=state["winner"],
+        )
+
+    async def _collect_bids(self, auction: _Auction, eligible: list[TargetRule]) -> None:
+        floor = auction.campaign.floor_cents
+        realtime = []
+        for t in eligible:  # standing bids go straight to the ranking; events come later
+            if t.bid_cents is None:
+                realtime.append(t)
+            elif t.bid_cents < floor:  # the floor moved above a bid set earlier
+                auction.below_floor.append(t)
+            else:
+                assert t.standing is not None
+                auction.standing.append(t)
+                auction.bids.append(t.standing)
+        if realtime:
+            request = {
+                "ping_id": auction.call_id,
+                "campaign_id": auction.campaign.campaign_id,
+                "vertical": auction.campaign.vertical,
+                "caller": {"hash": auction.caller_hash, **auction.request.geo.to_dict()},
+                "attribution": {
+                    k: auction.request.attribution.get(k)
+                    for k in ("source", "medium", "campaign", "keyword")
+                },
+                "tags": auction.request.tags,
+                "floor": f"{floor / 100:.2f}",
+            }
+            elapsed_ms = (asyncio.get_running_loop().time() - auction.started) * 1000
+            window_ms = max(
+                RTB_COLLECT_MIN_MS,
+                int(auction.campaign.rtb_deadline_ms - elapsed_ms - RTB_DECISION_RESERVE_MS),
+            )
+            answers = await collect_rtb_bids(
+                self.http, realtime, request, deadline_ms=window_ms, floor_cents=floor
+            )
+            for answer in answers:
+                auction.add_rtb(answer)
+
+    def _candidate(self, auction: _Auction, bid: Bid) -> dict[str, Any]:
+        target = auction.snapshot.targets[bid.target_id]
+        return {
+            "target_id": bid.target_id,
+            "buyer_id": bid.buyer_id,
+            "price_cents": bid.amount_cents,
+            "payout_cents": auction.campaign.payout.payout_cents(bid.amount_cents),
+            "destination": target.destination,
+            "buffer_s": target.buffer_s,
+            "priority": bid.priority,
+            "weight": bid.weight,
+        }
+
+    async def _reserve(
+        self,
+        snapshot: MarketSnapshot,
+        candidate: dict[str, Any],
+        call_id: str,
+        at: datetime,
+        expires_at: datetime,
+    ) -> tuple[str, ReserveStatus]:
+        target = snapshot.targets[candidate["target_id"]]
+        buyer = snapshot.buyers.get(target.buyer_id)
+        hold_id = new_id("hold")
+        status = await self.hot.reserve(
+            snapshot.market,
+            target,
+            buyer.time_zone if buyer else "UTC",
+            hold_id,
+            call_id,
+            candidate["price_cents"],
+            at,
+            expires_at,
+        )
+        return hold_id, status
+
+    async def _try_winner(
+        self, auction: _Auction, candidate: dict[str, Any], started: float
+    ) -> PingResult | None:
+        ttl_s = auction.campaign.bid_ttl_s
+        rtb = auction.answers.get(candidate["target_id"])
+        if rtb is not None and rtb.expires_in_s is not None:
+            ttl_s = min(ttl_s, rtb.expires_in_s)
+        expires_at = auction.at + timedelta(seconds=ttl_s)
+        hold_id, status = await self._reserve(
+            auction.snapshot, candidate, auction.call_id, auction.at, expires_at
+        )
+        if status not in (ReserveStatus.RESERVED, ReserveStatus.ALREADY):
+            auction.skipped.append((candidate["target_id"], status.reason))
+            return None
+        decided_at = asyncio.get_running_loop().time()
+        try:
+            return await self._record(
+                auction,
+                candidate,
+                hold_id=hold_id,
+                expires_at=expires_at,
+                started=started,
+                decided_at=decided_at,
+            )
+        except InsufficientFunds:
+            await self.hot.release(
+                auction.snapshot.market,
+                candidate["target_id"],
+                candidate["buyer_id"],
+                hold_id,
+                "void",
+            )
+            auction.skipped.append((candidate["target_id"], "insufficient_funds"))
+            return None
+        except BaseException:
+            await self.hot.release(
+                auction.snapshot.market,
+                candidate["target_id"],
+                candidate["buyer_id"],
+                hold_id,
+                "void",
+            )
+            raise
+
+    async def _record(
+        self,
+        auction: _Auction,
+        winner: dict[str, Any] | None,
+        *,
+        reason: str | None = None,
+        hold_id: str | None = None,
+        expires_at: datetime | None = None,
+        started: float,
+        decided_at: float | None = None,
+    ) -> PingResult:
+        command = RecordAuction(
+            call_id=auction.call_id,
+            campaign_id=auction.campaign.campaign_id,
+            publisher_id=auction.request.publisher_id,
+            caller_hash=auction.caller_hash,
+            geo=auction.request.geo.to_dict(),
+            attribution=auction.request.attribution,
+            tags=auction.request.tags,
+            market=auction.snapshot.market,
+            bids=auction.outcomes(),
+            rule_version=RULE_VERSION,
+            mode=auction.campaign.distribution,
+            seed=auction.seed,
+            floor_cents=auction.campaign.floor_cents,
+            rr_cursor=auction.rr_cursor,
+            ranking=tuple(auction.ranking),
+            excluded=auction.excluded,
+            skipped=tuple(auction.skipped),
+            winner_target_id=winner["target_id"] if winner else None,
+            no_buyer_reason=None if winner else reason,
+            hold_id=hold_id,
+            expires_at=expires_at,
+        )
+        decision_ms = ((decided_at or asyncio.get_running_loop().time()) - started) * 1000
+        await self._in_thread(self.calls.record_auction, command)
+        bid_count = len(auction.bids)
+        if winner is None:
+            return PingResult(
+                auction.call_id, False, reason, None, None, None, bid_count, decision_ms=decision_ms
+            )
+        assert expires_at is not None
+        state = {
+            "accepted": True,
+            "price_cents": winner["price_cents"],
+            "payout_cents": winner["payout_cents"],
+            "expires_at": expires_at.isoformat(),
+            "expires_ms": to_ms(expires_at),
+            "bid_count": bid_count,
+            "winner": {**winner, "hold_id": hold_id},
+        }
+        ttl_ms = to_ms(expires_at) - to_ms(auction.at)
+        await self.hot.save_ping(
+            auction.snapshot.market,
+            auction.call_id,
+            state,
+            auction.campaign.campaign_id,
+            auction.caller_hash,
+            ttl_ms + CALL_MAX_S * 1000,
+            ttl_ms,
+        )
+        return PingResult(
+            auction.call_id,
+            True,
+            None,
+            winner["price_cents"],
+            winner["payout_cents"],
+            expires_at,
+            bid_count,
+            winner={**winner, "hold_id": hold_id},
+            decision_ms=decision_ms,
+        )
+
+    # -- post and the call's life ----------------------------------------------------------------
+    async def post(self, call_id: str, publisher_id: str | None) -> dict[str, Any]:
+        """Route the call to the winner → the route; NotFound, Conflict (posted) or Expired."""
+        route = await self._in_thread(self.calls.post_call, PostCall(call_id, publisher_id))
+        call = await self._in_thread(self.app.load, Call, call_id, "call_id")
+        await self._routed(call, route)
+        await self.hot.redis.delete(
+            self.hot.keys.last_ping(call.market, call.campaign_id, call.caller_hash)
+        )
+        return route
+
+    async def _routed(self, call: Call, route: dict[str, Any]) -> None:
+        extended = await self.hot.route(
+            call.market, route["target_id"], route["buyer_id"], route["hold_id"], self.clock.now()
+        )
+        if not extended:  # Redis lost it (expired or flushed): the log still holds the funds
+            logger.warning("reservation %s missing at routing", route["hold_id"])
+
+    async def report(
+        self, call_id: str, kind: str, duration_s: int | None, publisher_id: str | None
+    ) -> dict[str, Any]:
+        """A telephony event for a call: answered, no_answer / busy / failed (failover), or
+        completed (the billing decision)."""
+        call = await self._in_thread(self.calls.load_call, call_id, publisher_id)
+        if kind == "answered":
+            await self._in_thread(self.calls.record_answer, RecordAnswer(call_id))
+            return {"call_id": call_id, "status": "answered"}
+        if kind in FAILOVER_TYPES:
+            return await self._fail_over(call, kind)
+        if kind == "completed":
+            return await self._complete(call, duration_s or 0)
+        raise NotFound(f"unknown event type {kind!r}", field="type")
+
+    async def _fail_over(self, call: Call, reason: str) -> dict[str, Any]:
+        if call.status != "routing":
+            raise Conflict(f"call {call.id} is {call.status}; only a ringing call fails over")
+        assert call.route is not None
+        failed = dict(call.route)
+        campaign = await self._in_thread(self.app.load, Campaign, call.campaign_id, "campaign_id")
+        snapshot = await self.hot.snapshot(call.market)
+        now = self.clock.now()
+        skipped: list[tuple[str, str]] = []
+        result: dict[str, Any] | None = None
+        tried = call.tried_targets()
+        if call.attempt < campaign.max_attempts:
+            for candidate in call.ranking:
+                if (
+                    candidate["target_id"] in tried
+                    or candidate["target_id"] not in snapshot.targets
+                ):
+                    continue
+                hold_id, status = await self._reserve(
+                    snapshot, candidate, call.id, now, now + timedelta(seconds=CALL_MAX_S)
+                )
+                if status not in (ReserveStatus.RESERVED, ReserveStatus.ALREADY):
+                    skipped.append((candidate["target_id"], status.reason))
+                    continue
+                try:
+                    result = await self._in_thread(
+                        self.calls.fail_over,
+                        FailOver(call.id, reason, candidate["target_id"], hold_id, tuple(skipped)),
+                    )
+                except InsufficientFunds:
+                    await self.hot.release(
+                        call.market, candidate["target_id"], candidate["buyer_id"], hold_id, "void"
+                    )
+                    skipped.append((candidate["target_id"], "insufficient_funds"))
+                    continue
+                except BaseException:
+                    await self.hot.release(
+                        call.market, candidate["target_id"], candidate["buyer_id"], hold_id, "void"
+                    )
+                    raise
+                await self.hot.route(
+                    call.market, candidate["target_id"], candidate["buyer_id"], hold_id, now
+                )
+                break
+        if result is None:
+            result = await self._in_thread(
+                self.calls.fail_over, FailOver(call.id, reason, None, None, tuple(skipped))
+            )
+        await self.hot.release(
+            call.market, failed["target_id"], failed["buyer_id"], failed["hold_id"], "void"
+        )
+        return result
+
+    async def _complete(self, call: Call, duration_s: int) -> dict[str, Any]:
+        billing = await self._in_thread(self.calls.complete_call, CompleteCall(call.id, duration_s))
+        route = call.route
+        if route is not None:
+            await self.hot.release(
+                call.market,
+                route["target_id"],
+                route["buyer_id"],
+                route["hold_id"],
+                "settle" if billing["billable"] else "end",
+            )
+        return billing
+
+    # -- expiry -----------------------------------------------------------------------------------
+    async def sweep(self, limit: int = SWEEP_BATCH_MAX) -> int:
+        """Void bids that expired unposted and close calls that never reported an end;
+        returns how many reservations were handled."""
+        now = self.clock.now()
+        handled = 0
+        for market in await self.hot.markets():
+            for hold_id in await self.hot.claim_expired(market, now, limit, SWEEP_LEASE_MS):
+                reservation = await self.hot.reservation(market, hold_id)
+                if not reservation:  # released meanwhile
+                    await self.hot.drop_expiry(market, hold_id)
+                    continue
+                await self._expire_one(market, hold_id, reservation)
+                handled += 1
+        return handled
+
+    async def _expire_one(self, market: str, hold_id: str, reservation: dict[str, str]) -> None:
+        call_id, target, buyer = reservation["call"], reservation["target"], reservation["buyer"]
+        call = await self._in_thread(self.app.find, Call, call_id)
+        held = call.pending_hold() if call is not None else None
+        if call is not None and held is not None and held[0] == hold_id:
+            if call.status == "decided":
+                await self._in_thread(self.calls.expire_ping, ExpirePing(call_id))
+            elif call.status in ("routing", "answered"):
+                await self._in_thread(self.calls.complete_call, CompleteCall(call_id, 0))
+        mode = "void" if reservation.get("state") == "reserved" else "end"
+        await self.hot.release(market, target, buyer, hold_id, mode)
+
+
+@dataclass
+class _Auction:
+    """The working state of one ping's auction."""
+
+    call_id: str
+    request: PingRequest
+    campaign: CampaignRule
+    snapshot: MarketSnapshot
+    caller_hash: str
+    at: datetime
+    seed: int
+    started: float  # the event loop's clock when the ping arrived
+    standing: list[TargetRule] = field(default_factory=list)
+    below_floor: list[TargetRule] = field(default_factory=list)
+    rtb: list[RtbAnswer] = field(default_factory=list)
+    bids: list[Bid] = field(default_factory=list)
+    answers: dict[str, RtbAnswer] = field(default_factory=dict)
+    excluded: dict[str, str] = field(default_factory=dict)
+    ranking: list[dict[str, Any]] = field(default_factory=list)
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+    rr_cursor: int = 0
+
+    def add_rtb(self, answer: RtbAnswer) -> None:
+        self.rtb.append(answer)
+        outcome = answer.outcome
+        if outcome.outcome == "received":
+            assert outcome.amount_cents is not None
+            self.bids.append(
+                Bid(
+                    outcome.target_id,
+                    outcome.buyer_id,
+                    outcome.amount_cents,
+                    outcome.priority,
+                    outcome.weight,
+                )
+            )
+            self.answers[outcome.target_id] = answer
+
+    def outcomes(self) -> tuple[BidOutcome, ...]:
+        """Every bidder's outcome, for the events (built after the decision, off its path)."""
+        standing = [
+            BidOutcome(
+                t.target_id,
+                t.buyer_id,
+                "received",
+                amount_cents=t.bid_cents,
+                source="standing",
+                priority=t.priority,
+                weight=t.weight,
+            )
+            for t in self.standing
+        ]
+        below = [
+            BidOutcome(
+                t.target_id,
+                t.buyer_id,
+                "rejected",
+                amount_cents=t.bid_cents,
+                reason="below_floor",
+                source="standing",
+                priority=t.priority,
+                weight=t.weight,
+            )
+            for t in self.below_floor
+        ]
+        return (*standing, *below, *(a.outcome for a in self.rtb))
