@@ -24,6 +24,7 @@ from domain.call import Call
 from domain.errors import NotFound
 from domain.persistence import (
     ChainedPostgresApplicationRecorder,
+    ChainedRow,
     ChainedSQLiteApplicationRecorder,
     OrjsonTranscoder,
     encode_event,
@@ -114,6 +115,20 @@ class PPCXApplication(Application[str]):
 
     def exists(self, aggregate_id: str) -> bool:
         return bool(self.recorder.select_events(aggregate_id, limit=1))
+
+    def select_chained(self, start: int, limit: int) -> list[ChainedRow]:
+        """Raw stored events with their audit-chain links, from notification id `start`."""
+        recorder = self.recorder
+        if isinstance(
+            recorder, (ChainedSQLiteApplicationRecorder, ChainedPostgresApplicationRecorder)
+        ):
+            return recorder.select_chained(start, limit)
+        raise TypeError("the in-memory store keeps no audit chain")
+
+    def close(self) -> None:
+        if isinstance(self.recorder, ChainedSQLiteApplicationRecorder):
+            self.recorder.close_reader()
+        super().close()
 
     # -- writing (used by the writer) ----------------------------------------------------------
     def record(self, events: Sequence[PPCXEvent]) -> list[int]:

@@ -76,13 +76,17 @@ def test_hot_aggregate_conflicts_are_retried_across_writers(
         handlers = [SetupHandlers(c) for c in contexts]
         buyer_id = handlers[0].register_buyer(RegisterBuyer("Hot", "UTC", by="t"))
         errors: list[BaseException] = []
+        succeeded: list[int] = []
 
         def hammer(h: SetupHandlers) -> None:
+            done = 0
             try:
                 for _ in range(15):
                     h.deposit(DepositFunds(buyer_id, "1.00", "r", by="t"))
+                    done += 1
             except BaseException as error:
                 errors.append(error)
+            succeeded.append(done)
 
         threads = [threading.Thread(target=hammer, args=(h,)) for h in handlers]
         for t in threads:
@@ -94,7 +98,8 @@ def test_hot_aggregate_conflicts_are_retried_across_writers(
         fresh = build_application(store_settings)
         try:
             buyer = fresh.repository.get(buyer_id)
-            deposits = 30 - len(errors)
+            deposits = sum(succeeded)
+            assert deposits >= 15  # most got through their retries
             assert buyer.available_cents == deposits * 100
             assert buyer.version == 1 + deposits
         finally:

@@ -1,0 +1,1 @@
+"""`ppcx` subcommands, one module per area; `ppcx.cli` assembles them."""

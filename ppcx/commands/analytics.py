@@ -1,0 +1,306 @@
+"""Relay, projector, and the analysts' commands: sql, report, export."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import sys
+import time
+from collections.abc import Callable
+from datetime import datetime
+from enum import StrEnum
+from pathlib import Path
+
+import duckdb
+import typer
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from domain.application import PPCXApplication
+from domain.clock import require_utc
+from domain.errors import ValidationError
+from ppcx.bootstrap import build_application
+from ppcx.commands.common import configure_logging, console, fail, load_settings
+from ppcx.services import ServiceError, ServiceRunner
+from projections.export import export_parquet
+from projections.projector import Projector, ProjectorStats
+from projections.readers import NoProjections, open_snapshot
+from projections.relay import Relay
+from projections.reports import (
+    REPORTS,
+    ReportError,
+    ReportResult,
+    display,
+    run_report,
+    to_csv,
+    to_json,
+)
+from projections.store import ProjectionStore
+
+
+class Source(StrEnum):
+    log = "log"
+    nats = "nats"
+
+
+class Format(StrEnum):
+    table = "table"
+    csv = "csv"
+    json = "json"
+
+
+def _progress() -> Progress:
+    return Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed:,.0f} events · {task.fields[rate]}"),
+        TimeElapsedColumn(),
+        console=console,
+        transient=False,
+    )
+
+
+def relay(
+    follow: bool = typer.Option(False, help="keep publishing new events until stopped"),
+) -> None:
+    """Publish the event log to NATS JetStream, exactly once (Nats-Msg-Id = notification id)."""
+    configure_logging()
+    settings = load_settings()
+    app = build_application(settings)
+    tracking = app.factory.tracking_recorder()
+    try:
+        with ServiceRunner(settings).session() as endpoints:
+            worker = Relay(
+                app.select_chained,
+                tracking,
+                nats_url=endpoints.nats_url,
+                stream=settings.nats_stream,
+                subject_prefix=settings.nats_subject_prefix,
+            )
+            total = app.recorder.max_notification_id() or 0
+            started = time.perf_counter()
+            with _progress() as progress:
+                task = progress.add_task("relay", total=total, completed=worker.position(), rate="")
+
+                def show(stats: object) -> None:
+                    rate = worker.stats.published / max(time.perf_counter() - started, 1e-9)
+                    progress.update(
+                        task,
+                        completed=worker.stats.position,
+                        total=max(total, worker.stats.position),
+                        rate=f"{rate:,.0f} msgs/s",
+                    )
+
+                async def main() -> None:
+                    loop = asyncio.get_running_loop()
+                    stop = asyncio.Event()
+                    for sig in (signal.SIGINT, signal.SIGTERM):
+                        loop.add_signal_handler(sig, stop.set)
+                    await worker.run(follow=follow, stop=stop, on_progress=show)
+
+                asyncio.run(main())
+            stats = worker.stats
+            console.print(
+                f"relay: published {stats.published:,} events, "
+                f"{stats.duplicates:,} duplicates dropped by JetStream, "
+                f"position {stats.position:,}"
+            )
+    except ServiceError as error:
+        raise fail(str(error)) from None
+    finally:
+        app.close()
+
+
+def project(
+    source: Source = typer.Option(Source.log, help="'log' (embedded) or 'nats' (JetStream)"),
+    follow: bool = typer.Option(False, help="keep projecting new events until stopped"),
+    rebuild: bool = typer.Option(False, help="drop the tables and rebuild them from zero"),
+) -> None:
+    """Project events into the DuckDB tables (exactly once; position kept in DuckDB)."""
+    configure_logging()
+    settings = load_settings()
+    store = ProjectionStore(settings.resolved_duckdb_path)
+    app = build_application(settings)
+    try:
+        if rebuild:
+            store.drop()
+            console.print("project: tables dropped; rebuilding from zero")
+        projector = Projector(store)
+        total = app.recorder.max_notification_id() or 0
+        started = time.perf_counter()
+        with _progress() as progress:
+            task = progress.add_task(
+                f"project ({source.value})", total=total, completed=store.position(), rate=""
+            )
+
+            def show(stats: object) -> None:
+                rate = projector.stats.events / max(time.perf_counter() - started, 1e-9)
+                progress.update(
+                    task,
+                    completed=projector.stats.position,
+                    total=max(total, projector.stats.position),
+                    rate=f"{rate:,.0f} events/s",
+                )
+
+            if source is Source.log:
+                _project_log(projector, app, follow, show)
+            else:
+                with ServiceRunner(settings).session() as endpoints:
+                    if rebuild:
+                        asyncio.run(
+                            Projector.reset_consumer(endpoints.nats_url, settings.nats_stream)
+                        )
+
+                    async def main() -> None:
+                        loop = asyncio.get_running_loop()
+                        stop = asyncio.Event()
+                        for sig in (signal.SIGINT, signal.SIGTERM):
+                            loop.add_signal_handler(sig, stop.set)
+                        await projector.run_from_nats(
+                            endpoints.nats_url,
+                            settings.nats_stream,
+                            settings.nats_subject_prefix,
+                            follow=follow,
+                            stop=stop,
+                            on_progress=show,
+                        )
+
+                    asyncio.run(main())
+        store.publish_snapshot(force=True)
+        console.print(
+            f"project: {projector.stats.events:,} events in "
+            f"{projector.stats.batches:,} batches, position {store.position():,}; "
+            f"snapshot {store.snapshot_path}"
+        )
+    except ServiceError as error:
+        raise fail(str(error)) from None
+    finally:
+        store.close()
+        app.close()
+
+
+def _project_log(
+    projector: Projector, app: PPCXApplication, follow: bool, show: Callable[[ProjectorStats], None]
+) -> None:
+    select = app.select_chained
+    stopped = {"flag": False}
+
+    def stop_handler(signum: int, frame: object) -> None:
+        stopped["flag"] = True
+
+    previous = [signal.signal(s, stop_handler) for s in (signal.SIGINT, signal.SIGTERM)]
+    try:
+        while not stopped["flag"]:
+            projector.run_from_log(
+                select,
+                on_progress=show,
+                stop=lambda: stopped["flag"],
+            )
+            if not follow:
+                break
+            time.sleep(0.2)
+    finally:
+        for s, handler in zip((signal.SIGINT, signal.SIGTERM), previous, strict=True):
+            signal.signal(s, handler)
+
+
+def _print_result(
+    columns: list[str], rows: list[tuple[object, ...]], fmt: Format, title: str | None = None
+) -> None:
+
+    result = ReportResult(columns, rows)
+    if fmt is Format.csv:
+        sys.stdout.write(to_csv(result))
+    elif fmt is Format.json:
+        sys.stdout.write(to_json(result).decode() + "\n")
+    else:
+        table = Table(title=title)
+        for column in columns:
+            table.add_column(
+                column.removesuffix("_cents"),
+                justify="right" if column.endswith("_cents") else "left",
+            )
+        for row in rows:
+            table.add_row(*(display(c, v) for c, v in zip(columns, row, strict=True)))
+        console.print(table)
+
+
+def sql(
+    query: str = typer.Argument(..., help="a read-only SQL statement"),
+    fmt: Format = typer.Option(Format.table, "--format", help="table, csv or json"),
+) -> None:
+    """Run read-only SQL against the projections (the published snapshot)."""
+    settings = load_settings()
+    try:
+        con = open_snapshot(settings.resolved_duckdb_path)
+    except NoProjections as error:
+        raise fail(str(error)) from None
+    try:
+        cursor = con.execute(query)
+        columns = [d[0] for d in cursor.description or []]
+        rows = cursor.fetchall()
+    except duckdb.Error as error:
+        raise fail(str(error).strip()) from None
+    finally:
+        con.close()
+    _print_result(columns, rows, fmt)
+
+
+def _when(text: str | None, field: str) -> datetime | None:
+    if text is None:
+        return None
+    try:
+        return require_utc(datetime.fromisoformat(text), field)
+    except ValueError:
+        raise fail(
+            f"--{field} must be an ISO date or time with a zone, such as 2026-11-01T00:00:00Z"
+        ) from None
+    except ValidationError as error:
+        raise fail(error.message) from None
+
+
+def report(
+    name: str = typer.Argument(..., help=f"one of {', '.join(REPORTS)}"),
+    by: str = typer.Option("", help="dimensions, comma-separated (pnl, attribution)"),
+    start: str | None = typer.Option(None, "--from", help="from (inclusive), ISO time"),
+    end: str | None = typer.Option(None, "--to", help="to (exclusive), ISO time"),
+    fmt: Format = typer.Option(Format.table, "--format", help="table, csv or json"),
+) -> None:
+    """A report from the projections: pnl, attribution, funnel, buyers, repeat_callers,
+    missed_calls, heatmap."""
+    settings = load_settings()
+    try:
+        con = open_snapshot(settings.resolved_duckdb_path)
+    except NoProjections as error:
+        raise fail(str(error)) from None
+    try:
+        result = run_report(
+            con,
+            name,
+            group_by=[d.strip() for d in by.split(",") if d.strip()],
+            start=_when(start, "from"),
+            end=_when(end, "to"),
+        )
+    except ReportError as error:
+        raise fail(str(error)) from None
+    finally:
+        con.close()
+    _print_result(result.columns, result.rows, fmt, title=name)
+
+
+def export(to: Path = typer.Option(..., "--to", help="directory for the Parquet files")) -> None:
+    """Export the tables to Parquet, partitioned by day."""
+    settings = load_settings()
+    try:
+        con = open_snapshot(settings.resolved_duckdb_path)
+    except NoProjections as error:
+        raise fail(str(error)) from None
+    try:
+        written = export_parquet(con, to)
+    except duckdb.Error as error:
+        raise fail(str(error).strip()) from None
+    finally:
+        con.close()
+    for table, rows in written.items():
+        console.print(f"{table:18s} {rows:>12,} rows")
+    console.print(f"export: written under {to}")

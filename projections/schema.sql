@@ -1,0 +1,83 @@
+-- The analysts' tables. Money is integer cents; times are UTC (TIMESTAMPTZ).
+-- One row per event for pings, bids and ledger entries; one row per call for calls.
+-- Exactly once: projection_position is written in the same transaction as the rows.
+
+CREATE TABLE IF NOT EXISTS projection_position (
+    name VARCHAR PRIMARY KEY,
+    position BIGINT NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS campaigns (
+    campaign_id VARCHAR PRIMARY KEY, name VARCHAR, vertical VARCHAR, market VARCHAR,
+    payout VARCHAR, created_at TIMESTAMPTZ
+);
+CREATE TABLE IF NOT EXISTS publishers (
+    publisher_id VARCHAR PRIMARY KEY, name VARCHAR, created_at TIMESTAMPTZ
+);
+CREATE TABLE IF NOT EXISTS buyers (
+    buyer_id VARCHAR PRIMARY KEY, name VARCHAR, time_zone VARCHAR, created_at TIMESTAMPTZ
+);
+CREATE TABLE IF NOT EXISTS targets (
+    target_id VARCHAR PRIMARY KEY, buyer_id VARCHAR, campaign_id VARCHAR, name VARCHAR,
+    created_at TIMESTAMPTZ
+);
+CREATE TABLE IF NOT EXISTS tracking_numbers (
+    number VARCHAR PRIMARY KEY, campaign_id VARCHAR, publisher_id VARCHAR, source VARCHAR,
+    medium VARCHAR, keyword VARCHAR, pool_id VARCHAR
+);
+
+CREATE TABLE IF NOT EXISTS pings (
+    notification_id BIGINT, call_id VARCHAR, occurred_at TIMESTAMPTZ, campaign_id VARCHAR,
+    publisher_id VARCHAR, caller_hash VARCHAR, state VARCHAR, zip VARCHAR, area_code VARCHAR,
+    source VARCHAR, medium VARCHAR, utm_campaign VARCHAR, keyword VARCHAR, click_id VARCHAR,
+    tracking_number VARCHAR, dni_session VARCHAR
+);
+
+CREATE TABLE IF NOT EXISTS bids (
+    notification_id BIGINT, call_id VARCHAR, occurred_at TIMESTAMPTZ, target_id VARCHAR,
+    buyer_id VARCHAR, outcome VARCHAR, amount_cents BIGINT, reason VARCHAR, latency_ms INTEGER,
+    source VARCHAR
+);
+
+CREATE TABLE IF NOT EXISTS calls (
+    call_id VARCHAR, pinged_at TIMESTAMPTZ, campaign_id VARCHAR, vertical VARCHAR,
+    publisher_id VARCHAR, caller_hash VARCHAR, state VARCHAR, zip VARCHAR, source VARCHAR,
+    medium VARCHAR, utm_campaign VARCHAR, keyword VARCHAR, tracking_number VARCHAR,
+    bid_count INTEGER, accepted BOOLEAN, no_buyer_reason VARCHAR, buyer_id VARCHAR,
+    target_id VARCHAR, price_cents BIGINT, payout_offer_cents BIGINT, expired BOOLEAN,
+    posted BOOLEAN, posted_at TIMESTAMPTZ, attempts INTEGER, answered BOOLEAN,
+    completed_at TIMESTAMPTZ, duration_s INTEGER, billed BOOLEAN, not_billed_reason VARCHAR,
+    revenue_cents BIGINT, payout_cents BIGINT, margin_cents BIGINT, converted BOOLEAN,
+    conversion_value_cents BIGINT, disputed BOOLEAN, reversed BOOLEAN
+);
+
+-- phase: 'posted' lines move posted balances; 'pending' lines are holds; 'released' lines
+-- take a hold's pending amounts back (when it is posted or voided).
+CREATE TABLE IF NOT EXISTS ledger_entries (
+    notification_id BIGINT, line INTEGER, occurred_at TIMESTAMPTZ, transfer_id VARCHAR, kind VARCHAR,
+    phase VARCHAR, account VARCHAR, debit_cents BIGINT, credit_cents BIGINT, buyer_id VARCHAR,
+    call_id VARCHAR
+);
+
+-- Holds not yet posted or voided: what a post or void releases (small, unlike the journal).
+CREATE TABLE IF NOT EXISTS open_holds (
+    notification_id BIGINT, line INTEGER, occurred_at TIMESTAMPTZ, transfer_id VARCHAR,
+    kind VARCHAR, phase VARCHAR, account VARCHAR, debit_cents BIGINT, credit_cents BIGINT,
+    buyer_id VARCHAR, call_id VARCHAR
+);
+
+-- Rollups the projector maintains: every hour (day) touched by a batch is recomputed from
+-- the calls table in the same transaction, so a rollup always equals its calls.
+-- P&L by hour, campaign (and so vertical), publisher and buyer: the dimensions that compress;
+-- reports grouping by target or caller state read the calls table.
+CREATE TABLE IF NOT EXISTS pnl_hourly (
+    hour TIMESTAMPTZ, campaign_id VARCHAR, vertical VARCHAR, publisher_id VARCHAR,
+    buyer_id VARCHAR, pings BIGINT, bids BIGINT, wins BIGINT, calls BIGINT, answered BIGINT,
+    billable BIGINT, revenue_cents BIGINT, payout_cents BIGINT, margin_cents BIGINT
+);
+CREATE TABLE IF NOT EXISTS attribution_daily (
+    day DATE, campaign_id VARCHAR, publisher_id VARCHAR, buyer_id VARCHAR, source VARCHAR,
+    medium VARCHAR, utm_campaign VARCHAR, keyword VARCHAR, tracking_number VARCHAR,
+    calls BIGINT, billable BIGINT, converted BIGINT, revenue_cents BIGINT, payout_cents BIGINT,
+    margin_cents BIGINT
+);
