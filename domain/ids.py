@@ -12,6 +12,7 @@ PREFIXES = frozenset(
     {"pub", "buy", "cmp", "tgt", "num", "pool", "key", "call", "cmd", "dsp", "tx", "hold"}
 )
 _ID_RE = re.compile(r"^([a-z]+)_[0-9a-f]{32}$")
+_DISPUTE_RE = re.compile(r"^dsp_([0-9a-f]{32})[0-9a-f]{8}$")
 
 
 def new_id(prefix: str) -> str:
@@ -23,6 +24,20 @@ def derived_id(prefix: str, *parts: str) -> str:
     """A deterministic id: the same command id (or parts) always names the same object."""
     assert prefix in PREFIXES, prefix
     return f"{prefix}_{uuid.uuid5(_NAMESPACE, '|'.join(parts)).hex}"
+
+
+def dispute_id(call_id: str, token: str | None) -> str:
+    """A dispute's id names its call (so `POST /v1/disputes/{id}/resolve` finds it without an
+    index): `dsp_<call hex><8 hex>`; `token` (a command id) makes it deterministic."""
+    call_hex = call_id.split("_", 1)[1]
+    suffix = uuid.uuid5(_NAMESPACE, f"{call_id}|{token}").hex if token else uuid.uuid4().hex
+    return f"dsp_{call_hex}{suffix[:8]}"
+
+
+def call_of_dispute(value: str) -> str | None:
+    """The call a dispute id names, or None when it is not a dispute id."""
+    match = _DISPUTE_RE.match(value)
+    return f"call_{match.group(1)}" if match else None
 
 
 def require_id(value: object, prefix: str, field: str) -> str:

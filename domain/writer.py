@@ -13,7 +13,8 @@ from __future__ import annotations
 import logging
 import queue
 import threading
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any
@@ -48,6 +49,7 @@ class EventWriter:
         group_commit: bool = False,
         batch_events_max: int = BATCH_EVENTS_MAX,
         queue_requests_max: int = QUEUE_REQUESTS_MAX,
+        on_commit: Callable[[float, int], None] | None = None,
     ) -> None:
         self.app = app
         self.group_commit = group_commit
@@ -57,6 +59,7 @@ class EventWriter:
         self._lock = threading.Lock()
         self._closed = False
         self.commits = 0  # transactions committed (for benchmarks and tests)
+        self.on_commit = on_commit  # (seconds, events) after each commit: metrics
 
     def save(self, *aggregates: PPCXAggregate) -> None:
         """Append the aggregates' pending events atomically; RecordConflictError on conflict."""
@@ -103,6 +106,7 @@ class EventWriter:
 
     def _commit(self, batch: Sequence[_Request]) -> None:
         events = [e for request in batch for e in request.events]
+        started = time.perf_counter()
         try:
             self.app.record(events)
         except RecordConflictError as error:
@@ -118,6 +122,8 @@ class EventWriter:
                     request.future.set_exception(error)
             return
         self.commits += 1
+        if self.on_commit is not None:
+            self.on_commit(time.perf_counter() - started, len(events))
         aggregates = [a for request in batch for a in request.aggregates]
         try:
             self.app.after_commit(aggregates, events)

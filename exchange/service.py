@@ -82,6 +82,7 @@ class PingResult:
     repeated: bool = False
     winner: dict[str, Any] | None = None
     decision_ms: float = 0.0  # ping received → winner reserved (before the durable append)
+    bids_timed_out: int = 0  # real-time bidders that missed the deadline (metrics)
 
 
 class Exchange:
@@ -382,9 +383,18 @@ class Exchange:
         decision_ms = ((decided_at or asyncio.get_running_loop().time()) - started) * 1000
         await self._in_thread(self.calls.record_auction, command)
         bid_count = len(auction.bids)
+        timed_out = sum(1 for b in command.bids if b.outcome == "timed_out")
         if winner is None:
             return PingResult(
-                auction.call_id, False, reason, None, None, None, bid_count, decision_ms=decision_ms
+                auction.call_id,
+                False,
+                reason,
+                None,
+                None,
+                None,
+                bid_count,
+                decision_ms=decision_ms,
+                bids_timed_out=timed_out,
             )
         assert expires_at is not None
         state = {
@@ -416,6 +426,7 @@ class Exchange:
             bid_count,
             winner={**winner, "hold_id": hold_id},
             decision_ms=decision_ms,
+            bids_timed_out=timed_out,
         )
 
     # -- post and the call's life ----------------------------------------------------------------

@@ -52,11 +52,15 @@ def build_application(settings: Settings) -> PPCXApplication:
 
 
 def build_domain(
-    settings: Settings, *, clock: Clock | None = None, group_commit: bool = False
+    settings: Settings,
+    *,
+    clock: Clock | None = None,
+    group_commit: bool = False,
+    on_commit: Callable[[float, int], None] | None = None,
 ) -> Domain:
     clock = clock or SystemClock()
     app = build_application(settings)
-    writer = EventWriter(app, group_commit=group_commit)
+    writer = EventWriter(app, group_commit=group_commit, on_commit=on_commit)
     ctx = HandlerContext(app=app, writer=writer, clock=clock)
     return Domain(
         app=app,

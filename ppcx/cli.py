@@ -7,7 +7,7 @@ import sys
 import typer
 from rich.table import Table
 
-from ppcx.commands import analytics, bench, services
+from ppcx.commands import analytics, api, bench, services
 from ppcx.commands.common import console, err_console, fail, load_settings
 from ppcx.services import ServiceError, ServiceRunner
 
@@ -25,20 +25,8 @@ app.command("project")(analytics.project)
 app.command("sql")(analytics.sql)
 app.command("report")(analytics.report)
 app.command("export")(analytics.export)
-
-
-def _not_yet(what: str, issue: int) -> typer.Exit:
-    return fail(f"{what} arrives with issue #{issue}; this build does not have it yet", code=2)
-
-
-@app.command("serve")
-def serve(
-    host: str | None = typer.Option(None, help="bind address (default: PPCX_API_HOST)"),
-    port: int | None = typer.Option(None, help="port (default: PPCX_API_PORT)"),
-    workers: int | None = typer.Option(None, help="uvicorn workers (default: PPCX_API_WORKERS)"),
-) -> None:
-    """Serve the HTTP API."""
-    raise _not_yet("the HTTP API", 5)
+app.command("serve")(api.serve)
+app.add_typer(api.keys_app, name="keys")
 
 
 @app.command("demo")

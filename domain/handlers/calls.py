@@ -30,7 +30,8 @@ from domain.commands import (
 )
 from domain.errors import Conflict, NotFound, ValidationError
 from domain.handlers.context import HandlerContext
-from domain.ids import derived_id, new_id, require_id
+from domain.ids import derived_id, require_id
+from domain.ids import dispute_id as make_dispute_id
 from domain.invariant import invariant
 from domain.ledger import hold_transfer
 from domain.money import parse_cents
@@ -377,7 +378,8 @@ class CallHandlers:
 
     def dispute_call(self, cmd: DisputeCall) -> str:
         reason = validate.name(cmd.reason, "reason")
-        dispute_id = derived_id("dsp", cmd.command_id) if cmd.command_id else new_id("dsp")
+        require_id(cmd.call_id, "call", "call_id")
+        dispute_id = make_dispute_id(cmd.call_id, cmd.command_id)
 
         def decide() -> tuple[list[PPCXAggregate], str]:
             call = self._buyers_call(cmd.call_id, cmd.buyer_id)

@@ -62,6 +62,39 @@ def exchange(
     publish("exchange", "Exchange", f"ppcx bench exchange --pings {pings}", figures, notes, write)
 
 
+@app.command("http")
+def http(
+    pings: int = typer.Option(4000, min=100, help="pings to send"),
+    concurrency: int = typer.Option(32, min=1, max=512, help="concurrent HTTP clients"),
+    workers: int = typer.Option(2, min=1, max=16, help="uvicorn workers of `ppcx serve`"),
+    write: bool = typer.Option(False, help=f"update the section in {BENCHMARKS_MD}"),
+) -> None:
+    """Durable pings/s and latency through `ppcx serve` vs a bare FastAPI + Redis endpoint."""
+    from ppcx.bench import http as bench
+
+    settings = load_settings()
+    with ServiceRunner(settings).session() as endpoints:
+        figures = bench.run(
+            endpoints.redis_url,
+            endpoints.nats_url,
+            console,
+            pings=pings,
+            concurrency=concurrency,
+            workers=workers,
+        )
+    notes = [
+        "Durable: the answer is sent after the auction's events (ping, one per bid, the "
+        "decision and the winner's hold) are committed to SQLite (group commit per worker).",
+        f"Both servers run {workers} uvicorn workers; the load generator (httpx, keep-alive, "
+        f"{concurrency} concurrent clients) shares the same 2 cores.",
+        "Closed loop at saturation: every client sends its next request as soon as the last "
+        "is answered, so latency here is mostly queueing (concurrency ÷ throughput), for the "
+        "baseline as for PPCX; compare the ratios.",
+    ]
+    command = f"ppcx bench http --pings {pings} --concurrency {concurrency} --workers {workers}"
+    publish("http", "HTTP API", command, figures, notes, write)
+
+
 @app.command("projections")
 def projections(
     log_calls: int = typer.Option(20_000, min=100, help="calls in the relayed/projected log"),

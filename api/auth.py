@@ -1,0 +1,79 @@
+"""Who is calling: an API key with one role and, for publishers and buyers, one owner.
+
+Unknown or revoked key: 401. Known key, wrong role: 403. Another tenant's object: 404 (the
+routers check ownership and answer as if it did not exist)."""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from fastapi import Depends, Request
+
+from api.keys import key_id_of
+from api.problems import Problem
+from api.services import ApiServices
+from domain.api_key import ApiKey
+
+BEARER = "bearer "
+UNAUTHORIZED = {"WWW-Authenticate": 'Bearer realm="ppcx"'}
+
+
+@dataclass(frozen=True)
+class Principal:
+    key_id: str
+    role: str
+    owner_id: str | None
+
+    @property
+    def by(self) -> str:
+        """What configuration events record as the author."""
+        return self.key_id
+
+
+def services(request: Request) -> ApiServices:
+    found: ApiServices = request.app.state.services
+    return found
+
+
+async def authenticate(token: str | None, s: ApiServices) -> Principal:
+    if not token:
+        raise Problem(
+            401, "an API key is required (Authorization: Bearer <key>)", headers=UNAUTHORIZED
+        )
+    bootstrap = s.config.bootstrap_admin_key
+    if bootstrap and hmac.compare_digest(token.encode(), bootstrap.encode()):
+        return Principal("bootstrap", "admin", None)
+    key_id = key_id_of(token)
+    key = await s.call(s.app.find, ApiKey, key_id) if key_id else None
+    if key is None or key.revoked or not s.keys.matches(token, key.key_hash):
+        raise Problem(401, "the API key is unknown or revoked", headers=UNAUTHORIZED)
+    return Principal(key.id, key.role, key.owner_id)
+
+
+async def principal(request: Request) -> Principal:
+    header = request.headers.get("authorization", "")
+    token = header[len(BEARER) :].strip() if header.lower().startswith(BEARER) else None
+    return await authenticate(token, services(request))
+
+
+def require(*roles: str) -> Callable[[Principal], Awaitable[Principal]]:
+    """A dependency admitting only the given roles (admin is always admitted)."""
+    allowed = {"admin", *roles}
+
+    async def check(who: Principal = Depends(principal)) -> Principal:
+        if who.role not in allowed:
+            raise Problem(
+                403,
+                f"a {who.role} key cannot do this; it needs one of: {', '.join(sorted(allowed))}",
+            )
+        return who
+
+    return check
+
+
+def owned(who: Principal, owner_id: str | None, what: str) -> None:
+    """Tenancy: a publisher or buyer key sees only its own objects (others are 404)."""
+    if who.role in ("publisher", "buyer") and who.owner_id != owner_id:
+        raise Problem(404, f"{what} does not exist")

@@ -1,0 +1,187 @@
+"""ASGI middleware: body size limit (413), JSON content type (415), and Idempotency-Key on
+every POST (a retry with the same key and body gets the first response and records nothing;
+the same key with another body is 409)."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+import orjson
+
+from api.problems import problem_response
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+IDEMPOTENCY_KEY_MAX = 200
+PENDING_TTL_S = 120
+FORM_PATHS = ("/v1/voice/",)
+BODILESS_OK = ("/v1/targets/", "/v1/calls/", "/v1/pings/", "/v1/disputes/", "/v1/rtb/")
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    for key, value in scope.get("headers", []):
+        if key.lower() == name:
+            return str(value.decode("latin-1"))
+    return None
+
+
+async def _send_problem(send: Send, status: int, detail: str, path: str) -> None:
+    response = problem_response(status, detail, instance=path)
+    await send(
+        {
+            "type": "http.response.start",
+            "status": response.status_code,
+            "headers": response.raw_headers,
+        }
+    )
+    await send({"type": "http.response.body", "body": response.body})
+
+
+class RequestGuard:
+    """Reads the body once (bounded), checks its type, and replays it to the app."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        body_bytes_max: int,
+        idempotency: Callable[[], Any] | None = None,
+        ttl_s: int = 86400,
+    ) -> None:
+        self.app = app
+        self.body_bytes_max = body_bytes_max
+        self.idempotency = idempotency  # () -> redis client, once the app has started
+        self.ttl_s = ttl_s
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] not in ("POST", "PUT", "PATCH"):
+            await self.app(scope, receive, send)
+            return
+        path = scope["path"]
+        length = _header(scope, b"content-length")
+        if length is not None and length.isdigit() and int(length) > self.body_bytes_max:
+            await _send_problem(send, 413, f"the body exceeds {self.body_bytes_max} bytes", path)
+            return
+        body = b""
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            body += message.get("body", b"")
+            if len(body) > self.body_bytes_max:
+                await _send_problem(
+                    send, 413, f"the body exceeds {self.body_bytes_max} bytes", path
+                )
+                return
+            if not message.get("more_body"):
+                break
+        content_type = (_header(scope, b"content-type") or "").split(";")[0].strip().lower()
+        form = path.startswith(FORM_PATHS)
+        expected = "application/x-www-form-urlencoded" if form else "application/json"
+        if body and content_type != expected:
+            await _send_problem(send, 415, f"send {expected}", path)
+            return
+
+        replayed = False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if replayed:
+                return {"type": "http.disconnect"}
+            replayed = True
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        key = _header(scope, b"idempotency-key")
+        if scope["method"] == "POST" and key is not None and self.idempotency is not None:
+            await self._idempotent(scope, replay, send, key, body)
+            return
+        await self.app(scope, replay, send)
+
+    async def _idempotent(
+        self, scope: Scope, receive: Receive, send: Send, key: str, body: bytes
+    ) -> None:
+        path = scope["path"]
+        if not 1 <= len(key) <= IDEMPOTENCY_KEY_MAX or not key.isprintable():
+            await _send_problem(
+                send, 422, "Idempotency-Key must be 1-200 printable characters", path
+            )
+            return
+        redis, redis_key = self.idempotency()  # type: ignore[misc]
+        who = hashlib.sha256((_header(scope, b"authorization") or "").encode()).hexdigest()
+        slot = redis_key(f"{who}:{hashlib.sha256(key.encode()).hexdigest()}")
+        fingerprint = hashlib.sha256(
+            scope["method"].encode()
+            + b" "
+            + path.encode()
+            + b"?"
+            + scope.get("query_string", b"")
+            + b"\n"
+            + body
+        ).hexdigest()
+        stored = await redis.get(slot)
+        if stored is None:
+            claimed = await redis.set(
+                slot,
+                orjson.dumps({"state": "pending", "fingerprint": fingerprint}),
+                nx=True,
+                ex=PENDING_TTL_S,
+            )
+            if not claimed:
+                stored = await redis.get(slot)
+        if stored is not None:
+            record = orjson.loads(stored)
+            if record["fingerprint"] != fingerprint:
+                await _send_problem(
+                    send, 409, "this Idempotency-Key was used with another request", path
+                )
+            elif record["state"] == "pending":
+                await _send_problem(
+                    send, 409, "a request with this Idempotency-Key is still in progress", path
+                )
+            else:
+                headers = [(k.encode(), v.encode()) for k, v in record["headers"]]
+                headers.append((b"idempotent-replayed", b"true"))
+                await send(
+                    {"type": "http.response.start", "status": record["status"], "headers": headers}
+                )
+                await send({"type": "http.response.body", "body": bytes.fromhex(record["body"])})
+            return
+        captured: dict[str, Any] = {"body": b""}
+
+        async def capture(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                captured["status"] = message["status"]
+                captured["headers"] = [
+                    (k.decode("latin-1"), v.decode("latin-1"))
+                    for k, v in message.get("headers", [])
+                    if k.lower() != b"content-length"
+                ]
+            elif message["type"] == "http.response.body":
+                captured["body"] += message.get("body", b"")
+            await send(message)
+
+        try:
+            await self.app(scope, receive, capture)
+        finally:
+            status = captured.get("status", 500)
+            if status >= 500:  # a failure may be retried with the same key
+                await redis.delete(slot)
+            else:
+                await redis.set(
+                    slot,
+                    orjson.dumps(
+                        {
+                            "state": "done",
+                            "fingerprint": fingerprint,
+                            "status": status,
+                            "headers": captured.get("headers", []),
+                            "body": captured["body"].hex(),
+                        }
+                    ),
+                    ex=self.ttl_s,
+                )

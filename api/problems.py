@@ -1,0 +1,159 @@
+"""RFC 9457 problem details for every error the API returns — never a stack trace."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import orjson
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response
+
+from domain.errors import (
+    ConcurrencyConflict,
+    Conflict,
+    DomainError,
+    Expired,
+    InsufficientFunds,
+    NotFound,
+    ValidationError,
+)
+
+logger = logging.getLogger(__name__)
+PROBLEM = "application/problem+json"
+TYPE_BASE = "https://ppcx.dev/problems/"
+TITLES = {
+    400: "Bad request",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "Not found",
+    405: "Method not allowed",
+    409: "Conflict",
+    410: "Gone",
+    413: "Payload too large",
+    415: "Unsupported media type",
+    422: "Invalid input",
+    429: "Too many requests",
+    500: "Internal error",
+    503: "Unavailable",
+}
+
+
+class Problem(Exception):
+    """An error with its HTTP status, raised anywhere in a request."""
+
+    def __init__(
+        self,
+        status: int,
+        detail: str,
+        *,
+        kind: str | None = None,
+        errors: list[dict[str, Any]] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.detail = detail
+        self.kind = kind or TITLES.get(status, "error").lower().replace(" ", "-")
+        self.errors = errors
+        self.headers = headers or {}
+
+
+def problem_response(
+    status: int,
+    detail: str,
+    *,
+    kind: str | None = None,
+    errors: list[dict[str, Any]] | None = None,
+    headers: dict[str, str] | None = None,
+    instance: str | None = None,
+) -> Response:
+    body: dict[str, Any] = {
+        "type": TYPE_BASE + (kind or TITLES.get(status, "error").lower().replace(" ", "-")),
+        "title": TITLES.get(status, "Error"),
+        "status": status,
+        "detail": detail,
+    }
+    if errors:
+        body["errors"] = errors
+    if instance:
+        body["instance"] = instance
+    return Response(orjson.dumps(body), status_code=status, media_type=PROBLEM, headers=headers)
+
+
+def domain_status(error: DomainError) -> int:
+    if isinstance(error, NotFound):
+        return 404
+    if isinstance(error, Expired):
+        return 410
+    if isinstance(error, ConcurrencyConflict):
+        return 503
+    if isinstance(error, (InsufficientFunds, Conflict)):
+        return 409
+    if isinstance(error, ValidationError):
+        return 422
+    return 400
+
+
+def _location(loc: tuple[Any, ...]) -> str:
+    # union members appear in the location by class name (FixedPayout): not a field
+    parts = [
+        str(p)
+        for p in loc
+        if p not in ("body", "query", "path", "header")
+        and not (isinstance(p, str) and p[:1].isupper() and p.isalnum())
+    ]
+    return ".".join(parts) or "body"
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(Problem)
+    async def on_problem(request: Request, error: Problem) -> Response:
+        return problem_response(
+            error.status,
+            error.detail,
+            kind=error.kind,
+            errors=error.errors,
+            headers=error.headers,
+            instance=request.url.path,
+        )
+
+    @app.exception_handler(DomainError)
+    async def on_domain(request: Request, error: DomainError) -> Response:
+        status = domain_status(error)
+        errors = [{"field": error.field, "message": error.message}] if error.field else None
+        return problem_response(
+            status, error.message, kind=error.code, errors=errors, instance=request.url.path
+        )
+
+    @app.exception_handler(RequestValidationError)
+    async def on_validation(request: Request, error: RequestValidationError) -> Response:
+        errors = [
+            {"field": _location(tuple(e.get("loc", ()))), "message": e.get("msg", "")}
+            for e in error.errors()
+        ]
+        return problem_response(
+            422,
+            "the request is not valid",
+            kind="validation",
+            errors=errors,
+            instance=request.url.path,
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def on_http(request: Request, error: StarletteHTTPException) -> Response:
+        return problem_response(
+            error.status_code,
+            str(error.detail),
+            headers=dict(error.headers or {}),
+            instance=request.url.path,
+        )
+
+    @app.exception_handler(Exception)
+    async def on_unexpected(request: Request, error: Exception) -> Response:
+        logger.exception("unhandled error on %s %s", request.method, request.url.path)
+        return problem_response(
+            500, "an internal error occurred; it has been logged", instance=request.url.path
+        )

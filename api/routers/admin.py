@@ -1,0 +1,274 @@
+"""Set-up routes (admin keys): publishers, buyers and funds, campaigns, targets, numbers, keys,
+and the block list."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, Response
+
+from api.auth import Principal, require, services
+from api.models import (
+    ApiKeyIn,
+    ApiKeyOut,
+    BlockIn,
+    BuyerIn,
+    CampaignIn,
+    CampaignPublisherIn,
+    Created,
+    CreatedWithKey,
+    CreditLimitIn,
+    DepositIn,
+    DepositOut,
+    NumberIn,
+    NumberPoolIn,
+    PublisherIn,
+    TargetIn,
+)
+from api.problems import Problem
+from api.services import ApiServices
+from domain.commands import (
+    AllowPublisher,
+    BlockCaller,
+    ChangeCreditLimit,
+    CreateCampaign,
+    CreateNumberPool,
+    CreateTarget,
+    DepositFunds,
+    IssueApiKey,
+    ProvisionNumber,
+    RegisterBuyer,
+    RegisterPublisher,
+    RevokeApiKey,
+    UnblockCaller,
+)
+from domain.geo import parse_e164
+from domain.money import format_cents
+
+router = APIRouter(tags=["set-up (admin)"])
+admin = require()
+
+
+async def issue_key(
+    s: ApiServices, role: str, owner_id: str | None, label: str, by: str
+) -> tuple[str, str]:
+    issued = s.keys.issue()
+    key_id = await s.call(
+        s.setup.issue_api_key,
+        IssueApiKey(
+            role=role,
+            owner_id=owner_id,
+            key_hash=issued.key_hash,
+            label=label,
+            by=by,
+            key_id=issued.key_id,
+        ),
+    )
+    return key_id, issued.api_key
+
+
+@router.post("/v1/publishers", status_code=201, response_model=CreatedWithKey)
+async def register_publisher(
+    body: PublisherIn, who: Principal = Depends(admin), s: ApiServices = Depends(services)
+) -> CreatedWithKey:
+    """Register a publisher and issue its first API key (shown once)."""
+    publisher_id = await s.call(
+        s.setup.register_publisher, RegisterPublisher(name=body.name, by=who.by)
+    )
+    _, api_key = await issue_key(s, "publisher", publisher_id, "created with the publisher", who.by)
+    return CreatedWithKey(id=publisher_id, api_key=api_key)
+
+
+@router.post("/v1/buyers", status_code=201, response_model=CreatedWithKey)
+async def register_buyer(
+    body: BuyerIn, who: Principal = Depends(admin), s: ApiServices = Depends(services)
+) -> CreatedWithKey:
+    """Register a buyer (its prepaid account starts at zero) and issue its first API key."""
+    buyer_id = await s.configured(
+        s.setup.register_buyer,
+        RegisterBuyer(
+            name=body.name,
+            time_zone=body.time_zone,
+            by=who.by,
+            credit_limit=body.credit_limit,
+            market=body.market,
+        ),
+    )
+    _, api_key = await issue_key(s, "buyer", buyer_id, "created with the buyer", who.by)
+    return CreatedWithKey(id=buyer_id, api_key=api_key)
+
+
+@router.post("/v1/buyers/{buyer_id}/deposits", status_code=201, response_model=DepositOut)
+async def deposit(
+    buyer_id: str,
+    body: DepositIn,
+    who: Principal = Depends(require("finance")),
+    s: ApiServices = Depends(services),
+) -> DepositOut:
+    """Record prepaid funds received from a buyer (debit cash, credit the buyer)."""
+    result = await s.configured(
+        s.setup.deposit,
+        DepositFunds(buyer_id=buyer_id, amount=body.amount, reference=body.reference, by=who.by),
+    )
+    return DepositOut(
+        transfer_id=result["transfer_id"], available=format_cents(result["available_cents"])
+    )
+
+
+@router.put("/v1/buyers/{buyer_id}/credit-limit", status_code=204)
+async def credit_limit(
+    buyer_id: str,
+    body: CreditLimitIn,
+    who: Principal = Depends(require("finance")),
+    s: ApiServices = Depends(services),
+) -> Response:
+    """Change how far below zero the buyer's available balance may go."""
+    await s.configured(
+        s.setup.change_credit_limit, ChangeCreditLimit(buyer_id, body.credit_limit, by=who.by)
+    )
+    return Response(status_code=204)
+
+
+@router.post("/v1/campaigns", status_code=201, response_model=Created)
+async def create_campaign(
+    body: CampaignIn, who: Principal = Depends(admin), s: ApiServices = Depends(services)
+) -> Created:
+    """Create a campaign. A fixed payout that could exceed a bid is refused unless
+    `allow_negative_margin` says otherwise."""
+    campaign_id = await s.configured(
+        s.setup.create_campaign,
+        CreateCampaign(
+            name=body.name,
+            vertical=body.vertical,
+            publisher_payout=body.publisher_payout.model_dump(),
+            by=who.by,
+            duplicate_window_days=body.duplicate_window_days,
+            distribution=body.distribution,
+            min_bid=body.min_bid,
+            min_margin=body.min_margin,
+            allow_negative_margin=body.allow_negative_margin,
+            max_attempts=body.max_attempts,
+            bid_ttl_s=body.bid_ttl_s,
+            rtb_deadline_ms=body.rtb_deadline_ms,
+            market=body.market,
+        ),
+    )
+    return Created(id=campaign_id)
+
+
+@router.post("/v1/campaigns/{campaign_id}/publishers", status_code=204)
+async def allow_publisher(
+    campaign_id: str,
+    body: CampaignPublisherIn,
+    who: Principal = Depends(admin),
+    s: ApiServices = Depends(services),
+) -> Response:
+    """Allow a publisher to send pings for the campaign."""
+    await s.configured(
+        s.setup.allow_publisher, AllowPublisher(campaign_id, body.publisher_id, by=who.by)
+    )
+    return Response(status_code=204)
+
+
+@router.post("/v1/targets", status_code=201, response_model=Created)
+async def create_target(
+    body: TargetIn, who: Principal = Depends(admin), s: ApiServices = Depends(services)
+) -> Created:
+    """Create a buyer's target on a campaign: a standing `bid` or an `rtb_url`, never both."""
+    target_id = await s.configured(
+        s.setup.create_target,
+        CreateTarget(
+            buyer_id=body.buyer_id,
+            campaign_id=body.campaign_id,
+            name=body.name,
+            destination=body.destination,
+            by=who.by,
+            bid=body.bid,
+            rtb_url=body.rtb_url,
+            rtb_timeout_ms=body.rtb_timeout_ms,
+            buffer_s=body.buffer_s,
+            geo=body.geo.model_dump(),
+            schedule=body.schedule.model_dump() if body.schedule else None,
+            caps=body.caps.model_dump(exclude_none=True),
+            priority=body.priority,
+            weight=body.weight,
+        ),
+    )
+    return Created(id=target_id)
+
+
+@router.post("/v1/api-keys", status_code=201, response_model=ApiKeyOut)
+async def create_api_key(
+    body: ApiKeyIn, who: Principal = Depends(admin), s: ApiServices = Depends(services)
+) -> ApiKeyOut:
+    """Issue an API key (shown once; only its keyed hash is stored)."""
+    key_id, api_key = await issue_key(s, body.role, body.owner_id, body.label, who.by)
+    return ApiKeyOut(id=key_id, api_key=api_key, role=body.role, owner_id=body.owner_id)
+
+
+@router.delete("/v1/api-keys/{key_id}", status_code=204)
+async def revoke_api_key(
+    key_id: str, who: Principal = Depends(admin), s: ApiServices = Depends(services)
+) -> Response:
+    """Revoke a key: it is refused from the next request on."""
+    if key_id == who.key_id:
+        raise Problem(409, "a key cannot revoke itself")
+    await s.call(s.setup.revoke_api_key, RevokeApiKey(key_id, by=who.by))
+    return Response(status_code=204)
+
+
+@router.post("/v1/numbers", status_code=201, response_model=Created)
+async def provision_number(
+    body: NumberIn, who: Principal = Depends(admin), s: ApiServices = Depends(services)
+) -> Created:
+    """Provision a static tracking number tied to a campaign, publisher and source."""
+    number_id = await s.call(
+        s.setup.provision_number,
+        ProvisionNumber(
+            number=body.number,
+            campaign_id=body.campaign_id,
+            publisher_id=body.publisher_id,
+            source=body.source,
+            by=who.by,
+            medium=body.medium,
+            keyword=body.keyword,
+        ),
+    )
+    return Created(id=number_id)
+
+
+@router.post("/v1/number-pools", status_code=201, response_model=Created)
+async def create_number_pool(
+    body: NumberPoolIn, who: Principal = Depends(admin), s: ApiServices = Depends(services)
+) -> Created:
+    """Create a DNI pool: numbers leased to web sessions by `GET /v1/dni/number`."""
+    pool_id = await s.call(
+        s.setup.create_number_pool,
+        CreateNumberPool(
+            name=body.name,
+            campaign_id=body.campaign_id,
+            publisher_id=body.publisher_id,
+            numbers=tuple(body.numbers),
+            by=who.by,
+            lease_ttl_s=body.lease_ttl_s,
+        ),
+    )
+    return Created(id=pool_id)
+
+
+@router.post("/v1/blocklist", status_code=204)
+async def block(
+    body: BlockIn, who: Principal = Depends(admin), s: ApiServices = Depends(services)
+) -> Response:
+    """Put a caller on the block list (DNC): no auction, and never billed."""
+    caller_hash = s.callers(parse_e164(body.number, "number"))
+    await s.configured(s.setup.block_caller, BlockCaller(caller_hash, body.reason, by=who.by))
+    return Response(status_code=204)
+
+
+@router.delete("/v1/blocklist/{number}", status_code=204)
+async def unblock(
+    number: str, who: Principal = Depends(admin), s: ApiServices = Depends(services)
+) -> Response:
+    """Take a caller off the block list."""
+    caller_hash = s.callers(parse_e164(number, "number"))
+    await s.configured(s.setup.unblock_caller, UnblockCaller(caller_hash, by=who.by))
+    return Response(status_code=204)

@@ -1,0 +1,126 @@
+"""Buyers: standing bids, pause and resume, conversions and disputes, and their own account."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request, Response
+
+from api.auth import Principal, owned, require, services
+from api.models import BidIn, BuyerOut, ConversionIn, DisputeIn, DisputeOut, PauseIn
+from api.services import ApiServices
+from domain.buyer import Buyer
+from domain.commands import ConvertCall, DisputeCall, PauseTarget, ResumeTarget, SetStandingBid
+from domain.money import format_cents
+
+router = APIRouter(tags=["buyers"])
+buyer_or_admin = require("buyer")
+
+
+def _own(who: Principal) -> str | None:
+    """The buyer a command is restricted to (None: an admin acts for any buyer)."""
+    return who.owner_id if who.role == "buyer" else None
+
+
+@router.get("/v1/buyers/{buyer_id}", response_model=BuyerOut)
+async def get_buyer(
+    buyer_id: str,
+    who: Principal = Depends(require("buyer", "finance")),
+    s: ApiServices = Depends(services),
+) -> BuyerOut:
+    """A buyer's account: balances (posted, pending, available) and credit limit."""
+    owned(who, buyer_id, f"buyer {buyer_id!r}")
+    buyer = await s.call(s.app.load, Buyer, buyer_id, "buyer_id")
+    return BuyerOut(
+        id=buyer.id,
+        name=buyer.name,
+        time_zone=buyer.time_zone,
+        credit_limit=format_cents(buyer.credit_limit_cents),
+        posted=format_cents(buyer.posted_cents),
+        pending=format_cents(buyer.debits_pending),
+        available=format_cents(buyer.available_cents),
+    )
+
+
+@router.put("/v1/targets/{target_id}/bid", status_code=204)
+async def set_bid(
+    target_id: str,
+    body: BidIn,
+    who: Principal = Depends(buyer_or_admin),
+    s: ApiServices = Depends(services),
+) -> Response:
+    """Set a target's standing bid ("buyers posting bids via API"); effective for the next
+    auction of this process and within a sync tick everywhere."""
+    await s.configured(
+        s.setup.set_standing_bid,
+        SetStandingBid(target_id=target_id, amount=body.amount, by=who.by, buyer_id=_own(who)),
+    )
+    return Response(status_code=204)
+
+
+@router.post("/v1/targets/{target_id}/pause", status_code=204)
+async def pause(
+    target_id: str,
+    body: PauseIn | None = None,
+    who: Principal = Depends(buyer_or_admin),
+    s: ApiServices = Depends(services),
+) -> Response:
+    """Stop receiving calls on this target (a body `{"reason": …}` is optional)."""
+    await s.configured(
+        s.setup.pause_target,
+        PauseTarget(
+            target_id=target_id, by=who.by, reason=body.reason if body else "", buyer_id=_own(who)
+        ),
+    )
+    return Response(status_code=204)
+
+
+@router.post("/v1/targets/{target_id}/resume", status_code=204)
+async def resume(
+    target_id: str, who: Principal = Depends(buyer_or_admin), s: ApiServices = Depends(services)
+) -> Response:
+    """Start receiving calls on this target again."""
+    await s.configured(
+        s.setup.resume_target, ResumeTarget(target_id=target_id, by=who.by, buyer_id=_own(who))
+    )
+    return Response(status_code=204)
+
+
+@router.post("/v1/calls/{call_id}/conversion", status_code=204)
+async def conversion(
+    call_id: str,
+    body: ConversionIn | None = None,
+    who: Principal = Depends(buyer_or_admin),
+    s: ApiServices = Depends(services),
+) -> Response:
+    """Report that a call routed to you converted (`value` optional)."""
+    await s.call(
+        s.calls.convert_call,
+        ConvertCall(
+            call_id=call_id, by=who.by, value=body.value if body else None, buyer_id=_own(who)
+        ),
+    )
+    return Response(status_code=204)
+
+
+@router.post("/v1/calls/{call_id}/dispute", status_code=201, response_model=DisputeOut)
+async def dispute(
+    call_id: str,
+    body: DisputeIn,
+    request: Request,
+    who: Principal = Depends(buyer_or_admin),
+    s: ApiServices = Depends(services),
+) -> DisputeOut:
+    """Dispute a call billed to you; finance accepts (the billing is reversed) or rejects it."""
+    command_id = request.headers.get("idempotency-key")
+    found: Any = await s.call(
+        s.calls.dispute_call,
+        DisputeCall(
+            call_id=call_id,
+            reason=body.reason,
+            by=who.by,
+            buyer_id=_own(who),
+            command_id=command_id,
+        ),
+    )
+    return DisputeOut(dispute_id=str(found))

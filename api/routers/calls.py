@@ -1,0 +1,175 @@
+"""Reading calls: the list (from the projections, keyset-paginated) and one call's full
+event timeline (from the event store itself), each scoped and redacted by role."""
+
+from __future__ import annotations
+
+import base64
+from datetime import datetime
+from typing import Any
+
+import orjson
+from fastapi import APIRouter, Depends, Query
+
+from api.auth import Principal, require, services
+from api.models import Page, TimelineOut
+from api.problems import Problem
+from api.redaction import buyers_of, visible_events, visible_row
+from api.services import ApiServices
+from domain.money import format_cents
+from projections.readers import NoProjections
+
+router = APIRouter(tags=["reading"])
+anyone = require("publisher", "buyer", "finance", "analyst")
+LIST_COLUMNS = (
+    "call_id",
+    "pinged_at",
+    "campaign_id",
+    "vertical",
+    "publisher_id",
+    "state",
+    "source",
+    "medium",
+    "utm_campaign",
+    "keyword",
+    "tracking_number",
+    "accepted",
+    "no_buyer_reason",
+    "buyer_id",
+    "target_id",
+    "price_cents",
+    "payout_offer_cents",
+    "posted",
+    "attempts",
+    "answered",
+    "duration_s",
+    "billed",
+    "not_billed_reason",
+    "revenue_cents",
+    "payout_cents",
+    "margin_cents",
+    "converted",
+    "disputed",
+    "reversed",
+)
+
+
+def _json_ready(column: str, value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat().replace("+00:00", "Z")
+    if column.endswith("_cents"):
+        return None if value is None else format_cents(int(value))
+    return value
+
+
+def _money_names(row: dict[str, Any]) -> dict[str, Any]:
+    """`revenue_cents` → `revenue`: the API speaks decimal strings, not cents."""
+    return {
+        (k[: -len("_cents")] if k.endswith("_cents") else k): _json_ready(k, v)
+        for k, v in row.items()
+    }
+
+
+def _encode_cursor(pinged_at: datetime, call_id: str) -> str:
+    raw = orjson.dumps([pinged_at.isoformat(), call_id])
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str) -> tuple[datetime, str]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        at, call_id = orjson.loads(raw)
+        return datetime.fromisoformat(at), str(call_id)
+    except (ValueError, TypeError, orjson.JSONDecodeError):
+        raise Problem(
+            422,
+            "the cursor is not one this API issued",
+            errors=[{"field": "cursor", "message": "invalid cursor"}],
+        ) from None
+
+
+def list_calls(
+    s: ApiServices, who: Principal, limit: int, cursor: str | None, campaign_id: str | None
+) -> Page:
+    where: list[str] = ["true"]
+    params: dict[str, Any] = {}
+    if who.role == "publisher":
+        where.append("publisher_id = $owner")
+        params["owner"] = who.owner_id
+    elif who.role == "buyer":
+        where.append("buyer_id = $owner")
+        params["owner"] = who.owner_id
+    if campaign_id is not None:
+        where.append("campaign_id = $campaign")
+        params["campaign"] = campaign_id
+    if cursor is not None:
+        params["at"], params["after"] = _decode_cursor(cursor)
+        where.append("(pinged_at, call_id) < ($at, $after)")
+    params["limit"] = limit + 1
+    sql = (
+        f"SELECT {', '.join(LIST_COLUMNS)} FROM calls WHERE {' AND '.join(where)} "
+        "ORDER BY pinged_at DESC, call_id DESC LIMIT $limit"
+    )
+    try:
+        rows = s.reports.cursor().execute(sql, params).fetchall()
+    except NoProjections:
+        raise Problem(503, "no projections yet: run `ppcx project`") from None
+    page = [dict(zip(LIST_COLUMNS, row, strict=True)) for row in rows[:limit]]
+    next_cursor = None
+    if len(rows) > limit:
+        last = page[-1]
+        next_cursor = _encode_cursor(last["pinged_at"], last["call_id"])
+    return Page(
+        items=[_money_names(visible_row(who.role, row)) for row in page], next_cursor=next_cursor
+    )
+
+
+@router.get("/v1/calls", response_model=Page)
+async def calls(
+    limit: int = Query(default=100, ge=1, le=1000),
+    cursor: str | None = Query(default=None, max_length=500),
+    campaign_id: str | None = Query(default=None, max_length=100),
+    who: Principal = Depends(anyone),
+    s: ApiServices = Depends(services),
+) -> Page:
+    """Calls, newest first, from the projections (a few seconds behind the log): a publisher
+    sees its own, a buyer those it won."""
+    return await s.call(list_calls, s, who, limit, cursor, campaign_id)
+
+
+def _timeline(s: ApiServices, call_id: str) -> list[tuple[str, dict[str, Any]]]:
+    stored = s.app.recorder.select_events(call_id)
+    events = []
+    for item in stored:
+        name = item.topic.rsplit(".", 1)[-1]
+        if not item.topic.startswith("domain.call:Call."):
+            return []
+        state: dict[str, Any] = orjson.loads(item.state)
+        state.pop("originator_topic", None)
+        state["version"] = item.originator_version
+        events.append((name, state))
+    return events
+
+
+@router.get("/v1/calls/{call_id}", response_model=TimelineOut)
+async def call_timeline(
+    call_id: str, who: Principal = Depends(anyone), s: ApiServices = Depends(services)
+) -> TimelineOut:
+    """One call's full event timeline, straight from the event store: ping, every bid
+    (received, rejected, timed out), the decision, routes, failovers, the billing decision,
+    conversion and disputes — redacted to what the caller's role may see."""
+    events = await s.call(_timeline, s, call_id)
+    missing = Problem(404, f"call {call_id!r} does not exist")
+    if not events:
+        raise missing
+    first = events[0][1]
+    if who.role == "publisher" and first.get("publisher_id") != who.owner_id:
+        raise missing
+    if who.role == "buyer" and who.owner_id not in buyers_of(events):
+        raise missing
+    call = await s.call(s.calls.load_call, call_id)
+    shown = visible_events(who.role, who.owner_id, events)
+    return TimelineOut(
+        call_id=call_id,
+        status=call.status,
+        events=[{"type": name, **_money_names(state)} for name, state in shown],
+    )

@@ -1,0 +1,202 @@
+"""Publishers: ping before transferring a caller, then post the call; and the Ringba-style RTB
+ping, so a publisher integrated with Ringba's RTB switches by changing one URL."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import orjson
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import Response
+
+from api.auth import Principal, authenticate, require, services
+from api.models import PingIn, PingOut, PostOut
+from api.problems import Problem
+from api.services import ApiServices
+from domain.errors import ValidationError
+from domain.geo import Geo, parse_e164
+from domain.ids import derived_id
+from domain.money import format_cents
+from exchange.service import PingRequest, PingResult
+from projections.readers import NoProjections
+
+router = APIRouter(tags=["exchange (publishers)"])
+
+
+def _record(s: ApiServices, result: PingResult, started: float) -> None:
+    s.metrics.ping_latency.observe(time.perf_counter() - started)
+    s.metrics.decision_latency.observe(result.decision_ms / 1000)
+    s.metrics.auctions.labels("accepted" if result.accepted else (result.reason or "none")).inc()
+    if result.bids_timed_out:
+        s.metrics.bid_timeouts.inc(result.bids_timed_out)
+
+
+@router.post("/v1/pings", response_model=PingOut, response_model_exclude_none=True)
+async def ping(
+    body: PingIn,
+    request: Request,
+    who: Principal = Depends(require("publisher")),
+    s: ApiServices = Depends(services),
+) -> PingOut:
+    """Ask for a bid before transferring a caller. The caller's number is used for duplicate
+    and block checks and stored only as a keyed hash; buyers bidding in real time see its
+    hash and geo, never the number."""
+    if who.owner_id is None:
+        raise Problem(403, "pings are sent with a publisher's key")
+    started = time.perf_counter()
+    number = parse_e164(body.caller.number, "caller.number")
+    geo = Geo.of_caller(number, body.caller.state, body.caller.zip, body.caller.area_code)
+    idempotency = request.headers.get("idempotency-key")
+    result = await s.exchange.ping(
+        PingRequest(
+            campaign_id=body.campaign_id,
+            publisher_id=who.owner_id,
+            caller_number=number,
+            geo=geo,
+            attribution=body.attribution.model_dump(exclude_none=True),
+            tags=body.tags,
+            call_id=derived_id("call", who.owner_id, idempotency) if idempotency else None,
+        )
+    )
+    _record(s, result, started)
+    if result.accepted:
+        assert result.payout_cents is not None
+        assert result.expires_at is not None
+        return PingOut(
+            ping_id=result.call_id,
+            accepted=True,
+            payout=format_cents(result.payout_cents),
+            expires_at=result.expires_at.isoformat(),
+            bid_count=result.bid_count,
+        )
+    return PingOut(ping_id=result.call_id, accepted=False, reason=result.reason)
+
+
+@router.post("/v1/pings/{ping_id}/post", response_model=PostOut)
+async def post(
+    ping_id: str, who: Principal = Depends(require("publisher")), s: ApiServices = Depends(services)
+) -> PostOut:
+    """Transfer the call now: the destination to send it to. 410 once the bid has expired,
+    409 when already posted."""
+    route = await s.exchange.post(ping_id, who.owner_id if who.role != "admin" else None)
+    return PostOut(call_id=route["call_id"], destination=route["destination"])
+
+
+# -- Ringba-compatible RTB ping ------------------------------------------------------------------
+
+
+def _number_literal(cents: int) -> orjson.Fragment:
+    """A JSON number with two decimals, written from integer cents (no float anywhere)."""
+    return orjson.Fragment(format_cents(cents).encode())
+
+
+def _static_number(s: ApiServices, campaign_id: str, publisher_id: str) -> str | None:
+    """A static tracking number of the campaign and publisher, so the transferred call comes
+    through PPCX's own telephony and finds its bid (None before any is projected)."""
+    try:
+        row = (
+            s.reports.cursor()
+            .execute(
+                "SELECT number FROM tracking_numbers WHERE campaign_id = ? AND publisher_id = ? "
+                "AND pool_id IS NULL ORDER BY number LIMIT 1",
+                [campaign_id, publisher_id],
+            )
+            .fetchone()
+        )
+    except NoProjections:
+        return None
+    return str(row[0]) if row else None
+
+
+async def _rtb(
+    campaign_id: str, params: dict[str, Any], token: str | None, s: ApiServices
+) -> Response:
+    who = await authenticate(token, s)
+    if who.role != "publisher" or who.owner_id is None:
+        raise Problem(403, "RTB pings are sent with a publisher's key")
+    started = time.perf_counter()
+    caller = str(params.get("CID") or "").strip()
+    expose = str(params.get("exposeCallerId", "yes")).lower() not in ("no", "false", "0")
+    number = None
+    if caller and expose:
+        digits = (
+            caller
+            if caller.startswith("+")
+            else ("+1" + caller if len(caller) == 10 else "+" + caller)
+        )
+        number = parse_e164(digits, "CID")
+    state = params.get("State") or params.get("state")
+    geo = Geo.of_caller(
+        number,
+        str(state) if state else None,
+        str(params["zipcode"]) if params.get("zipcode") else None,
+        None,
+    )
+    attribution = {"source": "rtb"}
+    if params.get("SubID"):
+        attribution["sub_id"] = str(params["SubID"])[:200]
+    result = await s.exchange.ping(
+        PingRequest(
+            campaign_id=campaign_id,
+            publisher_id=who.owner_id,
+            caller_number=number,
+            geo=geo,
+            attribution=attribution,
+        )
+    )
+    _record(s, result, started)
+    answer: dict[str, Any] = {"bidId": result.call_id}
+    if result.accepted and result.winner is not None and result.expires_at is not None:
+        phone = (
+            await s.call(_static_number, s, campaign_id, who.owner_id)
+            or result.winner["destination"]
+        )
+        answer |= {
+            "bidAmount": _number_literal(result.payout_cents or 0),
+            "phoneNumber": phone,
+            "phoneNumberNoPlus": phone.lstrip("+"),
+            "expireInSeconds": max(0, int((result.expires_at - s.clock.now()).total_seconds())),
+        }
+    else:
+        answer |= {"bidAmount": _number_literal(0), "rejectReason": result.reason}
+    return Response(orjson.dumps(answer), media_type="application/json")
+
+
+def _token(request: Request, api_key: str | None) -> str | None:
+    header = request.headers.get("authorization", "")
+    if header.lower().startswith("bearer "):
+        return header[7:].strip()
+    return api_key
+
+
+@router.post("/v1/rtb/{campaign_id}.json")
+async def rtb_post(
+    campaign_id: str,
+    request: Request,
+    api_key: str | None = Query(default=None, description="publisher key"),
+    s: ApiServices = Depends(services),
+) -> Response:
+    """Ringba-style RTB ping: `CID`, `zipcode`, `State`, `SubID`, `exposeCallerId` in a JSON
+    body → `bidId`, `bidAmount`, `phoneNumber`, `phoneNumberNoPlus`, `expireInSeconds`,
+    `rejectReason`. The key may come as a Bearer header or `?api_key=` (never logged)."""
+    raw = await request.body()
+    try:
+        params = orjson.loads(raw) if raw else {}
+    except orjson.JSONDecodeError:
+        raise ValidationError("the body is not JSON", field="body") from None
+    if not isinstance(params, dict):
+        raise ValidationError("the body is a JSON object", field="body")
+    return await _rtb(campaign_id, params, _token(request, api_key), s)
+
+
+@router.get("/v1/rtb/{campaign_id}.json")
+async def rtb_get(
+    campaign_id: str,
+    request: Request,
+    api_key: str | None = Query(default=None, description="publisher key"),
+    s: ApiServices = Depends(services),
+) -> Response:
+    """The same RTB ping with query parameters."""
+    params = {k: v for k, v in request.query_params.items() if k != "api_key"}
+    return await _rtb(campaign_id, params, _token(request, api_key), s)

@@ -1,0 +1,229 @@
+"""Finance: the ledger's accounts and journal (as of any time), invoices and statements, and
+dispute resolution. Balances and documents come from the projected journal; a buyer or a
+publisher reads only its own account."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from fastapi import APIRouter, Depends, Query
+
+from api.auth import Principal, require, services
+from api.models import DisputeResolvedOut, Page, ResolveIn
+from api.problems import Problem
+from api.services import ApiServices
+from domain.commands import ResolveDispute
+from domain.ids import call_of_dispute
+from domain.ledger import buyer_account, publisher_account
+from domain.money import format_cents
+from projections.readers import NoProjections
+from projections.reports import ledger_balances
+from projections.statements import statement_from_projection
+
+router = APIRouter(tags=["finance"])
+readers = require("publisher", "buyer", "finance", "analyst")
+PLATFORM_ACCOUNTS = ("platform:cash", "platform:revenue")
+
+
+def utc(value: datetime | None, field: str) -> datetime | None:
+    if value is None:
+        return None
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise Problem(
+            422,
+            f"{field} needs a time zone (RFC 3339, e.g. 2026-11-01T00:00:00Z)",
+            errors=[{"field": field, "message": "naive time"}],
+        )
+    return value.astimezone(UTC)
+
+
+def own_account(who: Principal) -> str | None:
+    """The one account a tenant key may read (None: it may read every account)."""
+    if who.role == "buyer":
+        return buyer_account(str(who.owner_id))
+    if who.role == "publisher":
+        return publisher_account(str(who.owner_id))
+    return None
+
+
+def _cursor(s: ApiServices) -> Any:
+    try:
+        return s.reports.cursor()
+    except NoProjections:
+        raise Problem(503, "no projections yet: run `ppcx project`") from None
+
+
+def _balance_row(row: dict[str, Any]) -> dict[str, Any]:
+    posted = row["credits_posted"] - row["debits_posted"]
+    return {
+        "account": row["account"],
+        "debits_posted": format_cents(row["debits_posted"]),
+        "credits_posted": format_cents(row["credits_posted"]),
+        "debits_pending": format_cents(row["debits_pending"]),
+        "credits_pending": format_cents(row["credits_pending"]),
+        "posted": format_cents(posted),
+        "pending": format_cents(row["debits_pending"] - row["credits_pending"]),
+        "available": format_cents(posted - row["debits_pending"]),
+    }
+
+
+def _balances(s: ApiServices, as_of: datetime | None, account: str | None) -> list[dict[str, Any]]:
+    result = ledger_balances(_cursor(s), as_of=as_of, account=account)
+    return [_balance_row(r) for r in result.records()]
+
+
+@router.get("/v1/ledger/accounts")
+async def accounts(
+    as_of: datetime | None = Query(default=None, description="RFC 3339"),
+    who: Principal = Depends(readers),
+    s: ApiServices = Depends(services),
+) -> dict[str, Any]:
+    """Every account's balances — posted, pending, available (credit-normal: what the
+    platform owes the holder) — now or `as_of` a past time. A buyer or publisher sees its
+    own account only."""
+    at = utc(as_of, "as_of")
+    rows = await s.call(_balances, s, at, own_account(who))
+    return {"as_of": at.isoformat().replace("+00:00", "Z") if at else None, "accounts": rows}
+
+
+@router.get("/v1/ledger/accounts/{account}")
+async def account(
+    account: str,
+    as_of: datetime | None = Query(default=None),
+    who: Principal = Depends(readers),
+    s: ApiServices = Depends(services),
+) -> dict[str, Any]:
+    """One account (`buyer:<id>`, `publisher:<id>`, `platform:cash`, `platform:revenue`)."""
+    mine = own_account(who)
+    if mine is not None and account != mine:
+        raise Problem(404, f"account {account!r} does not exist")
+    at = utc(as_of, "as_of")
+    rows = await s.call(_balances, s, at, account)
+    if not rows:
+        raise Problem(404, f"account {account!r} has no entries" + (" at that time" if at else ""))
+    return {"as_of": at.isoformat().replace("+00:00", "Z") if at else None, **rows[0]}
+
+
+def _transfers(
+    s: ApiServices, account: str | None, limit: int, after: int | None
+) -> dict[str, Any]:
+    where = ["true"]
+    params: dict[str, Any] = {"limit": limit + 1}
+    if account is not None:
+        where.append("account = $account")
+        params["account"] = account
+    if after is not None:
+        where.append("notification_id * 10000 + line > $after")
+        params["after"] = after
+    rows = (
+        _cursor(s)
+        .execute(
+            "SELECT notification_id * 10000 + line, occurred_at, transfer_id, kind, phase, "
+            "account, debit_cents, credit_cents, call_id FROM ledger_entries "
+            f"WHERE {' AND '.join(where)} ORDER BY notification_id, line LIMIT $limit",
+            params,
+        )
+        .fetchall()
+    )
+    items = [
+        {
+            "at": at.isoformat().replace("+00:00", "Z"),
+            "transfer_id": transfer_id,
+            "kind": kind,
+            "phase": phase,
+            "account": acct,
+            "debit": format_cents(debit),
+            "credit": format_cents(credit),
+            "call_id": call_id,
+        }
+        for _, at, transfer_id, kind, phase, acct, debit, credit, call_id in rows[:limit]
+    ]
+    next_cursor = str(rows[limit - 1][0]) if len(rows) > limit else None
+    return {"items": items, "next_cursor": next_cursor}
+
+
+@router.get("/v1/ledger/transfers", response_model=Page)
+async def transfers(
+    account: str | None = Query(default=None, max_length=200),
+    limit: int = Query(default=100, ge=1, le=1000),
+    cursor: str | None = Query(default=None, pattern=r"^\d{1,19}$"),
+    who: Principal = Depends(readers),
+    s: ApiServices = Depends(services),
+) -> Page:
+    """Journal lines in log order: deposits, holds (pending), their release, postings and
+    reversals. A buyer or publisher sees the lines of its own account only."""
+    mine = own_account(who)
+    if mine is not None:
+        if account not in (None, mine):
+            raise Problem(404, f"account {account!r} does not exist")
+        account = mine
+    found = await s.call(_transfers, s, account, limit, int(cursor) if cursor else None)
+    return Page(**found)
+
+
+def _document(s: ApiServices, account_id: str, start: datetime, end: datetime) -> dict[str, Any]:
+    return statement_from_projection(_cursor(s), account_id, start, end).to_dict()
+
+
+async def _statement(
+    s: ApiServices, who: Principal, account_id: str, start: datetime, end: datetime
+) -> dict[str, Any]:
+    mine = own_account(who)
+    if mine is not None and mine != account_id:
+        raise Problem(404, f"{account_id.split(':', maxsplit=1)[0]} does not exist")
+    begins, ends = utc(start, "from"), utc(end, "to")
+    assert begins is not None
+    assert ends is not None
+    if begins >= ends:
+        raise Problem(
+            422, "`from` must be before `to`", errors=[{"field": "to", "message": "not after from"}]
+        )
+    return await s.call(_document, s, account_id, begins, ends)
+
+
+@router.get("/v1/invoices/{buyer_id}")
+async def invoice(
+    buyer_id: str,
+    start: datetime = Query(alias="from"),
+    end: datetime = Query(alias="to"),
+    who: Principal = Depends(require("buyer", "finance")),
+    s: ApiServices = Depends(services),
+) -> dict[str, Any]:
+    """A buyer's invoice for `[from, to)`: billed calls (debits), deposits and reversed
+    disputes (credits), with the prepaid balance before and after. `replay statement`
+    computes the same document from the log alone."""
+    return await _statement(s, who, buyer_account(buyer_id), start, end)
+
+
+@router.get("/v1/statements/{publisher_id}")
+async def statement(
+    publisher_id: str,
+    start: datetime = Query(alias="from"),
+    end: datetime = Query(alias="to"),
+    who: Principal = Depends(require("publisher", "finance")),
+    s: ApiServices = Depends(services),
+) -> dict[str, Any]:
+    """A publisher's statement for `[from, to)`: payouts earned (credits) and reversals
+    (debits), with the balance owed before and after."""
+    return await _statement(s, who, publisher_account(publisher_id), start, end)
+
+
+@router.post("/v1/disputes/{dispute_id}/resolve", response_model=DisputeResolvedOut)
+async def resolve(
+    dispute_id: str,
+    body: ResolveIn,
+    who: Principal = Depends(require("finance")),
+    s: ApiServices = Depends(services),
+) -> DisputeResolvedOut:
+    """Accept a dispute (the billing is reversed by new ledger entries) or reject it."""
+    call_id = call_of_dispute(dispute_id)
+    if call_id is None:
+        raise Problem(404, f"dispute {dispute_id!r} does not exist")
+    result = await s.call(
+        s.calls.resolve_dispute,
+        ResolveDispute(
+            call_id=call_id, dispute_id=dispute_id, accept=body.accept, note=body.note, by=who.by
+        ),
+    )
+    return DisputeResolvedOut(**result)

@@ -1,0 +1,36 @@
+"""Operations: liveness, readiness (event store, Redis, NATS) and Prometheus metrics."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends
+from fastapi.responses import Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from api.auth import services
+from api.responses import OrjsonResponse
+from api.services import ApiServices
+
+router = APIRouter(tags=["operations"])
+
+
+@router.get("/healthz")
+async def healthz() -> dict[str, str]:
+    """The process answers."""
+    return {"status": "ok"}
+
+
+@router.get("/readyz")
+async def readyz(s: ApiServices = Depends(services)) -> Response:
+    """Each dependency checked now: 200 when all answer, 503 naming the one that does not."""
+    checks = await s.readiness()
+    ready = all(v == "ok" for v in checks.values())
+    return OrjsonResponse(
+        {"status": "ready" if ready else "not ready", "checks": checks},
+        status_code=200 if ready else 503,
+    )
+
+
+@router.get("/metrics", include_in_schema=False)
+async def metrics(s: ApiServices = Depends(services)) -> Response:
+    """Prometheus exposition of this worker's metrics."""
+    return Response(generate_latest(s.metrics.registry), media_type=CONTENT_TYPE_LATEST)

@@ -1,0 +1,113 @@
+"""Reports from the DuckDB projections (a published snapshot: reading never blocks the
+projector), scoped by tenant: a publisher's reports cover its own calls and never show what
+buyers paid; a buyer's cover the calls it won and never show publishers' payouts."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+from fastapi import APIRouter, Depends, Query
+
+from api.auth import Principal, require, services
+from api.problems import Problem
+from api.routers.finance import utc
+from api.services import ApiServices
+from domain.money import format_cents
+from projections.readers import NoProjections
+from projections.reports import REPORTS, ReportError, run_report
+
+router = APIRouter(tags=["reports"])
+HIDDEN_COLUMNS = {
+    "publisher": {
+        "revenue_cents",
+        "margin_cents",
+        "revenue_per_call_cents",
+        "bid_rate",
+        "win_rate",
+        "avg_bid_cents",
+    },
+    "buyer": {"payout_cents", "margin_cents", "cost_per_call_cents"},
+}
+HIDDEN_DIMENSIONS = {"publisher": {"buyer", "target"}, "buyer": {"publisher"}}
+NOT_FOR = {"publisher": {"buyers"}, "buyer": {"attribution", "repeat_callers"}}
+
+
+def _value(column: str, value: Any) -> tuple[str, Any]:
+    if column.endswith("_cents"):
+        return column[: -len("_cents")], None if value is None else format_cents(int(value))
+    if isinstance(value, datetime):
+        return column, value.isoformat().replace("+00:00", "Z")
+    if isinstance(value, date):
+        return column, value.isoformat()
+    if isinstance(value, Decimal):
+        return column, str(value)
+    return column, value
+
+
+def report_rows(
+    s: ApiServices,
+    who: Principal,
+    name: str,
+    group_by: list[str],
+    start: datetime | None,
+    end: datetime | None,
+) -> dict[str, Any]:
+    hidden_dims = HIDDEN_DIMENSIONS.get(who.role, set())
+    refused = [d for d in group_by if d in hidden_dims]
+    if refused:
+        raise Problem(403, f"a {who.role} key cannot group by {refused[0]}")
+    try:
+        result = run_report(
+            s.reports.cursor(),
+            name,
+            group_by=group_by,
+            start=start,
+            end=end,
+            publisher_id=who.owner_id if who.role == "publisher" else None,
+            buyer_id=who.owner_id if who.role == "buyer" else None,
+        )
+    except NoProjections:
+        raise Problem(503, "no projections yet: run `ppcx project`") from None
+    except ReportError as error:
+        raise Problem(
+            422, str(error), errors=[{"field": "group_by", "message": str(error)}]
+        ) from None
+    hidden = HIDDEN_COLUMNS.get(who.role, set())
+    rows = [
+        dict(_value(c, v) for c, v in zip(result.columns, row, strict=True) if c not in hidden)
+        for row in result.rows
+    ]
+    return {"report": name, "group_by": group_by, "rows": rows}
+
+
+@router.get("/v1/reports/{name}")
+async def report(
+    name: str,
+    group_by: str = Query(
+        default="",
+        max_length=200,
+        description="comma-separated dimensions (pnl: hour, "
+        "day, campaign, publisher, buyer, target, "
+        "vertical, state; attribution: source, "
+        "medium, campaign, keyword, "
+        "tracking_number, day, …)",
+    ),
+    start: datetime | None = Query(default=None, alias="from"),
+    end: datetime | None = Query(default=None, alias="to"),
+    who: Principal = Depends(require("publisher", "buyer", "finance", "analyst")),
+    s: ApiServices = Depends(services),
+) -> dict[str, Any]:
+    """`pnl`, `attribution`, `funnel`, `buyers`, `repeat_callers`, `missed_calls`,
+    `heatmap`: money as decimal strings, times UTC; 503 until the projector has run."""
+    if name not in REPORTS:
+        raise Problem(404, f"no report {name!r}; there are: {', '.join(REPORTS)}")
+    if name in NOT_FOR.get(who.role, set()):
+        raise Problem(403, f"the {name} report is not available to a {who.role} key")
+    dims = [d.strip() for d in group_by.split(",") if d.strip()]
+    if not dims and name == "pnl":
+        dims = ["campaign"]
+    elif not dims and name == "attribution":
+        dims = ["source"]
+    return await s.call(report_rows, s, who, name, dims, utc(start, "from"), utc(end, "to"))

@@ -1,0 +1,208 @@
+"""Telephony: a call's progress reported by the publisher's telephony, and Twilio-compatible
+voice webhooks (a call to a tracking number runs the auction and is dialled to the winner;
+the dial's end fails over to the next bidder or completes the call)."""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Any
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import Response
+
+from api import twilio
+from api.auth import Principal, require, services
+from api.models import CallEventIn
+from api.problems import Problem
+from api.services import ApiServices
+from domain.call import Call
+from domain.errors import Conflict, DomainError, ValidationError
+from domain.geo import Geo, parse_e164
+from domain.ids import derived_id
+from domain.money import format_cents
+from domain.numbers import TrackingNumber, number_id
+from exchange.service import PingRequest
+
+router = APIRouter(tags=["telephony"])
+TWIML = "application/xml"
+FAILOVER = {"busy": "busy", "no-answer": "no_answer", "failed": "failed", "canceled": "failed"}
+
+
+def billing_answer(billing: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "billable": billing["billable"],
+        "reason": billing["reason"],
+        "revenue": format_cents(billing["revenue_cents"]),
+        "payout": format_cents(billing["payout_cents"]),
+    }
+
+
+@router.post("/v1/calls/{call_id}/events")
+async def call_event(
+    call_id: str,
+    body: CallEventIn,
+    who: Principal = Depends(require("publisher")),
+    s: ApiServices = Depends(services),
+) -> dict[str, Any]:
+    """The call's progress: `answered`; `no_answer` / `busy` / `failed` (the answer names the
+    next destination, or `null` when none is left); `completed` with `duration_s` (the
+    answer is the billing decision)."""
+    if body.type == "completed" and body.duration_s is None:
+        raise ValidationError("a completed call reports its duration_s", field="duration_s")
+    publisher = who.owner_id if who.role == "publisher" else None
+    result = await s.exchange.report(call_id, body.type, body.duration_s, publisher)
+    if body.type == "completed":
+        return billing_answer(result)
+    if body.type == "answered":
+        return {"call_id": call_id, "status": "answered"}
+    return {"call_id": call_id, "attempt": result["attempt"], "destination": result["destination"]}
+
+
+# -- Twilio ------------------------------------------------------------------------------------
+
+
+async def _verified_form(request: Request, s: ApiServices) -> dict[str, str]:
+    token = s.config.twilio_auth_token
+    if not token:
+        raise Problem(503, "telephony is not configured (set PPCX_TWILIO_AUTH_TOKEN)")
+    form = await request.form()
+    params = {k: str(v) for k, v in form.items()}
+    base = s.config.public_base_url
+    url = (
+        str(request.url)
+        if not base
+        else (
+            base.rstrip("/")
+            + request.url.path
+            + (f"?{request.url.query}" if request.url.query else "")
+        )
+    )
+    if not twilio.valid(token, url, params, request.headers.get("x-twilio-signature")):
+        raise Problem(403, "the X-Twilio-Signature does not match this request")
+    return params
+
+
+def _base(request: Request, s: ApiServices) -> str:
+    return (s.config.public_base_url or str(request.base_url)).rstrip("/")
+
+
+def _dial(
+    request: Request, s: ApiServices, call_id: str, attempt: int, destination: str
+) -> Response:
+    base = _base(request, s) + "/v1/voice/status?"
+    action = base + urlencode({"call_id": call_id, "leg": "dial", "attempt": attempt})
+    answered = base + urlencode({"call_id": call_id, "leg": "answered"})
+    return Response(
+        twilio.dial(destination, action=action, answered_callback=answered), media_type=TWIML
+    )
+
+
+def _say(message: str) -> Response:
+    return Response(twilio.reject(message), media_type=TWIML)
+
+
+@router.post("/v1/voice/inbound")
+async def voice_inbound(request: Request, s: ApiServices = Depends(services)) -> Response:
+    """Twilio's voice webhook for a tracking or DNI number: run the auction and answer TwiML
+    `<Dial>` to the winner (its status callbacks come back to `/v1/voice/status`)."""
+    params = await _verified_form(request, s)
+    try:
+        to = parse_e164(params.get("To"), "To")
+    except ValidationError:
+        return _say("This number is not in service.")
+    tracking = await s.call(s.app.find, TrackingNumber, number_id(to))
+    if tracking is None:
+        return _say("This number is not in service.")
+    attribution: dict[str, Any] = {"source": tracking.source, "tracking_number": to}
+    if tracking.medium:
+        attribution["medium"] = tracking.medium
+    if tracking.keyword:
+        attribution["keyword"] = tracking.keyword
+    if tracking.pool_id:
+        owner = await s.dni.owner(tracking.pool_id, to, s.clock.now())
+        if owner is not None:
+            attribution |= {k: v for k, v in owner["attribution"].items() if v}
+            attribution["dni_session"] = owner["session"]
+    try:
+        caller: str | None = parse_e164(params.get("From"), "From")
+    except ValidationError:  # "anonymous", "restricted", …
+        caller = None
+    try:
+        geo = Geo.of_caller(
+            caller, params.get("FromState") or None, params.get("FromZip") or None, None
+        )
+    except ValidationError:
+        geo = Geo.of_caller(caller, None, None, None)
+    call_sid = params.get("CallSid", "")
+    result = await s.exchange.ping(
+        PingRequest(
+            campaign_id=tracking.campaign_id,
+            publisher_id=tracking.publisher_id,
+            caller_number=caller,
+            geo=geo,
+            attribution=attribution,
+            call_id=derived_id("call", "twilio", call_sid) if call_sid else None,
+        )
+    )
+    if not result.accepted:
+        return _say("Sorry, nobody can take your call right now. Please try again later.")
+    try:
+        route = await s.exchange.post(result.call_id, tracking.publisher_id)
+    except Conflict:  # Twilio retried the webhook: the call is already on its way
+        call = await s.call(s.app.load, Call, result.call_id, "call_id")
+        if call.route is None:
+            raise
+        route = {**call.route, "attempt": call.attempt}
+    return _dial(request, s, result.call_id, int(route.get("attempt", 1)), route["destination"])
+
+
+@router.post("/v1/voice/status")
+async def voice_status(  # noqa: PLR0911 - one answer per Twilio callback kind
+    request: Request,
+    call_id: str,
+    leg: str = "call",
+    attempt: int = 0,
+    s: ApiServices = Depends(services),
+) -> Response:
+    """Twilio's callbacks: the buyer answered (`leg=answered`); the dial ended (`leg=dial`:
+    completed → billing; busy, no answer, failed → the next bidder's `<Dial>`); or the call
+    ended (`CallStatus=completed`)."""
+    params = await _verified_form(request, s)
+    call = await s.call(s.app.find, Call, call_id)
+    if call is None:
+        raise Problem(404, f"call_id {call_id!r} does not exist")
+    if leg == "answered":
+        if params.get("CallStatus") in ("in-progress", "answered") and call.status == "routing":
+            await s.exchange.report(call_id, "answered", None, None)
+        return Response(twilio.empty(), media_type=TWIML)
+    if leg == "dial":
+        status = params.get("DialCallStatus", "")
+        if attempt and attempt != call.attempt:  # a retried callback for an earlier attempt
+            if call.route is not None and call.status == "routing":
+                return _dial(request, s, call_id, call.attempt, call.route["destination"])
+            return Response(twilio.hangup(), media_type=TWIML)
+        if status == "completed":
+            if call.status == "routing":  # the answered callback may not have come first
+                await s.exchange.report(call_id, "answered", None, None)
+            duration = _seconds(params.get("DialCallDuration"))
+            await s.exchange.report(call_id, "completed", duration, None)
+            return Response(twilio.hangup(), media_type=TWIML)
+        if status in FAILOVER and call.status == "routing":
+            result = await s.exchange.report(call_id, FAILOVER[status], None, None)
+            if result["destination"] is not None:
+                return _dial(request, s, call_id, result["attempt"], result["destination"])
+        return _say("Sorry, nobody can take your call right now. Please try again later.")
+    if params.get("CallStatus") == "completed" and call.status in ("routing", "answered"):
+        with contextlib.suppress(DomainError):  # ended by the dial callback meanwhile
+            await s.exchange.report(
+                call_id, "completed", _seconds(params.get("CallDuration")), None
+            )
+    return Response(twilio.empty(), media_type=TWIML)
+
+
+def _seconds(value: str | None) -> int:
+    try:
+        return max(0, int(value or 0))
+    except ValueError:
+        return 0

@@ -1,0 +1,64 @@
+"""What the routers need, built by the composition root and handed to `build_app`."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from api.keys import KeyHasher
+from api.metrics import Metrics
+from domain.application import PPCXApplication
+from domain.clock import Clock
+from domain.handlers.calls import CallHandlers
+from domain.handlers.setup import SetupHandlers
+from exchange.caller_hash import CallerHasher
+from exchange.dni import DniLeases
+from exchange.hotstate import HotState
+from exchange.service import Exchange
+from projections.readers import SnapshotReader
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class ApiConfig:
+    twilio_auth_token: str | None = None
+    public_base_url: str | None = None
+    bootstrap_admin_key: str | None = None
+    idempotency_ttl_s: int = 24 * 3600
+    body_bytes_max: int = 64 * 1024
+
+
+@dataclass
+class ApiServices:
+    app: PPCXApplication
+    setup: SetupHandlers
+    calls: CallHandlers
+    exchange: Exchange
+    hot: HotState
+    dni: DniLeases
+    reports: SnapshotReader
+    keys: KeyHasher
+    callers: CallerHasher
+    clock: Clock
+    config: ApiConfig
+    metrics: Metrics
+    executor: ThreadPoolExecutor
+    sync_config: Callable[[], int]  # brings Redis's derived state up to the log
+    readiness: Callable[[], Awaitable[dict[str, str]]]
+
+    async def call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Run synchronous (event-store) work off the event loop, on the bounded pool."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self.executor, functools.partial(fn, *args, **kwargs))
+
+    async def configured(self, fn: Callable[..., T], *args: Any) -> T:
+        """A set-up command, then this process's hot state brought up to date at once (the
+        other processes follow within their next sync tick)."""
+        result = await self.call(fn, *args)
+        await self.call(self.sync_config)
+        return result

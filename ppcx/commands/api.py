@@ -1,0 +1,101 @@
+"""`ppcx serve` (the HTTP API under uvicorn) and `ppcx keys` (API keys from the shell)."""
+
+from __future__ import annotations
+
+import os
+
+import typer
+
+from ppcx.commands.common import configure_logging, console, fail, load_settings
+from ppcx.services import ServiceError, ServiceRunner
+
+keys_app = typer.Typer(
+    help="API keys: create the first admin key, revoke a leaked one.", no_args_is_help=True
+)
+ROLES = ("admin", "publisher", "buyer", "finance", "analyst")
+
+
+def serve(
+    host: str | None = typer.Option(None, help="bind address (default: PPCX_API_HOST)"),
+    port: int | None = typer.Option(None, help="port (default: PPCX_API_PORT)"),
+    workers: int | None = typer.Option(None, help="uvicorn workers (default: PPCX_API_WORKERS)"),
+) -> None:
+    """Serve the HTTP API (starts the embedded Redis and NATS when none are configured, and
+    stops them on exit)."""
+    import uvicorn
+
+    configure_logging()
+    settings = load_settings()
+    try:
+        with ServiceRunner(settings).session() as endpoints:
+            # the workers build their settings from the environment: hand them the services
+            os.environ["REDIS_URL"] = endpoints.redis_url
+            os.environ["NATS_URL"] = endpoints.nats_url
+            os.environ["PPCX_DATA_DIR"] = str(settings.resolved_data_dir)
+            uvicorn.run(
+                "ppcx.web:app_from_environment",
+                factory=True,
+                host=host or settings.api_host,
+                port=port or settings.api_port,
+                workers=workers or settings.api_workers,
+                access_log=False,  # URLs may carry an RTB `api_key`: never log them
+                log_config=None,
+                timeout_graceful_shutdown=5,
+            )
+    except ServiceError as error:
+        raise fail(str(error)) from None
+
+
+@keys_app.command("create")
+def create_key(
+    role: str = typer.Option(..., help=f"one of: {', '.join(ROLES)}"),
+    owner: str | None = typer.Option(None, help="the publisher or buyer id the key acts for"),
+    label: str = typer.Option("", help="a note to recognise the key by"),
+) -> None:
+    """Issue an API key and print it once (only its keyed hash is stored)."""
+    from api.keys import KeyHasher
+    from domain.commands import IssueApiKey
+    from domain.errors import DomainError
+    from ppcx.bootstrap import build_domain
+    from ppcx.secrets import secret_key
+
+    if role not in ROLES:
+        raise fail(f"--role must be one of: {', '.join(ROLES)}", code=2)
+    settings = load_settings()
+    domain = build_domain(settings)
+    try:
+        issued = KeyHasher(secret_key(settings)).issue()
+        key_id = domain.setup.issue_api_key(
+            IssueApiKey(
+                role=role,
+                owner_id=owner,
+                key_hash=issued.key_hash,
+                label=label,
+                by="cli",
+                key_id=issued.key_id,
+            )
+        )
+    except DomainError as error:
+        raise fail(error.message) from None
+    finally:
+        domain.close()
+    console.print(f"key id  {key_id}\nrole    {role}" + (f"\nowner   {owner}" if owner else ""))
+    console.print("api key (shown once, store it now):", style="bold")
+    print(issued.api_key)  # plain stdout: easy to capture in a script
+
+
+@keys_app.command("revoke")
+def revoke_key(key_id: str = typer.Argument(..., help="the key's id (key_…)")) -> None:
+    """Revoke a key: the API refuses it from the next request on."""
+    from domain.commands import RevokeApiKey
+    from domain.errors import DomainError
+    from ppcx.bootstrap import build_domain
+
+    domain = build_domain(load_settings())
+    try:
+        domain.setup.revoke_api_key(RevokeApiKey(key_id, by="cli"))
+    except DomainError as error:
+        raise fail(error.message) from None
+    finally:
+        domain.close()
+    console.print(f"revoked {key_id}")
