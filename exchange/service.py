@@ -39,6 +39,7 @@ from domain.errors import Conflict, InsufficientFunds, NotFound
 from domain.geo import Geo
 from domain.handlers.calls import CallHandlers
 from domain.ids import new_id
+from domain.money import format_cents
 from exchange.auction import RULE_VERSION, Bid, decide
 from exchange.bidders import RtbAnswer, collect_rtb_bids
 from exchange.caller_hash import CallerHasher
@@ -253,7 +254,7 @@ class Exchange:
                     for k in ("source", "medium", "campaign", "keyword")
                 },
                 "tags": auction.request.tags,
-                "floor": f"{floor / 100:.2f}",
+                "floor": format_cents(floor),
             }
             elapsed_ms = (asyncio.get_running_loop().time() - auction.started) * 1000
             window_ms = max(

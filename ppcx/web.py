@@ -9,7 +9,7 @@ import asyncio
 import contextlib
 import logging
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import urlsplit
 
@@ -36,7 +36,9 @@ SWEEP_INTERVAL_S = 1.0
 API_THREADS = 32
 
 
-def create_app(settings: Settings, *, clock: Clock | None = None) -> FastAPI:
+def create_app(
+    settings: Settings, *, clock: Clock | None = None, seeds: Callable[[], int] | None = None
+) -> FastAPI:
     """The API for `settings`; Redis and NATS must be configured (`ppcx serve` starts the
     embedded ones and sets them)."""
     if not settings.redis_url or not settings.nats_url:
@@ -52,7 +54,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[ApiServices]:
         metrics = Metrics()
         domain = build_domain(settings, clock=clock, group_commit=True, on_commit=metrics.on_commit)
-        runtime = build_exchange(settings, domain, redis_url=redis_url)
+        runtime = build_exchange(settings, domain, redis_url=redis_url, seeds=seeds)
         sync_lock = threading.Lock()
 
         def sync_config() -> int:

@@ -53,6 +53,9 @@ async def call_event(
     publisher = who.owner_id if who.role == "publisher" else None
     result = await s.exchange.report(call_id, body.type, body.duration_s, publisher)
     if body.type == "completed":
+        # the caller's history is in the log now: bring this worker's duplicate index up to
+        # date before the next ping, rather than within the next sync tick
+        await s.call(s.sync_config)
         return billing_answer(result)
     if body.type == "answered":
         return {"call_id": call_id, "status": "answered"}
@@ -187,6 +190,7 @@ async def voice_status(  # noqa: PLR0911 - one answer per Twilio callback kind
                 await s.exchange.report(call_id, "answered", None, None)
             duration = _seconds(params.get("DialCallDuration"))
             await s.exchange.report(call_id, "completed", duration, None)
+            await s.call(s.sync_config)
             return Response(twilio.hangup(), media_type=TWIML)
         if status in FAILOVER and call.status == "routing":
             result = await s.exchange.report(call_id, FAILOVER[status], None, None)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import typer
@@ -123,3 +124,29 @@ def projections(
         notes,
         write,
     )
+
+
+@app.command("all")
+def run_all(
+    write: bool = typer.Option(True, help=f"update {BENCHMARKS_MD} (default: yes)"),
+) -> None:
+    """Every benchmark in turn (store, exchange, HTTP, projections, replay), each section of
+    BENCHMARKS.md rewritten with its figures, baselines, ratios, machine and command."""
+    import time
+
+    steps: list[tuple[str, Callable[[], None]]] = [
+        ("store", lambda: store(calls=20_000, write=write)),
+        ("exchange", lambda: exchange(pings=400, write=write)),
+        ("http", lambda: http(pings=3000, concurrency=32, workers=2, write=write)),
+        ("projections", lambda: projections(log_calls=20_000, query_calls=10_000_000, write=write)),
+    ]
+    replay_bench = globals().get("replay")
+    if callable(replay_bench):
+        steps.append(("replay", lambda: replay_bench(write=write)))
+    began = time.perf_counter()
+    for name, step in steps:
+        console.rule(f"bench {name}")
+        started = time.perf_counter()
+        step()
+        console.print(f"bench {name}: {time.perf_counter() - started:.0f} s")
+    console.print(f"all benchmarks: {time.perf_counter() - began:.0f} s")

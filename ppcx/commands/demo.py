@@ -1,0 +1,204 @@
+"""`ppcx demo`: the whole system on a realistic market (see `ppcx.sim.demo`)."""
+
+from __future__ import annotations
+
+import random
+import time
+from datetime import timedelta
+
+import httpx
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from ppcx.commands.common import console, fail, load_settings
+from ppcx.services import ServiceError, ServiceRunner
+
+MONEY_COLUMNS = ("revenue_cents", "payout_cents", "margin_cents")
+
+
+def demo(
+    calls: int = typer.Option(1000, min=1, max=1_000_000, help="calls to drive"),
+    seed: int = typer.Option(7, help="seed of the market and the calls: same seed, same books"),
+    rate: float = typer.Option(0.0, min=0.0, help="calls per second (0: as fast as possible)"),
+    force: bool = typer.Option(False, help="replace a store the demo did not create"),
+) -> None:
+    """Start the services, build a market through the HTTP API, drive calls over their whole
+    life, project, report and verify the books by replay. Stops everything it started."""
+    from domain.clock import ManualClock
+    from ppcx.sim import demo as sim
+    from ppcx.sim.rtb_server import RtbProcess
+
+    settings = load_settings()
+    started = time.perf_counter()
+    try:
+        with ServiceRunner(settings).session() as endpoints:
+            try:
+                sim.reset_data(settings, endpoints.redis_url, force)
+            except RuntimeError as error:
+                raise fail(str(error)) from None
+            run_settings, admin_key = sim.demo_settings(
+                settings, endpoints.redis_url, endpoints.nats_url
+            )
+            clock = ManualClock(sim.START)
+            seeds = random.Random(seed)
+            rng = random.Random(seed)
+            with (
+                RtbProcess(sim.rtb_bidders(seed)) as rtb,
+                sim.serving(run_settings, clock, lambda: seeds.getrandbits(63)) as url,
+                httpx.Client(base_url=url, timeout=60) as client,
+            ):
+                driver = sim.Driver(client, admin_key, clock, rng)
+                with console.status("building the market through the API…"):
+                    names: list[str] = []
+                    driver.build(rtb, names)
+                    time.sleep(0.5)  # the config sync has everything
+                m = driver.market
+                console.print(
+                    f"market: {len(m.publishers)} publishers, {len(m.buyers)} buyers "
+                    f"({len(names)} bidding in real time over HTTP), "
+                    f"{len(m.campaigns)} campaigns, tracking numbers and a DNI pool"
+                )
+                callers = sim.callers_for(int(calls * 0.8), rng)
+                _drive(driver, callers, calls, rate, seed)
+                clock.advance(timedelta(hours=2))  # unposted bids expire; the sweeper voids them
+                time.sleep(2.5)
+            _project(run_settings)
+            _print_reports(run_settings, driver.outcome)
+            verdict = _verify(run_settings)
+    except ServiceError as error:
+        raise fail(str(error)) from None
+    console.print(
+        f"demo finished in {time.perf_counter() - started:.0f} s; the data stays in "
+        f"{settings.resolved_data_dir}: try `ppcx report pnl --by vertical` or "
+        "`ppcx sql` on the calls table."
+    )
+    if not verdict:
+        raise typer.Exit(1)
+
+
+def _drive(
+    driver: object, callers: list[tuple[str, str, str]], calls: int, rate: float, seed: int
+) -> None:
+    from ppcx.sim.demo import Driver
+
+    assert isinstance(driver, Driver)
+    columns = (
+        TextColumn("calls"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("{task.fields[stats]}"),
+    )
+    with Progress(*columns, console=console) as progress:
+        task = progress.add_task("calls", total=calls, stats="")
+        began = time.perf_counter()
+        for n in range(calls):
+            if rate > 0:
+                time.sleep(max(0.0, began + n / rate - time.perf_counter()))
+            # each call draws from its own stream: one call's outcome never shifts the next's
+            driver.rng = random.Random(f"{seed}-{n}")
+            driver.one_call(callers)
+            o = driver.outcome
+            progress.update(
+                task,
+                advance=1,
+                stats=(
+                    f"{o.accepted} won · {o.posted} posted · {o.answered} answered · "
+                    f"{o.billed} billed · {o.failovers} failovers · "
+                    f"{(n + 1) / max(time.perf_counter() - began, 1e-9):.0f} calls/s"
+                ),
+            )
+
+
+def _project(settings: object) -> None:
+    from ppcx.bootstrap import build_application
+    from ppcx.settings import Settings
+    from projections.projector import Projector
+    from projections.store import ProjectionStore
+
+    assert isinstance(settings, Settings)
+    app = build_application(settings)
+    try:
+        with console.status("projecting the log into DuckDB…"):
+            store = ProjectionStore(settings.resolved_duckdb_path)
+            try:
+                Projector(store).run_from_log(app.select_chained)
+                store.publish_snapshot(force=True)
+            finally:
+                store.close()
+    finally:
+        app.close()
+
+
+def _table(title: str, columns: list[str], rows: list[tuple[object, ...]]) -> Table:
+    from projections.reports import display
+
+    table = Table(title=title)
+    for column in columns:
+        money = column.endswith("_cents")
+        table.add_column(
+            column.removesuffix("_cents"),
+            justify="right"
+            if money or column in ("calls", "billable", "pings", "bids", "wins", "posts", "answers")
+            else "left",
+        )
+    for row in rows:
+        table.add_row(*(display(c, v) for c, v in zip(columns, row, strict=True)))
+    return table
+
+
+def _print_reports(settings: object, outcome: object) -> None:
+    from domain.money import format_cents
+    from ppcx.settings import Settings
+    from projections.readers import open_snapshot
+    from projections.reports import run_report
+
+    assert isinstance(settings, Settings)
+    con = open_snapshot(settings.resolved_duckdb_path)
+    try:
+        for title, name, by in (
+            ("P&L by vertical", "pnl", ["vertical"]),
+            ("P&L by publisher", "pnl", ["publisher"]),
+            ("Attribution by source and keyword", "attribution", ["source", "keyword"]),
+            ("Funnel", "funnel", []),
+        ):
+            result = run_report(con, name, group_by=by)
+            columns = [
+                c
+                for c in result.columns
+                if c not in ("cost_per_call_cents", "revenue_per_call_cents")
+            ]
+            keep = [result.columns.index(c) for c in columns]
+            console.print(_table(title, columns, [tuple(r[i] for i in keep) for r in result.rows]))
+        totals = con.execute(
+            "SELECT count(*) FILTER (WHERE billed AND NOT reversed), "
+            "sum(revenue_cents), sum(payout_cents), sum(margin_cents) "
+            "FROM calls"
+        ).fetchone()
+    finally:
+        con.close()
+    assert totals is not None
+    billed, revenue, payout, margin = (int(v or 0) for v in totals)
+    console.print(
+        f"[bold]books:[/] {billed} billable calls · revenue {format_cents(revenue)} · "
+        f"payout {format_cents(payout)} · margin {format_cents(margin)}",
+        highlight=False,
+    )
+    from ppcx.sim.demo import Outcome
+
+    assert isinstance(outcome, Outcome)
+    console.print(f"[bold]calls:[/] {outcome.summary()}", highlight=False)
+
+
+def _verify(settings: object) -> bool:
+    """`replay verify` over the whole log; True when every check passes."""
+    from ppcx.settings import Settings
+
+    assert isinstance(settings, Settings)
+    try:
+        from ppcx.commands.replay import verify_log
+    except ImportError:
+        console.print("[yellow]replay verification is not available in this build[/]")
+        return True
+    return bool(verify_log(settings, console))
