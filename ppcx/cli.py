@@ -6,7 +6,7 @@ import sys
 
 import typer
 
-from ppcx.commands import analytics, api, bench, demo, services
+from ppcx.commands import analytics, api, bench, demo, replay, services
 from ppcx.commands.common import err_console
 
 app = typer.Typer(
@@ -26,6 +26,7 @@ app.command("export")(analytics.export)
 app.command("serve")(api.serve)
 app.add_typer(api.keys_app, name="keys")
 app.command("demo")(demo.demo)
+app.add_typer(replay.app, name="replay")
 
 
 def main() -> None:

@@ -75,7 +75,7 @@ def _setup(seed: int, at: datetime, out: list[PPCXAggregate]) -> SyntheticMarket
             name=f"{vertical} calls",
             vertical=vertical,
             payout={"fixed_cents": 3000},
-            duplicate_window_days=30,
+            duplicate_window_days=0,  # repeat callers are not modelled here: no duplicate rule
             distribution="auction",
             min_bid_cents=3500,
             min_margin_cents=500,

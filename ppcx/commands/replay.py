@@ -1,0 +1,198 @@
+"""`ppcx replay …`: finance's audit from the log alone."""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from ppcx.commands.common import console, fail, load_settings
+from ppcx.settings import Settings
+
+app = typer.Typer(
+    help="Replay and audit: verify the log, rebuild any past state.", no_args_is_help=True
+)
+
+
+def _progress(out: Console) -> Progress:
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("{task.fields[rate]}"),
+        console=out,
+        transient=False,
+    )
+
+
+def verify_log(
+    settings: Settings, out: Console, json_path: Path | None = None, expect_head: int | None = None
+) -> bool:
+    """Verify the whole log with a progress bar; print the verdict; True when it passes."""
+    from domain.chain import chain_key
+    from ppcx.bootstrap import build_application
+    from ppcx.secrets import audit_key
+    from replay.verify import Report, verify
+
+    app_ = build_application(settings)
+    try:
+        total = app_.recorder.max_notification_id() or 0
+        started = time.perf_counter()
+        with _progress(out) as progress:
+            task = progress.add_task("verify", total=total, rate="")
+
+            def show(report: Report) -> None:
+                seconds = max(time.perf_counter() - started, 1e-9)
+                progress.update(
+                    task, completed=report.head, rate=f"{report.events / seconds:,.0f} events/s"
+                )
+
+            report = verify(app_.select_chained, chain_key(audit_key(settings)), on_page=show)
+        seconds = time.perf_counter() - started
+    finally:
+        app_.close()
+    if expect_head is not None and report.head != expect_head:
+        report.failure_count += 1
+        from replay.verify import Failure
+
+        report.failures.append(
+            Failure(
+                report.head,
+                "chain",
+                "-",
+                f"the log ends at {report.head}, expected {expect_head}:"
+                " events were removed from or added to its end",
+            )
+        )
+    if json_path is not None:
+        json_path.write_bytes(report.to_json())
+    for failure in sorted(report.failures)[:20]:
+        out.print(
+            f"[red]✗[/] position {failure.position} · {failure.check} · "
+            f"{failure.aggregate_id}: {failure.message}",
+            highlight=False,
+        )
+    checked = ", ".join(f"{k} {v:,}" for k, v in report.checked.items())
+    if report.ok:
+        out.print(
+            f"[bold green]verified[/]: {report.events:,} events in {seconds:.1f} s "
+            f"({report.events / max(seconds, 1e-9):,.0f} events/s); checked {checked}; "
+            f"head {report.head} link {report.head_link[:16]}…",
+            highlight=False,
+        )
+    else:
+        out.print(
+            f"[bold red]verification FAILED[/]: {report.failure_count} failure(s) in "
+            f"{report.events:,} events; checked {checked}",
+            highlight=False,
+        )
+    return report.ok
+
+
+@app.command("verify")
+def verify_command(
+    json: Path | None = typer.Option(None, "--json", help="write the report as JSON here"),
+    expect_head: int | None = typer.Option(
+        None, help="the notification id the log must end at (from a previous audit)"
+    ),
+) -> None:
+    """Verify the chain, the ledger, every bill and every auction; exit 0 only if all pass."""
+    if not verify_log(load_settings(), console, json, expect_head):
+        raise typer.Exit(1)
+
+
+def _parse_time(value: str, name: str) -> datetime:
+    try:
+        at = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise fail(f"{name} must be an ISO time such as 2026-11-01T00:00:00Z", code=2) from None
+    if at.tzinfo is None:
+        raise fail(f"{name} needs a time zone (e.g. Z)", code=2)
+    from datetime import UTC
+
+    return at.astimezone(UTC)
+
+
+@app.command("asof")
+def asof(
+    at: str = typer.Option(..., "--at", help="the moment (ISO, with zone)"),
+    to: Path | None = typer.Option(
+        None, "--to", help="the DuckDB file to write (default: <data dir>/asof-<time>.duckdb)"
+    ),
+) -> None:
+    """Balances, open holds, P&L and attribution as they stood at `--at`, rebuilt from the
+    log into a DuckDB file of their own (the live projections are not touched)."""
+    from ppcx.bootstrap import build_application
+    from replay.asof import rebuild_as_of
+
+    settings = load_settings()
+    moment = _parse_time(at, "--at")
+    target = to or settings.resolved_data_dir / f"asof-{moment:%Y%m%dT%H%M%SZ}.duckdb"
+    app_ = build_application(settings)
+    try:
+        with console.status(f"replaying the log up to {moment.isoformat()}…"):
+            summary = rebuild_as_of(app_.select_chained, moment, target)
+    finally:
+        app_.close()
+    console.print(
+        f"as of {moment.isoformat()}: {summary['events']:,} events → {target}; "
+        f"{summary['accounts']} accounts, {summary['open_holds']} open holds, "
+        f'{summary["calls"]} calls. Query it: PPCX_DUCKDB_PATH={target} ppcx sql "…"',
+        highlight=False,
+    )
+
+
+@app.command("rehydrate-redis")
+def rehydrate_redis() -> None:
+    """Rebuild Redis's hot state (configuration, funds, caps, concurrency, holds, duplicate
+    index, block list) from the log, after Redis lost it."""
+    from ppcx.bootstrap import build_application
+    from ppcx.services import ServiceError, ServiceRunner
+    from replay.rehydrate import rehydrate
+
+    settings = load_settings()
+    app_ = build_application(settings)
+    try:
+        with ServiceRunner(settings).session() as endpoints, console.status("rehydrating…"):
+            import redis as redis_lib
+
+            client = redis_lib.Redis.from_url(endpoints.redis_url)
+            try:
+                summary = rehydrate(app_, client, settings.redis_prefix)
+            finally:
+                client.close()
+    except ServiceError as error:
+        raise fail(str(error)) from None
+    finally:
+        app_.close()
+    console.print("rehydrated: " + ", ".join(f"{k} {v}" for k, v in summary.items()))
+
+
+@app.command("statement")
+def statement(
+    account: str = typer.Option(..., help="buyer:<id> (an invoice) or publisher:<id>"),
+    start: str = typer.Option(..., "--from", help="from (inclusive), ISO time"),
+    end: str = typer.Option(..., "--to", help="to (exclusive), ISO time"),
+) -> None:
+    """A buyer's invoice or a publisher's statement for a period, from the log alone (the
+    API serves the same document from the projections)."""
+    import orjson
+
+    from ppcx.bootstrap import build_application
+    from replay.statements import statement_from_log
+
+    settings = load_settings()
+    begins, ends = _parse_time(start, "--from"), _parse_time(end, "--to")
+    if begins >= ends:
+        raise fail("--from must be before --to", code=2)
+    app_ = build_application(settings)
+    try:
+        document = statement_from_log(app_.select_chained, account, begins, ends)
+    finally:
+        app_.close()
+    print(orjson.dumps(document.to_dict(), option=orjson.OPT_INDENT_2).decode())

@@ -1,0 +1,125 @@
+"""A log made by the real exchange (auctions decided by the versioned function, holds
+reserved in Redis) over a small market, for replay tests."""
+
+from __future__ import annotations
+
+import itertools
+import random
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+import pytest
+
+from domain.clock import ManualClock
+from domain.commands import DisputeCall, ResolveDispute
+from domain.errors import DomainError
+from ppcx.bootstrap import Domain, ExchangeRuntime, build_domain, build_exchange
+from ppcx.settings import Settings
+from tests.support.exchange import buyer_with_target, caller, ping, publisher_and_campaign, sync
+from tests.support.market import START
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock(START)
+
+
+@pytest.fixture
+def domain(settings: Settings, clock: ManualClock, redis_client: object) -> Iterator[Domain]:
+    built = build_domain(settings, clock=clock, group_commit=True)
+    try:
+        yield built
+    finally:
+        built.close()
+
+
+@pytest.fixture
+async def runtime(settings: Settings, domain: Domain) -> AsyncIterator[ExchangeRuntime]:
+    seeds = itertools.count(1000)
+    assert settings.redis_url is not None
+    built = build_exchange(
+        settings, domain, redis_url=settings.redis_url, seeds=lambda: next(seeds)
+    )
+    try:
+        yield built
+    finally:
+        await built.close()
+
+
+@dataclass
+class Market:
+    publisher: str
+    campaign: str
+    buyers: list[str] = field(default_factory=list)
+    targets: list[str] = field(default_factory=list)
+
+
+def market(domain: Domain, runtime: ExchangeRuntime, **target: object) -> Market:
+    publisher, campaign = publisher_and_campaign(domain, duplicate_window_days=1)
+    found = Market(publisher, campaign)
+    for n, bid in enumerate(("45.00", "52.00", "45.00", "60.00")):
+        buyer, target_id = buyer_with_target(
+            domain,
+            campaign,
+            bid=bid,
+            deposit="2000.00",
+            destination=f"+131055501{n:02d}",
+            caps={"hourly": 6},
+            **target,
+        )
+        found.buyers.append(buyer)
+        found.targets.append(target_id)
+    sync(runtime)
+    return found
+
+
+async def drive(
+    domain: Domain,
+    runtime: ExchangeRuntime,
+    clock: ManualClock,
+    m: Market,
+    calls: int,
+    seed: int = 1,
+    first_caller: int = 0,
+) -> int:
+    """Varied call lives through the real exchange; returns how many were billed."""
+    rng = random.Random(seed)
+    ex = runtime.exchange
+    billed = 0
+    for _n in range(calls):
+        clock.advance(timedelta(seconds=rng.randint(20, 400)))
+        number = caller(first_caller + rng.randrange(max(calls // 2, 1)))
+        result = await ex.ping(ping(m.publisher, m.campaign, caller=number))
+        if not result.accepted or rng.random() < 0.1:
+            continue  # no buyer, or never posted: the bid expires
+        await ex.post(result.call_id, m.publisher)
+        if rng.random() < 0.2:
+            answer = await ex.report(result.call_id, "no_answer", None, m.publisher)
+            if answer["destination"] is None:
+                continue
+        await ex.report(result.call_id, "answered", None, m.publisher)
+        outcome = await ex.report(result.call_id, "completed", rng.randint(20, 300), m.publisher)
+        sync(runtime)
+        if outcome["billable"]:
+            billed += 1
+            if rng.random() < 0.15:
+                try:
+                    dispute = domain.calls.dispute_call(
+                        DisputeCall(result.call_id, "wrong", by="buyer")
+                    )
+                    domain.calls.resolve_dispute(
+                        ResolveDispute(
+                            result.call_id, dispute, rng.random() < 0.5, "ok", by="finance"
+                        )
+                    )
+                except DomainError:
+                    pass
+    clock.advance(timedelta(minutes=5))
+    await ex.sweep()
+    return billed
