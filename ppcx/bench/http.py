@@ -25,6 +25,7 @@ from ppcx.bench.report import Figure, rate
 from ppcx.services import free_loopback_port
 
 ADMIN_KEY = "bench-admin-key"
+SEQUENTIAL_PINGS = 300  # latency without queueing: one client, one request at a time
 START_TIMEOUT_S = 60.0
 
 
@@ -205,6 +206,9 @@ def run(
                 {"campaign_id": "bench", "caller": {"number": _caller(n)}} for n in range(pings)
             ]
             baseline = asyncio.run(_drive(bare_url, "/v1/pings", bodies, "-", concurrency))
+            baseline_one = asyncio.run(
+                _drive(bare_url, "/v1/pings", bodies[:SEQUENTIAL_PINGS], "-", 1)
+            )
         finally:
             _stop(bare)
 
@@ -228,9 +232,14 @@ def run(
                 for n in range(pings)
             ]
             measured = asyncio.run(_drive(api_url, "/v1/pings", bodies, key, concurrency))
+            one = [
+                {**b, "caller": {"number": _caller(pings + n), "state": "CA"}}
+                for n, b in enumerate(bodies[:SEQUENTIAL_PINGS])
+            ]
+            measured_one = asyncio.run(_drive(api_url, "/v1/pings", one, key, 1))
         finally:
             _stop(api)
-    for load in (baseline, measured):
+    for load in (baseline, measured, baseline_one, measured_one):
         if load.errors:
             console.print(
                 f"[yellow]{load.errors} requests failed; the first: {load.first_error[0]}[/]"
@@ -273,7 +282,30 @@ def run(
             target="≤ 50",
             higher_is_better=False,
         ),
-        Figure("failed pings", float(measured.errors), "pings", target="0", higher_is_better=False),
+        Figure(
+            "one client: ping latency p50",
+            measured_one.quantile(0.5),
+            "ms",
+            "bare, one client p50",
+            baseline_one.quantile(0.5),
+            higher_is_better=False,
+        ),
+        Figure(
+            "one client: ping latency p99",
+            measured_one.quantile(0.99),
+            "ms",
+            "bare, one client p99",
+            baseline_one.quantile(0.99),
+            target="≤ 50",
+            higher_is_better=False,
+        ),
+        Figure(
+            "failed pings",
+            float(measured.errors + measured_one.errors),
+            "pings",
+            target="0",
+            higher_is_better=False,
+        ),
         Figure(
             "mean of latencies",
             statistics.fmean(measured.latencies_ms),
