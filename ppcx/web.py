@@ -37,10 +37,16 @@ API_THREADS = 32
 
 
 def create_app(
-    settings: Settings, *, clock: Clock | None = None, seeds: Callable[[], int] | None = None
+    settings: Settings,
+    *,
+    clock: Clock | None = None,
+    seeds: Callable[[], int] | None = None,
+    background_sweep: bool = True,
 ) -> FastAPI:
     """The API for `settings`; Redis and NATS must be configured (`ppcx serve` starts the
-    embedded ones and sets them)."""
+    embedded ones and sets them). Without `background_sweep`, expired reservations are
+    released only by `POST /v1/ops/sweep` (the demo sweeps at fixed points, so a seed gives
+    the same books whatever the machine's speed)."""
     if not settings.redis_url or not settings.nats_url:
         raise RuntimeError("create_app needs REDIS_URL and NATS_URL (ppcx serve sets them)")
     redis_url, nats_url = settings.redis_url, settings.nats_url
@@ -89,8 +95,11 @@ def create_app(
             asyncio.create_task(
                 _every(SYNC_INTERVAL_S, stop, lambda: services.call(sync_config), "sync")
             ),
-            asyncio.create_task(_every(SWEEP_INTERVAL_S, stop, runtime.exchange.sweep, "sweep")),
         ]
+        if background_sweep:
+            loops.append(
+                asyncio.create_task(_every(SWEEP_INTERVAL_S, stop, runtime.exchange.sweep, "sweep"))
+            )
         try:
             yield services
         finally:

@@ -220,7 +220,7 @@ async def resolve(
     call_id = call_of_dispute(dispute_id)
     if call_id is None:
         raise Problem(404, f"dispute {dispute_id!r} does not exist")
-    result = await s.call(
+    result = await s.configured(
         s.calls.resolve_dispute,
         ResolveDispute(
             call_id=call_id, dispute_id=dispute_id, accept=body.accept, note=body.note, by=who.by

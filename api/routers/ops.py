@@ -6,7 +6,7 @@ from fastapi import APIRouter, Depends
 from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from api.auth import services
+from api.auth import Principal, require, services
 from api.responses import OrjsonResponse
 from api.services import ApiServices
 
@@ -28,6 +28,17 @@ async def readyz(s: ApiServices = Depends(services)) -> Response:
         {"status": "ready" if ready else "not ready", "checks": checks},
         status_code=200 if ready else 503,
     )
+
+
+@router.post("/v1/ops/sweep")
+async def sweep(
+    who: Principal = Depends(require()), s: ApiServices = Depends(services)
+) -> dict[str, int]:
+    """Release expired reservations now (bids never posted, calls that never reported their
+    end), as the background sweeper does every second; `handled` says how many."""
+    handled = await s.exchange.sweep()
+    await s.call(s.sync_config)
+    return {"handled": handled}
 
 
 @router.get("/metrics", include_in_schema=False)

@@ -61,8 +61,8 @@ def demo(
                 )
                 callers = sim.callers_for(int(calls * 0.8), rng)
                 _drive(driver, callers, calls, rate, seed)
-                clock.advance(timedelta(hours=2))  # unposted bids expire; the sweeper voids them
-                time.sleep(2.5)
+                clock.advance(timedelta(hours=2))  # unposted bids and unfinished calls expire
+                driver.sweep()
             _project(run_settings)
             _print_reports(run_settings, driver.outcome)
             verdict = _verify(run_settings)

@@ -7,8 +7,12 @@ buffers, duplicates, conversions, disputes and their resolution.
 
 Determinism: the exchange's clock is a ManualClock advanced by the driver (simulated time),
 auction seeds come from the demo's seed, and RTB bids are a function of the ping's geo and
-keyword, so the same seed gives the same books (RTB bidders answer well inside their deadline;
-a machine so loaded that one misses it would change the outcome, and the run says so)."""
+keyword, so the same seed gives the same books. Everything derived that could lag behind the
+log is brought up to date at fixed points of the run instead of on a timer: the expiry sweep
+runs before each call (`POST /v1/ops/sweep`) and Redis's copy of the configuration after each
+set-up command, completion and dispute resolution; deposits are large enough that funds never
+bind (the exchange's funds pre-check reads a 100 ms cache). RTB bidders answer well inside
+their deadline; a machine so loaded that one misses it would change an outcome."""
 
 from __future__ import annotations
 
@@ -169,7 +173,7 @@ def serving(settings: Settings, clock: ManualClock, seeds: Callable[[], int]) ->
     port = free_loopback_port()
     server = uvicorn.Server(
         uvicorn.Config(
-            create_app(settings, clock=clock, seeds=seeds),
+            create_app(settings, clock=clock, seeds=seeds, background_sweep=False),
             host="127.0.0.1",
             port=port,
             log_level="warning",
@@ -288,7 +292,7 @@ class Driver:
                     f"/v1/buyers/{buyer_id}/deposits",
                     m.finance_key,
                     {
-                        "amount": f"{rng.choice((1500, 3000, 6000, 12000))}.00",
+                        "amount": f"{rng.choice((20000, 40000, 80000))}.00",  # never binds
                         "reference": f"wire {buyer_n}",
                     },
                 )
@@ -325,10 +329,16 @@ class Driver:
                     target["bid"] = f"{rng.randint(low, high)}.{rng.choice((0, 50)):02d}"
                 self.admin("/v1/targets", target)
 
+    def sweep(self) -> None:
+        """Release what expired by the simulated clock, at this fixed point of the run."""
+        while self.call_api("POST", "/v1/ops/sweep", self.admin_key)["handled"]:
+            pass
+
     # -- calls --------------------------------------------------------------------------------
     def one_call(self, callers: list[tuple[str, str, str]]) -> None:
         m, rng, out = self.market, self.rng, self.outcome
         self.clock.advance(timedelta(seconds=rng.expovariate(1 / 25)))
+        self.sweep()
         publisher_id = rng.choice(list(m.publishers))
         key = m.publishers[publisher_id]
         vertical = rng.choice(m.allowed[publisher_id])
