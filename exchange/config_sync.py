@@ -122,6 +122,29 @@ class ConfigSync:
         self._advance(keys=[self.position_key], args=[position])
         return len(page)
 
+    def sync_aggregates(
+        self,
+        *,
+        campaigns: Iterable[str],
+        targets: Iterable[str],
+        buyers: Iterable[str],
+        blocked: Iterable[str],
+        position: int,
+    ) -> None:
+        """Write the current state of the named aggregates at once and move the follower's
+        position to `position` (rehydration: the caller found them by reading the log, so
+        each is loaded once instead of once per page that touched it)."""
+        buyer_ids = set(buyers)
+        touched = _Touched(
+            campaigns=set(campaigns),
+            targets=set(targets),
+            buyer_config=buyer_ids,
+            buyer_funds=set(buyer_ids),
+            blocked=set(blocked),
+        )
+        self._apply(touched, position)
+        self._advance(keys=[self.position_key], args=[position])
+
     def _write_config(
         self, market: str, field_name: str, version: int, body: bytes, position: int
     ) -> None:

@@ -3,8 +3,8 @@
 `domain.ledger.Ledger` builds an object per entry and validates it there; over a month of
 log that dominates verification. This fold applies the same rules — each entry one positive
 side in integer cents, debits equal credits, a hold placed once, closed once, posted at most
-once — to the transfers' JSON lists directly. A test checks that both give the same balances
-on the same log."""
+once, a reversal only of a posted transfer and only once — to the transfers' JSON lists
+directly. A test checks that both give the same balances on the same log."""
 
 from __future__ import annotations
 
@@ -14,14 +14,16 @@ from domain.invariant import InvariantViolation
 from domain.ledger import buyer_account
 
 DP, CP, DQ, CQ = 0, 1, 2, 3  # debits posted, credits posted, debits pending, credits pending
+POSTED, VOIDED = "posted", "voided"
 
 
 class Books:
     def __init__(self) -> None:
         self.balances: dict[str, list[int]] = {}
-        self.pending: dict[str, list[list[Any]]] = {}
-        self.closed: dict[str, str] = {}  # hold id -> "posted" | "voided"
+        self.pending: dict[str, tuple[list[list[Any]], str]] = {}  # hold -> (entries, call)
+        self.closed: dict[str, str] = {}  # hold id -> POSTED | VOIDED
         self.limits: dict[str, int] = {}
+        self.reversed: set[str] = set()  # posted transfers reversed (an accepted dispute)
 
     @staticmethod
     def _entries(transfer: dict[str, Any]) -> list[list[Any]]:
@@ -35,16 +37,18 @@ class Books:
                 or debit < 0
                 or credit < 0
                 or (debit > 0) == (credit > 0)
-                or not isinstance(account, str)
+                or type(account) is not str
             ):
                 raise InvariantViolation(f"transfer {transfer.get('id')}: malformed entry {entry}")
             debits += debit
             credits += credit
-        if debits != credits or debits == 0:
+        if debits != credits:
             raise InvariantViolation(
                 f"transfer {transfer.get('id')} does not balance: "
                 f"debits {debits}, credits {credits}"
             )
+        if not entries:
+            raise InvariantViolation(f"transfer {transfer.get('id')} has no entries")
         return entries
 
     def _move(self, entries: list[list[Any]], debit_at: int, credit_at: int, sign: int) -> None:
@@ -57,38 +61,52 @@ class Books:
             row[credit_at] += sign * credit
 
     def apply(self, name: str, buyer_id: str, data: dict[str, Any]) -> None:
-        if name in ("Buyer.FundsDeposited", "Buyer.TransferReversed"):
-            self._move(self._entries(data["transfer"]), DP, CP, 1)
-        elif name == "Buyer.HoldPlaced":
+        if name == "Buyer.HoldPlaced":
             hold_id = data["hold_id"]
             if hold_id in self.pending or hold_id in self.closed:
                 raise InvariantViolation(f"hold {hold_id} placed twice")
             entries = self._entries(data["transfer"])
             self._move(entries, DQ, CQ, 1)
-            self.pending[hold_id] = entries
-        elif name in ("Buyer.HoldPosted", "Buyer.HoldVoided"):
+            self.pending[hold_id] = (entries, data["call_id"])
+        elif name in {"Buyer.HoldPosted", "Buyer.HoldVoided"}:
             hold_id = data["hold_id"]
-            if self.closed.get(hold_id) == "posted":
+            if self.closed.get(hold_id) == POSTED:
                 raise InvariantViolation(f"hold {hold_id} posted twice")
             found = self.pending.pop(hold_id, None)
             if found is None:
                 raise InvariantViolation(f"hold {hold_id} is not pending")
-            entries = found
+            entries = found[0]
             self._move(entries, DQ, CQ, -1)
             if name == "Buyer.HoldPosted":
                 self._move(entries, DP, CP, 1)
-                self.closed[hold_id] = "posted"
+                self.closed[hold_id] = POSTED
             else:
-                self.closed[hold_id] = "voided"
-        elif name in ("Buyer.Registered", "Buyer.CreditLimitChanged"):
+                self.closed[hold_id] = VOIDED
+        elif name == "Buyer.FundsDeposited":
+            self._move(self._entries(data["transfer"]), DP, CP, 1)
+        elif name == "Buyer.TransferReversed":
+            original = data["reversed_transfer_id"]
+            if self.closed.get(original) != POSTED or original in self.reversed:
+                raise InvariantViolation(f"{original} is not a posted transfer left to reverse")
+            self._move(self._entries(data["transfer"]), DP, CP, 1)
+            self.reversed.add(original)
+        elif name in {"Buyer.Registered", "Buyer.CreditLimitChanged"}:
             self.limits[buyer_id] = int(data["credit_limit_cents"])
 
+    def buyer_row(self, buyer_id: str) -> list[int]:
+        """[debits posted, credits posted, debits pending, credits pending] of the buyer."""
+        return self.balances.get(buyer_account(buyer_id)) or [0, 0, 0, 0]
+
     def buyer_balance(self, buyer_id: str) -> dict[str, int]:
-        row = self.balances.get(buyer_account(buyer_id), [0, 0, 0, 0])
+        row = self.buyer_row(buyer_id)
         return {"debits_posted": row[DP], "credits_posted": row[CP], "debits_pending": row[DQ]}
 
+    def pending_calls(self) -> dict[str, str]:
+        """Each hold still pending → the call it was placed for."""
+        return {hold_id: call_id for hold_id, (_, call_id) in self.pending.items()}
+
     def available_cents(self, buyer_id: str) -> int:
-        row = self.balances.get(buyer_account(buyer_id), [0, 0, 0, 0])
+        row = self.buyer_row(buyer_id)
         return row[CP] - row[DP] - row[DQ]
 
     def net_cents(self, account: str) -> int:

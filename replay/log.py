@@ -6,7 +6,7 @@ from collections.abc import Callable, Iterator
 
 from domain.persistence import ChainedRow
 
-PAGE_ROWS = 20_000
+PAGE_ROWS = 10_000
 SelectChained = Callable[[int, int], list[ChainedRow]]
 
 

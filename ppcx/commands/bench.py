@@ -138,7 +138,10 @@ def replay(
     notes = [
         "Verify checks every chain link (keyed BLAKE2b), every transfer and recorded balance, "
         "every hold, re-runs the billing rules for every completed call and the auction for "
-        "every decision; the baseline only fetches the rows and decodes their JSON.",
+        "every decision, and follows every route; the baseline only fetches the rows and "
+        "decodes their JSON, on one core.",
+        "Verify uses both cores: this process reads, chains and books each page while a "
+        "worker process re-runs the calls' auctions, routes and bills on the same page.",
         f"The log ({calls:,} synthetic call lives, ~11 events each) is generated once by the "
         "real recorder and kept in the data dir; generation is not timed.",
     ]

@@ -8,6 +8,7 @@ import random
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import Any
 
 import pytest
 
@@ -60,17 +61,30 @@ class Market:
     targets: list[str] = field(default_factory=list)
 
 
-def market(domain: Domain, runtime: ExchangeRuntime, **target: object) -> Market:
-    publisher, campaign = publisher_and_campaign(domain, duplicate_window_days=1)
+def market(
+    domain: Domain,
+    runtime: ExchangeRuntime,
+    *,
+    tag: str = "m",
+    deposits: tuple[str, ...] = ("2000.00", "2000.00", "2000.00", "2000.00"),
+    caps: tuple[dict[str, int], ...] = ({"hourly": 6},) * 4,
+    **target: Any,
+) -> Market:
+    """Four buyers bidding 45, 52, 45 and 60 on one campaign; target ids derive from `tag`,
+    so two stores built with the same tag rank (and draw) the same way."""
+    publisher, campaign = publisher_and_campaign(
+        domain, duplicate_window_days=1, command_id=f"{tag}-campaign"
+    )
     found = Market(publisher, campaign)
     for n, bid in enumerate(("45.00", "52.00", "45.00", "60.00")):
         buyer, target_id = buyer_with_target(
             domain,
             campaign,
             bid=bid,
-            deposit="2000.00",
+            deposit=deposits[n],
             destination=f"+131055501{n:02d}",
-            caps={"hourly": 6},
+            caps=caps[n],
+            command_id=f"{tag}-target-{n}",
             **target,
         )
         found.buyers.append(buyer)
@@ -95,6 +109,8 @@ async def drive(
     for _n in range(calls):
         clock.advance(timedelta(seconds=rng.randint(20, 400)))
         number = caller(first_caller + rng.randrange(max(calls // 2, 1)))
+        runtime.hot.forget_snapshots()  # funds as Redis has them now, not 100 ms ago: the
+        # same decisions in every run, whatever the machine's speed
         result = await ex.ping(ping(m.publisher, m.campaign, caller=number))
         if not result.accepted or rng.random() < 0.1:
             continue  # no buyer, or never posted: the bid expires

@@ -1,0 +1,446 @@
+"""The calls' half of `replay verify`: every auction re-run, every bill re-decided, every route
+and hold followed through the call's life — from raw stored events, decoded only when a check
+needs their fields.
+
+`CallChecker` is pure (no I/O). `verify` runs it in a worker process (`serve`) fed with every
+page of stored rows while the main process chains and books the same page; the two halves
+meet at the end, where the holds the calls left open must be exactly the holds the ledger
+left pending. A check that fails still applies its event (the recorded facts move the call
+on), so one bad event is reported once rather than at every event after it.
+"""
+
+from __future__ import annotations
+
+import marshal
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from multiprocessing.connection import Connection
+from typing import Any
+
+import orjson
+
+from domain.billing import BillingDecision, PayoutRule, decide_billing, is_duplicate
+from domain.call import RANKING_KEPT_MAX
+from domain.invariant import InvariantViolation
+from domain.persistence import ChainedRow
+from exchange.auction import Bid, decide
+
+FAILURES_KEPT_MAX = 1000  # the report lists the first failures; the count covers them all
+NEEDS_NO_STATE = frozenset({"Call.CallAnswered"})  # the fact alone is the input
+Failure = tuple[int, str, str, str]  # position, check, aggregate id, message
+Handler = Callable[[str, dict[str, Any]], None]
+
+
+class Broken(Exception):
+    """A check failed on the current event: (check, message)."""
+
+    def __init__(self, check: str, message: str) -> None:
+        super().__init__(message)
+        self.check = check
+        self.message = message
+
+
+@dataclass(slots=True)
+class _Call:
+    campaign_id: str
+    caller_hash: str
+    bids: list[Bid] = field(default_factory=list)
+    ranking: dict[str, dict[str, Any]] = field(default_factory=dict)
+    hold_id: str | None = None  # the hold of the current attempt
+    route: dict[str, Any] | None = None
+    tried: set[str] = field(default_factory=set)
+    answered: bool = False
+    completed: bool = False
+    duration_s: int = 0
+
+
+@dataclass(slots=True)
+class _Campaign:
+    window_days: int
+    payout: PayoutRule
+
+
+@dataclass
+class CallResults:
+    """What the calls' half hands back: picklable, small."""
+
+    failures: list[Failure]
+    failure_count: int
+    checked: dict[str, int]
+    open_holds: dict[str, tuple[str, str, str | None, str | None]]  # hold -> call, kind, …
+    last_stamp: str
+    calls: int
+
+
+class CallChecker:
+    def __init__(self) -> None:
+        self.failures: list[Failure] = []
+        self.failure_count = 0
+        self.checked = {"auctions": 0, "billing": 0, "routes": 0}
+        self.calls: dict[str, _Call] = {}
+        self.pings = 0
+        self.campaigns: dict[str, _Campaign] = {}
+        self.block_ids: dict[str, str] = {}  # BlockedCaller id -> caller hash
+        self.blocked: set[str] = set()
+        # (caller, buyer, campaign) -> (last billed at, call): only campaigns with a window
+        self.billed: dict[tuple[str, str, str], tuple[datetime, str]] = {}
+        # open holds as the calls see them: hold -> (call, "bid" | "routed", expires, routed)
+        self.holds: dict[str, tuple[str, str, str | None, str | None]] = {}
+        self.last_stamp = ""
+        self.handlers: dict[str, Handler] = {
+            "Campaign.Created": self._campaign,
+            "BlockedCaller.CallerBlocked": self._block,
+            "BlockedCaller.CallerReblocked": self._reblock,
+            "BlockedCaller.CallerUnblocked": self._unblock,
+            "Call.PingReceived": self._ping,
+            "Call.BidReceived": self._bid,
+            "Call.AuctionDecided": self._auction,
+            "Call.NoBuyerFound": self._no_buyer,
+            "Call.PingExpired": self._expired,
+            "Call.CallRouted": self._routed,
+            "Call.CallAnswered": self._answered,
+            "Call.CallFailedOver": self._failed_over,
+            "Call.CallCompleted": self._completed,
+            "Call.CallBilled": self._billed,
+            "Call.CallNotBilled": self._not_billed,
+        }
+        self._by_topic: dict[str, Handler | None] = {}
+        self._stateless: set[str] = set()
+
+    def fail(self, position: int, check: str, aggregate_id: str, message: str) -> None:
+        self.failure_count += 1
+        if len(self.failures) < FAILURES_KEPT_MAX:
+            self.failures.append((position, check, aggregate_id, message))
+
+    # -- the pass ---------------------------------------------------------------------------
+    def feed(self, rows: Iterable[ChainedRow]) -> None:
+        """Check the calls' events among `rows` (any other event is passed over)."""
+        by_topic = self._by_topic
+        last_stamp = self.last_stamp
+        for position, call_id, _, topic, state, _ in rows:
+            if topic is None or state is None or call_id is None:
+                continue  # the chain check reports it
+            handler = by_topic.get(topic)
+            if handler is None:
+                if topic in by_topic:
+                    continue
+                handler = by_topic[topic] = self._handler(topic)
+                if handler is None:
+                    continue
+            try:
+                if topic in self._stateless:
+                    handler(call_id, {})
+                    continue
+                data: dict[str, Any] = orjson.loads(state)
+                stamp = data.get("timestamp")
+                if type(stamp) is str and stamp > last_stamp:  # RFC 3339, UTC: ordered
+                    last_stamp = stamp
+                handler(call_id, data)
+            except Broken as broken:
+                self.fail(position, broken.check, call_id, broken.message)
+            except (InvariantViolation, KeyError, TypeError, ValueError, AttributeError) as error:
+                name = topic.partition(":")[2]
+                check = "auctions" if name == "Call.AuctionDecided" else "billing"
+                self.fail(position, check, call_id, f"{name}: {type(error).__name__} {error}")
+        self.last_stamp = last_stamp
+
+    def _handler(self, topic: str) -> Handler | None:
+        name = topic.partition(":")[2]
+        if name in NEEDS_NO_STATE:
+            self._stateless.add(topic)
+        return self.handlers.get(name)
+
+    def results(self) -> CallResults:
+        return CallResults(
+            self.failures,
+            self.failure_count,
+            dict(self.checked),
+            dict(self.holds),
+            self.last_stamp,
+            self.pings,
+        )
+
+    # -- configuration ------------------------------------------------------------------------
+    def _campaign(self, campaign_id: str, data: dict[str, Any]) -> None:
+        self.campaigns[campaign_id] = _Campaign(
+            int(data["duplicate_window_days"]), PayoutRule.from_dict(data["payout"])
+        )
+
+    def _block(self, entry_id: str, data: dict[str, Any]) -> None:
+        self.block_ids[entry_id] = data["caller_hash"]
+        self.blocked.add(data["caller_hash"])
+
+    def _reblock(self, entry_id: str, data: dict[str, Any]) -> None:
+        self.blocked.add(self.block_ids[entry_id])
+
+    def _unblock(self, entry_id: str, data: dict[str, Any]) -> None:
+        self.blocked.discard(self.block_ids[entry_id])
+
+    # -- the auction --------------------------------------------------------------------------
+    def _call(self, call_id: str, check: str) -> _Call:
+        call = self.calls.get(call_id)
+        if call is None:
+            raise Broken(check, "an event of a call that is not open (no ping, or already ended)")
+        return call
+
+    def _ping(self, call_id: str, data: dict[str, Any]) -> None:
+        if call_id in self.calls:
+            raise Broken("auctions", "a second PingReceived for the call")
+        self.pings += 1
+        self.calls[call_id] = _Call(data["campaign_id"], data["caller_hash"])
+
+    def _bid(self, call_id: str, data: dict[str, Any]) -> None:
+        self._call(call_id, "auctions").bids.append(
+            Bid(
+                data["target_id"],
+                data["buyer_id"],
+                data["amount_cents"],
+                data["priority"],
+                data["weight"],
+            )
+        )
+
+    def _no_buyer(self, call_id: str, data: dict[str, Any]) -> None:
+        self._call(call_id, "auctions")
+        del self.calls[call_id]
+
+    def _auction(self, call_id: str, data: dict[str, Any]) -> None:
+        call = self._call(call_id, "auctions")
+        bids, call.bids = call.bids, []  # not needed after the re-run: memory stays flat
+        call.ranking = {c["target_id"]: c for c in data["ranking"]}
+        call.hold_id = data["hold_id"]
+        self._open(data["hold_id"], call_id, "bid", data["expires_at"])
+        self.checked["auctions"] += 1
+        self._rerun_auction(call, bids, data)
+
+    def _rerun_auction(self, call: _Call, bids: list[Bid], data: dict[str, Any]) -> None:
+        recorded = data["ranking"]
+        rerun = decide(
+            data["mode"],
+            bids,
+            data["floor_cents"],
+            data["seed"],
+            data["rr_cursor"],
+            data["rule_version"],
+            limit=RANKING_KEPT_MAX,
+        )
+        expected = [(b.target_id, b.buyer_id, b.amount_cents) for b in rerun]
+        found = [(c["target_id"], c["buyer_id"], c["price_cents"]) for c in recorded]
+        if expected != found:
+            raise Broken(
+                "auctions",
+                f"the re-run ranking {expected[:3]} differs from the recorded {found[:3]}",
+            )
+        skipped = {s[0] for s in data["skipped"]}
+        winner = next((c for c in recorded if c["target_id"] not in skipped), None)
+        if winner is None or winner["target_id"] != data["winner_target_id"]:
+            raise Broken(
+                "auctions",
+                f"the re-run winner {winner['target_id'] if winner else None} is not the "
+                f"recorded {data['winner_target_id']}",
+            )
+        if winner["price_cents"] != data["price_cents"] or (
+            winner["buyer_id"] != data["winner_buyer_id"]
+        ):
+            raise Broken(
+                "auctions",
+                f"the recorded price {data['price_cents']} is not the winner's bid "
+                f"{winner['price_cents']}",
+            )
+        campaign = self.campaigns.get(call.campaign_id)
+        if campaign is None:
+            raise Broken("auctions", f"campaign {call.campaign_id} was never created")
+        for candidate in recorded:
+            payout = campaign.payout.payout_cents(candidate["price_cents"])
+            if candidate["payout_cents"] != payout:
+                raise Broken(
+                    "auctions",
+                    f"payout {candidate['payout_cents']} for {candidate['target_id']} is not "
+                    f"the campaign's rule applied to {candidate['price_cents']} ({payout})",
+                )
+        if data["payout_cents"] != winner["payout_cents"]:
+            raise Broken("auctions", "the recorded payout is not the winner's")
+
+    # -- holds as the call sees them ------------------------------------------------------------
+    def _open(self, hold_id: str, call_id: str, kind: str, at: str | None) -> None:
+        if hold_id in self.holds:
+            raise Broken("holds", f"hold {hold_id} opened twice")
+        self.holds[hold_id] = (call_id, kind, at, None)
+
+    def _close(self, hold_id: str, call: _Call) -> Broken | None:
+        """Close the call's open hold; a problem is returned (the caller finishes its own
+        transition first, so one broken event does not cascade into the next ones)."""
+        found = self.holds.pop(hold_id, None)
+        current, call.hold_id = call.hold_id, None
+        if found is None or hold_id != current:
+            return Broken("holds", f"hold {hold_id} is not the call's open hold")
+        return None
+
+    def _expired(self, call_id: str, data: dict[str, Any]) -> None:
+        call = self._call(call_id, "holds")
+        expires = self.holds.get(data["hold_id"], (call_id, "bid", None, None))[2]
+        del self.calls[call_id]
+        problem = self._close(data["hold_id"], call)
+        if problem is not None:
+            raise problem
+        if call.route is not None:
+            raise Broken("holds", "a posted call's bid expired")
+        if expires is not None and data["timestamp"] < expires:
+            raise Broken("holds", "the bid was expired before its expiry")
+
+    # -- routes -------------------------------------------------------------------------------
+    def _routed(self, call_id: str, data: dict[str, Any]) -> None:
+        call = self._call(call_id, "routes")
+        self.checked["routes"] += 1
+        problem = self._route_problem(call, data)
+        hold_id = data["hold_id"]
+        if data["attempt"] != 1 and hold_id not in self.holds:  # a failover opens a new hold
+            call.hold_id = hold_id
+        self.holds[hold_id] = (call_id, "routed", None, data["timestamp"])
+        call.tried.add(data["target_id"])
+        call.route = data
+        call.answered = False
+        if problem is not None:
+            raise Broken("routes", problem)
+
+    def _route_problem(self, call: _Call, data: dict[str, Any]) -> str | None:
+        target_id = data["target_id"]
+        candidate = call.ranking.get(target_id)
+        if candidate is None or target_id in call.tried:
+            return f"routed to {target_id}: not a ranked target not tried yet"
+        for name in ("buyer_id", "price_cents", "payout_cents", "buffer_s", "destination"):
+            if data[name] != candidate[name]:
+                return f"the route's {name} is not the ranked candidate's"
+        if data["attempt"] == 1:  # the winner's hold, kept for the call's maximum life
+            if call.route is not None or data["hold_id"] != call.hold_id:
+                return "the first route does not carry the auction's hold"
+        elif call.route is None or call.hold_id is not None or data["hold_id"] in self.holds:
+            return "a failover route while the last hold is still open, or with an old hold"
+        return None
+
+    def _answered(self, call_id: str, data: dict[str, Any]) -> None:
+        call = self._call(call_id, "billing")
+        if call.route is None:
+            raise Broken("billing", "answered before it was routed")
+        call.answered = True
+
+    def _failed_over(self, call_id: str, data: dict[str, Any]) -> None:
+        call = self._call(call_id, "routes")
+        route = call.route
+        problem = self._close(data["hold_id"], call)
+        if route is None or data["target_id"] != route["target_id"]:
+            raise Broken("routes", "a failover of a target the call was not routed to")
+        if problem is not None:
+            raise problem
+
+    # -- billing ------------------------------------------------------------------------------
+    def _completed(self, call_id: str, data: dict[str, Any]) -> None:
+        call = self._call(call_id, "billing")
+        if call.completed:
+            raise Broken("billing", "completed twice")
+        call.completed = True
+        call.duration_s = data["duration_s"]
+        if bool(data["answered"]) != call.answered:
+            raise Broken(
+                "billing",
+                f"recorded answered={data['answered']}, the call's events say {call.answered}",
+            )
+
+    def _rerun(self, call: _Call, data: dict[str, Any]) -> tuple[BillingDecision, str | None]:
+        route = call.route
+        if route is None or not call.completed:
+            raise Broken("billing", "a billing decision before the call was routed and ended")
+        if data["hold_id"] != route["hold_id"] or data["buyer_id"] != route["buyer_id"]:
+            raise Broken("billing", "the bill is not for the routed hold")
+        campaign = self.campaigns[call.campaign_id]
+        last = None
+        duplicate = False
+        if campaign.window_days > 0:
+            last = self.billed.get((call.caller_hash, route["buyer_id"], call.campaign_id))
+            at = datetime.fromisoformat(data["timestamp"])
+            duplicate = is_duplicate(last[0] if last else None, at, campaign.window_days)
+        decision = decide_billing(
+            answered=call.answered,
+            duration_s=call.duration_s,
+            buffer_s=route["buffer_s"],
+            duplicate=duplicate,
+            blocked=call.caller_hash in self.blocked,
+            price_cents=route["price_cents"],
+            payout_cents=route["payout_cents"],
+        )
+        return decision, (last[1] if last and duplicate else None)
+
+    def _end(self, call_id: str, call: _Call, hold_id: str, check: Callable[[], None]) -> None:
+        """Run the bill's check, then close the call and its hold whatever it found."""
+        try:
+            check()
+        finally:
+            del self.calls[call_id]
+            problem = self._close(hold_id, call)
+        if problem is not None:
+            raise problem
+
+    def _billed(self, call_id: str, data: dict[str, Any]) -> None:
+        call = self._call(call_id, "billing")
+        self.checked["billing"] += 1
+
+        def check() -> None:
+            revenue, payout = data["revenue_cents"], data["payout_cents"]
+            margin = data["margin_cents"]
+            if revenue != payout + margin:
+                raise Broken("billing", f"revenue {revenue} != payout {payout} + margin {margin}")
+            decision, _ = self._rerun(call, data)
+            if not decision.billable or (decision.revenue_cents, decision.payout_cents) != (
+                revenue,
+                payout,
+            ):
+                raise Broken(
+                    "billing",
+                    f"the billing rules give {decision.reason} {decision.revenue_cents}/"
+                    f"{decision.payout_cents}, the log says billed {revenue}/{payout}",
+                )
+
+        try:
+            self._end(call_id, call, data["hold_id"], check)
+        finally:  # the bill is a fact the next calls' duplicate rule sees, as CallerHistory has it
+            if self.campaigns[call.campaign_id].window_days > 0:
+                key = (call.caller_hash, data["buyer_id"], call.campaign_id)
+                self.billed[key] = (datetime.fromisoformat(data["timestamp"]), call_id)
+
+    def _not_billed(self, call_id: str, data: dict[str, Any]) -> None:
+        call = self._call(call_id, "billing")
+        self.checked["billing"] += 1
+        if data["hold_id"] is None:  # failover ran out of bidders: never answered
+            del self.calls[call_id]
+            if data["reason"] != "not_answered" or call.hold_id is not None:
+                raise Broken("billing", "an unrouted call ends not_answered, holding nothing")
+            return
+
+        def check() -> None:
+            decision, duplicate_of = self._rerun(call, data)
+            if decision.billable or decision.reason != data["reason"]:
+                raise Broken(
+                    "billing",
+                    f"the billing rules give {decision.reason}, the log says {data['reason']}",
+                )
+            if data["duplicate_of"] != duplicate_of:
+                raise Broken("billing", f"duplicate of {data['duplicate_of']}, not {duplicate_of}")
+            if bool(data["blocked"]) != (call.caller_hash in self.blocked):
+                raise Broken("billing", "the recorded block flag is not the block list's")
+
+        self._end(call_id, call, data["hold_id"], check)
+
+
+def serve(conn: Connection) -> None:
+    """The worker process: pages of stored rows, marshalled, until an empty message; then
+    the results go back pickled."""
+    checker = CallChecker()
+    while True:
+        payload = conn.recv_bytes()
+        if not payload:
+            break
+        # our own parent process over a private pipe: not untrusted input
+        checker.feed(marshal.loads(payload))  # noqa: S302
+    conn.send(checker.results())
+    conn.close()
