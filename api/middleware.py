@@ -20,7 +20,6 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 IDEMPOTENCY_KEY_MAX = 200
 PENDING_TTL_S = 120
 FORM_PATHS = ("/v1/voice/",)
-BODILESS_OK = ("/v1/targets/", "/v1/calls/", "/v1/pings/", "/v1/disputes/", "/v1/rtb/")
 
 
 def _header(scope: Scope, name: bytes) -> str | None:

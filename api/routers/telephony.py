@@ -51,12 +51,9 @@ async def call_event(
     if body.type == "completed" and body.duration_s is None:
         raise ValidationError("a completed call reports its duration_s", field="duration_s")
     publisher = who.owner_id if who.role == "publisher" else None
-    result = await s.exchange.report(call_id, body.type, body.duration_s, publisher)
     if body.type == "completed":
-        # the caller's history is in the log now: bring this worker's duplicate index up to
-        # date before the next ping, rather than within the next sync tick
-        await s.call(s.sync_config)
-        return billing_answer(result)
+        return billing_answer(await _complete(s, call_id, body.duration_s or 0, publisher))
+    result = await s.exchange.report(call_id, body.type, body.duration_s, publisher)
     if body.type == "answered":
         return {"call_id": call_id, "status": "answered"}
     return {"call_id": call_id, "attempt": result["attempt"], "destination": result["destination"]}
@@ -189,8 +186,7 @@ async def voice_status(  # noqa: PLR0911 - one answer per Twilio callback kind
             if call.status == "routing":  # the answered callback may not have come first
                 await s.exchange.report(call_id, "answered", None, None)
             duration = _seconds(params.get("DialCallDuration"))
-            await s.exchange.report(call_id, "completed", duration, None)
-            await s.call(s.sync_config)
+            await _complete(s, call_id, duration, None)
             return Response(twilio.hangup(), media_type=TWIML)
         if status in FAILOVER and call.status == "routing":
             result = await s.exchange.report(call_id, FAILOVER[status], None, None)
@@ -199,10 +195,19 @@ async def voice_status(  # noqa: PLR0911 - one answer per Twilio callback kind
         return _say("Sorry, nobody can take your call right now. Please try again later.")
     if params.get("CallStatus") == "completed" and call.status in ("routing", "answered"):
         with contextlib.suppress(DomainError):  # ended by the dial callback meanwhile
-            await s.exchange.report(
-                call_id, "completed", _seconds(params.get("CallDuration")), None
-            )
+            await _complete(s, call_id, _seconds(params.get("CallDuration")), None)
     return Response(twilio.empty(), media_type=TWIML)
+
+
+async def _complete(
+    s: ApiServices, call_id: str, duration_s: int, publisher_id: str | None
+) -> dict[str, Any]:
+    """The call's end and its billing decision; the caller's history is in the log now, so
+    this worker's duplicate index is brought up to date before the next ping rather than
+    within the next sync tick."""
+    billing = await s.exchange.report(call_id, "completed", duration_s, publisher_id)
+    await s.call(s.sync_config)
+    return billing
 
 
 def _seconds(value: str | None) -> int:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 import time
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
 import httpx
 import typer
@@ -14,7 +15,9 @@ from rich.table import Table
 from ppcx.commands.common import console, fail, load_settings
 from ppcx.services import ServiceError, ServiceRunner
 
-MONEY_COLUMNS = ("revenue_cents", "payout_cents", "margin_cents")
+if TYPE_CHECKING:
+    from ppcx.settings import Settings
+    from ppcx.sim.demo import Driver, Outcome
 
 
 def demo(
@@ -78,11 +81,8 @@ def demo(
 
 
 def _drive(
-    driver: object, callers: list[tuple[str, str, str]], calls: int, rate: float, seed: int
+    driver: Driver, callers: list[tuple[str, str, str]], calls: int, rate: float, seed: int
 ) -> None:
-    from ppcx.sim.demo import Driver
-
-    assert isinstance(driver, Driver)
     columns = (
         TextColumn("calls"),
         BarColumn(),
@@ -111,13 +111,11 @@ def _drive(
             )
 
 
-def _project(settings: object) -> None:
+def _project(settings: Settings) -> None:
     from ppcx.bootstrap import build_application
-    from ppcx.settings import Settings
     from projections.projector import Projector
     from projections.store import ProjectionStore
 
-    assert isinstance(settings, Settings)
     app = build_application(settings)
     try:
         with console.status("projecting the log into DuckDB…"):
@@ -148,13 +146,11 @@ def _table(title: str, columns: list[str], rows: list[tuple[object, ...]]) -> Ta
     return table
 
 
-def _print_reports(settings: object, outcome: object) -> None:
+def _print_reports(settings: Settings, outcome: Outcome) -> None:
     from domain.money import format_cents
-    from ppcx.settings import Settings
     from projections.readers import open_snapshot
     from projections.reports import run_report
 
-    assert isinstance(settings, Settings)
     con = open_snapshot(settings.resolved_duckdb_path)
     try:
         for title, name, by in (
@@ -185,20 +181,11 @@ def _print_reports(settings: object, outcome: object) -> None:
         f"payout {format_cents(payout)} · margin {format_cents(margin)}",
         highlight=False,
     )
-    from ppcx.sim.demo import Outcome
-
-    assert isinstance(outcome, Outcome)
     console.print(f"[bold]calls:[/] {outcome.summary()}", highlight=False)
 
 
-def _verify(settings: object) -> bool:
+def _verify(settings: Settings) -> bool:
     """`replay verify` over the whole log; True when every check passes."""
-    from ppcx.settings import Settings
+    from ppcx.commands.replay import verify_log
 
-    assert isinstance(settings, Settings)
-    try:
-        from ppcx.commands.replay import verify_log
-    except ImportError:
-        console.print("[yellow]replay verification is not available in this build[/]")
-        return True
     return bool(verify_log(settings, console))

@@ -3,54 +3,17 @@ reserved in Redis) over a small market, for replay tests."""
 
 from __future__ import annotations
 
-import itertools
 import random
-from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-import pytest
-
 from domain.clock import ManualClock
 from domain.commands import DisputeCall, ResolveDispute
 from domain.errors import DomainError
-from ppcx.bootstrap import Domain, ExchangeRuntime, build_domain, build_exchange
-from ppcx.settings import Settings
+from ppcx.bootstrap import Domain, ExchangeRuntime
+from tests.exchange.conftest import anyio_backend, clock, domain, runtime  # noqa: F401 - shared fixtures
 from tests.support.exchange import buyer_with_target, caller, ping, publisher_and_campaign, sync
-from tests.support.market import START
-
-
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-@pytest.fixture
-def clock() -> ManualClock:
-    return ManualClock(START)
-
-
-@pytest.fixture
-def domain(settings: Settings, clock: ManualClock, redis_client: object) -> Iterator[Domain]:
-    built = build_domain(settings, clock=clock, group_commit=True)
-    try:
-        yield built
-    finally:
-        built.close()
-
-
-@pytest.fixture
-async def runtime(settings: Settings, domain: Domain) -> AsyncIterator[ExchangeRuntime]:
-    seeds = itertools.count(1000)
-    assert settings.redis_url is not None
-    built = build_exchange(
-        settings, domain, redis_url=settings.redis_url, seeds=lambda: next(seeds)
-    )
-    try:
-        yield built
-    finally:
-        await built.close()
 
 
 @dataclass
