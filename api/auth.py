@@ -13,7 +13,7 @@ from fastapi import Depends, Request
 
 from api.keys import key_id_of
 from api.problems import Problem
-from api.services import ApiServices
+from api.services import ApiServices, KnownKey
 from domain.api_key import ApiKey
 
 BEARER = "bearer "
@@ -46,10 +46,23 @@ async def authenticate(token: str | None, s: ApiServices) -> Principal:
     if bootstrap and hmac.compare_digest(token.encode(), bootstrap.encode()):
         return Principal("bootstrap", "admin", None)
     key_id = key_id_of(token)
-    key = await s.call(s.app.find, ApiKey, key_id) if key_id else None
+    key = await _stored_key(key_id, s) if key_id else None
     if key is None or key.revoked or not s.keys.matches(token, key.key_hash):
         raise Problem(401, "the API key is unknown or revoked", headers=UNAUTHORIZED)
-    return Principal(key.id, key.role, key.owner_id)
+    assert key_id is not None
+    return Principal(key_id, key.role, key.owner_id)
+
+
+async def _stored_key(key_id: str, s: ApiServices) -> KnownKey | None:
+    known = s.known_keys.get(key_id)
+    if known is not None:
+        return known
+    stored = await s.call(s.app.find, ApiKey, key_id)
+    if stored is None:
+        return None  # not cached: a key issued by another worker works at once
+    known = KnownKey(stored.role, stored.owner_id, stored.key_hash, stored.revoked)
+    s.known_keys.put(key_id, known)
+    return known
 
 
 async def principal(request: Request) -> Principal:

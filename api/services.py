@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import time
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from api.keys import KeyHasher
@@ -22,6 +23,8 @@ from exchange.service import Exchange
 from projections.readers import SnapshotReader
 
 T = TypeVar("T")
+KEY_CACHE_MAX_AGE_S = 1.0
+KEY_CACHE_MAXSIZE = 100_000
 
 
 @dataclass(frozen=True)
@@ -31,6 +34,46 @@ class ApiConfig:
     bootstrap_admin_key: str | None = None
     idempotency_ttl_s: int = 24 * 3600
     body_bytes_max: int = 64 * 1024
+
+
+@dataclass(frozen=True)
+class KnownKey:
+    """What authentication needs of a stored API key."""
+
+    role: str
+    owner_id: str | None
+    key_hash: str
+    revoked: bool
+
+
+class KeyCache:
+    """Stored API keys as read at most `max_age_s` ago: authentication reads the event store
+    once per key and interval, not on every request. A key revoked through this process is
+    forgotten at once; the other workers refuse it within `max_age_s`."""
+
+    def __init__(
+        self,
+        max_age_s: float = KEY_CACHE_MAX_AGE_S,
+        *,
+        monotonic_s: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.max_age_s = max_age_s
+        self._monotonic_s = monotonic_s
+        self._keys: dict[str, tuple[KnownKey, float]] = {}
+
+    def get(self, key_id: str) -> KnownKey | None:
+        hit = self._keys.get(key_id)
+        if hit is None or self._monotonic_s() - hit[1] > self.max_age_s:
+            return None
+        return hit[0]
+
+    def put(self, key_id: str, key: KnownKey) -> None:
+        if len(self._keys) >= KEY_CACHE_MAXSIZE:
+            self._keys.clear()  # crude but bounded: keys are few and re-read cheaply
+        self._keys[key_id] = (key, self._monotonic_s())
+
+    def forget(self, key_id: str) -> None:
+        self._keys.pop(key_id, None)
 
 
 @dataclass
@@ -50,6 +93,7 @@ class ApiServices:
     executor: ThreadPoolExecutor
     sync_config: Callable[[], int]  # brings Redis's derived state up to the log
     readiness: Callable[[], Awaitable[dict[str, str]]]
+    known_keys: KeyCache = field(default_factory=KeyCache)
 
     async def call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Run synchronous (event-store) work off the event loop, on the bounded pool."""

@@ -9,7 +9,10 @@ and hot ones are snapshotted so a cold load never replays more than an interval 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import copy
+import threading
+import time
+from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 from eventsourcing.application import AggregateNotFoundError, Application, LRUCache, Repository
@@ -22,6 +25,7 @@ from domain.base import PPCXAggregate, PPCXEvent
 from domain.buyer import Buyer
 from domain.call import Call
 from domain.errors import NotFound
+from domain.pending import PendingWrites
 from domain.persistence import (
     ChainedPostgresApplicationRecorder,
     ChainedRow,
@@ -33,6 +37,8 @@ from domain.target import Target
 
 A = TypeVar("A", bound=PPCXAggregate)
 AGGREGATE_CACHE_MAXSIZE = 50_000
+RECENT_CACHE_MAXSIZE = 10_000
+READ_LOCK_STRIPES = 64
 
 
 class _AggregateCache(LRUCache[str, Any]):
@@ -57,6 +63,10 @@ class PPCXApplication(Application[str]):
 
     def __init__(self, env: EnvType, *, chain_key: bytes) -> None:
         self.chain_key = chain_key
+        self.pending = PendingWrites()  # hot aggregates queued for the next group commit
+        self._recent: LRUCache[str, tuple[object, float]] = LRUCache(RECENT_CACHE_MAXSIZE)
+        self._read_locks = [threading.Lock() for _ in range(READ_LOCK_STRIPES)]
+        self._popo_write_lock = threading.Lock()
         super().__init__(env)
 
     def construct_env(self, name: str, env: EnvType | None = None) -> Environment:
@@ -99,19 +109,47 @@ class PPCXApplication(Application[str]):
         if not isinstance(aggregate_id, str) or not aggregate_id:
             raise NotFound(f"{field} is required", field=field)
         try:
-            aggregate: object = self.repository.get(aggregate_id)
+            aggregate: object = self._get(aggregate_id)
         except AggregateNotFoundError:
             raise NotFound(f"{field} {aggregate_id!r} does not exist", field=field) from None
         if not isinstance(aggregate, cls):
             raise NotFound(f"{field} {aggregate_id!r} does not exist", field=field)
         return aggregate
 
+    def load_recent(self, cls: type[A], aggregate_id: object, field: str, *, max_age_s: float) -> A:
+        """`load`, read at most `max_age_s` ago, for read-only checks on the hot path (a
+        campaign's publishers on every auction): the store is read once per interval, not
+        once per call. The object is shared between threads: never change it."""
+        now = time.monotonic()
+        key = f"{cls.__name__}:{aggregate_id}"
+        try:
+            aggregate_read, read_at = self._recent.get(key)
+        except KeyError:  # the library's LRU cache signals a miss so
+            pass
+        else:
+            if now - read_at <= max_age_s and isinstance(aggregate_read, cls):
+                return aggregate_read
+        aggregate = self.load(cls, aggregate_id, field)
+        self._recent.put(key, (aggregate, now))
+        return aggregate
+
     def find(self, cls: type[A], aggregate_id: str) -> A | None:
         try:
-            aggregate: object = self.repository.get(aggregate_id)
+            aggregate: object = self._get(aggregate_id)
         except AggregateNotFoundError:
             return None
         return aggregate if isinstance(aggregate, cls) else None
+
+    def _get(self, aggregate_id: str) -> object:
+        # A cached aggregate is fast-forwarded in place, and the library deep-copies it after
+        # letting go of its fast-forward lock; a committed pending aggregate is the cached
+        # object too. Reads of one aggregate are serialised here, so no copy is ever taken
+        # of an aggregate that another thread is changing.
+        with self._read_locks[hash(aggregate_id) % READ_LOCK_STRIPES]:
+            pending = self.pending.newest(aggregate_id)  # only in a command holding its lock
+            if pending is not None:
+                return copy.deepcopy(pending)
+            return self.repository.get(aggregate_id)
 
     def exists(self, aggregate_id: str) -> bool:
         return bool(self.recorder.select_events(aggregate_id, limit=1))
@@ -142,6 +180,18 @@ class PPCXApplication(Application[str]):
         ):
             return recorder.insert_rows(rows)
         self.events.put(events)  # in-memory store (tests)
+        return []
+
+    def record_exclusively(self, build: Callable[[], Sequence[PPCXEvent]]) -> list[int]:
+        """Take the store's write lock, then build the events and append them (the slow
+        path after a conflict: see the recorders' `insert_rows_exclusively`)."""
+        recorder = self.recorder
+        if isinstance(
+            recorder, (ChainedSQLiteApplicationRecorder, ChainedPostgresApplicationRecorder)
+        ):
+            return recorder.insert_rows_exclusively(lambda: [encode_event(e) for e in build()])
+        with self._popo_write_lock:  # in-memory store (tests): one writer at a time
+            self.events.put(build())
         return []
 
     def after_commit(self, aggregates: Sequence[PPCXAggregate], events: Sequence[Any]) -> None:

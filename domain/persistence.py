@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -30,9 +30,11 @@ from psycopg.sql import SQL, Identifier
 from domain.chain import GENESIS, ChainHasher
 
 CACHE_KIB = 256 * 1024  # the writing connection's page cache
+SQLITE_LOCK_TIMEOUT_S = 30
 CHAIN_TABLE = "ppcx_event_chain"  # PostgreSQL keeps links beside the library's table
 DATETIME_FIELDS = frozenset({"timestamp", "_created_on", "_modified_on"})
 StoredRow = tuple[str, int, str, bytes]  # originator id, version, topic, state
+BuildRows = Callable[[], Sequence[StoredRow]]
 
 
 def is_datetime_field(name: str) -> bool:
@@ -112,6 +114,8 @@ class ChainedSQLiteApplicationRecorder(SQLiteApplicationRecorder):
         self.hasher = ChainHasher(chain_key)
         self._reader: sqlite3.Connection | None = None
         self._reader_lock = threading.Lock()
+        self._exclusive: sqlite3.Connection | None = None
+        self._exclusive_lock = threading.Lock()
         table = self.events_table_name
         self.insert_first_statement = (
             f"INSERT INTO {table} (originator_id, originator_version, topic, state) "
@@ -147,6 +151,30 @@ class ChainedSQLiteApplicationRecorder(SQLiteApplicationRecorder):
         """Append encoded events in one transaction → their notification ids."""
         with self.datastore.transaction(commit=True) as c:
             return self._insert_rows(c, rows)
+
+    def insert_rows_exclusively(self, build: BuildRows) -> list[int]:
+        """Take the store's write lock first, then build the rows and append them: nothing
+        can be appended in between, so rows built from the state read inside `build` (by
+        any connection: WAL readers see the last commit) cannot conflict. For the retry
+        after a conflict; `build` must not wait for another writer."""
+        with self._exclusive_lock:
+            if self._exclusive is None:
+                self._exclusive = sqlite3.connect(
+                    self.datastore.pool.db_name,
+                    uri=True,
+                    check_same_thread=False,
+                    isolation_level=None,
+                    timeout=self.datastore.pool.lock_timeout or SQLITE_LOCK_TIMEOUT_S,
+                )
+            c = self._exclusive.cursor()
+            c.execute("BEGIN IMMEDIATE")  # the write lock, before reading anything
+            try:
+                ids = self._insert_rows(c, build())  # type: ignore[arg-type]
+            except BaseException:
+                c.execute("ROLLBACK")
+                raise
+            c.execute("COMMIT")
+            return ids
 
     def _insert_events(
         self, c: SQLiteCursor, stored_events: Sequence[StoredEvent], **_: Any
@@ -196,6 +224,10 @@ class ChainedSQLiteApplicationRecorder(SQLiteApplicationRecorder):
             if self._reader is not None:
                 self._reader.close()
                 self._reader = None
+        with self._exclusive_lock:
+            if self._exclusive is not None:
+                self._exclusive.close()
+                self._exclusive = None
 
 
 class ChainedPostgresApplicationRecorder(PostgresApplicationRecorder):
@@ -213,6 +245,7 @@ class ChainedPostgresApplicationRecorder(PostgresApplicationRecorder):
             raise ValueError("POSTGRES_ENABLE_DB_FUNCTIONS bypasses the audit chain; unset it")
         super().__init__(datastore, events_table_name=events_table_name)
         self.hasher = ChainHasher(chain_key)
+        self._exclusive_lock = threading.Lock()
         self.insert_events_statement += SQL(", originator_id, originator_version")
         self.chain_table = Identifier(datastore.schema or "public"), Identifier(CHAIN_TABLE)
         self.sql_create_statements.append(
@@ -251,6 +284,24 @@ class ChainedPostgresApplicationRecorder(PostgresApplicationRecorder):
             links.append((notification_id, previous))
         curs.executemany(SQL("INSERT INTO {}.{} VALUES (%s, %s)").format(*self.chain_table), links)
         return ids
+
+    def insert_rows_exclusively(self, build: BuildRows) -> list[int]:
+        """Take the events table's EXCLUSIVE lock (readers still read), then build the rows
+        and append them: nothing can be appended in between (see the SQLite recorder)."""
+        with (
+            self._exclusive_lock,  # one per process: a waiter must not hold a pooled connection
+            self.datastore.get_connection() as conn,
+            conn.transaction(),
+            conn.cursor() as curs,
+        ):
+            self._lock_table(curs)
+            stored = [StoredEvent(r[0], r[1], r[2], r[3]) for r in build()]
+            if not stored:
+                return []
+            self._insert_stored_events(curs, stored)
+            ids = self._fetch_ids_after_insert_events(curs, stored)
+            assert ids is not None
+            return list(ids)
 
     def insert_rows(self, rows: Sequence[StoredRow]) -> list[int]:
         """Append encoded events in one transaction → their notification ids."""

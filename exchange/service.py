@@ -380,6 +380,7 @@ class Exchange:
             no_buyer_reason=None if winner else reason,
             hold_id=hold_id,
             expires_at=expires_at,
+            fresh_call_id=auction.request.call_id is None,
         )
         decision_ms = ((decided_at or asyncio.get_running_loop().time()) - started) * 1000
         await self._in_thread(self.calls.record_auction, command)

@@ -208,10 +208,12 @@ async def create_api_key(
 async def revoke_api_key(
     key_id: str, who: Principal = Depends(admin), s: ApiServices = Depends(services)
 ) -> Response:
-    """Revoke a key: it is refused from the next request on."""
+    """Revoke a key: this server refuses it from the next request on, every worker within
+    a second."""
     if key_id == who.key_id:
         raise Problem(409, "a key cannot revoke itself")
     await s.call(s.setup.revoke_api_key, RevokeApiKey(key_id, by=who.by))
+    s.known_keys.forget(key_id)  # the other workers refuse it within their cache's second
     return Response(status_code=204)
 
 

@@ -39,6 +39,9 @@ from domain.money import parse_cents
 DURATION_S_MAX = 24 * 3600
 BID_OUTCOMES = ("received", "rejected", "timed_out")
 FAILOVER_REASONS = ("no_answer", "busy", "failed")
+# A campaign's publishers are re-read from the store at most this often by auctions (the
+# exchange's own snapshot of them trails the log by the config sync's 250 ms as well).
+CAMPAIGN_READ_MAX_AGE_S = 0.25
 
 
 def _result_of(call: Call) -> dict[str, Any]:
@@ -90,11 +93,22 @@ class CallHandlers:
         winner = next((c for c in cmd.ranking if c["target_id"] == cmd.winner_target_id), None)
         hot = (winner["buyer_id"],) if winner else ()
 
-        def decide() -> tuple[list[PPCXAggregate], dict[str, Any]]:
-            existing = self.app.find(Call, cmd.call_id)
-            if existing is not None:
-                return [], _result_of(existing)
-            campaign = self.app.load(Campaign, cmd.campaign_id, "campaign_id")
+        attempts = 0
+
+        def prepare() -> tuple[Call, bool]:
+            """The call with its bids and decision: it reads no hot aggregate, so it is
+            built before taking the winner's lock. (call, True) when already recorded."""
+            nonlocal attempts
+            attempts += 1
+            # An id the exchange has just minted cannot be stored yet: look it up only for
+            # an id given from outside, or after a conflict (a repeated command).
+            if not cmd.fresh_call_id or attempts > 1:
+                existing = self.app.find(Call, cmd.call_id)
+                if existing is not None:
+                    return existing, True
+            campaign = self.app.load_recent(
+                Campaign, cmd.campaign_id, "campaign_id", max_age_s=CAMPAIGN_READ_MAX_AGE_S
+            )
             if not campaign.admits(cmd.publisher_id):
                 raise NotFound("campaign_id does not exist for this publisher", field="campaign_id")
             at = self.ctx.now()
@@ -140,7 +154,7 @@ class CallHandlers:
                 call.find_no_buyer(
                     cmd.no_buyer_reason or "no_eligible_buyer", cmd.excluded, skipped, at
                 )
-                return [call], _result_of(call)
+                return call, False
             assert cmd.hold_id is not None
             assert cmd.expires_at is not None
             call.decide(
@@ -157,6 +171,14 @@ class CallHandlers:
                 skipped=skipped,
                 at=at,
             )
+            return call, False
+
+        def decide(prepared: tuple[Call, bool]) -> tuple[list[PPCXAggregate], dict[str, Any]]:
+            call, recorded = prepared
+            if recorded or winner is None:
+                return ([] if recorded else [call]), _result_of(call)
+            assert cmd.hold_id is not None
+            # The hold's own time is read under the lock: a buyer's events stay in time order.
             buyer = self.app.load(Buyer, winner["buyer_id"], "buyer_id")
             buyer.place_hold(
                 cmd.hold_id,
@@ -164,11 +186,11 @@ class CallHandlers:
                 cmd.publisher_id,
                 winner["price_cents"],
                 winner["payout_cents"],
-                at,
+                max(self.ctx.now(), call.modified_on),
             )
             return [call, buyer], _result_of(call)
 
-        return self.ctx.run(decide, hot=hot)
+        return self.ctx.run_prepared(prepare, decide, hot=hot)
 
     def _check_auction(self, cmd: RecordAuction) -> None:
         for bid in cmd.bids:

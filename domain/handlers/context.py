@@ -6,6 +6,7 @@ import random
 import threading
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -19,9 +20,10 @@ from domain.clock import Clock
 from domain.errors import ConcurrencyConflict
 from domain.ids import derived_id
 from domain.receipt import CommandReceipt
-from domain.writer import EventWriter
+from domain.writer import SAVE_TIMEOUT_S, EventWriter
 
 T = TypeVar("T")
+P = TypeVar("P")
 CONFLICT_RETRIES_MAX = 8
 BACKOFF_MS_MAX = 50
 
@@ -66,6 +68,19 @@ class KeyedLocks:
 Decision = tuple[list[PPCXAggregate], T]
 
 
+def _nothing() -> None:
+    return None
+
+
+def _settled(ticket: Future[None]) -> RecordConflictError | None:
+    """Wait for a queued write: None once durable, the conflict if it was refused."""
+    try:
+        ticket.result(timeout=SAVE_TIMEOUT_S)
+    except RecordConflictError as conflict:
+        return conflict
+    return None
+
+
 @dataclass
 class HandlerContext:
     app: PPCXApplication
@@ -81,20 +96,61 @@ class HandlerContext:
 
         `decide` returns the aggregates to save and the result; it is re-run from scratch
         after a conflict, so it must read everything it needs itself. `hot` names aggregates
-        that this process serialises on."""
+        that this process serialises on; `decide` sees their pending (queued, not yet
+        durable) state, and the result is returned once this command's own events are
+        durable."""
+        return self.run_prepared(_nothing, lambda _: decide(), hot=hot)
+
+    def run_prepared(
+        self,
+        prepare: Callable[[], P],
+        decide: Callable[[P], Decision[T]],
+        *,
+        hot: tuple[str, ...] = (),
+    ) -> T:
+        """`run`, with the part of the work that reads no hot aggregate (`prepare`) done
+        before taking their locks: the time under a hot lock bounds that aggregate's
+        throughput. Both are re-run after a conflict."""
+        pending = self.app.pending
         for attempt in range(CONFLICT_RETRIES_MAX):
-            with self.locks.hold(*hot):
-                aggregates, result = decide()
+            prepared = prepare()
+            if attempt > 0:
+                # The slow path after a conflict: decide on the store's state under its write
+                # lock. Pipelining again could lose every race to another process whose
+                # queued writes to the same aggregate run ahead of the store.
                 try:
-                    self.writer.save(*aggregates)
-                    return result
-                except RecordConflictError:
+                    return self._run_exclusively(prepared, decide, hot)
+                except RecordConflictError:  # another aggregate it creates appeared meanwhile
                     pass
+            else:
+                with self.locks.hold(*hot), pending.visible(hot):
+                    aggregates, result = decide(prepared)
+                    # Queued, not awaited, under the lock: the next command on these hot
+                    # aggregates decides on this pending state instead of waiting.
+                    ticket = self.writer.submit(*aggregates, after=pending.after())
+                    pending.publish(aggregates, ticket)
+                if _settled(ticket) is None:
+                    return result
             # back off outside the lock, with jitter
             time.sleep(random.uniform(0, min(BACKOFF_MS_MAX, 2**attempt)) / 1000)
         raise ConcurrencyConflict(
             f"gave up after {CONFLICT_RETRIES_MAX} concurrent-update conflicts; retry later"
         )
+
+    def _run_exclusively(
+        self, prepared: P, decide: Callable[[P], Decision[T]], hot: tuple[str, ...]
+    ) -> T:
+        results: list[T] = []
+
+        def decided() -> list[PPCXAggregate]:
+            aggregates, result = decide(prepared)
+            results.append(result)
+            return aggregates
+
+        # this process's own queued writes are not visible: they would land after this one
+        with self.locks.hold(*hot), self.app.pending.visible(()):
+            self.writer.save_exclusively(decided)
+        return results[-1]
 
     # -- command ids -------------------------------------------------------------------------
     def receipt_for(self, command_id: str | None) -> CommandReceipt | None:

@@ -18,7 +18,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import aiohttp
 import httpx
+import uvloop
 from rich.console import Console
 
 from ppcx.bench.report import Figure, rate
@@ -84,31 +86,40 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
 async def _drive(
     base_url: str, path: str, bodies: Sequence[Mapping[str, object]], key: str, concurrency: int
 ) -> Load:
+    """`concurrency` keep-alive clients send `bodies` in turn, each its next request as soon
+    as the last is answered. aiohttp, not httpx: httpx's client costs ~15× more CPU per
+    request here and the baseline would measure the client (see BENCHMARKS.md)."""
     latencies: list[float] = []
     errors = 0
     first_error: list[str] = []
     queue = iter(bodies)
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    async with httpx.AsyncClient(
-        base_url=base_url, limits=limits, timeout=30, headers={"Authorization": f"Bearer {key}"}
+    connector = aiohttp.TCPConnector(limit=concurrency)
+    async with aiohttp.ClientSession(
+        base_url,
+        connector=connector,
+        timeout=aiohttp.ClientTimeout(total=30),
+        headers={"Authorization": f"Bearer {key}"},
     ) as client:
 
         async def worker() -> None:
             nonlocal errors
             for body in queue:
                 started = time.perf_counter()
-                response = await client.post(path, json=body)
-                if response.status_code == 200:
-                    latencies.append((time.perf_counter() - started) * 1000)
-                else:
-                    errors += 1
-                    if not first_error:
-                        first_error.append(f"{response.status_code} {response.text[:300]}")
+                async with client.post(path, json=body) as response:
+                    text = await response.read()
+                    if response.status == 200:
+                        latencies.append((time.perf_counter() - started) * 1000)
+                        continue
+                errors += 1
+                if not first_error:
+                    first_error.append(f"{response.status} {text[:300]!r}")
 
-        # warm the connections, then measure
-        await asyncio.gather(
-            *(client.get("/healthz") for _ in range(concurrency)), return_exceptions=True
-        )
+        async def warm() -> None:
+            async with client.get("/healthz") as response:
+                await response.read()
+
+        # open the connections, then measure
+        await asyncio.gather(*(warm() for _ in range(concurrency)), return_exceptions=True)
         began = time.perf_counter()
         await asyncio.gather(*(worker() for _ in range(concurrency)))
         return Load(time.perf_counter() - began, latencies, errors, first_error[:1])
@@ -205,8 +216,8 @@ def run(
             bodies = [
                 {"campaign_id": "bench", "caller": {"number": _caller(n)}} for n in range(pings)
             ]
-            baseline = asyncio.run(_drive(bare_url, "/v1/pings", bodies, "-", concurrency))
-            baseline_one = asyncio.run(
+            baseline = uvloop.run(_drive(bare_url, "/v1/pings", bodies, "-", concurrency))
+            baseline_one = uvloop.run(
                 _drive(bare_url, "/v1/pings", bodies[:SEQUENTIAL_PINGS], "-", 1)
             )
         finally:
@@ -231,12 +242,12 @@ def run(
                 {"campaign_id": campaign, "caller": {"number": _caller(n), "state": "CA"}}
                 for n in range(pings)
             ]
-            measured = asyncio.run(_drive(api_url, "/v1/pings", bodies, key, concurrency))
+            measured = uvloop.run(_drive(api_url, "/v1/pings", bodies, key, concurrency))
             one = [
                 {**b, "caller": {"number": _caller(pings + n), "state": "CA"}}
                 for n, b in enumerate(bodies[:SEQUENTIAL_PINGS])
             ]
-            measured_one = asyncio.run(_drive(api_url, "/v1/pings", one, key, 1))
+            measured_one = uvloop.run(_drive(api_url, "/v1/pings", one, key, 1))
         finally:
             _stop(api)
     for load in (baseline, measured, baseline_one, measured_one):

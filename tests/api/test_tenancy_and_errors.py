@@ -7,6 +7,9 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from api.services import KeyCache
+from domain.commands import RevokeApiKey
+from ppcx.bootstrap import build_domain
 from ppcx.settings import Settings
 from tests.api.conftest import ADMIN_KEY, auth, build_market, event_count
 
@@ -80,6 +83,30 @@ def test_wrong_role_is_403_and_unknown_or_revoked_key_is_401(client: TestClient)
     # a key's secret part is checked, not only its id
     forged = issued["api_key"].rsplit("_", 1)[0] + "_forged"
     _problem(client.get(f"/v1/buyers/{buyer_id}", headers=auth(forged)), 401)
+
+
+def test_a_key_revoked_by_another_process_is_refused_once_the_cache_ages(
+    client: TestClient, api_settings: Settings
+) -> None:
+    """Keys are re-read from the store at most every second (`KeyCache`): a revocation made
+    elsewhere (another worker, `ppcx keys revoke`) takes effect here within that age."""
+    now_s = [1000.0]
+    services = client.app.state.services  # type: ignore[attr-defined]
+    services.known_keys = KeyCache(1.0, monotonic_s=lambda: now_s[0])
+    market = build_market(client)
+    buyer_id = next(iter(market.buyers))
+    issued = market.admin("POST", "/v1/api-keys", json={"role": "buyer", "owner_id": buyer_id})
+    headers = auth(issued["api_key"])
+    assert client.get(f"/v1/buyers/{buyer_id}", headers=headers).status_code == 200
+    elsewhere = build_domain(api_settings)
+    try:
+        elsewhere.setup.revoke_api_key(RevokeApiKey(issued["id"], by="cli"))
+    finally:
+        elsewhere.close()
+    now_s[0] += 0.5  # within the cache's age: still the key as last read
+    assert client.get(f"/v1/buyers/{buyer_id}", headers=headers).status_code == 200
+    now_s[0] += 0.6
+    _problem(client.get(f"/v1/buyers/{buyer_id}", headers=headers), 401)
 
 
 PING = {"campaign_id": "CAMPAIGN", "caller": {"number": "+13105550123", "state": "CA"}}
