@@ -25,7 +25,7 @@ from domain.base import PPCXAggregate, PPCXEvent
 from domain.buyer import Buyer
 from domain.call import Call
 from domain.errors import NotFound
-from domain.pending import PendingWrites
+from domain.in_batch import DecidedInBatch
 from domain.persistence import (
     ChainedPostgresApplicationRecorder,
     ChainedRow,
@@ -63,7 +63,7 @@ class PPCXApplication(Application[str]):
 
     def __init__(self, env: EnvType, *, chain_key: bytes) -> None:
         self.chain_key = chain_key
-        self.pending = PendingWrites()  # hot aggregates queued for the next group commit
+        self.in_batch = DecidedInBatch()  # what the writer decided earlier in its batch
         self._recent: LRUCache[str, tuple[object, float]] = LRUCache(RECENT_CACHE_MAXSIZE)
         self._read_locks = [threading.Lock() for _ in range(READ_LOCK_STRIPES)]
         self._popo_write_lock = threading.Lock()
@@ -141,14 +141,13 @@ class PPCXApplication(Application[str]):
         return aggregate if isinstance(aggregate, cls) else None
 
     def _get(self, aggregate_id: str) -> object:
-        # A cached aggregate is fast-forwarded in place, and the library deep-copies it after
-        # letting go of its fast-forward lock; a committed pending aggregate is the cached
-        # object too. Reads of one aggregate are serialised here, so no copy is ever taken
-        # of an aggregate that another thread is changing.
+        decided = self.in_batch.get(aggregate_id)  # only in the writer, building a batch
+        if decided is not None:
+            return copy.deepcopy(decided)
+        # The library fast-forwards a cached aggregate in place and deep-copies it after
+        # letting go of its fast-forward lock: reads of one aggregate are serialised here, so
+        # no copy is taken of an aggregate that another thread is changing.
         with self._read_locks[hash(aggregate_id) % READ_LOCK_STRIPES]:
-            pending = self.pending.newest(aggregate_id)  # only in a command holding its lock
-            if pending is not None:
-                return copy.deepcopy(pending)
             return self.repository.get(aggregate_id)
 
     def exists(self, aggregate_id: str) -> bool:

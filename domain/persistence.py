@@ -11,15 +11,24 @@ the library's JSONTranscoder tags them.
 
 from __future__ import annotations
 
+import fcntl
+import os
 import sqlite3
 import threading
-from collections.abc import Callable, Sequence
+import urllib.parse
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
 import orjson
-from eventsourcing.persistence import StoredEvent, Transcoder
+from eventsourcing.persistence import (
+    IntegrityError,
+    OperationalError,
+    StoredEvent,
+    Transcoder,
+)
 from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
 from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteCursor, SQLiteDatastore
 from eventsourcing.utils import get_topic
@@ -91,6 +100,15 @@ def encode_event(event: Any) -> StoredRow:
     return originator_id, originator_version, topic, orjson.dumps(state, default=_default)
 
 
+def _database_path(db_name: str) -> str | None:
+    """The file behind an SQLite database name (a path or a `file:` URI), None in memory."""
+    if not db_name or ":memory:" in db_name or "mode=memory" in db_name:
+        return None
+    if db_name.startswith("file:"):
+        return urllib.parse.unquote(urllib.parse.urlsplit(db_name).path)
+    return db_name
+
+
 ChainedRow = tuple[int, str | None, int | None, str | None, bytes | None, bytes | None]
 """notification id, originator id, version, topic, state, link (None where a side is missing)"""
 
@@ -116,6 +134,7 @@ class ChainedSQLiteApplicationRecorder(SQLiteApplicationRecorder):
         self._reader_lock = threading.Lock()
         self._exclusive: sqlite3.Connection | None = None
         self._exclusive_lock = threading.Lock()
+        self._turn_fd: int | None = None
         table = self.events_table_name
         self.insert_first_statement = (
             f"INSERT INTO {table} (originator_id, originator_version, topic, state) "
@@ -157,7 +176,7 @@ class ChainedSQLiteApplicationRecorder(SQLiteApplicationRecorder):
         can be appended in between, so rows built from the state read inside `build` (by
         any connection: WAL readers see the last commit) cannot conflict. For the retry
         after a conflict; `build` must not wait for another writer."""
-        with self._exclusive_lock:
+        with self._exclusive_lock, self._write_turn():
             if self._exclusive is None:
                 self._exclusive = sqlite3.connect(
                     self.datastore.pool.db_name,
@@ -167,14 +186,36 @@ class ChainedSQLiteApplicationRecorder(SQLiteApplicationRecorder):
                     timeout=self.datastore.pool.lock_timeout or SQLITE_LOCK_TIMEOUT_S,
                 )
             c = self._exclusive.cursor()
-            c.execute("BEGIN IMMEDIATE")  # the write lock, before reading anything
             try:
-                ids = self._insert_rows(c, build())  # type: ignore[arg-type]
-            except BaseException:
-                c.execute("ROLLBACK")
-                raise
-            c.execute("COMMIT")
+                c.execute("BEGIN IMMEDIATE")  # the write lock, before reading anything
+                try:
+                    ids = self._insert_rows(c, build())  # type: ignore[arg-type]
+                except BaseException:
+                    c.execute("ROLLBACK")
+                    raise
+                c.execute("COMMIT")
+            except sqlite3.IntegrityError as error:  # what the library's own path raises
+                raise IntegrityError(error) from error
+            except sqlite3.OperationalError as error:
+                raise OperationalError(error) from error
             return ids
+
+    @contextmanager
+    def _write_turn(self) -> Iterator[None]:
+        """Writers of every process take turns on a lock file beside the database: a waiter
+        wakes the moment the lock is free, where SQLite's busy handler would poll with
+        sleeps of up to 100 ms (the tail latency of two workers writing at once)."""
+        path = _database_path(self.datastore.pool.db_name)
+        if path is None:  # in memory: one process
+            yield
+            return
+        if self._turn_fd is None:
+            self._turn_fd = os.open(f"{path}.write-turn", os.O_RDWR | os.O_CREAT, 0o600)
+        fcntl.flock(self._turn_fd, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(self._turn_fd, fcntl.LOCK_UN)
 
     def _insert_events(
         self, c: SQLiteCursor, stored_events: Sequence[StoredEvent], **_: Any
@@ -228,6 +269,9 @@ class ChainedSQLiteApplicationRecorder(SQLiteApplicationRecorder):
             if self._exclusive is not None:
                 self._exclusive.close()
                 self._exclusive = None
+            if self._turn_fd is not None:
+                os.close(self._turn_fd)
+                self._turn_fd = None
 
 
 class ChainedPostgresApplicationRecorder(PostgresApplicationRecorder):

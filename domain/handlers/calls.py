@@ -178,7 +178,7 @@ class CallHandlers:
             if recorded or winner is None:
                 return ([] if recorded else [call]), _result_of(call)
             assert cmd.hold_id is not None
-            # The hold's own time is read under the lock: a buyer's events stay in time order.
+            # The hold is timed when the writer decides it: a buyer's events stay in time order.
             buyer = self.app.load(Buyer, winner["buyer_id"], "buyer_id")
             buyer.place_hold(
                 cmd.hold_id,

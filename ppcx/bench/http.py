@@ -192,19 +192,14 @@ def run(
 
         port = free_loopback_port()
         bare = _start(
-            [
-                str(bin_dir / "uvicorn"),
-                "ppcx.bench.bare_app:create",
-                "--factory",
-                "--host",
-                "127.0.0.1",
+            [  # served the way `ppcx serve` serves: a process per worker, SO_REUSEPORT
+                sys.executable,
+                "-m",
+                "ppcx.bench.bare_app",
                 "--port",
                 str(port),
                 "--workers",
                 str(workers),
-                "--no-access-log",
-                "--log-level",
-                "warning",
             ],
             env,
             root / "bare.log",

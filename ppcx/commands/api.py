@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from typing import Any
 
 import typer
 
@@ -13,16 +14,23 @@ keys_app = typer.Typer(
     help="API keys: create the first admin key, revoke a leaked one.", no_args_is_help=True
 )
 ROLES = ("admin", "publisher", "buyer", "finance", "analyst")
+APP_FACTORY = "ppcx.web:app_from_environment"
 
 
 def serve(
     host: str | None = typer.Option(None, help="bind address (default: PPCX_API_HOST)"),
     port: int | None = typer.Option(None, help="port (default: PPCX_API_PORT)"),
-    workers: int | None = typer.Option(None, help="uvicorn workers (default: PPCX_API_WORKERS)"),
+    workers: int | None = typer.Option(
+        None,
+        min=1,
+        help="worker processes, each on its own SO_REUSEPORT socket (default: PPCX_API_WORKERS)",
+    ),
 ) -> None:
     """Serve the HTTP API (starts the embedded Redis and NATS when none are configured, and
     stops them on exit)."""
     import uvicorn
+
+    from ppcx.workers import PortUnavailable, run_workers
 
     configure_logging()
     settings = load_settings()
@@ -32,18 +40,23 @@ def serve(
             os.environ["REDIS_URL"] = endpoints.redis_url
             os.environ["NATS_URL"] = endpoints.nats_url
             os.environ["PPCX_DATA_DIR"] = str(settings.resolved_data_dir)
-            uvicorn.run(
-                "ppcx.web:app_from_environment",
-                factory=True,
-                host=host or settings.api_host,
-                port=port or settings.api_port,
-                workers=workers or settings.api_workers,
-                access_log=False,  # URLs may carry an RTB `api_key`: never log them
-                log_config=None,
-                timeout_graceful_shutdown=5,
-            )
+            options: dict[str, Any] = {
+                "access_log": False,  # URLs may carry an RTB `api_key`: never log them
+                "log_config": None,
+                "timeout_graceful_shutdown": 5,
+            }
+            count = workers or settings.api_workers
+            bind_host, bind_port = host or settings.api_host, port or settings.api_port
+            if count == 1:
+                uvicorn.run(APP_FACTORY, factory=True, host=bind_host, port=bind_port, **options)
+                return
+            code = run_workers(APP_FACTORY, bind_host, bind_port, count, options)
     except ServiceError as error:
         raise fail(str(error)) from None
+    except PortUnavailable as error:
+        raise fail(str(error)) from None
+    if code:
+        raise typer.Exit(code)
 
 
 @keys_app.command("create")

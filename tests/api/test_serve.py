@@ -37,6 +37,19 @@ def _env(settings: Settings) -> dict[str, str]:
     return env
 
 
+def _workers(server_pid: int) -> list[int]:
+    """The server's worker processes (its spawned children, not the resource tracker)."""
+    found = []
+    for pid in Path(f"/proc/{server_pid}/task/{server_pid}/children").read_text().split():
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except FileNotFoundError:
+            continue
+        if b"spawn_main" in cmdline and b"resource_tracker" not in cmdline:
+            found.append(int(pid))
+    return found
+
+
 def test_keys_create_then_serve_with_two_workers_and_stop(
     settings: Settings, redis_client: object
 ) -> None:
@@ -76,6 +89,17 @@ def test_keys_create_then_serve_with_two_workers_and_stop(
                     break
             except httpx.HTTPError:
                 pass
+            assert time.monotonic() < deadline, log.read_text()
+            time.sleep(0.2)
+        # two workers, each on its own socket; one that dies is replaced
+        workers = _workers(server.pid)
+        assert len(workers) == 2, workers
+        os.kill(workers[0], signal.SIGKILL)
+        deadline = time.monotonic() + 60
+        while True:
+            now_serving = _workers(server.pid)
+            if len(now_serving) == 2 and workers[0] not in now_serving:
+                break
             assert time.monotonic() < deadline, log.read_text()
             time.sleep(0.2)
         headers = {"Authorization": f"Bearer {admin_key}"}
