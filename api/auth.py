@@ -32,9 +32,15 @@ class Principal:
         return self.key_id
 
 
-def services(request: Request) -> ApiServices:
+def services_of(request: Request) -> ApiServices:
     found: ApiServices = request.app.state.services
     return found
+
+
+async def services(request: Request) -> ApiServices:
+    """The dependency (async: FastAPI runs a plain-def dependency on its thread pool, a
+    thread hop on every request for a dictionary lookup)."""
+    return services_of(request)
 
 
 async def authenticate(token: str | None, s: ApiServices) -> Principal:
@@ -68,7 +74,7 @@ async def _stored_key(key_id: str, s: ApiServices) -> KnownKey | None:
 async def principal(request: Request) -> Principal:
     header = request.headers.get("authorization", "")
     token = header[len(BEARER) :].strip() if header.lower().startswith(BEARER) else None
-    return await authenticate(token, services(request))
+    return await authenticate(token, services_of(request))
 
 
 def require(*roles: str) -> Callable[[Principal], Awaitable[Principal]]:

@@ -31,11 +31,13 @@ from domain.persistence import (
     ChainedRow,
     ChainedSQLiteApplicationRecorder,
     OrjsonTranscoder,
+    StoredRow,
     encode_event,
 )
 from domain.target import Target
 
 A = TypeVar("A", bound=PPCXAggregate)
+Encoded = tuple[Any, StoredRow | None]  # an event, with its row if already encoded
 AGGREGATE_CACHE_MAXSIZE = 50_000
 RECENT_CACHE_MAXSIZE = 10_000
 READ_LOCK_STRIPES = 64
@@ -181,17 +183,25 @@ class PPCXApplication(Application[str]):
         self.events.put(events)  # in-memory store (tests)
         return []
 
-    def record_exclusively(self, build: Callable[[], Sequence[PPCXEvent]]) -> list[int]:
-        """Take the store's write lock, then build the events and append them (the slow
-        path after a conflict: see the recorders' `insert_rows_exclusively`)."""
+    def record_exclusively(self, build: Callable[[], Sequence[Encoded]]) -> list[int]:
+        """Take the store's write lock, then build the events and append them (see the
+        recorders' `insert_rows_exclusively`). `build` gives each event with its stored row
+        when it was encoded beforehand (outside the lock), else None."""
         recorder = self.recorder
         if isinstance(
             recorder, (ChainedSQLiteApplicationRecorder, ChainedPostgresApplicationRecorder)
         ):
-            return recorder.insert_rows_exclusively(lambda: [encode_event(e) for e in build()])
+            return recorder.insert_rows_exclusively(
+                lambda: [row or encode_event(event) for event, row in build()]
+            )
         with self._popo_write_lock:  # in-memory store (tests): one writer at a time
-            self.events.put(build())
+            self.events.put([event for event, _ in build()])
         return []
+
+    @staticmethod
+    def encoded(events: Sequence[Any]) -> list[Encoded]:
+        """Events with their stored rows, encoded now (off the write lock)."""
+        return [(e, encode_event(e)) for e in events]
 
     def after_commit(self, aggregates: Sequence[PPCXAggregate], events: Sequence[Any]) -> None:
         """Refresh this process's cache and take the snapshots that fell due."""

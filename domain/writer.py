@@ -27,11 +27,10 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
-from typing import Any
 
 from eventsourcing.persistence import RecordConflictError
 
-from domain.application import PPCXApplication
+from domain.application import Encoded, PPCXApplication
 from domain.base import PPCXAggregate
 from domain.invariant import invariant
 
@@ -45,21 +44,24 @@ Decide = Callable[[], Sequence[PPCXAggregate]]
 
 @dataclass
 class _Save:
-    """Events decided by the caller."""
+    """Events decided by the caller (encoded by the caller too, off the write lock)."""
 
     aggregates: list[PPCXAggregate]
-    events: list[Any]
+    events: list[Encoded]
     future: Future[None] = field(default_factory=Future)
 
 
 @dataclass
 class _Command:
-    """A decision the writer makes under the store's write lock."""
+    """A decision the writer makes under the store's write lock, saved with aggregates the
+    caller decided beforehand (`fixed`, already encoded)."""
 
     decide: Decide
+    fixed: list[PPCXAggregate] = field(default_factory=list)
+    fixed_events: list[Encoded] = field(default_factory=list)
     future: Future[None] = field(default_factory=Future)
     aggregates: list[PPCXAggregate] = field(default_factory=list)
-    events: list[Any] = field(default_factory=list)
+    events: list[Encoded] = field(default_factory=list)
 
 
 _Item = _Save | _Command
@@ -98,22 +100,24 @@ class EventWriter:
         """Queue the aggregates' pending events as one atomic append and return at once; the
         future settles when they are durable (or refused: RecordConflictError)."""
         events = [e for aggregate in aggregates for e in aggregate.collect_events()]
-        item = _Save(list(aggregates), events)
+        item = _Save(list(aggregates), self.app.encoded(events))
         if not events:
             item.future.set_result(None)
             return item.future
         return self._enqueue(item)
 
-    def execute(self, decide: Decide) -> Future[None]:
+    def execute(self, decide: Decide, *, fixed: Sequence[PPCXAggregate] = ()) -> Future[None]:
         """Queue a command: `decide` runs in the writer, under the store's write lock, reading
         the aggregates as the commands queued before it left them, and returns the aggregates
-        to save. The future settles when they are durable, or with what `decide` raised (then
-        nothing of it is written). `decide` must be quick and must not wait for the writer."""
+        to save, after `fixed` (decided by the caller, saved in the same transaction). The
+        future settles when they are durable, or with what `decide` raised (then nothing of
+        it is written). `decide` must be quick and must not wait for the writer."""
         invariant(
             threading.current_thread() is not self._thread,
             "a command was queued from inside another command's decision",
         )
-        return self._enqueue(_Command(decide))
+        events = [e for aggregate in fixed for e in aggregate.collect_events()]
+        return self._enqueue(_Command(decide, list(fixed), self.app.encoded(events)))
 
     def close(self) -> None:
         self._closed = True
@@ -178,7 +182,7 @@ class EventWriter:
             for item in batch:
                 _fail(item, error)
             return
-        events = [e for item in written for e in item.events]
+        events = [event for item in written for event, _ in item.events]
         if not events:  # every command decided to write nothing (or failed)
             _settle(written)
             return
@@ -198,19 +202,25 @@ class EventWriter:
         A command whose decision raises is settled with that error and writes nothing."""
         written: list[_Item] = []
 
-        def build() -> list[Any]:
+        def build() -> list[Encoded]:
             written.clear()
             with self.app.in_batch.open() as decided:
                 for item in batch:
                     if item.future.done():
                         continue  # decided (and refused) in an earlier try of this batch
                     if isinstance(item, _Command):
+                        for aggregate in item.fixed:
+                            decided[aggregate.id] = aggregate
                         try:
-                            item.aggregates = list(item.decide())
+                            hot = list(item.decide())
                         except BaseException as error:
                             item.future.set_exception(error)
                             continue
-                        item.events = [e for a in item.aggregates for e in a.collect_events()]
+                        item.aggregates = [*item.fixed, *hot]
+                        item.events = [
+                            *item.fixed_events,
+                            *((e, None) for a in hot for e in a.collect_events()),
+                        ]
                     for aggregate in item.aggregates:
                         decided[aggregate.id] = aggregate
                     written.append(item)

@@ -174,9 +174,9 @@ class CallHandlers:
             return call, False
 
         def decide(prepared: tuple[Call, bool]) -> tuple[list[PPCXAggregate], dict[str, Any]]:
-            call, recorded = prepared
+            call, recorded = prepared  # the call itself is saved as `fixed`
             if recorded or winner is None:
-                return ([] if recorded else [call]), _result_of(call)
+                return [], _result_of(call)
             assert cmd.hold_id is not None
             # The hold is timed when the writer decides it: a buyer's events stay in time order.
             buyer = self.app.load(Buyer, winner["buyer_id"], "buyer_id")
@@ -188,9 +188,13 @@ class CallHandlers:
                 winner["payout_cents"],
                 max(self.ctx.now(), call.modified_on),
             )
-            return [call, buyer], _result_of(call)
+            return [buyer], _result_of(call)
 
-        return self.ctx.run_prepared(prepare, decide, hot=hot)
+        def fixed(prepared: tuple[Call, bool]) -> list[PPCXAggregate]:
+            call, recorded = prepared
+            return [] if recorded else [call]
+
+        return self.ctx.run_prepared(prepare, decide, hot=hot, fixed=fixed)
 
     def _check_auction(self, cmd: RecordAuction) -> None:
         for bid in cmd.bids:

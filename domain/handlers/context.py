@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TypeVar
@@ -32,6 +32,10 @@ def _nothing() -> None:
     return None
 
 
+def _none(_: object) -> Sequence[PPCXAggregate]:
+    return ()
+
+
 @dataclass
 class HandlerContext:
     app: PPCXApplication
@@ -57,17 +61,19 @@ class HandlerContext:
         decide: Callable[[P], Decision[T]],
         *,
         hot: tuple[str, ...] = (),
+        fixed: Callable[[P], Sequence[PPCXAggregate]] = _none,
     ) -> T:
         """`run`, with the part of the work that reads no hot aggregate (`prepare`) done
         here, before queueing `decide`: the writer's time bounds the hot aggregates'
-        throughput."""
+        throughput. `fixed` names aggregates `prepare` decided, saved with the decision
+        (encoded here, off the store's write lock)."""
         for attempt in range(CONFLICT_RETRIES_MAX):
             prepared = prepare()
             try:
                 if hot:
-                    return self._decided_by_writer(prepared, decide)
+                    return self._decided_by_writer(prepared, decide, fixed(prepared))
                 aggregates, result = decide(prepared)
-                self.writer.save(*aggregates)
+                self.writer.save(*fixed(prepared), *aggregates)
                 return result
             except RecordConflictError:  # another writer got there first: decide again
                 pass
@@ -77,7 +83,9 @@ class HandlerContext:
             f"gave up after {CONFLICT_RETRIES_MAX} concurrent-update conflicts; retry later"
         )
 
-    def _decided_by_writer(self, prepared: P, decide: Callable[[P], Decision[T]]) -> T:
+    def _decided_by_writer(
+        self, prepared: P, decide: Callable[[P], Decision[T]], fixed: Sequence[PPCXAggregate]
+    ) -> T:
         results: list[T] = []
 
         def decided() -> list[PPCXAggregate]:
@@ -85,7 +93,7 @@ class HandlerContext:
             results.append(result)  # the writer may decide it again if its batch is redone
             return aggregates
 
-        self.writer.execute(decided).result(timeout=SAVE_TIMEOUT_S)
+        self.writer.execute(decided, fixed=fixed).result(timeout=SAVE_TIMEOUT_S)
         return results[-1]
 
     # -- command ids -------------------------------------------------------------------------

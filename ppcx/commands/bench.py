@@ -63,11 +63,30 @@ def exchange(
     publish("exchange", "Exchange", f"ppcx bench exchange --pings {pings}", figures, notes, write)
 
 
+def http_notes(workers: int, concurrency: int) -> list[str]:
+    return [
+        "Durable: the answer is sent after the auction's events (ping, one per bid, the "
+        "decision and the winner's hold) are committed to SQLite with synchronous=FULL. The "
+        "workers' writers take turns on the store's write lock and decide the holds on the "
+        "buyer's account under it, a batch per turn.",
+        "One buyer wins every auction (the highest standing bid): the worst case for its "
+        "account, which both workers write.",
+        f"Both servers run {workers} worker processes, each on its own SO_REUSEPORT socket "
+        f"(`ppcx.workers`); the load generator (aiohttp on uvloop, keep-alive, {concurrency} "
+        "concurrent clients, in the benchmark's process) shares the same 2 cores.",
+        "Closed loop: every client sends its next request as soon as the last is answered, so "
+        "at saturation latency is mostly queueing (clients ÷ throughput), for the baseline as "
+        "for PPCX; the lighter run shows the tail at a lower rate.",
+    ]
+
+
 @app.command("http")
 def http(
     pings: int = typer.Option(4000, min=100, help="pings to send"),
     concurrency: int = typer.Option(32, min=1, max=512, help="concurrent HTTP clients"),
-    workers: int = typer.Option(2, min=1, max=16, help="uvicorn workers of `ppcx serve`"),
+    workers: int = typer.Option(
+        2, min=1, max=16, help="worker processes of `ppcx serve` (and of the baseline)"
+    ),
     write: bool = typer.Option(False, help=f"update the section in {BENCHMARKS_MD}"),
 ) -> None:
     """Durable pings/s and latency through `ppcx serve` vs a bare FastAPI + Redis endpoint."""
@@ -83,15 +102,7 @@ def http(
             concurrency=concurrency,
             workers=workers,
         )
-    notes = [
-        "Durable: the answer is sent after the auction's events (ping, one per bid, the "
-        "decision and the winner's hold) are committed to SQLite (group commit per worker).",
-        f"Both servers run {workers} uvicorn workers; the load generator (httpx, keep-alive, "
-        f"{concurrency} concurrent clients) shares the same 2 cores.",
-        "Closed loop at saturation: every client sends its next request as soon as the last "
-        "is answered, so latency here is mostly queueing (concurrency ÷ throughput), for the "
-        "baseline as for PPCX; compare the ratios.",
-    ]
+    notes = http_notes(workers, concurrency)
     command = f"ppcx bench http --pings {pings} --concurrency {concurrency} --workers {workers}"
     publish("http", "HTTP API", command, figures, notes, write)
 

@@ -143,7 +143,7 @@ def test_a_conflicting_save_in_a_batch_fails_alone(
     stale.deposit("tx_" + "e" * 32, 5, "r", "t", clock.now())
     batch: list[_Item] = [
         _Command(_deposit(writer, buyer_id, 100, clock)),  # takes version 2
-        _Save([stale], list(stale.collect_events())),  # also version 2
+        _Save([stale], writer.app.encoded(stale.collect_events())),  # also version 2
         _Command(_deposit(writer, buyer_id, 200, clock)),
     ]
     writer._commit(batch)
