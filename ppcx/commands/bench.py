@@ -76,7 +76,8 @@ def http_notes(workers: int, concurrency: int) -> list[str]:
         "concurrent clients, in the benchmark's process) shares the same 2 cores.",
         "Closed loop: every client sends its next request as soon as the last is answered, so "
         "at saturation latency is mostly queueing (clients ÷ throughput), for the baseline as "
-        "for PPCX; the lighter run shows the tail at a lower rate.",
+        "for PPCX; the lighter run shows the tail at a lower rate. Full-load figures are the "
+        "median of 3 rounds (by throughput) for each server.",
     ]
 
 
