@@ -16,6 +16,7 @@ from domain.application import PPCXApplication
 from domain.clock import Clock
 from domain.handlers.calls import CallHandlers
 from domain.handlers.setup import SetupHandlers
+from domain.recent import RecentReads
 from exchange.caller_hash import CallerHasher
 from exchange.dni import DniLeases
 from exchange.hotstate import HotState
@@ -46,7 +47,7 @@ class KnownKey:
     revoked: bool
 
 
-class KeyCache:
+class KeyCache(RecentReads[KnownKey]):
     """Stored API keys as read at most `max_age_s` ago: authentication reads the event store
     once per key and interval, not on every request. A key revoked through this process is
     forgotten at once; the other workers refuse it within `max_age_s`."""
@@ -57,23 +58,7 @@ class KeyCache:
         *,
         monotonic_s: Callable[[], float] = time.monotonic,
     ) -> None:
-        self.max_age_s = max_age_s
-        self._monotonic_s = monotonic_s
-        self._keys: dict[str, tuple[KnownKey, float]] = {}
-
-    def get(self, key_id: str) -> KnownKey | None:
-        hit = self._keys.get(key_id)
-        if hit is None or self._monotonic_s() - hit[1] > self.max_age_s:
-            return None
-        return hit[0]
-
-    def put(self, key_id: str, key: KnownKey) -> None:
-        if len(self._keys) >= KEY_CACHE_MAXSIZE:
-            self._keys.clear()  # crude but bounded: keys are few and re-read cheaply
-        self._keys[key_id] = (key, self._monotonic_s())
-
-    def forget(self, key_id: str) -> None:
-        self._keys.pop(key_id, None)
+        super().__init__(KEY_CACHE_MAXSIZE, max_age_s, monotonic_s=monotonic_s)
 
 
 @dataclass

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import copy
 import threading
-import time
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
@@ -34,6 +33,7 @@ from domain.persistence import (
     StoredRow,
     encode_event,
 )
+from domain.recent import RecentReads
 from domain.target import Target
 
 A = TypeVar("A", bound=PPCXAggregate)
@@ -66,7 +66,7 @@ class PPCXApplication(Application[str]):
     def __init__(self, env: EnvType, *, chain_key: bytes) -> None:
         self.chain_key = chain_key
         self.in_batch = DecidedInBatch()  # what the writer decided earlier in its batch
-        self._recent: LRUCache[str, tuple[object, float]] = LRUCache(RECENT_CACHE_MAXSIZE)
+        self._recent: RecentReads[object] = RecentReads(RECENT_CACHE_MAXSIZE, max_age_s=0.0)
         self._read_locks = [threading.Lock() for _ in range(READ_LOCK_STRIPES)]
         self._popo_write_lock = threading.Lock()
         super().__init__(env)
@@ -122,17 +122,12 @@ class PPCXApplication(Application[str]):
         """`load`, read at most `max_age_s` ago, for read-only checks on the hot path (a
         campaign's publishers on every auction): the store is read once per interval, not
         once per call. The object is shared between threads: never change it."""
-        now = time.monotonic()
         key = f"{cls.__name__}:{aggregate_id}"
-        try:
-            aggregate_read, read_at = self._recent.get(key)
-        except KeyError:  # the library's LRU cache signals a miss so
-            pass
-        else:
-            if now - read_at <= max_age_s and isinstance(aggregate_read, cls):
-                return aggregate_read
+        read = self._recent.get(key, max_age_s=max_age_s)
+        if isinstance(read, cls):
+            return read
         aggregate = self.load(cls, aggregate_id, field)
-        self._recent.put(key, (aggregate, now))
+        self._recent.put(key, aggregate)
         return aggregate
 
     def find(self, cls: type[A], aggregate_id: str) -> A | None:

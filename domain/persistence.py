@@ -174,8 +174,8 @@ class ChainedSQLiteApplicationRecorder(SQLiteApplicationRecorder):
     def insert_rows_exclusively(self, build: BuildRows) -> list[int]:
         """Take the store's write lock first, then build the rows and append them: nothing
         can be appended in between, so rows built from the state read inside `build` (by
-        any connection: WAL readers see the last commit) cannot conflict. For the retry
-        after a conflict; `build` must not wait for another writer."""
+        any connection: WAL readers see the last commit) cannot conflict. The writer's
+        path (`EventWriter`); `build` must not wait for another writer."""
         with self._exclusive_lock, self._write_turn():
             if self._exclusive is None:
                 self._exclusive = sqlite3.connect(

@@ -38,6 +38,7 @@ logger = logging.getLogger(__name__)
 BATCH_EVENTS_MAX = 5_000
 QUEUE_REQUESTS_MAX = 10_000
 SAVE_TIMEOUT_S = 60.0
+COMMAND_EVENTS_GUESS = 20  # a command's events, for the batch bound: about a call's worth
 
 Decide = Callable[[], Sequence[PPCXAggregate]]
 
@@ -209,7 +210,7 @@ class EventWriter:
                     if item.future.done():
                         continue  # decided (and refused) in an earlier try of this batch
                     if isinstance(item, _Command):
-                        for aggregate in item.fixed:
+                        for aggregate in item.fixed:  # its decision may read them
                             decided[aggregate.id] = aggregate
                         try:
                             hot = list(item.decide())
@@ -221,7 +222,9 @@ class EventWriter:
                             *item.fixed_events,
                             *((e, None) for a in hot for e in a.collect_events()),
                         ]
-                    for aggregate in item.aggregates:
+                    else:
+                        hot = item.aggregates
+                    for aggregate in hot:
                         decided[aggregate.id] = aggregate
                     written.append(item)
             return [e for item in written for e in item.events]
@@ -231,7 +234,7 @@ class EventWriter:
 
 
 def _size(item: _Item) -> int:
-    return len(item.events) if isinstance(item, _Save) else 20  # a command: a call's worth
+    return len(item.events) if isinstance(item, _Save) else COMMAND_EVENTS_GUESS
 
 
 def _fail(item: _Item, error: BaseException) -> None:
