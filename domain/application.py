@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 from eventsourcing.application import AggregateNotFoundError, Application, LRUCache, Repository
 from eventsourcing.persistence import ApplicationRecorder, Transcoder
 from eventsourcing.postgres import PostgresFactory
-from eventsourcing.sqlite import SQLiteFactory
+from eventsourcing.sqlite import SQLiteAggregateRecorder, SQLiteFactory
 from eventsourcing.utils import Environment, EnvType
 
 from domain.base import PPCXAggregate, PPCXEvent
@@ -25,6 +25,7 @@ from domain.buyer import Buyer
 from domain.call import Call
 from domain.errors import NotFound
 from domain.in_batch import DecidedInBatch
+from domain.invariant import invariant
 from domain.persistence import (
     ChainedPostgresApplicationRecorder,
     ChainedRow,
@@ -122,13 +123,19 @@ class PPCXApplication(Application[str]):
         """`load`, read at most `max_age_s` ago, for read-only checks on the hot path (a
         campaign's publishers on every auction): the store is read once per interval, not
         once per call. The object is shared between threads: never change it."""
-        key = f"{cls.__name__}:{aggregate_id}"
-        read = self._recent.get(key, max_age_s=max_age_s)
-        if isinstance(read, cls):
-            return read
+        if isinstance(aggregate_id, str):
+            read = self.read_recently(cls, aggregate_id, max_age_s=max_age_s)
+            if read is not None:
+                return read
         aggregate = self.load(cls, aggregate_id, field)
-        self._recent.put(key, aggregate)
+        self._recent.put(f"{cls.__name__}:{aggregate_id}", aggregate)
         return aggregate
+
+    def read_recently(self, cls: type[A], aggregate_id: str, *, max_age_s: float) -> A | None:
+        """What `load_recent` would answer without reading the store: the aggregate if it was
+        read at most `max_age_s` ago, else None (for callers that must not block on I/O)."""
+        read = self._recent.get(f"{cls.__name__}:{aggregate_id}", max_age_s=max_age_s)
+        return read if isinstance(read, cls) else None
 
     def find(self, cls: type[A], aggregate_id: str) -> A | None:
         try:
@@ -207,10 +214,40 @@ class PPCXApplication(Application[str]):
         if not self.snapshots:
             return
         due = self.snapshotting_intervals
-        intervals = {a.id: i for a in aggregates if (i := due.get(type(a)))}
-        if not intervals:
+        # The newest state of each snapshotted aggregate in the batch (a batch may hold several
+        # copies of one, each decided on the one before it).
+        newest: dict[str, PPCXAggregate] = {}
+        for a in aggregates:
+            if due.get(type(a)) and a.version >= getattr(newest.get(a.id), "version", 0):
+                newest[a.id] = a
+        if not newest:
             return
-        for e in events:
-            interval = intervals.get(e.originator_id)
-            if interval and e.originator_version % interval == 0:
-                self.take_snapshot(e.originator_id, version=e.originator_version)
+        crossed = {
+            e.originator_id
+            for e in events
+            if (latest := newest.get(e.originator_id)) is not None
+            and e.originator_version % due[type(latest)] == 0
+        }
+        for aggregate_id in crossed:
+            # Taken from the committed object itself, at its version: the library's
+            # take_snapshot would read the aggregate back from the store and replay up to an
+            # interval of events, on the writer's thread, for every interval crossed.
+            aggregate = newest[aggregate_id]
+            invariant(
+                not aggregate.pending_events, f"{aggregate_id}: snapshot of uncommitted events"
+            )
+            self._put_snapshot(aggregate.Snapshot.take(aggregate))
+
+    def _put_snapshot(self, snapshot: Any) -> None:
+        assert self.snapshots is not None
+        recorder = self.recorder
+        if not isinstance(recorder, ChainedSQLiteApplicationRecorder):
+            self.snapshots.put([snapshot])  # PostgreSQL waits for its locks in the server
+            return
+        stored = self.snapshots.mapper.to_stored_event(snapshot)
+        snapshot_recorder = self.snapshots.recorder
+        assert isinstance(snapshot_recorder, SQLiteAggregateRecorder)
+        recorder.insert_snapshot_rows(
+            snapshot_recorder.insert_events_statement,
+            [(str(stored.originator_id), stored.originator_version, stored.topic, stored.state)],
+        )

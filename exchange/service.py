@@ -8,6 +8,9 @@ a fast, derived pre-check: the buyer's account in the event store is the final w
 so when the store refuses a hold the next bidder is tried.
 
 Event-store calls are synchronous; they run on a bounded thread pool, never on the event loop.
+The one exception is recording an auction, which reads nothing from the store (the campaign
+was read in the last interval, the call id is fresh): it is built on the loop and queued to
+the writer, and the loop awaits the writer's future.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 import httpx
+from eventsourcing.persistence import RecordConflictError
 
 from domain.call import RANKING_KEPT_MAX, Call
 from domain.campaign import Campaign
@@ -347,6 +351,19 @@ class Exchange:
             )
             raise
 
+    async def _record_auction(self, command: RecordAuction) -> None:
+        """Queue the auction's events to the writer from the event loop and wait for them to
+        be durable, with no thread in between (a hop to the pool and back costs more CPU
+        than building the events here); on a thread when recording must read the store."""
+        written = self.calls.submit_auction(command)
+        if written is not None:
+            try:
+                await asyncio.wrap_future(written)
+                return
+            except RecordConflictError:  # decided again, with the store's look-ups
+                pass
+        await self._in_thread(self.calls.record_auction, command)
+
     async def _record(
         self,
         auction: _Auction,
@@ -383,7 +400,7 @@ class Exchange:
             fresh_call_id=auction.request.call_id is None,
         )
         decision_ms = ((decided_at or asyncio.get_running_loop().time()) - started) * 1000
-        await self._in_thread(self.calls.record_auction, command)
+        await self._record_auction(command)
         bid_count = len(auction.bids)
         timed_out = sum(1 for b in command.bids if b.outcome == "timed_out")
         if winner is None:

@@ -7,6 +7,8 @@ decision touched, in one atomic save; buyer accounts are hot, so handlers name t
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from concurrent.futures import Future
 from typing import Any
 
 from domain import validate
@@ -88,6 +90,34 @@ class CallHandlers:
 
         Raises InsufficientFunds when the winner's account refuses the hold: nothing is
         recorded and the exchange tries the next bidder."""
+        prepare, decide, hot, fixed = self._auction(cmd)
+        return self.ctx.run_prepared(prepare, decide, hot=hot, fixed=fixed)
+
+    def submit_auction(self, cmd: RecordAuction) -> Future[dict[str, Any]] | None:
+        """`record_auction` without blocking, for the event loop: the future of its result;
+        or None when recording must read the store first (an id given from outside may be
+        recorded already; the campaign was not read in the last interval): then call
+        `record_auction` on a thread. So must a RecordConflictError from the future. Without
+        group commit the writer commits in the caller's thread: None as well."""
+        if not cmd.fresh_call_id or not self.ctx.writer.group_commit:
+            return None
+        campaign = self.app.read_recently(
+            Campaign, cmd.campaign_id, max_age_s=CAMPAIGN_READ_MAX_AGE_S
+        )
+        if campaign is None:
+            return None
+        prepare, decide, hot, fixed = self._auction(cmd, campaign)
+        return self.ctx.submit_prepared(prepare(), decide, hot=hot, fixed=fixed)
+
+    def _auction(
+        self, cmd: RecordAuction, campaign_read: Campaign | None = None
+    ) -> tuple[
+        Callable[[], tuple[Call, bool]],
+        Callable[[tuple[Call, bool]], tuple[list[PPCXAggregate], dict[str, Any]]],
+        tuple[str, ...],
+        Callable[[tuple[Call, bool]], list[PPCXAggregate]],
+    ]:
+        """The steps of recording an auction (see `HandlerContext.run_prepared`)."""
         require_id(cmd.call_id, "call", "call_id")
         self._check_auction(cmd)
         winner = next((c for c in cmd.ranking if c["target_id"] == cmd.winner_target_id), None)
@@ -106,7 +136,7 @@ class CallHandlers:
                 existing = self.app.find(Call, cmd.call_id)
                 if existing is not None:
                     return existing, True
-            campaign = self.app.load_recent(
+            campaign = campaign_read or self.app.load_recent(
                 Campaign, cmd.campaign_id, "campaign_id", max_age_s=CAMPAIGN_READ_MAX_AGE_S
             )
             if not campaign.admits(cmd.publisher_id):
@@ -194,7 +224,7 @@ class CallHandlers:
             call, recorded = prepared
             return [] if recorded else [call]
 
-        return self.ctx.run_prepared(prepare, decide, hot=hot, fixed=fixed)
+        return prepare, decide, hot, fixed
 
     def _check_auction(self, cmd: RecordAuction) -> None:
         for bid in cmd.bids:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import CancelledError, Future
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TypeVar
@@ -34,6 +35,24 @@ def _nothing() -> None:
 
 def _none(_: object) -> Sequence[PPCXAggregate]:
     return ()
+
+
+def _then(written: Future[None], result: Callable[[], T]) -> Future[T]:
+    """A future of `result()`, settled when `written` is (with its error if it failed)."""
+    settled: Future[T] = Future()
+
+    def settle(done: Future[None]) -> None:
+        if not settled.set_running_or_notify_cancel():
+            return  # the caller stopped waiting; the write went on regardless
+        if done.cancelled():
+            settled.set_exception(CancelledError())
+        elif (error := done.exception()) is not None:
+            settled.set_exception(error)
+        else:
+            settled.set_result(result())
+
+    written.add_done_callback(settle)
+    return settled
 
 
 @dataclass
@@ -68,13 +87,10 @@ class HandlerContext:
         throughput. `fixed` names aggregates `prepare` decided, saved with the decision
         (encoded here, off the store's write lock)."""
         for attempt in range(CONFLICT_RETRIES_MAX):
-            prepared = prepare()
             try:
-                if hot:
-                    return self._decided_by_writer(prepared, decide, fixed(prepared))
-                aggregates, result = decide(prepared)
-                self.writer.save(*fixed(prepared), *aggregates)
-                return result
+                return self.submit_prepared(prepare(), decide, hot=hot, fixed=fixed).result(
+                    timeout=SAVE_TIMEOUT_S
+                )
             except RecordConflictError:  # another writer got there first: decide again
                 pass
             # back off, with jitter
@@ -83,18 +99,32 @@ class HandlerContext:
             f"gave up after {CONFLICT_RETRIES_MAX} concurrent-update conflicts; retry later"
         )
 
-    def _decided_by_writer(
-        self, prepared: P, decide: Callable[[P], Decision[T]], fixed: Sequence[PPCXAggregate]
-    ) -> T:
+    def submit_prepared(
+        self,
+        prepared: P,
+        decide: Callable[[P], Decision[T]],
+        *,
+        hot: tuple[str, ...] = (),
+        fixed: Callable[[P], Sequence[PPCXAggregate]] = _none,
+    ) -> Future[T]:
+        """One attempt of `run_prepared` on what was prepared, without waiting: the future
+        settles with the result once the events are durable, or with the error (a
+        RecordConflictError is the caller's to retry). For the event loop, which must not
+        block on the writer. A decision made here that raises, raises here."""
         results: list[T] = []
+        if hot:
 
-        def decided() -> list[PPCXAggregate]:
+            def decided() -> list[PPCXAggregate]:
+                aggregates, result = decide(prepared)
+                results.append(result)  # the writer may decide it again if its batch is redone
+                return aggregates
+
+            written = self.writer.execute(decided, fixed=fixed(prepared))
+        else:
             aggregates, result = decide(prepared)
-            results.append(result)  # the writer may decide it again if its batch is redone
-            return aggregates
-
-        self.writer.execute(decided, fixed=fixed).result(timeout=SAVE_TIMEOUT_S)
-        return results[-1]
+            results.append(result)
+            written = self.writer.submit(*fixed(prepared), *aggregates)
+        return _then(written, lambda: results[-1])
 
     # -- command ids -------------------------------------------------------------------------
     def receipt_for(self, command_id: str | None) -> CommandReceipt | None:

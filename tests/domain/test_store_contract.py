@@ -3,7 +3,10 @@ snapshots, idempotent commands, and group commit."""
 
 from __future__ import annotations
 
+import fcntl
+import os
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 import pytest
@@ -175,3 +178,65 @@ def test_ledger_invariants_hold_on_both_stores(any_domain: Domain, clock: Manual
     ledger = ledger_from_log(any_domain.app)
     ledger.check(market.buyers)
     assert len(ledger.pending) == 1
+
+
+def test_snapshot_of_a_group_commit_is_the_replayed_state(
+    store_settings: Settings, clock: ManualClock
+) -> None:
+    """A batch that crosses a snapshot interval snapshots its newest state, which must be what
+    replaying the events to that version gives."""
+    app = build_application(store_settings)
+    writer = EventWriter(app, group_commit=True)
+    try:
+        setup = SetupHandlers(HandlerContext(app=app, writer=writer, clock=clock))
+        buyer_id = setup.register_buyer(RegisterBuyer("Busy", "UTC", by="t"))
+        amounts = [f"{n % 7 + 1}.{n % 100:02d}" for n in range(420)]
+
+        def deposit(amount: str) -> None:
+            setup.deposit(DepositFunds(buyer_id, amount, "r", by="t"))
+
+        with ThreadPoolExecutor(max_workers=16) as pool:
+            list(pool.map(deposit, amounts))
+        assert app.snapshots is not None
+        snapshots = list(app.snapshots.get(buyer_id))
+        assert len(snapshots) >= 2, [s.originator_version for s in snapshots]  # 200, 400 crossed
+        for snapshot in snapshots:
+            replayed: Buyer | None = None
+            for event in app.events.get(buyer_id, lte=snapshot.originator_version):
+                replayed = event.mutate(replayed)
+            assert replayed is not None
+            restored = snapshot.mutate(None)
+            assert restored.version == replayed.version == snapshot.originator_version
+            assert restored.balance() == replayed.balance()
+            assert vars(restored) == vars(replayed)
+    finally:
+        writer.close()
+        app.close()
+
+
+def test_a_snapshot_is_written_in_the_writers_turn(domain: Domain, settings: Settings) -> None:
+    """Another process's writer holds the turn: the snapshot waits for it (not in SQLite's
+    busy handler, which sleeps up to 100 ms per try and stalled the writer for seconds)."""
+    setup = domain.setup
+    buyer_id = setup.register_buyer(RegisterBuyer("Busy", "UTC", by="t"))
+    for _ in range(200):
+        setup.deposit(DepositFunds(buyer_id, "1.00", "r", by="t"))
+    app = domain.app
+    assert app.snapshots is not None
+    buyer = app.load(Buyer, buyer_id, "buyer_id")
+    crossing = list(app.events.get(buyer_id, gt=199, lte=200))
+    turn = os.open(f"{settings.resolved_sqlite_path}.write-turn", os.O_RDWR | os.O_CREAT)
+    done = threading.Event()
+    try:
+        fcntl.flock(turn, fcntl.LOCK_EX)  # as another process's writer would
+        snapshotting = threading.Thread(
+            target=lambda: (app.after_commit([buyer], crossing), done.set()), daemon=True
+        )
+        snapshotting.start()
+        assert not done.wait(0.3), "the snapshot was written outside the writers' turn"
+        assert [s.originator_version for s in app.snapshots.get(buyer_id)] == [200]
+    finally:
+        fcntl.flock(turn, fcntl.LOCK_UN)
+        os.close(turn)
+    assert done.wait(30)
+    assert [s.originator_version for s in app.snapshots.get(buyer_id)] == [200, buyer.version]

@@ -48,6 +48,20 @@ class Market:
         self, ranking_targets: list[str], *, caller_hash: str = "h-caller", ttl_s: int = 60
     ) -> dict[str, Any]:
         """Record an auction won by the first of `ranking_targets` (none: no buyer)."""
+        return self.domain.calls.record_auction(
+            self.auction_command(ranking_targets, caller_hash=caller_hash, ttl_s=ttl_s)
+        )
+
+    def auction_command(
+        self,
+        ranking_targets: list[str],
+        *,
+        caller_hash: str = "h-caller",
+        ttl_s: int = 60,
+        call_id: str | None = None,
+    ) -> RecordAuction:
+        """The command of an auction won by the first of `ranking_targets` (none: no buyer);
+        `call_id` given: an id from outside (as an Idempotency-Key derives one)."""
         ranking = [self.candidate(t) for t in ranking_targets]
         now = self.domain.clock.now()
         bids = tuple(
@@ -55,30 +69,29 @@ class Market:
             for c in ranking
         )
         winner = ranking[0]["target_id"] if ranking else None
-        return self.domain.calls.record_auction(
-            RecordAuction(
-                call_id=new_id("call"),
-                campaign_id=self.campaign_id,
-                publisher_id=self.publisher_id,
-                caller_hash=caller_hash,
-                geo={"state": "CA", "zip": "90210", "area_code": "310"},
-                attribution={"source": "google", "keyword": "lawyer"},
-                tags={},
-                market="main",
-                bids=bids,
-                rule_version=1,
-                mode="auction",
-                seed=7,
-                floor_cents=3500,
-                rr_cursor=0,
-                ranking=tuple(ranking),
-                excluded={},
-                skipped=(),
-                winner_target_id=winner,
-                no_buyer_reason=None if winner else "no_eligible_buyer",
-                hold_id=new_id("hold") if winner else None,
-                expires_at=now + timedelta(seconds=ttl_s) if winner else None,
-            )
+        return RecordAuction(
+            call_id=call_id or new_id("call"),
+            campaign_id=self.campaign_id,
+            publisher_id=self.publisher_id,
+            caller_hash=caller_hash,
+            geo={"state": "CA", "zip": "90210", "area_code": "310"},
+            attribution={"source": "google", "keyword": "lawyer"},
+            tags={},
+            market="main",
+            bids=bids,
+            rule_version=1,
+            mode="auction",
+            seed=7,
+            floor_cents=3500,
+            rr_cursor=0,
+            ranking=tuple(ranking),
+            excluded={},
+            skipped=(),
+            winner_target_id=winner,
+            no_buyer_reason=None if winner else "no_eligible_buyer",
+            hold_id=new_id("hold") if winner else None,
+            expires_at=now + timedelta(seconds=ttl_s) if winner else None,
+            fresh_call_id=call_id is None,
         )
 
 
