@@ -30,6 +30,8 @@ RESERVATION_GRACE_MS = 24 * 3600 * 1000  # a reservation key outlives its expiry
 CALL_MAX_S = 4 * 3600  # a routed call that never reports completion is swept after this
 FUNDS_CACHE_S = 0.1
 SCRIPT_NAMES = (
+    "peek",
+    "save_ping",
     "reserve",
     "release",
     "route",
@@ -141,16 +143,19 @@ class HotState:
         """What a ping needs to know before the snapshot: the config version, the caller's
         unexpired bid, the buyers who paid for this caller, and the block list — one trip."""
         keys = self.keys
-        pipe = self.redis.pipeline(transaction=False)
-        pipe.hget(keys.config(market), "version")
-        pipe.get(keys.last_ping(market, campaign_id, caller_hash))
-        pipe.hgetall(keys.duplicates(market, campaign_id, caller_hash))
-        pipe.hget(keys.blocked(market), caller_hash)
-        version, last, billed, flag = await pipe.execute()
+        version, last, billed, flag = await self.scripts["peek"](
+            keys=[
+                keys.config(market),
+                keys.last_ping(market, campaign_id, caller_hash),
+                keys.duplicates(market, campaign_id, caller_hash),
+                keys.blocked(market),
+            ],
+            args=[caller_hash],
+        )
         return Peek(
             _int(version),
             last.decode() if last else None,
-            billed,
+            dict(zip(billed[::2], billed[1::2], strict=True)),
             bool(flag) and flag.endswith(b":1"),
         )
 
@@ -358,10 +363,13 @@ class HotState:
         ttl_ms: int,
         bid_ttl_ms: int,
     ) -> None:
-        pipe = self.redis.pipeline(transaction=False)
-        pipe.set(self.keys.ping(market, call_id), orjson.dumps(state), px=ttl_ms)
-        pipe.set(self.keys.last_ping(market, campaign_id, caller_hash), call_id, px=bid_ttl_ms)
-        await pipe.execute()
+        await self.scripts["save_ping"](
+            keys=[
+                self.keys.ping(market, call_id),
+                self.keys.last_ping(market, campaign_id, caller_hash),
+            ],
+            args=[orjson.dumps(state), call_id, ttl_ms, bid_ttl_ms],
+        )
 
     async def load_ping(self, market: str, call_id: str) -> dict[str, Any] | None:
         raw = await self.redis.get(self.keys.ping(market, call_id))
