@@ -60,7 +60,9 @@ def build_domain(
 ) -> Domain:
     clock = clock or SystemClock()
     app = build_application(settings)
-    writer = EventWriter(app, group_commit=group_commit, on_commit=on_commit)
+    writer = EventWriter(
+        app, group_commit=group_commit, on_commit=on_commit, nice=settings.writer_nice
+    )
     ctx = HandlerContext(app=app, writer=writer, clock=clock)
     return Domain(
         app=app,

@@ -64,6 +64,8 @@ def exchange(
 
 
 def http_notes(workers: int, concurrency: int) -> list[str]:
+    from ppcx.bench.http import P99_TARGET_MS, sweep_levels
+
     return [
         "Durable: the answer is sent after the auction's events (ping, one per bid, the "
         "decision and the winner's hold) are committed to SQLite with synchronous=FULL. The "
@@ -76,8 +78,10 @@ def http_notes(workers: int, concurrency: int) -> list[str]:
         "concurrent clients, in the benchmark's process) shares the same 2 cores.",
         "Closed loop: every client sends its next request as soon as the last is answered, so "
         "at saturation latency is mostly queueing (clients ÷ throughput), for the baseline as "
-        "for PPCX; the lighter run shows the tail at a lower rate. Full-load figures are the "
-        "median of 3 rounds (by throughput) for each server.",
+        f"for PPCX. PPCX is driven at {', '.join(map(str, sweep_levels(concurrency)))} clients; "
+        f"the target's figure is the most pings/s among the levels whose p99 is within "
+        f"{P99_TARGET_MS:.0f} ms. Each level's figures are the median of 3 rounds (by "
+        "throughput), as are the baseline's at full load.",
     ]
 
 
