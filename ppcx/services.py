@@ -39,6 +39,7 @@ from types import FrameType
 from typing import Literal
 
 import orjson
+import redis
 
 from ppcx.settings import Settings
 
@@ -116,6 +117,24 @@ def redis_ping(host: str, port: int, timeout_s: float = 1.0) -> bool:
             return sock.recv(64).startswith(b"+PONG")
     except OSError:
         return False
+
+
+def drop_redis_keys(redis_url: str, pattern: str, batch: int = 1000) -> int:
+    """Delete every key matching `pattern` (a demo's or a run's namespace) → how many."""
+    client = redis.Redis.from_url(redis_url)
+    deleted = 0
+    try:
+        keys: list[bytes] = []
+        for key in client.scan_iter(match=pattern, count=batch):
+            keys.append(key)
+            if len(keys) >= batch:
+                deleted += int(client.unlink(*keys))
+                keys = []
+        if keys:
+            deleted += int(client.unlink(*keys))
+    finally:
+        client.close()
+    return deleted
 
 
 def nats_info(host: str, port: int, timeout_s: float = 1.0) -> dict[str, object] | None:

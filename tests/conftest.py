@@ -25,7 +25,7 @@ import psycopg
 import pytest
 import redis
 
-from ppcx.services import Endpoints, ServiceRunner
+from ppcx.services import Endpoints, ServiceRunner, drop_redis_keys
 from ppcx.settings import Settings
 
 POSTGRES_TEST_DB = "ppcx_test"
@@ -90,9 +90,8 @@ def redis_client(settings: Settings) -> Iterator[redis.Redis]:
     try:
         yield client
     finally:
-        for key in client.scan_iter(match=f"{settings.redis_prefix}*", count=1000):
-            client.delete(key)
         client.close()
+        drop_redis_keys(settings.redis_url, f"{settings.redis_prefix}*")
 
 
 @pytest.fixture

@@ -12,9 +12,11 @@ from pathlib import Path
 
 import orjson
 import pytest
+import redis
 
 from ppcx.services import (
     ServiceRunner,
+    drop_redis_keys,
     find_binary,
     nats_info,
     pid_alive,
@@ -171,3 +173,19 @@ def test_cli_up_status_down_leaves_nothing(tmp_path: Path) -> None:
     assert "stopped: redis, nats" in run("services", "down")
     assert _wait_dead(pids) == []
     assert "stopped" in run("services", "status")
+
+
+def test_dropping_a_namespace_leaves_the_others(settings: Settings, unique: str) -> None:
+    """What a benchmark run or the demo leaves in a shared Redis is dropped, nothing else."""
+    assert settings.redis_url is not None
+    client = redis.Redis.from_url(settings.redis_url)
+    try:
+        ours = [f"{unique}-run:{n}" for n in range(2500)]  # more than one batch
+        theirs = f"{unique}-other:kept"
+        client.mset({key: b"1" for key in [*ours, theirs]})
+        assert drop_redis_keys(settings.redis_url, f"{unique}-run*") == len(ours)
+        assert client.exists(*ours) == 0
+        assert client.get(theirs) == b"1"
+    finally:
+        client.delete(theirs)
+        client.close()

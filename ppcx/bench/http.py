@@ -24,7 +24,7 @@ import uvloop
 from rich.console import Console
 
 from ppcx.bench.report import Figure, rate
-from ppcx.services import free_loopback_port
+from ppcx.services import drop_redis_keys, free_loopback_port
 
 ADMIN_KEY = "bench-admin-key"
 SEQUENTIAL_PINGS = 300  # latency without queueing: one client, one request at a time
@@ -310,6 +310,8 @@ def run(
             measured_one = uvloop.run(_drive(api_url, "/v1/pings", one, key, 1))
         finally:
             _stop(api)
+            # the run's hot state (a day of reservation keys) would outlive it in a shared Redis
+            drop_redis_keys(redis_url, f"{env['PPCX_REDIS_PREFIX']}*")
     for load in (baseline, baseline_one, measured_one, *sweep.values()):
         if load.errors:
             console.print(

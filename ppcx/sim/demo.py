@@ -30,11 +30,10 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import redis
 import uvicorn
 
 from domain.clock import ManualClock
-from ppcx.services import free_loopback_port
+from ppcx.services import drop_redis_keys, free_loopback_port
 from ppcx.settings import Settings
 from ppcx.sim.rtb_server import Bidder, RtbProcess
 from ppcx.web import create_app
@@ -158,12 +157,7 @@ def reset_data(settings: Settings, redis_url: str, force: bool) -> None:
         Path(f"{duckdb}.wal"),
     ):
         path.unlink(missing_ok=True)
-    client = redis.Redis.from_url(redis_url)
-    try:
-        for key in client.scan_iter(match=f"{settings.redis_prefix}:*", count=1000):
-            client.delete(key)
-    finally:
-        client.close()
+    drop_redis_keys(redis_url, f"{settings.redis_prefix}:*")
     (data / MARKER).write_text("created by ppcx demo\n")
 
 
