@@ -223,12 +223,9 @@ class PPCXApplication(Application[str]):
         if not self.snapshots:
             return
         due = self.snapshotting_intervals
-        # The newest state of each snapshotted aggregate in the batch (a batch may hold several
-        # copies of one, each decided on the one before it).
-        newest: dict[str, PPCXAggregate] = {}
-        for a in aggregates:
-            if due.get(type(a)) and a.version >= getattr(newest.get(a.id), "version", 0):
-                newest[a.id] = a
+        # The newest state of each snapshotted aggregate in the batch: a batch may hold several
+        # copies of one, each decided on the one before it, in batch order (as for the cache).
+        newest = {a.id: a for a in aggregates if type(a) in due}
         if not newest:
             return
         crossed = {

@@ -36,6 +36,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import redis
+
 
 @dataclass(frozen=True)
 class Keys:
@@ -100,3 +102,17 @@ class Keys:
 
     def dni_owner(self, pool_id: str) -> str:
         return f"{self.prefix}:dni:{{pool:{pool_id}}}:owner"
+
+
+def delete_matching(client: redis.Redis, pattern: str, batch: int = 1000) -> int:
+    """Delete every key matching `pattern`, `batch` keys per command → how many."""
+    deleted = 0
+    keys: list[bytes] = []
+    for key in client.scan_iter(match=pattern, count=batch):
+        keys.append(key)
+        if len(keys) >= batch:
+            deleted += int(client.delete(*keys))
+            keys = []
+    if keys:
+        deleted += int(client.delete(*keys))
+    return deleted

@@ -41,6 +41,7 @@ from typing import Literal
 import orjson
 import redis
 
+from exchange.keys import delete_matching
 from ppcx.settings import Settings
 
 ServiceName = Literal["redis", "nats"]
@@ -122,19 +123,10 @@ def redis_ping(host: str, port: int, timeout_s: float = 1.0) -> bool:
 def drop_redis_keys(redis_url: str, pattern: str, batch: int = 1000) -> int:
     """Delete every key matching `pattern` (a demo's or a run's namespace) → how many."""
     client = redis.Redis.from_url(redis_url)
-    deleted = 0
     try:
-        keys: list[bytes] = []
-        for key in client.scan_iter(match=pattern, count=batch):
-            keys.append(key)
-            if len(keys) >= batch:
-                deleted += int(client.unlink(*keys))
-                keys = []
-        if keys:
-            deleted += int(client.unlink(*keys))
+        return delete_matching(client, pattern, batch)
     finally:
         client.close()
-    return deleted
 
 
 def nats_info(host: str, port: int, timeout_s: float = 1.0) -> dict[str, object] | None:

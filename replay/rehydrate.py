@@ -41,7 +41,7 @@ from domain.persistence import ChainedRow
 from domain.schedule import LocalPeriods, local_periods
 from exchange.config_sync import ConfigSync
 from exchange.hotstate import CALL_MAX_S, RESERVATION_GRACE_MS
-from exchange.keys import Keys
+from exchange.keys import Keys, delete_matching
 from replay.log import event_name, pages
 
 PIPELINE_COMMANDS_MAX = 2000
@@ -317,15 +317,7 @@ class _Writer:
 
 def clear(client: redis.Redis, keys: Keys) -> int:
     """Delete every market's keys and the follower's position (not idempotency or DNI)."""
-    deleted = 0
-    batch: list[bytes] = []
-    for key in client.scan_iter(match=keys.market_pattern("*"), count=DELETE_BATCH_KEYS):
-        batch.append(key)
-        if len(batch) >= DELETE_BATCH_KEYS:
-            deleted += int(client.delete(*batch))
-            batch = []
-    if batch:
-        deleted += int(client.delete(*batch))
+    deleted = delete_matching(client, keys.market_pattern("*"), DELETE_BATCH_KEYS)
     client.delete(f"{keys.prefix}:hotstate:position", keys.markets())
     return deleted
 

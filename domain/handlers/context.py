@@ -111,19 +111,17 @@ class HandlerContext:
         settles with the result once the events are durable, or with the error (a
         RecordConflictError is the caller's to retry). For the event loop, which must not
         block on the writer. A decision made here that raises, raises here."""
-        results: list[T] = []
-        if hot:
-
-            def decided() -> list[PPCXAggregate]:
-                aggregates, result = decide(prepared)
-                results.append(result)  # the writer may decide it again if its batch is redone
-                return aggregates
-
-            written = self.writer.execute(decided, fixed=fixed(prepared))
-        else:
+        if not hot:
             aggregates, result = decide(prepared)
-            results.append(result)
-            written = self.writer.submit(*fixed(prepared), *aggregates)
+            return _then(self.writer.submit(*fixed(prepared), *aggregates), lambda: result)
+        results: list[T] = []
+
+        def decided() -> list[PPCXAggregate]:
+            aggregates, result = decide(prepared)
+            results.append(result)  # the writer may decide it again if its batch is redone
+            return aggregates
+
+        written = self.writer.execute(decided, fixed=fixed(prepared))
         return _then(written, lambda: results[-1])
 
     # -- command ids -------------------------------------------------------------------------
