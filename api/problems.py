@@ -18,6 +18,7 @@ from domain.errors import (
     Expired,
     InsufficientFunds,
     NotFound,
+    Refused,
     ValidationError,
 )
 
@@ -69,6 +70,7 @@ def problem_response(
     errors: list[dict[str, Any]] | None = None,
     headers: dict[str, str] | None = None,
     instance: str | None = None,
+    extensions: dict[str, Any] | None = None,
 ) -> Response:
     body: dict[str, Any] = {
         "type": TYPE_BASE + (kind or TITLES.get(status, "error").lower().replace(" ", "-")),
@@ -80,6 +82,8 @@ def problem_response(
         body["errors"] = errors
     if instance:
         body["instance"] = instance
+    if extensions:  # RFC 9457 extension members, e.g. the `reason` of a refusal
+        body.update(extensions)
     return Response(orjson.dumps(body), status_code=status, media_type=PROBLEM, headers=headers)
 
 
@@ -124,8 +128,14 @@ def install(app: FastAPI) -> None:
     async def on_domain(request: Request, error: DomainError) -> Response:
         status = domain_status(error)
         errors = [{"field": error.field, "message": error.message}] if error.field else None
+        reason = {"reason": error.reason} if isinstance(error, Refused) else None
         return problem_response(
-            status, error.message, kind=error.code, errors=errors, instance=request.url.path
+            status,
+            error.message,
+            kind=error.code,
+            errors=errors,
+            instance=request.url.path,
+            extensions=reason,
         )
 
     @app.exception_handler(RequestValidationError)

@@ -10,6 +10,7 @@ and hot ones are snapshotted so a cold load never replays more than an interval 
 from __future__ import annotations
 
 import copy
+import math
 import threading
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, TypeVar
@@ -76,7 +77,7 @@ class PPCXApplication(Application[str]):
     def __init__(self, env: EnvType, *, chain_key: bytes) -> None:
         self.chain_key = chain_key
         self.in_batch = DecidedInBatch()  # what the writer decided earlier in its batch
-        self._recent: RecentReads[object] = RecentReads(RECENT_CACHE_MAXSIZE, max_age_s=0.0)
+        self._recent: RecentReads[object] = RecentReads(RECENT_CACHE_MAXSIZE, max_age_s=math.inf)
         self._read_locks = [threading.Lock() for _ in range(READ_LOCK_STRIPES)]
         self._popo_write_lock = threading.Lock()
         super().__init__(env)
@@ -128,23 +129,29 @@ class PPCXApplication(Application[str]):
             raise NotFound(f"{field} {aggregate_id!r} does not exist", field=field)
         return aggregate
 
-    def load_recent(self, cls: type[A], aggregate_id: object, field: str, *, max_age_s: float) -> A:
-        """`load`, read at most `max_age_s` ago, for read-only checks on the hot path (a
-        campaign's publishers on every auction): the store is read once per interval, not
-        once per call. The object is shared between threads: never change it."""
+    def load_at_least(self, cls: type[A], aggregate_id: object, field: str, *, version: int) -> A:
+        """`load`, from this process's recent reads when the one read there is at `version`
+        or newer (read-only checks on the hot path: a campaign's publishers on every
+        auction). The caller knows the version it needs — the exchange decided on a snapshot
+        of that version, written to Redis after the store committed it — so a change is
+        honoured by the very next command (read-your-writes), while the store is read only
+        when the object changed. The object is shared between threads: never change it."""
         if isinstance(aggregate_id, str):
-            read = self.read_recently(cls, aggregate_id, max_age_s=max_age_s)
+            read = self.read_at_least(cls, aggregate_id, version=version)
             if read is not None:
                 return read
         aggregate = self.load(cls, aggregate_id, field)
         self._recent.put(f"{cls.__name__}:{aggregate_id}", aggregate)
         return aggregate
 
-    def read_recently(self, cls: type[A], aggregate_id: str, *, max_age_s: float) -> A | None:
-        """What `load_recent` would answer without reading the store: the aggregate if it was
-        read at most `max_age_s` ago, else None (for callers that must not block on I/O)."""
-        read = self._recent.get(f"{cls.__name__}:{aggregate_id}", max_age_s=max_age_s)
-        return read if isinstance(read, cls) else None
+    def read_at_least(self, cls: type[A], aggregate_id: str, *, version: int) -> A | None:
+        """What `load_at_least` would answer without reading the store: the recently read
+        aggregate if it is at `version` or newer, else None (for callers that must not
+        block on I/O)."""
+        read = self._recent.get(f"{cls.__name__}:{aggregate_id}", max_age_s=math.inf)
+        if not isinstance(read, cls) or read.version < version:
+            return None
+        return read
 
     def find(self, cls: type[A], aggregate_id: str) -> A | None:
         try:

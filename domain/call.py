@@ -2,7 +2,8 @@
 
     PingReceived → BidReceived / BidRejected / BidTimedOut (one per bidder)
       → AuctionDecided (hold placed on the winner) | NoBuyerFound
-      → PingExpired (hold voided) | CallPosted → CallRouted(attempt 1)
+      → PingExpired (hold voided) | PostRefused (blocked caller: hold voided)
+      | CallPosted → CallRouted(attempt 1)
           → CallAnswered → CallCompleted → CallBilled | CallNotBilled
           → CallFailedOver → CallRouted(attempt n+1) … | (none left) CallCompleted, CallNotBilled
       → CallConverted, CallDisputed → DisputeResolved
@@ -19,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from domain.base import PPCXAggregate
 from domain.billing import RULES_VERSION
-from domain.errors import Conflict, Expired
+from domain.errors import Conflict, Expired, Refused
 from domain.invariant import invariant
 
 RANKING_KEPT_MAX = 16  # candidates recorded for failover and replay (a bound on event size)
@@ -169,6 +170,17 @@ class Call(PPCXAggregate):
 
         def apply(self, aggregate: Call) -> None:
             aggregate.status = "expired"
+            aggregate.holds[self.hold_id]["status"] = "voided"
+
+    class PostRefused(PPCXAggregate.Event):
+        """The publisher posted the call, and the exchange refused to route it (the caller
+        was put on the block list after the ping); the winner's hold is voided."""
+
+        reason: str
+        hold_id: str
+
+        def apply(self, aggregate: Call) -> None:
+            aggregate.status = "refused"
             aggregate.holds[self.hold_id]["status"] = "voided"
 
     class CallPosted(PPCXAggregate.Event):
@@ -465,7 +477,18 @@ class Call(PPCXAggregate):
         self.trigger_event(self.PingExpired, hold_id=held[0], timestamp=at)
         return held
 
+    def refuse_post(self, reason: str, at: datetime) -> tuple[str, dict[str, Any]]:
+        """Refuse to route an unexpired, unposted bid (its hold is voided by the caller)."""
+        self._require_status("decided", action="refuse the post")
+        held = self.pending_hold()
+        invariant(held is not None, "a decided call holds the winner's funds")
+        assert held is not None
+        self.trigger_event(self.PostRefused, reason=reason, hold_id=held[0], timestamp=at)
+        return held
+
     def post(self, at: datetime) -> dict[str, Any]:
+        if self.status == "refused":
+            raise Refused("the post of this call was refused", reason="blocked")
         if self.status in (
             "posted",
             "routing",

@@ -211,6 +211,9 @@ class RecordAuction:
     no_buyer_reason: str | None
     hold_id: str | None
     expires_at: datetime | None
+    # The campaign's version the exchange decided on: the handler's check of the campaign's
+    # publishers reads it at this version or newer (read-your-writes).
+    campaign_version: int
     # True when the exchange minted call_id for this ping (it cannot be stored yet, so the
     # handler skips looking it up); False for an id that came from outside.
     fresh_call_id: bool = False

@@ -32,6 +32,17 @@ class Conflict(DomainError):
     code = "conflict"
 
 
+class Refused(Conflict):
+    """The exchange refuses the action for a business reason it names (`reason`): a blocked
+    caller's call is not routed."""
+
+    code = "refused"
+
+    def __init__(self, message: str, *, reason: str, field: str | None = None) -> None:
+        super().__init__(message, field=field)
+        self.reason = reason
+
+
 class InsufficientFunds(Conflict):
     """The buyer's available balance would drop below minus its credit limit."""
 

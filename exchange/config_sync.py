@@ -24,10 +24,11 @@ from domain.buyer import Buyer
 from domain.caller_history import CallerHistory
 from domain.campaign import Campaign
 from domain.clock import to_ms
+from domain.numbers import TrackingNumber
 from domain.target import Target
 from exchange.hotstate import load_script
 from exchange.keys import Keys
-from exchange.market import buyer_json, campaign_json, target_json
+from exchange.market import buyer_json, campaign_json, number_json, target_json
 
 logger = logging.getLogger(__name__)
 PAGE_EVENTS = 1000
@@ -57,6 +58,7 @@ TOPICS = (
     + _event_topics(Buyer, BUYER_FUNDS_EVENTS)
     + _event_topics(BlockedCaller)
     + _event_topics(CallerHistory, ("CallerBilled",))
+    + _event_topics(TrackingNumber)
 )
 
 
@@ -68,6 +70,7 @@ class _Touched:
     buyer_funds: set[str] = field(default_factory=set)
     blocked: set[str] = field(default_factory=set)
     histories: set[str] = field(default_factory=set)
+    numbers: set[str] = field(default_factory=set)
 
 
 class ConfigSync:
@@ -117,6 +120,8 @@ class ConfigSync:
                 touched.blocked.add(oid)
             elif aggregate == "CallerHistory":
                 touched.histories.add(oid)
+            elif aggregate == "TrackingNumber":
+                touched.numbers.add(oid)
         self._apply(touched, page[-1].id if page else stop)
         position = page[-1].id if len(page) == PAGE_EVENTS else stop
         self._advance(keys=[self.position_key], args=[position])
@@ -129,6 +134,7 @@ class ConfigSync:
         targets: Iterable[str],
         buyers: Iterable[str],
         blocked: Iterable[str],
+        numbers: Iterable[str],
         position: int,
     ) -> None:
         """Write the current state of the named aggregates at once and move the follower's
@@ -141,6 +147,7 @@ class ConfigSync:
             buyer_config=buyer_ids,
             buyer_funds=set(buyer_ids),
             blocked=set(blocked),
+            numbers=set(numbers),
         )
         self._apply(touched, position)
         self._advance(keys=[self.position_key], args=[position])
@@ -176,6 +183,7 @@ class ConfigSync:
                     target_json(target),
                     position,
                 )
+        self._apply_numbers(touched.numbers, position)
         for buyer_id in sorted(touched.buyer_funds):
             buyer = app.find(Buyer, buyer_id)
             if buyer is None:
@@ -186,7 +194,7 @@ class ConfigSync:
                     buyer.market, f"buyer:{buyer_id}", buyer.version, buyer_json(buyer), position
                 )
             self.scripts["sync_funds"](
-                keys=[self.keys.funds(buyer.market)],
+                keys=[self.keys.funds(buyer.market), self.keys.config(buyer.market)],
                 args=[buyer_id, buyer.version, buyer.posted_cents, buyer.credit_limit_cents],
             )
         markets = [
@@ -204,6 +212,19 @@ class ConfigSync:
                 )
         for history_id in sorted(touched.histories):
             self._apply_history(history_id)
+
+    def _apply_numbers(self, number_ids: set[str], position: int) -> None:
+        for number_id in sorted(number_ids):
+            number = self.app.find(TrackingNumber, number_id)
+            campaign = self.app.find(Campaign, number.campaign_id) if number else None
+            if number is not None and campaign is not None:
+                self._write_config(
+                    campaign.market,
+                    f"number:{number_id}",
+                    number.version,
+                    number_json(number),
+                    position,
+                )
 
     def _apply_history(self, history_id: str) -> None:
         history = self.app.find(CallerHistory, history_id)

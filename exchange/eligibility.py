@@ -67,10 +67,22 @@ def _rule_reason(
     return cap_exceeded(t.caps, usage.get(t.target_id, NO_USAGE), price)
 
 
-def no_buyer_reason(excluded: Mapping[str, str], below_floor: int, bids: int) -> str:
-    """The ping's `reason` when nobody wins, in the API's vocabulary."""
+def no_buyer_reason(
+    excluded: Mapping[str, str],
+    below_floor: int,
+    bids: int,
+    *,
+    rtb_asked: int = 0,
+    rtb_timed_out: int = 0,
+) -> str:
+    """The ping's `reason` when nobody wins, in the API's vocabulary: `below_floor` (the
+    only bids were under the floor), `timed_out` (real-time bidders were asked and every
+    one missed the deadline), `no_bid` (bidders were asked and each declined or timed
+    out), `duplicate` (every target had paid for this caller), else `no_eligible_buyer`."""
     if bids == 0 and below_floor:
         return "below_floor"
+    if bids == 0 and rtb_asked:
+        return "timed_out" if rtb_timed_out == rtb_asked else "no_bid"
     if excluded and all(r == "duplicate" for r in excluded.values()):
         return "duplicate"
     return "no_eligible_buyer"

@@ -74,6 +74,7 @@ class Peek:
     last_call_id: str | None
     billed: dict[bytes, bytes]  # buyer -> "<version>:<last billed ms>"
     blocked: bool
+    funds_version: int = 0  # moves when a buyer's headroom grows (deposit, refund, limit)
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,7 +120,7 @@ class HotState:
         self.keys = keys
         self.scripts = {name: client.register_script(load_script(name)) for name in SCRIPT_NAMES}
         self._snapshots: dict[str, MarketSnapshot] = {}
-        self._funds: dict[str, tuple[float, dict[str, int]]] = {}
+        self._funds: dict[str, tuple[float, int, dict[str, int]]] = {}
         self._reload_lock = asyncio.Lock()
 
     # -- the market snapshot (cached per process, reloaded when the config version moves) --------
@@ -139,14 +140,17 @@ class HotState:
             self._funds.pop(market, None)  # limits may have moved with the configuration
             return fresh
 
-    async def peek(self, market: str, campaign_id: str, caller_hash: str) -> Peek:
+    async def peek(
+        self, market: str, campaign_id: str, publisher_id: str, caller_hash: str
+    ) -> Peek:
         """What a ping needs to know before the snapshot: the config version, the caller's
-        unexpired bid, the buyers who paid for this caller, and the block list — one trip."""
+        unexpired bid from this publisher, the buyers who paid for this caller, and the
+        block list — one trip."""
         keys = self.keys
-        version, last, billed, flag = await self.scripts["peek"](
+        version, last, billed, flag, funds_version = await self.scripts["peek"](
             keys=[
                 keys.config(market),
-                keys.last_ping(market, campaign_id, caller_hash),
+                keys.last_ping(market, campaign_id, publisher_id, caller_hash),
                 keys.duplicates(market, campaign_id, caller_hash),
                 keys.blocked(market),
             ],
@@ -157,6 +161,7 @@ class HotState:
             last.decode() if last else None,
             dict(zip(billed[::2], billed[1::2], strict=True)),
             bool(flag) and flag.endswith(b":1"),
+            _int(funds_version),
         )
 
     def forget_snapshots(self) -> None:
@@ -165,14 +170,17 @@ class HotState:
         self._funds.clear()
 
     # -- reads for one ping --------------------------------------------------------------------
-    async def _headroom(self, market: str) -> dict[str, int]:
+    async def _headroom(self, market: str, funds_version: int) -> dict[str, int]:
         """Every buyer's posted − held + credit limit in the market, cached for
         FUNDS_CACHE_S: eligibility only pre-filters on it (the reserve script and the
-        buyer's account decide), so a read per ping would buy nothing but latency."""
+        buyer's account decide), so a read per ping would buy nothing but latency. A cache
+        that is too high costs nothing (the script refuses); one that is too low would
+        exclude a buyer that just paid in, so a grown headroom (`funds_version`) is read at
+        once."""
         cached = self._funds.get(market)
         now = time.monotonic()
-        if cached is not None and now - cached[0] < FUNDS_CACHE_S:
-            return cached[1]
+        if cached is not None and cached[1] == funds_version and now - cached[0] < FUNDS_CACHE_S:
+            return cached[2]
         raw = _bytes_map(await self.redis.hgetall(self.keys.funds(market)))
         parts: dict[str, dict[bytes, int]] = {}
         for key, value in raw.items():
@@ -182,7 +190,7 @@ class HotState:
             b: p.get(b"posted", 0) - p.get(b"held", 0) + p.get(b"limit", 0)
             for b, p in parts.items()
         }
-        self._funds[market] = (now, headroom)
+        self._funds[market] = (now, funds_version, headroom)
         return headroom
 
     async def read_usage(
@@ -198,7 +206,7 @@ class HotState:
         counted = snapshot.counted.get(campaign_id, [])
         concurrent = snapshot.concurrent.get(campaign_id, [])
         now_ms = to_ms(at)
-        headroom = await self._headroom(market)
+        headroom = await self._headroom(market, peek.funds_version)
         usage: dict[str, CapUsage] = {}
         if counted or concurrent:  # a second trip only for campaigns with capped targets
             pipe = self.redis.pipeline(transaction=False)
@@ -359,6 +367,7 @@ class HotState:
         call_id: str,
         state: dict[str, Any],
         campaign_id: str,
+        publisher_id: str,
         caller_hash: str,
         ttl_ms: int,
         bid_ttl_ms: int,
@@ -366,7 +375,7 @@ class HotState:
         await self.scripts["save_ping"](
             keys=[
                 self.keys.ping(market, call_id),
-                self.keys.last_ping(market, campaign_id, caller_hash),
+                self.keys.last_ping(market, campaign_id, publisher_id, caller_hash),
             ],
             args=[orjson.dumps(state), call_id, ttl_ms, bid_ttl_ms],
         )
@@ -375,9 +384,11 @@ class HotState:
         raw = await self.redis.get(self.keys.ping(market, call_id))
         return orjson.loads(raw) if raw else None
 
-    async def last_ping(self, market: str, campaign_id: str, caller_hash: str) -> str | None:
-        raw = await self.redis.get(self.keys.last_ping(market, campaign_id, caller_hash))
-        return _text(raw) if raw else None
+    async def forget_last_ping(
+        self, market: str, campaign_id: str, publisher_id: str, caller_hash: str
+    ) -> None:
+        """The caller's bid was posted: a new ping from this publisher runs a new auction."""
+        await self.redis.delete(self.keys.last_ping(market, campaign_id, publisher_id, caller_hash))
 
     async def next_round_robin(self, market: str, campaign_id: str) -> int:
         return int(await self.redis.incr(self.keys.round_robin(market, campaign_id))) - 1

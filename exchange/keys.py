@@ -19,7 +19,9 @@ its reads, its reservation script, its ping state — lives in one hash slot.
                                         state (reserved | routed)
     <p>:{m:M}:expiries            zset  hold id → expiry ms (the sweeper's queue)
     <p>:{m:M}:ping:<call>         hash  a ping's outcome for post and failover
-    <p>:{m:M}:last:<cmp>:<caller> str   call id of the caller's unexpired bid on a campaign
+    <p>:{m:M}:last:<cmp>:<pub>:<caller>
+                                  str   call id of the caller's unexpired bid on a campaign
+                                        for one publisher (never shared between publishers)
     <p>:{m:M}:dup:<cmp>:<caller>  hash  buyer → last billed ms (expires with the window)
     <p>:{m:M}:blocked             hash  caller hash → "<version>:<0|1>" (the DNC list)
     <p>:{m:M}:rr:<cmp>            str   round-robin cursor
@@ -73,8 +75,8 @@ class Keys:
     def ping(self, market: str, call_id: str) -> str:
         return f"{self._m(market)}:ping:{call_id}"
 
-    def last_ping(self, market: str, campaign_id: str, caller_hash: str) -> str:
-        return f"{self._m(market)}:last:{campaign_id}:{caller_hash}"
+    def last_ping(self, market: str, campaign_id: str, publisher_id: str, caller_hash: str) -> str:
+        return f"{self._m(market)}:last:{campaign_id}:{publisher_id}:{caller_hash}"
 
     def duplicates(self, market: str, campaign_id: str, caller_hash: str) -> str:
         return f"{self._m(market)}:dup:{campaign_id}:{caller_hash}"

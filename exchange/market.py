@@ -14,6 +14,7 @@ from domain.buyer import Buyer
 from domain.campaign import Campaign
 from domain.caps import Caps
 from domain.geo import GeoRule
+from domain.numbers import TrackingNumber
 from domain.schedule import WeeklySchedule
 from domain.target import Target
 from exchange.auction import Bid
@@ -22,6 +23,7 @@ from exchange.auction import Bid
 @dataclass(frozen=True, slots=True)
 class CampaignRule:
     campaign_id: str
+    version: int  # the Campaign aggregate's version this rule was read at
     name: str
     vertical: str
     payout: PayoutRule
@@ -113,6 +115,19 @@ def target_json(t: Target) -> bytes:
     )
 
 
+def number_json(n: TrackingNumber) -> bytes:
+    return orjson.dumps(
+        {
+            "version": n.version,
+            "id": n.id,
+            "number": n.number,
+            "campaign_id": n.campaign_id,
+            "publisher_id": n.publisher_id,
+            "pool_id": n.pool_id,
+        }
+    )
+
+
 def buyer_json(b: Buyer) -> bytes:
     return orjson.dumps(
         {
@@ -130,6 +145,7 @@ def parse_campaign(data: Mapping[str, Any]) -> CampaignRule:
     payout = PayoutRule.from_dict(data["payout"])
     return CampaignRule(
         campaign_id=data["id"],
+        version=data["version"],
         name=data["name"],
         vertical=data["vertical"],
         payout=payout,
@@ -187,6 +203,8 @@ class MarketSnapshot:
     targets: dict[str, TargetRule] = field(default_factory=dict)
     buyers: dict[str, BuyerRule] = field(default_factory=dict)
     by_campaign: dict[str, list[TargetRule]] = field(default_factory=dict)
+    # static tracking numbers (not DNI pool numbers) by campaign and publisher, sorted
+    static_numbers: dict[tuple[str, str], list[str]] = field(default_factory=dict)
     counted: dict[str, list[TargetRule]] = field(default_factory=dict)  # hour/day/month/budget
     concurrent: dict[str, list[TargetRule]] = field(default_factory=dict)  # concurrency caps
 
@@ -204,6 +222,13 @@ class MarketSnapshot:
             elif kind == b"buyer":
                 b = parse_buyer(orjson.loads(value))
                 snapshot.buyers[b.buyer_id] = b
+            elif kind == b"number":
+                n = orjson.loads(value)
+                if n["pool_id"] is None:
+                    owner = (n["campaign_id"], n["publisher_id"])
+                    snapshot.static_numbers.setdefault(owner, []).append(n["number"])
+        for numbers in snapshot.static_numbers.values():
+            numbers.sort()
         for t in sorted(snapshot.targets.values(), key=lambda t: t.target_id):
             snapshot.by_campaign.setdefault(t.campaign_id, []).append(t)
             caps = t.caps

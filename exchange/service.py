@@ -39,7 +39,7 @@ from domain.commands import (
     RecordAnswer,
     RecordAuction,
 )
-from domain.errors import Conflict, InsufficientFunds, NotFound
+from domain.errors import Conflict, InsufficientFunds, NotFound, Refused
 from domain.geo import Geo
 from domain.handlers.calls import CallHandlers
 from domain.ids import new_id
@@ -132,6 +132,17 @@ class Exchange:
                 return snapshot, campaign
         raise NotFound(f"campaign_id {campaign_id!r} does not exist", field="campaign_id")
 
+    async def static_number(self, campaign_id: str, publisher_id: str) -> str | None:
+        """A static tracking number of the campaign for the publisher (the first in order),
+        from the market's configuration: a call transferred to it comes back through PPCX's
+        telephony and finds its bid. None when there is none; NotFound for a campaign the
+        publisher may not send to."""
+        snapshot, campaign = await self._snapshot_for(campaign_id)
+        if publisher_id not in campaign.allowed_publishers:
+            raise NotFound(f"campaign_id {campaign_id!r} does not exist", field="campaign_id")
+        numbers = snapshot.static_numbers.get((campaign_id, publisher_id))
+        return numbers[0] if numbers else None
+
     # -- ping ----------------------------------------------------------------------------------
     async def ping(self, request: PingRequest) -> PingResult:
         started = asyncio.get_running_loop().time()
@@ -141,14 +152,19 @@ class Exchange:
             if request.caller_number
             else CallerHasher.anonymous()
         )
-        snapshot, campaign, peek = await self._lookup(request.campaign_id, caller_hash)
+        snapshot, campaign, peek = await self._lookup(
+            request.campaign_id, request.publisher_id, caller_hash
+        )
         if request.publisher_id not in campaign.allowed_publishers:
             raise NotFound(
                 f"campaign_id {request.campaign_id!r} does not exist", field="campaign_id"
             )
         market = snapshot.market
-        if peek.last_call_id is not None:
-            repeated = await self._unexpired_bid(market, peek.last_call_id, now)
+        # A blocked caller gets nothing, not even a bid won before the block.
+        if peek.last_call_id is not None and not peek.blocked:
+            repeated = await self._unexpired_bid(
+                market, peek.last_call_id, request.publisher_id, now
+            )
             if repeated is not None:
                 return repeated
         call_id = request.call_id or new_id("call")
@@ -197,11 +213,17 @@ class Exchange:
         below_floor = len(auction.below_floor) + sum(
             1 for a in auction.rtb if a.outcome.reason == "below_floor"
         )
-        reason = no_buyer_reason(auction.excluded, below_floor, len(auction.bids))
+        reason = no_buyer_reason(
+            auction.excluded,
+            below_floor,
+            len(auction.bids),
+            rtb_asked=len(auction.rtb),
+            rtb_timed_out=sum(1 for a in auction.rtb if a.outcome.outcome == "timed_out"),
+        )
         return await self._record(auction, None, reason=reason, started=started)
 
     async def _lookup(
-        self, campaign_id: str, caller_hash: str
+        self, campaign_id: str, publisher_id: str, caller_hash: str
     ) -> tuple[MarketSnapshot, CampaignRule, Peek]:
         """The campaign's market snapshot and what Redis knows of the caller (one round trip
         once the campaign's market is known)."""
@@ -209,7 +231,7 @@ class Exchange:
         if market is None:
             snapshot, _ = await self._snapshot_for(campaign_id)
             market = snapshot.market
-        peek = await self.hot.peek(market, campaign_id, caller_hash)
+        peek = await self.hot.peek(market, campaign_id, publisher_id, caller_hash)
         snapshot = await self.hot.snapshot(market, peek.version)
         campaign = snapshot.campaigns.get(campaign_id)
         if campaign is None:  # the campaign moved market, or is gone
@@ -217,11 +239,16 @@ class Exchange:
             raise NotFound(f"campaign_id {campaign_id!r} does not exist", field="campaign_id")
         return snapshot, campaign, peek
 
-    async def _unexpired_bid(self, market: str, previous: str, now: datetime) -> PingResult | None:
-        """A second ping for the same caller and campaign while the first bid is unexpired
-        gets that bid back instead of a new auction (as Ringba's RTB does)."""
+    async def _unexpired_bid(
+        self, market: str, previous: str, publisher_id: str, now: datetime
+    ) -> PingResult | None:
+        """A second ping from the same publisher for the same caller and campaign while the
+        first bid is unexpired gets that bid back instead of a new auction (as Ringba's RTB
+        does). Another publisher's ping never sees it: it runs its own auction."""
         state = await self.hot.load_ping(market, previous)
         if not state or not state.get("accepted") or state["expires_ms"] <= to_ms(now):
+            return None
+        if state.get("publisher_id") != publisher_id:
             return None
         return PingResult(
             call_id=previous,
@@ -397,6 +424,7 @@ class Exchange:
             no_buyer_reason=None if winner else reason,
             hold_id=hold_id,
             expires_at=expires_at,
+            campaign_version=auction.campaign.version,
             fresh_call_id=auction.request.call_id is None,
         )
         decision_ms = ((decided_at or asyncio.get_running_loop().time()) - started) * 1000
@@ -418,6 +446,7 @@ class Exchange:
         assert expires_at is not None
         state = {
             "accepted": True,
+            "publisher_id": auction.request.publisher_id,
             "price_cents": winner["price_cents"],
             "payout_cents": winner["payout_cents"],
             "expires_at": expires_at.isoformat(),
@@ -431,6 +460,7 @@ class Exchange:
             auction.call_id,
             state,
             auction.campaign.campaign_id,
+            auction.request.publisher_id,
             auction.caller_hash,
             ttl_ms + CALL_MAX_S * 1000,
             ttl_ms,
@@ -453,9 +483,17 @@ class Exchange:
         """Route the call to the winner → the route; NotFound, Conflict (posted) or Expired."""
         route = await self._in_thread(self.calls.post_call, PostCall(call_id, publisher_id))
         call = await self._in_thread(self.app.load, Call, call_id, "call_id")
+        if "refused" in route:  # the caller was blocked after the ping: nothing is routed
+            await self.hot.release(
+                call.market, route["target_id"], route["buyer_id"], route["hold_id"], "void"
+            )
+            await self.hot.forget_last_ping(
+                call.market, call.campaign_id, call.publisher_id, call.caller_hash
+            )
+            raise Refused(f"call {call_id} is not routed: the caller is blocked", reason="blocked")
         await self._routed(call, route)
-        await self.hot.redis.delete(
-            self.hot.keys.last_ping(call.market, call.campaign_id, call.caller_hash)
+        await self.hot.forget_last_ping(
+            call.market, call.campaign_id, call.publisher_id, call.caller_hash
         )
         return route
 

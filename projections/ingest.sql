@@ -38,6 +38,30 @@ SELECT json_extract_string(state, '$.number'), json_extract_string(state, '$.cam
 FROM ev WHERE name = 'TrackingNumber.Provisioned'
 ON CONFLICT (number) DO NOTHING;
 
+-- the block list: one merged change per entry (the last event of the batch wins)
+INSERT INTO blocklist
+SELECT originator_id,
+       any_value(v[1]) FILTER (WHERE name = 'BlockedCaller.CallerBlocked'),
+       arg_max(name <> 'BlockedCaller.CallerUnblocked', notification_id),
+       arg_max(v[2], notification_id) FILTER (WHERE name <> 'BlockedCaller.CallerUnblocked'),
+       arg_max(CAST(v[3] AS TIMESTAMPTZ), notification_id)
+           FILTER (WHERE name <> 'BlockedCaller.CallerUnblocked'),
+       arg_max(v[4], notification_id) FILTER (WHERE name <> 'BlockedCaller.CallerUnblocked'),
+       max(CAST(v[3] AS TIMESTAMPTZ)), arg_max(v[4], notification_id)
+FROM (SELECT originator_id, notification_id, name,
+             json_extract_string(state, ['$.caller_hash', '$.reason', '$.timestamp', '$.by'])
+                 AS v
+      FROM ev WHERE name LIKE 'BlockedCaller.%')
+GROUP BY originator_id
+ON CONFLICT (entry_id) DO UPDATE SET
+    caller_hash = coalesce(blocklist.caller_hash, excluded.caller_hash),
+    blocked = excluded.blocked,
+    reason = coalesce(excluded.reason, blocklist.reason),
+    blocked_at = coalesce(excluded.blocked_at, blocklist.blocked_at),
+    blocked_by = coalesce(excluded.blocked_by, blocklist.blocked_by),
+    changed_at = excluded.changed_at,
+    changed_by = excluded.changed_by;
+
 -- one row per ping and per bid
 INSERT INTO pings
 SELECT notification_id, originator_id, CAST(v[1] AS TIMESTAMPTZ), v[2], v[3], v[4], v[5], v[6],
@@ -147,6 +171,8 @@ SELECT call_id,
        arg_max(CAST(v[8] AS BIGINT), notification_id)
            FILTER (WHERE name = 'Call.AuctionDecided') AS payout_offer_cents,
        CASE WHEN bool_or(name = 'Call.PingExpired') THEN true END AS expired,
+       arg_max(v[2], notification_id) FILTER (WHERE name = 'Call.PostRefused')
+           AS post_refused_reason,
        CASE WHEN bool_or(name = 'Call.CallPosted') THEN true END AS posted,
        arg_max(CAST(v[1] AS TIMESTAMPTZ), notification_id)
            FILTER (WHERE name = 'Call.CallPosted') AS posted_at,
@@ -191,6 +217,7 @@ UPDATE calls SET
     price_cents = coalesce(c.price_cents, calls.price_cents),
     payout_offer_cents = coalesce(c.payout_offer_cents, calls.payout_offer_cents),
     expired = coalesce(c.expired, calls.expired),
+    post_refused_reason = coalesce(c.post_refused_reason, calls.post_refused_reason),
     posted = coalesce(c.posted, calls.posted),
     posted_at = coalesce(c.posted_at, calls.posted_at),
     attempts = coalesce(c.attempts, calls.attempts),

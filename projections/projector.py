@@ -14,6 +14,7 @@ of the last committed one: no duplicate, no gap.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -102,6 +103,11 @@ class Projector:
         try:
             js = connection.jetstream()
             await ensure_stream(js, stream, subject_prefix)
+            if self.store.position() == 0:
+                # empty tables (new, or rebuilt for a new schema) read the stream from its
+                # start, whatever an earlier consumer acknowledged
+                with contextlib.suppress(NotFoundError):
+                    await js.delete_consumer(stream, DURABLE)
             subscription = await js.pull_subscribe(
                 f"{subject_prefix}.>",
                 durable=DURABLE,

@@ -6,6 +6,11 @@ CREATE TABLE IF NOT EXISTS projection_position (
     name VARCHAR PRIMARY KEY,
     position BIGINT NOT NULL
 );
+-- the digest of the SQL that built these tables: another digest rebuilds them from zero
+CREATE TABLE IF NOT EXISTS projection_schema (
+    name VARCHAR PRIMARY KEY,
+    digest VARCHAR NOT NULL
+);
 
 CREATE TABLE IF NOT EXISTS campaigns (
     campaign_id VARCHAR PRIMARY KEY, name VARCHAR, vertical VARCHAR, market VARCHAR,
@@ -45,6 +50,7 @@ CREATE TABLE IF NOT EXISTS calls (
     medium VARCHAR, utm_campaign VARCHAR, keyword VARCHAR, tracking_number VARCHAR,
     bid_count INTEGER, accepted BOOLEAN, no_buyer_reason VARCHAR, buyer_id VARCHAR,
     target_id VARCHAR, price_cents BIGINT, payout_offer_cents BIGINT, expired BOOLEAN,
+    post_refused_reason VARCHAR,
     posted BOOLEAN, posted_at TIMESTAMPTZ, attempts INTEGER, answered BOOLEAN,
     completed_at TIMESTAMPTZ, duration_s INTEGER, billed BOOLEAN, not_billed_reason VARCHAR,
     revenue_cents BIGINT, payout_cents BIGINT, margin_cents BIGINT, converted BOOLEAN,
@@ -80,4 +86,11 @@ CREATE TABLE IF NOT EXISTS attribution_daily (
     medium VARCHAR, utm_campaign VARCHAR, keyword VARCHAR, tracking_number VARCHAR,
     calls BIGINT, billable BIGINT, converted BIGINT, revenue_cents BIGINT, payout_cents BIGINT,
     margin_cents BIGINT
+);
+
+-- The block list (DNC), one row per blocked caller (by the caller's keyed hash): whether it
+-- is blocked now, and who changed it last and when.
+CREATE TABLE IF NOT EXISTS blocklist (
+    entry_id VARCHAR PRIMARY KEY, caller_hash VARCHAR, blocked BOOLEAN, reason VARCHAR,
+    blocked_at TIMESTAMPTZ, blocked_by VARCHAR, changed_at TIMESTAMPTZ, changed_by VARCHAR
 );

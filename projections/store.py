@@ -15,6 +15,8 @@ snapshot interval, and they can neither block nor corrupt the projector.
 
 from __future__ import annotations
 
+import hashlib
+import logging
 import os
 import shutil
 import time
@@ -25,10 +27,14 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
+logger = logging.getLogger(__name__)
 POSITION_NAME = "events"
+SCHEMA_NAME = "schema"
 SNAPSHOT_SUFFIX = ".snapshot"
+SQL_FILES = ("schema.sql", "ingest.sql", "rollups.sql")
 TABLES = (
     "projection_position",
+    "projection_schema",
     "campaigns",
     "publishers",
     "buyers",
@@ -41,6 +47,7 @@ TABLES = (
     "open_holds",
     "pnl_hourly",
     "attribution_daily",
+    "blocklist",
 )
 ROWS_SCHEMA = pa.schema(
     [
@@ -84,6 +91,14 @@ def connect(path: Path, *, read_only: bool = False) -> duckdb.DuckDBPyConnection
     return con
 
 
+def schema_digest() -> str:
+    """What the tables are built by: a file projected by other SQL is rebuilt from zero."""
+    digest = hashlib.sha256()
+    for name in SQL_FILES:
+        digest.update(sql_file(name).encode())
+    return digest.hexdigest()
+
+
 def snapshot_path_for(path: Path) -> Path:
     return path.with_name(path.stem + SNAPSHOT_SUFFIX + path.suffix)
 
@@ -112,7 +127,7 @@ class ProjectionStore:
         self._dirty = False
         self._ingest = sql_file("ingest.sql")
         self._rollups = sql_file("rollups.sql")
-        self.create()
+        self.rebuilt = self._migrate()
 
     @property
     def snapshot_path(self) -> Path:
@@ -120,6 +135,35 @@ class ProjectionStore:
 
     def create(self) -> None:
         self.con.execute(sql_file("schema.sql"))
+        self.con.execute(
+            "INSERT INTO projection_schema VALUES (?, ?) "
+            "ON CONFLICT (name) DO UPDATE SET digest = excluded.digest",
+            [SCHEMA_NAME, schema_digest()],
+        )
+
+    def _migrate(self) -> bool:
+        """Create the tables; tables built by an older schema or ingest SQL are dropped and
+        rebuilt from zero (True then): the log is the truth, projections are derived."""
+        found = self.con.execute(
+            "SELECT count(*) FROM information_schema.tables WHERE table_name = 'projection_schema'"
+        ).fetchone()
+        stored = None
+        if found and found[0]:
+            row = self.con.execute(
+                "SELECT digest FROM projection_schema WHERE name = ?", [SCHEMA_NAME]
+            ).fetchone()
+            stored = row[0] if row else None
+        if stored == schema_digest():
+            return False
+        populated = self.con.execute(
+            "SELECT count(*) FROM information_schema.tables WHERE table_name = 'calls'"
+        ).fetchone()
+        if populated and populated[0]:
+            logger.warning("projections: the schema changed; rebuilding from zero")
+            self.drop()
+            return True
+        self.create()
+        return False
 
     def close(self) -> None:
         self.con.close()

@@ -98,6 +98,7 @@ class CallChecker:
             "Call.AuctionDecided": self._auction,
             "Call.NoBuyerFound": self._no_buyer,
             "Call.PingExpired": self._expired,
+            "Call.PostRefused": self._refused,
             "Call.CallRouted": self._routed,
             "Call.CallAnswered": self._answered,
             "Call.CallFailedOver": self._failed_over,
@@ -288,6 +289,18 @@ class CallChecker:
             raise Broken("holds", "a posted call's bid expired")
         if expires is not None and data["timestamp"] < expires:
             raise Broken("holds", "the bid was expired before its expiry")
+
+    def _refused(self, call_id: str, data: dict[str, Any]) -> None:
+        """A post refused because the caller was blocked: the block must be in force."""
+        call = self._call(call_id, "holds")
+        del self.calls[call_id]
+        problem = self._close(data["hold_id"], call)
+        if problem is not None:
+            raise problem
+        if call.route is not None:
+            raise Broken("holds", "a routed call's post was refused")
+        if data["reason"] == "blocked" and call.caller_hash not in self.blocked:
+            raise Broken("billing", "a post was refused as blocked, but the caller is not")
 
     # -- routes -------------------------------------------------------------------------------
     def _routed(self, call_id: str, data: dict[str, Any]) -> None:

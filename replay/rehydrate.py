@@ -16,11 +16,11 @@ One pass over the raw stored rows folds what the log implies at `now`:
 - **round-robin cursors**, one past the last cursor an auction recorded (auctions that found
   no buyer do not record theirs, so a cursor may restart a little behind: fairness only).
 
-Configuration (campaigns, targets, buyers), buyers' posted funds and credit limits and the
-block list are then written by the exchange's own follower (`ConfigSync.sync_aggregates`):
-the same absolute, versioned writes it makes live, each aggregate loaded once, and the
-follower's position set to the end of the log. DNI leases and idempotency records are not
-rebuilt (they are not market state; both are short-lived).
+Configuration (campaigns, targets, buyers, tracking numbers), buyers' posted funds and credit
+limits and the block list are then written by the exchange's own follower
+(`ConfigSync.sync_aggregates`): the same absolute, versioned writes it makes live, each
+aggregate loaded once, and the follower's position set to the end of the log. DNI leases and
+idempotency records are not rebuilt (they are not market state; both are short-lived).
 
 The fold keeps only what is still open (pending holds, unposted bids, the current periods'
 counts), so its memory stays flat over a month of log."""
@@ -74,6 +74,7 @@ class Reservation:
 @dataclass(slots=True)
 class UnpostedBid:
     campaign_id: str
+    publisher_id: str
     caller_hash: str
     bid_count: int = 0
     decision: dict[str, Any] | None = None  # the AuctionDecided event, until posted
@@ -90,7 +91,13 @@ class History:
 
 Handler = Callable[[str, int, dict[str, Any]], None]
 STATELESS = frozenset(
-    {"Call.BidReceived", "Call.NoBuyerFound", "Call.CallPosted", "Call.PingExpired"}
+    {
+        "Call.BidReceived",
+        "Call.NoBuyerFound",
+        "Call.CallPosted",
+        "Call.PingExpired",
+        "Call.PostRefused",
+    }
 )
 
 
@@ -105,6 +112,7 @@ class Fold:
         self.campaigns: dict[str, tuple[str, int]] = {}  # campaign -> (market, window days)
         self.targets: set[str] = set()
         self.blocked: set[str] = set()  # BlockedCaller ids
+        self.numbers: set[str] = set()  # TrackingNumber ids
         self.open: dict[str, Reservation] = {}  # pending holds
         self.caps: dict[str, list[int]] = {}  # target -> [hour, day, month, spend] counted now
         self.cap_buyer: dict[str, str] = {}  # target -> its buyer (market, zone)
@@ -122,12 +130,14 @@ class Fold:
             "Campaign.Created": self._campaign,
             "Target.Created": self._target,
             "BlockedCaller.CallerBlocked": self._blocked,
+            "TrackingNumber.Provisioned": self._number,
             "Call.PingReceived": self._ping,
             "Call.BidReceived": self._bid,
             "Call.NoBuyerFound": self._closed_ping,
             "Call.AuctionDecided": self._decided,
             "Call.CallPosted": self._closed_ping,
             "Call.PingExpired": self._closed_ping,
+            "Call.PostRefused": self._closed_ping,
             "Call.CallRouted": self._routed,
             "Buyer.HoldPosted": self._posted,
             "Buyer.HoldVoided": self._voided,
@@ -171,9 +181,14 @@ class Fold:
     def _blocked(self, entry_id: str, version: int, data: dict[str, Any]) -> None:
         self.blocked.add(entry_id)
 
+    def _number(self, number_id: str, version: int, data: dict[str, Any]) -> None:
+        self.numbers.add(number_id)
+
     # -- pings and their bids -------------------------------------------------------------------
     def _ping(self, call_id: str, version: int, data: dict[str, Any]) -> None:
-        self.unposted[call_id] = UnpostedBid(data["campaign_id"], data["caller_hash"])
+        self.unposted[call_id] = UnpostedBid(
+            data["campaign_id"], data["publisher_id"], data["caller_hash"]
+        )
 
     def _bid(self, call_id: str, version: int, data: dict[str, Any]) -> None:
         found = self.unposted.get(call_id)
@@ -378,6 +393,7 @@ def _bid_state(bid: UnpostedBid, decision: dict[str, Any]) -> dict[str, Any]:
     expires_at = datetime.fromisoformat(decision["expires_at"])
     return {
         "accepted": True,
+        "publisher_id": bid.publisher_id,
         "price_cents": winner["price_cents"],
         "payout_cents": winner["payout_cents"],
         "expires_at": expires_at.isoformat(),
@@ -398,7 +414,8 @@ def _write_bids_and_cursors(write: _Writer, keys: Keys, fold: Fold) -> int:
             continue
         market = fold.campaigns[bid.campaign_id][0]
         write("set", keys.ping(market, call_id), orjson.dumps(state), px=left_ms + CALL_MAX_MS)
-        write("set", keys.last_ping(market, bid.campaign_id, bid.caller_hash), call_id, px=left_ms)
+        last = keys.last_ping(market, bid.campaign_id, bid.publisher_id, bid.caller_hash)
+        write("set", last, call_id, px=left_ms)
         written += 1
     for campaign_id, cursor in fold.cursors.items():
         write("set", keys.round_robin(fold.campaigns[campaign_id][0], campaign_id), cursor)
@@ -440,6 +457,7 @@ def rehydrate(
         targets=fold.targets,
         buyers=fold.buyers,
         blocked=fold.blocked,
+        numbers=fold.numbers,
         position=fold.head,
     )
     write = _Writer(client)

@@ -3,7 +3,10 @@ and the block list."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, Response
+import base64
+from typing import Any, Literal
+
+from fastapi import APIRouter, Depends, Query, Response
 
 from api.auth import Principal, require, services
 from api.models import (
@@ -20,6 +23,7 @@ from api.models import (
     DepositOut,
     NumberIn,
     NumberPoolIn,
+    Page,
     PublisherIn,
     TargetIn,
 )
@@ -42,6 +46,7 @@ from domain.commands import (
 )
 from domain.geo import parse_e164
 from domain.money import format_cents
+from projections.readers import NoProjections
 
 router = APIRouter(tags=["set-up (admin)"])
 admin = require()
@@ -222,7 +227,7 @@ async def provision_number(
     body: NumberIn, who: Principal = Depends(admin), s: ApiServices = Depends(services)
 ) -> Created:
     """Provision a static tracking number tied to a campaign, publisher and source."""
-    number_id = await s.call(
+    number_id = await s.configured(
         s.setup.provision_number,
         ProvisionNumber(
             number=body.number,
@@ -242,7 +247,7 @@ async def create_number_pool(
     body: NumberPoolIn, who: Principal = Depends(admin), s: ApiServices = Depends(services)
 ) -> Created:
     """Create a DNI pool: numbers leased to web sessions by `GET /v1/dni/number`."""
-    pool_id = await s.call(
+    pool_id = await s.configured(
         s.setup.create_number_pool,
         CreateNumberPool(
             name=body.name,
@@ -274,3 +279,65 @@ async def unblock(
     caller_hash = s.callers(parse_e164(number, "number"))
     await s.configured(s.setup.unblock_caller, UnblockCaller(caller_hash, by=who.by))
     return Response(status_code=204)
+
+
+BLOCKLIST_COLUMNS = (
+    "entry_id",
+    "caller_hash",
+    "blocked",
+    "reason",
+    "blocked_at",
+    "blocked_by",
+    "changed_at",
+    "changed_by",
+)
+BLOCKLIST_SQL = (
+    "SELECT entry_id, caller_hash, blocked, reason, blocked_at, blocked_by, changed_at, "
+    "changed_by FROM blocklist WHERE ($status = 'all' OR blocked = ($status = 'blocked')) "
+    "AND entry_id > $after ORDER BY entry_id LIMIT $limit"
+)
+
+
+def _blocklist_page(s: ApiServices, status: str, limit: int, cursor: str | None) -> Page:
+    after = ""
+    if cursor is not None:
+        try:
+            after = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        except ValueError:
+            raise Problem(
+                422,
+                "the cursor is not one this API issued",
+                errors=[{"field": "cursor", "message": "invalid cursor"}],
+            ) from None
+    params = {"status": status, "after": after, "limit": limit + 1}
+    try:
+        rows = s.reports.cursor().execute(BLOCKLIST_SQL, params).fetchall()
+    except NoProjections:
+        raise Problem(503, "no projections yet: run `ppcx project`") from None
+    items: list[dict[str, Any]] = []
+    for row in rows[:limit]:
+        item = dict(zip(BLOCKLIST_COLUMNS, row, strict=True))
+        for name in ("blocked_at", "changed_at"):
+            if item[name] is not None:
+                item[name] = item[name].isoformat().replace("+00:00", "Z")
+        items.append(item)
+    next_cursor = None
+    if len(rows) > limit:
+        next_cursor = base64.urlsafe_b64encode(items[-1]["entry_id"].encode()).decode()
+    for item in items:
+        del item["entry_id"]
+    return Page(items=items, next_cursor=next_cursor.rstrip("=") if next_cursor else None)
+
+
+@router.get("/v1/blocklist", response_model=Page)
+async def blocklist(
+    status: Literal["blocked", "unblocked", "all"] = "blocked",
+    limit: int = Query(default=100, ge=1, le=1000),
+    cursor: str | None = Query(default=None, max_length=500),
+    who: Principal = Depends(require("finance")),
+    s: ApiServices = Depends(services),
+) -> Page:
+    """The block list (DNC), from the projections (a few seconds behind the log): each
+    caller by its keyed hash (never the number), whether it is blocked now, the reason, and
+    who blocked it when. `status=unblocked|all` shows the ones taken off too."""
+    return await s.call(_blocklist_page, s, status, limit, cursor)

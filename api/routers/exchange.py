@@ -19,7 +19,6 @@ from domain.geo import Geo, parse_e164
 from domain.ids import derived_id
 from domain.money import format_cents
 from exchange.service import PingRequest, PingResult
-from projections.readers import NoProjections
 
 router = APIRouter(tags=["exchange (publishers)"])
 
@@ -91,24 +90,6 @@ def _number_literal(cents: int) -> orjson.Fragment:
     return orjson.Fragment(format_cents(cents).encode())
 
 
-def _static_number(s: ApiServices, campaign_id: str, publisher_id: str) -> str | None:
-    """A static tracking number of the campaign and publisher, so the transferred call comes
-    through PPCX's own telephony and finds its bid (None before any is projected)."""
-    try:
-        row = (
-            s.reports.cursor()
-            .execute(
-                "SELECT number FROM tracking_numbers WHERE campaign_id = ? AND publisher_id = ? "
-                "AND pool_id IS NULL ORDER BY number LIMIT 1",
-                [campaign_id, publisher_id],
-            )
-            .fetchone()
-        )
-    except NoProjections:
-        return None
-    return str(row[0]) if row else None
-
-
 async def _rtb(
     campaign_id: str, params: dict[str, Any], token: str | None, s: ApiServices
 ) -> Response:
@@ -116,6 +97,14 @@ async def _rtb(
     if who.role != "publisher" or who.owner_id is None:
         raise Problem(403, "RTB pings are sent with a publisher's key")
     started = time.perf_counter()
+    # The answer's phoneNumber is a static tracking number of the campaign and publisher,
+    # so the transferred call comes back through PPCX's telephony and finds its bid;
+    # without one there is nothing to answer with, and no auction is run.
+    phone = await s.exchange.static_number(campaign_id, who.owner_id)
+    if phone is None:
+        return _rtb_answer(
+            {"bidId": None, "bidAmount": _number_literal(0), "rejectReason": "no_tracking_number"}
+        )
     caller = str(params.get("CID") or "").strip()
     expose = str(params.get("exposeCallerId", "yes")).lower() not in ("no", "false", "0")
     number = None
@@ -148,10 +137,6 @@ async def _rtb(
     _record(s, result, started)
     answer: dict[str, Any] = {"bidId": result.call_id}
     if result.accepted and result.winner is not None and result.expires_at is not None:
-        phone = (
-            await s.call(_static_number, s, campaign_id, who.owner_id)
-            or result.winner["destination"]
-        )
         answer |= {
             "bidAmount": _number_literal(result.payout_cents or 0),
             "phoneNumber": phone,
@@ -160,6 +145,10 @@ async def _rtb(
         }
     else:
         answer |= {"bidAmount": _number_literal(0), "rejectReason": result.reason}
+    return _rtb_answer(answer)
+
+
+def _rtb_answer(answer: dict[str, Any]) -> Response:
     return Response(orjson.dumps(answer), media_type="application/json")
 
 

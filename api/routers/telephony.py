@@ -17,7 +17,7 @@ from api.models import CallEventIn
 from api.problems import Problem
 from api.services import ApiServices
 from domain.call import Call
-from domain.errors import Conflict, DomainError, ValidationError
+from domain.errors import Conflict, DomainError, Refused, ValidationError
 from domain.geo import Geo, parse_e164
 from domain.ids import derived_id
 from domain.money import format_cents
@@ -149,6 +149,8 @@ async def voice_inbound(request: Request, s: ApiServices = Depends(services)) ->
         return _say("Sorry, nobody can take your call right now. Please try again later.")
     try:
         route = await s.exchange.post(result.call_id, tracking.publisher_id)
+    except Refused:  # the caller was blocked after the ping
+        return _say("Sorry, this call cannot be connected.")
     except Conflict:  # Twilio retried the webhook: the call is already on its way
         call = await s.call(s.app.load, Call, result.call_id, "call_id")
         if call.route is None:

@@ -41,9 +41,6 @@ from domain.money import parse_cents
 DURATION_S_MAX = 24 * 3600
 BID_OUTCOMES = ("received", "rejected", "timed_out")
 FAILOVER_REASONS = ("no_answer", "busy", "failed")
-# A campaign's publishers are re-read from the store at most this often by auctions (the
-# exchange's own snapshot of them trails the log by the config sync's 250 ms as well).
-CAMPAIGN_READ_MAX_AGE_S = 0.25
 
 
 def _result_of(call: Call) -> dict[str, Any]:
@@ -96,14 +93,12 @@ class CallHandlers:
     def submit_auction(self, cmd: RecordAuction) -> Future[dict[str, Any]] | None:
         """`record_auction` without blocking, for the event loop: the future of its result;
         or None when recording must read the store first (an id given from outside may be
-        recorded already; the campaign was not read in the last interval): then call
+        recorded already; the campaign was not read at the version the exchange saw): then call
         `record_auction` on a thread. So must a RecordConflictError from the future. Without
         group commit the writer commits in the caller's thread: None as well."""
         if not cmd.fresh_call_id or not self.ctx.writer.group_commit:
             return None
-        campaign = self.app.read_recently(
-            Campaign, cmd.campaign_id, max_age_s=CAMPAIGN_READ_MAX_AGE_S
-        )
+        campaign = self.app.read_at_least(Campaign, cmd.campaign_id, version=cmd.campaign_version)
         if campaign is None:
             return None
         prepare, decide, hot, fixed = self._auction(cmd, campaign)
@@ -136,8 +131,8 @@ class CallHandlers:
                 existing = self.app.find(Call, cmd.call_id)
                 if existing is not None:
                     return existing, True
-            campaign = campaign_read or self.app.load_recent(
-                Campaign, cmd.campaign_id, "campaign_id", max_age_s=CAMPAIGN_READ_MAX_AGE_S
+            campaign = campaign_read or self.app.load_at_least(
+                Campaign, cmd.campaign_id, "campaign_id", version=cmd.campaign_version
             )
             if not campaign.admits(cmd.publisher_id):
                 raise NotFound("campaign_id does not exist for this publisher", field="campaign_id")
@@ -263,14 +258,30 @@ class CallHandlers:
 
     # -- routing ---------------------------------------------------------------------------------
     def post_call(self, cmd: PostCall) -> dict[str, Any]:
-        """Transfer now → the route (destination, target, buyer); 410 Expired, 409 Conflict."""
+        """Transfer now → the route (destination, target, buyer); 410 Expired, 409 Conflict.
+        A caller blocked since the ping is not routed: the refusal is recorded, the winner's
+        hold voided, and the result says `{"refused": "blocked"}` (the caller raises)."""
+        call = self._call(cmd.call_id, cmd.publisher_id)
+        winner = (call.route or {}).get("buyer_id")
 
         def decide() -> tuple[list[PPCXAggregate], dict[str, Any]]:
-            call = self._call(cmd.call_id, cmd.publisher_id)
-            route = call.post(self.ctx.now())
-            return [call], {"call_id": call.id, "attempt": 1, **route}
+            fresh = self._call(cmd.call_id, cmd.publisher_id)
+            at = self.ctx.now()
+            unexpired = fresh.expires_at is not None and at < fresh.expires_at
+            if fresh.status == "decided" and unexpired and self._blocked(fresh.caller_hash):
+                hold_id, hold = fresh.refuse_post("blocked", at)
+                buyer = self.app.load(Buyer, hold["buyer_id"], "buyer_id")
+                buyer.void_hold(hold_id, fresh.id, hold["amount_cents"], "blocked", at)
+                refused = {"call_id": fresh.id, "refused": "blocked", "hold_id": hold_id, **hold}
+                return [fresh, buyer], refused
+            route = fresh.post(at)
+            return [fresh], {"call_id": fresh.id, "attempt": 1, **route}
 
-        return self.ctx.run(decide, hot=(cmd.call_id,))
+        return self.ctx.run(decide, hot=(cmd.call_id, *([winner] if winner else [])))
+
+    def _blocked(self, caller_hash: str) -> bool:
+        entry = self.app.find(BlockedCaller, blocked_caller_id(caller_hash))
+        return bool(entry and entry.blocked)
 
     def record_answer(self, cmd: RecordAnswer) -> dict[str, Any]:
         def decide() -> tuple[list[PPCXAggregate], dict[str, Any]]:
@@ -373,8 +384,7 @@ class CallHandlers:
             at = self.ctx.now()
             campaign = self.app.load(Campaign, fresh.campaign_id, "campaign_id")
             history = self.app.find(CallerHistory, history_id)
-            blocked_entry = self.app.find(BlockedCaller, blocked_caller_id(fresh.caller_hash))
-            blocked = bool(blocked_entry and blocked_entry.blocked)
+            blocked = self._blocked(fresh.caller_hash)
             last_billed_at = history.last_billed_at if history else None
             duplicate = is_duplicate(last_billed_at, at, campaign.duplicate_window_days)
             decision = decide_billing(

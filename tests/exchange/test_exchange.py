@@ -361,7 +361,8 @@ async def test_rtb_reasons_are_recorded(runtime: ExchangeRuntime, domain: Domain
             buyer_with_target(domain, campaign, rtb_url=s.url(name))
         sync(runtime)
         result = await runtime.exchange.ping(ping(publisher, campaign))
-        assert (result.accepted, result.reason) == (False, "no_eligible_buyer")
+        # every bidder was asked and none bid: the reason says so
+        assert (result.accepted, result.reason) == (False, "no_bid")
     reasons = set()
     import orjson
 

@@ -59,6 +59,7 @@ class Market:
         caller_hash: str = "h-caller",
         ttl_s: int = 60,
         call_id: str | None = None,
+        campaign_version: int = 1,
     ) -> RecordAuction:
         """The command of an auction won by the first of `ranking_targets` (none: no buyer);
         `call_id` given: an id from outside (as an Idempotency-Key derives one)."""
@@ -91,6 +92,7 @@ class Market:
             no_buyer_reason=None if winner else "no_eligible_buyer",
             hold_id=new_id("hold") if winner else None,
             expires_at=now + timedelta(seconds=ttl_s) if winner else None,
+            campaign_version=campaign_version,
             fresh_call_id=call_id is None,
         )
 
