@@ -61,6 +61,16 @@ def sql(name: str) -> str:
     return (resources.files("projections") / "reports" / f"{name}.sql").read_text()
 
 
+DIMENSIONS = {"pnl": PNL_DIMENSIONS, "attribution": ATTRIBUTION_DIMENSIONS}
+
+
+def dimension_column(report: str, dimension: str) -> str | None:
+    """The column a dimension of a report is output as (`day` for `CAST(hour AS DATE) AS day`),
+    None when the report has no such dimension."""
+    expression = DIMENSIONS.get(report, {}).get(dimension)
+    return None if expression is None else expression.rsplit(" AS ", 1)[-1]
+
+
 def _dimensions(group_by: Sequence[str], allowed: dict[str, str], report: str) -> str:
     if not group_by:
         raise ReportError(f"{report}: group_by needs at least one of {', '.join(allowed)}")

@@ -13,8 +13,8 @@ from fastapi import APIRouter, Depends, Query
 from api.auth import Principal, require, services
 from api.models import Page, TimelineOut
 from api.problems import Problem
-from api.redaction import buyers_of, visible_events, visible_row
 from api.services import ApiServices
+from domain import redaction
 from domain.money import format_cents
 from projections.readers import NoProjections
 
@@ -48,6 +48,7 @@ LIST_COLUMNS = (
     "payout_cents",
     "margin_cents",
     "converted",
+    "conversion_value_cents",
     "disputed",
     "reversed",
 )
@@ -118,8 +119,9 @@ def list_calls(
     if len(rows) > limit:
         last = page[-1]
         next_cursor = _encode_cursor(last["pinged_at"], last["call_id"])
+    shown = [redaction.call_row(who, row) for row in page]
     return Page(
-        items=[_money_names(visible_row(who.role, row)) for row in page], next_cursor=next_cursor
+        items=[_money_names(row) for row in shown if row is not None], next_cursor=next_cursor
     )
 
 
@@ -132,22 +134,32 @@ async def calls(
     s: ApiServices = Depends(services),
 ) -> Page:
     """Calls, newest first, from the projections (a few seconds behind the log): a publisher
-    sees its own, a buyer those it won."""
+    sees its own, a buyer those routed to it; columns as `domain.redaction` allows."""
     return await s.call(list_calls, s, who, limit, cursor, campaign_id)
 
 
 def _timeline(s: ApiServices, call_id: str) -> list[tuple[str, dict[str, Any]]]:
+    """The call's stored events as `(topic, state)`, the state with its version."""
     stored = s.app.recorder.select_events(call_id)
     events = []
     for item in stored:
-        name = item.topic.rsplit(".", 1)[-1]
         if not item.topic.startswith("domain.call:Call."):
             return []
         state: dict[str, Any] = orjson.loads(item.state)
-        state.pop("originator_topic", None)
-        state["version"] = item.originator_version
-        events.append((name, state))
+        state["originator_version"] = item.originator_version
+        events.append((item.topic, state))
     return events
+
+
+def _shown(topic: str, state: dict[str, Any]) -> dict[str, Any]:
+    payload = {
+        k: v for k, v in state.items() if k not in ("originator_topic", "originator_version")
+    }
+    return {
+        "type": topic.rsplit(".", 1)[-1],
+        **_money_names(payload),
+        "version": state["originator_version"],
+    }
 
 
 @router.get("/v1/calls/{call_id}", response_model=TimelineOut)
@@ -156,20 +168,15 @@ async def call_timeline(
 ) -> TimelineOut:
     """One call's full event timeline, straight from the event store: ping, every bid
     (received, rejected, timed out), the decision, routes, failovers, the billing decision,
-    conversion and disputes — redacted to what the caller's role may see."""
+    conversion and disputes — each event and field shown only to those `domain.redaction`
+    lets see it (a buyer sees the events that concern it)."""
     events = await s.call(_timeline, s, call_id)
-    missing = Problem(404, f"call {call_id!r} does not exist")
-    if not events:
-        raise missing
-    first = events[0][1]
-    if who.role == "publisher" and first.get("publisher_id") != who.owner_id:
-        raise missing
-    if who.role == "buyer" and who.owner_id not in buyers_of(events):
-        raise missing
+    shown = redaction.call_timeline(who, events) if events else None
+    if shown is None:
+        raise Problem(404, f"call {call_id!r} does not exist")
     call = await s.call(s.calls.load_call, call_id)
-    shown = visible_events(who.role, who.owner_id, events)
     return TimelineOut(
         call_id=call_id,
         status=call.status,
-        events=[{"type": name, **_money_names(state)} for name, state in shown],
+        events=[_shown(topic, state) for topic, state in shown],
     )

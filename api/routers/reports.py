@@ -1,6 +1,6 @@
 """Reports from the DuckDB projections (a published snapshot: reading never blocks the
-projector), scoped by tenant: a publisher's reports cover its own calls and never show what
-buyers paid; a buyer's cover the calls it won and never show publishers' payouts."""
+projector), scoped by tenant: a publisher's reports cover its own calls, a buyer's the calls
+routed to it. Which reports, dimensions and columns each may see is `domain.redaction`'s."""
 
 from __future__ import annotations
 
@@ -14,24 +14,12 @@ from api.auth import Principal, require, services
 from api.problems import Problem
 from api.routers.finance import utc
 from api.services import ApiServices
+from domain import redaction
 from domain.money import format_cents
 from projections.readers import NoProjections
-from projections.reports import REPORTS, ReportError, run_report
+from projections.reports import REPORTS, ReportError, dimension_column, run_report
 
 router = APIRouter(tags=["reports"])
-HIDDEN_COLUMNS = {
-    "publisher": {
-        "revenue_cents",
-        "margin_cents",
-        "revenue_per_call_cents",
-        "bid_rate",
-        "win_rate",
-        "avg_bid_cents",
-    },
-    "buyer": {"payout_cents", "margin_cents", "cost_per_call_cents"},
-}
-HIDDEN_DIMENSIONS = {"publisher": {"buyer", "target"}, "buyer": {"publisher"}}
-NOT_FOR = {"publisher": {"buyers"}, "buyer": {"attribution", "repeat_callers"}}
 
 
 def _value(column: str, value: Any) -> tuple[str, Any]:
@@ -46,6 +34,13 @@ def _value(column: str, value: Any) -> tuple[str, Any]:
     return column, value
 
 
+def _audience(who: Principal) -> redaction.Audience:
+    audience = redaction.report_audience(who)
+    if audience is None:
+        raise Problem(403, f"a {who.role} key cannot read reports")
+    return audience
+
+
 def report_rows(
     s: ApiServices,
     who: Principal,
@@ -54,8 +49,13 @@ def report_rows(
     start: datetime | None,
     end: datetime | None,
 ) -> dict[str, Any]:
-    hidden_dims = HIDDEN_DIMENSIONS.get(who.role, set())
-    refused = [d for d in group_by if d in hidden_dims]
+    audience = _audience(who)
+    columns = [dimension_column(name, d) for d in group_by]
+    refused = [
+        d
+        for d, column in zip(group_by, columns, strict=True)
+        if column is not None and not redaction.may_see_column(audience, column)
+    ]
     if refused:
         raise Problem(403, f"a {who.role} key cannot group by {refused[0]}")
     try:
@@ -74,9 +74,9 @@ def report_rows(
         raise Problem(
             422, str(error), errors=[{"field": "group_by", "message": str(error)}]
         ) from None
-    hidden = HIDDEN_COLUMNS.get(who.role, set())
+    shown = [c for c in result.columns if redaction.may_see_column(audience, c)]
     rows = [
-        dict(_value(c, v) for c, v in zip(result.columns, row, strict=True) if c not in hidden)
+        dict(_value(c, v) for c, v in zip(result.columns, row, strict=True) if c in shown)
         for row in result.rows
     ]
     return {"report": name, "group_by": group_by, "rows": rows}
@@ -103,7 +103,7 @@ async def report(
     `heatmap`: money as decimal strings, times UTC; 503 until the projector has run."""
     if name not in REPORTS:
         raise Problem(404, f"no report {name!r}; there are: {', '.join(REPORTS)}")
-    if name in NOT_FOR.get(who.role, set()):
+    if not redaction.may_run_report(_audience(who), name):
         raise Problem(403, f"the {name} report is not available to a {who.role} key")
     dims = [d.strip() for d in group_by.split(",") if d.strip()]
     if not dims and name == "pnl":

@@ -8,46 +8,14 @@ from decimal import Decimal
 
 import pytest
 
-import domain.api_key
-import domain.blocklist
-import domain.buyer
-import domain.call
-import domain.caller_history
-import domain.campaign
-import domain.numbers
-import domain.publisher
-import domain.receipt
-import domain.target
-from domain.base import PPCXAggregate, PPCXEvent
+from domain.catalog import event_classes
 from domain.persistence import OrjsonTranscoder, is_datetime_field
 
 pytestmark = pytest.mark.unit
 
-MODULES = [
-    domain.api_key,
-    domain.blocklist,
-    domain.buyer,
-    domain.call,
-    domain.caller_history,
-    domain.campaign,
-    domain.numbers,
-    domain.publisher,
-    domain.receipt,
-    domain.target,
-]
-
 
 def _event_classes() -> list[type]:
-    found = []
-    for module in MODULES:
-        for aggregate in vars(module).values():
-            if isinstance(aggregate, type) and issubclass(aggregate, PPCXAggregate):
-                found += [
-                    v
-                    for v in vars(aggregate).values()
-                    if isinstance(v, type) and issubclass(v, PPCXEvent)
-                ]
-    return found
+    return list(event_classes())  # every aggregate of every domain module
 
 
 def test_there_are_events_to_check() -> None:
