@@ -164,6 +164,11 @@ CALL_EVENTS: dict[type, EventRule] = {
         {"reason": _to(PUBLISHER), "excluded": ONLY_INTERNAL, "skipped": ONLY_INTERNAL},
     ),
     Call.PingExpired: EventRule(Concern.HOLDER, _to(PUBLISHER, BUYER), {"hold_id": _to(BUYER)}),
+    Call.PostRefused: EventRule(
+        Concern.HOLDER,
+        _to(PUBLISHER, BUYER),
+        {"reason": _to(PUBLISHER, BUYER), "hold_id": _to(BUYER)},
+    ),
     Call.CallPosted: EventRule(Concern.ROUTED, _to(PUBLISHER, BUYER), {}),
     Call.CallRouted: EventRule(
         Concern.BUYER_ID,
@@ -422,6 +427,7 @@ CALL_COLUMNS: dict[str, Audiences] = {
     "price_cents": _to(BUYER),
     "payout_offer_cents": _to(PUBLISHER),
     "expired": _to(PUBLISHER, BUYER),
+    "post_refused_reason": _to(PUBLISHER, BUYER),
     "posted": _to(PUBLISHER, BUYER),
     "posted_at": _to(PUBLISHER, BUYER),
     "attempts": _to(PUBLISHER, BUYER),
