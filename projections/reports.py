@@ -29,6 +29,7 @@ PNL_DIMENSIONS = {
     "vertical": "vertical",
     "state": "state",
 }
+CALLS_ONLY_DIMENSIONS = frozenset({"target", "state"})  # P&L by these reads the calls table
 ATTRIBUTION_DIMENSIONS = {
     "day": "day",
     "campaign": "utm_campaign",
@@ -98,6 +99,8 @@ def run_report(
         raise ReportError(f"unknown report {report!r}; choose from {', '.join(REPORTS)}")
     text = sql(report)
     if report == "pnl":
+        if CALLS_ONLY_DIMENSIONS & set(group_by):  # not in the hourly rollup
+            text = sql("pnl_calls")
         text = text.replace("{dimensions}", _dimensions(group_by, PNL_DIMENSIONS, report))
     elif report == "attribution":
         text = text.replace("{dimensions}", _dimensions(group_by, ATTRIBUTION_DIMENSIONS, report))

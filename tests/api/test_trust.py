@@ -407,3 +407,42 @@ def test_a_deposit_is_honoured_by_the_next_ping_on_another_worker(
     assert deposit.status_code == 201, deposit.text
     answer = _ping(second_worker, market, key, "+13105550261")
     assert answer["accepted"] is True, answer
+
+
+def test_pnl_by_target_and_caller_state_is_reported(
+    client: TestClient, clock: ManualClock, api_settings: Settings
+) -> None:
+    market = build_market(client)
+    _, key = market.publisher
+    for n, state in enumerate(("CA", "NV")):
+        offer = client.post(
+            "/v1/pings",
+            json={
+                "campaign_id": market.campaign_id,
+                "caller": {"number": f"+1310555015{n}", "state": state, "zip": "90210"},
+            },
+            headers=auth(key),
+        ).json()
+        call = client.post(f"/v1/pings/{offer['ping_id']}/post", headers=auth(key)).json()
+        client.post(
+            f"/v1/calls/{call['call_id']}/events", json={"type": "answered"}, headers=auth(key)
+        )
+        done = client.post(
+            f"/v1/calls/{call['call_id']}/events",
+            json={"type": "completed", "duration_s": 90},
+            headers=auth(key),
+        )
+        assert done.json()["billable"] is True
+    project(api_settings)
+    by_target = client.get(
+        "/v1/reports/pnl", params={"group_by": "target,state"}, headers=auth(ADMIN_KEY)
+    )
+    assert by_target.status_code == 200, by_target.text
+    rows = by_target.json()["rows"]
+    assert sorted(r["state"] for r in rows) == ["CA", "NV"]
+    by_campaign = client.get(
+        "/v1/reports/pnl", params={"group_by": "campaign"}, headers=auth(ADMIN_KEY)
+    ).json()
+    campaign_rows = by_campaign["rows"]
+    assert sum(int(r["billable"]) for r in rows) == sum(int(r["billable"]) for r in campaign_rows)
+    assert {r["revenue"] for r in campaign_rows} == {"100.00"}
