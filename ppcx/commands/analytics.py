@@ -15,6 +15,7 @@ import duckdb
 import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 
 from domain.application import PPCXApplication
 from domain.clock import require_utc
@@ -30,8 +31,10 @@ from projections.reports import (
     REPORTS,
     ReportError,
     ReportResult,
-    display,
+    labels,
+    money_columns,
     run_report,
+    text_rows,
     to_csv,
     to_json,
 )
@@ -207,21 +210,19 @@ def _project_log(
 def _print_result(
     columns: list[str], rows: list[tuple[object, ...]], fmt: Format, title: str | None = None
 ) -> None:
-
+    """Money in dollars under the column's name without `_cents`, in every format."""
     result = ReportResult(columns, rows)
     if fmt is Format.csv:
         sys.stdout.write(to_csv(result))
     elif fmt is Format.json:
         sys.stdout.write(to_json(result).decode() + "\n")
     else:
+        money = money_columns(columns)
         table = Table(title=title)
-        for column in columns:
-            table.add_column(
-                column.removesuffix("_cents"),
-                justify="right" if column.endswith("_cents") else "left",
-            )
-        for row in rows:
-            table.add_row(*(display(c, v) for c, v in zip(columns, row, strict=True)))
+        for column, label in zip(columns, labels(columns), strict=True):
+            table.add_column(Text(label), justify="right" if column in money else "left")
+        for cells in text_rows(result):
+            table.add_row(*(Text(cell) for cell in cells))  # data, not markup
         console.print(table)
 
 

@@ -120,7 +120,7 @@ def test_sql_report_and_export_commands(
     assert pnl.returncode == 0, pnl.stderr
     rows = json.loads(pnl.stdout)
     assert rows
-    assert {"campaign_id", "day", "revenue_cents", "payout_cents", "margin_cents"} <= set(rows[0])
+    assert {"campaign_id", "day", "revenue", "payout", "margin"} <= set(rows[0])
     table = _ppcx(env, "report", "funnel")
     assert table.returncode == 0
     assert "pings" in table.stdout
