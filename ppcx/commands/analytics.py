@@ -23,7 +23,7 @@ from domain.errors import ValidationError
 from ppcx.bootstrap import build_application
 from ppcx.commands.common import configure_logging, console, fail, load_settings
 from ppcx.services import ServiceError, ServiceRunner
-from projections.export import export_parquet
+from projections.export import export_directory, export_parquet
 from projections.projector import Projector, ProjectorStats
 from projections.readers import NoProjections, open_snapshot
 from projections.relay import Relay
@@ -226,20 +226,50 @@ def _print_result(
         console.print(table)
 
 
+class SqlRefused(ValueError):
+    """A `ppcx sql` statement that is not one read-only SELECT."""
+
+
+READ_ONLY = (
+    "`ppcx sql` is read-only: one SELECT (or WITH, FROM, DESCRIBE, SHOW, SUMMARIZE) over the "
+    "projections, reading and writing no file; `ppcx export --to DIR` writes Parquet"
+)
+
+
+def _one_select(con: duckdb.DuckDBPyConnection, query: str) -> str:
+    """The query, if it is exactly one SELECT; else SqlRefused saying why."""
+    statements = con.extract_statements(query)
+    if not statements:
+        raise SqlRefused("no SQL statement given")
+    if len(statements) > 1:
+        raise SqlRefused(
+            f"one statement at a time: this text holds {len(statements)} statements. " + READ_ONLY
+        )
+    kind = statements[0].type
+    if kind != duckdb.StatementType.SELECT:
+        raise SqlRefused(f"a {kind.name} statement is refused. " + READ_ONLY)
+    return query
+
+
 def sql(
-    query: str = typer.Argument(..., help="a read-only SQL statement"),
+    query: str = typer.Argument(..., help="one read-only SELECT"),
     fmt: Format = typer.Option(Format.table, "--format", help="table, csv or json"),
 ) -> None:
-    """Run read-only SQL against the projections (the published snapshot)."""
+    """Run one read-only SELECT against the projections (the published snapshot), inside
+    DuckDB's sandbox: no file is read or written, no setting changed."""
     settings = load_settings()
     try:
         con = open_snapshot(settings.resolved_duckdb_path)
     except NoProjections as error:
         raise fail(str(error)) from None
     try:
-        cursor = con.execute(query)
+        cursor = con.execute(_one_select(con, query))
         columns = [d[0] for d in cursor.description or []]
         rows = cursor.fetchall()
+    except SqlRefused as error:
+        raise fail(str(error)) from None
+    except duckdb.PermissionException as error:
+        raise fail(f"refused: {str(error).strip()}. {READ_ONLY}") from None
     except duckdb.Error as error:
         raise fail(str(error).strip()) from None
     finally:
@@ -290,18 +320,23 @@ def report(
 
 
 def export(to: Path = typer.Option(..., "--to", help="directory for the Parquet files")) -> None:
-    """Export the tables to Parquet, partitioned by day."""
+    """Export the tables to Parquet, partitioned by day (the only command that writes files:
+    under `--to`, and nowhere else)."""
     settings = load_settings()
     try:
-        con = open_snapshot(settings.resolved_duckdb_path)
+        directory = export_directory(to)
+    except OSError as error:
+        raise fail(f"cannot create {to}: {error.strerror or error}") from None
+    try:
+        con = open_snapshot(settings.resolved_duckdb_path, writable_directory=directory)
     except NoProjections as error:
         raise fail(str(error)) from None
     try:
-        written = export_parquet(con, to)
+        written = export_parquet(con, directory)
     except duckdb.Error as error:
         raise fail(str(error).strip()) from None
     finally:
         con.close()
     for table, rows in written.items():
-        console.print(f"{table:18s} {rows:>12,} rows")
-    console.print(f"export: written under {to}")
+        console.print(f"{table:18s} {rows:>12,} rows", highlight=False)
+    console.print(f"export: written under {directory}", markup=False, highlight=False)
