@@ -127,27 +127,64 @@ def ledger_balances(
 
 
 # -- formats ---------------------------------------------------------------------------------------
+#
+# The CLI prints money as the API serves it: a decimal string of dollars, under the column's
+# name without `_cents` (`revenue_cents` → `revenue`), in the table, CSV and JSON alike. A
+# `_cents` column whose plain name the result already has stays integer cents under its own
+# name, so a label always says the unit of what is under it.
 
 
-def display(column: str, value: Any) -> str:
-    """Money as a decimal string, everything else as text."""
-    if value is None:
-        return ""
-    if column.endswith(MONEY_SUFFIX) and isinstance(value, int):
-        sign = "-" if value < 0 else ""
-        units, cents = divmod(abs(value), 100)
-        return f"{sign}{units}.{cents:02d}"
+def money_columns(columns: Sequence[str]) -> frozenset[str]:
+    """The `_cents` columns shown as dollars."""
+    names = set(columns)
+    return frozenset(
+        c for c in columns if c.endswith(MONEY_SUFFIX) and c.removesuffix(MONEY_SUFFIX) not in names
+    )
+
+
+def labels(columns: Sequence[str]) -> list[str]:
+    """The column names as printed: dollars columns lose `_cents`."""
+    money = money_columns(columns)
+    return [c.removesuffix(MONEY_SUFFIX) if c in money else c for c in columns]
+
+
+def dollars(cents: int | Decimal | float) -> str:
+    """ "45.50" from 4550, exactly ("12.345" from an average of 1234.5 cents)."""
+    exact = Decimal(str(cents)) if isinstance(cents, float) else Decimal(cents)
+    return f"{exact.scaleb(-2):f}"
+
+
+def _is_amount(value: Any) -> bool:
+    return isinstance(value, int | Decimal | float) and not isinstance(value, bool)
+
+
+def shown(value: Any, *, money: bool) -> Any:
+    """A value as the CLI presents it: money in dollars, a time as ISO text, else as is."""
+    if money and _is_amount(value):
+        return dollars(value)
     if isinstance(value, datetime):
         return value.isoformat()
-    return str(value)
+    return value
+
+
+def text_rows(result: ReportResult) -> list[list[str]]:
+    """Every cell as text (an empty string for NULL), money in dollars."""
+    money = money_columns(result.columns)
+    return [
+        [
+            "" if v is None else str(shown(v, money=c in money))
+            for c, v in zip(result.columns, row, strict=True)
+        ]
+        for row in result.rows
+    ]
 
 
 def to_csv(result: ReportResult) -> str:
+    """Quoted as Python's `csv` does, every line ending in LF (`\\n`), money in dollars."""
     buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    writer.writerow(result.columns)
-    for row in result.rows:
-        writer.writerow([display(c, v) for c, v in zip(result.columns, row, strict=True)])
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(labels(result.columns))
+    writer.writerows(text_rows(result))
     return buffer.getvalue()
 
 
@@ -158,6 +195,16 @@ def _json_default(value: Any) -> Any:
 
 
 def to_json(result: ReportResult) -> bytes:
+    """A list of objects, money as decimal strings of dollars (as the API serves reports)."""
+    money = money_columns(result.columns)
+    names = labels(result.columns)
+    records = [
+        {
+            name: dollars(v) if c in money and _is_amount(v) else v
+            for name, c, v in zip(names, result.columns, row, strict=True)
+        }
+        for row in result.rows
+    ]
     return orjson.dumps(
-        result.records(), default=_json_default, option=orjson.OPT_INDENT_2 | orjson.OPT_NAIVE_UTC
+        records, default=_json_default, option=orjson.OPT_INDENT_2 | orjson.OPT_NAIVE_UTC
     )

@@ -15,6 +15,7 @@ import duckdb
 import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 
 from domain.application import PPCXApplication
 from domain.clock import require_utc
@@ -22,7 +23,7 @@ from domain.errors import ValidationError
 from ppcx.bootstrap import build_application
 from ppcx.commands.common import configure_logging, console, fail, load_settings
 from ppcx.services import ServiceError, ServiceRunner
-from projections.export import export_parquet
+from projections.export import export_directory, export_parquet
 from projections.projector import Projector, ProjectorStats
 from projections.readers import NoProjections, open_snapshot
 from projections.relay import Relay
@@ -30,8 +31,10 @@ from projections.reports import (
     REPORTS,
     ReportError,
     ReportResult,
-    display,
+    labels,
+    money_columns,
     run_report,
+    text_rows,
     to_csv,
     to_json,
 )
@@ -207,38 +210,66 @@ def _project_log(
 def _print_result(
     columns: list[str], rows: list[tuple[object, ...]], fmt: Format, title: str | None = None
 ) -> None:
-
+    """Money in dollars under the column's name without `_cents`, in every format."""
     result = ReportResult(columns, rows)
     if fmt is Format.csv:
         sys.stdout.write(to_csv(result))
     elif fmt is Format.json:
         sys.stdout.write(to_json(result).decode() + "\n")
     else:
+        money = money_columns(columns)
         table = Table(title=title)
-        for column in columns:
-            table.add_column(
-                column.removesuffix("_cents"),
-                justify="right" if column.endswith("_cents") else "left",
-            )
-        for row in rows:
-            table.add_row(*(display(c, v) for c, v in zip(columns, row, strict=True)))
+        for column, label in zip(columns, labels(columns), strict=True):
+            table.add_column(Text(label), justify="right" if column in money else "left")
+        for cells in text_rows(result):
+            table.add_row(*(Text(cell) for cell in cells))  # data, not markup
         console.print(table)
 
 
+class SqlRefused(ValueError):
+    """A `ppcx sql` statement that is not one read-only SELECT."""
+
+
+READ_ONLY = (
+    "`ppcx sql` is read-only: one SELECT (or WITH, FROM, DESCRIBE, SHOW, SUMMARIZE) over the "
+    "projections, reading and writing no file; `ppcx export --to DIR` writes Parquet"
+)
+
+
+def _one_select(con: duckdb.DuckDBPyConnection, query: str) -> str:
+    """The query, if it is exactly one SELECT; else SqlRefused saying why."""
+    statements = con.extract_statements(query)
+    if not statements:
+        raise SqlRefused("no SQL statement given")
+    if len(statements) > 1:
+        raise SqlRefused(
+            f"one statement at a time: this text holds {len(statements)} statements. " + READ_ONLY
+        )
+    kind = statements[0].type
+    if kind != duckdb.StatementType.SELECT:
+        raise SqlRefused(f"a {kind.name} statement is refused. " + READ_ONLY)
+    return query
+
+
 def sql(
-    query: str = typer.Argument(..., help="a read-only SQL statement"),
+    query: str = typer.Argument(..., help="one read-only SELECT"),
     fmt: Format = typer.Option(Format.table, "--format", help="table, csv or json"),
 ) -> None:
-    """Run read-only SQL against the projections (the published snapshot)."""
+    """Run one read-only SELECT against the projections (the published snapshot), inside
+    DuckDB's sandbox: no file is read or written, no setting changed."""
     settings = load_settings()
     try:
         con = open_snapshot(settings.resolved_duckdb_path)
     except NoProjections as error:
         raise fail(str(error)) from None
     try:
-        cursor = con.execute(query)
+        cursor = con.execute(_one_select(con, query))
         columns = [d[0] for d in cursor.description or []]
         rows = cursor.fetchall()
+    except SqlRefused as error:
+        raise fail(str(error)) from None
+    except duckdb.PermissionException as error:
+        raise fail(f"refused: {str(error).strip()}. {READ_ONLY}") from None
     except duckdb.Error as error:
         raise fail(str(error).strip()) from None
     finally:
@@ -289,18 +320,23 @@ def report(
 
 
 def export(to: Path = typer.Option(..., "--to", help="directory for the Parquet files")) -> None:
-    """Export the tables to Parquet, partitioned by day."""
+    """Export the tables to Parquet, partitioned by day (the only command that writes files:
+    under `--to`, and nowhere else)."""
     settings = load_settings()
     try:
-        con = open_snapshot(settings.resolved_duckdb_path)
+        directory = export_directory(to)
+    except OSError as error:
+        raise fail(f"cannot create {to}: {error.strerror or error}") from None
+    try:
+        con = open_snapshot(settings.resolved_duckdb_path, writable_directory=directory)
     except NoProjections as error:
         raise fail(str(error)) from None
     try:
-        written = export_parquet(con, to)
+        written = export_parquet(con, directory)
     except duckdb.Error as error:
         raise fail(str(error).strip()) from None
     finally:
         con.close()
     for table, rows in written.items():
-        console.print(f"{table:18s} {rows:>12,} rows")
-    console.print(f"export: written under {to}")
+        console.print(f"{table:18s} {rows:>12,} rows", highlight=False)
+    console.print(f"export: written under {directory}", markup=False, highlight=False)

@@ -7,6 +7,7 @@ import logging
 import orjson
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from ppcx.settings import Settings
 
@@ -19,7 +20,8 @@ def load_settings() -> Settings:
 
 
 def fail(message: str, code: int = 1) -> typer.Exit:
-    err_console.print(f"[bold red]error:[/] {message}", highlight=False)
+    """Print `message` (plain text: brackets in it are not markup) and exit with `code`."""
+    err_console.print(f"[bold red]error:[/] {escape(message)}", highlight=False)
     return typer.Exit(code)
 
 

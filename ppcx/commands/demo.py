@@ -130,19 +130,22 @@ def _project(settings: Settings) -> None:
 
 
 def _table(title: str, columns: list[str], rows: list[tuple[object, ...]]) -> Table:
-    from projections.reports import display
+    from rich.text import Text
 
+    from projections.reports import ReportResult, labels, money_columns, text_rows
+
+    money = money_columns(columns)
     table = Table(title=title)
-    for column in columns:
-        money = column.endswith("_cents")
+    for column, label in zip(columns, labels(columns), strict=True):
         table.add_column(
-            column.removesuffix("_cents"),
+            label,
             justify="right"
-            if money or column in ("calls", "billable", "pings", "bids", "wins", "posts", "answers")
+            if column in money
+            or column in ("calls", "billable", "pings", "bids", "wins", "posts", "answers")
             else "left",
         )
-    for row in rows:
-        table.add_row(*(display(c, v) for c, v in zip(columns, row, strict=True)))
+    for cells in text_rows(ReportResult(columns, list(rows))):
+        table.add_row(*(Text(cell) for cell in cells))
     return table
 
 

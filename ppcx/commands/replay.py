@@ -208,6 +208,8 @@ def statement(
     API serves the same document from the projections)."""
     import orjson
 
+    from domain.buyer import Buyer
+    from domain.publisher import Publisher
     from ppcx.bootstrap import build_application
     from replay.statements import statement_from_log
 
@@ -217,8 +219,12 @@ def statement(
     begins, ends = _parse_time(start, "--from"), _parse_time(end, "--to")
     if begins >= ends:
         raise fail("--from must be before --to", code=2)
+    kind, owner_id = account.split(":", maxsplit=1)
+    holder: type[Buyer] | type[Publisher] = Buyer if kind == "buyer" else Publisher
     app_ = build_application(settings)
     try:
+        if app_.find(holder, owner_id) is None:
+            raise fail(f"{kind} {owner_id!r} does not exist in the log", code=1)
         document = statement_from_log(app_.select_chained, account, begins, ends)
     finally:
         app_.close()

@@ -407,6 +407,22 @@ async def test_cli_statement_asof_and_rehydrate(
     assert expected.billed_calls > 0
     bad = ["replay", "statement", "--account", "cash", "--from", begins, "--to", ends]
     assert runner.invoke(cli, bad, env=env).exit_code == 2
+    for unknown, said in (
+        ("buyer:buy_nobody", "buyer 'buy_nobody' does not exist"),
+        (f"buyer:{m.publisher}", f"buyer '{m.publisher}' does not exist"),  # not a buyer
+        (f"publisher:{m.buyers[0]}", f"publisher '{m.buyers[0]}' does not exist"),
+    ):
+        period = ["--from", begins, "--to", ends]
+        refused = runner.invoke(
+            cli, ["replay", "statement", "--account", unknown, *period], env=env
+        )
+        assert refused.exit_code == 1, refused.output
+        assert said in " ".join(refused.stderr.split())
+        assert refused.stdout == ""
+    publisher = ["replay", "statement", "--account", f"publisher:{m.publisher}"]
+    shown = runner.invoke(cli, [*publisher, "--from", begins, "--to", ends], env=env)
+    assert shown.exit_code == 0, shown.output
+    assert orjson.loads(shown.output)["account"] == f"publisher:{m.publisher}"
 
     target = tmp_path / "close.duckdb"
     closed = runner.invoke(
