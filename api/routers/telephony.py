@@ -8,6 +8,7 @@ import contextlib
 from typing import Any
 from urllib.parse import urlencode
 
+import orjson
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
@@ -62,25 +63,45 @@ async def call_event(
 # -- Twilio ------------------------------------------------------------------------------------
 
 
+def _signed_url(request: Request, s: ApiServices) -> str:
+    """The URL Twilio signed: PPCX_PUBLIC_BASE_URL + path and query when set (behind a
+    proxy), else the URL the request came to."""
+    base = s.config.public_base_url
+    if not base:
+        return str(request.url)
+    query = f"?{request.url.query}" if request.url.query else ""
+    return base.rstrip("/") + request.url.path + query
+
+
 async def _verified_form(request: Request, s: ApiServices) -> dict[str, str]:
+    """The webhook's parameters, once its X-Twilio-Signature is verified (403 otherwise): a
+    form post, or a JSON body whose SHA-256 Twilio put in the signed URL (`bodySHA256`)."""
     token = s.config.twilio_auth_token
     if not token:
         raise Problem(503, "telephony is not configured (set PPCX_TWILIO_AUTH_TOKEN)")
+    url = _signed_url(request, s)
+    received = request.headers.get("x-twilio-signature")
+    if twilio.signs_body(url):
+        raw = (await request.body()).decode("utf-8", "replace")
+        if not twilio.valid(token, url, raw, received):
+            raise Problem(403, "the X-Twilio-Signature does not match this request")
+        if request.headers.get("content-type", "").startswith("application/json"):
+            return _json_params(raw)
     form = await request.form()
     params = {k: str(v) for k, v in form.items()}
-    base = s.config.public_base_url
-    url = (
-        str(request.url)
-        if not base
-        else (
-            base.rstrip("/")
-            + request.url.path
-            + (f"?{request.url.query}" if request.url.query else "")
-        )
-    )
-    if not twilio.valid(token, url, params, request.headers.get("x-twilio-signature")):
+    if not twilio.signs_body(url) and not twilio.valid(token, url, params, received):
         raise Problem(403, "the X-Twilio-Signature does not match this request")
     return params
+
+
+def _json_params(raw: str) -> dict[str, str]:
+    try:
+        body = orjson.loads(raw) if raw else {}
+    except orjson.JSONDecodeError:
+        raise ValidationError("the body is not JSON", field="body") from None
+    if not isinstance(body, dict):
+        raise ValidationError("the body is a JSON object", field="body")
+    return {str(k): str(v) for k, v in body.items() if isinstance(v, (str, int, float, bool))}
 
 
 def _base(request: Request, s: ApiServices) -> str:
