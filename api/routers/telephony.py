@@ -12,7 +12,7 @@ import orjson
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
-from api import twilio
+from api import attribution, twilio
 from api.auth import Principal, require, services
 from api.models import CallEventIn
 from api.problems import Problem
@@ -22,7 +22,6 @@ from domain.errors import Conflict, DomainError, ValidationError
 from domain.geo import Geo, parse_e164
 from domain.ids import derived_id
 from domain.money import format_cents
-from domain.numbers import TrackingNumber, number_id
 from exchange.service import PingRequest
 
 router = APIRouter(tags=["telephony"])
@@ -132,19 +131,9 @@ async def voice_inbound(request: Request, s: ApiServices = Depends(services)) ->
         to = parse_e164(params.get("To"), "To")
     except ValidationError:
         return _say("This number is not in service.")
-    tracking = await s.call(s.app.find, TrackingNumber, number_id(to))
+    tracking = await attribution.of_number(s, to)
     if tracking is None:
         return _say("This number is not in service.")
-    attribution: dict[str, Any] = {"source": tracking.source, "tracking_number": to}
-    if tracking.medium:
-        attribution["medium"] = tracking.medium
-    if tracking.keyword:
-        attribution["keyword"] = tracking.keyword
-    if tracking.pool_id:
-        owner = await s.dni.owner(tracking.pool_id, to, s.clock.now())
-        if owner is not None:
-            attribution |= {k: v for k, v in owner["attribution"].items() if v}
-            attribution["dni_session"] = owner["session"]
     try:
         caller: str | None = parse_e164(params.get("From"), "From")
     except ValidationError:  # "anonymous", "restricted", …
@@ -162,7 +151,7 @@ async def voice_inbound(request: Request, s: ApiServices = Depends(services)) ->
             publisher_id=tracking.publisher_id,
             caller_number=caller,
             geo=geo,
-            attribution=attribution,
+            attribution=tracking.attribution,
             call_id=derived_id("call", "twilio", call_sid) if call_sid else None,
         )
     )

@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 import httpx
 import uvicorn
@@ -133,6 +134,8 @@ class _Market:
     buyers: dict[str, str] = field(default_factory=dict)  # id -> key
     destinations: dict[str, str] = field(default_factory=dict)  # destination -> buyer id
     pool_id: str = ""
+    pool_publisher_id: str = ""
+    pool_vertical: str = ""
     finance_key: str = ""
 
 
@@ -256,6 +259,7 @@ class Driver:
                 },
             )
         first = next(iter(m.publishers))
+        m.pool_publisher_id, m.pool_vertical = first, m.allowed[first][0]
         m.pool_id = self.admin(
             "/v1/number-pools",
             {
@@ -334,8 +338,11 @@ class Driver:
         self.clock.advance(timedelta(seconds=rng.expovariate(1 / 25)))
         self.sweep()
         publisher_id = rng.choice(list(m.publishers))
-        key = m.publishers[publisher_id]
         vertical = rng.choice(m.allowed[publisher_id])
+        dni = rng.random() < 0.1  # a visitor of the pool's landing page, who saw a DNI number
+        if dni:
+            publisher_id, vertical = m.pool_publisher_id, m.pool_vertical
+        key = m.publishers[publisher_id]
         number, state, zip_code = rng.choice(callers)
         source, medium = rng.choice(SOURCES)
         attribution: dict[str, Any] = {
@@ -344,12 +351,11 @@ class Driver:
             "keyword": rng.choice(KEYWORDS[vertical]),
             "campaign": f"{vertical}-{source}",
         }
-        if rng.random() < 0.1:  # a web visitor who saw a DNI number
+        if dni:  # the lease carries the visit's attribution; the ping names only the session
             session = f"s{rng.getrandbits(40):010x}"
-            lease = self.call_api(
-                "GET", f"/v1/dni/number?pool={m.pool_id}&session={session}&source={source}", key
-            )
-            attribution |= {"tracking_number": lease["number"], "dni_session": session}
+            query = urlencode({"pool": m.pool_id, "session": session, **attribution})
+            self.call_api("GET", f"/v1/dni/number?{query}", key)
+            attribution = {"dni_session": session}
         out.calls += 1
         ping = self.call_api(
             "POST",
