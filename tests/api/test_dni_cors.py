@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 from domain.numbers import NumberPool, number_id
 from ppcx.bootstrap import build_application
 from ppcx.settings import Settings
-from tests.api.conftest import Market, build_market
+from tests.api.conftest import ADMIN_KEY, Market, auth, build_market
 
 pytestmark = pytest.mark.e2e
 
@@ -60,7 +60,7 @@ def test_a_pools_allowed_origin_may_lease_from_the_browser_and_no_other(
                 "numbers": ["+18005550299"],
                 "allowed_origins": [bad],
             },
-            headers={"Authorization": "Bearer bootstrap-admin-key-for-tests-only"},
+            headers=auth(ADMIN_KEY),
         )
         assert refused.status_code == 422, (bad, refused.text)
         assert refused.json()["errors"][0]["field"] == "allowed_origins"
