@@ -1,7 +1,9 @@
 /* PPCX dynamic number insertion. Include on a page:
  *   <script src="https://ppcx.example.com/dni.js" data-pool="pool_…"></script>
  * and mark each phone number with class "ppcx-number". The visitor's session keeps the same
- * number for the lease's lifetime; source and keyword come from utm_source / utm_term. */
+ * number for the lease's lifetime; source and keyword come from utm_source / utm_term.
+ * A page on another domain than PPCX's needs its origin (e.g. https://landing.example.com) in
+ * the pool's allowed_origins: the lease is then answered with CORS headers for that origin. */
 (function () {
   var me = document.currentScript;
   if (!me) { return; }

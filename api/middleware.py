@@ -19,7 +19,9 @@ Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 IDEMPOTENCY_KEY_MAX = 200
 PENDING_TTL_S = 120
-FORM_PATHS = ("/v1/voice/",)
+FORM_PATHS = ("/v1/voice/",)  # Twilio's webhooks: form posts, or JSON signed with bodySHA256
+FORM_TYPES = ("application/x-www-form-urlencoded", "application/json")
+JSON_TYPES = ("application/json",)
 
 
 def _header(scope: Scope, name: bytes) -> str | None:
@@ -80,10 +82,9 @@ class RequestGuard:
             if not message.get("more_body"):
                 break
         content_type = (_header(scope, b"content-type") or "").split(";")[0].strip().lower()
-        form = path.startswith(FORM_PATHS)
-        expected = "application/x-www-form-urlencoded" if form else "application/json"
-        if body and content_type != expected:
-            await _send_problem(send, 415, f"send {expected}", path)
+        accepted = FORM_TYPES if path.startswith(FORM_PATHS) else JSON_TYPES
+        if body and content_type not in accepted:
+            await _send_problem(send, 415, f"send {accepted[0]}", path)
             return
 
         replayed = False

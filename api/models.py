@@ -188,6 +188,11 @@ class NumberPoolIn(Body):
     publisher_id: str
     numbers: list[str] = Field(min_length=1, max_length=1000)
     lease_ttl_s: int = Field(default=1800, ge=60, le=7 * 86400)
+    allowed_origins: list[str] = Field(
+        default_factory=list,
+        description="web origins (scheme://host[:port]) whose pages may lease numbers (CORS)",
+        examples=[["https://landing.example.com"]],
+    )
 
 
 class BlockIn(Body):

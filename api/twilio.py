@@ -1,53 +1,74 @@
-"""Twilio's webhook signature (X-Twilio-Signature) and the TwiML PPCX answers with.
+"""Twilio's webhook signature (X-Twilio-Signature) and the TwiML PPCX answers with, both through
+Twilio's own library.
 
-The signature is HMAC-SHA1, keyed with the account's auth token, over the full URL Twilio
-called followed by every POST parameter as name+value in name order, base64-encoded."""
+`RequestValidator` checks the signature as Twilio computes it: HMAC-SHA1 keyed with the
+account's auth token over the URL Twilio called (with and without its default port: Twilio
+signs either form) followed by the POST parameters in name order; for a JSON body, Twilio
+puts the body's SHA-256 in the URL's `bodySHA256` parameter and signs the URL alone, and the
+validator checks the hash against the raw body. `VoiceResponse` writes the TwiML."""
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
 from collections.abc import Mapping
-from xml.sax.saxutils import escape, quoteattr
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from twilio.request_validator import RequestValidator
+from twilio.twiml.voice_response import VoiceResponse
+
+BODY_HASH_PARAM = "bodySHA256"  # the URL parameter of a JSON-bodied webhook's body hash
+DIAL_TIMEOUT_S = 20  # how long the buyer's phone rings before the dial's action is called
 
 
-def signature(auth_token: str, url: str, params: Mapping[str, str]) -> str:
-    data = url + "".join(name + params[name] for name in sorted(params))
-    digest = hmac.new(auth_token.encode(), data.encode(), hashlib.sha1).digest()
-    return base64.b64encode(digest).decode()
+def signs_body(url: str) -> bool:
+    """Twilio signed the URL alone and put the raw body's SHA-256 in it (JSON webhooks)."""
+    return BODY_HASH_PARAM in parse_qs(urlsplit(url).query)
 
 
-def valid(auth_token: str, url: str, params: Mapping[str, str], received: str | None) -> bool:
+def valid(auth_token: str, url: str, params: Mapping[str, str] | str, received: str | None) -> bool:
+    """Whether `received` is Twilio's signature of this request: `params` are the form's
+    parameters, or the raw body (text) when `signs_body(url)`."""
     if not received:
         return False
-    return hmac.compare_digest(signature(auth_token, url, params), received)
+    return bool(RequestValidator(auth_token).validate(url, params, received))
 
 
-def dial(destination: str, *, action: str, answered_callback: str, timeout_s: int = 20) -> str:
+def _xml(response: Any) -> str:
+    return str(response.to_xml(xml_declaration=True))
+
+
+def dial(
+    destination: str, *, action: str, answered_callback: str, timeout_s: int = DIAL_TIMEOUT_S
+) -> str:
     """Connect the caller to `destination` (a number or a SIP URI); Twilio calls `action`
     when the dialled leg ends (its answer can dial the next buyer) and `answered_callback`
     when the buyer picks up."""
-    noun = "Sip" if destination.startswith(("sip:", "sips:")) else "Number"
-    return (
-        '<?xml version="1.0" encoding="UTF-8"?>'
-        f'<Response><Dial action={quoteattr(action)} method="POST" timeout="{timeout_s}">'
-        f'<{noun} statusCallbackEvent="answered" statusCallback={quoteattr(answered_callback)}'
-        f' statusCallbackMethod="POST">{escape(destination)}</{noun}></Dial></Response>'
+    response = VoiceResponse()
+    verb = response.dial(action=action, method="POST", timeout=timeout_s)
+    noun = verb.sip if destination.startswith(("sip:", "sips:")) else verb.number
+    noun(
+        destination,
+        status_callback_event="answered",
+        status_callback=answered_callback,
+        status_callback_method="POST",
     )
+    return _xml(response)
 
 
 def reject(message: str) -> str:
-    return (
-        '<?xml version="1.0" encoding="UTF-8"?>'
-        f"<Response><Say>{escape(message)}</Say><Hangup/></Response>"
-    )
+    """Say `message`, then hang up."""
+    response = VoiceResponse()
+    response.say(message)
+    response.hangup()
+    return _xml(response)
 
 
 def hangup() -> str:
-    return '<?xml version="1.0" encoding="UTF-8"?><Response><Hangup/></Response>'
+    response = VoiceResponse()
+    response.hangup()
+    return _xml(response)
 
 
 def empty() -> str:
     """Acknowledge a callback without instructions."""
-    return '<?xml version="1.0" encoding="UTF-8"?><Response/>'
+    return _xml(VoiceResponse())

@@ -136,6 +136,7 @@ class CreateNumberPool:
     by: str
     lease_ttl_s: int = 1800
     command_id: str | None = None
+    allowed_origins: tuple[str, ...] = ()  # web origins whose pages may lease (CORS)
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,5 @@
-"""Tracking numbers (static, tied to a source) and DNI pools (numbers leased to web sessions).
+"""Tracking numbers (static, tied to a source) and DNI pools (numbers leased to web sessions,
+from pages on the web origins the pool allows).
 
 A number's aggregate id is derived from the number itself, so no number can be provisioned
 twice — whether static or in a pool."""
@@ -59,6 +60,14 @@ class NumberPool(PPCXAggregate):
         self.publisher_id = publisher_id
         self.numbers = list(numbers)
         self.lease_ttl_s = lease_ttl_s
+        # web origins whose pages may lease numbers from the browser (CORS); pools created
+        # before origins were recorded, or without any, allow none
+        self.allowed_origins: list[str] = []
+
+    @event("OriginsAllowed")
+    def allow_origins(self, origins: list[str], by: str, timestamp: datetime) -> None:
+        """The web origins (scheme://host[:port]) allowed from now on, replacing the list."""
+        self.allowed_origins = list(origins)
 
     @event("NumbersAdded")
     def add_numbers(self, numbers: list[str], by: str, timestamp: datetime) -> None:

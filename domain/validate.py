@@ -8,8 +8,14 @@ from urllib.parse import urlsplit
 from domain.errors import ValidationError
 
 NAME_LENGTH_MAX = 200
+ORIGIN_LENGTH_MAX = 300
 TEXT_LENGTH_MAX = 2_000
 _SLUG_RE = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
+_ORIGIN_RE = re.compile(
+    r"(https?)://([a-z0-9](?:[a-z0-9\-]*[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9\-]*[a-z0-9])?)*"
+    r"|\[[0-9a-f:.]+\])(?::(\d{1,5}))?"
+)
+_DEFAULT_PORTS = {"http": 80, "https": 443}
 _SIP_RE = re.compile(r"^sips?:[^@\s]+@[A-Za-z0-9.\-]+(:\d+)?(;[^\s]*)?$")
 
 
@@ -54,6 +60,27 @@ def http_url(value: object, field: str) -> str:
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValidationError(f"{field} must be an http(s) URL", field=field)
     return value
+
+
+def origin(value: object, field: str) -> str:
+    """A web origin as browsers send it in `Origin`: `http(s)://host[:port]`, no path, query
+    or user. Scheme and host are lower-cased and a default port dropped, so the result
+    compares equal to the header."""
+    text = value.lower() if isinstance(value, str) and len(value) <= ORIGIN_LENGTH_MAX else ""
+    match = _ORIGIN_RE.fullmatch(text)
+    port = int(match.group(3)) if match and match.group(3) else None
+    if match is None or (port is not None and not 1 <= port <= 65535):
+        raise ValidationError(
+            f"{field} lists origins as scheme://host[:port] (http or https, no path), "
+            f"e.g. https://landing.example.com; got {value!r:.100}",
+            field=field,
+        )
+    scheme, host = match.group(1), match.group(2)
+    return (
+        f"{scheme}://{host}"
+        if port in (None, _DEFAULT_PORTS[scheme])
+        else f"{scheme}://{host}:{port}"
+    )
 
 
 def sip_uri(value: str) -> bool:

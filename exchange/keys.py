@@ -27,7 +27,10 @@ its reads, its reservation script, its ping state — lives in one hash slot.
     <p>:{m:M}:rr:<cmp>            str   round-robin cursor
     <p>:markets                   set   market names (configuration, not on the auction path)
     <p>:idem:<key>                str   API idempotency records (not market data)
-    <p>:dni:…                     DNI leases (not market data)
+    <p>:dni:{pool:P}:…            DNI leases of pool P (not market data): session:<s> str
+                                        (the session's number), lru zset, owner hash
+    <p>:dni:leases:{s:<session>}  hash  pool id → number the session leased (TTL: its
+                                        longest lease), for pings naming only the session
 
 `<p>` is the configured prefix (`PPCX_REDIS_PREFIX`). Caller numbers appear only as keyed
 hashes. Time never enters a key except as the local cap periods, computed in the buyer's time
@@ -104,6 +107,9 @@ class Keys:
 
     def dni_owner(self, pool_id: str) -> str:
         return f"{self.prefix}:dni:{{pool:{pool_id}}}:owner"
+
+    def dni_session_leases(self, session: str) -> str:
+        return f"{self.prefix}:dni:leases:{{s:{session}}}"
 
 
 def delete_matching(client: redis.Redis, pattern: str, batch: int = 1000) -> int:

@@ -246,7 +246,8 @@ async def provision_number(
 async def create_number_pool(
     body: NumberPoolIn, who: Principal = Depends(admin), s: ApiServices = Depends(services)
 ) -> Created:
-    """Create a DNI pool: numbers leased to web sessions by `GET /v1/dni/number`."""
+    """Create a DNI pool: numbers leased to web sessions by `GET /v1/dni/number`, from pages
+    on the pool's `allowed_origins` when they are on another domain (CORS)."""
     pool_id = await s.configured(
         s.setup.create_number_pool,
         CreateNumberPool(
@@ -256,6 +257,7 @@ async def create_number_pool(
             numbers=tuple(body.numbers),
             by=who.by,
             lease_ttl_s=body.lease_ttl_s,
+            allowed_origins=tuple(body.allowed_origins),
         ),
     )
     return Created(id=pool_id)

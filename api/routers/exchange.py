@@ -10,6 +10,7 @@ import orjson
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 
+from api.attribution import for_ping
 from api.auth import Principal, authenticate, require, services
 from api.models import PingIn, PingOut, PostOut
 from api.problems import Problem
@@ -47,13 +48,14 @@ async def ping(
     number = parse_e164(body.caller.number, "caller.number")
     geo = Geo.of_caller(number, body.caller.state, body.caller.zip, body.caller.area_code)
     idempotency = request.headers.get("idempotency-key")
+    given = body.attribution.model_dump(exclude_none=True)
     result = await s.exchange.ping(
         PingRequest(
             campaign_id=body.campaign_id,
             publisher_id=who.owner_id,
             caller_number=number,
             geo=geo,
-            attribution=body.attribution.model_dump(exclude_none=True),
+            attribution=await for_ping(s, given, body.campaign_id, who.owner_id),
             tags=body.tags,
             call_id=derived_id("call", who.owner_id, idempotency) if idempotency else None,
         )

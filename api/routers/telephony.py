@@ -8,10 +8,11 @@ import contextlib
 from typing import Any
 from urllib.parse import urlencode
 
+import orjson
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
-from api import twilio
+from api import attribution, twilio
 from api.auth import Principal, require, services
 from api.models import CallEventIn
 from api.problems import Problem
@@ -21,7 +22,6 @@ from domain.errors import Conflict, DomainError, Refused, ValidationError
 from domain.geo import Geo, parse_e164
 from domain.ids import derived_id
 from domain.money import format_cents
-from domain.numbers import TrackingNumber, number_id
 from exchange.service import PingRequest
 
 router = APIRouter(tags=["telephony"])
@@ -62,25 +62,45 @@ async def call_event(
 # -- Twilio ------------------------------------------------------------------------------------
 
 
+def _signed_url(request: Request, s: ApiServices) -> str:
+    """The URL Twilio signed: PPCX_PUBLIC_BASE_URL + path and query when set (behind a
+    proxy), else the URL the request came to."""
+    base = s.config.public_base_url
+    if not base:
+        return str(request.url)
+    query = f"?{request.url.query}" if request.url.query else ""
+    return base.rstrip("/") + request.url.path + query
+
+
 async def _verified_form(request: Request, s: ApiServices) -> dict[str, str]:
+    """The webhook's parameters, once its X-Twilio-Signature is verified (403 otherwise): a
+    form post, or a JSON body whose SHA-256 Twilio put in the signed URL (`bodySHA256`)."""
     token = s.config.twilio_auth_token
     if not token:
         raise Problem(503, "telephony is not configured (set PPCX_TWILIO_AUTH_TOKEN)")
+    url = _signed_url(request, s)
+    received = request.headers.get("x-twilio-signature")
+    if twilio.signs_body(url):
+        raw = (await request.body()).decode("utf-8", "replace")
+        if not twilio.valid(token, url, raw, received):
+            raise Problem(403, "the X-Twilio-Signature does not match this request")
+        if request.headers.get("content-type", "").startswith("application/json"):
+            return _json_params(raw)
     form = await request.form()
     params = {k: str(v) for k, v in form.items()}
-    base = s.config.public_base_url
-    url = (
-        str(request.url)
-        if not base
-        else (
-            base.rstrip("/")
-            + request.url.path
-            + (f"?{request.url.query}" if request.url.query else "")
-        )
-    )
-    if not twilio.valid(token, url, params, request.headers.get("x-twilio-signature")):
+    if not twilio.signs_body(url) and not twilio.valid(token, url, params, received):
         raise Problem(403, "the X-Twilio-Signature does not match this request")
     return params
+
+
+def _json_params(raw: str) -> dict[str, str]:
+    try:
+        body = orjson.loads(raw) if raw else {}
+    except orjson.JSONDecodeError:
+        raise ValidationError("the body is not JSON", field="body") from None
+    if not isinstance(body, dict):
+        raise ValidationError("the body is a JSON object", field="body")
+    return {str(k): str(v) for k, v in body.items() if isinstance(v, (str, int, float, bool))}
 
 
 def _base(request: Request, s: ApiServices) -> str:
@@ -111,19 +131,9 @@ async def voice_inbound(request: Request, s: ApiServices = Depends(services)) ->
         to = parse_e164(params.get("To"), "To")
     except ValidationError:
         return _say("This number is not in service.")
-    tracking = await s.call(s.app.find, TrackingNumber, number_id(to))
+    tracking = await attribution.of_number(s, to)
     if tracking is None:
         return _say("This number is not in service.")
-    attribution: dict[str, Any] = {"source": tracking.source, "tracking_number": to}
-    if tracking.medium:
-        attribution["medium"] = tracking.medium
-    if tracking.keyword:
-        attribution["keyword"] = tracking.keyword
-    if tracking.pool_id:
-        owner = await s.dni.owner(tracking.pool_id, to, s.clock.now())
-        if owner is not None:
-            attribution |= {k: v for k, v in owner["attribution"].items() if v}
-            attribution["dni_session"] = owner["session"]
     try:
         caller: str | None = parse_e164(params.get("From"), "From")
     except ValidationError:  # "anonymous", "restricted", …
@@ -141,7 +151,7 @@ async def voice_inbound(request: Request, s: ApiServices = Depends(services)) ->
             publisher_id=tracking.publisher_id,
             caller_number=caller,
             geo=geo,
-            attribution=attribution,
+            attribution=tracking.attribution,
             call_id=derived_id("call", "twilio", call_sid) if call_sid else None,
         )
     )

@@ -42,6 +42,7 @@ from domain.schedule import WeeklySchedule, parse_time_zone
 from domain.target import Target
 
 POOL_SIZE_MAX = 1_000
+POOL_ORIGINS_MAX = 20
 CREDIT_LIMIT_CENTS_MAX = 10**11
 
 
@@ -49,6 +50,18 @@ def _id_for(prefix: str, command_id: str | None) -> str:
     if command_id is None:
         return new_id(prefix)
     return derived_id(prefix, require_command_id(command_id))
+
+
+def _origins(given: tuple[str, ...]) -> list[str]:
+    """A pool's allowed web origins, normalised as browsers send them, each listed once."""
+    if len(given) > POOL_ORIGINS_MAX:
+        raise ValidationError(
+            f"a pool allows at most {POOL_ORIGINS_MAX} origins", field="allowed_origins"
+        )
+    origins = [validate.origin(o, "allowed_origins") for o in given]
+    if len(set(origins)) != len(origins):
+        raise ValidationError("a pool lists each origin once", field="allowed_origins")
+    return origins
 
 
 class SetupHandlers:
@@ -373,6 +386,7 @@ class SetupHandlers:
         if len(set(numbers)) != len(numbers):
             raise ValidationError("a pool lists each number once", field="numbers")
         lease_ttl_s = validate.integer(cmd.lease_ttl_s, "lease_ttl_s", 60, 7 * 86400)
+        origins = _origins(cmd.allowed_origins)
         pool_id = _id_for("pool", cmd.command_id)
 
         def decide() -> tuple[list[PPCXAggregate], str]:
@@ -393,6 +407,8 @@ class SetupHandlers:
                 by=cmd.by,
                 timestamp=at,
             )
+            if origins:  # a fact of its own, so pools stored before origins existed still load
+                pool.allow_origins(origins, by=cmd.by, timestamp=at)
             trackers: list[PPCXAggregate] = [
                 TrackingNumber(
                     id=number_id(n),

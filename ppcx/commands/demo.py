@@ -60,7 +60,7 @@ def demo(
                 console.print(
                     f"market: {len(m.publishers)} publishers, {len(m.buyers)} buyers "
                     f"({len(names)} bidding in real time over HTTP), "
-                    f"{len(m.campaigns)} campaigns, tracking numbers and a DNI pool"
+                    f"{len(m.campaigns)} campaigns, tracking numbers and DNI pools"
                 )
                 callers = sim.callers_for(int(calls * 0.8), rng)
                 _drive(driver, callers, calls, rate, seed)

@@ -1,7 +1,7 @@
 """`ppcx demo`: a realistic market driven end to end through the HTTP API.
 
 20 publishers, 60 buyers over five verticals (standing bidders and real-time bidders — real
-HTTP servers on loopback, in a process of their own), tracking numbers and a DNI pool; then
+HTTP servers on loopback, in a process of their own), tracking numbers and DNI pools; then
 calls over their whole life: ping, post, answered or not, failover, durations around the
 buffers, duplicates, conversions, disputes and their resolution.
 
@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 import httpx
 import uvicorn
@@ -78,6 +79,7 @@ KEYWORDS = {
 PUBLISHERS = 20
 BUYERS_PER_VERTICAL = 12
 RTB_SHARE = 3  # every third buyer bids in real time
+DNI_POOL_SIZE = 4  # numbers in each publisher's pool for a campaign
 
 
 @dataclass(frozen=True)
@@ -132,7 +134,7 @@ class _Market:
     allowed: dict[str, list[str]] = field(default_factory=dict)  # publisher -> verticals
     buyers: dict[str, str] = field(default_factory=dict)  # id -> key
     destinations: dict[str, str] = field(default_factory=dict)  # destination -> buyer id
-    pool_id: str = ""
+    pools: dict[tuple[str, str], str] = field(default_factory=dict)  # (pub, vertical) -> id
     finance_key: str = ""
 
 
@@ -255,16 +257,6 @@ class Driver:
                     "medium": medium,
                 },
             )
-        first = next(iter(m.publishers))
-        m.pool_id = self.admin(
-            "/v1/number-pools",
-            {
-                "name": "landing pages",
-                "campaign_id": m.campaigns[m.allowed[first][0]],
-                "publisher_id": first,
-                "numbers": [f"+1888555{n:04d}" for n in range(8)],
-            },
-        )["id"]
         states = list(AREA_CODES)
         buyer_n = 0
         for vertical, (_, (low, high), (buffer_low, buffer_high)) in VERTICALS.items():
@@ -344,12 +336,12 @@ class Driver:
             "keyword": rng.choice(KEYWORDS[vertical]),
             "campaign": f"{vertical}-{source}",
         }
-        if rng.random() < 0.1:  # a web visitor who saw a DNI number
+        if rng.random() < 0.1:  # a visitor of the publisher's landing page saw a DNI number
             session = f"s{rng.getrandbits(40):010x}"
-            lease = self.call_api(
-                "GET", f"/v1/dni/number?pool={m.pool_id}&session={session}&source={source}", key
-            )
-            attribution |= {"tracking_number": lease["number"], "dni_session": session}
+            pool_id = self._dni_pool(publisher_id, vertical)
+            query = urlencode({"pool": pool_id, "session": session, **attribution})
+            self.call_api("GET", f"/v1/dni/number?{query}", key)
+            attribution = {"dni_session": session}  # the lease carries the visit's attribution
         out.calls += 1
         ping = self.call_api(
             "POST",
@@ -373,6 +365,23 @@ class Driver:
             return
         out.posted += 1
         self._ring(posted["call_id"], posted["destination"], key)
+
+    def _dni_pool(self, publisher_id: str, vertical: str) -> str:
+        """The publisher's DNI pool on the vertical's campaign, created for its first web
+        visitor (a ping may name only sessions of the publisher's own pools on its campaign)."""
+        pools = self.market.pools
+        if (publisher_id, vertical) not in pools:
+            first = len(pools) * DNI_POOL_SIZE
+            pools[publisher_id, vertical] = self.admin(
+                "/v1/number-pools",
+                {
+                    "name": f"landing pages {len(pools) + 1}",
+                    "campaign_id": self.market.campaigns[vertical],
+                    "publisher_id": publisher_id,
+                    "numbers": [f"+1888555{first + n:04d}" for n in range(DNI_POOL_SIZE)],
+                },
+            )["id"]
+        return pools[publisher_id, vertical]
 
     def _ring(self, call_id: str, destination: str | None, key: str) -> None:
         rng, out = self.rng, self.outcome

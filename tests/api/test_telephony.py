@@ -3,6 +3,7 @@ Ringba-style RTB ping, through HTTP against the real app."""
 
 from __future__ import annotations
 
+import hashlib
 import xml.etree.ElementTree as ET
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -10,6 +11,8 @@ from urllib.parse import parse_qs, urlsplit
 import orjson
 import pytest
 from fastapi.testclient import TestClient
+from twilio.request_validator import RequestValidator
+from twilio.twiml.voice_response import VoiceResponse
 
 from api import twilio
 from ppcx.settings import Settings
@@ -26,6 +29,11 @@ from tests.api.conftest import (
 pytestmark = pytest.mark.e2e
 
 
+def sign(url: str, params: dict[str, str], token: str = TWILIO_TOKEN) -> str:
+    """The X-Twilio-Signature Twilio sends, computed by Twilio's own library."""
+    return str(RequestValidator(token).compute_signature(url, params))
+
+
 def test_signature_matches_twilios_documented_vector() -> None:
     # https://www.twilio.com/docs/usage/security#validating-requests
     url = "https://mycompany.com/myapp.php?foo=1&bar=2"
@@ -36,15 +44,19 @@ def test_signature_matches_twilios_documented_vector() -> None:
         "From": "+14158675309",
         "To": "+18005551212",
     }
-    assert twilio.signature("12345", url, params) == "RSOYDt4T1cUTdK1PDd93/VVr8B8="
     assert twilio.valid("12345", url, params, "RSOYDt4T1cUTdK1PDd93/VVr8B8=")
+    # Twilio may sign the URL with its default port: both forms are the same request
+    port_url = "https://mycompany.com:443/myapp.php?foo=1&bar=2"
+    assert twilio.valid("12345", port_url, params, "RSOYDt4T1cUTdK1PDd93/VVr8B8=")
+    assert twilio.valid("12345", url, params, sign(port_url, params, "12345"))
     assert not twilio.valid(
         "12345", url, {**params, "Digits": "1235"}, "RSOYDt4T1cUTdK1PDd93/VVr8B8="
     )
     assert not twilio.valid("12346", url, params, "RSOYDt4T1cUTdK1PDd93/VVr8B8=")
+    assert not twilio.valid("12345", url, params, None)
 
 
-def test_twiml_is_well_formed_xml_and_escapes() -> None:
+def test_twiml_is_what_twilio_expects() -> None:
     dial = ET.fromstring(
         twilio.dial(
             "+13105550100",
@@ -53,24 +65,43 @@ def test_twiml_is_well_formed_xml_and_escapes() -> None:
         )
     )
     assert dial.tag == "Response"
-    number = dial.find("Dial/Number")
+    verb = dial.find("Dial")
+    assert verb is not None
+    assert verb.attrib == {
+        "action": "https://x/s?a=1&b=2",
+        "method": "POST",
+        "timeout": str(twilio.DIAL_TIMEOUT_S),
+    }
+    number = verb.find("Number")
     assert number is not None
     assert number.text == "+13105550100"
-    assert dial.find("Dial").get("action") == "https://x/s?a=1&b=2"  # type: ignore[union-attr]
+    assert number.attrib == {
+        "statusCallbackEvent": "answered",
+        "statusCallback": "https://x/s?leg=answered",
+        "statusCallbackMethod": "POST",
+    }
     sip = ET.fromstring(twilio.dial("sip:buyer@example.com", action="a", answered_callback="b"))
-    assert sip.find("Dial/Sip") is not None
+    assert sip.findtext("Dial/Sip") == "sip:buyer@example.com"
+    assert sip.find("Dial/Number") is None
     say = ET.fromstring(twilio.reject("Tom & Jerry <3"))
+    assert [child.tag for child in say] == ["Say", "Hangup"]
     assert say.findtext("Say") == "Tom & Jerry <3"
-    ET.fromstring(twilio.hangup())
-    ET.fromstring(twilio.empty())
+    assert [child.tag for child in ET.fromstring(twilio.hangup())] == ["Hangup"]
+    empty = ET.fromstring(twilio.empty())
+    assert empty.tag == "Response"
+    assert list(empty) == []
+    # exactly what Twilio's own library writes for the same instructions
+    expected = VoiceResponse()
+    expected.say("Tom & Jerry <3")
+    expected.hangup()
+    assert twilio.reject("Tom & Jerry <3") == expected.to_xml()
 
 
 def _twilio_post(
     client: TestClient, path: str, params: dict[str, str], token: str = TWILIO_TOKEN
 ) -> Any:
-    url = BASE_URL + path
     return client.post(
-        path, data=params, headers={"X-Twilio-Signature": twilio.signature(token, url, params)}
+        path, data=params, headers={"X-Twilio-Signature": sign(BASE_URL + path, params, token)}
     )
 
 
@@ -167,17 +198,62 @@ def test_forged_or_missing_signature_is_403_and_records_nothing(
     tampered = client.post(
         "/v1/voice/inbound",
         data={**params, "To": "+18005550101"},
-        headers={
-            "X-Twilio-Signature": twilio.signature(
-                TWILIO_TOKEN, BASE_URL + "/v1/voice/inbound", params
-            )
-        },
+        headers={"X-Twilio-Signature": sign(BASE_URL + "/v1/voice/inbound", params)},
     )
     assert tampered.status_code == 403
     assert event_count(api_settings) == before
     unknown = _twilio_post(client, "/v1/voice/inbound", {**params, "To": "+18005559999"})
     assert unknown.status_code == 200
     assert ET.fromstring(unknown.text).find("Say") is not None
+
+
+def test_signatures_over_the_default_port_and_over_a_json_body_hash_are_accepted(
+    client: TestClient, api_settings: Settings
+) -> None:
+    market = build_market(client)
+    publisher_id, _ = market.publisher
+    market.admin(
+        "POST",
+        "/v1/numbers",
+        json={
+            "number": "+18005550100",
+            "campaign_id": market.campaign_id,
+            "publisher_id": publisher_id,
+            "source": "tv",
+        },
+    )
+    inbound = {"CallSid": "CA0005", "From": "+13105550123", "To": "+18005550100"}
+    port_url = "https://ppcx.test:443/v1/voice/inbound"  # Twilio signs this form too
+    wrong = client.post(
+        "/v1/voice/inbound",
+        data=inbound,
+        headers={"X-Twilio-Signature": sign(port_url, inbound, token="not-the-token")},
+    )
+    assert wrong.status_code == 403
+    assert wrong.headers["content-type"] == "application/problem+json"
+    accepted = client.post(
+        "/v1/voice/inbound", data=inbound, headers={"X-Twilio-Signature": sign(port_url, inbound)}
+    )
+    destination, action = _dial_of(accepted)
+    assert destination == "+13105550200"
+    call_id = parse_qs(urlsplit(action).query)["call_id"][0]
+
+    # a JSON body: Twilio puts its SHA-256 in the URL and signs the URL alone
+    body = orjson.dumps({"CallSid": "CA0005", "CallStatus": "in-progress"})
+    path = (
+        f"/v1/voice/status?call_id={call_id}&leg=answered"
+        f"&bodySHA256={hashlib.sha256(body).hexdigest()}"
+    )
+    headers = {"X-Twilio-Signature": sign(BASE_URL + path, {}), "Content-Type": "application/json"}
+    tampered = client.post(path, content=body.replace(b"CA0005", b"CA0006"), headers=headers)
+    assert tampered.status_code == 403
+    answered = client.post(path, content=body, headers=headers)
+    assert answered.status_code == 200, answered.text
+    root = ET.fromstring(answered.text)
+    assert root.tag == "Response"
+    assert list(root) == []
+    timeline = client.get(f"/v1/calls/{call_id}", headers=auth(ADMIN_KEY)).json()
+    assert "CallAnswered" in [e["type"] for e in timeline["events"]]
 
 
 def test_dni_leases_a_number_per_session_and_attributes_the_call(
