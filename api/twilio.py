@@ -63,6 +63,14 @@ def reject(message: str) -> str:
     return _xml(response)
 
 
+def refuse() -> str:
+    """Reject the call without answering it (a blocked caller: it is never connected, and
+    the call costs nobody anything)."""
+    response = VoiceResponse()
+    response.reject(reason="rejected")
+    return _xml(response)
+
+
 def hangup() -> str:
     response = VoiceResponse()
     response.hangup()

@@ -276,7 +276,7 @@ INTERNAL_EVENTS: dict[type, tuple[str, ...]] = {
     CallerHistory: ("Started", "CallerBilled"),
     Campaign: ("Created", "PublisherAllowed", "PublisherDisallowed"),
     CommandReceipt: ("CommandAccepted",),
-    NumberPool: ("Created", "NumbersAdded"),
+    NumberPool: ("Created", "NumbersAdded", "OriginsAllowed"),
     Publisher: ("Registered", "Renamed"),
     Target: ("Created", "StandingBidSet", "Paused", "Resumed", "RulesChanged"),
     TrackingNumber: ("Provisioned",),

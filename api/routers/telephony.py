@@ -156,11 +156,13 @@ async def voice_inbound(request: Request, s: ApiServices = Depends(services)) ->
         )
     )
     if not result.accepted:
+        if result.reason == "blocked":
+            return Response(twilio.refuse(), media_type=TWIML)
         return _say("Sorry, nobody can take your call right now. Please try again later.")
     try:
         route = await s.exchange.post(result.call_id, tracking.publisher_id)
     except Refused:  # the caller was blocked after the ping
-        return _say("Sorry, this call cannot be connected.")
+        return Response(twilio.refuse(), media_type=TWIML)
     except Conflict:  # Twilio retried the webhook: the call is already on its way
         call = await s.call(s.app.load, Call, result.call_id, "call_id")
         if call.route is None:

@@ -146,7 +146,9 @@ def test_a_blocked_caller_is_refused_by_twilio_and_rtb(client: TestClient) -> No
         client, "/v1/voice/inbound", {"CallSid": "CA-BLK", "From": CALLER, "To": "+18005550178"}
     )
     assert inbound.status_code == 200
-    assert ET.fromstring(inbound.text).find("Dial") is None, inbound.text
+    twiml = ET.fromstring(inbound.text)
+    assert twiml.find("Dial") is None, inbound.text
+    assert twiml.find("Reject") is not None, inbound.text  # never answered, never connected
     rtb = client.post(
         f"/v1/rtb/{market.campaign_id}.json", json={"CID": CALLER[2:]}, headers=auth(key)
     )
