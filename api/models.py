@@ -7,7 +7,12 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-MONEY = r"^-?\d{1,13}(\.\d{1,2})?$"
+from domain.money import AMOUNT_PATTERN, SHARE_PATTERN
+
+# ASCII digits only: pydantic-core's regex `\d` matches any Unicode digit ("１０.００"), and
+# the domain's parsing (domain/money.py) checks the same shapes again.
+MONEY = f"^{AMOUNT_PATTERN}$"
+SHARE = f"^{SHARE_PATTERN}$"
 
 
 class Body(BaseModel):
@@ -74,7 +79,7 @@ class FixedPayout(Body):
 
 class SharePayout(Body):
     share: str = Field(
-        pattern=r"^(0(\.\d+)?|1(\.0+)?)$",
+        pattern=SHARE,
         examples=["0.70"],
         description="the publisher earns this share of the revenue",
     )
