@@ -13,6 +13,7 @@ from fastapi.responses import Response
 from api.auth import Principal, authenticate, require, services
 from api.models import PingIn, PingOut, PostOut
 from api.problems import Problem
+from api.rtb_params import parse_rtb_ping
 from api.services import ApiServices
 from domain.errors import ValidationError
 from domain.geo import Geo, parse_e164
@@ -116,32 +117,16 @@ async def _rtb(
     if who.role != "publisher" or who.owner_id is None:
         raise Problem(403, "RTB pings are sent with a publisher's key")
     started = time.perf_counter()
-    caller = str(params.get("CID") or "").strip()
-    expose = str(params.get("exposeCallerId", "yes")).lower() not in ("no", "false", "0")
-    number = None
-    if caller and expose:
-        digits = (
-            caller
-            if caller.startswith("+")
-            else ("+1" + caller if len(caller) == 10 else "+" + caller)
-        )
-        number = parse_e164(digits, "CID")
-    state = params.get("State") or params.get("state")
-    geo = Geo.of_caller(
-        number,
-        str(state) if state else None,
-        str(params["zipcode"]) if params.get("zipcode") else None,
-        None,
-    )
+    rtb = parse_rtb_ping(params)
     attribution = {"source": "rtb"}
-    if params.get("SubID"):
-        attribution["sub_id"] = str(params["SubID"])[:200]
+    if rtb.sub_id is not None:
+        attribution["sub_id"] = rtb.sub_id
     result = await s.exchange.ping(
         PingRequest(
             campaign_id=campaign_id,
             publisher_id=who.owner_id,
-            caller_number=number,
-            geo=geo,
+            caller_number=rtb.number,
+            geo=rtb.geo,
             attribution=attribution,
         )
     )
