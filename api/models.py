@@ -3,10 +3,19 @@ Unknown fields are refused too, so a typo is an error rather than a silent defau
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+)
 
+from domain.clock import parse_rfc3339
 from domain.geo import parse_area_code, parse_e164, parse_state, parse_zip
 from domain.money import AMOUNT_PATTERN, SHARE_PATTERN
 
@@ -24,6 +33,9 @@ PhoneNumber = Annotated[str, AfterValidator(parse_e164)]
 UsState = Annotated[str, AfterValidator(parse_state)]
 Zip = Annotated[str, AfterValidator(parse_zip)]
 AreaCode = Annotated[str, AfterValidator(parse_area_code)]
+# An RFC 3339 date-time with its offset, read by the domain's strict parser (pydantic's own
+# takes dates alone, epoch seconds and times without an offset).
+Rfc3339 = Annotated[datetime, BeforeValidator(parse_rfc3339)]
 
 
 class Body(BaseModel):
@@ -282,7 +294,12 @@ class PostOut(BaseModel):
 
 class CallEventIn(Body):
     type: Literal["answered", "completed", "no_answer", "busy", "failed"]
-    at: str | None = Field(default=None, description="when it happened (RFC 3339)")
+    at: Rfc3339 | None = Field(
+        default=None,
+        description="when it happened (RFC 3339 with an offset); within 5 minutes before and "
+        "5 seconds after the server's time, else 422; the events it causes carry this time",
+        examples=["2026-11-02T15:04:05Z"],
+    )
     duration_s: int | None = Field(default=None, ge=0, le=86_400)
 
 

@@ -4,7 +4,7 @@
 in [0, 1] and the payout it gives is rounded half-even to the cent.
 
 Decimal strings are ASCII only, taken exactly as written: Python's `int()`, `Decimal()` and
-`\d` accept any Unicode digit ("１０"), underscores, surrounding blanks and exponents, so
+`\\d` accept any Unicode digit ("１０"), underscores, surrounding blanks and exponents, so
 the text is matched against `[0-9]` patterns (whole string) before it is converted.
 """
 
@@ -85,7 +85,7 @@ def parse_share(text: object, field: str = "share") -> Decimal:
     elif isinstance(text, str):
         if _SHARE_RE.fullmatch(text) is None:
             raise ValidationError(
-                f'{field} must be a decimal between 0 and 1 with at most {SHARE_PLACES_MAX} '
+                f"{field} must be a decimal between 0 and 1 with at most {SHARE_PLACES_MAX} "
                 'places, such as "0.70"',
                 field=field,
             )

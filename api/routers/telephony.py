@@ -5,6 +5,7 @@ the dial's end fails over to the next bidder or completes the call)."""
 from __future__ import annotations
 
 import contextlib
+from datetime import datetime
 from typing import Any
 from urllib.parse import urlencode
 
@@ -52,8 +53,8 @@ async def call_event(
         raise ValidationError("a completed call reports its duration_s", field="duration_s")
     publisher = who.owner_id if who.role == "publisher" else None
     if body.type == "completed":
-        return billing_answer(await _complete(s, call_id, body.duration_s or 0, publisher))
-    result = await s.exchange.report(call_id, body.type, body.duration_s, publisher)
+        return billing_answer(await _complete(s, call_id, body.duration_s or 0, publisher, body.at))
+    result = await s.exchange.report(call_id, body.type, body.duration_s, publisher, body.at)
     if body.type == "answered":
         return {"call_id": call_id, "status": "answered"}
     return {"call_id": call_id, "attempt": result["attempt"], "destination": result["destination"]}
@@ -200,12 +201,16 @@ async def voice_status(  # noqa: PLR0911 - one answer per Twilio callback kind
 
 
 async def _complete(
-    s: ApiServices, call_id: str, duration_s: int, publisher_id: str | None
+    s: ApiServices,
+    call_id: str,
+    duration_s: int,
+    publisher_id: str | None,
+    at: datetime | None = None,
 ) -> dict[str, Any]:
     """The call's end and its billing decision; the caller's history is in the log now, so
     this worker's duplicate index is brought up to date before the next ping rather than
     within the next sync tick."""
-    billing = await s.exchange.report(call_id, "completed", duration_s, publisher_id)
+    billing = await s.exchange.report(call_id, "completed", duration_s, publisher_id, at)
     await s.call(s.sync_config)
     return billing
 

@@ -37,6 +37,7 @@ from domain.ids import dispute_id as make_dispute_id
 from domain.invariant import invariant
 from domain.ledger import hold_transfer
 from domain.money import parse_cents
+from domain.reported_time import event_time
 
 DURATION_S_MAX = 24 * 3600
 BID_OUTCOMES = ("received", "rejected", "timed_out")
@@ -277,7 +278,7 @@ class CallHandlers:
             call = self._call(cmd.call_id)
             if call.status == "answered":
                 return [], _result_of(call)  # a repeated webhook
-            call.answer(self.ctx.now())
+            call.answer(event_time(cmd.at, self.ctx.now(), call))
             return [call], _result_of(call)
 
         return self.ctx.run(decide, hot=(cmd.call_id,))
@@ -310,12 +311,18 @@ class CallHandlers:
 
         def decide() -> tuple[list[PPCXAggregate], dict[str, Any]]:
             fresh = self._call(cmd.call_id)
-            at = self.ctx.now()
-            buyers: dict[str, Buyer] = {}
+            if fresh.route is None:
+                raise Conflict(f"call {fresh.id} is {fresh.status}; only a ringing call fails over")
+            buyers = {
+                buyer_id: self.app.load(Buyer, buyer_id, "buyer_id")
+                for buyer_id in dict.fromkeys(
+                    [fresh.route["buyer_id"], *([candidate["buyer_id"]] if candidate else [])]
+                )
+            }
+            at = event_time(cmd.at, self.ctx.now(), fresh, *buyers.values())
 
             def buyer(buyer_id: str) -> Buyer:
-                if buyer_id not in buyers:
-                    buyers[buyer_id] = self.app.load(Buyer, buyer_id, "buyer_id")
+                invariant(buyer_id in buyers, "a failover moves the funds of loaded buyers only")
                 return buyers[buyer_id]
 
             if candidate is not None:
@@ -370,9 +377,12 @@ class CallHandlers:
             if fresh.billing is not None:
                 return [], billing_result(fresh)
             assert fresh.route is not None
-            at = self.ctx.now()
             campaign = self.app.load(Campaign, fresh.campaign_id, "campaign_id")
             history = self.app.find(CallerHistory, history_id)
+            buyer = self.app.load(Buyer, buyer_id, "buyer_id")
+            at = event_time(
+                cmd.at, self.ctx.now(), fresh, buyer, *([history] if history is not None else [])
+            )
             blocked_entry = self.app.find(BlockedCaller, blocked_caller_id(fresh.caller_hash))
             blocked = bool(blocked_entry and blocked_entry.blocked)
             last_billed_at = history.last_billed_at if history else None
@@ -398,7 +408,6 @@ class CallHandlers:
                 at=at,
             )
             invariant(hold["buyer_id"] == buyer_id, "the routed buyer holds the funds")
-            buyer = self.app.load(Buyer, buyer_id, "buyer_id")
             touched: list[PPCXAggregate] = [fresh, buyer]
             if decision.billable:
                 buyer.post_hold(hold_id, fresh.id, hold["amount_cents"], at)
