@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import base64
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
 import orjson
 from fastapi import APIRouter, Depends, Query
 
 from api.auth import Principal, require, services
 from api.models import Page, TimelineOut
+from api.params import QueryInt
 from api.problems import Problem
 from api.redaction import buyers_of, visible_events, visible_row
 from api.services import ApiServices
@@ -125,7 +126,7 @@ def list_calls(
 
 @router.get("/v1/calls", response_model=Page)
 async def calls(
-    limit: int = Query(default=100, ge=1, le=1000),
+    limit: Annotated[QueryInt, Query(ge=1, le=1000)] = 100,
     cursor: str | None = Query(default=None, max_length=500),
     campaign_id: str | None = Query(default=None, max_length=100),
     who: Principal = Depends(anyone),

@@ -5,12 +5,13 @@ publisher reads only its own account."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query
 
 from api.auth import Principal, require, services
 from api.models import DisputeResolvedOut, Page, ResolveIn
+from api.params import JOURNAL_CURSOR, QueryInt, QueryTime
 from api.problems import Problem
 from api.services import ApiServices
 from domain.commands import ResolveDispute
@@ -75,7 +76,7 @@ def _balances(s: ApiServices, as_of: datetime | None, account: str | None) -> li
 
 @router.get("/v1/ledger/accounts")
 async def accounts(
-    as_of: datetime | None = Query(default=None, description="RFC 3339"),
+    as_of: QueryTime | None = Query(default=None, description="RFC 3339 with an offset"),
     who: Principal = Depends(readers),
     s: ApiServices = Depends(services),
 ) -> dict[str, Any]:
@@ -90,7 +91,7 @@ async def accounts(
 @router.get("/v1/ledger/accounts/{account}")
 async def account(
     account: str,
-    as_of: datetime | None = Query(default=None),
+    as_of: QueryTime | None = Query(default=None, description="RFC 3339 with an offset"),
     who: Principal = Depends(readers),
     s: ApiServices = Depends(services),
 ) -> dict[str, Any]:
@@ -146,8 +147,8 @@ def _transfers(
 @router.get("/v1/ledger/transfers", response_model=Page)
 async def transfers(
     account: str | None = Query(default=None, max_length=200),
-    limit: int = Query(default=100, ge=1, le=1000),
-    cursor: str | None = Query(default=None, pattern=r"^\d{1,19}$"),
+    limit: Annotated[QueryInt, Query(ge=1, le=1000)] = 100,
+    cursor: str | None = Query(default=None, pattern=JOURNAL_CURSOR),
     who: Principal = Depends(readers),
     s: ApiServices = Depends(services),
 ) -> Page:
@@ -185,8 +186,8 @@ async def _statement(
 @router.get("/v1/invoices/{buyer_id}")
 async def invoice(
     buyer_id: str,
-    start: datetime = Query(alias="from"),
-    end: datetime = Query(alias="to"),
+    start: QueryTime = Query(alias="from"),
+    end: QueryTime = Query(alias="to"),
     who: Principal = Depends(require("buyer", "finance")),
     s: ApiServices = Depends(services),
 ) -> dict[str, Any]:
@@ -199,8 +200,8 @@ async def invoice(
 @router.get("/v1/statements/{publisher_id}")
 async def statement(
     publisher_id: str,
-    start: datetime = Query(alias="from"),
-    end: datetime = Query(alias="to"),
+    start: QueryTime = Query(alias="from"),
+    end: QueryTime = Query(alias="to"),
     who: Principal = Depends(require("publisher", "finance")),
     s: ApiServices = Depends(services),
 ) -> dict[str, Any]:

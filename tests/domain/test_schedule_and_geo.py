@@ -157,8 +157,11 @@ def test_state_and_area_code_come_from_the_number_when_not_given(
 
 @pytest.mark.parametrize(
     ("state", "zip_code", "area_code"),
-    [("ca", None, None), (" CA", None, None), ("", None, None), (None, "90210-1234", None)]
-    + [(None, "９0210", None), (None, "", None), (None, None, "310 "), (None, None, "１310")],
+    [
+        *[("ca", None, None), (" CA", None, None), ("", None, None)],
+        *[(None, "90210-1234", None), (None, "９0210", None), (None, "", None)],
+        *[(None, None, "310 "), (None, None, "１310")],
+    ],
 )
 def test_geo_is_taken_as_written(
     state: str | None, zip_code: str | None, area_code: str | None
