@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import uuid
 
-from domain.errors import ValidationError
+from domain.errors import NotFound, ValidationError
 
 _NAMESPACE = uuid.UUID("6f1c3f8e-6d2a-4b8e-9a51-2f1e8c0d7b44")
 PREFIXES = frozenset(
@@ -48,6 +48,20 @@ def require_id(value: object, prefix: str, field: str) -> str:
     if match is None or match.group(1) != prefix:
         raise ValidationError(f"{field} is not a valid {prefix}_… id", field=field)
     return value
+
+
+def require_subject_id(value: object, prefix: str, field: str) -> str:
+    """The id of the object a command acts on (the id in an API path): a malformed one names
+    nothing, so it is NotFound exactly as an unknown or another tenant's is — same message,
+    no hint which. Ids that refer to other objects (in a request body) use `require_id`."""
+    if not isinstance(value, str) or not _is_id(value, prefix):
+        raise NotFound(f"{field} {value!r} does not exist", field=field)
+    return value
+
+
+def _is_id(value: str, prefix: str) -> bool:
+    match = _ID_RE.fullmatch(value)
+    return match is not None and match.group(1) == prefix
 
 
 def require_command_id(value: object, field: str = "command_id") -> str:

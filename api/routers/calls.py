@@ -16,6 +16,7 @@ from api.params import QueryInt
 from api.problems import Problem
 from api.redaction import buyers_of, visible_events, visible_row
 from api.services import ApiServices
+from domain.errors import NotFound
 from domain.money import format_cents
 from projections.readers import NoProjections
 
@@ -159,7 +160,7 @@ async def call_timeline(
     (received, rejected, timed out), the decision, routes, failovers, the billing decision,
     conversion and disputes — redacted to what the caller's role may see."""
     events = await s.call(_timeline, s, call_id)
-    missing = Problem(404, f"call {call_id!r} does not exist")
+    missing = NotFound(f"call_id {call_id!r} does not exist", field="call_id")
     if not events:
         raise missing
     first = events[0][1]

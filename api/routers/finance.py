@@ -9,15 +9,19 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query
 
-from api.auth import Principal, require, services
+from api.auth import Principal, owned, require, services
 from api.models import DisputeResolvedOut, Page, ResolveIn
 from api.params import JOURNAL_CURSOR, QueryInt, QueryTime
 from api.problems import Problem
 from api.services import ApiServices
+from domain.base import PPCXAggregate
+from domain.buyer import Buyer
 from domain.commands import ResolveDispute
+from domain.errors import NotFound
 from domain.ids import call_of_dispute
 from domain.ledger import buyer_account, publisher_account
 from domain.money import format_cents
+from domain.publisher import Publisher
 from projections.readers import NoProjections
 from projections.reports import ledger_balances
 from projections.statements import statement_from_projection
@@ -168,11 +172,19 @@ def _document(s: ApiServices, account_id: str, start: datetime, end: datetime) -
 
 
 async def _statement(
-    s: ApiServices, who: Principal, account_id: str, start: datetime, end: datetime
+    s: ApiServices,
+    who: Principal,
+    holder: tuple[type[PPCXAggregate], str, str],
+    account_id: str,
+    start: datetime,
+    end: datetime,
 ) -> dict[str, Any]:
-    mine = own_account(who)
-    if mine is not None and mine != account_id:
-        raise Problem(404, f"{account_id.split(':', maxsplit=1)[0]} does not exist")
+    """`holder`: the account holder's class, id and the path's field for it. Another
+    tenant's, an unknown and a malformed id are the same 404."""
+    cls, holder_id, field = holder
+    owned(who, holder_id, field)
+    if await s.call(s.app.find, cls, holder_id) is None:
+        raise NotFound(f"{field} {holder_id!r} does not exist", field=field)
     begins, ends = utc(start, "from"), utc(end, "to")
     assert begins is not None
     assert ends is not None
@@ -194,7 +206,9 @@ async def invoice(
     """A buyer's invoice for `[from, to)`: billed calls (debits), deposits and reversed
     disputes (credits), with the prepaid balance before and after. `replay statement`
     computes the same document from the log alone."""
-    return await _statement(s, who, buyer_account(buyer_id), start, end)
+    return await _statement(
+        s, who, (Buyer, buyer_id, "buyer_id"), buyer_account(buyer_id), start, end
+    )
 
 
 @router.get("/v1/statements/{publisher_id}")
@@ -207,7 +221,14 @@ async def statement(
 ) -> dict[str, Any]:
     """A publisher's statement for `[from, to)`: payouts earned (credits) and reversals
     (debits), with the balance owed before and after."""
-    return await _statement(s, who, publisher_account(publisher_id), start, end)
+    return await _statement(
+        s,
+        who,
+        (Publisher, publisher_id, "publisher_id"),
+        publisher_account(publisher_id),
+        start,
+        end,
+    )
 
 
 @router.post("/v1/disputes/{dispute_id}/resolve", response_model=DisputeResolvedOut)
@@ -218,9 +239,7 @@ async def resolve(
     s: ApiServices = Depends(services),
 ) -> DisputeResolvedOut:
     """Accept a dispute (the billing is reversed by new ledger entries) or reject it."""
-    call_id = call_of_dispute(dispute_id)
-    if call_id is None:
-        raise Problem(404, f"dispute {dispute_id!r} does not exist")
+    call_id = call_of_dispute(dispute_id) or ""  # none: the handler answers NotFound
     result = await s.configured(
         s.calls.resolve_dispute,
         ResolveDispute(

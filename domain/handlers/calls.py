@@ -32,7 +32,7 @@ from domain.commands import (
 )
 from domain.errors import Conflict, NotFound, ValidationError
 from domain.handlers.context import HandlerContext
-from domain.ids import derived_id, require_id
+from domain.ids import call_of_dispute, derived_id, require_id, require_subject_id
 from domain.ids import dispute_id as make_dispute_id
 from domain.invariant import invariant
 from domain.ledger import hold_transfer
@@ -79,7 +79,7 @@ class CallHandlers:
         return self._call(call_id, publisher_id)
 
     def _call(self, call_id: str, publisher_id: str | None = None) -> Call:
-        require_id(call_id, "call", "call_id")
+        require_subject_id(call_id, "call", "call_id")
         call = self.app.load(Call, call_id, "call_id")
         if publisher_id is not None and call.publisher_id != publisher_id:
             raise NotFound(f"call_id {call_id!r} does not exist", field="call_id")
@@ -443,7 +443,7 @@ class CallHandlers:
 
     def dispute_call(self, cmd: DisputeCall) -> str:
         reason = validate.name(cmd.reason, "reason")
-        require_id(cmd.call_id, "call", "call_id")
+        require_subject_id(cmd.call_id, "call", "call_id")
         dispute_id = make_dispute_id(cmd.call_id, cmd.command_id)
 
         def decide() -> tuple[list[PPCXAggregate], str]:
@@ -455,19 +455,28 @@ class CallHandlers:
 
         return self.ctx.run(decide, hot=(cmd.call_id,))
 
+    def _disputed_call(self, cmd: ResolveDispute) -> Call:
+        """The call of the dispute; a dispute id that names no dispute (malformed, of another
+        call, of a call that does not exist, or not opened) is NotFound for the dispute."""
+        missing = NotFound(f"dispute_id {cmd.dispute_id!r} does not exist", field="dispute_id")
+        if not isinstance(cmd.dispute_id, str) or call_of_dispute(cmd.dispute_id) != cmd.call_id:
+            raise missing
+        call = self.app.find(Call, cmd.call_id)
+        if call is None or cmd.dispute_id not in call.disputes:
+            raise missing
+        return call
+
     def resolve_dispute(self, cmd: ResolveDispute) -> dict[str, Any]:
         """Finance accepts (reverse the billing with new entries) or rejects a dispute."""
         note = validate.text(cmd.note, "note")
         if not isinstance(cmd.accept, bool):
             raise ValidationError("accept must be true or false", field="accept")
-        call = self._call(cmd.call_id)
+        call = self._disputed_call(cmd)
         billing = call.billing or {}
         buyer_id = billing.get("buyer_id")
 
         def decide() -> tuple[list[PPCXAggregate], dict[str, Any]]:
-            fresh = self._call(cmd.call_id)
-            if cmd.dispute_id not in fresh.disputes:
-                raise NotFound(f"dispute {cmd.dispute_id!r} does not exist", field="dispute_id")
+            fresh = self._disputed_call(cmd)
             at = self.ctx.now()
             touched: list[PPCXAggregate] = [fresh]
             reversal_id = None
