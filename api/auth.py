@@ -15,6 +15,7 @@ from api.keys import key_id_of
 from api.problems import Problem
 from api.services import ApiServices, KnownKey
 from domain.api_key import ApiKey
+from domain.errors import NotFound
 
 BEARER = "bearer "
 UNAUTHORIZED = {"WWW-Authenticate": 'Bearer realm="ppcx"'}
@@ -92,7 +93,8 @@ def require(*roles: str) -> Callable[[Principal], Awaitable[Principal]]:
     return check
 
 
-def owned(who: Principal, owner_id: str | None, what: str) -> None:
-    """Tenancy: a publisher or buyer key sees only its own objects (others are 404)."""
+def owned(who: Principal, owner_id: str | None, field: str) -> None:
+    """Tenancy: a publisher or buyer key sees only its own objects; another's is NotFound
+    in the same words as an unknown id (`field` names the path's id, e.g. buyer_id)."""
     if who.role in ("publisher", "buyer") and who.owner_id != owner_id:
-        raise Problem(404, f"{what} does not exist")
+        raise NotFound(f"{field} {owner_id!r} does not exist", field=field)

@@ -65,7 +65,12 @@ class RequestGuard:
             return
         path = scope["path"]
         length = _header(scope, b"content-length")
-        if length is not None and length.isdigit() and int(length) > self.body_bytes_max:
+        if (
+            length is not None
+            and length.isascii()
+            and length.isdigit()
+            and int(length) > self.body_bytes_max
+        ):
             await _send_problem(send, 413, f"the body exceeds {self.body_bytes_max} bytes", path)
             return
         body = b""

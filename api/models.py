@@ -3,11 +3,39 @@ Unknown fields are refused too, so a typo is an error rather than a silent defau
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from datetime import datetime
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+)
 
-MONEY = r"^-?\d{1,13}(\.\d{1,2})?$"
+from domain.clock import parse_rfc3339
+from domain.geo import parse_area_code, parse_e164, parse_state, parse_zip
+from domain.money import AMOUNT_PATTERN, SHARE_PATTERN
+
+# ASCII digits only: pydantic-core's regex `\d` matches any Unicode digit ("１０.００"), and
+# the domain's parsing (domain/money.py) checks the same shapes again.
+MONEY = f"^{AMOUNT_PATTERN}$"
+SHARE = f"^{SHARE_PATTERN}$"
+TAGS_MAX = 50
+TAG_KEY_LENGTH_MAX = 64
+TAG_VALUE_LENGTH_MAX = 200
+TagKey = Annotated[str, StringConstraints(pattern=rf"^[A-Za-z0-9_.\-]{{1,{TAG_KEY_LENGTH_MAX}}}$")]
+TagValue = Annotated[str, StringConstraints(max_length=TAG_VALUE_LENGTH_MAX)]
+# Checked by the domain's own parsers, so the errors name the body's field ("caller.zip").
+PhoneNumber = Annotated[str, AfterValidator(parse_e164)]
+UsState = Annotated[str, AfterValidator(parse_state)]
+Zip = Annotated[str, AfterValidator(parse_zip)]
+AreaCode = Annotated[str, AfterValidator(parse_area_code)]
+# An RFC 3339 date-time with its offset, read by the domain's strict parser (pydantic's own
+# takes dates alone, epoch seconds and times without an offset).
+Rfc3339 = Annotated[datetime, BeforeValidator(parse_rfc3339)]
 
 
 class Body(BaseModel):
@@ -74,7 +102,7 @@ class FixedPayout(Body):
 
 class SharePayout(Body):
     share: str = Field(
-        pattern=r"^(0(\.\d+)?|1(\.0+)?)$",
+        pattern=SHARE,
         examples=["0.70"],
         description="the publisher earns this share of the revenue",
     )
@@ -204,10 +232,14 @@ class BlockIn(Body):
 
 
 class CallerIn(Body):
-    number: str = Field(examples=["+13105550123"])
-    state: str | None = Field(default=None, examples=["CA"])
-    zip: str | None = Field(default=None, examples=["90210"])
-    area_code: str | None = None
+    number: PhoneNumber = Field(examples=["+13105550123"])
+    state: UsState | None = Field(
+        default=None, examples=["CA"], description="derived from the number when not given"
+    )
+    zip: Zip | None = Field(default=None, examples=["90210"])
+    area_code: AreaCode | None = Field(
+        default=None, examples=["310"], description="derived from the number when not given"
+    )
 
 
 class AttributionIn(Body):
@@ -216,7 +248,7 @@ class AttributionIn(Body):
     campaign: str | None = Field(default=None, max_length=200, examples=["la-injury"])
     keyword: str | None = Field(default=None, max_length=200, examples=["car accident lawyer"])
     click_id: str | None = Field(default=None, max_length=500)
-    tracking_number: str | None = Field(default=None, max_length=20)
+    tracking_number: PhoneNumber | None = Field(default=None, examples=["+18005550100"])
     dni_session: str | None = Field(default=None, max_length=200)
     sub_id: str | None = Field(default=None, max_length=200)
 
@@ -225,7 +257,12 @@ class PingIn(Body):
     campaign_id: str
     caller: CallerIn
     attribution: AttributionIn = Field(default_factory=AttributionIn)
-    tags: dict[str, str] = Field(default_factory=dict, max_length=50)
+    tags: dict[TagKey, TagValue] = Field(
+        default_factory=dict,
+        max_length=TAGS_MAX,
+        description=f"at most {TAGS_MAX}; keys of letters, digits, _ . - "
+        f"(up to {TAG_KEY_LENGTH_MAX}), values up to {TAG_VALUE_LENGTH_MAX} characters",
+    )
     model_config = ConfigDict(
         extra="forbid",
         strict=True,
@@ -262,7 +299,12 @@ class PostOut(BaseModel):
 
 class CallEventIn(Body):
     type: Literal["answered", "completed", "no_answer", "busy", "failed"]
-    at: str | None = Field(default=None, description="when it happened (RFC 3339)")
+    at: Rfc3339 | None = Field(
+        default=None,
+        description="when it happened (RFC 3339 with an offset); within 5 minutes before and "
+        "5 seconds after the server's time, else 422; the events it causes carry this time",
+        examples=["2026-11-02T15:04:05Z"],
+    )
     duration_s: int | None = Field(default=None, ge=0, le=86_400)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from typing import Any
 
 import orjson
@@ -21,6 +22,7 @@ from domain.errors import (
     Refused,
     ValidationError,
 )
+from domain.invariant import invariant
 
 logger = logging.getLogger(__name__)
 PROBLEM = "application/problem+json"
@@ -40,6 +42,49 @@ TITLES = {
     500: "Internal error",
     503: "Unavailable",
 }
+# Every problem type the API answers with — the last part of `type` — and its status. One
+# spelling each (hyphenated); docs/API.md lists the same table and a test holds them equal.
+PROBLEM_TYPES: Mapping[str, int] = {
+    "bad-request": 400,
+    "unauthorized": 401,
+    "forbidden": 403,
+    "not-found": 404,
+    "method-not-allowed": 405,
+    "conflict": 409,
+    "insufficient-funds": 409,
+    "expired": 410,
+    "payload-too-large": 413,
+    "unsupported-media-type": 415,
+    "validation": 422,
+    "internal-error": 500,
+    "unavailable": 503,
+    "concurrency-conflict": 503,
+}
+# The type of a problem raised with a status alone.
+DEFAULT_KINDS: Mapping[int, str] = {
+    400: "bad-request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not-found",
+    405: "method-not-allowed",
+    409: "conflict",
+    410: "expired",
+    413: "payload-too-large",
+    415: "unsupported-media-type",
+    422: "validation",
+    500: "internal-error",
+    503: "unavailable",
+}
+
+
+def kind_of(status: int, kind: str | None = None) -> str:
+    """The problem type: `kind` (it must be listed with this status), else the status's."""
+    if kind is None:
+        return DEFAULT_KINDS.get(status, "bad-request" if status < 500 else "internal-error")
+    invariant(
+        PROBLEM_TYPES.get(kind) == status, f"problem type {kind!r} is not listed for {status}"
+    )
+    return kind
 
 
 class Problem(Exception):
@@ -57,7 +102,7 @@ class Problem(Exception):
         super().__init__(detail)
         self.status = status
         self.detail = detail
-        self.kind = kind or TITLES.get(status, "error").lower().replace(" ", "-")
+        self.kind = kind_of(status, kind)
         self.errors = errors
         self.headers = headers or {}
 
@@ -73,7 +118,7 @@ def problem_response(
     extensions: dict[str, Any] | None = None,
 ) -> Response:
     body: dict[str, Any] = {
-        "type": TYPE_BASE + (kind or TITLES.get(status, "error").lower().replace(" ", "-")),
+        "type": TYPE_BASE + kind_of(status, kind),
         "title": TITLES.get(status, "Error"),
         "status": status,
         "detail": detail,

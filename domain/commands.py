@@ -234,6 +234,9 @@ class PostCall:
 @dataclass(frozen=True)
 class RecordAnswer:
     call_id: str
+    # when the telephony says it happened (checked against the tolerance by the caller);
+    # None: now. The same for FailOver and CompleteCall (domain/reported_time.py).
+    at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -243,12 +246,14 @@ class FailOver:
     next_target_id: str | None
     next_hold_id: str | None
     skipped: tuple[tuple[str, str], ...] = ()
+    at: datetime | None = None
 
 
 @dataclass(frozen=True)
 class CompleteCall:
     call_id: str
     duration_s: int
+    at: datetime | None = None
 
 
 @dataclass(frozen=True)

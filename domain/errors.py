@@ -1,4 +1,7 @@
-"""Domain errors: what a caller did wrong, with the field it concerns. Nothing is recorded."""
+"""Domain errors: what a caller did wrong, with the field it concerns. Nothing is recorded.
+
+Each class's `code` is the last part of the API's problem `type` (hyphenated, one spelling;
+the API lists them all in docs/API.md)."""
 
 from __future__ import annotations
 
@@ -6,7 +9,7 @@ from __future__ import annotations
 class DomainError(Exception):
     """Base of every error a command can raise for bad input or a refused action."""
 
-    code = "invalid"
+    code = "bad-request"
 
     def __init__(self, message: str, *, field: str | None = None) -> None:
         super().__init__(message)
@@ -23,7 +26,7 @@ class ValidationError(DomainError, ValueError):
 class NotFound(DomainError, LookupError):
     """The referenced object does not exist."""
 
-    code = "not_found"
+    code = "not-found"
 
 
 class Conflict(DomainError):
@@ -46,7 +49,7 @@ class Refused(Conflict):
 class InsufficientFunds(Conflict):
     """The buyer's available balance would drop below minus its credit limit."""
 
-    code = "insufficient_funds"
+    code = "insufficient-funds"
 
 
 class Expired(Conflict):
@@ -58,4 +61,4 @@ class Expired(Conflict):
 class ConcurrencyConflict(Conflict):
     """Optimistic-concurrency retries were exhausted on a hot aggregate."""
 
-    code = "concurrency_conflict"
+    code = "concurrency-conflict"

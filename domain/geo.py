@@ -7,113 +7,161 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
+import phonenumbers
+
 from domain.errors import ValidationError
 
-US_STATES = frozenset(
-    {
-        "AL",
-        "AK",
-        "AZ",
-        "AR",
-        "CA",
-        "CO",
-        "CT",
-        "DE",
-        "DC",
-        "FL",
-        "GA",
-        "HI",
-        "ID",
-        "IL",
-        "IN",
-        "IA",
-        "KS",
-        "KY",
-        "LA",
-        "ME",
-        "MD",
-        "MA",
-        "MI",
-        "MN",
-        "MS",
-        "MO",
-        "MT",
-        "NE",
-        "NV",
-        "NH",
-        "NJ",
-        "NM",
-        "NY",
-        "NC",
-        "ND",
-        "OH",
-        "OK",
-        "OR",
-        "PA",
-        "RI",
-        "SC",
-        "SD",
-        "TN",
-        "TX",
-        "UT",
-        "VT",
-        "VA",
-        "WA",
-        "WV",
-        "WI",
-        "WY",
-        "PR",
-        "VI",
-        "GU",
-        "AS",
-        "MP",
-    }
-)
-_E164_RE = re.compile(r"^\+[1-9]\d{7,14}$")
-_NANP_RE = re.compile(r"^\+1([2-9]\d{2})[2-9]\d{6}$")
-_ZIP_RE = re.compile(r"^\d{5}$")
-_AREA_CODE_RE = re.compile(r"^[2-9]\d{2}$")
+# USPS codes of the states, DC and the territories, with the names the phonenumbers
+# geocoder gives them (it describes a US number as "California" or as "Los Angeles, CA").
+US_STATE_NAMES: Mapping[str, str] = {
+    "AL": "Alabama",
+    "AK": "Alaska",
+    "AZ": "Arizona",
+    "AR": "Arkansas",
+    "CA": "California",
+    "CO": "Colorado",
+    "CT": "Connecticut",
+    "DE": "Delaware",
+    "DC": "Washington D.C.",
+    "FL": "Florida",
+    "GA": "Georgia",
+    "HI": "Hawaii",
+    "ID": "Idaho",
+    "IL": "Illinois",
+    "IN": "Indiana",
+    "IA": "Iowa",
+    "KS": "Kansas",
+    "KY": "Kentucky",
+    "LA": "Louisiana",
+    "ME": "Maine",
+    "MD": "Maryland",
+    "MA": "Massachusetts",
+    "MI": "Michigan",
+    "MN": "Minnesota",
+    "MS": "Mississippi",
+    "MO": "Missouri",
+    "MT": "Montana",
+    "NE": "Nebraska",
+    "NV": "Nevada",
+    "NH": "New Hampshire",
+    "NJ": "New Jersey",
+    "NM": "New Mexico",
+    "NY": "New York",
+    "NC": "North Carolina",
+    "ND": "North Dakota",
+    "OH": "Ohio",
+    "OK": "Oklahoma",
+    "OR": "Oregon",
+    "PA": "Pennsylvania",
+    "RI": "Rhode Island",
+    "SC": "South Carolina",
+    "SD": "South Dakota",
+    "TN": "Tennessee",
+    "TX": "Texas",
+    "UT": "Utah",
+    "VT": "Vermont",
+    "VA": "Virginia",
+    "WA": "Washington State",
+    "WV": "West Virginia",
+    "WI": "Wisconsin",
+    "WY": "Wyoming",
+    "PR": "Puerto Rico",
+    "VI": "U.S. Virgin Islands",
+    "GU": "Guam",
+    "AS": "American Samoa",
+    "MP": "Northern Mariana Islands",
+}
+US_STATES = frozenset(US_STATE_NAMES)
+_STATE_OF_NAME = {name: code for code, name in US_STATE_NAMES.items()}
+# NANP regions (phonenumbers' region codes) that are US states' own: the 50 states and DC
+# are region "US"; the territories have their own region code, which is their USPS code.
+US_TERRITORIES = frozenset({"PR", "VI", "GU", "AS", "MP"})
+NANP_COUNTRY_CODE = 1
+NANP_AREA_CODE_DIGITS = 3
+# Whole strings, ASCII digits: Python's \d matches any Unicode digit.
+_E164_RE = re.compile(r"\+[1-9][0-9]{7,14}")
+_ZIP_RE = re.compile(r"[0-9]{5}")
+_AREA_CODE_RE = re.compile(r"[2-9][0-9]{2}")
 GeoMode = Literal["allow", "deny"]
 MAX_GEO_ENTRIES = 50_000
 
 
+def _phone_number(e164: str) -> phonenumbers.PhoneNumber | None:
+    try:
+        return phonenumbers.parse(e164, None)
+    except phonenumbers.NumberParseException:
+        return None
+
+
 def parse_e164(number: object, field: str = "number") -> str:
-    """An E.164 phone number such as +13105550123."""
-    if not isinstance(number, str):
+    """An E.164 phone number such as +13105550123, exactly as written (a "+" and ASCII
+    digits, nothing to strip) and valid by the phonenumbers library (the number plan of its
+    country: assigned area codes, lengths). North American 555 numbers such as
+    +13105550123 are valid numbers to it, so they stay usable in tests and demos."""
+    if not isinstance(number, str) or _E164_RE.fullmatch(number) is None:
         raise ValidationError(
-            f"{field} must be an E.164 phone number such as +13105550123", field=field
+            f"{field} must be an E.164 phone number such as +13105550123 (a + and digits)",
+            field=field,
         )
-    compact = re.sub(r"[\s\-().]", "", number)
-    if not _E164_RE.match(compact):
-        raise ValidationError(
-            f"{field} must be an E.164 phone number such as +13105550123", field=field
-        )
-    if compact.startswith("+1") and not _NANP_RE.match(compact):
-        raise ValidationError(f"{field} is not a valid North American number", field=field)
-    return compact
+    parsed = _phone_number(number)
+    if (
+        parsed is None
+        or not phonenumbers.is_valid_number(parsed)
+        or phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164) != number
+    ):
+        raise ValidationError(f"{field} is not a valid phone number", field=field)
+    return number
 
 
 def area_code_of(e164: str) -> str | None:
-    match = _NANP_RE.match(e164)
-    return match.group(1) if match else None
+    """The area code (NPA) of a North American number, None for other countries' numbers
+    (target rules list three-digit North American area codes)."""
+    parsed = _phone_number(e164)
+    if parsed is None or parsed.country_code != NANP_COUNTRY_CODE:
+        return None
+    return phonenumbers.national_significant_number(parsed)[:NANP_AREA_CODE_DIGITS]
+
+
+def state_of(e164: str) -> str | None:
+    """The US state (or DC, or territory) of a number, from the phonenumbers library's
+    region and geocoder data; None when it is not a US number or the data names no state
+    (toll-free and other non-geographic numbers)."""
+    parsed = _phone_number(e164)
+    if parsed is None:
+        return None
+    region = phonenumbers.region_code_for_number(parsed)
+    if region in US_TERRITORIES:
+        return str(region)
+    if region != "US":
+        return None
+    # The geocoder loads its prefix tables (~0.5 s) on first use, not when we are imported.
+    from phonenumbers import geocoder  # noqa: PLC0415
+
+    place = geocoder.description_for_number(parsed, "en")
+    state = place.rsplit(", ", 1)[1] if ", " in place else _STATE_OF_NAME.get(place)
+    return state if state in US_STATES else None
 
 
 def parse_state(state: object, field: str = "state") -> str:
-    if not isinstance(state, str) or state.strip().upper() not in US_STATES:
-        raise ValidationError(f"{field} must be a two-letter US state code such as CA", field=field)
-    return state.strip().upper()
+    """A USPS state code as written ("CA"; "ca" and " CA" are refused, not normalised)."""
+    if not isinstance(state, str) or state not in US_STATES:
+        raise ValidationError(
+            f"{field} must be a two-letter US state code in capitals, such as CA", field=field
+        )
+    return state
 
 
 def parse_zip(zip_code: object, field: str = "zip") -> str:
-    if not isinstance(zip_code, str) or not _ZIP_RE.match(zip_code.strip()[:5]):
+    """Five ASCII digits; a ZIP+4 is refused rather than cut."""
+    if not isinstance(zip_code, str) or _ZIP_RE.fullmatch(zip_code) is None:
         raise ValidationError(f"{field} must be a 5-digit ZIP code", field=field)
-    return zip_code.strip()[:5]
+    return zip_code
 
 
 def parse_area_code(code: object, field: str = "area_code") -> str:
-    if not isinstance(code, str) or not _AREA_CODE_RE.match(code.strip()):
+    if not isinstance(code, str) or _AREA_CODE_RE.fullmatch(code) is None:
         raise ValidationError(f"{field} must be a 3-digit area code", field=field)
-    return code.strip()
+    return code
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,12 +176,16 @@ class Geo:
     def of_caller(
         cls, number: str | None, state: str | None, zip_code: str | None, area_code: str | None
     ) -> Geo:
-        """Validated geo; the area code is derived from the number when not given."""
+        """Validated geo, each part as given (None: not given; "" is refused). The state
+        and the area code are derived from the number (an E.164 number, already parsed)
+        when not given; a given one is kept, even if the number says otherwise."""
         return cls(
-            state=parse_state(state) if state else None,
-            zip=parse_zip(zip_code) if zip_code else None,
+            state=parse_state(state)
+            if state is not None
+            else (state_of(number) if number else None),
+            zip=parse_zip(zip_code) if zip_code is not None else None,
             area_code=parse_area_code(area_code)
-            if area_code
+            if area_code is not None
             else (area_code_of(number) if number else None),
         )
 

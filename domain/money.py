@@ -2,19 +2,29 @@
 
 `parse_cents("45.50") == 4550`; `format_cents(4550) == "45.50"`. A revenue share is a `Decimal`
 in [0, 1] and the payout it gives is rounded half-even to the cent.
+
+Decimal strings are ASCII only, taken exactly as written: Python's `int()`, `Decimal()` and
+`\\d` accept any Unicode digit ("１０"), underscores, surrounding blanks and exponents, so
+the text is matched against `[0-9]` patterns (whole string) before it is converted.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
+from decimal import ROUND_HALF_EVEN, Decimal
 
 from domain.errors import ValidationError
 
 CURRENCY = "USD"
 MAX_AMOUNT_CENTS = 10**13  # $100 billion: anything above is a typo or an attack
-_DECIMAL_RE = re.compile(r"^(-)?(\d{1,13})(?:\.(\d{1,2}))?$")
+AMOUNT_UNITS_DIGITS_MAX = 13  # with MAX_AMOUNT_CENTS: 13 digits of dollars at most
+SHARE_PLACES_MAX = 6
+# The same shapes as the API's patterns (api/models.py): ASCII digits, nothing else.
+AMOUNT_PATTERN = rf"-?[0-9]{{1,{AMOUNT_UNITS_DIGITS_MAX}}}(\.[0-9]{{1,2}})?"
+SHARE_PATTERN = rf"(0(\.[0-9]{{1,{SHARE_PLACES_MAX}}})?|1(\.0{{1,{SHARE_PLACES_MAX}}})?)"
+_DECIMAL_RE = re.compile(rf"(-)?([0-9]{{1,{AMOUNT_UNITS_DIGITS_MAX}}})(?:\.([0-9]{{1,2}}))?")
+_SHARE_RE = re.compile(SHARE_PATTERN)
 
 
 def require_cents(
@@ -33,14 +43,16 @@ def require_cents(
 
 
 def parse_cents(text: object, field: str = "amount", *, allow_negative: bool = False) -> int:
-    """Cents from a decimal string such as "45.50" or "45"; floats and 3+ decimals are refused."""
+    """Cents from a decimal string such as "45.50" or "45": ASCII digits, an optional leading
+    "-" (when allowed) and at most two places; anything else (floats, blanks, "+", "1e3",
+    "1_000", Unicode digits) is refused."""
     if isinstance(text, float):
         raise ValidationError(
             f'{field} must be a decimal string such as "45.50", not a float', field=field
         )
     if not isinstance(text, str):
         raise ValidationError(f'{field} must be a decimal string such as "45.50"', field=field)
-    match = _DECIMAL_RE.match(text.strip())
+    match = _DECIMAL_RE.fullmatch(text)
     if match is None:
         raise ValidationError(
             f'{field} must be a decimal string with at most two places, such as "45.50"',
@@ -62,7 +74,8 @@ def format_cents(cents: int) -> str:
 
 
 def parse_share(text: object, field: str = "share") -> Decimal:
-    """A revenue share in [0, 1] from a decimal string ("0.70")."""
+    """A revenue share in [0, 1] from a decimal string ("0.70", "1", at most six places,
+    ASCII digits only: no exponent, sign, blank, underscore or NaN)."""
     if isinstance(text, float):
         raise ValidationError(
             f'{field} must be a decimal string such as "0.70", not a float', field=field
@@ -70,12 +83,13 @@ def parse_share(text: object, field: str = "share") -> Decimal:
     if isinstance(text, Decimal):
         share = text
     elif isinstance(text, str):
-        try:
-            share = Decimal(text.strip())
-        except InvalidOperation:
+        if _SHARE_RE.fullmatch(text) is None:
             raise ValidationError(
-                f'{field} must be a decimal such as "0.70"', field=field
-            ) from None
+                f"{field} must be a decimal between 0 and 1 with at most {SHARE_PLACES_MAX} "
+                'places, such as "0.70"',
+                field=field,
+            )
+        share = Decimal(text)
     else:
         raise ValidationError(f'{field} must be a decimal string such as "0.70"', field=field)
     if not share.is_finite() or share < 0 or share > 1:

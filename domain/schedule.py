@@ -13,7 +13,7 @@ from domain.clock import require_utc
 from domain.errors import ValidationError
 
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-_TIME_RE = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$|^24:00$")
+_TIME_RE = re.compile(r"([01][0-9]|2[0-3]):[0-5][0-9]|24:00")  # whole string, ASCII digits
 MINUTES_PER_DAY = 24 * 60
 
 
@@ -43,7 +43,7 @@ def zone(name: str) -> ZoneInfo:
 
 
 def _minute(text: object, field: str) -> int:
-    if not isinstance(text, str) or not _TIME_RE.match(text):
+    if not isinstance(text, str) or not _TIME_RE.fullmatch(text):
         raise ValidationError(
             f"{field} must be a time such as 08:30 (24:00 ends a day)", field=field
         )

@@ -10,35 +10,40 @@ from domain.errors import ValidationError
 NAME_LENGTH_MAX = 200
 ORIGIN_LENGTH_MAX = 300
 TEXT_LENGTH_MAX = 2_000
-_SLUG_RE = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
+# matched against the whole string, ASCII only
+_SLUG_RE = re.compile(r"[a-z][a-z0-9_]{0,39}")
+_SIP_RE = re.compile(r"sips?:[^@\s]+@[A-Za-z0-9.\-]+(:[0-9]{1,5})?(;[^\s]*)?", re.ASCII)
 _ORIGIN_RE = re.compile(
     r"(https?)://([a-z0-9](?:[a-z0-9\-]*[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9\-]*[a-z0-9])?)*"
     r"|\[[0-9a-f:.]+\])(?::(\d{1,5}))?"
 )
 _DEFAULT_PORTS = {"http": 80, "https": 443}
-_SIP_RE = re.compile(r"^sips?:[^@\s]+@[A-Za-z0-9.\-]+(:\d+)?(;[^\s]*)?$")
 
 
 def name(value: object, field: str = "name") -> str:
+    """A name as written: not empty, printable, no blanks around it (refused, not stripped)."""
     if not isinstance(value, str) or not value.strip():
         raise ValidationError(f"{field} must not be empty", field=field)
     if len(value) > NAME_LENGTH_MAX or not value.isprintable():
         raise ValidationError(
             f"{field} must be at most {NAME_LENGTH_MAX} printable characters", field=field
         )
-    return value.strip()
+    if value != value.strip():
+        raise ValidationError(f"{field} must not begin or end with blanks", field=field)
+    return value
 
 
 def text(value: object, field: str) -> str:
+    """Free text, kept as written."""
     if not isinstance(value, str):
         raise ValidationError(f"{field} must be text", field=field)
     if len(value) > TEXT_LENGTH_MAX:
         raise ValidationError(f"{field} must be at most {TEXT_LENGTH_MAX} characters", field=field)
-    return value.strip()
+    return value
 
 
 def slug(value: object, field: str) -> str:
-    if not isinstance(value, str) or not _SLUG_RE.match(value):
+    if not isinstance(value, str) or not _SLUG_RE.fullmatch(value):
         raise ValidationError(
             f"{field} must be lower-case letters, digits and _ (e.g. home_services)", field=field
         )
@@ -84,4 +89,4 @@ def origin(value: object, field: str) -> str:
 
 
 def sip_uri(value: str) -> bool:
-    return bool(_SIP_RE.match(value))
+    return bool(_SIP_RE.fullmatch(value))

@@ -44,6 +44,7 @@ from domain.geo import Geo
 from domain.handlers.calls import CallHandlers
 from domain.ids import new_id
 from domain.money import format_cents
+from domain.reported_time import check_reported_at
 from exchange.auction import RULE_VERSION, Bid, decide
 from exchange.bidders import RtbAnswer, collect_rtb_bids
 from exchange.caller_hash import CallerHasher
@@ -505,21 +506,30 @@ class Exchange:
             logger.warning("reservation %s missing at routing", route["hold_id"])
 
     async def report(
-        self, call_id: str, kind: str, duration_s: int | None, publisher_id: str | None
+        self,
+        call_id: str,
+        kind: str,
+        duration_s: int | None,
+        publisher_id: str | None,
+        at: datetime | None = None,
     ) -> dict[str, Any]:
         """A telephony event for a call: answered, no_answer / busy / failed (failover), or
-        completed (the billing decision)."""
+        completed (the billing decision). `at`, when the telephony says when it happened,
+        must be within the tolerance of the clock (`domain.reported_time`), checked before
+        anything is read or reserved; it is then the time of the events recorded."""
+        if at is not None:
+            at = check_reported_at(at, self.clock.now())
         call = await self._in_thread(self.calls.load_call, call_id, publisher_id)
         if kind == "answered":
-            await self._in_thread(self.calls.record_answer, RecordAnswer(call_id))
+            await self._in_thread(self.calls.record_answer, RecordAnswer(call_id, at))
             return {"call_id": call_id, "status": "answered"}
         if kind in FAILOVER_TYPES:
-            return await self._fail_over(call, kind)
+            return await self._fail_over(call, kind, at)
         if kind == "completed":
-            return await self._complete(call, duration_s or 0)
+            return await self._complete(call, duration_s or 0, at)
         raise NotFound(f"unknown event type {kind!r}", field="type")
 
-    async def _fail_over(self, call: Call, reason: str) -> dict[str, Any]:
+    async def _fail_over(self, call: Call, reason: str, at: datetime | None) -> dict[str, Any]:
         if call.status != "routing":
             raise Conflict(f"call {call.id} is {call.status}; only a ringing call fails over")
         assert call.route is not None
@@ -546,7 +556,9 @@ class Exchange:
                 try:
                     result = await self._in_thread(
                         self.calls.fail_over,
-                        FailOver(call.id, reason, candidate["target_id"], hold_id, tuple(skipped)),
+                        FailOver(
+                            call.id, reason, candidate["target_id"], hold_id, tuple(skipped), at
+                        ),
                     )
                 except InsufficientFunds:
                     await self.hot.release(
@@ -565,15 +577,17 @@ class Exchange:
                 break
         if result is None:
             result = await self._in_thread(
-                self.calls.fail_over, FailOver(call.id, reason, None, None, tuple(skipped))
+                self.calls.fail_over, FailOver(call.id, reason, None, None, tuple(skipped), at)
             )
         await self.hot.release(
             call.market, failed["target_id"], failed["buyer_id"], failed["hold_id"], "void"
         )
         return result
 
-    async def _complete(self, call: Call, duration_s: int) -> dict[str, Any]:
-        billing = await self._in_thread(self.calls.complete_call, CompleteCall(call.id, duration_s))
+    async def _complete(self, call: Call, duration_s: int, at: datetime | None) -> dict[str, Any]:
+        billing = await self._in_thread(
+            self.calls.complete_call, CompleteCall(call.id, duration_s, at)
+        )
         route = call.route
         if route is not None:
             await self.hot.release(

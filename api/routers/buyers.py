@@ -29,7 +29,7 @@ async def get_buyer(
     s: ApiServices = Depends(services),
 ) -> BuyerOut:
     """A buyer's account: balances (posted, pending, available) and credit limit."""
-    owned(who, buyer_id, f"buyer {buyer_id!r}")
+    owned(who, buyer_id, "buyer_id")
     buyer = await s.call(s.app.load, Buyer, buyer_id, "buyer_id")
     return BuyerOut(
         id=buyer.id,

@@ -5,16 +5,18 @@ from __future__ import annotations
 
 import base64
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
 import orjson
 from fastapi import APIRouter, Depends, Query
 
 from api.auth import Principal, require, services
 from api.models import Page, TimelineOut
+from api.params import QueryInt
 from api.problems import Problem
 from api.services import ApiServices
 from domain import redaction
+from domain.errors import NotFound
 from domain.money import format_cents
 from projections.readers import NoProjections
 
@@ -127,7 +129,7 @@ def list_calls(
 
 @router.get("/v1/calls", response_model=Page)
 async def calls(
-    limit: int = Query(default=100, ge=1, le=1000),
+    limit: Annotated[QueryInt, Query(ge=1, le=1000)] = 100,
     cursor: str | None = Query(default=None, max_length=500),
     campaign_id: str | None = Query(default=None, max_length=100),
     who: Principal = Depends(anyone),
@@ -173,7 +175,7 @@ async def call_timeline(
     events = await s.call(_timeline, s, call_id)
     shown = redaction.call_timeline(who, events) if events else None
     if shown is None:
-        raise Problem(404, f"call {call_id!r} does not exist")
+        raise NotFound(f"call_id {call_id!r} does not exist", field="call_id")
     call = await s.call(s.calls.load_call, call_id)
     return TimelineOut(
         call_id=call_id,

@@ -14,6 +14,7 @@ from api.attribution import for_ping
 from api.auth import Principal, authenticate, require, services
 from api.models import PingIn, PingOut, PostOut
 from api.problems import Problem
+from api.rtb_params import parse_rtb_ping
 from api.services import ApiServices
 from domain.errors import ValidationError
 from domain.geo import Geo, parse_e164
@@ -99,6 +100,7 @@ async def _rtb(
     if who.role != "publisher" or who.owner_id is None:
         raise Problem(403, "RTB pings are sent with a publisher's key")
     started = time.perf_counter()
+    rtb = parse_rtb_ping(params)
     # The answer's phoneNumber is a static tracking number of the campaign and publisher,
     # so the transferred call comes back through PPCX's telephony and finds its bid;
     # without one there is nothing to answer with, and no auction is run.
@@ -107,32 +109,15 @@ async def _rtb(
         return _rtb_answer(
             {"bidId": None, "bidAmount": _number_literal(0), "rejectReason": "no_tracking_number"}
         )
-    caller = str(params.get("CID") or "").strip()
-    expose = str(params.get("exposeCallerId", "yes")).lower() not in ("no", "false", "0")
-    number = None
-    if caller and expose:
-        digits = (
-            caller
-            if caller.startswith("+")
-            else ("+1" + caller if len(caller) == 10 else "+" + caller)
-        )
-        number = parse_e164(digits, "CID")
-    state = params.get("State") or params.get("state")
-    geo = Geo.of_caller(
-        number,
-        str(state) if state else None,
-        str(params["zipcode"]) if params.get("zipcode") else None,
-        None,
-    )
     attribution = {"source": "rtb"}
-    if params.get("SubID"):
-        attribution["sub_id"] = str(params["SubID"])[:200]
+    if rtb.sub_id is not None:
+        attribution["sub_id"] = rtb.sub_id
     result = await s.exchange.ping(
         PingRequest(
             campaign_id=campaign_id,
             publisher_id=who.owner_id,
-            caller_number=number,
-            geo=geo,
+            caller_number=rtb.number,
+            geo=rtb.geo,
             attribution=attribution,
         )
     )

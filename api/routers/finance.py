@@ -5,18 +5,23 @@ publisher reads only its own account."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query
 
-from api.auth import Principal, require, services
+from api.auth import Principal, owned, require, services
 from api.models import DisputeResolvedOut, Page, ResolveIn
+from api.params import JOURNAL_CURSOR, QueryInt, QueryTime
 from api.problems import Problem
 from api.services import ApiServices
+from domain.base import PPCXAggregate
+from domain.buyer import Buyer
 from domain.commands import ResolveDispute
+from domain.errors import NotFound
 from domain.ids import call_of_dispute
 from domain.ledger import buyer_account, publisher_account
 from domain.money import format_cents
+from domain.publisher import Publisher
 from projections.readers import NoProjections
 from projections.reports import ledger_balances
 from projections.statements import statement_from_projection
@@ -75,7 +80,7 @@ def _balances(s: ApiServices, as_of: datetime | None, account: str | None) -> li
 
 @router.get("/v1/ledger/accounts")
 async def accounts(
-    as_of: datetime | None = Query(default=None, description="RFC 3339"),
+    as_of: QueryTime | None = Query(default=None, description="RFC 3339 with an offset"),
     who: Principal = Depends(readers),
     s: ApiServices = Depends(services),
 ) -> dict[str, Any]:
@@ -90,7 +95,7 @@ async def accounts(
 @router.get("/v1/ledger/accounts/{account}")
 async def account(
     account: str,
-    as_of: datetime | None = Query(default=None),
+    as_of: QueryTime | None = Query(default=None, description="RFC 3339 with an offset"),
     who: Principal = Depends(readers),
     s: ApiServices = Depends(services),
 ) -> dict[str, Any]:
@@ -146,8 +151,8 @@ def _transfers(
 @router.get("/v1/ledger/transfers", response_model=Page)
 async def transfers(
     account: str | None = Query(default=None, max_length=200),
-    limit: int = Query(default=100, ge=1, le=1000),
-    cursor: str | None = Query(default=None, pattern=r"^\d{1,19}$"),
+    limit: Annotated[QueryInt, Query(ge=1, le=1000)] = 100,
+    cursor: str | None = Query(default=None, pattern=JOURNAL_CURSOR),
     who: Principal = Depends(readers),
     s: ApiServices = Depends(services),
 ) -> Page:
@@ -167,11 +172,19 @@ def _document(s: ApiServices, account_id: str, start: datetime, end: datetime) -
 
 
 async def _statement(
-    s: ApiServices, who: Principal, account_id: str, start: datetime, end: datetime
+    s: ApiServices,
+    who: Principal,
+    holder: tuple[type[PPCXAggregate], str, str],
+    account_id: str,
+    start: datetime,
+    end: datetime,
 ) -> dict[str, Any]:
-    mine = own_account(who)
-    if mine is not None and mine != account_id:
-        raise Problem(404, f"{account_id.split(':', maxsplit=1)[0]} does not exist")
+    """`holder`: the account holder's class, id and the path's field for it. Another
+    tenant's, an unknown and a malformed id are the same 404."""
+    cls, holder_id, field = holder
+    owned(who, holder_id, field)
+    if await s.call(s.app.find, cls, holder_id) is None:
+        raise NotFound(f"{field} {holder_id!r} does not exist", field=field)
     begins, ends = utc(start, "from"), utc(end, "to")
     assert begins is not None
     assert ends is not None
@@ -185,28 +198,37 @@ async def _statement(
 @router.get("/v1/invoices/{buyer_id}")
 async def invoice(
     buyer_id: str,
-    start: datetime = Query(alias="from"),
-    end: datetime = Query(alias="to"),
+    start: QueryTime = Query(alias="from"),
+    end: QueryTime = Query(alias="to"),
     who: Principal = Depends(require("buyer", "finance")),
     s: ApiServices = Depends(services),
 ) -> dict[str, Any]:
     """A buyer's invoice for `[from, to)`: billed calls (debits), deposits and reversed
     disputes (credits), with the prepaid balance before and after. `replay statement`
     computes the same document from the log alone."""
-    return await _statement(s, who, buyer_account(buyer_id), start, end)
+    return await _statement(
+        s, who, (Buyer, buyer_id, "buyer_id"), buyer_account(buyer_id), start, end
+    )
 
 
 @router.get("/v1/statements/{publisher_id}")
 async def statement(
     publisher_id: str,
-    start: datetime = Query(alias="from"),
-    end: datetime = Query(alias="to"),
+    start: QueryTime = Query(alias="from"),
+    end: QueryTime = Query(alias="to"),
     who: Principal = Depends(require("publisher", "finance")),
     s: ApiServices = Depends(services),
 ) -> dict[str, Any]:
     """A publisher's statement for `[from, to)`: payouts earned (credits) and reversals
     (debits), with the balance owed before and after."""
-    return await _statement(s, who, publisher_account(publisher_id), start, end)
+    return await _statement(
+        s,
+        who,
+        (Publisher, publisher_id, "publisher_id"),
+        publisher_account(publisher_id),
+        start,
+        end,
+    )
 
 
 @router.post("/v1/disputes/{dispute_id}/resolve", response_model=DisputeResolvedOut)
@@ -217,9 +239,7 @@ async def resolve(
     s: ApiServices = Depends(services),
 ) -> DisputeResolvedOut:
     """Accept a dispute (the billing is reversed by new ledger entries) or reject it."""
-    call_id = call_of_dispute(dispute_id)
-    if call_id is None:
-        raise Problem(404, f"dispute {dispute_id!r} does not exist")
+    call_id = call_of_dispute(dispute_id) or ""  # none: the handler answers NotFound
     result = await s.configured(
         s.calls.resolve_dispute,
         ResolveDispute(

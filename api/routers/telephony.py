@@ -5,6 +5,8 @@ the dial's end fails over to the next bidder or completes the call)."""
 from __future__ import annotations
 
 import contextlib
+import re
+from datetime import datetime
 from typing import Any
 from urllib.parse import urlencode
 
@@ -26,6 +28,7 @@ from exchange.service import PingRequest
 
 router = APIRouter(tags=["telephony"])
 TWIML = "application/xml"
+_SECONDS_RE = re.compile(r"[0-9]{1,9}")
 FAILOVER = {"busy": "busy", "no-answer": "no_answer", "failed": "failed", "canceled": "failed"}
 
 
@@ -52,8 +55,8 @@ async def call_event(
         raise ValidationError("a completed call reports its duration_s", field="duration_s")
     publisher = who.owner_id if who.role == "publisher" else None
     if body.type == "completed":
-        return billing_answer(await _complete(s, call_id, body.duration_s or 0, publisher))
-    result = await s.exchange.report(call_id, body.type, body.duration_s, publisher)
+        return billing_answer(await _complete(s, call_id, body.duration_s or 0, publisher, body.at))
+    result = await s.exchange.report(call_id, body.type, body.duration_s, publisher, body.at)
     if body.type == "answered":
         return {"call_id": call_id, "status": "answered"}
     return {"call_id": call_id, "attempt": result["attempt"], "destination": result["destination"]}
@@ -197,9 +200,9 @@ async def voice_status(  # noqa: PLR0911 - one answer per Twilio callback kind
                 return _dial(request, s, call_id, call.attempt, call.route["destination"])
             return Response(twilio.hangup(), media_type=TWIML)
         if status == "completed":
+            duration = _seconds(params.get("DialCallDuration"), "DialCallDuration")
             if call.status == "routing":  # the answered callback may not have come first
                 await s.exchange.report(call_id, "answered", None, None)
-            duration = _seconds(params.get("DialCallDuration"))
             await _complete(s, call_id, duration, None)
             return Response(twilio.hangup(), media_type=TWIML)
         if status in FAILOVER and call.status == "routing":
@@ -208,24 +211,30 @@ async def voice_status(  # noqa: PLR0911 - one answer per Twilio callback kind
                 return _dial(request, s, call_id, result["attempt"], result["destination"])
         return _say("Sorry, nobody can take your call right now. Please try again later.")
     if params.get("CallStatus") == "completed" and call.status in ("routing", "answered"):
+        duration_s = _seconds(params.get("CallDuration"), "CallDuration")
         with contextlib.suppress(DomainError):  # ended by the dial callback meanwhile
-            await _complete(s, call_id, _seconds(params.get("CallDuration")), None)
+            await _complete(s, call_id, duration_s, None)
     return Response(twilio.empty(), media_type=TWIML)
 
 
 async def _complete(
-    s: ApiServices, call_id: str, duration_s: int, publisher_id: str | None
+    s: ApiServices,
+    call_id: str,
+    duration_s: int,
+    publisher_id: str | None,
+    at: datetime | None = None,
 ) -> dict[str, Any]:
     """The call's end and its billing decision; the caller's history is in the log now, so
     this worker's duplicate index is brought up to date before the next ping rather than
     within the next sync tick."""
-    billing = await s.exchange.report(call_id, "completed", duration_s, publisher_id)
+    billing = await s.exchange.report(call_id, "completed", duration_s, publisher_id, at)
     await s.call(s.sync_config)
     return billing
 
 
-def _seconds(value: str | None) -> int:
-    try:
-        return max(0, int(value or 0))
-    except ValueError:
-        return 0
+def _seconds(value: str | None, field: str) -> int:
+    """A Twilio duration: whole seconds in ASCII digits. Anything else (missing, blank,
+    negative, "95.5") is refused with 422 naming the parameter, never billed as 0 s."""
+    if value is None or _SECONDS_RE.fullmatch(value) is None:
+        raise ValidationError(f"{field} must be a whole number of seconds", field=field)
+    return int(value)

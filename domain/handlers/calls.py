@@ -32,11 +32,12 @@ from domain.commands import (
 )
 from domain.errors import Conflict, NotFound, ValidationError
 from domain.handlers.context import HandlerContext
-from domain.ids import derived_id, require_id
+from domain.ids import call_of_dispute, derived_id, require_id, require_subject_id
 from domain.ids import dispute_id as make_dispute_id
 from domain.invariant import invariant
 from domain.ledger import hold_transfer
 from domain.money import parse_cents
+from domain.reported_time import event_time
 
 DURATION_S_MAX = 24 * 3600
 BID_OUTCOMES = ("received", "rejected", "timed_out")
@@ -75,7 +76,7 @@ class CallHandlers:
         return self._call(call_id, publisher_id)
 
     def _call(self, call_id: str, publisher_id: str | None = None) -> Call:
-        require_id(call_id, "call", "call_id")
+        require_subject_id(call_id, "call", "call_id")
         call = self.app.load(Call, call_id, "call_id")
         if publisher_id is not None and call.publisher_id != publisher_id:
             raise NotFound(f"call_id {call_id!r} does not exist", field="call_id")
@@ -288,7 +289,7 @@ class CallHandlers:
             call = self._call(cmd.call_id)
             if call.status == "answered":
                 return [], _result_of(call)  # a repeated webhook
-            call.answer(self.ctx.now())
+            call.answer(event_time(cmd.at, self.ctx.now(), call))
             return [call], _result_of(call)
 
         return self.ctx.run(decide, hot=(cmd.call_id,))
@@ -321,12 +322,18 @@ class CallHandlers:
 
         def decide() -> tuple[list[PPCXAggregate], dict[str, Any]]:
             fresh = self._call(cmd.call_id)
-            at = self.ctx.now()
-            buyers: dict[str, Buyer] = {}
+            if fresh.route is None:
+                raise Conflict(f"call {fresh.id} is {fresh.status}; only a ringing call fails over")
+            buyers = {
+                buyer_id: self.app.load(Buyer, buyer_id, "buyer_id")
+                for buyer_id in dict.fromkeys(
+                    [fresh.route["buyer_id"], *([candidate["buyer_id"]] if candidate else [])]
+                )
+            }
+            at = event_time(cmd.at, self.ctx.now(), fresh, *buyers.values())
 
             def buyer(buyer_id: str) -> Buyer:
-                if buyer_id not in buyers:
-                    buyers[buyer_id] = self.app.load(Buyer, buyer_id, "buyer_id")
+                invariant(buyer_id in buyers, "a failover moves the funds of loaded buyers only")
                 return buyers[buyer_id]
 
             if candidate is not None:
@@ -381,9 +388,12 @@ class CallHandlers:
             if fresh.billing is not None:
                 return [], billing_result(fresh)
             assert fresh.route is not None
-            at = self.ctx.now()
             campaign = self.app.load(Campaign, fresh.campaign_id, "campaign_id")
             history = self.app.find(CallerHistory, history_id)
+            buyer = self.app.load(Buyer, buyer_id, "buyer_id")
+            at = event_time(
+                cmd.at, self.ctx.now(), fresh, buyer, *([history] if history is not None else [])
+            )
             blocked = self._blocked(fresh.caller_hash)
             last_billed_at = history.last_billed_at if history else None
             duplicate = is_duplicate(last_billed_at, at, campaign.duplicate_window_days)
@@ -408,7 +418,6 @@ class CallHandlers:
                 at=at,
             )
             invariant(hold["buyer_id"] == buyer_id, "the routed buyer holds the funds")
-            buyer = self.app.load(Buyer, buyer_id, "buyer_id")
             touched: list[PPCXAggregate] = [fresh, buyer]
             if decision.billable:
                 buyer.post_hold(hold_id, fresh.id, hold["amount_cents"], at)
@@ -444,7 +453,7 @@ class CallHandlers:
 
     def dispute_call(self, cmd: DisputeCall) -> str:
         reason = validate.name(cmd.reason, "reason")
-        require_id(cmd.call_id, "call", "call_id")
+        require_subject_id(cmd.call_id, "call", "call_id")
         dispute_id = make_dispute_id(cmd.call_id, cmd.command_id)
 
         def decide() -> tuple[list[PPCXAggregate], str]:
@@ -456,19 +465,28 @@ class CallHandlers:
 
         return self.ctx.run(decide, hot=(cmd.call_id,))
 
+    def _disputed_call(self, cmd: ResolveDispute) -> Call:
+        """The call of the dispute; a dispute id that names no dispute (malformed, of another
+        call, of a call that does not exist, or not opened) is NotFound for the dispute."""
+        missing = NotFound(f"dispute_id {cmd.dispute_id!r} does not exist", field="dispute_id")
+        if not isinstance(cmd.dispute_id, str) or call_of_dispute(cmd.dispute_id) != cmd.call_id:
+            raise missing
+        call = self.app.find(Call, cmd.call_id)
+        if call is None or cmd.dispute_id not in call.disputes:
+            raise missing
+        return call
+
     def resolve_dispute(self, cmd: ResolveDispute) -> dict[str, Any]:
         """Finance accepts (reverse the billing with new entries) or rejects a dispute."""
         note = validate.text(cmd.note, "note")
         if not isinstance(cmd.accept, bool):
             raise ValidationError("accept must be true or false", field="accept")
-        call = self._call(cmd.call_id)
+        call = self._disputed_call(cmd)
         billing = call.billing or {}
         buyer_id = billing.get("buyer_id")
 
         def decide() -> tuple[list[PPCXAggregate], dict[str, Any]]:
-            fresh = self._call(cmd.call_id)
-            if cmd.dispute_id not in fresh.disputes:
-                raise NotFound(f"dispute {cmd.dispute_id!r} does not exist", field="dispute_id")
+            fresh = self._disputed_call(cmd)
             at = self.ctx.now()
             touched: list[PPCXAggregate] = [fresh]
             reversal_id = None

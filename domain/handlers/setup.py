@@ -34,7 +34,7 @@ from domain.commands import (
 from domain.errors import Conflict, NotFound, ValidationError
 from domain.geo import GeoRule, parse_e164
 from domain.handlers.context import HandlerContext
-from domain.ids import derived_id, new_id, require_command_id, require_id
+from domain.ids import derived_id, new_id, require_command_id, require_id, require_subject_id
 from domain.money import format_cents, parse_cents
 from domain.numbers import NumberPool, TrackingNumber, number_id
 from domain.publisher import Publisher
@@ -114,7 +114,7 @@ class SetupHandlers:
         if amount_cents <= 0:
             raise ValidationError("amount must be positive", field="amount")
         reference = validate.text(cmd.reference, "reference")
-        require_id(cmd.buyer_id, "buy", "buyer_id")
+        require_subject_id(cmd.buyer_id, "buy", "buyer_id")
         transfer_id = _id_for("tx", cmd.command_id)
 
         def decide() -> tuple[list[PPCXAggregate], dict[str, Any]]:
@@ -135,7 +135,7 @@ class SetupHandlers:
         limit_cents = parse_cents(cmd.credit_limit, "credit_limit")
         if limit_cents > CREDIT_LIMIT_CENTS_MAX:
             raise ValidationError("credit_limit is out of range", field="credit_limit")
-        require_id(cmd.buyer_id, "buy", "buyer_id")
+        require_subject_id(cmd.buyer_id, "buy", "buyer_id")
 
         def decide() -> tuple[list[PPCXAggregate], None]:
             buyer = self.app.load(Buyer, cmd.buyer_id, "buyer_id")
@@ -199,8 +199,8 @@ class SetupHandlers:
         return self.ctx.run(decide)
 
     def allow_publisher(self, cmd: AllowPublisher) -> None:
-        require_id(cmd.campaign_id, "cmp", "campaign_id")
-        require_id(cmd.publisher_id, "pub", "publisher_id")
+        require_id(cmd.publisher_id, "pub", "publisher_id")  # the body's, checked first
+        require_subject_id(cmd.campaign_id, "cmp", "campaign_id")
 
         def decide() -> tuple[list[PPCXAggregate], None]:
             campaign = self.app.load(Campaign, cmd.campaign_id, "campaign_id")
@@ -297,7 +297,7 @@ class SetupHandlers:
             )
 
     def _owned_target(self, target_id: str, buyer_id: str | None) -> Target:
-        require_id(target_id, "tgt", "target_id")
+        require_subject_id(target_id, "tgt", "target_id")
         target = self.app.load(Target, target_id, "target_id")
         if buyer_id is not None and target.buyer_id != buyer_id:
             raise NotFound(f"target_id {target_id!r} does not exist", field="target_id")
@@ -462,7 +462,7 @@ class SetupHandlers:
         return self.ctx.run(decide)
 
     def revoke_api_key(self, cmd: RevokeApiKey) -> None:
-        require_id(cmd.key_id, "key", "key_id")
+        require_subject_id(cmd.key_id, "key", "key_id")
 
         def decide() -> tuple[list[PPCXAggregate], None]:
             key = self.app.load(ApiKey, cmd.key_id, "key_id")

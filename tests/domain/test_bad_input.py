@@ -84,9 +84,15 @@ CASES: list[tuple[str, Callable[[Domain, Market], object], type[DomainError], st
         NotFound,
         "buyer_id",
     ),
-    (
-        "malformed id",
+    (  # the id a command acts on (a path's id): malformed, it names nothing
+        "malformed subject id",
         lambda d, m: d.setup.deposit(DepositFunds("nope", "5.00", "r", "t")),
+        NotFound,
+        "buyer_id",
+    ),
+    (  # an id a command refers to (a body's field) is invalid input
+        "malformed referenced id",
+        lambda d, m: d.setup.create_target(_target(m, buyer_id="nope")),
         ValidationError,
         "buyer_id",
     ),

@@ -14,14 +14,18 @@ pytestmark = pytest.mark.unit
 
 @pytest.mark.parametrize(
     ("text", "cents"),
-    [("45.50", 4550), ("45", 4500), ("45.5", 4550), ("0.01", 1), ("0", 0), (" 12.00 ", 1200)],
+    [("45.50", 4550), ("45", 4500), ("45.5", 4550), ("0.01", 1), ("0", 0), ("012.00", 1200)],
 )
 def test_parse_decimal_strings(text: str, cents: int) -> None:
     assert parse_cents(text) == cents
 
 
 @pytest.mark.parametrize(
-    "bad", [45.5, 1.0, "45.505", "-1.00", "abc", "", "1e3", None, 45, "1,000.00", "NaN"]
+    "bad",
+    [
+        *(45.5, 1.0, "45.505", "-1.00", "abc", "", "1e3", None, 45, "1,000.00", "NaN"),
+        *("１０.００", "١٠", "1_000", " 12.00", "12.00 ", "12.00\n", "+12.00", "12.", ".5"),
+    ],
 )
 def test_refuses_floats_fractions_of_cents_and_junk(bad: object) -> None:
     with pytest.raises(ValidationError):
@@ -55,7 +59,13 @@ def test_share_rounds_half_even(cents: int, share: str, payout: int) -> None:
     assert share_of(cents, Decimal(share)) == payout
 
 
-@pytest.mark.parametrize("bad", ["1.01", "-0.1", "x", 0.7, "Infinity"])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        *("1.01", "-0.1", "x", 0.7, "Infinity", "NaN", "7e-1", "0.7_0", "０.７", "0.７"),
+        *(" 0.7", "0.7\n", "+0.7", ".7", "0.1234567", "1.0000001", "2"),
+    ],
+)
 def test_share_outside_zero_one_is_refused(bad: object) -> None:
     with pytest.raises(ValidationError):
         parse_share(bad)

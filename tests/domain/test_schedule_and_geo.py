@@ -105,7 +105,7 @@ def test_caps() -> None:
 
 
 def test_geo_rules() -> None:
-    caller = Geo.of_caller("+13105550123", "ca", "90210", None)
+    caller = Geo.of_caller("+13105550123", "CA", "90210", None)
     assert caller == Geo("CA", "90210", "310")
     assert GeoRule.parse("allow", states=["CA"]).admits(caller)
     assert not GeoRule.parse("allow", states=["NY"]).admits(caller)
@@ -119,16 +119,55 @@ def test_geo_rules() -> None:
 
 @pytest.mark.parametrize(
     "bad",
-    ["3105550123", "+1310555012", "+11105550123", "+1 (310) 155-0123", "", None, "+0123456789"],
+    [
+        *("3105550123", "+1310555012", "+11105550123", "+1 (310) 155-0123", "", None),
+        *("+0123456789", "+1 (310) 555-0123", "+13105550123\n", "+1３105550123"),
+        *("+13101000000", "+4420712345678"),
+    ],
 )
 def test_invalid_phone_numbers(bad: object) -> None:
     with pytest.raises(ValidationError):
         parse_e164(bad)
 
 
-def test_phone_number_formatting_is_normalised() -> None:
-    assert parse_e164("+1 (310) 555-0123") == "+13105550123"
+def test_phone_numbers_are_taken_as_written_and_555_numbers_are_valid() -> None:
     assert parse_e164("+442071234567") == "+442071234567"
+    assert parse_e164("+13105550123") == "+13105550123"  # the suite's fictional numbers
+
+
+@pytest.mark.parametrize(
+    ("number", "state", "area_code"),
+    [
+        ("+13105550123", "CA", "310"),
+        ("+12125551234", "NY", "212"),
+        ("+12025550123", "DC", "202"),
+        ("+12065550123", "WA", "206"),
+        ("+17875550123", "PR", "787"),
+        ("+14165550123", None, "416"),
+        ("+18005550100", None, "800"),
+        ("+442071234567", None, None),
+    ],
+)
+def test_state_and_area_code_come_from_the_number_when_not_given(
+    number: str, state: str | None, area_code: str | None
+) -> None:
+    assert Geo.of_caller(number, None, None, None) == Geo(state, None, area_code)
+    assert Geo.of_caller(number, "NV", "89101", "702") == Geo("NV", "89101", "702")
+
+
+@pytest.mark.parametrize(
+    ("state", "zip_code", "area_code"),
+    [
+        *[("ca", None, None), (" CA", None, None), ("", None, None)],
+        *[(None, "90210-1234", None), (None, "９0210", None), (None, "", None)],
+        *[(None, None, "310 "), (None, None, "１310")],
+    ],
+)
+def test_geo_is_taken_as_written(
+    state: str | None, zip_code: str | None, area_code: str | None
+) -> None:
+    with pytest.raises(ValidationError):
+        Geo.of_caller("+13105550123", state, zip_code, area_code)
 
 
 def test_schedule_evaluation_needs_utc_aware_time() -> None:
