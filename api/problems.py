@@ -52,6 +52,7 @@ PROBLEM_TYPES: Mapping[str, int] = {
     "method-not-allowed": 405,
     "conflict": 409,
     "insufficient-funds": 409,
+    "refused": 409,
     "expired": 410,
     "payload-too-large": 413,
     "unsupported-media-type": 415,

@@ -11,8 +11,8 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from fastapi.testclient import TestClient
+from twilio.request_validator import RequestValidator
 
-from api import twilio
 from domain.clock import ManualClock
 from ppcx.settings import Settings
 from tests.api.conftest import (
@@ -369,7 +369,7 @@ def test_tags_and_attribution_are_bounded(
 
 
 def _twilio_post(client: TestClient, path: str, params: dict[str, str]) -> Any:
-    signature = twilio.signature(TWILIO_TOKEN, BASE_URL + path, params)
+    signature = RequestValidator(TWILIO_TOKEN).compute_signature(BASE_URL + path, params)
     return client.post(path, data=params, headers={"X-Twilio-Signature": signature})
 
 
@@ -432,7 +432,17 @@ def test_an_rtb_ping_with_lenient_parameters_is_refused(
 
 def test_an_rtb_caller_id_of_ten_or_eleven_digits_is_a_us_number(client: TestClient) -> None:
     market = build_market(client)
-    _, key = market.publisher
+    publisher_id, key = market.publisher
+    market.admin(
+        "POST",
+        "/v1/numbers",
+        json={
+            "number": "+18005550180",
+            "campaign_id": market.campaign_id,
+            "publisher_id": publisher_id,
+            "source": "rtb",
+        },
+    )
     for cid in ("2125551234", "12125551235", "+12125551236"):
         bid = client.post(
             f"/v1/rtb/{market.campaign_id}.json", json={"CID": cid}, headers=auth(key)
