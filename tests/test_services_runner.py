@@ -70,7 +70,10 @@ def test_session_starts_real_servers_and_stops_them(tmp_path: Path) -> None:
         assert (services_dir / "redis.log").exists()
         assert (services_dir / "nats.pid").exists()
     assert _wait_dead(pids) == []
-    assert [s.kind for s in runner.status()] == ["stopped", "stopped"]
+    _await(
+        lambda: [s.kind for s in runner.status()] == ["stopped", "stopped"],
+        "the keepers did not stop",
+    )
 
 
 def test_up_is_reused_by_up_and_session_and_stopped_by_down(tmp_path: Path) -> None:
@@ -90,19 +93,148 @@ def test_up_is_reused_by_up_and_session_and_stopped_by_down(tmp_path: Path) -> N
     assert _wait_dead([pid for pid in pids.values() if pid is not None]) == []
 
 
-def test_dead_server_is_replaced_on_next_start(tmp_path: Path) -> None:
+def _state(tmp_path: Path, name: str) -> dict[str, object]:
+    raw: dict[str, object] = orjson.loads(
+        (tmp_path / "data" / "services" / f"{name}.json").read_bytes()
+    )
+    return raw
+
+
+def _await(condition: object, what: str, deadline_s: float = 30.0) -> None:
+    """Wait for `condition()` (a generous bound, not a timing: the test fails with `what`)."""
+    end = time.monotonic() + deadline_s
+    while not condition():  # type: ignore[operator]
+        assert time.monotonic() < end, what
+        time.sleep(0.05)
+
+
+@pytest.mark.parametrize("name", ["redis", "nats"])
+def test_a_killed_server_is_restarted_on_the_same_port(tmp_path: Path, name: str) -> None:
     runner = _runner(tmp_path)
-    runner.up()
+    with runner.session() as endpoints:
+        url = endpoints.redis_url if name == "redis" else endpoints.nats_url
+        first = _state(tmp_path, name)
+        if name == "redis":
+            client = redis.Redis.from_url(url)
+            client.set("kept", "across the restart")
+            client.execute_command("BGREWRITEAOF")  # on disk now, not within the next second
+            _await(
+                lambda: client.info("persistence")["aof_rewrite_in_progress"] == 0,
+                "the AOF rewrite did not finish",
+            )
+        os.kill(int(first["pid"]), signal.SIGKILL)  # type: ignore[call-overload]
+
+        def restarted() -> bool:
+            try:
+                state = _state(tmp_path, name)
+            except OSError:
+                return False
+            return state["pid"] != first["pid"] and int(state["restarts"]) >= 1  # type: ignore[call-overload]
+
+        _await(restarted, f"{name} was not restarted")
+        again = _state(tmp_path, name)
+        assert again["port"] == first["port"]
+        assert again["url"] == url
+        port = _port(url)
+        _await(
+            lambda: (
+                redis_ping("127.0.0.1", port)
+                if name == "redis"
+                else bool((nats_info("127.0.0.1", port) or {}).get("jetstream"))
+            ),
+            f"{name} is not healthy after its restart",
+        )
+        if name == "redis":
+            assert client.get("kept") == b"across the restart"  # same data directory
+            client.close()
+
+
+SHARER_SCRIPT = textwrap.dedent(
+    """
+    import sys, orjson
+    from pathlib import Path
+    from ppcx.services import ServiceRunner
+    from ppcx.settings import Settings
+
+    runner = ServiceRunner(Settings(data_dir=Path(sys.argv[1]), redis_url=None, nats_url=None))
+    with runner.session() as endpoints:
+        print(orjson.dumps([endpoints.redis_url, endpoints.nats_url]).decode(), flush=True)
+        sys.stdin.readline()  # runs until told to end
+    """
+)
+
+
+def _sharer(tmp_path: Path) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-c", SHARER_SCRIPT, str(tmp_path / "data")],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+
+
+def test_commands_sharing_a_data_dir_share_its_servers(tmp_path: Path) -> None:
+    """Two commands started at once get one server each, not two; the first one ending never
+    stops the servers the other uses; the last one ending stops them."""
+    first, second = _sharer(tmp_path), _sharer(tmp_path)
     try:
-        redis_pid = next(s.pid for s in runner.status() if s.name == "redis")
-        assert redis_pid is not None
-        os.kill(redis_pid, signal.SIGKILL)
-        assert _wait_dead([redis_pid]) == []
-        endpoints = runner.up()
-        assert redis_ping("127.0.0.1", _port(endpoints.redis_url))
-        assert next(s.pid for s in runner.status() if s.name == "redis") != redis_pid
+        assert first.stdout is not None
+        assert second.stdout is not None
+        urls = orjson.loads(first.stdout.readline())
+        assert orjson.loads(second.stdout.readline()) == urls
+        runner = _runner(tmp_path)
+        pids = [s.pid for s in runner.status()]
+        assert all(pid is not None and pid_alive(pid) for pid in pids)
+        services_dir = tmp_path / "data" / "services"
+        assert len(_pgrep(f"ppcx.keeper {services_dir}")) == 2  # one keeper per service
+        assert len(_pgrep(f"nats-server.*{services_dir}")) == 1  # one server on the store
+        assert len(_redis_in(services_dir / "redis")) == 1  # redis runs in its --dir
+        assert first.stdin is not None
+        first.stdin.write("end\n")
+        first.stdin.flush()
+        first.wait(timeout=30)
+        time.sleep(keeper_grace_s())  # past the keeper's grace: it must still be serving
+        assert [s.pid for s in runner.status()] == pids
+        assert redis_ping("127.0.0.1", _port(urls[0]))
+        # an operator's `down` does not pull the servers from under a running command
+        assert runner.down() == []
+        assert redis_ping("127.0.0.1", _port(urls[0]))
+        assert second.stdin is not None
+        second.stdin.write("end\n")
+        second.stdin.flush()
+        second.wait(timeout=30)
+        assert _wait_dead([pid for pid in pids if pid is not None]) == []
     finally:
-        runner.down()
+        for process in (first, second):
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+
+
+def _pgrep(pattern: str) -> list[str]:
+    found = subprocess.run(["pgrep", "-f", pattern], capture_output=True, text=True, check=False)
+    return found.stdout.split()
+
+
+def _redis_in(directory: Path) -> list[int]:
+    """Processes whose working directory is `directory` (redis-server chdirs to its --dir and
+    rewrites its command line)."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            if Path(os.readlink(proc / "cwd")) == directory:
+                found.append(int(proc.name))
+        except OSError:
+            continue
+    return found
+
+
+def keeper_grace_s() -> float:
+    from ppcx.keeper import IDLE_GRACE_S, WATCH_INTERVAL_S
+
+    return IDLE_GRACE_S + 3 * WATCH_INTERVAL_S
 
 
 def test_external_urls_are_used_and_nothing_is_started(tmp_path: Path) -> None:

@@ -22,10 +22,20 @@ def up() -> None:
 
 
 @app.command("down")
-def down() -> None:
-    """Stop the embedded servers recorded in the data dir."""
-    stopped = ServiceRunner(load_settings()).down()
-    console.print(f"stopped: {', '.join(stopped)}" if stopped else "nothing was running")
+def down(
+    force: bool = typer.Option(False, help="stop them even while other commands use them"),
+) -> None:
+    """Unpin the embedded servers and stop them, unless another command (serve, relay, …)
+    still uses them: then they run until the last one ends (or use --force)."""
+    runner = ServiceRunner(load_settings())
+    stopped = runner.down(force=force)
+    if stopped:
+        console.print(f"stopped: {', '.join(stopped)}")
+    elif users := runner.users():
+        pids = ", ".join(map(str, users))
+        console.print(f"still used by pid {pids}: they stop when it ends (--force stops them now)")
+    else:
+        console.print("nothing was running")
 
 
 @app.command("status")
