@@ -13,6 +13,7 @@ from fastapi import FastAPI
 
 from api import problems
 from api.middleware import RequestGuard
+from api.observability import Observability
 from api.responses import OrjsonResponse
 from api.routers import admin, buyers, calls, dni, exchange, finance, ops, reports, telephony
 from api.services import ApiServices
@@ -28,7 +29,11 @@ Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[ApiServices]]
 
 
 def build_app(
-    lifespan: Lifespan, *, body_bytes_max: int = 64 * 1024, idempotency_ttl_s: int = 86400
+    lifespan: Lifespan,
+    *,
+    body_bytes_max: int = 64 * 1024,
+    idempotency_ttl_s: int = 86400,
+    access_log: bool = False,
 ) -> FastAPI:
     async def run(app: FastAPI) -> AsyncIterator[None]:
         async with lifespan(app) as services:
@@ -56,4 +61,12 @@ def build_app(
         idempotency=idempotency,
         ttl_s=idempotency_ttl_s,
     )
+
+    def count(method: str, route: str, status: int, seconds: float) -> None:
+        services: ApiServices | None = getattr(app.state, "services", None)
+        if services is not None:
+            services.metrics.count_request(method, route, status, seconds)
+
+    # outermost: the request id is bound before anything else can log or answer a problem
+    app.add_middleware(Observability, count=count, access_log=access_log)
     return app

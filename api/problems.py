@@ -12,6 +12,7 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
+from api.observability import REQUEST_ID
 from domain.errors import (
     ConcurrencyConflict,
     Conflict,
@@ -130,6 +131,9 @@ def problem_response(
         body["instance"] = instance
     if extensions:  # RFC 9457 extension members, e.g. the `reason` of a refusal
         body.update(extensions)
+    request_id = REQUEST_ID.get()
+    if request_id is not None:  # the same id as the X-Request-ID header and the log lines
+        body["request_id"] = request_id
     return Response(orjson.dumps(body), status_code=status, media_type=PROBLEM, headers=headers)
 
 

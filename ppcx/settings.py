@@ -86,6 +86,18 @@ class Settings(BaseSettings):
         "a negative value needs CAP_SYS_NICE (without it the writer keeps the default)",
     )
 
+    access_log: bool = Field(
+        default=False,
+        description="[PPCX_ACCESS_LOG] log every request (method, path without its query, "
+        "status, duration, request id)",
+    )
+    prometheus_multiproc_dir: Path | None = Field(
+        default=None,
+        validation_alias=AliasChoices("PROMETHEUS_MULTIPROC_DIR", "PPCX_PROMETHEUS_MULTIPROC_DIR"),
+        description="[PROMETHEUS_MULTIPROC_DIR] where worker processes write their metrics so a "
+        "scrape of any of them answers for all (`ppcx serve` sets it)",
+    )
+
     # -- secrets (unset: generated once into the data dir, mode 0600) ----------------------------
     secret_key: str | None = Field(
         default=None,

@@ -33,6 +33,7 @@ from projections.readers import SnapshotReader
 logger = logging.getLogger(__name__)
 SYNC_INTERVAL_S = 0.25
 SWEEP_INTERVAL_S = 1.0
+PROCESS_SAMPLE_INTERVAL_S = 5.0
 API_THREADS = 32
 
 
@@ -58,7 +59,7 @@ def create_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[ApiServices]:
-        metrics = Metrics()
+        metrics = Metrics(multiprocess_dir=settings.prometheus_multiproc_dir)
         domain = build_domain(settings, clock=clock, group_commit=True, on_commit=metrics.on_commit)
         runtime = build_exchange(settings, domain, redis_url=redis_url, seeds=seeds)
         sync_lock = threading.Lock()
@@ -91,10 +92,15 @@ def create_app(
         await services.call(sync_config)
         settle_garbage_collector()
         stop = asyncio.Event()
+
+        async def sample() -> None:
+            metrics.sample_process()
+
         loops = [
             asyncio.create_task(
                 _every(SYNC_INTERVAL_S, stop, lambda: services.call(sync_config), "sync")
             ),
+            asyncio.create_task(_every(PROCESS_SAMPLE_INTERVAL_S, stop, sample, "metrics")),
         ]
         if background_sweep:
             loops.append(
@@ -110,7 +116,7 @@ def create_app(
             services.reports.close()
             domain.close()
 
-    return build_app(lifespan)
+    return build_app(lifespan, access_log=settings.access_log)
 
 
 async def _every(interval_s: float, stop: asyncio.Event, work: object, name: str) -> None:

@@ -20,17 +20,9 @@ from domain.errors import ValidationError
 from domain.geo import Geo, parse_e164
 from domain.ids import derived_id
 from domain.money import format_cents
-from exchange.service import PingRequest, PingResult
+from exchange.service import PingRequest
 
 router = APIRouter(tags=["exchange (publishers)"])
-
-
-def _record(s: ApiServices, result: PingResult, started: float) -> None:
-    s.metrics.ping_latency.observe(time.perf_counter() - started)
-    s.metrics.decision_latency.observe(result.decision_ms / 1000)
-    s.metrics.auctions.labels("accepted" if result.accepted else (result.reason or "none")).inc()
-    if result.bids_timed_out:
-        s.metrics.bid_timeouts.inc(result.bids_timed_out)
 
 
 @router.post("/v1/pings", response_model=PingOut, response_model_exclude_none=True)
@@ -61,7 +53,7 @@ async def ping(
             call_id=derived_id("call", who.owner_id, idempotency) if idempotency else None,
         )
     )
-    _record(s, result, started)
+    s.metrics.record_ping("api", result, started)
     if result.accepted:
         assert result.payout_cents is not None
         assert result.expires_at is not None
@@ -121,7 +113,7 @@ async def _rtb(
             attribution=attribution,
         )
     )
-    _record(s, result, started)
+    s.metrics.record_ping("rtb", result, started)
     answer: dict[str, Any] = {"bidId": result.call_id}
     if result.accepted and result.winner is not None and result.expires_at is not None:
         answer |= {

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends
 from fastapi.responses import Response
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST
 
 from api.auth import Principal, require, services
 from api.responses import OrjsonResponse
@@ -43,5 +43,5 @@ async def sweep(
 
 @router.get("/metrics", include_in_schema=False)
 async def metrics(s: ApiServices = Depends(services)) -> Response:
-    """Prometheus exposition of this worker's metrics."""
-    return Response(generate_latest(s.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+    """Prometheus exposition: every worker's metrics (multiprocess mode under `ppcx serve`)."""
+    return Response(s.metrics.exposition(), media_type=CONTENT_TYPE_LATEST)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import re
+import time
 from datetime import datetime
 from typing import Any
 from urllib.parse import urlencode
@@ -148,6 +149,7 @@ async def voice_inbound(request: Request, s: ApiServices = Depends(services)) ->
     except ValidationError:
         geo = Geo.of_caller(caller, None, None, None)
     call_sid = params.get("CallSid", "")
+    started = time.perf_counter()
     result = await s.exchange.ping(
         PingRequest(
             campaign_id=tracking.campaign_id,
@@ -158,6 +160,7 @@ async def voice_inbound(request: Request, s: ApiServices = Depends(services)) ->
             call_id=derived_id("call", "twilio", call_sid) if call_sid else None,
         )
     )
+    s.metrics.record_ping("twilio", result, started)
     if not result.accepted:
         if result.reason == "blocked":
             return Response(twilio.refuse(), media_type=TWIML)

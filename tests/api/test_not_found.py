@@ -248,6 +248,7 @@ def _normalised(response: Any, path_id: str) -> dict[str, Any]:
     assert response.headers["content-type"] == "application/problem+json"
     body: dict[str, Any] = response.json()
     body.pop("instance")  # the request's path
+    assert body.pop("request_id") == response.headers["x-request-id"]  # each request's own
     # the answer names the id it was given, in the same words whatever the id
     return orjson.loads(orjson.dumps(body).replace(orjson.dumps(path_id)[1:-1], b"<id>"))
 
