@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.ppcx-installed
 ARGS ?=
 
-.PHONY: demo test lint bench serve clean install
+.PHONY: demo test test-fast lint bench serve clean install
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -23,6 +23,10 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest $(ARGS)
+
+# the pure tests alone (tests/unit): no Redis, NATS or PostgreSQL is started or reached
+test-fast: $(STAMP)
+	env -u REDIS_URL -u NATS_URL $(BIN)/python -m pytest tests/unit $(ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -16,7 +16,6 @@ from ppcx.settings import Settings
 from ppcx.web import create_app
 from projections.projector import Projector
 from projections.store import ProjectionStore
-from tests.support.market import START
 
 ADMIN_KEY = "bootstrap-admin-key-for-tests-only"
 TWILIO_TOKEN = "12345"
@@ -32,11 +31,6 @@ def api_settings(settings: Settings) -> Settings:
             "public_base_url": BASE_URL,
         }
     )
-
-
-@pytest.fixture
-def clock() -> ManualClock:
-    return ManualClock(START)
 
 
 @pytest.fixture

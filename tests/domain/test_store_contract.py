@@ -214,7 +214,9 @@ def test_snapshot_of_a_group_commit_is_the_replayed_state(
         app.close()
 
 
-def test_a_snapshot_is_written_in_the_writers_turn(domain: Domain, settings: Settings) -> None:
+def test_a_snapshot_is_written_in_the_writers_turn(
+    domain: Domain, local_settings: Settings
+) -> None:
     """Another process's writer holds the turn: the snapshot waits for it (not in SQLite's
     busy handler, which sleeps up to 100 ms per try and stalled the writer for seconds)."""
     setup = domain.setup
@@ -225,7 +227,7 @@ def test_a_snapshot_is_written_in_the_writers_turn(domain: Domain, settings: Set
     assert app.snapshots is not None
     buyer = app.load(Buyer, buyer_id, "buyer_id")
     crossing = list(app.events.get(buyer_id, gt=199, lte=200))
-    turn = os.open(f"{settings.resolved_sqlite_path}.write-turn", os.O_RDWR | os.O_CREAT)
+    turn = os.open(f"{local_settings.resolved_sqlite_path}.write-turn", os.O_RDWR | os.O_CREAT)
     done = threading.Event()
     try:
         fcntl.flock(turn, fcntl.LOCK_EX)  # as another process's writer would

@@ -51,12 +51,12 @@ def _env(settings: Settings, duckdb_path: Path) -> dict[str, str]:
 
 @pytest.mark.integration
 def test_projector_killed_mid_batch_leaves_no_duplicate_and_no_gap(
-    market_log: Domain, settings: Settings, tmp_path: Path
+    market_log: Domain, local_settings: Settings, tmp_path: Path
 ) -> None:
     path = tmp_path / "killed.duckdb"
     process = subprocess.Popen(
         [sys.executable, "-c", PROJECT_SLOWLY, str(path)],
-        env=_env(settings, path),
+        env=_env(local_settings, path),
         stdout=subprocess.PIPE,
         text=True,
     )
@@ -86,11 +86,11 @@ def _ppcx(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
 
 @pytest.mark.e2e
 def test_sql_report_and_export_commands(
-    market_log: Domain, settings: Settings, tmp_path: Path
+    market_log: Domain, local_settings: Settings, tmp_path: Path
 ) -> None:
     path = tmp_path / "analytics.duckdb"
     project_log(market_log, path).close()
-    env = _env(settings, path)
+    env = _env(local_settings, path)
 
     ok = _ppcx(env, "sql", "SELECT count(*) AS n FROM calls", "--format", "json")
     assert ok.returncode == 0, ok.stderr

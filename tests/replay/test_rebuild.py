@@ -31,6 +31,7 @@ from replay.log import event_name, pages
 from replay.rehydrate import rehydrate
 from replay.statements import statement_from_log
 from tests.replay.conftest import Market, drive, market
+from tests.support.clock import START
 from tests.support.exchange import (
     buyer_with_target,
     caller,
@@ -38,7 +39,6 @@ from tests.support.exchange import (
     publisher_and_campaign,
     sync,
 )
-from tests.support.market import START
 
 pytestmark = [pytest.mark.anyio, pytest.mark.integration]
 PROJECTED_TABLES = (

@@ -12,7 +12,7 @@ from ppcx.cli import app
 
 pytestmark = pytest.mark.unit
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _compose() -> dict[str, dict[str, object]]:

@@ -44,8 +44,9 @@ from domain.ledger import buyer_account
 from domain.money import format_cents
 from ppcx.bootstrap import Domain, build_domain
 from ppcx.settings import Settings
+from tests.support.clock import START
 from tests.support.log import ledger_from_log, notifications
-from tests.support.market import START, Market, build_market
+from tests.support.market import Market, build_market
 
 pytestmark = pytest.mark.unit
 
