@@ -19,7 +19,7 @@ $(STAMP): pyproject.toml | $(BIN)/python
 install: $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/ppcx demo $(ARGS)
+	$(BIN)/ppcx-tools demo $(ARGS)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest $(ARGS)
@@ -35,7 +35,7 @@ lint: $(STAMP)
 	$(BIN)/lint-imports
 
 bench: $(STAMP)
-	$(BIN)/ppcx bench all $(ARGS)
+	$(BIN)/ppcx-tools bench all $(ARGS)
 
 serve: $(STAMP)
 	$(BIN)/ppcx serve $(ARGS)

@@ -8,7 +8,7 @@ import pytest
 
 from ppcx.bootstrap import build_application
 from ppcx.settings import Settings
-from ppcx.sim.synthetic import generate, generate_fast
+from tools.sim.synthetic import generate, generate_fast
 
 pytestmark = pytest.mark.integration
 

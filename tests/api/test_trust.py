@@ -18,7 +18,6 @@ from exchange.caller_hash import CallerHasher
 from ppcx.bootstrap import build_application
 from ppcx.secrets import secret_key
 from ppcx.settings import Settings
-from ppcx.sim.rtb_server import Bidder, RtbServer
 from ppcx.web import create_app
 from replay.verify import verify
 from tests.api.conftest import (
@@ -31,6 +30,7 @@ from tests.api.conftest import (
     project,
 )
 from tests.api.test_telephony import _dial_of, _twilio_post
+from tools.sim.rtb_server import Bidder, RtbServer
 
 pytestmark = pytest.mark.e2e
 CALLER = "+13105550123"

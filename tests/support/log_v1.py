@@ -2,7 +2,7 @@
 (written by the commit its README names), loaded into a store exactly so, and what the code
 computes from them — the `replay verify` report, the projected tables, every call's state, the
 aggregates and two statements. `tests/test_log_v1.py` compares today's answers with the ones
-recorded when the log was written; `generate.py` beside the fixture recorded them."""
+recorded when the log was written; `generate.py` (in the fixture's history) recorded them."""
 
 from __future__ import annotations
 
@@ -115,27 +115,6 @@ def read_meta(directory: Path = FIXTURE) -> dict[str, Any]:
     return meta
 
 
-def write_expected(expected: dict[str, Any], directory: Path = FIXTURE) -> None:
-    """`outputs` as files a reviewer can read: JSON documents, and one table row (one call,
-    one aggregate) per line."""
-    out = directory / EXPECTED_DIR
-    (out / "tables").mkdir(parents=True, exist_ok=True)
-    indented = orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS
-    for name in ("verify", "statements"):
-        (out / f"{name}.json").write_bytes(orjson.dumps(expected[name], option=indented) + b"\n")
-    for name in ("aggregates", "calls"):
-        (out / f"{name}.jsonl").write_bytes(
-            b"".join(
-                orjson.dumps([key, value], option=orjson.OPT_SORT_KEYS) + b"\n"
-                for key, value in sorted(expected[name].items())
-            )
-        )
-    for table, rows in expected["tables"].items():
-        (out / "tables" / f"{table}.jsonl").write_bytes(
-            b"".join(orjson.dumps(row) + b"\n" for row in rows)
-        )
-
-
 def read_expected(directory: Path = FIXTURE) -> dict[str, Any]:
     out = directory / EXPECTED_DIR
     expected: dict[str, Any] = {
@@ -148,26 +127,6 @@ def read_expected(directory: Path = FIXTURE) -> dict[str, Any]:
         for path in sorted((out / "tables").glob("*.jsonl"))
     }
     return expected
-
-
-def dump_sqlite(db: Path) -> tuple[list[EventRow], list[SnapshotRow]]:
-    """The rows of a SQLite event store, as stored."""
-    with sqlite3.connect(db) as con:
-        events = [
-            EventRow(rowid, originator_id, version, topic, bytes(state), bytes(link))
-            for rowid, originator_id, version, topic, state, link in con.execute(
-                "SELECT rowid, originator_id, originator_version, topic, state, chain "
-                "FROM stored_events ORDER BY rowid"
-            )
-        ]
-        snapshots = [
-            SnapshotRow(originator_id, version, topic, bytes(state))
-            for originator_id, version, topic, state in con.execute(
-                "SELECT originator_id, originator_version, topic, state FROM stored_snapshots "
-                "ORDER BY originator_id, originator_version"
-            )
-        ]
-    return events, snapshots
 
 
 # -- loading the rows into a store, as they were stored -------------------------------------------

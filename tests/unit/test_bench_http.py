@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ppcx.bench.http import Load, _sweep_figures, sweep_levels
+from tools.bench.http import Load, _sweep_figures, sweep_levels
 
 
 def _load(per_s: float, p99_ms: float) -> Load:

@@ -1,4 +1,4 @@
-"""`ppcx bench http`: durable pings over loopback against `ppcx serve` (uvicorn, 2 workers),
+"""`ppcx-tools bench http`: durable pings over loopback against `ppcx serve` (uvicorn, 2 workers),
 next to a bare FastAPI endpoint doing one Redis call, served the same way in the same run.
 
 Both servers are real processes; the load comes from concurrent keep-alive HTTP clients in
@@ -23,8 +23,8 @@ import httpx
 import uvloop
 from rich.console import Console
 
-from ppcx.bench.report import Figure, rate
 from ppcx.services import drop_redis_keys, free_loopback_port
+from tools.bench.report import Figure, rate
 
 ADMIN_KEY = "bench-admin-key"
 SEQUENTIAL_PINGS = 300  # latency without queueing: one client, one request at a time
@@ -242,7 +242,7 @@ def run(
             [  # served the way `ppcx serve` serves: a process per worker, SO_REUSEPORT
                 sys.executable,
                 "-m",
-                "ppcx.bench.bare_app",
+                "tools.bench.bare_app",
                 "--port",
                 str(port),
                 "--workers",

@@ -1,4 +1,4 @@
-"""`ppcx demo`: the whole system on a realistic market (see `ppcx.sim.demo`)."""
+"""`ppcx-tools demo`: the whole system on a realistic market (see `tools.sim.demo`)."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from ppcx.services import ServiceError, ServiceRunner
 
 if TYPE_CHECKING:
     from ppcx.settings import Settings
-    from ppcx.sim.demo import Driver, Outcome
+    from tools.sim.demo import Driver, Outcome
 
 
 def demo(
@@ -29,8 +29,8 @@ def demo(
     """Start the services, build a market through the HTTP API, drive calls over their whole
     life, project, report and verify the books by replay. Stops everything it started."""
     from domain.clock import ManualClock
-    from ppcx.sim import demo as sim
-    from ppcx.sim.rtb_server import RtbProcess
+    from tools.sim import demo as sim
+    from tools.sim.rtb_server import RtbProcess
 
     settings = load_settings()
     started = time.perf_counter()

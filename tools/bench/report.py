@@ -116,9 +116,9 @@ def write_section(path: Path, name: str, body: str) -> None:
         path.read_text()
         if path.exists()
         else (
-            "# Benchmarks\n\nFigures from `make bench` (`ppcx bench all`). Each figure stands next "
-            "to a baseline measured in the same process and run, because the machine is shared "
-            "and noisy: compare ratios, not absolute numbers, between runs.\n"
+            "# Benchmarks\n\nFigures from `make bench` (`ppcx-tools bench all`). Each figure "
+            "stands next to a baseline measured in the same process and run, because the "
+            "machine is shared and noisy: compare ratios, not absolute numbers, between runs.\n"
         )
     )
     pattern = re.compile(re.escape(start) + r".*?" + re.escape(end), re.DOTALL)

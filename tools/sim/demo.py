@@ -1,4 +1,4 @@
-"""`ppcx demo`: a realistic market driven end to end through the HTTP API.
+"""`ppcx-tools demo`: a realistic market driven end to end through the HTTP API.
 
 20 publishers, 60 buyers over five verticals (standing bidders and real-time bidders — real
 HTTP servers on loopback, in a process of their own), tracking numbers and DNI pools; then
@@ -36,8 +36,8 @@ import uvicorn
 from domain.clock import ManualClock
 from ppcx.services import drop_redis_keys, free_loopback_port
 from ppcx.settings import Settings
-from ppcx.sim.rtb_server import Bidder, RtbProcess
 from ppcx.web import create_app
+from tools.sim.rtb_server import Bidder, RtbProcess
 
 START = datetime(2026, 11, 2, 15, 0, tzinfo=UTC)  # a Monday, 7 am in California
 MARKER = "demo.marker"

@@ -1,4 +1,4 @@
-"""`ppcx bench store`: event-store append and read-back throughput, SQLite and PostgreSQL,
+"""`ppcx-tools bench store`: event-store append and read-back throughput, SQLite and PostgreSQL,
 next to a raw-SQLite insert of the very same payloads in the same run.
 
 The payloads are real Call aggregates (a ping, three bids and the auction decision), so the
@@ -29,9 +29,9 @@ from domain.clock import ManualClock
 from domain.ids import new_id
 from domain.persistence import StoredRow, encode_event
 from domain.writer import EventWriter
-from ppcx.bench.report import Figure, median, rate, timed
 from ppcx.bootstrap import build_application
 from ppcx.settings import Settings
+from tools.bench.report import Figure, median, rate, timed
 
 BATCH_AGGREGATES = 100
 READ_PAGE = 1000

@@ -1,4 +1,4 @@
-"""`ppcx bench exchange`: ping → decision latency and pings/s through the real exchange
+"""`ppcx-tools bench exchange`: ping → decision latency and pings/s through the real exchange
 (real Redis, a real SQLite store), next to a bare EVALSHA round trip in the same run.
 
 "Decision" is ping received → winner reserved in Redis (what the publisher waits for before
@@ -29,11 +29,11 @@ from domain.commands import (
 )
 from domain.geo import Geo
 from exchange.service import PingRequest
-from ppcx.bench.report import Figure, percentile
 from ppcx.bootstrap import Domain, ExchangeRuntime, build_domain, build_exchange
 from ppcx.settings import Settings
-from ppcx.sim.rtb_server import Bidder, RtbProcess
 from ppcx.tuning import settle_garbage_collector
+from tools.bench.report import Figure, percentile
+from tools.sim.rtb_server import Bidder, RtbProcess
 
 BUYERS_MAX = 100
 RTB_BIDDERS = 20

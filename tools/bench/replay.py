@@ -1,4 +1,4 @@
-"""`ppcx bench replay`: verification throughput over a month-sized log (1 M calls), next to a
+"""`ppcx-tools bench replay`: verification throughput over a month-sized log (1 M calls), next to a
 raw read-and-decode of the same rows (fetch + orjson.loads) in the same run.
 
 The synthetic log is generated once with the real recorder and kept in the data dir
@@ -14,12 +14,12 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from domain.chain import chain_key
-from ppcx.bench.report import Figure, rate
 from ppcx.bootstrap import build_application
 from ppcx.settings import Settings
-from ppcx.sim.synthetic import generate_fast
 from replay.log import pages
 from replay.verify import verify
+from tools.bench.report import Figure, rate
+from tools.sim.synthetic import generate_fast
 
 AUDIT_KEY = "bench-replay"
 

@@ -1,4 +1,4 @@
-"""`ppcx bench …`: figures next to baselines measured in the same run."""
+"""`ppcx-tools bench …`: figures next to baselines measured in the same run."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ from pathlib import Path
 
 import typer
 
-from ppcx.bench.report import Figure, markdown, render, write_section
 from ppcx.commands.common import console, load_settings
 from ppcx.services import ServiceRunner
+from tools.bench.report import Figure, markdown, render, write_section
 
 app = typer.Typer(help="Benchmarks: figures next to same-run baselines.", no_args_is_help=True)
 BENCHMARKS_MD = Path("BENCHMARKS.md")
@@ -30,7 +30,7 @@ def store(
     write: bool = typer.Option(False, help=f"update the section in {BENCHMARKS_MD}"),
 ) -> None:
     """Event-store append and read throughput (SQLite, PostgreSQL) vs raw SQLite."""
-    from ppcx.bench import store as bench
+    from tools.bench import store as bench
 
     figures = bench.run(load_settings(), console, calls=calls)
     notes = [
@@ -39,7 +39,9 @@ def store(
         "the raw baseline inserts the already-encoded rows. Batched figures are medians of 3 "
         "rounds that alternate ours and raw in fresh files.",
     ]
-    publish("store", "Event store", f"ppcx bench store --calls {calls}", figures, notes, write)
+    publish(
+        "store", "Event store", f"ppcx-tools bench store --calls {calls}", figures, notes, write
+    )
 
 
 @app.command("exchange")
@@ -48,7 +50,7 @@ def exchange(
     write: bool = typer.Option(False, help=f"update the section in {BENCHMARKS_MD}"),
 ) -> None:
     """Ping → decision latency for 10/100/1,000 standing bids and 20 RTB bidders."""
-    from ppcx.bench import exchange as bench
+    from tools.bench import exchange as bench
 
     settings = load_settings()
     with ServiceRunner(settings).session() as endpoints:
@@ -60,11 +62,13 @@ def exchange(
         "RTB: 17 bidders answer in 5–135 ms (±10 ms jitter), two answer after the deadline, "
         "one declines; all are real HTTP servers on loopback, in a process of their own.",
     ]
-    publish("exchange", "Exchange", f"ppcx bench exchange --pings {pings}", figures, notes, write)
+    publish(
+        "exchange", "Exchange", f"ppcx-tools bench exchange --pings {pings}", figures, notes, write
+    )
 
 
 def http_notes(workers: int, concurrency: int) -> list[str]:
-    from ppcx.bench.http import P99_TARGET_MS, sweep_levels
+    from tools.bench.http import P99_TARGET_MS, sweep_levels
 
     return [
         "Durable: the answer is sent after the auction's events (ping, one per bid, the "
@@ -95,7 +99,7 @@ def http(
     write: bool = typer.Option(False, help=f"update the section in {BENCHMARKS_MD}"),
 ) -> None:
     """Durable pings/s and latency through `ppcx serve` vs a bare FastAPI + Redis endpoint."""
-    from ppcx.bench import http as bench
+    from tools.bench import http as bench
 
     settings = load_settings()
     with ServiceRunner(settings).session() as endpoints:
@@ -108,7 +112,9 @@ def http(
             workers=workers,
         )
     notes = http_notes(workers, concurrency)
-    command = f"ppcx bench http --pings {pings} --concurrency {concurrency} --workers {workers}"
+    command = (
+        f"ppcx-tools bench http --pings {pings} --concurrency {concurrency} --workers {workers}"
+    )
     publish("http", "HTTP API", command, figures, notes, write)
 
 
@@ -119,7 +125,7 @@ def projections(
     write: bool = typer.Option(False, help=f"update the section in {BENCHMARKS_MD}"),
 ) -> None:
     """Relay msgs/s, projector events/s, and report query times over 10 M calls."""
-    from ppcx.bench import projections as bench
+    from tools.bench import projections as bench
 
     settings = load_settings()
     with ServiceRunner(settings).session() as endpoints:
@@ -135,7 +141,7 @@ def projections(
     publish(
         "projections",
         "Projections",
-        f"ppcx bench projections --log-calls {log_calls} --query-calls {query_calls}",
+        f"ppcx-tools bench projections --log-calls {log_calls} --query-calls {query_calls}",
         figures,
         notes,
         write,
@@ -148,7 +154,7 @@ def replay(
     write: bool = typer.Option(False, help=f"update the section in {BENCHMARKS_MD}"),
 ) -> None:
     """`replay verify` events/s over a log of `calls` calls vs a raw read-and-decode."""
-    from ppcx.bench import replay as bench
+    from tools.bench import replay as bench
 
     figures = bench.run(load_settings(), console, calls=calls)
     notes = [
@@ -162,7 +168,12 @@ def replay(
         "real recorder and kept in the data dir; generation is not timed.",
     ]
     publish(
-        "replay", "Replay and audit", f"ppcx bench replay --calls {calls}", figures, notes, write
+        "replay",
+        "Replay and audit",
+        f"ppcx-tools bench replay --calls {calls}",
+        figures,
+        notes,
+        write,
     )
 
 

@@ -1,4 +1,4 @@
-"""`ppcx bench projections`: relay msgs/s, projector events/s (log and JetStream), and report
+"""`ppcx-tools bench projections`: relay msgs/s, projector events/s (log and JetStream), and report
 query times over 10 million synthetic calls — each next to a raw DuckDB baseline measured in
 the same run (inserting the same rows; grouping the raw calls table)."""
 
@@ -14,14 +14,14 @@ import nats
 from nats.js.api import AckPolicy, ConsumerConfig
 from rich.console import Console
 
-from ppcx.bench.report import Figure, rate, timed
 from ppcx.bootstrap import build_application
 from ppcx.settings import Settings
-from ppcx.sim.synthetic import generate_fast
 from projections.projector import Projector
 from projections.relay import PAGE_EVENTS, ChainedRow, Relay, ensure_stream, message, subject_for
 from projections.reports import run_report
 from projections.store import ProjectionStore, connect, sql_file
+from tools.bench.report import Figure, rate, timed
+from tools.sim.synthetic import generate_fast
 
 LOG_CALLS = 20_000
 QUERY_CALLS = 10_000_000

@@ -2,7 +2,7 @@
 same way as the API (`ppcx.workers`: uvicorn, a process per worker on its own SO_REUSEPORT
 socket), so the ratio shows what PPCX's ping costs.
 
-`python -m ppcx.bench.bare_app --port P --workers N` serves it until SIGTERM."""
+`python -m tools.bench.bare_app --port P --workers N` serves it until SIGTERM."""
 
 from __future__ import annotations
 
@@ -44,7 +44,7 @@ def main() -> int:
     parser.add_argument("--workers", type=int, default=2)
     args = parser.parse_args()
     options = {"access_log": False, "log_level": "warning", "log_config": None}
-    return run_workers("ppcx.bench.bare_app:create", "127.0.0.1", args.port, args.workers, options)
+    return run_workers("tools.bench.bare_app:create", "127.0.0.1", args.port, args.workers, options)
 
 
 if __name__ == "__main__":
