@@ -6,6 +6,7 @@ WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY ppcx ppcx
 COPY domain domain
+COPY eventstore eventstore
 COPY exchange exchange
 COPY projections projections
 COPY api api

@@ -17,7 +17,6 @@ from dataclasses import dataclass, field
 import redis
 from eventsourcing.utils import get_topic
 
-from domain.application import PPCXApplication
 from domain.base import PPCXAggregate, PPCXEvent
 from domain.blocklist import BlockedCaller
 from domain.buyer import Buyer
@@ -26,6 +25,7 @@ from domain.campaign import Campaign
 from domain.clock import to_ms
 from domain.numbers import TrackingNumber
 from domain.target import Target
+from eventstore.application import PPCXApplication
 from exchange.hotstate import load_script
 from exchange.keys import Keys
 from exchange.market import buyer_json, campaign_json, number_json, target_json

@@ -19,7 +19,7 @@ from eventsourcing.persistence import StoredEvent
 from eventsourcing.utils import resolve_topic
 
 from domain.catalog import topic_of
-from domain.persistence import encode_event
+from eventstore.encoding import encode_event
 from ppcx.bootstrap import build_application
 from ppcx.settings import Settings
 from tests.support.log_v1 import (

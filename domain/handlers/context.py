@@ -12,13 +12,13 @@ from typing import TypeVar
 
 from eventsourcing.persistence import RecordConflictError
 
-from domain.application import PPCXApplication
 from domain.base import PPCXAggregate
 from domain.clock import Clock
 from domain.errors import ConcurrencyConflict
 from domain.ids import derived_id
 from domain.receipt import CommandReceipt
-from domain.writer import SAVE_TIMEOUT_S, EventWriter
+from eventstore.application import PPCXApplication
+from eventstore.writer import SAVE_TIMEOUT_S, EventWriter
 
 T = TypeVar("T")
 P = TypeVar("P")

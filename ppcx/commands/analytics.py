@@ -17,9 +17,9 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from rich.text import Text
 
-from domain.application import PPCXApplication
 from domain.clock import require_utc
 from domain.errors import ValidationError
+from eventstore.application import PPCXApplication
 from ppcx.bootstrap import build_application
 from ppcx.commands.common import configure_logging, console, fail, load_settings
 from ppcx.services import ServiceError, ServiceRunner

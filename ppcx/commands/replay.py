@@ -10,7 +10,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from domain.chain import DIGEST_SIZE
+from eventstore.chain import DIGEST_SIZE
 from ppcx.commands.common import console, fail, load_settings
 from ppcx.settings import Settings
 
@@ -39,7 +39,7 @@ def verify_log(
     expect_link: bytes | None = None,
 ) -> bool:
     """Verify the whole log with a progress bar; print the verdict; True when it passes."""
-    from domain.chain import chain_key
+    from eventstore.chain import chain_key
     from ppcx.bootstrap import build_application
     from ppcx.secrets import audit_key
     from replay.verify import Report, verify

@@ -12,8 +12,8 @@ from xml.etree import ElementTree as ET
 import pytest
 from fastapi.testclient import TestClient
 
-from domain.chain import chain_key
 from domain.clock import ManualClock
+from eventstore.chain import chain_key
 from exchange.caller_hash import CallerHasher
 from ppcx.bootstrap import build_application
 from ppcx.secrets import secret_key

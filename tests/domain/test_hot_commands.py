@@ -18,7 +18,7 @@ from domain.errors import InsufficientFunds
 from domain.handlers.context import HandlerContext
 from domain.handlers.setup import SetupHandlers
 from domain.invariant import InvariantViolation
-from domain.writer import EventWriter, _Command, _Item, _Save
+from eventstore.writer import EventWriter, _Command, _Item, _Save
 from ppcx.bootstrap import build_application
 from ppcx.settings import Settings
 

@@ -13,13 +13,13 @@ import pytest
 from eventsourcing.persistence import IntegrityError
 
 from domain.buyer import Buyer
-from domain.chain import GENESIS, chain_key, link_digest
 from domain.clock import ManualClock
 from domain.commands import DepositFunds, RegisterBuyer, RegisterPublisher
 from domain.errors import ConcurrencyConflict
 from domain.handlers.context import HandlerContext
 from domain.handlers.setup import SetupHandlers
-from domain.writer import EventWriter
+from eventstore.chain import GENESIS, chain_key, link_digest
+from eventstore.writer import EventWriter
 from ppcx.bootstrap import Domain, build_application
 from ppcx.secrets import audit_key
 from ppcx.settings import Settings

@@ -12,9 +12,9 @@ import orjson
 import pytest
 from typer.testing import CliRunner
 
-from domain.chain import GENESIS, ChainHasher, chain_key
 from domain.clock import ManualClock
 from domain.commands import DepositFunds
+from eventstore.chain import GENESIS, ChainHasher, chain_key
 from ppcx.bootstrap import Domain, ExchangeRuntime
 from ppcx.cli import app as cli
 from ppcx.settings import Settings

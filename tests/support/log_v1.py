@@ -18,7 +18,7 @@ import psycopg
 from psycopg import sql
 
 from domain.call import Call
-from domain.chain import chain_key
+from eventstore.chain import chain_key
 from ppcx.bootstrap import build_application
 from ppcx.settings import Settings
 from projections.projector import Projector

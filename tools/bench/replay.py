@@ -13,7 +13,7 @@ import orjson
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from domain.chain import chain_key
+from eventstore.chain import chain_key
 from ppcx.bootstrap import build_application
 from ppcx.settings import Settings
 from replay.log import pages

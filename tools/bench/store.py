@@ -23,12 +23,13 @@ import psycopg
 import psycopg.sql
 from rich.console import Console
 
-from domain.application import PPCXApplication
 from domain.call import Call
 from domain.clock import ManualClock
 from domain.ids import new_id
-from domain.persistence import StoredRow, encode_event
-from domain.writer import EventWriter
+from eventstore.application import PPCXApplication
+from eventstore.encoding import encode_event
+from eventstore.rows import StoredRow
+from eventstore.writer import EventWriter
 from ppcx.bootstrap import build_application
 from ppcx.settings import Settings
 from tools.bench.report import Figure, median, rate, timed

@@ -18,7 +18,6 @@ from typing import Any, cast
 
 import orjson
 
-from domain.application import PPCXApplication
 from domain.base import PPCXAggregate, PPCXEvent
 from domain.billing import decide_billing
 from domain.buyer import Buyer
@@ -26,6 +25,7 @@ from domain.call import Call
 from domain.campaign import Campaign
 from domain.publisher import Publisher
 from domain.target import Target
+from eventstore.application import PPCXApplication
 
 VERTICALS = ("legal", "insurance", "home_services", "solar", "medical")
 STATES = ("CA", "TX", "FL", "NY", "IL", "PA", "OH", "GA", "NC", "MI", "AZ", "WA")

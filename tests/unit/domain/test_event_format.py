@@ -9,7 +9,7 @@ from decimal import Decimal
 import pytest
 
 from domain.catalog import event_classes
-from domain.persistence import OrjsonTranscoder, is_datetime_field
+from eventstore.encoding import OrjsonTranscoder, is_datetime_field
 
 pytestmark = pytest.mark.unit
 

@@ -1,13 +1,5 @@
-"""Persistence adapters for the eventsourcing library: an orjson transcoder, a lean event
-encoder, and recorders that write the tamper-evident chain (`domain.chain`) in the same
-transaction as the events.
-
-Datetimes are stored as RFC 3339 strings (orjson's native encoding) and revived by field name:
-`timestamp`, any field ending in `_at`, and the snapshot fields `_created_on` / `_modified_on`
-hold datetimes — and only they do (a test checks every event class). Raw readers (replay,
-projections) rely on the same convention. Decimals, the one other non-JSON type, are tagged as
-the library's JSONTranscoder tags them.
-"""
+"""The SQLite recorder: the eventsourcing library's, writing each event's link of the
+tamper-evident chain (`eventstore.chain`) in the same transaction as the event."""
 
 from __future__ import annotations
 
@@ -16,88 +8,18 @@ import os
 import sqlite3
 import threading
 import urllib.parse
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from datetime import datetime
-from decimal import Decimal
 from typing import Any
 
-import orjson
-from eventsourcing.persistence import (
-    IntegrityError,
-    OperationalError,
-    StoredEvent,
-    Transcoder,
-)
-from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
+from eventsourcing.persistence import IntegrityError, OperationalError, StoredEvent
 from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteCursor, SQLiteDatastore
-from eventsourcing.utils import get_topic
-from psycopg import Cursor
-from psycopg.rows import DictRow
-from psycopg.sql import SQL, Identifier
 
-from domain.chain import GENESIS, ChainHasher
+from eventstore.chain import GENESIS, ChainHasher
+from eventstore.rows import BuildRows, ChainedRow, StoredRow
 
 CACHE_KIB = 256 * 1024  # the writing connection's page cache
 SQLITE_LOCK_TIMEOUT_S = 30
-CHAIN_TABLE = "ppcx_event_chain"  # PostgreSQL keeps links beside the library's table
-DATETIME_FIELDS = frozenset({"timestamp", "_created_on", "_modified_on"})
-StoredRow = tuple[str, int, str, bytes]  # originator id, version, topic, state
-BuildRows = Callable[[], Sequence[StoredRow]]
-
-
-def is_datetime_field(name: str) -> bool:
-    return name in DATETIME_FIELDS or name.endswith("_at")
-
-
-def _default(obj: Any) -> Any:
-    if isinstance(obj, Decimal):
-        return {"_type_": "decimal_str", "_data_": str(obj)}
-    if isinstance(obj, (set, frozenset)):
-        return sorted(obj)
-    raise TypeError(f"cannot store a {type(obj).__name__} in an event")
-
-
-def _revive(obj: Any) -> Any:
-    if isinstance(obj, dict):
-        if len(obj) == 2 and obj.get("_type_") == "decimal_str" and "_data_" in obj:
-            return Decimal(obj["_data_"])
-        return {
-            k: datetime.fromisoformat(v)
-            if isinstance(v, str) and is_datetime_field(k)
-            else _revive(v)
-            for k, v in obj.items()
-        }
-    if isinstance(obj, list):
-        return [_revive(v) for v in obj]
-    return obj
-
-
-class OrjsonTranscoder(Transcoder):
-    def encode(self, obj: Any) -> bytes:
-        return orjson.dumps(obj, default=_default)
-
-    def decode(self, data: bytes) -> Any:
-        return _revive(orjson.loads(data))
-
-
-_classes: dict[type, tuple[str, int]] = {}  # event class -> (topic, class version)
-
-
-def encode_event(event: Any) -> StoredRow:
-    """What the library's Mapper.to_stored_event does (no cipher or compressor configured),
-    without building intermediate objects: this is on the append path of every event."""
-    cls = type(event)
-    known = _classes.get(cls)
-    if known is None:
-        known = _classes[cls] = (get_topic(cls), getattr(cls, "class_version", 1))
-    topic, class_version = known
-    state = dict(event.__dict__)
-    originator_id = state.pop("originator_id")
-    originator_version = state.pop("originator_version")
-    if class_version > 1:
-        state["class_version"] = class_version
-    return originator_id, originator_version, topic, orjson.dumps(state, default=_default)
 
 
 def _database_path(db_name: str) -> str | None:
@@ -107,10 +29,6 @@ def _database_path(db_name: str) -> str | None:
     if db_name.startswith("file:"):
         return urllib.parse.unquote(urllib.parse.urlsplit(db_name).path)
     return db_name
-
-
-ChainedRow = tuple[int, str | None, int | None, str | None, bytes | None, bytes | None]
-"""notification id, originator id, version, topic, state, link (None where a side is missing)"""
 
 
 class ChainedSQLiteApplicationRecorder(SQLiteApplicationRecorder):
@@ -286,110 +204,3 @@ class ChainedSQLiteApplicationRecorder(SQLiteApplicationRecorder):
             if self._turn_fd is not None:
                 os.close(self._turn_fd)
                 self._turn_fd = None
-
-
-class ChainedPostgresApplicationRecorder(PostgresApplicationRecorder):
-    """The PostgreSQL recorder, plus the chain links, written while the library holds its
-    EXCLUSIVE lock on the events table (so links follow notification order)."""
-
-    def __init__(
-        self,
-        datastore: PostgresDatastore,
-        *,
-        events_table_name: str = "stored_events",
-        chain_key: bytes,
-    ) -> None:
-        if datastore.enable_db_functions:
-            raise ValueError("POSTGRES_ENABLE_DB_FUNCTIONS bypasses the audit chain; unset it")
-        super().__init__(datastore, events_table_name=events_table_name)
-        self.hasher = ChainHasher(chain_key)
-        self._exclusive_lock = threading.Lock()
-        self.insert_events_statement += SQL(", originator_id, originator_version")
-        self.chain_table = Identifier(datastore.schema or "public"), Identifier(CHAIN_TABLE)
-        self.sql_create_statements.append(
-            SQL(
-                "CREATE TABLE IF NOT EXISTS {}.{} "
-                "(notification_id bigint PRIMARY KEY, digest bytea NOT NULL)"
-            ).format(*self.chain_table)
-        )
-
-    def _fetch_ids_after_insert_events(
-        self, curs: Cursor[DictRow], stored_events: Sequence[StoredEvent], **kwargs: Any
-    ) -> Sequence[int] | None:
-        # RETURNING order is not promised by SQL, so the rows name their event.
-        returned = {
-            (str(row["originator_id"]), int(row["originator_version"])): int(row["notification_id"])
-            for row in curs.fetchall()
-        }
-        ids = [returned[(str(s.originator_id), s.originator_version)] for s in stored_events]
-        curs.execute(
-            SQL("SELECT digest FROM {}.{} ORDER BY notification_id DESC LIMIT 1").format(
-                *self.chain_table
-            )
-        )
-        head = curs.fetchone()
-        previous = bytes(head["digest"]) if head else GENESIS
-        links = []
-        for notification_id, s in sorted(zip(ids, stored_events, strict=True), key=lambda p: p[0]):
-            previous = self.hasher.link(
-                previous,
-                notification_id,
-                str(s.originator_id),
-                s.originator_version,
-                s.topic,
-                s.state,
-            )
-            links.append((notification_id, previous))
-        curs.executemany(SQL("INSERT INTO {}.{} VALUES (%s, %s)").format(*self.chain_table), links)
-        return ids
-
-    def insert_rows_exclusively(self, build: BuildRows) -> list[int]:
-        """Take the events table's EXCLUSIVE lock (readers still read), then build the rows
-        and append them: nothing can be appended in between (see the SQLite recorder)."""
-        with (
-            self._exclusive_lock,  # one per process: a waiter must not hold a pooled connection
-            self.datastore.get_connection() as conn,
-            conn.transaction(),
-            conn.cursor() as curs,
-        ):
-            self._lock_table(curs)
-            stored = [StoredEvent(r[0], r[1], r[2], r[3]) for r in build()]
-            if not stored:
-                return []
-            self._insert_stored_events(curs, stored)
-            ids = self._fetch_ids_after_insert_events(curs, stored)
-            assert ids is not None
-            return list(ids)
-
-    def insert_rows(self, rows: Sequence[StoredRow]) -> list[int]:
-        """Append encoded events in one transaction → their notification ids."""
-        stored = [StoredEvent(r[0], r[1], r[2], r[3]) for r in rows]
-        ids = self.insert_events(stored)
-        assert ids is not None
-        return list(ids)
-
-    def select_chained(self, start: int, limit: int) -> list[ChainedRow]:
-        """Events joined to their links by notification id; a full join, so an event without
-        a link and a link without an event both show up (replay reads this)."""
-        schema, chain = self.chain_table
-        statement = SQL(
-            "SELECT COALESCE(e.notification_id, c.notification_id) AS id, e.originator_id, "
-            "e.originator_version, e.topic, e.state, c.digest "
-            "FROM {schema}.{events} e FULL OUTER JOIN {schema}.{chain} c "
-            "ON e.notification_id = c.notification_id "
-            "WHERE COALESCE(e.notification_id, c.notification_id) >= %s "
-            "ORDER BY 1 LIMIT %s"
-        ).format(schema=schema, events=Identifier(self.events_table_name), chain=chain)
-        with self.datastore.get_connection() as conn, conn.cursor() as curs:
-            curs.execute(statement, (start, limit))
-            return [
-                (
-                    int(r["id"]),
-                    None if r["originator_id"] is None else str(r["originator_id"]),
-                    r["originator_version"],
-                    r["topic"],
-                    None if r["state"] is None else bytes(r["state"]),
-                    None if r["digest"] is None else bytes(r["digest"]),
-                )
-                for r in curs.fetchall()
-            ]

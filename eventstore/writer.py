@@ -31,9 +31,9 @@ from dataclasses import dataclass, field
 
 from eventsourcing.persistence import RecordConflictError
 
-from domain.application import Encoded, PPCXApplication
 from domain.base import PPCXAggregate
 from domain.invariant import invariant
+from eventstore.application import Encoded, PPCXApplication
 
 logger = logging.getLogger(__name__)
 BATCH_EVENTS_MAX = 5_000

@@ -2,9 +2,10 @@
 
 Configured only from the environment dict it is given (built by the composition root from
 `Settings`): unlike the library's default, it does not read `os.environ`. Events are encoded
-with orjson and stored with the audit chain (`domain.persistence`). Aggregates are cached per
-process (fast-forwarded from the store on every `get`, so writes by other processes are seen)
-and hot ones are snapshotted so a cold load never replays more than an interval of events.
+with orjson and stored with the audit chain (`eventstore.sqlite`, `eventstore.postgres`).
+Aggregates are cached per process (fast-forwarded from the store on every `get`, so writes by
+other processes are seen) and hot ones are snapshotted so a cold load never replays more than an
+interval of events.
 """
 
 from __future__ import annotations
@@ -25,18 +26,14 @@ from domain.base import PPCXAggregate, PPCXEvent
 from domain.buyer import Buyer
 from domain.call import Call
 from domain.errors import NotFound
-from domain.in_batch import DecidedInBatch
 from domain.invariant import invariant
-from domain.persistence import (
-    ChainedPostgresApplicationRecorder,
-    ChainedRow,
-    ChainedSQLiteApplicationRecorder,
-    OrjsonTranscoder,
-    StoredRow,
-    encode_event,
-)
-from domain.recent import RecentReads
 from domain.target import Target
+from eventstore.encoding import OrjsonTranscoder, encode_event
+from eventstore.in_batch import DecidedInBatch
+from eventstore.postgres import ChainedPostgresApplicationRecorder
+from eventstore.recent import RecentReads
+from eventstore.rows import ChainedRow, StoredRow
+from eventstore.sqlite import ChainedSQLiteApplicationRecorder
 
 A = TypeVar("A", bound=PPCXAggregate)
 Encoded = tuple[Any, StoredRow | None]  # an event, with its row if already encoded
