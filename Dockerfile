@@ -7,6 +7,7 @@ COPY pyproject.toml README.md ./
 COPY ppcx ppcx
 COPY domain domain
 COPY eventstore eventstore
+COPY handlers handlers
 COPY exchange exchange
 COPY projections projections
 COPY api api

@@ -41,7 +41,6 @@ from domain.commands import (
 )
 from domain.errors import Conflict, InsufficientFunds, NotFound, Refused
 from domain.geo import Geo
-from domain.handlers.calls import CallHandlers
 from domain.ids import new_id
 from domain.money import format_cents
 from domain.reported_time import check_reported_at
@@ -51,6 +50,7 @@ from exchange.caller_hash import CallerHasher
 from exchange.eligibility import eligible_targets, no_buyer_reason
 from exchange.hotstate import CALL_MAX_S, HotState, Peek, ReserveStatus
 from exchange.market import CampaignRule, MarketSnapshot, TargetRule
+from handlers.calls import CallHandlers
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")

@@ -12,9 +12,6 @@ import redis
 import redis.asyncio as aioredis
 
 from domain.clock import Clock, SystemClock
-from domain.handlers.calls import CallHandlers
-from domain.handlers.context import HandlerContext
-from domain.handlers.setup import SetupHandlers
 from eventstore.application import PPCXApplication
 from eventstore.chain import chain_key
 from eventstore.writer import EventWriter
@@ -24,6 +21,9 @@ from exchange.config_sync import ConfigSync
 from exchange.hotstate import HotState
 from exchange.keys import Keys
 from exchange.service import Exchange
+from handlers.calls import CallHandlers
+from handlers.setup import SetupHandlers
+from handlers.unit_of_work import HandlerContext
 from ppcx.secrets import audit_key, secret_key
 from ppcx.settings import Settings
 

@@ -15,10 +15,10 @@ from domain.buyer import Buyer
 from domain.clock import ManualClock
 from domain.commands import DepositFunds, RegisterBuyer
 from domain.errors import InsufficientFunds
-from domain.handlers.context import HandlerContext
-from domain.handlers.setup import SetupHandlers
 from domain.invariant import InvariantViolation
 from eventstore.writer import EventWriter, _Command, _Item, _Save
+from handlers.setup import SetupHandlers
+from handlers.unit_of_work import HandlerContext
 from ppcx.bootstrap import build_application
 from ppcx.settings import Settings
 

@@ -16,10 +16,10 @@ from domain.buyer import Buyer
 from domain.clock import ManualClock
 from domain.commands import DepositFunds, RegisterBuyer, RegisterPublisher
 from domain.errors import ConcurrencyConflict
-from domain.handlers.context import HandlerContext
-from domain.handlers.setup import SetupHandlers
 from eventstore.chain import GENESIS, chain_key, link_digest
 from eventstore.writer import EventWriter
+from handlers.setup import SetupHandlers
+from handlers.unit_of_work import HandlerContext
 from ppcx.bootstrap import Domain, build_application
 from ppcx.secrets import audit_key
 from ppcx.settings import Settings

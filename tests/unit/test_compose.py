@@ -54,5 +54,14 @@ def test_every_ppcx_service_runs_an_existing_subcommand_with_valid_options() -> 
 def test_dockerfile_entrypoint_is_ppcx() -> None:
     dockerfile = (ROOT / "Dockerfile").read_text()
     assert 'ENTRYPOINT ["ppcx"]' in dockerfile
-    for package in ("ppcx", "domain", "eventstore", "exchange", "projections", "api", "replay"):
+    for package in (
+        "ppcx",
+        "domain",
+        "eventstore",
+        "handlers",
+        "exchange",
+        "projections",
+        "api",
+        "replay",
+    ):
         assert f"COPY {package} {package}" in dockerfile

@@ -31,13 +31,13 @@ from domain.commands import (
     ResolveDispute,
 )
 from domain.errors import Conflict, NotFound, ValidationError
-from domain.handlers.context import HandlerContext
 from domain.ids import call_of_dispute, derived_id, require_id, require_subject_id
 from domain.ids import dispute_id as make_dispute_id
 from domain.invariant import invariant
 from domain.ledger import hold_transfer
 from domain.money import parse_cents
 from domain.reported_time import event_time
+from handlers.unit_of_work import HandlerContext
 
 DURATION_S_MAX = 24 * 3600
 BID_OUTCOMES = ("received", "rejected", "timed_out")

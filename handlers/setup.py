@@ -33,13 +33,13 @@ from domain.commands import (
 )
 from domain.errors import Conflict, NotFound, ValidationError
 from domain.geo import GeoRule, parse_e164
-from domain.handlers.context import HandlerContext
 from domain.ids import derived_id, new_id, require_command_id, require_id, require_subject_id
 from domain.money import format_cents, parse_cents
 from domain.numbers import NumberPool, TrackingNumber, number_id
 from domain.publisher import Publisher
 from domain.schedule import WeeklySchedule, parse_time_zone
 from domain.target import Target
+from handlers.unit_of_work import HandlerContext
 
 POOL_SIZE_MAX = 1_000
 POOL_ORIGINS_MAX = 20
