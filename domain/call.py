@@ -336,7 +336,7 @@ class Call(PPCXAggregate):
         market: str,
         at: datetime,
     ) -> Call:
-        return cls._create(
+        return cls.record_created(
             cls.PingReceived,
             id=call_id,
             campaign_id=campaign_id,

@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 
 from eventsourcing.application import AggregateNotFoundError, Application, LRUCache, Repository
 from eventsourcing.persistence import ApplicationRecorder, Transcoder
+from eventsourcing.popo import POPOFactory
 from eventsourcing.postgres import PostgresFactory
 from eventsourcing.sqlite import SQLiteAggregateRecorder, SQLiteFactory
 from eventsourcing.utils import Environment, EnvType
@@ -30,10 +31,13 @@ from domain.invariant import invariant
 from domain.target import Target
 from eventstore.encoding import OrjsonTranscoder, encode_event
 from eventstore.in_batch import DecidedInBatch
+from eventstore.memory import ChainedMemoryApplicationRecorder
 from eventstore.postgres import ChainedPostgresApplicationRecorder
 from eventstore.recent import RecentReads
-from eventstore.rows import ChainedRow, StoredRow
+from eventstore.rows import StoredRow
 from eventstore.sqlite import ChainedSQLiteApplicationRecorder
+from eventstore.store import EventStore, Positions
+from eventstore.tracking import TrackedPositions
 
 A = TypeVar("A", bound=PPCXAggregate)
 Encoded = tuple[Any, StoredRow | None]  # an event, with its row if already encoded
@@ -76,7 +80,6 @@ class PPCXApplication(Application[str]):
         self.in_batch = DecidedInBatch()  # what the writer decided earlier in its batch
         self._recent: RecentReads[object] = RecentReads(RECENT_CACHE_MAXSIZE, max_age_s=math.inf)
         self._read_locks = [threading.Lock() for _ in range(READ_LOCK_STRIPES)]
-        self._popo_write_lock = threading.Lock()
         super().__init__(env)
 
     def construct_env(self, name: str, env: EnvType | None = None) -> Environment:
@@ -93,25 +96,32 @@ class PPCXApplication(Application[str]):
 
     def construct_recorder(self) -> ApplicationRecorder:
         factory = self.factory
-        recorder: ApplicationRecorder
+        recorder: (
+            ChainedSQLiteApplicationRecorder
+            | ChainedPostgresApplicationRecorder
+            | ChainedMemoryApplicationRecorder
+        )
         if isinstance(factory, SQLiteFactory):
-            sqlite_recorder = ChainedSQLiteApplicationRecorder(
-                factory.datastore, chain_key=self.chain_key
-            )
+            recorder = ChainedSQLiteApplicationRecorder(factory.datastore, chain_key=self.chain_key)
             if factory.env_create_table():
-                sqlite_recorder.create_table()
-            recorder = sqlite_recorder
+                recorder.create_table()
         elif isinstance(factory, PostgresFactory):
             prefix = self.name.lower() or "stored"
-            postgres_recorder = ChainedPostgresApplicationRecorder(
+            recorder = ChainedPostgresApplicationRecorder(
                 factory.datastore, events_table_name=f"{prefix}_events", chain_key=self.chain_key
             )
             if factory.env_create_table():
-                postgres_recorder.create_table()
-            recorder = postgres_recorder
-        else:  # in-memory (popo): used by pure tests, no chain
-            recorder = factory.application_recorder()
+                recorder.create_table()
+        elif isinstance(factory, POPOFactory):  # in memory: pure tests
+            recorder = ChainedMemoryApplicationRecorder(chain_key=self.chain_key)
+        else:
+            raise TypeError(f"no PPCX event store for {type(factory).__name__}")
+        self.store: EventStore = recorder
         return recorder
+
+    def positions(self) -> Positions:
+        """Followers' durable positions (the relay's), kept in this store."""
+        return TrackedPositions(self.factory.tracking_recorder())
 
     # -- reading ------------------------------------------------------------------------------
     def load(self, cls: type[A], aggregate_id: object, field: str) -> A:
@@ -170,15 +180,6 @@ class PPCXApplication(Application[str]):
     def exists(self, aggregate_id: str) -> bool:
         return bool(self.recorder.select_events(aggregate_id, limit=1))
 
-    def select_chained(self, start: int, limit: int) -> list[ChainedRow]:
-        """Raw stored events with their audit-chain links, from notification id `start`."""
-        recorder = self.recorder
-        if isinstance(
-            recorder, (ChainedSQLiteApplicationRecorder, ChainedPostgresApplicationRecorder)
-        ):
-            return recorder.select_chained(start, limit)
-        raise TypeError("the in-memory store keeps no audit chain")
-
     def close(self) -> None:
         if isinstance(self.recorder, ChainedSQLiteApplicationRecorder):
             self.recorder.close_reader()
@@ -189,29 +190,15 @@ class PPCXApplication(Application[str]):
         """Append events atomically (one transaction) → notification ids; IntegrityError on a
         conflict. Encodes with `encode_event` rather than the library's put(): same rows,
         without the intermediate objects (this is the append path of every event)."""
-        rows = [encode_event(e) for e in events]
-        recorder = self.recorder
-        if isinstance(
-            recorder, (ChainedSQLiteApplicationRecorder, ChainedPostgresApplicationRecorder)
-        ):
-            return recorder.insert_rows(rows)
-        self.events.put(events)  # in-memory store (tests)
-        return []
+        return self.store.append([encode_event(e) for e in events])
 
     def record_exclusively(self, build: Callable[[], Sequence[Encoded]]) -> list[int]:
         """Take the store's write lock, then build the events and append them (see the
         recorders' `insert_rows_exclusively`). `build` gives each event with its stored row
         when it was encoded beforehand (outside the lock), else None."""
-        recorder = self.recorder
-        if isinstance(
-            recorder, (ChainedSQLiteApplicationRecorder, ChainedPostgresApplicationRecorder)
-        ):
-            return recorder.insert_rows_exclusively(
-                lambda: [row or encode_event(event) for event, row in build()]
-            )
-        with self._popo_write_lock:  # in-memory store (tests): one writer at a time
-            self.events.put([event for event, _ in build()])
-        return []
+        return self.store.append_exclusively(
+            lambda: [row or encode_event(event) for event, row in build()]
+        )
 
     @staticmethod
     def encoded(events: Sequence[Any]) -> list[Encoded]:
@@ -258,6 +245,6 @@ class PPCXApplication(Application[str]):
         snapshot_recorder = self.snapshots.recorder
         assert isinstance(snapshot_recorder, SQLiteAggregateRecorder)
         recorder.insert_snapshot_rows(
-            snapshot_recorder.insert_events_statement,
+            snapshot_recorder.events_table_name,
             [(str(stored.originator_id), stored.originator_version, stored.topic, stored.state)],
         )

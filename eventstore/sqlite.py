@@ -1,5 +1,7 @@
-"""The SQLite recorder: the eventsourcing library's, writing each event's link of the
-tamper-evident chain (`eventstore.chain`) in the same transaction as the event."""
+"""The SQLite store (`eventstore.store.EventStore`): the eventsourcing library's recorder reads
+aggregates for the library's repository; appends and the log's reads are our own SQL, each
+event written with its link of the tamper-evident chain (`eventstore.chain`) in the same
+transaction."""
 
 from __future__ import annotations
 
@@ -13,10 +15,10 @@ from contextlib import contextmanager
 from typing import Any
 
 from eventsourcing.persistence import IntegrityError, OperationalError, StoredEvent
-from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteCursor, SQLiteDatastore
+from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteDatastore
 
 from eventstore.chain import GENESIS, ChainHasher
-from eventstore.rows import BuildRows, ChainedRow, StoredRow
+from eventstore.rows import BuildRows, ChainedRow, LogRow, StoredRow
 
 CACHE_KIB = 256 * 1024  # the writing connection's page cache
 SQLITE_LOCK_TIMEOUT_S = 30
@@ -34,10 +36,12 @@ def _database_path(db_name: str) -> str | None:
 class ChainedSQLiteApplicationRecorder(SQLiteApplicationRecorder):
     """The SQLite recorder, with each event's chain link in its own row (column `chain`).
 
-    The first insert takes SQLite's write lock; the head link is then read under that lock
-    (so concurrent writers in other processes never interleave links), the first row's link
-    is filled in, and the remaining rows go in with explicit, consecutive rowids (the
-    notification ids) in one `executemany` — which is what makes the batched append fast."""
+    Every append holds the store's write lock from its start (the writers' turn on a lock
+    file, then `BEGIN IMMEDIATE`) on a connection of its own. The head link is read under
+    that lock after the first insert (so concurrent writers in other processes never
+    interleave links), the first row's link is filled in, and the remaining rows go in with
+    explicit, consecutive rowids (the notification ids) in one `executemany` — which is what
+    makes the batched append fast. Reads of the log use a plain connection of their own."""
 
     def __init__(
         self,
@@ -70,6 +74,11 @@ class ChainedSQLiteApplicationRecorder(SQLiteApplicationRecorder):
             f"SELECT rowid, originator_id, originator_version, topic, state, chain FROM {table} "
             "WHERE rowid >= ? ORDER BY rowid LIMIT ?"
         )
+        self.select_aggregate_statement = (
+            f"SELECT originator_id, originator_version, topic, state FROM {table} "
+            "WHERE originator_id = ? ORDER BY originator_version"
+        )
+        self.select_head_id_statement = f"SELECT MAX(rowid) FROM {table}"
 
     def construct_create_table_statements(self) -> list[str]:
         return [
@@ -84,26 +93,36 @@ class ChainedSQLiteApplicationRecorder(SQLiteApplicationRecorder):
             "(originator_id, originator_version))"
         ]
 
-    def insert_rows(self, rows: Sequence[StoredRow]) -> list[int]:
+    # -- appending (EventStore) -------------------------------------------------------------
+    def append(self, rows: Sequence[StoredRow]) -> list[int]:
         """Append encoded events in one transaction → their notification ids."""
-        with self.datastore.transaction(commit=True) as c:
-            return self._insert_rows(c, rows)
+        return self.append_exclusively(lambda: rows)
 
-    def insert_rows_exclusively(self, build: BuildRows) -> list[int]:
+    def append_exclusively(self, build: BuildRows) -> list[int]:
         """Take the store's write lock first, then build the rows and append them: nothing
         can be appended in between, so rows built from the state read inside `build` (by
         any connection: WAL readers see the last commit) cannot conflict. The writer's
         path (`EventWriter`); `build` must not wait for another writer."""
         with self._exclusive_transaction() as c:
-            return self._insert_rows(c, build())  # type: ignore[arg-type]
+            return self._append_rows(c, build())
 
-    def insert_snapshot_rows(self, statement: str, rows: Sequence[StoredRow]) -> None:
+    def insert_events(self, stored_events: Sequence[StoredEvent], **_: Any) -> Sequence[int]:
+        """The library's append (its `Application.save`), chained like every other."""
+        return self.append(
+            [(str(s.originator_id), s.originator_version, s.topic, s.state) for s in stored_events]
+        )
+
+    def insert_snapshot_rows(self, table: str, rows: Sequence[StoredRow]) -> None:
         """Rows of the snapshot table, written in the writers' turn. The library's own path
         would wait for SQLite's lock in its busy handler, which sleeps up to 100 ms between
         tries while other processes' writers take turns: stalls of over a second were
         measured under load, with every request waiting on that writer behind them."""
         with self._exclusive_transaction() as c:
-            c.executemany(statement, rows)
+            c.executemany(
+                f"INSERT INTO {table} (originator_id, originator_version, topic, state) "
+                "VALUES (?,?,?,?)",
+                rows,
+            )
 
     @contextmanager
     def _exclusive_transaction(self) -> Iterator[sqlite3.Cursor]:
@@ -149,23 +168,14 @@ class ChainedSQLiteApplicationRecorder(SQLiteApplicationRecorder):
         finally:
             fcntl.flock(self._turn_fd, fcntl.LOCK_UN)
 
-    def _insert_events(
-        self, c: SQLiteCursor, stored_events: Sequence[StoredEvent], **_: Any
-    ) -> Sequence[int] | None:
-        rows = [
-            (str(s.originator_id), s.originator_version, s.topic, s.state) for s in stored_events
-        ]
-        return self._insert_rows(c, rows)
-
-    def _insert_rows(self, c: SQLiteCursor, rows: Sequence[StoredRow]) -> list[int]:
+    def _append_rows(self, c: sqlite3.Cursor, rows: Sequence[StoredRow]) -> list[int]:
         if not rows:
             return []
         # the primary-key index takes random originator ids: past a few hundred thousand
-        # events, SQLite's default 2 MB page cache turns inserts into disk reads (the pool
-        # may hand out any of its connections, so every write transaction says it)
+        # events, SQLite's default 2 MB page cache turns inserts into disk reads
         c.execute(f"PRAGMA cache_size = -{CACHE_KIB}")
         c.execute(self.insert_first_statement, rows[0])  # takes the write lock
-        first_id = int(c.lastrowid)
+        first_id = int(c.lastrowid or 0)
         c.execute(self.select_head_statement, (first_id,))
         head = c.fetchone()
         previous = bytes(head[0]) if head and head[0] is not None else GENESIS
@@ -181,16 +191,39 @@ class ChainedSQLiteApplicationRecorder(SQLiteApplicationRecorder):
             c.executemany(self.insert_rest_statement, rest[1:])
         return list(range(first_id, notification_id))
 
-    def select_chained(self, start: int, limit: int) -> list[ChainedRow]:
-        """Raw rows with their links, from notification id `start` (the relay, projector and
-        replay read this). A plain connection of its own: the pool's connections build
-        sqlite3.Row objects, several times slower for bulk reads."""
+    # -- reading the log (EventStore) ---------------------------------------------------------
+    def _read(self, statement: str, params: Sequence[object]) -> list[Any]:
+        """Rows of a query on the log's reading connection: a plain one of its own, since
+        the pool's connections build sqlite3.Row objects, several times slower in bulk."""
         with self._reader_lock:
             if self._reader is None:
                 self._reader = sqlite3.connect(
                     self.datastore.pool.db_name, uri=True, check_same_thread=False
                 )
-            return self._reader.execute(self.select_chained_statement, (start, limit)).fetchall()
+            return self._reader.execute(statement, params).fetchall()
+
+    def read_chained(self, start: int, limit: int) -> list[ChainedRow]:
+        """Raw rows with their links, from notification id `start` (the relay, projector and
+        replay read this)."""
+        return self._read(self.select_chained_statement, (start, limit))
+
+    def read_topics(
+        self, start: int, limit: int, *, stop: int, topics: Sequence[str]
+    ) -> list[LogRow]:
+        marks = ",".join("?" * len(topics))
+        return self._read(
+            f"SELECT rowid, originator_id, originator_version, topic, state "
+            f"FROM {self.events_table_name} WHERE rowid >= ? AND rowid <= ? "
+            f"AND topic IN ({marks}) ORDER BY rowid LIMIT ?",
+            (start, stop, *topics, limit),
+        )
+
+    def read_aggregate(self, originator_id: str) -> list[StoredRow]:
+        return self._read(self.select_aggregate_statement, (originator_id,))
+
+    def head(self) -> int:
+        (last,) = self._read(self.select_head_id_statement, ())[0]
+        return int(last or 0)
 
     def close_reader(self) -> None:
         with self._reader_lock:

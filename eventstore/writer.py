@@ -29,11 +29,10 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 
-from eventsourcing.persistence import RecordConflictError
-
 from domain.base import PPCXAggregate
 from domain.invariant import invariant
 from eventstore.application import Encoded, PPCXApplication
+from eventstore.store import VersionConflict
 
 logger = logging.getLogger(__name__)
 BATCH_EVENTS_MAX = 5_000
@@ -98,12 +97,12 @@ class EventWriter:
 
     # -- the API --------------------------------------------------------------------------------
     def save(self, *aggregates: PPCXAggregate) -> None:
-        """Append the aggregates' pending events atomically; RecordConflictError on conflict."""
+        """Append the aggregates' pending events atomically; VersionConflict on conflict."""
         self.submit(*aggregates).result(timeout=SAVE_TIMEOUT_S)
 
     def submit(self, *aggregates: PPCXAggregate) -> Future[None]:
         """Queue the aggregates' pending events as one atomic append and return at once; the
-        future settles when they are durable (or refused: RecordConflictError)."""
+        future settles when they are durable (or refused: VersionConflict)."""
         events = [e for aggregate in aggregates for e in aggregate.collect_events()]
         item = _Save(list(aggregates), self.app.encoded(events))
         if not events:
@@ -185,7 +184,7 @@ class EventWriter:
         started = time.perf_counter()
         try:
             written = self._decide_and_record(batch)
-        except RecordConflictError as error:
+        except VersionConflict as error:
             if len(batch) == 1:
                 _fail(batch[0], error)
             else:  # isolate the conflicting item(s)

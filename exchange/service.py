@@ -25,7 +25,6 @@ from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 import httpx
-from eventsourcing.persistence import RecordConflictError
 
 from domain.call import RANKING_KEPT_MAX, Call
 from domain.campaign import Campaign
@@ -44,6 +43,7 @@ from domain.geo import Geo
 from domain.ids import new_id
 from domain.money import format_cents
 from domain.reported_time import check_reported_at
+from eventstore.store import VersionConflict
 from exchange.auction import RULE_VERSION, Bid, decide
 from exchange.bidders import RtbAnswer, collect_rtb_bids
 from exchange.caller_hash import CallerHasher
@@ -388,7 +388,7 @@ class Exchange:
             try:
                 await asyncio.wrap_future(written)
                 return
-            except RecordConflictError:  # decided again, with the store's look-ups
+            except VersionConflict:  # decided again, with the store's look-ups
                 pass
         await self._in_thread(self.calls.record_auction, command)
 

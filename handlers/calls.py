@@ -95,7 +95,7 @@ class CallHandlers:
         """`record_auction` without blocking, for the event loop: the future of its result;
         or None when recording must read the store first (an id given from outside may be
         recorded already; the campaign was not read at the version the exchange saw): then call
-        `record_auction` on a thread. So must a RecordConflictError from the future. Without
+        `record_auction` on a thread. So must a VersionConflict from the future. Without
         group commit the writer commits in the caller's thread: None as well."""
         if not cmd.fresh_call_id or not self.ctx.writer.group_commit:
             return None

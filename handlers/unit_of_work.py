@@ -10,14 +10,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TypeVar
 
-from eventsourcing.persistence import RecordConflictError
-
 from domain.base import PPCXAggregate
 from domain.clock import Clock
 from domain.errors import ConcurrencyConflict
 from domain.ids import derived_id
 from domain.receipt import CommandReceipt
 from eventstore.application import PPCXApplication
+from eventstore.store import VersionConflict
 from eventstore.writer import SAVE_TIMEOUT_S, EventWriter
 
 T = TypeVar("T")
@@ -91,7 +90,7 @@ class HandlerContext:
                 return self.submit_prepared(prepare(), decide, hot=hot, fixed=fixed).result(
                     timeout=SAVE_TIMEOUT_S
                 )
-            except RecordConflictError:  # another writer got there first: decide again
+            except VersionConflict:  # another writer got there first: decide again
                 pass
             # back off, with jitter
             time.sleep(random.uniform(0, min(BACKOFF_MS_MAX, 2**attempt)) / 1000)
@@ -109,7 +108,7 @@ class HandlerContext:
     ) -> Future[T]:
         """One attempt of `run_prepared` on what was prepared, without waiting: the future
         settles with the result once the events are durable, or with the error (a
-        RecordConflictError is the caller's to retry). For the event loop, which must not
+        VersionConflict is the caller's to retry). For the event loop, which must not
         block on the writer. A decision made here that raises, raises here."""
         if not hot:
             aggregates, result = decide(prepared)

@@ -304,7 +304,7 @@ class Fold:
 
 def fold_log(app: PPCXApplication, now: datetime) -> Fold:
     fold = Fold(now)
-    for page in pages(app.select_chained):
+    for page in pages(app.store.read_chained):
         fold.feed(page)
     fold.finish()
     return fold

@@ -52,7 +52,7 @@ def project(settings: Settings) -> None:
     app = build_application(settings)
     try:
         store = ProjectionStore(settings.resolved_duckdb_path)
-        Projector(store).run_from_log(app.select_chained)
+        Projector(store).run_from_log(app.store.read_chained)
         store.publish_snapshot(force=True)
         store.close()
     finally:
@@ -62,7 +62,7 @@ def project(settings: Settings) -> None:
 def event_count(settings: Settings) -> int:
     app = build_application(settings)
     try:
-        return app.recorder.max_notification_id() or 0
+        return app.store.head()
     finally:
         app.close()
 

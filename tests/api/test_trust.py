@@ -40,7 +40,7 @@ def _verified(settings: Settings) -> None:
     app = build_application(settings)
     try:
         assert settings.audit_key is not None
-        report = verify(app.select_chained, chain_key(settings.audit_key), parallel=False)
+        report = verify(app.store.read_chained, chain_key(settings.audit_key), parallel=False)
         assert report.ok, report.failures[:5]
     finally:
         app.close()
@@ -161,7 +161,7 @@ def test_a_blocked_caller_is_refused_by_twilio_and_rtb(client: TestClient) -> No
 def event_count_of(client: TestClient) -> int:
     app = client.app
     services: Any = app.state.services  # type: ignore[attr-defined]
-    return int(services.app.recorder.max_notification_id() or 0)
+    return int(services.app.store.head())
 
 
 def test_the_block_list_is_listed_by_hash_with_who_and_when(

@@ -43,7 +43,7 @@ def project_log(domain: Domain, path: Path, batch_events: int = 5000) -> Project
     from projections.projector import Projector
 
     store = ProjectionStore(path)
-    Projector(store).run_from_log(domain.app.select_chained, batch_events=batch_events)
+    Projector(store).run_from_log(domain.app.store.read_chained, batch_events=batch_events)
     store.publish_snapshot(force=True)
     return store
 

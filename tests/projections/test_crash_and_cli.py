@@ -30,7 +30,7 @@ PROJECT_SLOWLY = textwrap.dedent(
 
     app = build_application(Settings())
     projector = Projector(ProjectionStore(Path(sys.argv[1])))
-    projector.run_from_log(app.select_chained, batch_events=25,
+    projector.run_from_log(app.store.read_chained, batch_events=25,
                            on_progress=lambda s: print(s.position, flush=True))
     """
 )
@@ -67,8 +67,8 @@ def test_projector_killed_mid_batch_leaves_no_duplicate_and_no_gap(
     assert seen == sorted(seen)
     store = ProjectionStore(path)
     resumed_from = store.position()
-    assert seen[-1] <= resumed_from < (market_log.app.recorder.max_notification_id() or 0)
-    Projector(store).run_from_log(market_log.app.select_chained)
+    assert seen[-1] <= resumed_from < (market_log.app.store.head())
+    Projector(store).run_from_log(market_log.app.store.read_chained)
     clean = project_log(market_log, tmp_path / "clean.duckdb")
     assert dump(store) == dump(clean)
 

@@ -222,7 +222,7 @@ def projected_tables(settings: Settings, path: Path, tables: list[str] | None) -
     app = build_application(settings)
     store = ProjectionStore(path)
     try:
-        Projector(store).run_from_log(app.select_chained)
+        Projector(store).run_from_log(app.store.read_chained)
         names = tables or [
             name
             for (name,) in store.con.execute(
@@ -255,7 +255,7 @@ def outputs(
     assert settings.audit_key is not None
     app = build_application(settings)
     try:
-        report = verify(app.select_chained, chain_key(settings.audit_key))
+        report = verify(app.store.read_chained, chain_key(settings.audit_key))
         versions: dict[str, int] = {}
         for row in events:
             versions[row.originator_id] = row.originator_version
@@ -275,7 +275,7 @@ def outputs(
             account: orjson.loads(
                 orjson.dumps(
                     statement_from_log(
-                        app.select_chained, account, STATEMENT_FROM, STATEMENT_TO
+                        app.store.read_chained, account, STATEMENT_FROM, STATEMENT_TO
                     ).to_dict()
                 )
             )

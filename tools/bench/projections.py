@@ -185,8 +185,8 @@ def run(
             console.print(f"projections: a log of {log_calls:,} calls …")
             events = generate_fast(app, log_calls, seed=3, start=datetime(2026, 10, 1, tzinfo=UTC))
             relay = Relay(
-                app.select_chained,
-                app.factory.tracking_recorder(),
+                app.store.read_chained,
+                app.positions(),
                 nats_url=nats_url,
                 stream=store_settings.nats_stream,
                 subject_prefix=store_settings.nats_subject_prefix,
@@ -195,7 +195,7 @@ def run(
             relay_s = timed(lambda: asyncio.run(relay.run(follow=False)))
             log_store = ProjectionStore(directory / "log.duckdb")
             console.print("projections: projecting from the log …")
-            log_s = timed(lambda: Projector(log_store).run_from_log(app.select_chained))
+            log_s = timed(lambda: Projector(log_store).run_from_log(app.store.read_chained))
             raw_rows = _raw_insert_rate(log_store, directory)
             nats_store = ProjectionStore(directory / "nats.duckdb")
             console.print("projections: projecting from JetStream …")
@@ -219,7 +219,7 @@ def run(
             )
             bare_publish = asyncio.run(
                 _bare_publish(
-                    nats_url, app.select_chained(1, events + 1), f"bare{time.time_ns()}.events"
+                    nats_url, app.store.read_chained(1, events + 1), f"bare{time.time_ns()}.events"
                 )
             )
             asyncio.run(_drop_stream(nats_url, store_settings.nats_stream))

@@ -69,7 +69,7 @@ def run(settings: Settings, console: Console, *, calls: int = 1_000_000) -> list
         console.print("replay: raw read and decode …")
         began = time.perf_counter()
         raw_events = 0
-        for page in pages(app.select_chained):
+        for page in pages(app.store.read_chained):
             for row in page:
                 if row[4] is not None:
                     orjson.loads(row[4])
@@ -77,7 +77,7 @@ def run(settings: Settings, console: Console, *, calls: int = 1_000_000) -> list
         raw_s = time.perf_counter() - began
         console.print("replay: verify …")
         began = time.perf_counter()
-        report = verify(app.select_chained, chain_key(AUDIT_KEY))
+        report = verify(app.store.read_chained, chain_key(AUDIT_KEY))
         verify_s = time.perf_counter() - began
     finally:
         app.close()

@@ -121,7 +121,7 @@ def _project(settings: Settings) -> None:
         with console.status("projecting the log into DuckDB…"):
             store = ProjectionStore(settings.resolved_duckdb_path)
             try:
-                Projector(store).run_from_log(app.select_chained)
+                Projector(store).run_from_log(app.store.read_chained)
                 store.publish_snapshot(force=True)
             finally:
                 store.close()

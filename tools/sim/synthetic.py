@@ -658,5 +658,5 @@ def generate_fast(
 
 def _append(app: PPCXApplication, rows: list[tuple[str, int, str, bytes]]) -> int:
     if rows:
-        app.recorder.insert_rows(rows)  # type: ignore[attr-defined]
+        app.store.append(rows)
     return len(rows)

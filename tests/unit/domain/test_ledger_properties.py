@@ -108,12 +108,12 @@ class LedgerMachine(RuleBasedStateMachine):
             DisputeCall: self.d.calls.dispute_call,
             ResolveDispute: self.d.calls.resolve_dispute,
         }
-        before = self.d.app.recorder.max_notification_id()
+        before = self.d.app.store.head()
         try:
             return handlers[type(command)](command)
         except DomainError:
             self.refused += 1
-            assert self.d.app.recorder.max_notification_id() == before
+            assert self.d.app.store.head() == before
             return None
 
     # -- rules -------------------------------------------------------------------------------
@@ -127,11 +127,11 @@ class LedgerMachine(RuleBasedStateMachine):
 
     @rule(target=calls, order=st.permutations([0, 1, 2]), caller=st.sampled_from("abc"))
     def win(self, order: list[int], caller: str) -> str | None:
-        before = self.d.app.recorder.max_notification_id()
+        before = self.d.app.store.head()
         try:
             result = self.m.auction([self.m.targets[i] for i in order], caller_hash=caller)
         except DomainError:
-            assert self.d.app.recorder.max_notification_id() == before
+            assert self.d.app.store.head() == before
             return None
         return str(result["call_id"])
 
