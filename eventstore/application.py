@@ -27,7 +27,7 @@ from domain.base import PPCXAggregate, PPCXEvent
 from domain.buyer import Buyer
 from domain.call import Call
 from domain.errors import NotFound
-from domain.invariant import invariant
+from domain.invariant import invariant, present, unreachable
 from domain.target import Target
 from eventstore.encoding import OrjsonTranscoder, encode_event
 from eventstore.in_batch import DecidedInBatch
@@ -236,14 +236,15 @@ class PPCXApplication(Application[str]):
             self._put_snapshot(aggregate.Snapshot.take(aggregate))
 
     def _put_snapshot(self, snapshot: Any) -> None:
-        assert self.snapshots is not None
+        snapshots = present(self.snapshots, "snapshotting is enabled")
         recorder = self.recorder
         if not isinstance(recorder, ChainedSQLiteApplicationRecorder):
-            self.snapshots.put([snapshot])  # PostgreSQL waits for its locks in the server
+            snapshots.put([snapshot])  # PostgreSQL waits for its locks in the server
             return
-        stored = self.snapshots.mapper.to_stored_event(snapshot)
-        snapshot_recorder = self.snapshots.recorder
-        assert isinstance(snapshot_recorder, SQLiteAggregateRecorder)
+        stored = snapshots.mapper.to_stored_event(snapshot)
+        snapshot_recorder = snapshots.recorder
+        if not isinstance(snapshot_recorder, SQLiteAggregateRecorder):
+            unreachable("a SQLite store keeps its snapshots in SQLite")
         recorder.insert_snapshot_rows(
             snapshot_recorder.events_table_name,
             [(str(stored.originator_id), stored.originator_version, stored.topic, stored.state)],

@@ -33,7 +33,7 @@ from domain.commands import (
 from domain.errors import Conflict, NotFound, ValidationError
 from domain.ids import call_of_dispute, derived_id, require_id, require_subject_id
 from domain.ids import dispute_id as make_dispute_id
-from domain.invariant import invariant
+from domain.invariant import invariant, present
 from domain.ledger import hold_transfer
 from domain.money import parse_cents
 from domain.reported_time import event_time
@@ -151,11 +151,10 @@ class CallHandlers:
             )
             for bid in cmd.bids:
                 if bid.outcome == "received":
-                    assert bid.amount_cents is not None
                     call.record_bid(
                         bid.target_id,
                         bid.buyer_id,
-                        bid.amount_cents,
+                        present(bid.amount_cents, "a received bid has an amount"),
                         bid.source,
                         bid.latency_ms,
                         bid.priority,
@@ -181,8 +180,6 @@ class CallHandlers:
                     cmd.no_buyer_reason or "no_eligible_buyer", cmd.excluded, skipped, at
                 )
                 return call, False
-            assert cmd.hold_id is not None
-            assert cmd.expires_at is not None
             call.decide(
                 rule_version=cmd.rule_version,
                 mode=cmd.mode,
@@ -191,8 +188,8 @@ class CallHandlers:
                 rr_cursor=cmd.rr_cursor,
                 ranking=list(cmd.ranking),
                 winner_target_id=winner["target_id"],
-                hold_id=cmd.hold_id,
-                expires_at=cmd.expires_at,
+                hold_id=present(cmd.hold_id, "a win names its hold"),
+                expires_at=present(cmd.expires_at, "a win has an expiry"),
                 excluded=cmd.excluded,
                 skipped=skipped,
                 at=at,
@@ -203,11 +200,11 @@ class CallHandlers:
             call, recorded = prepared  # the call itself is saved as `fixed`
             if recorded or winner is None:
                 return [], _result_of(call)
-            assert cmd.hold_id is not None
+            hold_id = present(cmd.hold_id, "a win names its hold")
             # The hold is timed when the writer decides it: a buyer's events stay in time order.
             buyer = self.app.load(Buyer, winner["buyer_id"], "buyer_id")
             buyer.place_hold(
-                cmd.hold_id,
+                hold_id,
                 cmd.call_id,
                 cmd.publisher_id,
                 winner["price_cents"],
@@ -242,20 +239,20 @@ class CallHandlers:
         call = self._call(cmd.call_id)
         if call.status != "decided":
             return False
-        assert call.route is not None
+        route = present(call.route, "a decided call has its winner's route")
 
         def decide() -> tuple[list[PPCXAggregate], bool]:
             fresh = self._call(cmd.call_id)
-            assert fresh.expires_at is not None
+            expires_at = present(fresh.expires_at, "a decided call's bid has an expiry")
             at = self.ctx.now()
-            if fresh.status != "decided" or at < fresh.expires_at:
+            if fresh.status != "decided" or at < expires_at:
                 return [], False
             hold_id, hold = fresh.expire(at)
             buyer = self.app.load(Buyer, hold["buyer_id"], "buyer_id")
             buyer.void_hold(hold_id, fresh.id, hold["amount_cents"], "expired", at)
             return [fresh, buyer], True
 
-        return self.ctx.run(decide, hot=(call.route["buyer_id"],))
+        return self.ctx.run(decide, hot=(route["buyer_id"],))
 
     # -- routing ---------------------------------------------------------------------------------
     def post_call(self, cmd: PostCall) -> dict[str, Any]:
@@ -317,8 +314,8 @@ class CallHandlers:
                 raise ValidationError(
                     "a failover to a target needs a hold id", field="next_hold_id"
                 )
-        assert call.route is not None
-        hot = tuple({call.route["buyer_id"], *([candidate["buyer_id"]] if candidate else [])})
+        route = present(call.route, "a ringing call has a route")
+        hot = tuple({route["buyer_id"], *([candidate["buyer_id"]] if candidate else [])})
 
         def decide() -> tuple[list[PPCXAggregate], dict[str, Any]]:
             fresh = self._call(cmd.call_id)
@@ -337,15 +334,15 @@ class CallHandlers:
                 return buyers[buyer_id]
 
             if candidate is not None:
-                assert cmd.next_hold_id is not None
+                next_hold_id = present(cmd.next_hold_id, "a failover to a target names its hold")
                 if candidate["target_id"] in fresh.tried_targets():
                     raise Conflict(
                         "the next target was already tried for this call", field="next_target_id"
                     )
-                if cmd.next_hold_id in fresh.holds:
+                if next_hold_id in fresh.holds:
                     raise ValidationError("the next hold id is already used", field="next_hold_id")
                 buyer(candidate["buyer_id"]).place_hold(
-                    cmd.next_hold_id,
+                    next_hold_id,
                     fresh.id,
                     fresh.publisher_id,
                     candidate["price_cents"],
@@ -379,15 +376,14 @@ class CallHandlers:
             return billing_result(call)
         if call.status not in ("routing", "answered"):
             raise Conflict(f"call {call.id} is {call.status}; it cannot complete")
-        assert call.route is not None
-        buyer_id = call.route["buyer_id"]
+        buyer_id = present(call.route, "a ringing call has a route")["buyer_id"]
         history_id = caller_history_id(call.caller_hash, buyer_id, call.campaign_id)
 
         def decide() -> tuple[list[PPCXAggregate], dict[str, Any]]:
             fresh = self._call(cmd.call_id)
             if fresh.billing is not None:
                 return [], billing_result(fresh)
-            assert fresh.route is not None
+            route = present(fresh.route, "a ringing call has a route")
             campaign = self.app.load(Campaign, fresh.campaign_id, "campaign_id")
             history = self.app.find(CallerHistory, history_id)
             buyer = self.app.load(Buyer, buyer_id, "buyer_id")
@@ -400,11 +396,11 @@ class CallHandlers:
             decision = decide_billing(
                 answered=fresh.status == "answered",
                 duration_s=duration_s,
-                buffer_s=fresh.route["buffer_s"],
+                buffer_s=route["buffer_s"],
                 duplicate=duplicate,
                 blocked=blocked,
-                price_cents=fresh.route["price_cents"],
-                payout_cents=fresh.route["payout_cents"],
+                price_cents=route["price_cents"],
+                payout_cents=route["payout_cents"],
             )
             hold_id, hold = fresh.complete(
                 duration_s=duration_s,

@@ -28,6 +28,7 @@ from nats.js import JetStreamContext
 from nats.js.api import StorageType, StreamConfig
 from nats.js.errors import NotFoundError
 
+from domain.invariant import invariant, present
 from eventstore.store import Positions
 
 logger = logging.getLogger(__name__)
@@ -57,8 +58,8 @@ def subject_for(prefix: str, topic: str) -> str:
 
 def message(row: ChainedRow) -> bytes:
     notification_id, originator_id, version, topic, state, link = row
-    assert state is not None
-    assert topic is not None
+    topic = present(topic, f"event {notification_id} has a topic")
+    state = present(state, f"event {notification_id} has a state")
     return orjson.dumps(
         {
             "schema": SCHEMA_VERSION,
@@ -128,7 +129,7 @@ class Relay:
         subject_prefix: str,
         page_events: int = PAGE_EVENTS,
     ) -> None:
-        assert 0 < page_events <= PAGE_EVENTS, "a page is bounded by the pending limit"
+        invariant(0 < page_events <= PAGE_EVENTS, "a page is bounded by the pending limit")
         self.page_events = page_events
         self.read_chained = read_chained
         self.positions = positions

@@ -14,6 +14,7 @@ import nats
 from nats.js.api import AckPolicy, ConsumerConfig
 from rich.console import Console
 
+from domain.invariant import present
 from ppcx.bootstrap import build_application
 from ppcx.settings import Settings
 from projections.projector import Projector
@@ -32,9 +33,9 @@ def _raw_insert_rate(store: ProjectionStore, directory: Path) -> float:
     """Rows/s appending the projector's own output rows (as Arrow) to a fresh DuckDB."""
     tables = {}
     for name in ROW_TABLES:
-        table = store.con.execute(f"SELECT * FROM {name}").to_arrow_table()
-        assert table is not None
-        tables[name] = table
+        tables[name] = present(
+            store.con.execute(f"SELECT * FROM {name}").to_arrow_table(), f"{name} as Arrow"
+        )
     rows = sum(t.num_rows for t in tables.values())
     target = connect(directory / "raw.duckdb")
     try:

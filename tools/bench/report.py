@@ -31,9 +31,8 @@ class Figure:
 
     @property
     def ratio(self) -> float | None:
-        if self.baseline_value in (None, 0):
+        if self.baseline_value is None or self.baseline_value == 0:
             return None
-        assert self.baseline_value is not None
         return self.value / self.baseline_value
 
 

@@ -12,6 +12,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from domain.invariant import present
 from ppcx.commands.common import console, fail, load_settings
 from ppcx.services import ServiceError, ServiceRunner
 
@@ -177,8 +178,9 @@ def _print_reports(settings: Settings, outcome: Outcome) -> None:
         ).fetchone()
     finally:
         con.close()
-    assert totals is not None
-    billed, revenue, payout, margin = (int(v or 0) for v in totals)
+    billed, revenue, payout, margin = (
+        int(v or 0) for v in present(totals, "a sum over the calls has a row")
+    )
     console.print(
         f"[bold]books:[/] {billed} billable calls · revenue {format_cents(revenue)} · "
         f"payout {format_cents(payout)} · margin {format_cents(margin)}",

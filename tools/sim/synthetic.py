@@ -23,6 +23,7 @@ from domain.billing import decide_billing
 from domain.buyer import Buyer
 from domain.call import Call
 from domain.campaign import Campaign
+from domain.invariant import present
 from domain.publisher import Publisher
 from domain.target import Target
 from eventstore.application import PPCXApplication
@@ -197,8 +198,8 @@ def _call_life(
     )
     bidders = rng.sample(targets, k=rng.randint(1, 3))
     for t in bidders:
-        assert t.bid_cents is not None
-        call.record_bid(t.id, t.buyer_id, t.bid_cents, "standing", 0, 0, 1, at)
+        bid_cents = present(t.bid_cents, "a synthetic bidder has a standing bid")
+        call.record_bid(t.id, t.buyer_id, bid_cents, "standing", 0, 0, 1, at)
     bidders.sort(key=lambda t: -(t.bid_cents or 0))
     ranking: list[dict[str, Any]] = [
         {
