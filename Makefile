@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.ppcx-installed
 ARGS ?=
 
-.PHONY: demo test lint bench serve clean install
+.PHONY: demo test test-fast lint bench serve clean install
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -19,10 +19,14 @@ $(STAMP): pyproject.toml | $(BIN)/python
 install: $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/ppcx demo $(ARGS)
+	$(BIN)/ppcx-tools demo $(ARGS)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest $(ARGS)
+
+# the pure tests alone (tests/unit): no Redis, NATS or PostgreSQL is started or reached
+test-fast: $(STAMP)
+	env -u REDIS_URL -u NATS_URL $(BIN)/python -m pytest tests/unit $(ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
@@ -31,7 +35,7 @@ lint: $(STAMP)
 	$(BIN)/lint-imports
 
 bench: $(STAMP)
-	$(BIN)/ppcx bench all $(ARGS)
+	$(BIN)/ppcx-tools bench all $(ARGS)
 
 serve: $(STAMP)
 	$(BIN)/ppcx serve $(ARGS)

@@ -16,6 +16,7 @@ from api.problems import Problem
 from api.services import ApiServices, KnownKey
 from domain.api_key import ApiKey
 from domain.errors import NotFound
+from domain.invariant import present
 
 BEARER = "bearer "
 UNAUTHORIZED = {"WWW-Authenticate": 'Bearer realm="ppcx"'}
@@ -56,8 +57,7 @@ async def authenticate(token: str | None, s: ApiServices) -> Principal:
     key = await _stored_key(key_id, s) if key_id else None
     if key is None or key.revoked or not s.keys.matches(token, key.key_hash):
         raise Problem(401, "the API key is unknown or revoked", headers=UNAUTHORIZED)
-    assert key_id is not None
-    return Principal(key_id, key.role, key.owner_id)
+    return Principal(present(key_id, "a stored key was found by its id"), key.role, key.owner_id)
 
 
 async def _stored_key(key_id: str, s: ApiServices) -> KnownKey | None:

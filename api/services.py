@@ -12,15 +12,15 @@ from typing import Any, TypeVar
 
 from api.keys import KeyHasher
 from api.metrics import Metrics
-from domain.application import PPCXApplication
 from domain.clock import Clock
-from domain.handlers.calls import CallHandlers
-from domain.handlers.setup import SetupHandlers
-from domain.recent import RecentReads
+from eventstore.application import PPCXApplication
+from eventstore.recent import RecentReads
 from exchange.caller_hash import CallerHasher
 from exchange.dni import DniLeases
 from exchange.hotstate import HotState
 from exchange.service import Exchange
+from handlers.calls import CallHandlers
+from handlers.setup import SetupHandlers
 from projections.readers import SnapshotReader
 
 T = TypeVar("T")

@@ -15,7 +15,7 @@ from decimal import Decimal
 from typing import Any, Literal
 
 from domain.errors import ValidationError
-from domain.invariant import invariant
+from domain.invariant import invariant, present
 from domain.money import format_cents, parse_cents, parse_share, require_cents, share_of
 
 RULES_VERSION = 1
@@ -47,8 +47,7 @@ class PayoutRule:
         require_cents(revenue_cents, "revenue_cents")
         if self.fixed_cents is not None:
             return self.fixed_cents
-        assert self.share is not None
-        return share_of(revenue_cents, self.share)
+        return share_of(revenue_cents, present(self.share, "a payout is fixed or a share"))
 
     def to_dict(self) -> dict[str, Any]:
         if self.fixed_cents is not None:
@@ -74,10 +73,10 @@ def floor_cents(rule: PayoutRule, min_margin_cents: int, min_bid_cents: int) -> 
     require_cents(min_margin_cents, "min_margin_cents", allow_negative=True)
     if rule.fixed_cents is not None:
         return max(min_bid_cents, rule.fixed_cents + min_margin_cents, 0)
-    assert rule.share is not None
+    share = present(rule.share, "a payout is fixed or a share")
     if min_margin_cents <= 0:
         return max(min_bid_cents, 0)
-    keep = Decimal(1) - rule.share
+    keep = Decimal(1) - share
     if keep <= 0:
         raise ValidationError(
             "a 100% revenue share leaves no margin; lower the share or the minimum margin",

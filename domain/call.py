@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from domain.base import PPCXAggregate
 from domain.billing import RULES_VERSION
 from domain.errors import Conflict, Expired, Refused
-from domain.invariant import invariant
+from domain.invariant import invariant, present
 
 RANKING_KEPT_MAX = 16  # candidates recorded for failover and replay (a bound on event size)
 
@@ -336,7 +336,7 @@ class Call(PPCXAggregate):
         market: str,
         at: datetime,
     ) -> Call:
-        return cls._create(
+        return cls.record_created(
             cls.PingReceived,
             id=call_id,
             campaign_id=campaign_id,
@@ -427,9 +427,10 @@ class Call(PPCXAggregate):
         at: datetime,
     ) -> dict[str, Any]:
         self._require_status("pinged", action="decide an auction")
-        winner = next((c for c in ranking if c["target_id"] == winner_target_id), None)
-        invariant(winner is not None, "the winner is one of the ranked candidates")
-        assert winner is not None
+        winner = present(
+            next((c for c in ranking if c["target_id"] == winner_target_id), None),
+            "the winner is one of the ranked candidates",
+        )
         invariant(winner_target_id in self.bid_targets, "the winner placed a bid")
         invariant(winner["price_cents"] >= floor_cents, "the price is not below the floor")
         invariant(expires_at > at, "a bid expires after it is made")
@@ -468,21 +469,17 @@ class Call(PPCXAggregate):
 
     def expire(self, at: datetime) -> tuple[str, dict[str, Any]]:
         self._require_status("decided", action="expire")
-        assert self.expires_at is not None
-        if at < self.expires_at:
-            raise Conflict(f"call {self.id} does not expire before {self.expires_at.isoformat()}")
-        held = self.pending_hold()
-        invariant(held is not None, "a decided call holds the winner's funds")
-        assert held is not None
+        expires_at = present(self.expires_at, "a decided call's bid has an expiry")
+        if at < expires_at:
+            raise Conflict(f"call {self.id} does not expire before {expires_at.isoformat()}")
+        held = present(self.pending_hold(), "a decided call holds the winner's funds")
         self.trigger_event(self.PingExpired, hold_id=held[0], timestamp=at)
         return held
 
     def refuse_post(self, reason: str, at: datetime) -> tuple[str, dict[str, Any]]:
         """Refuse to route an unexpired, unposted bid (its hold is voided by the caller)."""
         self._require_status("decided", action="refuse the post")
-        held = self.pending_hold()
-        invariant(held is not None, "a decided call holds the winner's funds")
-        assert held is not None
+        held = present(self.pending_hold(), "a decided call holds the winner's funds")
         self.trigger_event(self.PostRefused, reason=reason, hold_id=held[0], timestamp=at)
         return held
 
@@ -506,8 +503,7 @@ class Call(PPCXAggregate):
         ):
             raise Expired(f"the bid for call {self.id} expired")
         self._require_status("decided", action="post")
-        route = self.route
-        assert route is not None
+        route = present(self.route, "a decided call has its winner's route")
         self.trigger_event(self.CallPosted, timestamp=at)
         self._route(1, route, route["hold_id"], at)
         return route
@@ -543,22 +539,20 @@ class Call(PPCXAggregate):
     ) -> tuple[str, dict[str, Any]]:
         """The current attempt failed: its hold is voided; route to `next_candidate` if any."""
         self._require_status("routing", action="fail over")
-        held = self.pending_hold()
-        invariant(held is not None, "a routed call holds its buyer's funds")
-        assert held is not None
-        assert self.route is not None
+        held = present(self.pending_hold(), "a routed call holds its buyer's funds")
+        route = present(self.route, "a routed call has a route")
         self.trigger_event(
             self.CallFailedOver,
             attempt=self.attempt,
             reason=reason,
-            target_id=self.route["target_id"],
+            target_id=route["target_id"],
             hold_id=held[0],
             next_target_id=next_candidate["target_id"] if next_candidate else None,
             skipped=skipped,
             timestamp=at,
         )
         if next_candidate is not None:
-            assert next_hold_id is not None
+            next_hold_id = present(next_hold_id, "a failover to a target opens a hold")
             invariant(next_hold_id not in self.holds, "a failover opens a new hold")
             invariant(
                 next_candidate["target_id"] not in self.tried_targets(),
@@ -596,10 +590,8 @@ class Call(PPCXAggregate):
     ) -> tuple[str, dict[str, Any]]:
         """Record the end of the call and its billing decision; the caller posts or voids."""
         self._require_status("routing", "answered", action="complete")
-        held = self.pending_hold()
-        invariant(held is not None, "a routed call holds its buyer's funds")
-        assert held is not None
-        assert self.route is not None
+        held = present(self.pending_hold(), "a routed call holds its buyer's funds")
+        route = present(self.route, "a routed call has a route")
         hold_id, hold = held
         answered = self.status == "answered"
         self.trigger_event(
@@ -617,7 +609,7 @@ class Call(PPCXAggregate):
                 payout_cents=payout_cents,
                 margin_cents=margin_cents,
                 duration_s=duration_s,
-                buffer_s=self.route["buffer_s"],
+                buffer_s=route["buffer_s"],
                 rules_version=RULES_VERSION,
                 timestamp=at,
             )
@@ -628,7 +620,7 @@ class Call(PPCXAggregate):
                 hold_id=hold_id,
                 buyer_id=hold["buyer_id"],
                 duration_s=duration_s,
-                buffer_s=self.route["buffer_s"],
+                buffer_s=route["buffer_s"],
                 duplicate_of=duplicate_of,
                 blocked=blocked,
                 rules_version=RULES_VERSION,

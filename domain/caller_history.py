@@ -49,7 +49,7 @@ class CallerHistory(PPCXAggregate):
     def start(
         cls, caller_hash: str, buyer_id: str, campaign_id: str, at: datetime
     ) -> CallerHistory:
-        return cls._create(
+        return cls.record_created(
             cls.Started,
             id=caller_history_id(caller_hash, buyer_id, campaign_id),
             caller_hash=caller_hash,

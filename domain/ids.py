@@ -6,6 +6,7 @@ import re
 import uuid
 
 from domain.errors import NotFound, ValidationError
+from domain.invariant import invariant
 
 _NAMESPACE = uuid.UUID("6f1c3f8e-6d2a-4b8e-9a51-2f1e8c0d7b44")
 PREFIXES = frozenset(
@@ -17,13 +18,13 @@ _DISPUTE_RE = re.compile(r"dsp_([0-9a-f]{32})[0-9a-f]{8}")
 
 
 def new_id(prefix: str) -> str:
-    assert prefix in PREFIXES, prefix
+    invariant(prefix in PREFIXES, f"unknown id prefix {prefix!r}")
     return f"{prefix}_{uuid.uuid4().hex}"
 
 
 def derived_id(prefix: str, *parts: str) -> str:
     """A deterministic id: the same command id (or parts) always names the same object."""
-    assert prefix in PREFIXES, prefix
+    invariant(prefix in PREFIXES, f"unknown id prefix {prefix!r}")
     return f"{prefix}_{uuid.uuid5(_NAMESPACE, '|'.join(parts)).hex}"
 
 

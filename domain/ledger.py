@@ -31,7 +31,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from domain.invariant import invariant
+from domain.invariant import invariant, present
 from domain.money import require_cents
 
 CASH = "platform:cash"
@@ -201,18 +201,14 @@ class Ledger:
 
     def post_hold(self, hold_id: str) -> Transfer:
         invariant(self.closed_holds.get(hold_id) != "posted", f"hold {hold_id} posted twice")
-        transfer = self.pending.pop(hold_id, None)
-        invariant(transfer is not None, f"hold {hold_id} is not pending")
-        assert transfer is not None
+        transfer = present(self.pending.pop(hold_id, None), f"hold {hold_id} is not pending")
         self._apply(transfer, pending=True, sign=-1)
         self._apply(transfer, pending=False, sign=1)
         self.closed_holds[hold_id] = "posted"
         return transfer
 
     def void_hold(self, hold_id: str) -> Transfer:
-        transfer = self.pending.pop(hold_id, None)
-        invariant(transfer is not None, f"hold {hold_id} is not pending")
-        assert transfer is not None
+        transfer = present(self.pending.pop(hold_id, None), f"hold {hold_id} is not pending")
         self._apply(transfer, pending=True, sign=-1)
         self.closed_holds[hold_id] = "voided"
         return transfer

@@ -20,6 +20,7 @@ import orjson
 
 from domain.commands import BidOutcome
 from domain.errors import ValidationError
+from domain.invariant import invariant, present
 from domain.money import parse_cents
 from exchange.market import TargetRule
 
@@ -105,7 +106,7 @@ def _parse(  # noqa: PLR0911 - one early return per way an answer can be wrong
 async def _ask(
     client: httpx.AsyncClient, target: TargetRule, body: bytes, deadline_ms: int, floor_cents: int
 ) -> RtbAnswer:
-    assert target.rtb_url is not None
+    url = present(target.rtb_url, "a real-time target has a URL")
     timeout_ms = min(target.rtb_timeout_ms, deadline_ms)
     started = time.perf_counter()
 
@@ -114,7 +115,7 @@ async def _ask(
 
     try:
         async with asyncio.timeout(timeout_ms / 1000):
-            response = await client.post(target.rtb_url, content=body, timeout=timeout_ms / 1000)
+            response = await client.post(url, content=body, timeout=timeout_ms / 1000)
             payload = response.content
     except (TimeoutError, httpx.TimeoutException):
         return RtbAnswer(
@@ -171,8 +172,8 @@ async def collect_rtb_bids(
     """Ask every RTB target at once; return one answer per target by the deadline."""
     if not targets:
         return []
-    assert "caller_number" not in request, "never send the caller's number"
-    assert "number" not in request.get("caller", {}), "never send the caller's number"
+    invariant("caller_number" not in request, "never send the caller's number")
+    invariant("number" not in request.get("caller", {}), "never send the caller's number")
     body = orjson.dumps(request)
     tasks = [asyncio.create_task(_ask(client, t, body, deadline_ms, floor_cents)) for t in targets]
     done, pending = await asyncio.wait(tasks, timeout=deadline_ms / 1000)

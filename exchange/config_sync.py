@@ -15,17 +15,17 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import redis
-from eventsourcing.utils import get_topic
 
-from domain.application import PPCXApplication
 from domain.base import PPCXAggregate, PPCXEvent
 from domain.blocklist import BlockedCaller
 from domain.buyer import Buyer
 from domain.caller_history import CallerHistory
 from domain.campaign import Campaign
+from domain.catalog import topic_of
 from domain.clock import to_ms
 from domain.numbers import TrackingNumber
 from domain.target import Target
+from eventstore.application import PPCXApplication
 from exchange.hotstate import load_script
 from exchange.keys import Keys
 from exchange.market import buyer_json, campaign_json, number_json, target_json
@@ -44,7 +44,7 @@ return current
 def _event_topics(aggregate: type[PPCXAggregate], names: Iterable[str] | None = None) -> list[str]:
     wanted = set(names) if names is not None else None
     return [
-        get_topic(cls)
+        topic_of(cls)
         for cls in vars(aggregate).values()
         if isinstance(cls, type)
         and issubclass(cls, PPCXEvent)
@@ -100,14 +100,13 @@ class ConfigSync:
 
     def run_once(self) -> int:
         start = self.position() + 1
-        stop = self.app.recorder.max_notification_id() or 0
+        stop = self.app.store.head()
         if stop < start:
             return 0
-        page = self.app.recorder.select_notifications(start, PAGE_EVENTS, stop=stop, topics=TOPICS)
+        page = self.app.store.read_topics(start, PAGE_EVENTS, stop=stop, topics=TOPICS)
         touched = _Touched()
-        for n in page:
-            aggregate, _, event = n.topic.partition(":")[2].partition(".")
-            oid = str(n.originator_id)
+        for _, oid, _, topic, _ in page:
+            aggregate, _, event = topic.partition(":")[2].partition(".")
             if aggregate == "Campaign":
                 touched.campaigns.add(oid)
             elif aggregate == "Target":
@@ -122,8 +121,8 @@ class ConfigSync:
                 touched.histories.add(oid)
             elif aggregate == "TrackingNumber":
                 touched.numbers.add(oid)
-        self._apply(touched, page[-1].id if page else stop)
-        position = page[-1].id if len(page) == PAGE_EVENTS else stop
+        self._apply(touched, page[-1][0] if page else stop)
+        position = page[-1][0] if len(page) == PAGE_EVENTS else stop
         self._advance(keys=[self.position_key], args=[position])
         return len(page)
 

@@ -22,6 +22,7 @@ import redis.asyncio as aioredis
 
 from domain.caps import CapUsage
 from domain.clock import to_ms
+from domain.invariant import invariant
 from domain.schedule import LocalPeriods, local_periods
 from exchange.keys import Keys
 from exchange.market import MarketSnapshot, TargetRule
@@ -322,7 +323,7 @@ class HotState:
     async def release(
         self, market: str, target_id: str, buyer_id: str, hold_id: str, mode: str
     ) -> bool:
-        assert mode in ("void", "end", "settle"), mode
+        invariant(mode in ("void", "end", "settle"), f"unknown release mode {mode!r}")
         released = await self.scripts["release"](
             keys=self._reservation_keys(market, target_id, buyer_id, hold_id),
             args=[hold_id, mode],

@@ -25,7 +25,6 @@ from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 import httpx
-from eventsourcing.persistence import RecordConflictError
 
 from domain.call import RANKING_KEPT_MAX, Call
 from domain.campaign import Campaign
@@ -41,16 +40,18 @@ from domain.commands import (
 )
 from domain.errors import Conflict, InsufficientFunds, NotFound, Refused
 from domain.geo import Geo
-from domain.handlers.calls import CallHandlers
 from domain.ids import new_id
+from domain.invariant import present
 from domain.money import format_cents
 from domain.reported_time import check_reported_at
+from eventstore.store import VersionConflict
 from exchange.auction import RULE_VERSION, Bid, decide
 from exchange.bidders import RtbAnswer, collect_rtb_bids
 from exchange.caller_hash import CallerHasher
 from exchange.eligibility import eligible_targets, no_buyer_reason
 from exchange.hotstate import CALL_MAX_S, HotState, Peek, ReserveStatus
 from exchange.market import CampaignRule, MarketSnapshot, TargetRule
+from handlers.calls import CallHandlers
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -272,9 +273,8 @@ class Exchange:
             elif t.bid_cents < floor:  # the floor moved above a bid set earlier
                 auction.below_floor.append(t)
             else:
-                assert t.standing is not None
                 auction.standing.append(t)
-                auction.bids.append(t.standing)
+                auction.bids.append(present(t.standing, "a target with a bid has a standing bid"))
         if realtime:
             request = {
                 "ping_id": auction.call_id,
@@ -388,7 +388,7 @@ class Exchange:
             try:
                 await asyncio.wrap_future(written)
                 return
-            except RecordConflictError:  # decided again, with the store's look-ups
+            except VersionConflict:  # decided again, with the store's look-ups
                 pass
         await self._in_thread(self.calls.record_auction, command)
 
@@ -444,7 +444,7 @@ class Exchange:
                 decision_ms=decision_ms,
                 bids_timed_out=timed_out,
             )
-        assert expires_at is not None
+        expires_at = present(expires_at, "an accepted ping's bid has an expiry")
         state = {
             "accepted": True,
             "publisher_id": auction.request.publisher_id,
@@ -532,8 +532,7 @@ class Exchange:
     async def _fail_over(self, call: Call, reason: str, at: datetime | None) -> dict[str, Any]:
         if call.status != "routing":
             raise Conflict(f"call {call.id} is {call.status}; only a ringing call fails over")
-        assert call.route is not None
-        failed = dict(call.route)
+        failed = dict(present(call.route, "a ringing call has a route"))
         campaign = await self._in_thread(self.app.load, Campaign, call.campaign_id, "campaign_id")
         snapshot = await self.hot.snapshot(call.market)
         now = self.clock.now()
@@ -654,12 +653,11 @@ class _Auction:
         self.rtb.append(answer)
         outcome = answer.outcome
         if outcome.outcome == "received":
-            assert outcome.amount_cents is not None
             self.bids.append(
                 Bid(
                     outcome.target_id,
                     outcome.buyer_id,
-                    outcome.amount_cents,
+                    present(outcome.amount_cents, "a received bid has an amount"),
                     outcome.priority,
                     outcome.weight,
                 )

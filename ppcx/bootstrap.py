@@ -11,19 +11,19 @@ import httpx
 import redis
 import redis.asyncio as aioredis
 
-from domain.application import PPCXApplication
-from domain.chain import chain_key
 from domain.clock import Clock, SystemClock
-from domain.handlers.calls import CallHandlers
-from domain.handlers.context import HandlerContext
-from domain.handlers.setup import SetupHandlers
-from domain.writer import EventWriter
+from eventstore.application import PPCXApplication
+from eventstore.chain import chain_key
+from eventstore.writer import EventWriter
 from exchange.bidders import make_client
 from exchange.caller_hash import CallerHasher
 from exchange.config_sync import ConfigSync
 from exchange.hotstate import HotState
 from exchange.keys import Keys
 from exchange.service import Exchange
+from handlers.calls import CallHandlers
+from handlers.setup import SetupHandlers
+from handlers.unit_of_work import HandlerContext
 from ppcx.secrets import audit_key, secret_key
 from ppcx.settings import Settings
 

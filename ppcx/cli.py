@@ -6,7 +6,7 @@ import sys
 
 import typer
 
-from ppcx.commands import analytics, api, bench, demo, replay, services
+from ppcx.commands import analytics, api, replay, services
 from ppcx.commands.common import err_console
 
 app = typer.Typer(
@@ -17,7 +17,6 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(services.app, name="services")
-app.add_typer(bench.app, name="bench")
 app.command("relay")(analytics.relay)
 app.command("project")(analytics.project)
 app.command("sql")(analytics.sql)
@@ -25,7 +24,6 @@ app.command("report")(analytics.report)
 app.command("export")(analytics.export)
 app.command("serve")(api.serve)
 app.add_typer(api.keys_app, name="keys")
-app.command("demo")(demo.demo)
 app.add_typer(replay.app, name="replay")
 
 

@@ -133,7 +133,7 @@ async def _every(interval_s: float, stop: asyncio.Event, work: object, name: str
 async def _readiness(s: ApiServices, nats_url: str) -> dict[str, str]:
     checks: dict[str, str] = {}
     try:
-        await s.call(s.app.recorder.max_notification_id)
+        await s.call(s.app.store.head)
         checks["event_store"] = "ok"
     except Exception as error:
         checks["event_store"] = f"error: {type(error).__name__}"

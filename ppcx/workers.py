@@ -21,6 +21,7 @@ from typing import Any
 
 import uvicorn
 
+from domain.invariant import invariant
 from ppcx.commands.common import configure_logging
 
 logger = logging.getLogger(__name__)
@@ -56,7 +57,7 @@ def run_workers(
     app_ref: str, host: str, port: int, workers: int, uvicorn_options: dict[str, Any]
 ) -> int:
     """Serve until SIGTERM/SIGINT → exit code (1 when workers kept dying at start-up)."""
-    assert workers >= 1, "at least one worker"
+    invariant(workers >= 1, "at least one worker")
     try:  # fail here, clearly, if the port is taken by a process that does not share it
         reuse_port_socket(host, port).close()
     except OSError as error:

@@ -1,10 +1,10 @@
 """The relay: the event log → NATS JetStream, exactly once.
 
-It reads the notification log from its durably tracked position (the eventsourcing library's
-tracking table, in the same store) and publishes each event to the stream (`PPCX_EVENTS` by
-default) on `<prefix>.<Aggregate>.<Event>`, with `Nats-Msg-Id` = the notification id, so a
-restart or a retry is de-duplicated by JetStream (its duplicate window is set to
-`DUPLICATE_WINDOW_S`, longer than any restart the relay should take). The position advances
+It reads the notification log from its durably tracked position (`eventstore.store.Positions`:
+the eventsourcing library's tracking table, in the same store) and publishes each event to the
+stream (`PPCX_EVENTS` by default) on `<prefix>.<Aggregate>.<Event>`, with `Nats-Msg-Id` = the
+notification id, so a restart or a retry is de-duplicated by JetStream (its duplicate window is
+set to `DUPLICATE_WINDOW_S`, longer than any restart the relay should take). The position advances
 only after JetStream acknowledged every message up to it. With NATS down, the relay waits and
 retries the same messages; nothing is lost and the API never depends on it.
 
@@ -23,11 +23,13 @@ from dataclasses import dataclass
 
 import nats
 import orjson
-from eventsourcing.persistence import Tracking, TrackingRecorder
 from nats.aio.client import Client as NATS
 from nats.js import JetStreamContext
 from nats.js.api import StorageType, StreamConfig
 from nats.js.errors import NotFoundError
+
+from domain.invariant import invariant, present
+from eventstore.store import Positions
 
 logger = logging.getLogger(__name__)
 SCHEMA_VERSION = 1
@@ -56,8 +58,8 @@ def subject_for(prefix: str, topic: str) -> str:
 
 def message(row: ChainedRow) -> bytes:
     notification_id, originator_id, version, topic, state, link = row
-    assert state is not None
-    assert topic is not None
+    topic = present(topic, f"event {notification_id} has a topic")
+    state = present(state, f"event {notification_id} has a state")
     return orjson.dumps(
         {
             "schema": SCHEMA_VERSION,
@@ -119,25 +121,25 @@ async def ensure_stream(js: JetStreamContext, stream: str, subject_prefix: str) 
 class Relay:
     def __init__(
         self,
-        select_chained: Callable[[int, int], list[ChainedRow]],
-        tracking: TrackingRecorder,
+        read_chained: Callable[[int, int], list[ChainedRow]],
+        positions: Positions,
         *,
         nats_url: str,
         stream: str,
         subject_prefix: str,
         page_events: int = PAGE_EVENTS,
     ) -> None:
-        assert 0 < page_events <= PAGE_EVENTS, "a page is bounded by the pending limit"
+        invariant(0 < page_events <= PAGE_EVENTS, "a page is bounded by the pending limit")
         self.page_events = page_events
-        self.select_chained = select_chained
-        self.tracking = tracking
+        self.read_chained = read_chained
+        self.positions = positions
         self.nats_url = nats_url
         self.stream = stream
         self.subject_prefix = subject_prefix
         self.stats = RelayStats()
 
     def position(self) -> int:
-        return self.tracking.max_tracking_id(RELAY_NAME) or 0
+        return self.positions.position(RELAY_NAME)
 
     async def _connect(self) -> NATS:
         return await nats.connect(
@@ -172,7 +174,7 @@ class Relay:
                         js = connection.jetstream(publish_async_max_pending=self.page_events)
                         await ensure_stream(js, self.stream, self.subject_prefix)
                     rows = await asyncio.to_thread(
-                        self.select_chained, self.stats.position + 1, self.page_events
+                        self.read_chained, self.stats.position + 1, self.page_events
                     )
                     if not rows:
                         if not follow:
@@ -219,7 +221,7 @@ class Relay:
         acks = await asyncio.wait_for(asyncio.gather(*futures), timeout=ACK_TIMEOUT_S)
         duplicates = sum(1 for ack in acks if ack.duplicate)
         last = rows[-1][0]
-        await asyncio.to_thread(self.tracking.insert_tracking, Tracking(RELAY_NAME, last))
+        await asyncio.to_thread(self.positions.advance, RELAY_NAME, last)
         self.stats.published += len(rows) - duplicates
         self.stats.duplicates += duplicates
         self.stats.position = last

@@ -27,6 +27,8 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
+from domain.invariant import present
+
 logger = logging.getLogger(__name__)
 POSITION_NAME = "events"
 SCHEMA_NAME = "schema"
@@ -214,8 +216,10 @@ class ProjectionStore:
             con.register("staged", staged)
             con.execute(stage_sql, {"position": position})
             con.unregister("staged")
-            row = con.execute("SELECT count(*), max(notification_id) FROM ev").fetchone()
-            assert row is not None
+            row = present(
+                con.execute("SELECT count(*), max(notification_id) FROM ev").fetchone(),
+                "a count has a row",
+            )
             events, newest = int(row[0]), row[1]
             if events:
                 con.execute(self._ingest)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import orjson
 
-from domain.persistence import ChainedRow
+from eventstore.rows import ChainedRow
 from projections.projector import Projector
 from projections.store import ProjectionStore, snapshot_path_for
 from replay.log import SelectChained

@@ -23,7 +23,7 @@ import orjson
 from domain.billing import BillingDecision, PayoutRule, decide_billing, is_duplicate
 from domain.call import RANKING_KEPT_MAX
 from domain.invariant import InvariantViolation
-from domain.persistence import ChainedRow
+from eventstore.rows import ChainedRow
 from exchange.auction import Bid, decide
 
 FAILURES_KEPT_MAX = 1000  # the report lists the first failures; the count covers them all

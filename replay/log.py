@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 
-from domain.persistence import ChainedRow
+from eventstore.rows import ChainedRow
 
 PAGE_ROWS = 10_000
 SelectChained = Callable[[int, int], list[ChainedRow]]

@@ -35,10 +35,10 @@ from typing import Any
 import orjson
 import redis
 
-from domain.application import PPCXApplication
 from domain.clock import to_ms
-from domain.persistence import ChainedRow
 from domain.schedule import LocalPeriods, local_periods
+from eventstore.application import PPCXApplication
+from eventstore.rows import ChainedRow
 from exchange.config_sync import ConfigSync
 from exchange.hotstate import CALL_MAX_S, RESERVATION_GRACE_MS
 from exchange.keys import Keys, delete_matching
@@ -304,7 +304,7 @@ class Fold:
 
 def fold_log(app: PPCXApplication, now: datetime) -> Fold:
     fold = Fold(now)
-    for page in pages(app.select_chained):
+    for page in pages(app.store.read_chained):
         fold.feed(page)
     fold.finish()
     return fold

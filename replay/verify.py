@@ -44,9 +44,9 @@ from typing import Any, Protocol
 
 import orjson
 
-from domain.chain import GENESIS, ChainHasher
 from domain.invariant import InvariantViolation
-from domain.persistence import ChainedRow
+from eventstore.chain import GENESIS, ChainHasher
+from eventstore.rows import ChainedRow
 from exchange.hotstate import CALL_MAX_S
 from replay.books import Books
 from replay.calls import FAILURES_KEPT_MAX, CallChecker, CallResults

@@ -1,5 +1,10 @@
 """Shared fixtures: real services only.
 
+* `local_settings`: a test's own data dir, SQLite file, DuckDB file and secrets — and no Redis
+  or NATS. `settings` adds the service endpoints: a test that never talks to Redis or NATS asks
+  for `local_settings` and so never starts them.
+* `clock`: one ManualClock at `tests.support.clock.START`.
+
 * Redis and NATS: the URLs in `REDIS_URL` / `NATS_URL` when given (e.g. the machine's own 6379
   and 4222), otherwise real embedded servers started once for the test session by the same
   runner `ppcx` uses, and stopped when the session ends.
@@ -25,8 +30,10 @@ import psycopg
 import pytest
 import redis
 
+from domain.clock import ManualClock
 from ppcx.services import Endpoints, ServiceRunner, drop_redis_keys
 from ppcx.settings import Settings
+from tests.support.clock import START
 
 POSTGRES_TEST_DB = "ppcx_test"
 
@@ -61,15 +68,19 @@ def unique() -> str:
 
 
 @pytest.fixture
-def settings(
-    base_settings: Settings, endpoints: Endpoints, tmp_path: Path, unique: str
-) -> Settings:
-    """Settings for one test: its own data dir, SQLite file, Redis prefix and NATS stream."""
+def clock() -> ManualClock:
+    return ManualClock(START)
+
+
+@pytest.fixture
+def local_settings(base_settings: Settings, tmp_path: Path, unique: str) -> Settings:
+    """Settings for one test without Redis or NATS: its own data dir, SQLite file, DuckDB file
+    and secrets (and the Redis prefix and NATS stream `settings` would use)."""
     return base_settings.model_copy(
         update={
             "data_dir": tmp_path / "data",
-            "redis_url": endpoints.redis_url,
-            "nats_url": endpoints.nats_url,
+            "redis_url": None,
+            "nats_url": None,
             "redis_prefix": f"t{unique}",
             "nats_stream": f"T{unique.upper()}",
             "nats_subject_prefix": f"t{unique}.events",
@@ -79,6 +90,14 @@ def settings(
             "secret_key": "test-secret-" + unique,
             "audit_key": "test-audit-" + unique,
         }
+    )
+
+
+@pytest.fixture
+def settings(local_settings: Settings, endpoints: Endpoints) -> Settings:
+    """`local_settings` with the real Redis and NATS: this test's key prefix and stream."""
+    return local_settings.model_copy(
+        update={"redis_url": endpoints.redis_url, "nats_url": endpoints.nats_url}
     )
 
 
@@ -148,15 +167,15 @@ def postgres_database(base_settings: Settings) -> str:
 
 @pytest.fixture
 def postgres_settings(
-    settings: Settings, postgres_database: str, unique: str
+    local_settings: Settings, postgres_database: str, unique: str
 ) -> Iterator[Settings]:
-    """Settings whose event store is a fresh schema on the real PostgreSQL."""
+    """`local_settings` whose event store is a fresh schema on the real PostgreSQL."""
     schema = f"t_{unique}"
-    conninfo = _postgres_conninfo(settings, postgres_database)
+    conninfo = _postgres_conninfo(local_settings, postgres_database)
     with psycopg.connect(conninfo, autocommit=True) as connection:
         connection.execute(f'CREATE SCHEMA "{schema}"')
     try:
-        yield settings.model_copy(
+        yield local_settings.model_copy(
             update={
                 "persistence_module": "eventsourcing.postgres",
                 "postgres_dbname": postgres_database,

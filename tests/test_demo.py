@@ -1,4 +1,4 @@
-"""`ppcx demo` end to end in a process of its own: same seed, same books; nothing left running."""
+"""`ppcx-tools demo` end to end in a process of its own: same seed, same books; nothing left running."""
 
 from __future__ import annotations
 
@@ -29,7 +29,14 @@ def _demo(settings: Settings, data_dir: Path, seed: int) -> str:
     for name in ("SQLITE_DBNAME", "PPCX_DUCKDB_PATH", "PERSISTENCE_MODULE"):
         env.pop(name, None)
     done = subprocess.run(
-        [str(Path(sys.executable).parent / "ppcx"), "demo", "--calls", "30", "--seed", str(seed)],
+        [
+            str(Path(sys.executable).parent / "ppcx-tools"),
+            "demo",
+            "--calls",
+            "30",
+            "--seed",
+            str(seed),
+        ],
         env=env,
         capture_output=True,
         text=True,
@@ -79,7 +86,7 @@ def test_demo_refuses_a_store_it_did_not_create(settings: Settings, tmp_path: Pa
     }
     env.pop("SQLITE_DBNAME", None)
     done = subprocess.run(
-        [str(Path(sys.executable).parent / "ppcx"), "demo", "--calls", "1"],
+        [str(Path(sys.executable).parent / "ppcx-tools"), "demo", "--calls", "1"],
         env=env,
         capture_output=True,
         text=True,

@@ -58,9 +58,9 @@ def _roundtrip(settings: Settings) -> str:
         app.close()
 
 
-def test_sqlite_event_store_is_a_real_file(settings: Settings) -> None:
-    assert _roundtrip(settings) == "kept"
-    assert settings.resolved_sqlite_path.stat().st_size > 0
+def test_sqlite_event_store_is_a_real_file(local_settings: Settings) -> None:
+    assert _roundtrip(local_settings) == "kept"
+    assert local_settings.resolved_sqlite_path.stat().st_size > 0
 
 
 @pytest.mark.postgres

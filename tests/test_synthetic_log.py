@@ -8,20 +8,24 @@ import pytest
 
 from ppcx.bootstrap import build_application
 from ppcx.settings import Settings
-from ppcx.sim.synthetic import generate, generate_fast
+from tools.sim.synthetic import generate, generate_fast
 
 pytestmark = pytest.mark.integration
 
 
-def test_fast_generator_is_byte_identical_to_the_aggregates(settings: Settings, tmp_path) -> None:
+def test_fast_generator_is_byte_identical_to_the_aggregates(
+    local_settings: Settings, tmp_path
+) -> None:
     start = datetime(2026, 10, 1, tzinfo=UTC)
     logs = []
     for name, fn in (("reference", generate), ("fast", generate_fast)):
-        store = settings.model_copy(update={"sqlite_dbname": str(tmp_path / f"{name}.sqlite")})
+        store = local_settings.model_copy(
+            update={"sqlite_dbname": str(tmp_path / f"{name}.sqlite")}
+        )
         app = build_application(store)
         try:
             count = fn(app, 3000, seed=4, start=start)
-            logs.append((count, app.select_chained(1, 10**6)))
+            logs.append((count, app.store.read_chained(1, 10**6)))
         finally:
             app.close()
     (count_a, rows_a), (count_b, rows_b) = logs

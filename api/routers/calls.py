@@ -142,14 +142,13 @@ async def calls(
 
 def _timeline(s: ApiServices, call_id: str) -> list[tuple[str, dict[str, Any]]]:
     """The call's stored events as `(topic, state)`, the state with its version."""
-    stored = s.app.recorder.select_events(call_id)
     events = []
-    for item in stored:
-        if not item.topic.startswith("domain.call:Call."):
+    for _, version, topic, stored in s.app.store.read_aggregate(call_id):
+        if not topic.startswith("domain.call:Call."):
             return []
-        state: dict[str, Any] = orjson.loads(item.state)
-        state["originator_version"] = item.originator_version
-        events.append((item.topic, state))
+        state: dict[str, Any] = orjson.loads(stored)
+        state["originator_version"] = version
+        events.append((topic, state))
     return events
 
 

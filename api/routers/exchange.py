@@ -19,6 +19,7 @@ from api.services import ApiServices
 from domain.errors import ValidationError
 from domain.geo import Geo, parse_e164
 from domain.ids import derived_id
+from domain.invariant import present
 from domain.money import format_cents
 from exchange.service import PingRequest
 
@@ -55,13 +56,13 @@ async def ping(
     )
     s.metrics.record_ping("api", result, started)
     if result.accepted:
-        assert result.payout_cents is not None
-        assert result.expires_at is not None
+        payout_cents = present(result.payout_cents, "an accepted ping has a payout")
+        expires_at = present(result.expires_at, "an accepted ping's bid has an expiry")
         return PingOut(
             ping_id=result.call_id,
             accepted=True,
-            payout=format_cents(result.payout_cents),
-            expires_at=result.expires_at.isoformat(),
+            payout=format_cents(payout_cents),
+            expires_at=expires_at.isoformat(),
             bid_count=result.bid_count,
         )
     return PingOut(ping_id=result.call_id, accepted=False, reason=result.reason)

@@ -19,6 +19,7 @@ from domain.buyer import Buyer
 from domain.commands import ResolveDispute
 from domain.errors import NotFound
 from domain.ids import call_of_dispute
+from domain.invariant import present
 from domain.ledger import buyer_account, publisher_account
 from domain.money import format_cents
 from domain.publisher import Publisher
@@ -185,9 +186,8 @@ async def _statement(
     owned(who, holder_id, field)
     if await s.call(s.app.find, cls, holder_id) is None:
         raise NotFound(f"{field} {holder_id!r} does not exist", field=field)
-    begins, ends = utc(start, "from"), utc(end, "to")
-    assert begins is not None
-    assert ends is not None
+    begins = present(utc(start, "from"), "a period has a start")
+    ends = present(utc(end, "to"), "a period has an end")
     if begins >= ends:
         raise Problem(
             422, "`from` must be before `to`", errors=[{"field": "to", "message": "not after from"}]

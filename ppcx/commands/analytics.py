@@ -17,9 +17,9 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from rich.text import Text
 
-from domain.application import PPCXApplication
 from domain.clock import require_utc
 from domain.errors import ValidationError
+from eventstore.application import PPCXApplication
 from ppcx.bootstrap import build_application
 from ppcx.commands.common import configure_logging, console, fail, load_settings
 from ppcx.services import ServiceError, ServiceRunner
@@ -70,17 +70,16 @@ def relay(
     configure_logging()
     settings = load_settings()
     app = build_application(settings)
-    tracking = app.factory.tracking_recorder()
     try:
         with ServiceRunner(settings).session() as endpoints:
             worker = Relay(
-                app.select_chained,
-                tracking,
+                app.store.read_chained,
+                app.positions(),
                 nats_url=endpoints.nats_url,
                 stream=settings.nats_stream,
                 subject_prefix=settings.nats_subject_prefix,
             )
-            total = app.recorder.max_notification_id() or 0
+            total = app.store.head()
             started = time.perf_counter()
             with _progress() as progress:
                 task = progress.add_task("relay", total=total, completed=worker.position(), rate="")
@@ -129,7 +128,7 @@ def project(
             store.drop()
             console.print("project: tables dropped; rebuilding from zero")
         projector = Projector(store)
-        total = app.recorder.max_notification_id() or 0
+        total = app.store.head()
         started = time.perf_counter()
         with _progress() as progress:
             task = progress.add_task(
@@ -185,7 +184,7 @@ def project(
 def _project_log(
     projector: Projector, app: PPCXApplication, follow: bool, show: Callable[[ProjectorStats], None]
 ) -> None:
-    select = app.select_chained
+    select = app.store.read_chained
     stopped = {"flag": False}
 
     def stop_handler(signum: int, frame: object) -> None:

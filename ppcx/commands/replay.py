@@ -10,7 +10,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from domain.chain import DIGEST_SIZE
+from eventstore.chain import DIGEST_SIZE
 from ppcx.commands.common import console, fail, load_settings
 from ppcx.settings import Settings
 
@@ -39,14 +39,14 @@ def verify_log(
     expect_link: bytes | None = None,
 ) -> bool:
     """Verify the whole log with a progress bar; print the verdict; True when it passes."""
-    from domain.chain import chain_key
+    from eventstore.chain import chain_key
     from ppcx.bootstrap import build_application
     from ppcx.secrets import audit_key
     from replay.verify import Report, verify
 
     app_ = build_application(settings)
     try:
-        total = app_.recorder.max_notification_id() or 0
+        total = app_.store.head()
         started = time.perf_counter()
         with _progress(out) as progress:
             task = progress.add_task("verify", total=total, rate="")
@@ -58,7 +58,7 @@ def verify_log(
                 )
 
             report = verify(
-                app_.select_chained,
+                app_.store.read_chained,
                 chain_key(audit_key(settings)),
                 on_page=show,
                 expect_head=expect_head,
@@ -158,7 +158,7 @@ def asof(
     app_ = build_application(settings)
     try:
         with console.status(f"replaying the log up to {moment.isoformat()}…"):
-            summary = rebuild_as_of(app_.select_chained, moment, target)
+            summary = rebuild_as_of(app_.store.read_chained, moment, target)
     finally:
         app_.close()
     console.print(
@@ -225,7 +225,7 @@ def statement(
     try:
         if app_.find(holder, owner_id) is None:
             raise fail(f"{kind} {owner_id!r} does not exist in the log", code=1)
-        document = statement_from_log(app_.select_chained, account, begins, ends)
+        document = statement_from_log(app_.store.read_chained, account, begins, ends)
     finally:
         app_.close()
     print(orjson.dumps(document.to_dict(), option=orjson.OPT_INDENT_2).decode())

@@ -16,7 +16,6 @@ from ppcx.settings import Settings
 from ppcx.web import create_app
 from projections.projector import Projector
 from projections.store import ProjectionStore
-from tests.support.market import START
 
 ADMIN_KEY = "bootstrap-admin-key-for-tests-only"
 TWILIO_TOKEN = "12345"
@@ -32,11 +31,6 @@ def api_settings(settings: Settings) -> Settings:
             "public_base_url": BASE_URL,
         }
     )
-
-
-@pytest.fixture
-def clock() -> ManualClock:
-    return ManualClock(START)
 
 
 @pytest.fixture
@@ -58,7 +52,7 @@ def project(settings: Settings) -> None:
     app = build_application(settings)
     try:
         store = ProjectionStore(settings.resolved_duckdb_path)
-        Projector(store).run_from_log(app.select_chained)
+        Projector(store).run_from_log(app.store.read_chained)
         store.publish_snapshot(force=True)
         store.close()
     finally:
@@ -68,7 +62,7 @@ def project(settings: Settings) -> None:
 def event_count(settings: Settings) -> int:
     app = build_application(settings)
     try:
-        return app.recorder.max_notification_id() or 0
+        return app.store.head()
     finally:
         app.close()
 

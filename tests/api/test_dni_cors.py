@@ -164,7 +164,7 @@ def test_a_pool_stored_before_origins_existed_still_loads(
     }
     app = build_application(api_settings)
     try:
-        app.recorder.insert_rows(
+        app.store.append(
             [
                 (pool_id, 1, "domain.numbers:NumberPool.Created", orjson.dumps(old_state)),
                 (

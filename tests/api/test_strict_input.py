@@ -24,7 +24,7 @@ from tests.api.conftest import (
     build_market,
     event_count,
 )
-from tests.support.market import START
+from tests.support.clock import START
 
 pytestmark = pytest.mark.e2e
 

@@ -12,13 +12,12 @@ from xml.etree import ElementTree as ET
 import pytest
 from fastapi.testclient import TestClient
 
-from domain.chain import chain_key
 from domain.clock import ManualClock
+from eventstore.chain import chain_key
 from exchange.caller_hash import CallerHasher
 from ppcx.bootstrap import build_application
 from ppcx.secrets import secret_key
 from ppcx.settings import Settings
-from ppcx.sim.rtb_server import Bidder, RtbServer
 from ppcx.web import create_app
 from replay.verify import verify
 from tests.api.conftest import (
@@ -31,6 +30,7 @@ from tests.api.conftest import (
     project,
 )
 from tests.api.test_telephony import _dial_of, _twilio_post
+from tools.sim.rtb_server import Bidder, RtbServer
 
 pytestmark = pytest.mark.e2e
 CALLER = "+13105550123"
@@ -40,7 +40,7 @@ def _verified(settings: Settings) -> None:
     app = build_application(settings)
     try:
         assert settings.audit_key is not None
-        report = verify(app.select_chained, chain_key(settings.audit_key), parallel=False)
+        report = verify(app.store.read_chained, chain_key(settings.audit_key), parallel=False)
         assert report.ok, report.failures[:5]
     finally:
         app.close()
@@ -161,7 +161,7 @@ def test_a_blocked_caller_is_refused_by_twilio_and_rtb(client: TestClient) -> No
 def event_count_of(client: TestClient) -> int:
     app = client.app
     services: Any = app.state.services  # type: ignore[attr-defined]
-    return int(services.app.recorder.max_notification_id() or 0)
+    return int(services.app.store.head())
 
 
 def test_the_block_list_is_listed_by_hash_with_who_and_when(

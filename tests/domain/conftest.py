@@ -7,17 +7,12 @@ import pytest
 from domain.clock import ManualClock
 from ppcx.bootstrap import Domain, build_domain
 from ppcx.settings import Settings
-from tests.support.market import START
 
 
 @pytest.fixture
-def clock() -> ManualClock:
-    return ManualClock(START)
-
-
-@pytest.fixture
-def domain(settings: Settings, clock: ManualClock) -> Iterator[Domain]:
-    built = build_domain(settings, clock=clock)
+def domain(local_settings: Settings, clock: ManualClock) -> Iterator[Domain]:
+    """The domain on a SQLite store, committing in groups as in production."""
+    built = build_domain(local_settings, clock=clock, group_commit=True)
     try:
         yield built
     finally:
@@ -25,10 +20,10 @@ def domain(settings: Settings, clock: ManualClock) -> Iterator[Domain]:
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def store_settings(request: pytest.FixtureRequest, settings: Settings) -> Settings:
+def store_settings(request: pytest.FixtureRequest, local_settings: Settings) -> Settings:
     """The same contract runs against both stores."""
     if request.param == "sqlite":
-        return settings
+        return local_settings
     postgres: Settings = request.getfixturevalue("postgres_settings")
     return postgres
 

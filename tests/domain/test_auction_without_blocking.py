@@ -21,8 +21,16 @@ from tests.support.market import Market, build_market
 
 
 @pytest.fixture
-def grouped(settings: Settings, clock: ManualClock) -> Iterator[Domain]:
-    built = build_domain(settings, clock=clock, group_commit=True)
+def grouped(domain: Domain) -> Domain:
+    """The domain fixture commits in groups, as production does."""
+    assert domain.writer.group_commit
+    return domain
+
+
+@pytest.fixture
+def ungrouped(local_settings: Settings, clock: ManualClock) -> Iterator[Domain]:
+    """A domain whose writer commits on the caller's thread."""
+    built = build_domain(local_settings, clock=clock)
     try:
         yield built
     finally:
@@ -70,7 +78,7 @@ def test_an_auction_without_a_winner_is_queued_too(grouped: Domain) -> None:
 
 
 def test_recording_that_must_read_the_store_is_left_to_a_thread(
-    grouped: Domain, domain: Domain
+    grouped: Domain, ungrouped: Domain
 ) -> None:
     market = build_market(grouped)
     # the campaign was never read by this process
@@ -84,9 +92,9 @@ def test_recording_that_must_read_the_store_is_left_to_a_thread(
     first = grouped.calls.record_auction(given)
     assert grouped.calls.record_auction(given) == first
     # without group commit, the writer would commit on the caller's thread
-    plain = build_market(domain)
+    plain = build_market(ungrouped)
     _read_campaign(plain)
-    assert domain.calls.submit_auction(plain.auction_command(plain.targets)) is None
+    assert ungrouped.calls.submit_auction(plain.auction_command(plain.targets)) is None
 
 
 def test_a_campaign_read_before_it_changed_is_read_again(grouped: Domain) -> None:

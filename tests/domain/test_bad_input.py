@@ -246,9 +246,9 @@ def test_bad_input_is_refused_and_records_nothing(
     field: str,
 ) -> None:
     market = build_market(domain)
-    before = domain.app.recorder.max_notification_id()
+    before = domain.app.store.head()
     with pytest.raises(error) as raised:
         run(domain, market)
     assert raised.value.field == field
     assert raised.value.message
-    assert domain.app.recorder.max_notification_id() == before
+    assert domain.app.store.head() == before

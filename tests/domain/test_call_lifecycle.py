@@ -75,9 +75,9 @@ def test_billed_call_moves_the_money(domain: Domain, clock: ManualClock) -> None
         "Call.CallBilled",
     ]
     # a repeated completion (a webhook retry) returns the decision and records nothing
-    before = domain.app.recorder.max_notification_id()
+    before = domain.app.store.head()
     assert domain.calls.complete_call(CompleteCall(call_id, 120)) == billing
-    assert domain.app.recorder.max_notification_id() == before
+    assert domain.app.store.head() == before
 
 
 def test_below_buffer_voids_the_hold(domain: Domain, clock: ManualClock) -> None:
@@ -143,10 +143,10 @@ def test_failover_to_an_unranked_or_tried_target_is_refused(domain: Domain) -> N
     market = build_market(domain)
     won = market.auction([market.targets[0]])
     domain.calls.post_call(PostCall(won["call_id"]))
-    before = domain.app.recorder.max_notification_id()
+    before = domain.app.store.head()
     with pytest.raises(Exception, match="ranked"):
         domain.calls.fail_over(FailOver(won["call_id"], "busy", market.targets[1], new_id("hold")))
-    assert domain.app.recorder.max_notification_id() == before
+    assert domain.app.store.head() == before
 
 
 def test_expired_bid_cannot_be_posted_and_its_hold_is_voided(
@@ -176,10 +176,10 @@ def test_post_twice_conflicts_and_other_publisher_sees_nothing(domain: Domain) -
 
 def test_insufficient_funds_records_nothing(domain: Domain) -> None:
     market = build_market(domain, deposit="40.00", credit_limit="0.00")
-    before = domain.app.recorder.max_notification_id()
+    before = domain.app.store.head()
     with pytest.raises(InsufficientFunds):
         market.auction([market.targets[0]])  # 45.00 against 40.00 available
-    assert domain.app.recorder.max_notification_id() == before
+    assert domain.app.store.head() == before
     domain.setup.change_credit_limit(ChangeCreditLimit(market.buyers[0], "5.00", by="test"))
     market.auction([market.targets[0]])
     assert _available(domain, market.buyers[0]) == -500

@@ -15,10 +15,10 @@ from domain.buyer import Buyer
 from domain.clock import ManualClock
 from domain.commands import DepositFunds, RegisterBuyer
 from domain.errors import InsufficientFunds
-from domain.handlers.context import HandlerContext
-from domain.handlers.setup import SetupHandlers
 from domain.invariant import InvariantViolation
-from domain.writer import EventWriter, _Command, _Item, _Save
+from eventstore.writer import EventWriter, _Command, _Item, _Save
+from handlers.setup import SetupHandlers
+from handlers.unit_of_work import HandlerContext
 from ppcx.bootstrap import build_application
 from ppcx.settings import Settings
 
@@ -37,8 +37,8 @@ def _versions(settings: Settings, aggregate_id: str) -> list[int]:
 
 
 @pytest.fixture
-def registered(settings: Settings, clock: ManualClock) -> Iterator[tuple[EventWriter, str]]:
-    app = build_application(settings)
+def registered(local_settings: Settings, clock: ManualClock) -> Iterator[tuple[EventWriter, str]]:
+    app = build_application(local_settings)
     writer = EventWriter(app)
     try:
         setup = SetupHandlers(HandlerContext(app=app, writer=writer, clock=clock))
@@ -108,7 +108,7 @@ def test_two_processes_on_one_buyer_never_conflict_and_lose_nothing(
 
 
 def test_commands_in_one_batch_see_each_other_and_a_refusal_writes_nothing(
-    registered: tuple[EventWriter, str], settings: Settings, clock: ManualClock
+    registered: tuple[EventWriter, str], local_settings: Settings, clock: ManualClock
 ) -> None:
     writer, buyer_id = registered
 
@@ -128,13 +128,13 @@ def test_commands_in_one_batch_see_each_other_and_a_refusal_writes_nothing(
     assert isinstance(batch[2].future.exception(), InsufficientFunds)
     for n in (0, 1, 3):
         assert batch[n].future.result() is None
-    assert _versions(settings, buyer_id) == [1, 2, 3, 4]
+    assert _versions(local_settings, buyer_id) == [1, 2, 3, 4]
     assert writer.app.load(Buyer, buyer_id, "buyer_id").available_cents == 700
     assert writer.commits == 2  # the registration, then the whole batch in one transaction
 
 
 def test_a_conflicting_save_in_a_batch_fails_alone(
-    registered: tuple[EventWriter, str], settings: Settings, clock: ManualClock
+    registered: tuple[EventWriter, str], local_settings: Settings, clock: ManualClock
 ) -> None:
     """A save decided outside the writer on a state that moved is refused; the commands
     queued with it are redone and land."""
@@ -150,7 +150,7 @@ def test_a_conflicting_save_in_a_batch_fails_alone(
     assert isinstance(batch[1].future.exception(), RecordConflictError)
     assert batch[0].future.result() is None
     assert batch[2].future.result() is None
-    assert _versions(settings, buyer_id) == [1, 2, 3]
+    assert _versions(local_settings, buyer_id) == [1, 2, 3]
     assert writer.app.load(Buyer, buyer_id, "buyer_id").available_cents == 300
 
 

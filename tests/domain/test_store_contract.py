@@ -13,13 +13,13 @@ import pytest
 from eventsourcing.persistence import IntegrityError
 
 from domain.buyer import Buyer
-from domain.chain import GENESIS, chain_key, link_digest
 from domain.clock import ManualClock
 from domain.commands import DepositFunds, RegisterBuyer, RegisterPublisher
 from domain.errors import ConcurrencyConflict
-from domain.handlers.context import HandlerContext
-from domain.handlers.setup import SetupHandlers
-from domain.writer import EventWriter
+from eventstore.chain import GENESIS, chain_key, link_digest
+from eventstore.writer import EventWriter
+from handlers.setup import SetupHandlers
+from handlers.unit_of_work import HandlerContext
 from ppcx.bootstrap import Domain, build_application
 from ppcx.secrets import audit_key
 from ppcx.settings import Settings
@@ -30,7 +30,7 @@ pytestmark = pytest.mark.integration
 
 
 def _chain_rows(domain: Domain) -> list[tuple[int, bytes]]:
-    rows = domain.app.recorder.select_chained(1, 100_000)  # type: ignore[attr-defined]
+    rows = domain.app.store.read_chained(1, 100_000)
     return [(r[0], r[5]) for r in rows]
 
 
@@ -162,7 +162,7 @@ def test_group_commit_batches_concurrent_saves(
         for t in threads:
             t.join()
         assert len(set(ids)) == 80
-        assert app.recorder.max_notification_id() is not None
+        assert app.store.head() > 0
         assert writer.commits <= 80
         assert all(app.exists(pid) for pid in ids)
     finally:
@@ -214,7 +214,9 @@ def test_snapshot_of_a_group_commit_is_the_replayed_state(
         app.close()
 
 
-def test_a_snapshot_is_written_in_the_writers_turn(domain: Domain, settings: Settings) -> None:
+def test_a_snapshot_is_written_in_the_writers_turn(
+    domain: Domain, local_settings: Settings
+) -> None:
     """Another process's writer holds the turn: the snapshot waits for it (not in SQLite's
     busy handler, which sleeps up to 100 ms per try and stalled the writer for seconds)."""
     setup = domain.setup
@@ -225,7 +227,7 @@ def test_a_snapshot_is_written_in_the_writers_turn(domain: Domain, settings: Set
     assert app.snapshots is not None
     buyer = app.load(Buyer, buyer_id, "buyer_id")
     crossing = list(app.events.get(buyer_id, gt=199, lte=200))
-    turn = os.open(f"{settings.resolved_sqlite_path}.write-turn", os.O_RDWR | os.O_CREAT)
+    turn = os.open(f"{local_settings.resolved_sqlite_path}.write-turn", os.O_RDWR | os.O_CREAT)
     done = threading.Event()
     try:
         fcntl.flock(turn, fcntl.LOCK_EX)  # as another process's writer would
@@ -259,3 +261,25 @@ def test_the_writer_thread_runs_at_its_own_priority(
     finally:
         writer.close()
         app.close()
+
+
+def test_the_store_reads_topics_one_aggregate_and_its_head(any_domain: Domain) -> None:
+    """`EventStore`'s reads, as the config sync, the call timeline and readiness use them."""
+    market = build_market(any_domain)
+    store = any_domain.app.store
+    chained = store.read_chained(1, 100_000)
+    assert store.head() == chained[-1][0]
+    buyer = market.buyers[0]
+    mine = [r for r in chained if r[1] == buyer]
+    assert store.read_aggregate(buyer) == [(r[1], r[2], r[3], r[4]) for r in mine]
+    assert store.read_aggregate("buy_" + "0" * 32) == []
+    deposits = "domain.buyer:Buyer.FundsDeposited"
+    wanted = [(r[0], r[1], r[2], r[3], r[4]) for r in chained if r[3] == deposits]
+    assert len(wanted) == 2
+    assert store.read_topics(1, 100, stop=store.head(), topics=[deposits]) == wanted
+    assert store.read_topics(1, 1, stop=store.head(), topics=[deposits]) == wanted[:1]
+    assert (
+        store.read_topics(wanted[0][0] + 1, 100, stop=store.head(), topics=[deposits])
+        == (wanted[1:])
+    )
+    assert store.read_topics(1, 100, stop=wanted[1][0] - 1, topics=[deposits]) == wanted[:1]

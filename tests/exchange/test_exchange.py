@@ -15,9 +15,9 @@ from domain.commands import BlockCaller, ChangeCreditLimit, DepositFunds
 from domain.errors import Conflict, Expired, NotFound
 from ppcx.bootstrap import Domain, ExchangeRuntime
 from ppcx.settings import Settings
-from ppcx.sim.rtb_server import Bidder, RtbServer
 from tests.support.exchange import buyer_with_target, caller, ping, publisher_and_campaign, sync
 from tests.support.log import event_names, ledger_from_log
+from tools.sim.rtb_server import Bidder, RtbServer
 
 pytestmark = [pytest.mark.integration, pytest.mark.anyio]
 

@@ -11,7 +11,8 @@ from domain.clock import ManualClock
 from ppcx.bootstrap import Domain, build_domain
 from ppcx.settings import Settings
 from projections.store import ProjectionStore
-from tests.support.market import START, build_market
+from tests.support.clock import START
+from tests.support.market import build_market
 from tests.support.scenario import drive_calls
 
 
@@ -21,14 +22,9 @@ def anyio_backend() -> str:
 
 
 @pytest.fixture
-def clock() -> ManualClock:
-    return ManualClock(START)
-
-
-@pytest.fixture
-def market_log(settings: Settings, clock: ManualClock) -> Iterator[Domain]:
+def market_log(local_settings: Settings, clock: ManualClock) -> Iterator[Domain]:
     """A store holding a small market's set-up and 120 varied call lives."""
-    domain = build_domain(settings, clock=clock)
+    domain = build_domain(local_settings, clock=clock)
     market = build_market(
         domain,
         buyers=3,
@@ -47,7 +43,7 @@ def project_log(domain: Domain, path: Path, batch_events: int = 5000) -> Project
     from projections.projector import Projector
 
     store = ProjectionStore(path)
-    Projector(store).run_from_log(domain.app.select_chained, batch_events=batch_events)
+    Projector(store).run_from_log(domain.app.store.read_chained, batch_events=batch_events)
     store.publish_snapshot(force=True)
     return store
 

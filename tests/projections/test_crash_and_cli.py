@@ -30,7 +30,7 @@ PROJECT_SLOWLY = textwrap.dedent(
 
     app = build_application(Settings())
     projector = Projector(ProjectionStore(Path(sys.argv[1])))
-    projector.run_from_log(app.select_chained, batch_events=25,
+    projector.run_from_log(app.store.read_chained, batch_events=25,
                            on_progress=lambda s: print(s.position, flush=True))
     """
 )
@@ -51,12 +51,12 @@ def _env(settings: Settings, duckdb_path: Path) -> dict[str, str]:
 
 @pytest.mark.integration
 def test_projector_killed_mid_batch_leaves_no_duplicate_and_no_gap(
-    market_log: Domain, settings: Settings, tmp_path: Path
+    market_log: Domain, local_settings: Settings, tmp_path: Path
 ) -> None:
     path = tmp_path / "killed.duckdb"
     process = subprocess.Popen(
         [sys.executable, "-c", PROJECT_SLOWLY, str(path)],
-        env=_env(settings, path),
+        env=_env(local_settings, path),
         stdout=subprocess.PIPE,
         text=True,
     )
@@ -67,8 +67,8 @@ def test_projector_killed_mid_batch_leaves_no_duplicate_and_no_gap(
     assert seen == sorted(seen)
     store = ProjectionStore(path)
     resumed_from = store.position()
-    assert seen[-1] <= resumed_from < (market_log.app.recorder.max_notification_id() or 0)
-    Projector(store).run_from_log(market_log.app.select_chained)
+    assert seen[-1] <= resumed_from < (market_log.app.store.head())
+    Projector(store).run_from_log(market_log.app.store.read_chained)
     clean = project_log(market_log, tmp_path / "clean.duckdb")
     assert dump(store) == dump(clean)
 
@@ -86,11 +86,11 @@ def _ppcx(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
 
 @pytest.mark.e2e
 def test_sql_report_and_export_commands(
-    market_log: Domain, settings: Settings, tmp_path: Path
+    market_log: Domain, local_settings: Settings, tmp_path: Path
 ) -> None:
     path = tmp_path / "analytics.duckdb"
     project_log(market_log, path).close()
-    env = _env(settings, path)
+    env = _env(local_settings, path)
 
     ok = _ppcx(env, "sql", "SELECT count(*) AS n FROM calls", "--format", "json")
     assert ok.returncode == 0, ok.stderr

@@ -123,14 +123,14 @@ def test_rebuild_gives_identical_tables(market_log: Domain, tmp_path: Path) -> N
     assert store.position() == 0
     from projections.projector import Projector
 
-    Projector(store).run_from_log(market_log.app.select_chained, batch_events=5000)
+    Projector(store).run_from_log(market_log.app.store.read_chained, batch_events=5000)
     assert dump(store) == before  # and with a different batch size
 
 
 def test_redelivered_events_change_nothing(market_log: Domain, tmp_path: Path) -> None:
     store = project_log(market_log, tmp_path / "a.duckdb")
     before = dump(store)
-    rows = market_log.app.select_chained(1, 500)
+    rows = market_log.app.store.read_chained(1, 500)
     assert store.apply_rows(rows) == 0  # from the log again
     assert store.apply_messages([message(r) for r in rows]) == 0  # redelivered by JetStream
     assert dump(store) == before

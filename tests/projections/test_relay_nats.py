@@ -11,7 +11,6 @@ from pathlib import Path
 
 import nats
 import pytest
-from eventsourcing.persistence import Tracking
 
 from domain.clock import ManualClock
 from ppcx.bootstrap import Domain
@@ -30,8 +29,8 @@ pytestmark = [pytest.mark.integration, pytest.mark.anyio]
 def _relay(domain: Domain, settings: Settings, nats_url: str | None = None) -> Relay:
     assert settings.nats_url is not None
     return Relay(
-        domain.app.select_chained,
-        domain.app.factory.tracking_recorder(),
+        domain.app.store.read_chained,
+        domain.app.positions(),
         nats_url=nats_url or settings.nats_url,
         stream=settings.nats_stream,
         subject_prefix=settings.nats_subject_prefix,
@@ -48,7 +47,7 @@ async def _stream_count(nats_url: str, stream: str) -> int:
 
 
 def _events(domain: Domain) -> int:
-    return domain.app.recorder.max_notification_id() or 0
+    return domain.app.store.head()
 
 
 async def test_nats_path_gives_the_same_tables_as_the_log(
@@ -73,11 +72,11 @@ class _CrashAfterPublishing(Relay):
 
     async def _publish(self, js: nats.js.JetStreamContext, rows: list) -> None:  # type: ignore[type-arg]
         if self.stats.position > 0:
-            self.tracking.insert_tracking = _raise  # type: ignore[method-assign]
+            self.positions.advance = _raise  # type: ignore[method-assign]
         await super()._publish(js, rows)
 
 
-def _raise(tracking: Tracking) -> None:
+def _raise(name: str, position: int) -> None:
     raise RuntimeError("killed before recording the position")
 
 
@@ -86,8 +85,8 @@ async def test_relay_restarted_mid_stream_duplicates_nothing_and_loses_nothing(
 ) -> None:
     assert settings.nats_url is not None
     crashing = _CrashAfterPublishing(
-        market_log.app.select_chained,
-        market_log.app.factory.tracking_recorder(),
+        market_log.app.store.read_chained,
+        market_log.app.positions(),
         nats_url=settings.nats_url,
         stream=settings.nats_stream,
         subject_prefix=settings.nats_subject_prefix,

@@ -12,7 +12,7 @@ from domain.clock import ManualClock
 from domain.commands import DisputeCall, ResolveDispute
 from domain.errors import DomainError
 from ppcx.bootstrap import Domain, ExchangeRuntime
-from tests.exchange.conftest import anyio_backend, clock, domain, runtime  # noqa: F401 - shared fixtures
+from tests.exchange.conftest import anyio_backend, domain, runtime  # noqa: F401 - shared fixtures
 from tests.support.exchange import buyer_with_target, caller, ping, publisher_and_campaign, sync
 
 

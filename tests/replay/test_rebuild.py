@@ -31,6 +31,7 @@ from replay.log import event_name, pages
 from replay.rehydrate import rehydrate
 from replay.statements import statement_from_log
 from tests.replay.conftest import Market, drive, market
+from tests.support.clock import START
 from tests.support.exchange import (
     buyer_with_target,
     caller,
@@ -38,7 +39,6 @@ from tests.support.exchange import (
     publisher_and_campaign,
     sync,
 )
-from tests.support.market import START
 
 pytestmark = [pytest.mark.anyio, pytest.mark.integration]
 PROJECTED_TABLES = (
@@ -85,7 +85,7 @@ async def test_state_rebuilt_as_of_t_equals_what_was_live_at_t(
         live[buyer_account(buyer_id)] = (b.debits_posted, b.credits_posted, b.debits_pending)
     live_store = ProjectionStore(tmp_path / "live.duckdb")
     try:
-        Projector(live_store).run_from_log(domain.app.select_chained)
+        Projector(live_store).run_from_log(domain.app.store.read_chained)
     finally:
         live_store.close()
     projected_at_t = _tables(tmp_path / "live.duckdb")
@@ -96,7 +96,7 @@ async def test_state_rebuilt_as_of_t_equals_what_was_live_at_t(
     await runtime.exchange.report(open_call.call_id, "completed", 200, m.publisher)
 
     target = tmp_path / "asof.duckdb"
-    summary = rebuild_as_of(domain.app.select_chained, moment, target)
+    summary = rebuild_as_of(domain.app.store.read_chained, moment, target)
     assert summary["open_holds"] == 1
     rebuilt = _tables(target)
     assert rebuilt["calls"]  # not trivially equal
@@ -172,7 +172,7 @@ async def _after(
     """The next auctions and calls; every decision they record, in order."""
     clock = domain.clock
     assert isinstance(clock, ManualClock)
-    head = domain.app.recorder.max_notification_id() or 0
+    head = domain.app.store.head()
     ex = runtime.exchange
     again = await ex.ping(ping(m.publisher, m.campaign, caller=caller(900)))
     assert (again.call_id, again.repeated) == (held, True)  # the unposted bid, not a new one
@@ -191,7 +191,7 @@ async def _after(
             await ex.report(held, "completed", 120, m.publisher)
         sync(runtime)
     decisions: list[tuple[Any, ...]] = []
-    for page in pages(domain.app.select_chained, head + 1):
+    for page in pages(domain.app.store.read_chained, head + 1):
         for _, _, _, topic, state, _ in page:
             assert topic is not None
             assert state is not None
@@ -348,7 +348,7 @@ async def test_statements_by_replay_equal_the_projected_ones(
     sync(runtime)
     store = ProjectionStore(tmp_path / "p.duckdb")
     try:
-        Projector(store).run_from_log(domain.app.select_chained)
+        Projector(store).run_from_log(domain.app.store.read_chained)
         middle = start + (clock.now() - start) / 2
         kinds = set()
         for account in [f"buyer:{b}" for b in m.buyers] + [f"publisher:{m.publisher}"]:
@@ -357,13 +357,13 @@ async def test_statements_by_replay_equal_the_projected_ones(
                 (middle, clock.now() + timedelta(days=1)),
             ):
                 projected = statement_from_projection(store.con.cursor(), account, begins, ends)
-                replayed = statement_from_log(domain.app.select_chained, account, begins, ends)
+                replayed = statement_from_log(domain.app.store.read_chained, account, begins, ends)
                 assert replayed.to_dict() == projected.to_dict()
                 kinds |= {line.kind for line in replayed.lines}
         assert kinds == {"deposit", "post", "reversal"}  # every kind of line was compared
         assert any(
             statement_from_log(
-                domain.app.select_chained, f"buyer:{b}", start, clock.now() + timedelta(days=1)
+                domain.app.store.read_chained, f"buyer:{b}", start, clock.now() + timedelta(days=1)
             ).billed_calls
             for b in m.buyers
         )
@@ -401,7 +401,7 @@ async def test_cli_statement_asof_and_rehydrate(
     )
     assert shown.exit_code == 0, shown.output
     expected = statement_from_log(
-        domain.app.select_chained, account, start, clock.now() + timedelta(hours=1)
+        domain.app.store.read_chained, account, start, clock.now() + timedelta(hours=1)
     )
     assert orjson.loads(shown.output) == expected.to_dict()
     assert expected.billed_calls > 0

@@ -12,9 +12,9 @@ import orjson
 import pytest
 from typer.testing import CliRunner
 
-from domain.chain import GENESIS, ChainHasher, chain_key
 from domain.clock import ManualClock
 from domain.commands import DepositFunds
+from eventstore.chain import GENESIS, ChainHasher, chain_key
 from ppcx.bootstrap import Domain, ExchangeRuntime
 from ppcx.cli import app as cli
 from ppcx.settings import Settings
@@ -34,7 +34,7 @@ def _key(settings: Settings) -> bytes:
 
 
 def _verify(settings: Settings, domain: Domain, **kw: object) -> Report:
-    return verify(domain.app.select_chained, _key(settings), **kw)  # type: ignore[arg-type]
+    return verify(domain.app.store.read_chained, _key(settings), **kw)  # type: ignore[arg-type]
 
 
 def _db(settings: Settings) -> Path:
@@ -103,7 +103,7 @@ async def test_a_clean_log_verifies_and_the_report_is_byte_identical(
 
 async def test_the_fast_books_agree_with_the_domain_ledger(logged: Domain) -> None:
     books = Books()
-    for page in pages(logged.app.select_chained):
+    for page in pages(logged.app.store.read_chained):
         for _, originator, _, topic, state, _ in page:
             assert topic is not None
             assert state is not None
@@ -217,7 +217,7 @@ async def test_events_cut_from_the_end_are_caught_against_the_recorded_head(
 def _buyers(domain: Domain) -> list[str]:
     return [
         str(originator_id)
-        for page in pages(domain.app.select_chained)
+        for page in pages(domain.app.store.read_chained)
         for _, originator_id, _, topic, _, _ in page
         if topic is not None and event_name(topic) == "Buyer.Registered"
     ]

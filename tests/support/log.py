@@ -8,8 +8,8 @@ from typing import Any
 import orjson
 from eventsourcing.persistence import Notification
 
-from domain.application import PPCXApplication
 from domain.ledger import Ledger, apply_stored_event
+from eventstore.application import PPCXApplication
 
 PAGE = 1000
 

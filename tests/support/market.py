@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from domain.commands import (
@@ -18,8 +18,6 @@ from domain.commands import (
 )
 from domain.ids import new_id
 from ppcx.bootstrap import Domain
-
-START = datetime(2026, 3, 2, 15, 0, tzinfo=UTC)  # a Monday afternoon
 
 
 @dataclass

@@ -1,0 +1,1 @@
+"""`ppcx-tools` subcommands; `tools.cli` assembles them."""
