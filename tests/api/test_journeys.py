@@ -250,6 +250,6 @@ def test_operations_endpoints(client: TestClient) -> None:
     market = build_market(client)
     market.ping(market.publisher[1])
     metrics = client.get("/metrics").text
-    assert 'ppcx_auctions_total{outcome="accepted"} 1.0' in metrics
+    assert 'ppcx_auctions_total{channel="api",outcome="accepted"} 1.0' in metrics
     assert "ppcx_event_append_seconds_count" in metrics
     assert "ppcx_ping_latency_seconds_bucket" in metrics
