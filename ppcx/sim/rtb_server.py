@@ -23,7 +23,7 @@ from typing import Any
 import orjson
 import uvicorn
 from starlette.applications import Starlette
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Route
 
@@ -52,6 +52,7 @@ class Bidder:
 class RtbServer:
     bidders: dict[str, Bidder] = field(default_factory=dict)
     requests: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    abandoned: int = 0  # requests whose client went away before their body was read
     seed: int = 0
     port: int = 0
     _server: uvicorn.Server | None = None
@@ -65,7 +66,13 @@ class RtbServer:
 
     async def _handle(self, request: Request) -> Response:
         name = request.path_params["name"]
-        payload = orjson.loads(await request.body())
+        try:
+            body = await request.body()
+        except ClientDisconnect:  # the exchange gave up (its timeout) before we read it
+            with self._lock:
+                self.abandoned += 1
+            return Response(status_code=499)
+        payload = orjson.loads(body)
         with self._lock:
             self.requests.append((name, payload))
         bidder = self.bidders.get(name)
