@@ -26,6 +26,7 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+import hypothesis
 import psycopg
 import pytest
 import redis
@@ -40,6 +41,12 @@ POSTGRES_TEST_DB = "ppcx_test"
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "postgres: needs the PostgreSQL server")
+    # Hypothesis judges no example by its run time (its default fails one slower than 200 ms,
+    # and data generation it finds slow): a loaded machine must not fail a property.
+    hypothesis.settings.register_profile(
+        "ppcx", deadline=None, suppress_health_check=[hypothesis.HealthCheck.too_slow]
+    )
+    hypothesis.settings.load_profile("ppcx")
 
 
 @pytest.fixture(scope="session")

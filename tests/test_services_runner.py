@@ -15,6 +15,7 @@ import pytest
 import redis
 
 from ppcx.services import (
+    STOP_TIMEOUT_S,
     ServiceRunner,
     drop_redis_keys,
     find_binary,
@@ -37,7 +38,13 @@ def _port(url: str) -> int:
     return int(url.rsplit(":", 1)[1])
 
 
-def _wait_dead(pids: list[int], deadline_s: float = 20.0) -> list[int]:
+# The runner gives a server up to STOP_TIMEOUT_S after SIGTERM (it flushes its files, slowly
+# on a busy disk) before it kills it: the tests wait ten times what the runner allows.
+DEAD_WAIT_S = 10 * STOP_TIMEOUT_S
+PARENT_EXIT_WAIT_S = 10 * 2 * STOP_TIMEOUT_S  # the parent stops two servers in turn
+
+
+def _wait_dead(pids: list[int], deadline_s: float = DEAD_WAIT_S) -> list[int]:
     """Pids still alive after waiting up to the deadline (an upper bound, not a timing)."""
     end = time.monotonic() + deadline_s
     alive = pids
@@ -251,11 +258,14 @@ def test_external_urls_are_used_and_nothing_is_started(tmp_path: Path) -> None:
 
 PARENT_SCRIPT = textwrap.dedent(
     """
-    import sys, time, orjson
+    import signal, sys, time, orjson
     from pathlib import Path
     from ppcx.services import ServiceRunner
     from ppcx.settings import Settings
 
+    # Ctrl-C as at a terminal, even when the suite runs where SIGINT is ignored (a background
+    # job of a non-interactive shell inherits it ignored, and so would this child)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     runner = ServiceRunner(Settings(data_dir=Path(sys.argv[1]), redis_url=None, nats_url=None))
     with runner.session():
         pids = [s.pid for s in runner.status()]
@@ -279,7 +289,7 @@ def test_killed_parent_leaves_no_orphan(tmp_path: Path, kill_signal: signal.Sign
         assert len(pids) == 2
         assert all(pid_alive(pid) for pid in pids)
         parent.send_signal(kill_signal)
-        parent.wait(timeout=30)
+        parent.wait(timeout=PARENT_EXIT_WAIT_S)
         assert _wait_dead(pids) == [], f"orphans left after {kill_signal.name}"
     finally:
         if parent.poll() is None:

@@ -19,7 +19,7 @@ from projections.projector import Projector
 from projections.store import ProjectionStore
 from tests.projections.conftest import dump, project_log
 
-PROJECT_SLOWLY = textwrap.dedent(
+PROJECT_STEP_BY_STEP = textwrap.dedent(
     """
     import sys
     from pathlib import Path
@@ -28,10 +28,13 @@ PROJECT_SLOWLY = textwrap.dedent(
     from projections.projector import Projector
     from projections.store import ProjectionStore
 
+    def step(stats):  # say where it is, then go on only when the test says so
+        print(stats.position, flush=True)
+        sys.stdin.readline()
+
     app = build_application(Settings())
     projector = Projector(ProjectionStore(Path(sys.argv[1])))
-    projector.run_from_log(app.store.read_chained, batch_events=25,
-                           on_progress=lambda s: print(s.position, flush=True))
+    projector.run_from_log(app.store.read_chained, batch_events=25, on_progress=step)
     """
 )
 
@@ -55,14 +58,20 @@ def test_projector_killed_mid_batch_leaves_no_duplicate_and_no_gap(
 ) -> None:
     path = tmp_path / "killed.duckdb"
     process = subprocess.Popen(
-        [sys.executable, "-c", PROJECT_SLOWLY, str(path)],
+        [sys.executable, "-c", PROJECT_STEP_BY_STEP, str(path)],
         env=_env(local_settings, path),
+        stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,
     )
+    assert process.stdin is not None
     assert process.stdout is not None
-    seen = [int(process.stdout.readline()) for _ in range(8)]
-    process.send_signal(signal.SIGKILL)  # somewhere in the next batch
+    seen = []
+    for _ in range(8):  # the projector waits after each batch until it is told to go on
+        seen.append(int(process.stdout.readline()))
+        process.stdin.write("go\n")
+        process.stdin.flush()
+    process.send_signal(signal.SIGKILL)  # in the next batch at the latest, whatever the speed
     process.wait(timeout=30)
     assert seen == sorted(seen)
     store = ProjectionStore(path)

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -22,6 +22,7 @@ from projections.store import ProjectionStore
 from tests.projections.conftest import dump, project_log
 from tests.support.market import build_market
 from tests.support.scenario import drive_calls
+from tests.support.waiting import WAIT_S_MAX, until
 
 pytestmark = [pytest.mark.integration, pytest.mark.anyio]
 
@@ -115,24 +116,30 @@ def own_nats(tmp_path: Path) -> Iterator[tuple[str, Path, list[subprocess.Popen[
     for process in processes:
         if process.poll() is None:
             process.terminate()
-            process.wait(timeout=10)
+            process.wait(timeout=WAIT_S_MAX)
 
 
-def _start_nats(url: str, store: Path, processes: list[subprocess.Popen[bytes]]) -> None:
-    port = int(url.rsplit(":", 1)[1])
-    process = subprocess.Popen(
+def _spawn_nats(port: int, store: Path) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
         [str(find_binary("nats")), "-js", "-a", "127.0.0.1", "-p", str(port), "-sd", str(store)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
+
+
+async def _start_nats(url: str, store: Path, processes: list[subprocess.Popen[bytes]]) -> None:
+    """Start the test's NATS and wait until it serves JetStream."""
+    port = int(url.rsplit(":", 1)[1])
+    process = _spawn_nats(port, store)
     processes.append(process)
-    for _ in range(200):
-        info = nats_info("127.0.0.1", port)
+    end = time.monotonic() + WAIT_S_MAX
+    while True:
+        info = await asyncio.to_thread(nats_info, "127.0.0.1", port)
         if info and info.get("jetstream"):
             return
-        os.sched_yield()
-        subprocess.run(["sleep", "0.05"], check=True)
-    raise RuntimeError("nats-server did not start")
+        assert process.poll() is None, f"nats-server exited with {process.returncode}"
+        assert time.monotonic() < end, f"nats-server not serving JetStream within {WAIT_S_MAX} s"
+        await asyncio.sleep(0.05)
 
 
 async def test_nats_stopped_and_restarted_during_a_run_loses_nothing(
@@ -141,7 +148,7 @@ async def test_nats_stopped_and_restarted_during_a_run_loses_nothing(
     from ppcx.bootstrap import build_domain
 
     url, store, processes = own_nats
-    _start_nats(url, store, processes)
+    await _start_nats(url, store, processes)
     domain = build_domain(settings, clock=clock)
     try:
         market = build_market(domain, buyers=2, deposit="100000.00")
@@ -149,23 +156,22 @@ async def test_nats_stopped_and_restarted_during_a_run_loses_nothing(
         relay = _relay(domain, settings, nats_url=url)
         stop = asyncio.Event()
         running = asyncio.create_task(relay.run(follow=True, stop=stop))
-        for _ in range(400):  # until the first events are out (bounded)
-            if relay.stats.position >= _events(domain):
-                break
-            await asyncio.sleep(0.05)
+        first = _events(domain)
+        await until(lambda: relay.stats.position == first, "the relay published the first calls")
+        retries = relay.stats.retries
         processes[-1].send_signal(signal.SIGKILL)  # NATS goes away
-        processes[-1].wait(timeout=10)
+        processes[-1].wait(timeout=WAIT_S_MAX)
         await asyncio.to_thread(drive_calls, market, clock, 30, 6)  # the exchange goes on
-        await asyncio.sleep(0.5)
-        assert relay.stats.position < _events(domain)  # nothing could be published
-        _start_nats(url, store, processes)  # NATS is back, with its JetStream store
-        for _ in range(400):
-            if relay.stats.position == _events(domain):
-                break
-            await asyncio.sleep(0.05)
+        # the relay tries to publish the new events, gets no acknowledgement and retries
+        await until(lambda: relay.stats.retries > retries, "the relay met the NATS outage")
+        assert relay.stats.position == first  # nothing could be published
+        await _start_nats(url, store, processes)  # NATS is back, with its JetStream store
+        total = _events(domain)
+        await until(
+            lambda: relay.stats.position == total, "the relay caught up after NATS came back"
+        )
         stop.set()
         await running
-        total = _events(domain)
         assert relay.stats.position == total
         assert await _stream_count(url, settings.nats_stream) == total
         via_nats = ProjectionStore(tmp_path / "nats.duckdb")

@@ -55,12 +55,12 @@ def demo(
                 driver = sim.Driver(client, admin_key, clock, rng)
                 with console.status("building the market through the API…"):
                     names: list[str] = []
-                    driver.build(rtb, names)
-                    time.sleep(0.5)  # the config sync has everything
+                    driver.build(rtb, names)  # each set-up command syncs Redis before answering
                 m = driver.market
+                late = sum(1 for name in names if rtb.bidders[name].late)
                 console.print(
                     f"market: {len(m.publishers)} publishers, {len(m.buyers)} buyers "
-                    f"({len(names)} bidding in real time over HTTP), "
+                    f"({len(names)} bidding in real time over HTTP, {late} of them always late), "
                     f"{len(m.campaigns)} campaigns, tracking numbers and DNI pools"
                 )
                 callers = sim.callers_for(int(calls * 0.8), rng)

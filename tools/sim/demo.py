@@ -11,8 +11,10 @@ keyword, so the same seed gives the same books. Everything derived that could la
 log is brought up to date at fixed points of the run instead of on a timer: the expiry sweep
 runs before each call (`POST /v1/ops/sweep`) and Redis's copy of the configuration after each
 set-up command, completion and dispute resolution; deposits are large enough that funds never
-bind (the exchange's funds pre-check reads a 100 ms cache). RTB bidders answer well inside
-their deadline; a machine so loaded that one misses it would change an outcome."""
+bind (the exchange's funds pre-check reads a 100 ms cache). Whether an RTB bidder answers in
+time is decided by the seed, never by the machine's speed: an on-time bidder answers after a
+fixed delay drawn from the seed, at least 100 times inside its timeout; a late one answers only
+when the demo ends, long after its short timeout."""
 
 from __future__ import annotations
 
@@ -80,6 +82,12 @@ PUBLISHERS = 20
 BUYERS_PER_VERTICAL = 12
 RTB_SHARE = 3  # every third buyer bids in real time
 DNI_POOL_SIZE = 4  # numbers in each publisher's pool for a campaign
+# RTB timing, far from every deadline either way, so a loaded machine changes no outcome:
+RTB_DEADLINE_MS = 5000  # the campaigns' whole decision (the most a campaign allows)
+RTB_TIMEOUT_MS = 4000  # an on-time bidder's own timeout: 100× its longest answer time
+RTB_DELAY_MS_RANGE = (5, 40)  # an on-time bidder's fixed answer time, drawn from the seed
+RTB_LATE_TIMEOUT_MS = 50  # a late bidder's own timeout; it answers only when the demo ends
+RTB_LATE_SHARE = 0.2  # the share of RTB buyers that are late, drawn from the seed
 
 
 @dataclass(frozen=True)
@@ -232,7 +240,7 @@ class Driver:
                     "publisher_payout": payout,
                     "duplicate_window_days": 30,
                     "min_margin": "2.00",
-                    "rtb_deadline_ms": 300,
+                    "rtb_deadline_ms": RTB_DEADLINE_MS,
                 },
             )["id"]
         verticals = list(VERTICALS)
@@ -310,7 +318,7 @@ class Driver:
                     name = f"b{buyer_n}"
                     rtb_names.append(name)
                     target["rtb_url"] = rtb.url(name)
-                    target["rtb_timeout_ms"] = 250
+                    target["rtb_timeout_ms"] = rtb_timeout_ms(rtb.bidders[name])
                 else:
                     target["bid"] = f"{rng.randint(low, high)}.{rng.choice((0, 50)):02d}"
                 self.admin("/v1/targets", target)
@@ -459,9 +467,17 @@ def demo_settings(settings: Settings, redis_url: str, nats_url: str) -> tuple[Se
     ), admin_key
 
 
+def rtb_timeout_ms(bidder: Bidder) -> int:
+    """A demo target's own RTB timeout: short for a late bidder (which never answers before
+    the demo ends), 100 times the longest answer time for an on-time one."""
+    return RTB_LATE_TIMEOUT_MS if bidder.late else RTB_TIMEOUT_MS
+
+
 def rtb_bidders(seed: int) -> dict[str, Bidder]:
-    """The RTB buyers: varied latency (5–90 ms, inside the 250 ms deadline) and logic."""
+    """The RTB buyers, each with its own pricing and declines; from the seed, each is on time
+    (a fixed answer time of 5–40 ms) or late (it never answers while the demo runs)."""
     rng = random.Random(seed ^ 0x5EED)
+    low_ms, high_ms = RTB_DELAY_MS_RANGE
     bidders = {}
     buyer_n = 0
     for _, (_, (low, high), _) in VERTICALS.items():
@@ -471,7 +487,7 @@ def rtb_bidders(seed: int) -> dict[str, Bidder]:
                 name = f"b{buyer_n}"
                 bidders[name] = Bidder(
                     bid=DemoBid(name, rng.randint(low, high) * 100),
-                    delay_ms=rng.randint(5, 60),
-                    jitter_ms=30,
+                    delay_ms=rng.randint(low_ms, high_ms),
+                    late=rng.random() < RTB_LATE_SHARE,
                 )
     return bidders

@@ -1,5 +1,9 @@
-"""Real HTTP bidders on loopback: each path behaves as configured (a bid, no bid, slow past
-the deadline, an error, malformed JSON) and every request body is recorded."""
+"""Real HTTP bidders on loopback: each path behaves as configured (a bid, no bid, late past
+any deadline, an error, malformed JSON) and every request body is recorded.
+
+A bidder whose outcome must not depend on the machine's speed is either on time (no delay,
+or a fixed one far inside its deadline) or `late`: it answers only once the server is
+stopping, so no deadline, however loaded the machine, ever sees its answer."""
 
 from __future__ import annotations
 
@@ -19,7 +23,7 @@ from typing import Any
 import orjson
 import uvicorn
 from starlette.applications import Starlette
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Route
 
@@ -30,11 +34,15 @@ STARTUP_TIMEOUT_S = 10.0
 
 @dataclass
 class Bidder:
-    """How one bidder answers. `bid` may be a function of the request (the demo's logic)."""
+    """How one bidder answers. `bid` may be a function of the request (the demo's logic).
+    `delay_ms` is a fixed answer time; `jitter_ms` adds a random one (benchmarks only: an
+    outcome that must repeat cannot depend on it); a `late` bidder holds every request until
+    the server stops."""
 
     bid: str | Callable[[dict[str, Any]], str | None] | None = "50.00"
     delay_ms: int = 0
     jitter_ms: int = 0
+    late: bool = False
     status: int = 200
     body: bytes | None = None  # raw body overrides everything (malformed answers)
     expires_in_s: int | None = 60
@@ -44,23 +52,35 @@ class Bidder:
 class RtbServer:
     bidders: dict[str, Bidder] = field(default_factory=dict)
     requests: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    abandoned: int = 0  # requests whose client went away before their body was read
     seed: int = 0
     port: int = 0
     _server: uvicorn.Server | None = None
     _thread: threading.Thread | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    _loop: asyncio.AbstractEventLoop | None = None
+    _stopping: asyncio.Event | None = None  # set when the server stops: late bidders answer
 
     def url(self, name: str) -> str:
         return f"http://127.0.0.1:{self.port}/bid/{name}"
 
     async def _handle(self, request: Request) -> Response:
         name = request.path_params["name"]
-        payload = orjson.loads(await request.body())
+        try:
+            body = await request.body()
+        except ClientDisconnect:  # the exchange gave up (its timeout) before we read it
+            with self._lock:
+                self.abandoned += 1
+            return Response(status_code=499)
+        payload = orjson.loads(body)
         with self._lock:
             self.requests.append((name, payload))
         bidder = self.bidders.get(name)
         if bidder is None:
             return Response(status_code=404)
+        if bidder.late:
+            assert self._stopping is not None
+            await self._stopping.wait()
         delay = bidder.delay_ms + (random.randint(0, bidder.jitter_ms) if bidder.jitter_ms else 0)
         if delay:
             await asyncio.sleep(delay / 1000)
@@ -81,12 +101,15 @@ class RtbServer:
         sock.bind(("127.0.0.1", 0))
         self.port = sock.getsockname()[1]
         config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off")
-        self._server = uvicorn.Server(config)
+        server = self._server = uvicorn.Server(config)
+
+        async def serve() -> None:
+            self._loop = asyncio.get_running_loop()
+            self._stopping = asyncio.Event()
+            await server.serve(sockets=[sock])
+
         self._thread = threading.Thread(
-            target=self._server.run,
-            kwargs={"sockets": [sock]},
-            daemon=True,
-            name=f"rtb-{self.port}",
+            target=asyncio.run, args=(serve(),), daemon=True, name=f"rtb-{self.port}"
         )
         self._thread.start()
         deadline = time.monotonic() + STARTUP_TIMEOUT_S
@@ -97,6 +120,8 @@ class RtbServer:
         return self
 
     def stop(self) -> None:
+        if self._loop is not None and self._stopping is not None:
+            self._loop.call_soon_threadsafe(self._stopping.set)  # late bidders answer now
         if self._server is not None:
             self._server.should_exit = True
         if self._thread is not None:

@@ -9,6 +9,8 @@ Refused commands record nothing.
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -61,6 +63,7 @@ class LedgerMachine(RuleBasedStateMachine):
         self.clock = ManualClock(START)
         self.domain: Domain | None = None
         self.market: Market | None = None
+        self.data_dir: Path | None = None
         self.refused = 0
 
     @initialize(
@@ -69,8 +72,9 @@ class LedgerMachine(RuleBasedStateMachine):
         bids=st.lists(st.integers(3_500, 9_000), min_size=3, max_size=3),
     )
     def start(self, limits: list[int], deposits: list[int], bids: list[int]) -> None:
+        self.data_dir = Path(tempfile.mkdtemp(prefix="ppcx-ledger-"))  # tests write only there
         settings_ = Settings(
-            data_dir=Path("/nonexistent-popo"),
+            data_dir=self.data_dir,
             persistence_module="eventsourcing.popo",
             audit_key="k",
             secret_key="s",
@@ -200,16 +204,20 @@ class LedgerMachine(RuleBasedStateMachine):
             assert live.available_cents >= -live.credit_limit_cents
 
     def teardown(self) -> None:
-        if self.domain is None:
-            return
         try:
-            seen = {str(n.originator_id) for n in notifications(self.d.app)}
-            for aggregate_id in seen:
-                live = self.d.app.repository.get(aggregate_id)
-                replayed = project_aggregate(None, self.d.app.events.get(aggregate_id))
-                assert vars(replayed) == vars(live), aggregate_id
+            if self.domain is None:
+                return
+            try:
+                seen = {str(n.originator_id) for n in notifications(self.d.app)}
+                for aggregate_id in seen:
+                    live = self.d.app.repository.get(aggregate_id)
+                    replayed = project_aggregate(None, self.d.app.events.get(aggregate_id))
+                    assert vars(replayed) == vars(live), aggregate_id
+            finally:
+                self.d.close()
         finally:
-            self.d.close()
+            if self.data_dir is not None:
+                shutil.rmtree(self.data_dir, ignore_errors=True)
 
 
 LedgerMachine.TestCase.settings = settings(
