@@ -27,6 +27,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from domain.invariant import present
 from ppcx.services import die_with_parent
 
 STARTUP_TIMEOUT_S = 10.0
@@ -79,8 +80,7 @@ class RtbServer:
         if bidder is None:
             return Response(status_code=404)
         if bidder.late:
-            assert self._stopping is not None
-            await self._stopping.wait()
+            await present(self._stopping, "a late bidder's server is running").wait()
         delay = bidder.delay_ms + (random.randint(0, bidder.jitter_ms) if bidder.jitter_ms else 0)
         if delay:
             await asyncio.sleep(delay / 1000)
