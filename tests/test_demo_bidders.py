@@ -4,7 +4,8 @@ margins no loaded machine eats into, so the same seed prints the same books anyw
 from __future__ import annotations
 
 import pytest
-from ppcx.sim.demo import RTB_DEADLINE_MS, rtb_bidders, rtb_timeout_ms
+
+from tools.sim.demo import RTB_DEADLINE_MS, rtb_bidders, rtb_timeout_ms
 
 pytestmark = pytest.mark.unit
 

@@ -1,4 +1,4 @@
-"""The simulated bidders themselves (`ppcx.sim.rtb_server`), on loopback."""
+"""The simulated bidders themselves (`tools.sim.rtb_server`), on loopback."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ import socket
 
 import httpx
 import pytest
-from ppcx.sim.rtb_server import Bidder, RtbServer
 
 from tests.support.waiting import wait_until
+from tools.sim.rtb_server import Bidder, RtbServer
 
 pytestmark = pytest.mark.integration
 
