@@ -8,9 +8,11 @@ set to `DUPLICATE_WINDOW_S`, longer than any restart the relay should take). The
 only after JetStream acknowledged every message up to it. With NATS down, the relay waits and
 retries the same messages; nothing is lost and the API never depends on it.
 
-Messages are published in notification order on one connection, which JetStream stores in
-that order; the projector relies on it. Each message carries the event's audit-chain link
-(`Ppcx-Chain`), so the stream is an independent copy against which the log can be checked.
+Messages are published in notification order on one connection, which JetStream stores in that
+order; the projector relies on it. Every `checkpoint_interval_s` the relay writes a signed
+checkpoint of the head it reached (`projections.checkpoints`), outside the store. Each message
+carries the event's audit-chain link (`Ppcx-Chain`), so the stream is an independent copy
+against which the log can be checked.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -30,6 +33,7 @@ from nats.js.errors import NotFoundError
 
 from domain.invariant import invariant, present
 from eventstore.store import Positions
+from projections.checkpoints import CHECKPOINT_INTERVAL_S, Checkpoints
 
 logger = logging.getLogger(__name__)
 SCHEMA_VERSION = 1
@@ -49,6 +53,7 @@ class RelayStats:
     duplicates: int = 0
     position: int = 0
     retries: int = 0
+    checkpoints: int = 0
 
 
 def subject_for(prefix: str, topic: str) -> str:
@@ -128,8 +133,16 @@ class Relay:
         stream: str,
         subject_prefix: str,
         page_events: int = PAGE_EVENTS,
+        checkpoints: Checkpoints | None = None,
+        checkpoint_interval_s: float = CHECKPOINT_INTERVAL_S,
+        monotonic_s: Callable[[], float] = time.monotonic,
     ) -> None:
         invariant(0 < page_events <= PAGE_EVENTS, "a page is bounded by the pending limit")
+        self.checkpoints = checkpoints
+        self.checkpoint_interval_s = checkpoint_interval_s
+        self._monotonic_s = monotonic_s
+        self._checkpointed: tuple[float, int] | None = None  # (when, position) of the last
+        self._head_link: bytes | None = None  # the link of the last event published
         self.page_events = page_events
         self.read_chained = read_chained
         self.positions = positions
@@ -177,11 +190,13 @@ class Relay:
                         self.read_chained, self.stats.position + 1, self.page_events
                     )
                     if not rows:
+                        await self._checkpoint(js, final=not follow)
                         if not follow:
                             break
                         await _wait(stop, POLL_INTERVAL_S)
                         continue
                     await self._publish(js, rows)
+                    await self._checkpoint(js, final=False)
                     backoff = 0.1
                     if on_progress is not None:
                         on_progress(self.stats)
@@ -225,6 +240,22 @@ class Relay:
         self.stats.published += len(rows) - duplicates
         self.stats.duplicates += duplicates
         self.stats.position = last
+        self._head_link = rows[-1][5]
+
+    async def _checkpoint(self, js: JetStreamContext, *, final: bool) -> None:
+        """A signed checkpoint of the head relayed so far, every `checkpoint_interval_s`
+        (and when a one-off run ends), when the head moved since the last one."""
+        if self.checkpoints is None or self._head_link is None:
+            return
+        now = self._monotonic_s()
+        last = self._checkpointed
+        if last is not None and last[1] == self.stats.position:
+            return
+        if not final and last is not None and now - last[0] < self.checkpoint_interval_s:
+            return
+        await self.checkpoints.save(js, self.stats.position, self._head_link)
+        self._checkpointed = (now, self.stats.position)
+        self.stats.checkpoints += 1
 
 
 async def _wait(stop: asyncio.Event, seconds: float) -> None:

@@ -20,9 +20,12 @@ from rich.text import Text
 from domain.clock import require_utc
 from domain.errors import ValidationError
 from eventstore.application import PPCXApplication
+from eventstore.checkpoints import checkpoint_key
 from ppcx.bootstrap import build_application
 from ppcx.commands.common import configure_logging, console, fail, load_settings
+from ppcx.secrets import audit_key
 from ppcx.services import ServiceError, ServiceRunner
+from projections.checkpoints import CHECKPOINT_INTERVAL_S, Checkpoints
 from projections.export import export_directory, export_parquet
 from projections.projector import Projector, ProjectorStats
 from projections.readers import NoProjections, open_snapshot
@@ -65,8 +68,14 @@ def _progress() -> Progress:
 
 def relay(
     follow: bool = typer.Option(False, help="keep publishing new events until stopped"),
+    checkpoint_interval: float = typer.Option(
+        CHECKPOINT_INTERVAL_S,
+        min=0.1,
+        help="seconds between signed checkpoints of the head (file and JetStream)",
+    ),
 ) -> None:
-    """Publish the event log to NATS JetStream, exactly once (Nats-Msg-Id = notification id)."""
+    """Publish the event log to NATS JetStream, exactly once (Nats-Msg-Id = notification id),
+    and write signed checkpoints of the head outside the store."""
     configure_logging()
     settings = load_settings()
     app = build_application(settings)
@@ -78,6 +87,13 @@ def relay(
                 nats_url=endpoints.nats_url,
                 stream=settings.nats_stream,
                 subject_prefix=settings.nats_subject_prefix,
+                checkpoints=Checkpoints(
+                    key=checkpoint_key(audit_key(settings)),
+                    data_dir=settings.resolved_data_dir,
+                    events_stream=settings.nats_stream,
+                    events_subject_prefix=settings.nats_subject_prefix,
+                ),
+                checkpoint_interval_s=checkpoint_interval,
             )
             total = app.store.head()
             started = time.perf_counter()
@@ -105,7 +121,7 @@ def relay(
             console.print(
                 f"relay: published {stats.published:,} events, "
                 f"{stats.duplicates:,} duplicates dropped by JetStream, "
-                f"position {stats.position:,}"
+                f"position {stats.position:,}, {stats.checkpoints:,} checkpoints"
             )
     except ServiceError as error:
         raise fail(str(error)) from None

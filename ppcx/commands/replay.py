@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+import orjson
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from eventstore.chain import DIGEST_SIZE
+from eventstore.checkpoints import Checkpoint
 from ppcx.commands.common import console, fail, load_settings
 from ppcx.settings import Settings
 
@@ -31,18 +34,87 @@ def _progress(out: Console) -> Progress:
     )
 
 
+@dataclass(frozen=True)
+class FoundCheckpoint:
+    checkpoint: Checkpoint
+    source: str  # "file" or "jetstream"
+
+    def describe(self) -> dict[str, object]:
+        return {
+            "position": self.checkpoint.position,
+            "link": self.checkpoint.link.hex(),
+            "at": self.checkpoint.at.isoformat(),
+            "source": self.source,
+        }
+
+
+def newest_checkpoint(settings: Settings) -> tuple[FoundCheckpoint | None, list[str]]:
+    """The newest checkpoint whose signature verifies, from the data dir's file and from
+    JetStream (when NATS is configured or the embedded one runs); and the problems found
+    (a garbled or forged checkpoint is evidence of tampering)."""
+    import asyncio
+
+    from eventstore.checkpoints import checkpoint_key, read_file, valid
+    from ppcx.secrets import audit_key
+    from ppcx.services import ServiceRunner
+    from projections.checkpoints import newest_published
+
+    key = checkpoint_key(audit_key(settings))
+    candidates: list[FoundCheckpoint] = []
+    problems: list[str] = []
+    try:
+        found = read_file(settings.resolved_data_dir)
+        if found is not None:
+            candidates.append(FoundCheckpoint(found, "file"))
+    except ValueError as error:
+        problems.append(f"the data dir's checkpoint is garbled ({error})")
+    nats_url = settings.nats_url
+    if nats_url is None:
+        state = ServiceRunner(settings).read_state("nats")
+        nats_url = state.url if state is not None else None
+    if nats_url is not None:
+        try:
+            published = asyncio.run(
+                newest_published(nats_url, settings.nats_stream, settings.nats_subject_prefix)
+            )
+            if published is not None:
+                candidates.append(FoundCheckpoint(published, "jetstream"))
+        except ValueError as error:
+            problems.append(f"JetStream's newest checkpoint is garbled ({error})")
+    for candidate in candidates:
+        if not valid(key, candidate.checkpoint):
+            problems.append(
+                f"the checkpoint from {candidate.source} (position "
+                f"{candidate.checkpoint.position}) is not signed with this deployment's key"
+            )
+    signed = [c for c in candidates if valid(key, c.checkpoint)]
+    newest = max(signed, key=lambda c: c.checkpoint.position, default=None)
+    return newest, problems
+
+
 def verify_log(
     settings: Settings,
     out: Console,
     json_path: Path | None = None,
     expect_head: int | None = None,
     expect_link: bytes | None = None,
+    *,
+    use_checkpoints: bool = True,
 ) -> bool:
-    """Verify the whole log with a progress bar; print the verdict; True when it passes."""
+    """Verify the whole log with a progress bar; print the verdict; True when it passes.
+    Without an expected head given, the newest signed checkpoint found outside the store is
+    the expectation (events deleted from the log's end are then a failure)."""
     from eventstore.chain import chain_key
     from ppcx.bootstrap import build_application
     from ppcx.secrets import audit_key
     from replay.verify import Report, verify
+
+    checkpoint: FoundCheckpoint | None = None
+    problems: list[str] = []
+    if use_checkpoints and expect_head is None:
+        checkpoint, problems = newest_checkpoint(settings)
+        if checkpoint is not None:
+            expect_head, expect_link = checkpoint.checkpoint.position, checkpoint.checkpoint.link
 
     app_ = build_application(settings)
     try:
@@ -67,8 +139,28 @@ def verify_log(
         seconds = time.perf_counter() - started
     finally:
         app_.close()
+    for problem in problems:
+        out.print(f"[red]✗[/] checkpoint: {problem}", highlight=False)
+    if checkpoint is not None:
+        c = checkpoint.checkpoint
+        out.print(
+            f"checked against the checkpoint from {checkpoint.source}: position {c.position}, "
+            f"taken {c.at.isoformat()}",
+            highlight=False,
+        )
+    elif use_checkpoints and expect_head is None:
+        out.print(
+            "[yellow]no checkpoint found[/]: events deleted from the end of the log would go "
+            "unnoticed (the relay writes one every few seconds; `ppcx serve` runs it)",
+            highlight=False,
+        )
     if json_path is not None:
-        json_path.write_bytes(report.to_json())
+        document = report.to_dict()
+        document["checkpoint"] = checkpoint.describe() if checkpoint is not None else None
+        document["checkpoint_problems"] = problems
+        json_path.write_bytes(
+            orjson.dumps(document, option=orjson.OPT_SORT_KEYS | orjson.OPT_INDENT_2)
+        )
     for failure in sorted(report.failures)[:20]:
         out.print(
             f"[red]✗[/] position {failure.position} · {failure.check} · "
@@ -91,7 +183,7 @@ def verify_log(
         )
         if report.events and report.failure_count >= report.events:
             out.print("every link fails: is this the deployment's audit key (PPCX_AUDIT_KEY)?")
-    return report.ok
+    return report.ok and not problems
 
 
 def _link(value: str | None) -> bytes | None:
@@ -119,11 +211,24 @@ def verify_command(
         help="with --expect-head: the link the earlier audit recorded there (head_link); the "
         "log up to that head must be unchanged",
     ),
+    checkpoints: bool = typer.Option(
+        True,
+        help="without --expect-head, check the log against the newest signed checkpoint "
+        "the relay wrote outside the store (the data dir's file, JetStream)",
+    ),
 ) -> None:
-    """Verify the chain, the ledger, every bill, route and auction; exit 0 only if all pass."""
+    """Verify the chain, the ledger, every bill, route and auction, and the log's reach
+    against the newest checkpoint; exit 0 only if all pass."""
     if expect_link is not None and expect_head is None:
         raise fail("--expect-link needs --expect-head", code=2)
-    ok = verify_log(load_settings(), console, json, expect_head, _link(expect_link))
+    ok = verify_log(
+        load_settings(),
+        console,
+        json,
+        expect_head,
+        _link(expect_link),
+        use_checkpoints=checkpoints,
+    )
     if not ok:
         raise typer.Exit(1)
 
