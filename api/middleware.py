@@ -5,13 +5,16 @@ the same key with another body is 409)."""
 from __future__ import annotations
 
 import hashlib
+import logging
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
 import orjson
+import redis.exceptions as redis_errors
 
-from api.problems import problem_response
+from api.problems import RETRY_AFTER_S, problem_response
 
+logger = logging.getLogger(__name__)
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
@@ -31,8 +34,10 @@ def _header(scope: Scope, name: bytes) -> str | None:
     return None
 
 
-async def _send_problem(send: Send, status: int, detail: str, path: str) -> None:
-    response = problem_response(status, detail, instance=path)
+async def _send_problem(
+    send: Send, status: int, detail: str, path: str, headers: dict[str, str] | None = None
+) -> None:
+    response = problem_response(status, detail, instance=path, headers=headers)
     await send(
         {
             "type": "http.response.start",
@@ -103,7 +108,17 @@ class RequestGuard:
 
         key = _header(scope, b"idempotency-key")
         if scope["method"] == "POST" and key is not None and self.idempotency is not None:
-            await self._idempotent(scope, replay, send, key, body)
+            try:
+                await self._idempotent(scope, replay, send, key, body)
+            except (redis_errors.ConnectionError, redis_errors.TimeoutError):
+                # the records live in Redis: without it no retry can be recognised
+                await _send_problem(
+                    send,
+                    503,
+                    "the exchange's state store (Redis) is unavailable; retry shortly",
+                    path,
+                    headers={"Retry-After": str(RETRY_AFTER_S)},
+                )
             return
         await self.app(scope, replay, send)
 
@@ -173,20 +188,30 @@ class RequestGuard:
         try:
             await self.app(scope, receive, capture)
         finally:
-            status = captured.get("status", 500)
+            await self._remember(redis, slot, fingerprint, captured)
+
+    async def _remember(
+        self, redis: Any, slot: str, fingerprint: str, captured: dict[str, Any]
+    ) -> None:
+        """Record the answer for retries (a failure frees the key). The answer has been
+        sent: if Redis is gone now, the record is lost and a retry runs again (logged)."""
+        status = captured.get("status", 500)
+        try:
             if status >= 500:  # a failure may be retried with the same key
                 await redis.delete(slot)
-            else:
-                await redis.set(
-                    slot,
-                    orjson.dumps(
-                        {
-                            "state": "done",
-                            "fingerprint": fingerprint,
-                            "status": status,
-                            "headers": captured.get("headers", []),
-                            "body": captured["body"].hex(),
-                        }
-                    ),
-                    ex=self.ttl_s,
-                )
+                return
+            await redis.set(
+                slot,
+                orjson.dumps(
+                    {
+                        "state": "done",
+                        "fingerprint": fingerprint,
+                        "status": status,
+                        "headers": captured.get("headers", []),
+                        "body": captured["body"].hex(),
+                    }
+                ),
+                ex=self.ttl_s,
+            )
+        except (redis_errors.ConnectionError, redis_errors.TimeoutError) as error:
+            logger.warning("idempotency record not kept (Redis unavailable: %s)", error)

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import orjson
+import redis.exceptions
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -27,6 +28,7 @@ from domain.invariant import invariant
 
 logger = logging.getLogger(__name__)
 PROBLEM = "application/problem+json"
+RETRY_AFTER_S = 1  # a lost dependency (Redis) comes back, or is rebuilt, within seconds
 TYPE_BASE = "https://ppcx.dev/problems/"
 TITLES = {
     400: "Bad request",
@@ -208,6 +210,17 @@ def install(app: FastAPI) -> None:
             error.status_code,
             str(error.detail),
             headers=dict(error.headers or {}),
+            instance=request.url.path,
+        )
+
+    @app.exception_handler(redis.exceptions.ConnectionError)
+    @app.exception_handler(redis.exceptions.TimeoutError)
+    async def on_redis_unavailable(request: Request, error: Exception) -> Response:
+        logger.warning("Redis unavailable on %s %s: %s", request.method, request.url.path, error)
+        return problem_response(
+            503,
+            "the exchange's state store (Redis) is unavailable; retry shortly",
+            headers={"Retry-After": str(RETRY_AFTER_S)},
             instance=request.url.path,
         )
 

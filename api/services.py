@@ -77,7 +77,7 @@ class ApiServices:
     metrics: Metrics
     executor: ThreadPoolExecutor
     sync_config: Callable[[], int]  # brings Redis's derived state up to the log
-    readiness: Callable[[], Awaitable[dict[str, str]]]
+    readiness: Callable[[], Awaitable[dict[str, Any]]]  # {checks: {…}, lag: {…} | None}
     known_keys: KeyCache = field(default_factory=KeyCache)
 
     async def call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:

@@ -28,6 +28,8 @@ from ppcx.secrets import audit_key, secret_key
 from ppcx.settings import Settings
 
 DOMAIN_THREADS = 32
+REDIS_TIMEOUT_S = 2.0  # a command: Redis answers in well under a millisecond when up
+REDIS_CONNECT_TIMEOUT_S = 1.0
 
 
 @dataclass
@@ -101,8 +103,18 @@ def build_exchange(
     seeds: Callable[[], int] | None = None,
 ) -> ExchangeRuntime:
     keys = Keys(settings.redis_prefix)
-    redis_async = aioredis.Redis.from_url(redis_url, max_connections=256)
-    redis_sync = redis.Redis.from_url(redis_url)
+    # bounded: a stopped Redis accepts connections and never answers (a 503, not a hang)
+    redis_async = aioredis.Redis.from_url(
+        redis_url,
+        max_connections=256,
+        socket_timeout=REDIS_TIMEOUT_S,
+        socket_connect_timeout=REDIS_CONNECT_TIMEOUT_S,
+    )
+    redis_sync = redis.Redis.from_url(
+        redis_url,
+        socket_timeout=REDIS_TIMEOUT_S,
+        socket_connect_timeout=REDIS_CONNECT_TIMEOUT_S,
+    )
     hot = HotState(redis_async, keys)
     http = make_client()
     executor = ThreadPoolExecutor(max_workers=DOMAIN_THREADS, thread_name_prefix="ppcx-domain")

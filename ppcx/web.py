@@ -11,9 +11,7 @@ import logging
 import threading
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
-from urllib.parse import urlsplit
 
-import nats
 from fastapi import FastAPI
 
 from api.app import build_app
@@ -24,6 +22,7 @@ from domain.clock import Clock
 from exchange.caller_hash import CallerHasher
 from exchange.dni import DniLeases
 from exchange.keys import Keys
+from ppcx import health
 from ppcx.bootstrap import build_domain, build_exchange
 from ppcx.secrets import secret_key
 from ppcx.settings import Settings
@@ -69,7 +68,14 @@ def create_app(
                 return runtime.sync.catch_up()
 
         async def readiness() -> dict[str, str]:
-            return await _readiness(services, nats_url)
+            return await health.readiness(
+                app=domain.app,
+                ping_redis=runtime.hot.redis.ping,
+                nats_url=nats_url,
+                reports=services.reports,
+                clock=domain.clock,
+                in_thread=services.call,
+            )
 
         executor = ThreadPoolExecutor(max_workers=API_THREADS, thread_name_prefix="ppcx-api")
         services = ApiServices(
@@ -128,29 +134,6 @@ async def _every(interval_s: float, stop: asyncio.Event, work: object, name: str
             logger.exception("background %s failed; retrying", name)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), interval_s)
-
-
-async def _readiness(s: ApiServices, nats_url: str) -> dict[str, str]:
-    checks: dict[str, str] = {}
-    try:
-        await s.call(s.app.store.head)
-        checks["event_store"] = "ok"
-    except Exception as error:
-        checks["event_store"] = f"error: {type(error).__name__}"
-    try:
-        await s.hot.redis.ping()
-        checks["redis"] = "ok"
-    except Exception as error:
-        checks["redis"] = f"error: {type(error).__name__}"
-    try:
-        connection = await nats.connect(
-            nats_url, connect_timeout=1, max_reconnect_attempts=0, allow_reconnect=False
-        )
-        await connection.close()
-        checks["nats"] = "ok"
-    except Exception as error:
-        checks["nats"] = f"error: {type(error).__name__} at {urlsplit(nats_url).netloc}"
-    return checks
 
 
 def app_from_environment() -> FastAPI:
