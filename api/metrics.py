@@ -19,6 +19,7 @@ from prometheus_client import (
     Counter,
     Gauge,
     Histogram,
+    Metric,
     generate_latest,
     multiprocess,
 )
@@ -85,21 +86,21 @@ class Metrics:
             "resident memory of each PPCX process",
             ["role"],
             registry=self.registry,
-            multiprocess_mode="all",
+            multiprocess_mode="liveall",  # a dead process leaves no line
         )
         self.cpu_seconds = Gauge(
             "ppcx_process_cpu_seconds",
             "CPU time (user + system) used by each PPCX process",
             ["role"],
             registry=self.registry,
-            multiprocess_mode="all",
+            multiprocess_mode="liveall",  # a dead process leaves no line
         )
         self.started_at = Gauge(
             "ppcx_process_start_time_seconds",
             "when each PPCX process started (Unix time)",
             ["role"],
             registry=self.registry,
-            multiprocess_mode="all",
+            multiprocess_mode="liveall",  # a dead process leaves no line
         )
         self.started_at.labels(role).set(time.time())
 
@@ -148,3 +149,34 @@ class Metrics:
             scratch.register(collector)
             text += generate_latest(scratch)
         return text
+
+
+class _Lag:
+    """Gauges of how far the relay and the projections trail the head, computed per scrape."""
+
+    def __init__(self, lag: dict[str, Any] | None) -> None:
+        self.lag = lag or {}
+
+    def collect(self) -> list[Metric]:
+        found = []
+        for name, key, text in (
+            ("ppcx_store_head", "head", "the event store's newest notification id"),
+            ("ppcx_relay_lag_events", "relay_events", "events not yet relayed to JetStream"),
+            ("ppcx_projection_lag_events", "projection_events", "events readers cannot see yet"),
+            (
+                "ppcx_projection_lag_seconds",
+                "projection_seconds",
+                "age of the oldest event readers cannot see yet",
+            ),
+        ):
+            value = self.lag.get(key)
+            if value is None:
+                continue
+            metric = Metric(name, text, "gauge")
+            metric.add_sample(name, {}, float(value))
+            found.append(metric)
+        return found
+
+
+def lag_gauges(lag: dict[str, Any] | None) -> _Lag:
+    return _Lag(lag)

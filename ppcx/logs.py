@@ -40,8 +40,13 @@ def _shared() -> list[Any]:
     ]
 
 
-def configure_logging(level: int = LEVEL_DEFAULT, stream: TextIO | None = None) -> None:
-    """JSON lines on `stream` (stderr) for structlog's loggers and the standard library's."""
+def configure_logging(
+    level: int = LEVEL_DEFAULT, stream: TextIO | None = None, *, role: str | None = None
+) -> None:
+    """JSON lines on `stream` (stderr) for structlog's loggers and the standard library's;
+    `role` (api, relay, …) is on every line of the process."""
+    if role is not None:
+        structlog.contextvars.bind_contextvars(role=role)
     structlog.configure(
         processors=[
             *_shared(),

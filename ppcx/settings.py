@@ -86,6 +86,21 @@ class Settings(BaseSettings):
         "a negative value needs CAP_SYS_NICE (without it the writer keeps the default)",
     )
 
+    snapshot_interval_s: float = Field(
+        default=1.0,
+        gt=0,
+        le=300,
+        description="[PPCX_SNAPSHOT_INTERVAL_S] how often the projector publishes the copy "
+        "readers see (when something changed): the read lag's floor; each copies the DuckDB "
+        "file",
+    )
+    checkpoint_interval_s: float = Field(
+        default=10.0,
+        gt=0,
+        le=3600,
+        description="[PPCX_CHECKPOINT_INTERVAL_S] how often the relay writes a signed "
+        "checkpoint of the log's head outside the store",
+    )
     access_log: bool = Field(
         default=False,
         description="[PPCX_ACCESS_LOG] log every request (method, path without its query, "

@@ -1,7 +1,7 @@
 """The HTTP API's composition: `create_app(settings)` wires the domain, the exchange, DNI,
 the projections reader and metrics into `api.app.build_app`, and runs this process's
 background loops (config sync into Redis, the expiry sweeper). `ppcx serve` runs it under
-uvicorn (`ppcx.web:app_from_environment` as the factory, one instance per worker)."""
+uvicorn (`ppcx.roles.api_worker`, one instance per worker process)."""
 
 from __future__ import annotations
 
@@ -134,8 +134,3 @@ async def _every(interval_s: float, stop: asyncio.Event, work: object, name: str
             logger.exception("background %s failed; retrying", name)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), interval_s)
-
-
-def app_from_environment() -> FastAPI:
-    """uvicorn's factory in each worker: settings from the environment `ppcx serve` set."""
-    return create_app(Settings())

@@ -7,6 +7,7 @@ from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from api.auth import Principal, require, services
+from api.metrics import lag_gauges
 from api.responses import OrjsonResponse
 from api.services import ApiServices
 
@@ -47,5 +48,7 @@ async def sweep(
 
 @router.get("/metrics", include_in_schema=False)
 async def metrics(s: ApiServices = Depends(services)) -> Response:
-    """Prometheus exposition: every worker's metrics (multiprocess mode under `ppcx serve`)."""
-    return Response(s.metrics.exposition(), media_type=CONTENT_TYPE_LATEST)
+    """Prometheus exposition: every worker's metrics (multiprocess mode under `ppcx serve`),
+    and how far the relay and the projections trail the store's head, read now."""
+    found = await s.readiness()
+    return Response(s.metrics.exposition(lag_gauges(found["lag"])), media_type=CONTENT_TYPE_LATEST)

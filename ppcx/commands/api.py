@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 import os
-from typing import Any
+import shutil
 
 import typer
 
 from ppcx.commands.common import configure_logging, console, fail, load_settings
+from ppcx.roles import ProjectorSource, Role, ServePlan
+from ppcx.secrets import audit_key, secret_key
 from ppcx.services import ServiceError, ServiceRunner
 
 keys_app = typer.Typer(
     help="API keys: create the first admin key, revoke a leaked one.", no_args_is_help=True
 )
 ROLES = ("admin", "publisher", "buyer", "finance", "analyst")
-APP_FACTORY = "ppcx.web:app_from_environment"
+SERVE_STATE = "serve.json"
 
 
 def serve(
@@ -23,34 +25,72 @@ def serve(
     workers: int | None = typer.Option(
         None,
         min=1,
-        help="worker processes, each on its own SO_REUSEPORT socket (default: PPCX_API_WORKERS)",
+        help="API worker processes, each on its own SO_REUSEPORT socket "
+        "(default: PPCX_API_WORKERS)",
+    ),
+    role: list[Role] = typer.Option(
+        [],
+        help="run only these roles (repeatable; default: all of them — api, relay, "
+        "projector, sweeper)",
+    ),
+    projector_source: ProjectorSource = typer.Option(
+        ProjectorSource.LOG, help="where the projector reads events: the log, or JetStream"
     ),
 ) -> None:
-    """Serve the HTTP API (starts the embedded Redis and NATS when none are configured, and
-    stops them on exit)."""
-    import uvicorn
+    """Serve the whole system: the HTTP API's workers, the relay, the projector and the
+    sweeper, supervised together (a dead one is restarted; Ctrl-C or SIGTERM stops all).
+    The embedded Redis and NATS are used when none are configured."""
+    from prometheus_client import multiprocess
 
-    from ppcx.workers import PortUnavailable, run_workers
+    from ppcx.supervisor import Supervisor
+    from ppcx.workers import PortUnavailable, check_port
 
-    configure_logging()
+    configure_logging(role="serve")
     settings = load_settings()
+    roles = frozenset(role) or frozenset(Role)
+    bind_host, bind_port = host or settings.api_host, port or settings.api_port
+    data_dir = settings.resolved_data_dir
     try:
+        if Role.API in roles:
+            check_port(bind_host, bind_port)
         with ServiceRunner(settings).session() as endpoints:
-            # the workers build their settings from the environment: hand them the services
-            os.environ["REDIS_URL"] = endpoints.redis_url
-            os.environ["NATS_URL"] = endpoints.nats_url
-            os.environ["PPCX_DATA_DIR"] = str(settings.resolved_data_dir)
-            options: dict[str, Any] = {
-                "access_log": False,  # URLs may carry an RTB `api_key`: never log them
-                "log_config": None,
-                "timeout_graceful_shutdown": 5,
-            }
-            count = workers or settings.api_workers
-            bind_host, bind_port = host or settings.api_host, port or settings.api_port
-            if count == 1:
-                uvicorn.run(APP_FACTORY, factory=True, host=bind_host, port=bind_port, **options)
-                return
-            code = run_workers(APP_FACTORY, bind_host, bind_port, count, options)
+            metrics_dir = data_dir / "metrics" / f"serve-{os.getpid()}"
+            shutil.rmtree(metrics_dir, ignore_errors=True)
+            metrics_dir.mkdir(parents=True)
+            # prometheus-client reads this at import, in each process: the one variable the
+            # roles inherit rather than receive
+            os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
+            plan = ServePlan(
+                settings=settings.model_copy(
+                    update={
+                        "data_dir": data_dir,
+                        "redis_url": endpoints.redis_url,
+                        "nats_url": endpoints.nats_url,
+                        "secret_key": secret_key(settings),
+                        "audit_key": audit_key(settings),
+                        "prometheus_multiproc_dir": metrics_dir,
+                    }
+                ),
+                roles=roles,
+                host=bind_host,
+                port=bind_port,
+                api_workers=workers or settings.api_workers,
+                projector_source=projector_source,
+            )
+            console.print(
+                f"serving {', '.join(sorted(r.value for r in roles))}"
+                + (f" on http://{bind_host}:{bind_port}" if Role.API in roles else "")
+            )
+            try:
+                code = Supervisor(
+                    plan.process_specs(),
+                    state_file=data_dir / SERVE_STATE,
+                    on_death=lambda pid: multiprocess.mark_process_dead(  # type: ignore[no-untyped-call]
+                        pid, str(metrics_dir)
+                    ),
+                ).run()
+            finally:
+                shutil.rmtree(metrics_dir, ignore_errors=True)
     except ServiceError as error:
         raise fail(str(error)) from None
     except PortUnavailable as error:

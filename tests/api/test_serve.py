@@ -7,9 +7,11 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
+import orjson
 import pytest
 from typer.testing import CliRunner
 
@@ -35,6 +37,19 @@ def _env(settings: Settings) -> dict[str, str]:
     }
     env.pop("PPCX_BOOTSTRAP_ADMIN_KEY", None)
     return env
+
+
+def _until(condition: Callable[[], bool], what: str, log: Path) -> None:
+    """Wait for `condition` (bounded: a loaded machine is slow, never this slow)."""
+    deadline = time.monotonic() + 120
+    while True:
+        try:
+            if condition():
+                return
+        except (httpx.HTTPError, KeyError, OSError, ValueError):
+            pass
+        assert time.monotonic() < deadline, f"{what}\n{log.read_text()[-4000:]}"
+        time.sleep(0.2)
 
 
 def _workers(server_pid: int) -> list[int]:
@@ -91,17 +106,22 @@ def test_keys_create_then_serve_with_two_workers_and_stop(
                 pass
             assert time.monotonic() < deadline, log.read_text()
             time.sleep(0.2)
-        # two workers, each on its own socket; one that dies is replaced
-        workers = _workers(server.pid)
-        assert len(workers) == 2, workers
-        os.kill(workers[0], signal.SIGKILL)
-        deadline = time.monotonic() + 60
-        while True:
-            now_serving = _workers(server.pid)
-            if len(now_serving) == 2 and workers[0] not in now_serving:
-                break
-            assert time.monotonic() < deadline, log.read_text()
-            time.sleep(0.2)
+        state_file = Path(settings.data_dir) / "serve.json"
+        roles = orjson.loads(state_file.read_bytes())["processes"]
+        assert set(roles) == {"api-1", "api-2", "relay", "projector", "sweeper"}
+        assert sorted(roles.values()) == sorted(_workers(server.pid))
+        # any role that dies is replaced: an API worker, the relay, the projector
+        for name in ("api-1", "relay", "projector"):
+            os.kill(roles[name], signal.SIGKILL)
+            _until(
+                lambda name=name: (
+                    orjson.loads(state_file.read_bytes())["processes"][name]
+                    not in (roles[name], None)
+                    and len(_workers(server.pid)) == 5
+                ),
+                f"{name} was not replaced",
+                log,
+            )
         headers = {"Authorization": f"Bearer {admin_key}"}
         created = httpx.post(base + "/v1/publishers", json={"name": "Acme"}, headers=headers)
         assert created.status_code == 201, created.text
@@ -109,8 +129,31 @@ def test_keys_create_then_serve_with_two_workers_and_stop(
             httpx.get(base + "/v1/calls", headers={"Authorization": "Bearer nope"}).status_code
             == 401
         )
+        # reading routes need no other command: the projector runs under serve
+        _until(
+            lambda: httpx.get(base + "/readyz").json()["lag"]["projection_events"] == 0,
+            "the projector did not reach the head",
+            log,
+        )
+        listed = httpx.get(base + "/v1/calls", headers=headers)
+        assert listed.status_code == 200, listed.text
+        _until(
+            lambda: httpx.get(base + "/readyz").json()["lag"]["relay_events"] == 0,
+            "the relay did not reach the head",
+            log,
+        )
+        # one scrape answers for both API workers
+        for _ in range(20):
+            httpx.get(base + "/healthz", headers={"Connection": "close"})
+        metrics = httpx.get(base + "/metrics").text
+        starts = [
+            line for line in metrics.splitlines() if line.startswith("ppcx_process_start_time")
+        ]
+        assert len(starts) == 2, starts  # one per API worker process, each by its pid
+        assert "ppcx_projection_lag_events 0.0" in metrics
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         code = server.wait(timeout=30)
     assert code == 0, log.read_text()
-    assert "Traceback" not in log.read_text()
+    assert not state_file.exists()
+    assert _workers(server.pid) == [] if Path(f"/proc/{server.pid}").exists() else True

@@ -24,7 +24,7 @@ def _compose() -> dict[str, dict[str, object]]:
 
 def test_production_shape_is_complete() -> None:
     services = _compose()
-    assert {"postgres", "redis", "nats", "api", "relay", "projector"} <= services.keys()
+    assert {"postgres", "redis", "nats", "api", "relay", "projector", "sweeper"} <= services.keys()
     assert "-js" in services["nats"]["command"]  # type: ignore[operator]
     for name in ("postgres", "redis", "nats", "api"):
         assert "healthcheck" in services[name], name
@@ -33,7 +33,7 @@ def test_production_shape_is_complete() -> None:
 def test_every_ppcx_service_runs_an_existing_subcommand_with_valid_options() -> None:
     cli = typer.main.get_command(app)
     built = {name: s for name, s in _compose().items() if "build" in s}
-    assert set(built) == {"api", "relay", "projector"}
+    assert set(built) == {"api", "relay", "projector", "sweeper"}
     for name, service in built.items():
         args = service["command"]
         assert isinstance(args, list), name
@@ -65,3 +65,22 @@ def test_dockerfile_entrypoint_is_ppcx() -> None:
         "replay",
     ):
         assert f"COPY {package} {package}" in dockerfile
+
+
+def test_each_role_runs_as_a_service_of_its_own() -> None:
+    """The roles `ppcx serve` supervises together, one per service (a relay that exits and
+    restarts forever was a one-off command without --follow)."""
+    built = {name: s for name, s in _compose().items() if "build" in s}
+    for name, service in built.items():
+        args = service["command"]
+        assert isinstance(args, list)
+        assert args[:3] == ["serve", "--role", name], name
+        assert service.get("restart") == "unless-stopped", name
+
+
+def test_the_env_example_names_every_variable_compose_requires() -> None:
+    compose = (ROOT / "docker-compose.yml").read_text()
+    example = (ROOT / ".env.example").read_text()
+    for variable in ("POSTGRES_PASSWORD", "PPCX_SECRET_KEY", "PPCX_AUDIT_KEY"):
+        assert "${" + variable in compose
+        assert f"\n{variable}=" in example, variable

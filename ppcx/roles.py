@@ -1,0 +1,220 @@
+"""The process roles of one PPCX deployment, and what `ppcx serve` runs.
+
+| role | what it does | how many |
+|---|---|---|
+| `api` | the HTTP API (uvicorn, its own SO_REUSEPORT socket) | `--workers` |
+| `relay` | the event log → JetStream, and the signed checkpoints of the head | one |
+| `projector` | the log (or JetStream) → the DuckDB tables readers see | one |
+| `sweeper` | voids expired bids, closes calls that never reported their end | one |
+
+`ppcx serve` runs every role in the embedded default, under one supervisor
+(`ppcx.supervisor`); `--role` runs some of them (docker-compose gives each its own service).
+Every role gets the same `Settings` object — service URLs already resolved by the parent —
+pickled to its spawned process: nothing is handed over through environment variables, except
+prometheus-client's own `PROMETHEUS_MULTIPROC_DIR`, which the library reads at import.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import time
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+from ppcx.settings import Settings
+from ppcx.supervisor import ProcessSpec
+
+logger = logging.getLogger(__name__)
+PROJECT_POLL_S = 0.2
+SWEEP_INTERVAL_S = 1.0
+
+
+class Role(StrEnum):
+    API = "api"
+    RELAY = "relay"
+    PROJECTOR = "projector"
+    SWEEPER = "sweeper"
+
+
+class ProjectorSource(StrEnum):
+    LOG = "log"
+    NATS = "nats"
+
+
+@dataclass(frozen=True)
+class ServePlan:
+    """What `ppcx serve` runs (picklable: each role gets it whole)."""
+
+    settings: Settings
+    roles: frozenset[Role]
+    host: str
+    port: int
+    api_workers: int
+    projector_source: ProjectorSource = ProjectorSource.LOG
+
+    def process_specs(self) -> list[ProcessSpec]:
+        specs = []
+        if Role.API in self.roles:
+            specs += [
+                ProcessSpec(f"api-{n + 1}", api_worker, (self,)) for n in range(self.api_workers)
+            ]
+        for role, target in (
+            (Role.RELAY, relay_role),
+            (Role.PROJECTOR, projector_role),
+            (Role.SWEEPER, sweeper_role),
+        ):
+            if role in self.roles:
+                specs.append(ProcessSpec(role.value, target, (self,)))
+        return specs
+
+
+def _stop_on_signals() -> asyncio.Event:
+    """An event set by SIGTERM or SIGINT (the supervisor stops a role with SIGTERM)."""
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    return stop
+
+
+def uvicorn_options(settings: Settings) -> dict[str, Any]:
+    return {
+        "access_log": False,  # ours (PPCX_ACCESS_LOG) never logs a query string
+        "log_config": None,
+        "timeout_graceful_shutdown": 5,
+    }
+
+
+# -- the roles ------------------------------------------------------------------------------------
+
+
+def api_worker(plan: ServePlan) -> None:
+    import uvicorn
+
+    from ppcx.logs import configure_logging
+    from ppcx.web import create_app
+    from ppcx.workers import LISTEN_BACKLOG, reuse_port_socket
+
+    configure_logging(role=Role.API.value)
+    sock = reuse_port_socket(plan.host, plan.port)
+    sock.listen(LISTEN_BACKLOG)
+    app = create_app(plan.settings, background_sweep=Role.SWEEPER not in plan.roles)
+    config = uvicorn.Config(app, host=plan.host, port=plan.port, **uvicorn_options(plan.settings))
+    uvicorn.Server(config).run(sockets=[sock])
+
+
+def relay_role(plan: ServePlan) -> None:
+    from eventstore.checkpoints import checkpoint_key
+    from ppcx.bootstrap import build_application
+    from ppcx.logs import configure_logging
+    from ppcx.secrets import audit_key
+    from projections.checkpoints import Checkpoints
+    from projections.relay import Relay
+
+    configure_logging(role=Role.RELAY.value)
+    settings = plan.settings
+    app = build_application(settings)
+    relay = Relay(
+        app.store.read_chained,
+        app.positions(),
+        nats_url=str(settings.nats_url),
+        stream=settings.nats_stream,
+        subject_prefix=settings.nats_subject_prefix,
+        checkpoints=Checkpoints(
+            key=checkpoint_key(audit_key(settings)),
+            data_dir=settings.resolved_data_dir,
+            events_stream=settings.nats_stream,
+            events_subject_prefix=settings.nats_subject_prefix,
+        ),
+        checkpoint_interval_s=settings.checkpoint_interval_s,
+    )
+
+    async def main() -> None:
+        await relay.run(follow=True, stop=_stop_on_signals())
+
+    try:
+        asyncio.run(main())
+    finally:
+        app.close()
+
+
+def projector_role(plan: ServePlan) -> None:
+    from ppcx.bootstrap import build_application
+    from ppcx.logs import configure_logging
+    from projections.projector import Projector
+    from projections.store import ProjectionStore
+
+    configure_logging(role=Role.PROJECTOR.value)
+    settings = plan.settings
+    store = ProjectionStore(
+        settings.resolved_duckdb_path, snapshot_interval_s=settings.snapshot_interval_s
+    )
+    projector = Projector(store)
+    try:
+        if plan.projector_source is ProjectorSource.NATS:
+
+            async def from_nats() -> None:
+                await projector.run_from_nats(
+                    str(settings.nats_url),
+                    settings.nats_stream,
+                    settings.nats_subject_prefix,
+                    follow=True,
+                    stop=_stop_on_signals(),
+                )
+
+            asyncio.run(from_nats())
+        else:
+            app = build_application(settings)
+            try:
+                _project_log_until_stopped(projector, store, app.store.read_chained)
+            finally:
+                app.close()
+    finally:
+        store.publish_snapshot(force=True)
+        store.close()
+
+
+def _project_log_until_stopped(projector: Any, store: Any, read_chained: Any) -> None:
+    stopped = {"flag": False}
+
+    def stop_handler(signum: int, frame: object) -> None:
+        stopped["flag"] = True
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, stop_handler)
+    while not stopped["flag"]:
+        projector.run_from_log(read_chained, stop=lambda: stopped["flag"])
+        store.publish_snapshot()  # at most every snapshot interval, when something changed
+        time.sleep(PROJECT_POLL_S)
+
+
+def sweeper_role(plan: ServePlan) -> None:
+    from ppcx.bootstrap import build_domain, build_exchange
+    from ppcx.logs import configure_logging
+
+    configure_logging(role=Role.SWEEPER.value)
+    settings = plan.settings
+    domain = build_domain(settings, group_commit=True)
+
+    async def main() -> None:
+        stop = _stop_on_signals()
+        runtime = build_exchange(settings, domain, redis_url=str(settings.redis_url))
+        try:
+            while not stop.is_set():
+                try:
+                    await runtime.exchange.sweep()
+                except Exception:  # logged; the next tick tries again
+                    logger.exception("sweep failed; retrying")
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), SWEEP_INTERVAL_S)
+        finally:
+            await runtime.close()
+
+    try:
+        asyncio.run(main())
+    finally:
+        domain.close()
