@@ -18,7 +18,7 @@ from domain.errors import ValidationError
 from domain.invariant import invariant, present
 from domain.money import format_cents, parse_cents, parse_share, require_cents, share_of
 
-RULES_VERSION = 1
+BILLING_RULES_VERSION = 1  # stored as `rules_version` in CallBilled / CallNotBilled
 NotBillableReason = Literal["not_answered", "blocked", "duplicate", "below_buffer"]
 
 
@@ -126,7 +126,7 @@ class BillingDecision:
     margin_cents: int
 
 
-def decide_billing(
+def billing_decision(
     *,
     answered: bool,
     duration_s: int,

@@ -19,7 +19,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from domain.base import PPCXAggregate
-from domain.billing import RULES_VERSION
+from domain.billing import BILLING_RULES_VERSION
 from domain.errors import Conflict, Expired, Refused
 from domain.invariant import invariant, present
 
@@ -410,7 +410,7 @@ class Call(PPCXAggregate):
             timestamp=at,
         )
 
-    def decide(
+    def award(
         self,
         *,
         rule_version: int,
@@ -570,7 +570,7 @@ class Call(PPCXAggregate):
                 buffer_s=0,
                 duplicate_of=None,
                 blocked=False,
-                rules_version=RULES_VERSION,
+                rules_version=BILLING_RULES_VERSION,
                 timestamp=at,
             )
         return held
@@ -610,7 +610,7 @@ class Call(PPCXAggregate):
                 margin_cents=margin_cents,
                 duration_s=duration_s,
                 buffer_s=route["buffer_s"],
-                rules_version=RULES_VERSION,
+                rules_version=BILLING_RULES_VERSION,
                 timestamp=at,
             )
         else:
@@ -623,7 +623,7 @@ class Call(PPCXAggregate):
                 buffer_s=route["buffer_s"],
                 duplicate_of=duplicate_of,
                 blocked=blocked,
-                rules_version=RULES_VERSION,
+                rules_version=BILLING_RULES_VERSION,
                 timestamp=at,
             )
         return held

@@ -45,7 +45,7 @@ from domain.invariant import present
 from domain.money import format_cents
 from domain.reported_time import check_reported_at
 from eventstore.store import VersionConflict
-from exchange.auction import RULE_VERSION, Bid, decide
+from exchange.auction import AUCTION_RULES_VERSION, Bid, rank
 from exchange.bidders import RtbAnswer, collect_rtb_bids
 from exchange.caller_hash import CallerHasher
 from exchange.eligibility import eligible_targets, no_buyer_reason
@@ -199,7 +199,7 @@ class Exchange:
         await self._collect_bids(auction, eligibility.eligible)
         if campaign.distribution == "round_robin":
             auction.rr_cursor = await self.hot.next_round_robin(market, campaign.campaign_id)
-        ranking = decide(
+        ranking = rank(
             campaign.distribution,
             auction.bids,
             campaign.floor_cents,
@@ -413,7 +413,7 @@ class Exchange:
             tags=auction.request.tags,
             market=auction.snapshot.market,
             bids=auction.outcomes(),
-            rule_version=RULE_VERSION,
+            rule_version=AUCTION_RULES_VERSION,
             mode=auction.campaign.distribution,
             seed=auction.seed,
             floor_cents=auction.campaign.floor_cents,

@@ -13,7 +13,7 @@ from typing import Any
 
 from domain import validate
 from domain.base import PPCXAggregate
-from domain.billing import decide_billing, is_duplicate
+from domain.billing import billing_decision, is_duplicate
 from domain.blocklist import BlockedCaller, blocked_caller_id
 from domain.buyer import Buyer
 from domain.call import Call
@@ -88,8 +88,8 @@ class CallHandlers:
 
         Raises InsufficientFunds when the winner's account refuses the hold: nothing is
         recorded and the exchange tries the next bidder."""
-        prepare, decide, hot, fixed = self._auction(cmd)
-        return self.ctx.run_prepared(prepare, decide, hot=hot, fixed=fixed)
+        prepare, change, hot, fixed = self._auction(cmd)
+        return self.ctx.run_prepared(prepare, change, hot=hot, fixed=fixed)
 
     def submit_auction(self, cmd: RecordAuction) -> Future[dict[str, Any]] | None:
         """`record_auction` without blocking, for the event loop: the future of its result;
@@ -102,8 +102,8 @@ class CallHandlers:
         campaign = self.app.read_at_least(Campaign, cmd.campaign_id, version=cmd.campaign_version)
         if campaign is None:
             return None
-        prepare, decide, hot, fixed = self._auction(cmd, campaign)
-        return self.ctx.submit_prepared(prepare(), decide, hot=hot, fixed=fixed)
+        prepare, change, hot, fixed = self._auction(cmd, campaign)
+        return self.ctx.submit_prepared(prepare(), change, hot=hot, fixed=fixed)
 
     def _auction(
         self, cmd: RecordAuction, campaign_read: Campaign | None = None
@@ -180,7 +180,7 @@ class CallHandlers:
                     cmd.no_buyer_reason or "no_eligible_buyer", cmd.excluded, skipped, at
                 )
                 return call, False
-            call.decide(
+            call.award(
                 rule_version=cmd.rule_version,
                 mode=cmd.mode,
                 seed=cmd.seed,
@@ -196,7 +196,7 @@ class CallHandlers:
             )
             return call, False
 
-        def decide(prepared: tuple[Call, bool]) -> tuple[list[PPCXAggregate], dict[str, Any]]:
+        def change(prepared: tuple[Call, bool]) -> tuple[list[PPCXAggregate], dict[str, Any]]:
             call, recorded = prepared  # the call itself is saved as `fixed`
             if recorded or winner is None:
                 return [], _result_of(call)
@@ -217,7 +217,7 @@ class CallHandlers:
             call, recorded = prepared
             return [] if recorded else [call]
 
-        return prepare, decide, hot, fixed
+        return prepare, change, hot, fixed
 
     def _check_auction(self, cmd: RecordAuction) -> None:
         for bid in cmd.bids:
@@ -241,7 +241,7 @@ class CallHandlers:
             return False
         route = present(call.route, "a decided call has its winner's route")
 
-        def decide() -> tuple[list[PPCXAggregate], bool]:
+        def change() -> tuple[list[PPCXAggregate], bool]:
             fresh = self._call(cmd.call_id)
             expires_at = present(fresh.expires_at, "a decided call's bid has an expiry")
             at = self.ctx.now()
@@ -252,7 +252,7 @@ class CallHandlers:
             buyer.void_hold(hold_id, fresh.id, hold["amount_cents"], "expired", at)
             return [fresh, buyer], True
 
-        return self.ctx.run(decide, hot=(route["buyer_id"],))
+        return self.ctx.run(change, hot=(route["buyer_id"],))
 
     # -- routing ---------------------------------------------------------------------------------
     def post_call(self, cmd: PostCall) -> dict[str, Any]:
@@ -262,7 +262,7 @@ class CallHandlers:
         call = self._call(cmd.call_id, cmd.publisher_id)
         winner = (call.route or {}).get("buyer_id")
 
-        def decide() -> tuple[list[PPCXAggregate], dict[str, Any]]:
+        def change() -> tuple[list[PPCXAggregate], dict[str, Any]]:
             fresh = self._call(cmd.call_id, cmd.publisher_id)
             at = self.ctx.now()
             unexpired = fresh.expires_at is not None and at < fresh.expires_at
@@ -275,21 +275,21 @@ class CallHandlers:
             route = fresh.post(at)
             return [fresh], {"call_id": fresh.id, "attempt": 1, **route}
 
-        return self.ctx.run(decide, hot=(cmd.call_id, *([winner] if winner else [])))
+        return self.ctx.run(change, hot=(cmd.call_id, *([winner] if winner else [])))
 
     def _blocked(self, caller_hash: str) -> bool:
         entry = self.app.find(BlockedCaller, blocked_caller_id(caller_hash))
         return bool(entry and entry.blocked)
 
     def record_answer(self, cmd: RecordAnswer) -> dict[str, Any]:
-        def decide() -> tuple[list[PPCXAggregate], dict[str, Any]]:
+        def change() -> tuple[list[PPCXAggregate], dict[str, Any]]:
             call = self._call(cmd.call_id)
             if call.status == "answered":
                 return [], _result_of(call)  # a repeated webhook
             call.answer(event_time(cmd.at, self.ctx.now(), call))
             return [call], _result_of(call)
 
-        return self.ctx.run(decide, hot=(cmd.call_id,))
+        return self.ctx.run(change, hot=(cmd.call_id,))
 
     def fail_over(self, cmd: FailOver) -> dict[str, Any]:
         """Void the failed attempt's hold, hold the next buyer's funds and route to it; with no
@@ -317,7 +317,7 @@ class CallHandlers:
         route = present(call.route, "a ringing call has a route")
         hot = tuple({route["buyer_id"], *([candidate["buyer_id"]] if candidate else [])})
 
-        def decide() -> tuple[list[PPCXAggregate], dict[str, Any]]:
+        def change() -> tuple[list[PPCXAggregate], dict[str, Any]]:
             fresh = self._call(cmd.call_id)
             if fresh.route is None:
                 raise Conflict(f"call {fresh.id} is {fresh.status}; only a ringing call fails over")
@@ -364,7 +364,7 @@ class CallHandlers:
             }
             return [fresh, *buyers.values()], result
 
-        return self.ctx.run(decide, hot=(cmd.call_id, *hot))
+        return self.ctx.run(change, hot=(cmd.call_id, *hot))
 
     # -- the billing decision ----------------------------------------------------------------
     def complete_call(self, cmd: CompleteCall) -> dict[str, Any]:
@@ -379,7 +379,7 @@ class CallHandlers:
         buyer_id = present(call.route, "a ringing call has a route")["buyer_id"]
         history_id = caller_history_id(call.caller_hash, buyer_id, call.campaign_id)
 
-        def decide() -> tuple[list[PPCXAggregate], dict[str, Any]]:
+        def change() -> tuple[list[PPCXAggregate], dict[str, Any]]:
             fresh = self._call(cmd.call_id)
             if fresh.billing is not None:
                 return [], billing_result(fresh)
@@ -393,7 +393,7 @@ class CallHandlers:
             blocked = self._blocked(fresh.caller_hash)
             last_billed_at = history.last_billed_at if history else None
             duplicate = is_duplicate(last_billed_at, at, campaign.duplicate_window_days)
-            decision = decide_billing(
+            decision = billing_decision(
                 answered=fresh.status == "answered",
                 duration_s=duration_s,
                 buffer_s=route["buffer_s"],
@@ -427,7 +427,7 @@ class CallHandlers:
                 buyer.void_hold(hold_id, fresh.id, hold["amount_cents"], decision.reason, at)
             return touched, billing_result(fresh)
 
-        return self.ctx.run(decide, hot=(cmd.call_id, buyer_id, history_id))
+        return self.ctx.run(change, hot=(cmd.call_id, buyer_id, history_id))
 
     # -- after the call ------------------------------------------------------------------------
     def _buyers_call(self, call_id: str, buyer_id: str | None) -> Call:
@@ -440,26 +440,26 @@ class CallHandlers:
     def convert_call(self, cmd: ConvertCall) -> None:
         value_cents = parse_cents(cmd.value, "value") if cmd.value is not None else None
 
-        def decide() -> tuple[list[PPCXAggregate], None]:
+        def change() -> tuple[list[PPCXAggregate], None]:
             call = self._buyers_call(cmd.call_id, cmd.buyer_id)
             call.convert(value_cents, cmd.by, self.ctx.now())
             return [call], None
 
-        self.ctx.run(decide, hot=(cmd.call_id,))
+        self.ctx.run(change, hot=(cmd.call_id,))
 
     def dispute_call(self, cmd: DisputeCall) -> str:
         reason = validate.name(cmd.reason, "reason")
         require_subject_id(cmd.call_id, "call", "call_id")
         dispute_id = make_dispute_id(cmd.call_id, cmd.command_id)
 
-        def decide() -> tuple[list[PPCXAggregate], str]:
+        def change() -> tuple[list[PPCXAggregate], str]:
             call = self._buyers_call(cmd.call_id, cmd.buyer_id)
             if dispute_id in call.disputes:
                 return [], dispute_id
             call.dispute(dispute_id, reason, cmd.by, self.ctx.now())
             return [call], dispute_id
 
-        return self.ctx.run(decide, hot=(cmd.call_id,))
+        return self.ctx.run(change, hot=(cmd.call_id,))
 
     def _disputed_call(self, cmd: ResolveDispute) -> Call:
         """The call of the dispute; a dispute id that names no dispute (malformed, of another
@@ -481,7 +481,7 @@ class CallHandlers:
         billing = call.billing or {}
         buyer_id = billing.get("buyer_id")
 
-        def decide() -> tuple[list[PPCXAggregate], dict[str, Any]]:
+        def change() -> tuple[list[PPCXAggregate], dict[str, Any]]:
             fresh = self._disputed_call(cmd)
             at = self.ctx.now()
             touched: list[PPCXAggregate] = [fresh]
@@ -508,4 +508,4 @@ class CallHandlers:
                 "reversal_transfer_id": reversal_id,
             }
 
-        return self.ctx.run(decide, hot=(cmd.call_id, *([buyer_id] if buyer_id else [])))
+        return self.ctx.run(change, hot=(cmd.call_id, *([buyer_id] if buyer_id else [])))

@@ -79,7 +79,7 @@ def make_calls(count: int, clock: ManualClock) -> list[Call]:
                     "weight": 1,
                 }
             )
-        call.decide(
+        call.award(
             rule_version=1,
             mode="auction",
             seed=1,

@@ -19,7 +19,7 @@ from typing import Any, cast
 import orjson
 
 from domain.base import PPCXAggregate, PPCXEvent
-from domain.billing import decide_billing
+from domain.billing import billing_decision
 from domain.buyer import Buyer
 from domain.call import Call
 from domain.campaign import Campaign
@@ -216,7 +216,7 @@ def _call_life(
     ]
     winner = ranking[0]
     hold_id = _id("hold", seed, n)
-    call.decide(
+    call.award(
         rule_version=1,
         mode="auction",
         seed=n,
@@ -252,7 +252,7 @@ def _call_life(
     call.answer(at + timedelta(seconds=8))
     duration = rng.randint(10, 600)
     end = at + timedelta(seconds=8 + duration)
-    decision = decide_billing(
+    decision = billing_decision(
         answered=True,
         duration_s=duration,
         buffer_s=winner["buffer_s"],
