@@ -23,10 +23,11 @@ from collections.abc import Sequence
 from operator import itemgetter
 from typing import Any, NamedTuple
 
+from domain.campaign import DISTRIBUTIONS, Distribution
 from domain.invariant import invariant
 
 AUCTION_RULES_VERSION = 1
-MODES = ("auction", "waterfall", "round_robin", "weighted")
+MODES = DISTRIBUTIONS
 _TWO_64 = float(1 << 64)
 
 
@@ -84,11 +85,11 @@ def rank(
     valid = [b for b in bids if b.amount_cents >= floor_cents]
     if not valid:
         return []
-    if mode == "auction":
+    if mode == Distribution.AUCTION:
         ranking = _ranked(valid, seed, _BY_BID, limit)
-    elif mode == "waterfall":
+    elif mode == Distribution.WATERFALL:
         ranking = _ranked(valid, seed, _BY_PRIORITY, limit)
-    elif mode == "round_robin":
+    elif mode == Distribution.ROUND_ROBIN:
         ordered = sorted(valid, key=lambda b: b.target_id)
         start = rr_cursor % len(ordered)
         ranking = (ordered[start:] + ordered[:start])[:limit]

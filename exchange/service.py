@@ -27,7 +27,17 @@ from typing import Any, TypeVar
 import httpx
 
 from domain.call import RANKING_KEPT_MAX, Call
-from domain.campaign import Campaign
+from domain.call_state import (
+    BidOutcomeKind,
+    BidSource,
+    CallStatus,
+    ExclusionReason,
+    FailoverReason,
+    NoBuyerReason,
+    PostRefusal,
+    TelephonyEvent,
+)
+from domain.campaign import Campaign, Distribution
 from domain.clock import Clock, to_ms
 from domain.commands import (
     BidOutcome,
@@ -51,6 +61,7 @@ from exchange.caller_hash import CallerHasher
 from exchange.eligibility import eligible_targets, no_buyer_reason
 from exchange.hotstate import CALL_MAX_S, HotState, Peek, ReserveStatus
 from exchange.market import CampaignRule, MarketSnapshot, TargetRule
+from exchange.reservations import ReleaseMode, ReservationState
 from handlers.calls import CallHandlers
 
 logger = logging.getLogger(__name__)
@@ -62,8 +73,6 @@ RTB_DECISION_RESERVE_MS = 5
 RTB_COLLECT_MIN_MS = 10
 SWEEP_BATCH_MAX = 500
 SWEEP_LEASE_MS = 60_000
-FAILOVER_TYPES = ("no_answer", "busy", "failed")
-CALL_EVENT_TYPES = ("answered", "completed", *FAILOVER_TYPES)
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,7 +90,7 @@ class PingRequest:
 class PingResult:
     call_id: str
     accepted: bool
-    reason: str | None
+    reason: NoBuyerReason | None
     price_cents: int | None
     payout_cents: int | None
     expires_at: datetime | None
@@ -185,7 +194,7 @@ class Exchange:
             started=started,
         )
         if usage.blocked:
-            return await self._record(auction, None, reason="blocked", started=started)
+            return await self._record(auction, None, reason=NoBuyerReason.BLOCKED, started=started)
         eligibility = eligible_targets(
             targets,
             geo=request.geo,
@@ -197,7 +206,7 @@ class Exchange:
         )
         auction.excluded = eligibility.excluded
         await self._collect_bids(auction, eligibility.eligible)
-        if campaign.distribution == "round_robin":
+        if campaign.distribution == Distribution.ROUND_ROBIN:
             auction.rr_cursor = await self.hot.next_round_robin(market, campaign.campaign_id)
         ranking = rank(
             campaign.distribution,
@@ -220,7 +229,9 @@ class Exchange:
             below_floor,
             len(auction.bids),
             rtb_asked=len(auction.rtb),
-            rtb_timed_out=sum(1 for a in auction.rtb if a.outcome.outcome == "timed_out"),
+            rtb_timed_out=sum(
+                1 for a in auction.rtb if a.outcome.outcome == BidOutcomeKind.TIMED_OUT
+            ),
         )
         return await self._record(auction, None, reason=reason, started=started)
 
@@ -365,9 +376,9 @@ class Exchange:
                 candidate["target_id"],
                 candidate["buyer_id"],
                 hold_id,
-                "void",
+                ReleaseMode.VOID,
             )
-            auction.skipped.append((candidate["target_id"], "insufficient_funds"))
+            auction.skipped.append((candidate["target_id"], ExclusionReason.INSUFFICIENT_FUNDS))
             return None
         except BaseException:
             await self.hot.release(
@@ -375,7 +386,7 @@ class Exchange:
                 candidate["target_id"],
                 candidate["buyer_id"],
                 hold_id,
-                "void",
+                ReleaseMode.VOID,
             )
             raise
 
@@ -397,7 +408,7 @@ class Exchange:
         auction: _Auction,
         winner: dict[str, Any] | None,
         *,
-        reason: str | None = None,
+        reason: NoBuyerReason | None = None,
         hold_id: str | None = None,
         expires_at: datetime | None = None,
         started: float,
@@ -431,7 +442,7 @@ class Exchange:
         decision_ms = ((decided_at or asyncio.get_running_loop().time()) - started) * 1000
         await self._record_auction(command)
         bid_count = len(auction.bids)
-        timed_out = sum(1 for b in command.bids if b.outcome == "timed_out")
+        timed_out = sum(1 for b in command.bids if b.outcome == BidOutcomeKind.TIMED_OUT)
         if winner is None:
             return PingResult(
                 auction.call_id,
@@ -486,12 +497,18 @@ class Exchange:
         call = await self._in_thread(self.app.load, Call, call_id, "call_id")
         if "refused" in route:  # the caller was blocked after the ping: nothing is routed
             await self.hot.release(
-                call.market, route["target_id"], route["buyer_id"], route["hold_id"], "void"
+                call.market,
+                route["target_id"],
+                route["buyer_id"],
+                route["hold_id"],
+                ReleaseMode.VOID,
             )
             await self.hot.forget_last_ping(
                 call.market, call.campaign_id, call.publisher_id, call.caller_hash
             )
-            raise Refused(f"call {call_id} is not routed: the caller is blocked", reason="blocked")
+            raise Refused(
+                f"call {call_id} is not routed: the caller is blocked", reason=PostRefusal.BLOCKED
+            )
         await self._routed(call, route)
         await self.hot.forget_last_ping(
             call.market, call.campaign_id, call.publisher_id, call.caller_hash
@@ -520,23 +537,28 @@ class Exchange:
         if at is not None:
             at = check_reported_at(at, self.clock.now())
         call = await self._in_thread(self.calls.load_call, call_id, publisher_id)
-        if kind == "answered":
+        try:
+            event = TelephonyEvent(kind)
+        except ValueError:
+            raise NotFound(f"unknown event type {kind!r}", field="type") from None
+        if event == TelephonyEvent.ANSWERED:
             await self._in_thread(self.calls.record_answer, RecordAnswer(call_id, at))
-            return {"call_id": call_id, "status": "answered"}
-        if kind in FAILOVER_TYPES:
-            return await self._fail_over(call, kind, at)
-        if kind == "completed":
+            return {"call_id": call_id, "status": CallStatus.ANSWERED}
+        if event == TelephonyEvent.COMPLETED:
             return await self._complete(call, duration_s or 0, at)
-        raise NotFound(f"unknown event type {kind!r}", field="type")
+        failover = present(event.failover_reason, "any other telephony event is a failover")
+        return await self._fail_over(call, failover, at)
 
-    async def _fail_over(self, call: Call, reason: str, at: datetime | None) -> dict[str, Any]:
-        if call.status != "routing":
+    async def _fail_over(
+        self, call: Call, reason: FailoverReason, at: datetime | None
+    ) -> dict[str, Any]:
+        if not call.allows(Call.CallFailedOver):
             raise Conflict(f"call {call.id} is {call.status}; only a ringing call fails over")
         failed = dict(present(call.route, "a ringing call has a route"))
         campaign = await self._in_thread(self.app.load, Campaign, call.campaign_id, "campaign_id")
         snapshot = await self.hot.snapshot(call.market)
         now = self.clock.now()
-        skipped: list[tuple[str, str]] = []
+        skipped: list[tuple[str, ExclusionReason]] = []
         result: dict[str, Any] | None = None
         tried = call.tried_targets()
         if call.attempt < campaign.max_attempts:
@@ -561,13 +583,21 @@ class Exchange:
                     )
                 except InsufficientFunds:
                     await self.hot.release(
-                        call.market, candidate["target_id"], candidate["buyer_id"], hold_id, "void"
+                        call.market,
+                        candidate["target_id"],
+                        candidate["buyer_id"],
+                        hold_id,
+                        ReleaseMode.VOID,
                     )
-                    skipped.append((candidate["target_id"], "insufficient_funds"))
+                    skipped.append((candidate["target_id"], ExclusionReason.INSUFFICIENT_FUNDS))
                     continue
                 except BaseException:
                     await self.hot.release(
-                        call.market, candidate["target_id"], candidate["buyer_id"], hold_id, "void"
+                        call.market,
+                        candidate["target_id"],
+                        candidate["buyer_id"],
+                        hold_id,
+                        ReleaseMode.VOID,
                     )
                     raise
                 await self.hot.route(
@@ -579,7 +609,11 @@ class Exchange:
                 self.calls.fail_over, FailOver(call.id, reason, None, None, tuple(skipped), at)
             )
         await self.hot.release(
-            call.market, failed["target_id"], failed["buyer_id"], failed["hold_id"], "void"
+            call.market,
+            failed["target_id"],
+            failed["buyer_id"],
+            failed["hold_id"],
+            ReleaseMode.VOID,
         )
         return result
 
@@ -594,7 +628,7 @@ class Exchange:
                 route["target_id"],
                 route["buyer_id"],
                 route["hold_id"],
-                "settle" if billing["billable"] else "end",
+                ReleaseMode.SETTLE if billing["billable"] else ReleaseMode.END,
             )
         return billing
 
@@ -619,11 +653,15 @@ class Exchange:
         call = await self._in_thread(self.app.find, Call, call_id)
         held = call.pending_hold() if call is not None else None
         if call is not None and held is not None and held[0] == hold_id:
-            if call.status == "decided":
+            if call.allows(Call.PingExpired):
                 await self._in_thread(self.calls.expire_ping, ExpirePing(call_id))
-            elif call.status in ("routing", "answered"):
+            elif call.allows(Call.CallCompleted):
                 await self._in_thread(self.calls.complete_call, CompleteCall(call_id, 0))
-        mode = "void" if reservation.get("state") == "reserved" else "end"
+        mode = (
+            ReleaseMode.VOID
+            if reservation.get("state") == ReservationState.RESERVED
+            else ReleaseMode.END
+        )
         await self.hot.release(market, target, buyer, hold_id, mode)
 
 
@@ -644,15 +682,15 @@ class _Auction:
     rtb: list[RtbAnswer] = field(default_factory=list)
     bids: list[Bid] = field(default_factory=list)
     answers: dict[str, RtbAnswer] = field(default_factory=dict)
-    excluded: dict[str, str] = field(default_factory=dict)
+    excluded: dict[str, ExclusionReason] = field(default_factory=dict)
     ranking: list[dict[str, Any]] = field(default_factory=list)
-    skipped: list[tuple[str, str]] = field(default_factory=list)
+    skipped: list[tuple[str, ExclusionReason]] = field(default_factory=list)
     rr_cursor: int = 0
 
     def add_rtb(self, answer: RtbAnswer) -> None:
         self.rtb.append(answer)
         outcome = answer.outcome
-        if outcome.outcome == "received":
+        if outcome.outcome == BidOutcomeKind.RECEIVED:
             self.bids.append(
                 Bid(
                     outcome.target_id,
@@ -670,9 +708,9 @@ class _Auction:
             BidOutcome(
                 t.target_id,
                 t.buyer_id,
-                "received",
+                BidOutcomeKind.RECEIVED,
                 amount_cents=t.bid_cents,
-                source="standing",
+                source=BidSource.STANDING,
                 priority=t.priority,
                 weight=t.weight,
             )
@@ -682,10 +720,10 @@ class _Auction:
             BidOutcome(
                 t.target_id,
                 t.buyer_id,
-                "rejected",
+                BidOutcomeKind.REJECTED,
                 amount_cents=t.bid_cents,
                 reason="below_floor",
-                source="standing",
+                source=BidSource.STANDING,
                 priority=t.priority,
                 weight=t.weight,
             )

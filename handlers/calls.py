@@ -17,6 +17,14 @@ from domain.billing import billing_decision, is_duplicate
 from domain.blocklist import BlockedCaller, blocked_caller_id
 from domain.buyer import Buyer
 from domain.call import Call
+from domain.call_state import (
+    BidOutcomeKind,
+    CallStatus,
+    FailoverReason,
+    HoldStatus,
+    NoBuyerReason,
+    PostRefusal,
+)
 from domain.caller_history import CallerHistory, caller_history_id
 from domain.campaign import Campaign
 from domain.commands import (
@@ -40,8 +48,8 @@ from domain.reported_time import event_time
 from handlers.unit_of_work import HandlerContext
 
 DURATION_S_MAX = 24 * 3600
-BID_OUTCOMES = ("received", "rejected", "timed_out")
-FAILOVER_REASONS = ("no_answer", "busy", "failed")
+BID_OUTCOMES = tuple(BidOutcomeKind)
+FAILOVER_REASONS = tuple(FailoverReason)
 
 
 def _result_of(call: Call) -> dict[str, Any]:
@@ -49,7 +57,7 @@ def _result_of(call: Call) -> dict[str, Any]:
     return {
         "call_id": call.id,
         "status": call.status,
-        "accepted": call.status not in ("pinged", "no_buyer"),
+        "accepted": call.status not in (CallStatus.PINGED, CallStatus.NO_BUYER),
         "winner": dict(route) if route else None,
         "expires_at": call.expires_at,
     }
@@ -150,7 +158,7 @@ class CallHandlers:
                 at,
             )
             for bid in cmd.bids:
-                if bid.outcome == "received":
+                if bid.outcome == BidOutcomeKind.RECEIVED:
                     call.record_bid(
                         bid.target_id,
                         bid.buyer_id,
@@ -161,7 +169,7 @@ class CallHandlers:
                         bid.weight,
                         at,
                     )
-                elif bid.outcome == "rejected":
+                elif bid.outcome == BidOutcomeKind.REJECTED:
                     call.record_rejected_bid(
                         bid.target_id,
                         bid.buyer_id,
@@ -177,7 +185,10 @@ class CallHandlers:
             skipped = [list(s) for s in cmd.skipped]
             if winner is None:
                 call.find_no_buyer(
-                    cmd.no_buyer_reason or "no_eligible_buyer", cmd.excluded, skipped, at
+                    cmd.no_buyer_reason or NoBuyerReason.NO_ELIGIBLE_BUYER,
+                    cmd.excluded,
+                    skipped,
+                    at,
                 )
                 return call, False
             call.award(
@@ -223,7 +234,9 @@ class CallHandlers:
         for bid in cmd.bids:
             if bid.outcome not in BID_OUTCOMES:
                 raise ValidationError(f"unknown bid outcome {bid.outcome!r}", field="bids")
-            if bid.outcome == "received" and (bid.amount_cents is None or bid.amount_cents <= 0):
+            if bid.outcome == BidOutcomeKind.RECEIVED and (
+                bid.amount_cents is None or bid.amount_cents <= 0
+            ):
                 raise ValidationError("a received bid has a positive amount", field="bids")
         if (cmd.winner_target_id is None) == (cmd.no_buyer_reason is None):
             raise ValidationError(
@@ -237,7 +250,7 @@ class CallHandlers:
     def expire_ping(self, cmd: ExpirePing) -> bool:
         """Void the hold of a bid that was never posted; False when nothing was due."""
         call = self._call(cmd.call_id)
-        if call.status != "decided":
+        if not call.allows(Call.PingExpired):
             return False
         route = present(call.route, "a decided call has its winner's route")
 
@@ -245,7 +258,7 @@ class CallHandlers:
             fresh = self._call(cmd.call_id)
             expires_at = present(fresh.expires_at, "a decided call's bid has an expiry")
             at = self.ctx.now()
-            if fresh.status != "decided" or at < expires_at:
+            if not fresh.allows(Call.PingExpired) or at < expires_at:
                 return [], False
             hold_id, hold = fresh.expire(at)
             buyer = self.app.load(Buyer, hold["buyer_id"], "buyer_id")
@@ -266,11 +279,16 @@ class CallHandlers:
             fresh = self._call(cmd.call_id, cmd.publisher_id)
             at = self.ctx.now()
             unexpired = fresh.expires_at is not None and at < fresh.expires_at
-            if fresh.status == "decided" and unexpired and self._blocked(fresh.caller_hash):
-                hold_id, hold = fresh.refuse_post("blocked", at)
+            if fresh.allows(Call.PostRefused) and unexpired and self._blocked(fresh.caller_hash):
+                hold_id, hold = fresh.refuse_post(PostRefusal.BLOCKED, at)
                 buyer = self.app.load(Buyer, hold["buyer_id"], "buyer_id")
-                buyer.void_hold(hold_id, fresh.id, hold["amount_cents"], "blocked", at)
-                refused = {"call_id": fresh.id, "refused": "blocked", "hold_id": hold_id, **hold}
+                buyer.void_hold(hold_id, fresh.id, hold["amount_cents"], PostRefusal.BLOCKED, at)
+                refused = {
+                    "call_id": fresh.id,
+                    "refused": PostRefusal.BLOCKED,
+                    "hold_id": hold_id,
+                    **hold,
+                }
                 return [fresh, buyer], refused
             route = fresh.post(at)
             return [fresh], {"call_id": fresh.id, "attempt": 1, **route}
@@ -284,7 +302,7 @@ class CallHandlers:
     def record_answer(self, cmd: RecordAnswer) -> dict[str, Any]:
         def change() -> tuple[list[PPCXAggregate], dict[str, Any]]:
             call = self._call(cmd.call_id)
-            if call.status == "answered":
+            if call.status == CallStatus.ANSWERED:
                 return [], _result_of(call)  # a repeated webhook
             call.answer(event_time(cmd.at, self.ctx.now(), call))
             return [call], _result_of(call)
@@ -299,7 +317,7 @@ class CallHandlers:
                 f"reason must be one of {', '.join(FAILOVER_REASONS)}", field="type"
             )
         call = self._call(cmd.call_id)
-        if call.status != "routing":
+        if not call.allows(Call.CallFailedOver):
             raise Conflict(f"call {call.id} is {call.status}; only a ringing call fails over")
         candidate = None
         if cmd.next_target_id is not None:
@@ -374,7 +392,7 @@ class CallHandlers:
         call = self._call(cmd.call_id)
         if call.billing is not None:
             return billing_result(call)
-        if call.status not in ("routing", "answered"):
+        if not call.allows(Call.CallCompleted):
             raise Conflict(f"call {call.id} is {call.status}; it cannot complete")
         buyer_id = present(call.route, "a ringing call has a route")["buyer_id"]
         history_id = caller_history_id(call.caller_hash, buyer_id, call.campaign_id)
@@ -394,7 +412,7 @@ class CallHandlers:
             last_billed_at = history.last_billed_at if history else None
             duplicate = is_duplicate(last_billed_at, at, campaign.duplicate_window_days)
             decision = billing_decision(
-                answered=fresh.status == "answered",
+                answered=fresh.status == CallStatus.ANSWERED,
                 duration_s=duration_s,
                 buffer_s=route["buffer_s"],
                 duplicate=duplicate,
@@ -489,7 +507,7 @@ class CallHandlers:
             if cmd.accept:
                 hold_id = billing["hold_id"]
                 hold = fresh.holds[hold_id]
-                invariant(hold["status"] == "posted", "only a posted transfer is reversed")
+                invariant(hold["status"] == HoldStatus.POSTED, "only a posted transfer is reversed")
                 original = hold_transfer(
                     hold_id,
                     hold["buyer_id"],

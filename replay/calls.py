@@ -22,6 +22,7 @@ import orjson
 
 from domain.billing import BillingDecision, PayoutRule, billing_decision, is_duplicate
 from domain.call import RANKING_KEPT_MAX
+from domain.call_state import BillingReason, PostRefusal
 from domain.invariant import InvariantViolation
 from eventstore.rows import ChainedRow
 from exchange.auction import Bid, rank
@@ -299,7 +300,7 @@ class CallChecker:
             raise problem
         if call.route is not None:
             raise Broken("holds", "a routed call's post was refused")
-        if data["reason"] == "blocked" and call.caller_hash not in self.blocked:
+        if data["reason"] == PostRefusal.BLOCKED and call.caller_hash not in self.blocked:
             raise Broken("billing", "a post was refused as blocked, but the caller is not")
 
     # -- routes -------------------------------------------------------------------------------
@@ -426,7 +427,7 @@ class CallChecker:
         self.checked["billing"] += 1
         if data["hold_id"] is None:  # failover ran out of bidders: never answered
             del self.calls[call_id]
-            if data["reason"] != "not_answered" or call.hold_id is not None:
+            if data["reason"] != BillingReason.NOT_ANSWERED or call.hold_id is not None:
                 raise Broken("billing", "an unrouted call ends not_answered, holding nothing")
             return
 

@@ -35,6 +35,7 @@ from typing import Any
 import orjson
 import redis
 
+from domain.campaign import Distribution
 from domain.clock import to_ms
 from domain.schedule import LocalPeriods, local_periods
 from eventstore.application import PPCXApplication
@@ -42,6 +43,7 @@ from eventstore.rows import ChainedRow
 from exchange.config_sync import ConfigSync
 from exchange.hotstate import CALL_MAX_S, RESERVATION_GRACE_MS
 from exchange.keys import Keys, delete_matching
+from exchange.reservations import ReservationState
 from replay.log import event_name, pages
 
 PIPELINE_COMMANDS_MAX = 2000
@@ -213,7 +215,7 @@ class Fold:
         bid = self.unposted.get(call_id)
         if bid is None:
             return
-        if data["mode"] == "round_robin":
+        if data["mode"] == Distribution.ROUND_ROBIN:
             cursor = int(data["rr_cursor"]) + 1
             self.cursors[bid.campaign_id] = max(self.cursors.get(bid.campaign_id, 0), cursor)
         bid.decision = data
@@ -356,7 +358,7 @@ def _write_reservations(write: _Writer, keys: Keys, fold: Fold) -> int:
             "hp": periods.hour,
             "dp": periods.day,
             "mp": periods.month,
-            "state": "reserved" if r.routed_at is None else "routed",
+            "state": ReservationState.RESERVED if r.routed_at is None else ReservationState.ROUTED,
             "expires": expires_ms,
             "market": market,
         }

@@ -16,6 +16,7 @@ from api.models import PingIn, PingOut, PostOut
 from api.problems import Problem
 from api.rtb_params import parse_rtb_ping
 from api.services import ApiServices
+from domain.api_key import Role
 from domain.errors import ValidationError
 from domain.geo import Geo, parse_e164
 from domain.ids import derived_id
@@ -30,7 +31,7 @@ router = APIRouter(tags=["exchange (publishers)"])
 async def ping(
     body: PingIn,
     request: Request,
-    who: Principal = Depends(require("publisher")),
+    who: Principal = Depends(require(Role.PUBLISHER)),
     s: ApiServices = Depends(services),
 ) -> PingOut:
     """Ask for a bid before transferring a caller. The caller's number is used for duplicate
@@ -70,11 +71,13 @@ async def ping(
 
 @router.post("/v1/pings/{ping_id}/post", response_model=PostOut)
 async def post(
-    ping_id: str, who: Principal = Depends(require("publisher")), s: ApiServices = Depends(services)
+    ping_id: str,
+    who: Principal = Depends(require(Role.PUBLISHER)),
+    s: ApiServices = Depends(services),
 ) -> PostOut:
     """Transfer the call now: the destination to send it to. 410 once the bid has expired,
     409 when already posted."""
-    route = await s.exchange.post(ping_id, who.owner_id if who.role != "admin" else None)
+    route = await s.exchange.post(ping_id, who.owner_id if who.role != Role.ADMIN else None)
     return PostOut(call_id=route["call_id"], destination=route["destination"])
 
 
@@ -90,7 +93,7 @@ async def _rtb(
     campaign_id: str, params: dict[str, Any], token: str | None, s: ApiServices
 ) -> Response:
     who = await authenticate(token, s)
-    if who.role != "publisher" or who.owner_id is None:
+    if who.role != Role.PUBLISHER or who.owner_id is None:
         raise Problem(403, "RTB pings are sent with a publisher's key")
     started = time.perf_counter()
     rtb = parse_rtb_ping(params)

@@ -7,13 +7,13 @@ from typing import Any
 
 import typer
 
+from domain.api_key import ROLES
 from ppcx.commands.common import configure_logging, console, fail, load_settings
 from ppcx.services import ServiceError, ServiceRunner
 
 keys_app = typer.Typer(
     help="API keys: create the first admin key, revoke a leaked one.", no_args_is_help=True
 )
-ROLES = ("admin", "publisher", "buyer", "finance", "analyst")
 APP_FACTORY = "ppcx.web:app_from_environment"
 
 

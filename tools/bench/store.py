@@ -24,6 +24,7 @@ import psycopg.sql
 from rich.console import Console
 
 from domain.call import Call
+from domain.call_state import BidSource
 from domain.clock import ManualClock
 from domain.ids import new_id
 from eventstore.application import PPCXApplication
@@ -66,7 +67,7 @@ def make_calls(count: int, clock: ManualClock) -> list[Call]:
         ranking: list[dict[str, Any]] = []
         for b in range(3):
             target, buyer = f"tgt_{b:032x}", f"buy_{b:032x}"
-            call.record_bid(target, buyer, 4500 - 100 * b, "standing", 0, 0, 1, at)
+            call.record_bid(target, buyer, 4500 - 100 * b, BidSource.STANDING, 0, 0, 1, at)
             ranking.append(
                 {
                     "target_id": target,

@@ -22,6 +22,7 @@ from domain.base import PPCXAggregate, PPCXEvent
 from domain.billing import billing_decision
 from domain.buyer import Buyer
 from domain.call import Call
+from domain.call_state import BidSource, FailoverReason
 from domain.campaign import Campaign
 from domain.invariant import present
 from domain.publisher import Publisher
@@ -199,7 +200,7 @@ def _call_life(
     bidders = rng.sample(targets, k=rng.randint(1, 3))
     for t in bidders:
         bid_cents = present(t.bid_cents, "a synthetic bidder has a standing bid")
-        call.record_bid(t.id, t.buyer_id, bid_cents, "standing", 0, 0, 1, at)
+        call.record_bid(t.id, t.buyer_id, bid_cents, BidSource.STANDING, 0, 0, 1, at)
     bidders.sort(key=lambda t: -(t.bid_cents or 0))
     ranking: list[dict[str, Any]] = [
         {
@@ -240,7 +241,7 @@ def _call_life(
         return call
     call.post(at + timedelta(seconds=2))
     if roll > 0.85:  # nobody answered
-        call.fail_over("no_answer", None, None, [], at + timedelta(seconds=30))
+        call.fail_over(FailoverReason.NO_ANSWER, None, None, [], at + timedelta(seconds=30))
         buyer.void_hold(
             hold_id,
             call.id,
