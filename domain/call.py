@@ -18,7 +18,7 @@ one table, `CALL_TRANSITIONS`, at the end of this module.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from types import MappingProxyType
@@ -27,15 +27,23 @@ from typing import TYPE_CHECKING, Any
 from domain.base import PPCXAggregate
 from domain.billing import BILLING_RULES_VERSION
 from domain.call_state import (
+    AuctionTerms,
     BidSource,
+    Billing,
     BillingReason,
     CallStatus,
+    Candidate,
+    CandidateJson,
+    Dispute,
     DisputeStatus,
     FailoverReason,
+    Hold,
     HoldStatus,
     NoBuyerReason,
     PostRefusal,
+    Route,
 )
+from domain.campaign import Distribution
 from domain.errors import Conflict, Expired, Refused
 from domain.invariant import invariant, present
 
@@ -56,18 +64,18 @@ class Call(PPCXAggregate):
         bid_targets: list[str]
         bids_rejected: int
         bids_timed_out: int
-        decision: dict[str, Any] | None
-        ranking: list[dict[str, Any]]
+        decision: AuctionTerms | None
+        ranking: tuple[Candidate, ...]
         expires_at: datetime | None
         attempt: int
-        route: dict[str, Any] | None
-        holds: dict[str, dict[str, Any]]
+        route: Route | None
+        holds: dict[str, Hold]
         answered: bool
         duration_s: int
-        billing: dict[str, Any] | None
+        billing: Billing | None
         converted: bool
         conversion_value_cents: int | None
-        disputes: dict[str, dict[str, Any]]
+        disputes: dict[str, Dispute]
 
     # -- events -----------------------------------------------------------------------------
     class PingReceived(PPCXAggregate.Created):
@@ -92,7 +100,7 @@ class Call(PPCXAggregate):
             aggregate.bids_rejected = 0
             aggregate.bids_timed_out = 0
             aggregate.decision = None
-            aggregate.ranking = []
+            aggregate.ranking = ()
             aggregate.expires_at = None
             aggregate.attempt = 0
             aggregate.route = None
@@ -142,7 +150,7 @@ class Call(PPCXAggregate):
         seed: int
         floor_cents: int
         rr_cursor: int
-        ranking: list[dict[str, Any]]
+        ranking: list[CandidateJson]
         winner_target_id: str
         winner_buyer_id: str
         price_cents: int
@@ -154,24 +162,24 @@ class Call(PPCXAggregate):
 
         def apply(self, aggregate: Call) -> None:
             aggregate.status = CallStatus.DECIDED
-            aggregate.decision = {
-                "rule_version": self.rule_version,
-                "mode": self.mode,
-                "seed": self.seed,
-                "floor_cents": self.floor_cents,
-                "rr_cursor": self.rr_cursor,
-            }
-            aggregate.ranking = self.ranking
+            aggregate.decision = AuctionTerms(
+                self.rule_version,
+                Distribution(self.mode),
+                self.seed,
+                self.floor_cents,
+                self.rr_cursor,
+            )
+            aggregate.ranking = tuple(Candidate.from_json(c) for c in self.ranking)
             aggregate.expires_at = self.expires_at
-            winner = next(c for c in self.ranking if c["target_id"] == self.winner_target_id)
-            aggregate.route = {**winner, "hold_id": self.hold_id}
-            aggregate.holds[self.hold_id] = {
-                "buyer_id": self.winner_buyer_id,
-                "target_id": self.winner_target_id,
-                "amount_cents": self.price_cents,
-                "payout_cents": self.payout_cents,
-                "status": HoldStatus.PENDING,
-            }
+            winner = next(c for c in aggregate.ranking if c.target_id == self.winner_target_id)
+            aggregate.route = Route.award(winner, self.hold_id)
+            aggregate.holds[self.hold_id] = Hold(
+                self.winner_buyer_id,
+                self.winner_target_id,
+                self.price_cents,
+                self.payout_cents,
+                HoldStatus.PENDING,
+            )
 
     class NoBuyerFound(PPCXAggregate.Event):
         reason: str
@@ -186,7 +194,7 @@ class Call(PPCXAggregate):
 
         def apply(self, aggregate: Call) -> None:
             aggregate.status = CallStatus.EXPIRED
-            aggregate.holds[self.hold_id]["status"] = HoldStatus.VOIDED
+            aggregate.void(self.hold_id)
 
     class PostRefused(PPCXAggregate.Event):
         """The publisher posted the call, and the exchange refused to route it (the caller
@@ -197,7 +205,7 @@ class Call(PPCXAggregate):
 
         def apply(self, aggregate: Call) -> None:
             aggregate.status = CallStatus.REFUSED
-            aggregate.holds[self.hold_id]["status"] = HoldStatus.VOIDED
+            aggregate.void(self.hold_id)
 
     class CallPosted(PPCXAggregate.Event):
         def apply(self, aggregate: Call) -> None:
@@ -216,23 +224,23 @@ class Call(PPCXAggregate):
         def apply(self, aggregate: Call) -> None:
             aggregate.status = CallStatus.ROUTING
             aggregate.attempt = self.attempt
-            aggregate.route = {
-                "target_id": self.target_id,
-                "buyer_id": self.buyer_id,
-                "destination": self.destination,
-                "price_cents": self.price_cents,
-                "payout_cents": self.payout_cents,
-                "buffer_s": self.buffer_s,
-                "hold_id": self.hold_id,
-            }
+            aggregate.route = Route(
+                self.target_id,
+                self.buyer_id,
+                self.destination,
+                self.price_cents,
+                self.payout_cents,
+                self.buffer_s,
+                self.hold_id,
+            )
             if self.hold_id not in aggregate.holds:
-                aggregate.holds[self.hold_id] = {
-                    "buyer_id": self.buyer_id,
-                    "target_id": self.target_id,
-                    "amount_cents": self.price_cents,
-                    "payout_cents": self.payout_cents,
-                    "status": HoldStatus.PENDING,
-                }
+                aggregate.holds[self.hold_id] = Hold(
+                    self.buyer_id,
+                    self.target_id,
+                    self.price_cents,
+                    self.payout_cents,
+                    HoldStatus.PENDING,
+                )
 
     class CallAnswered(PPCXAggregate.Event):
         attempt: int
@@ -250,7 +258,7 @@ class Call(PPCXAggregate):
         skipped: list[list[str]]
 
         def apply(self, aggregate: Call) -> None:
-            aggregate.holds[self.hold_id]["status"] = HoldStatus.VOIDED
+            aggregate.void(self.hold_id)
             aggregate.status = (
                 CallStatus.FAILING_OVER if self.next_target_id else CallStatus.UNROUTED
             )
@@ -276,16 +284,17 @@ class Call(PPCXAggregate):
 
         def apply(self, aggregate: Call) -> None:
             aggregate.status = CallStatus.BILLED
-            aggregate.holds[self.hold_id]["status"] = HoldStatus.POSTED
-            aggregate.billing = {
-                "billable": True,
-                "reason": BillingReason.BILLABLE,
-                "hold_id": self.hold_id,
-                "buyer_id": self.buyer_id,
-                "revenue_cents": self.revenue_cents,
-                "payout_cents": self.payout_cents,
-                "margin_cents": self.margin_cents,
-            }
+            hold_id = self.hold_id
+            aggregate.holds[hold_id] = aggregate.holds[hold_id].with_status(HoldStatus.POSTED)
+            aggregate.billing = Billing(
+                True,
+                BillingReason.BILLABLE,
+                hold_id,
+                self.buyer_id,
+                self.revenue_cents,
+                self.payout_cents,
+                self.margin_cents,
+            )
 
     class CallNotBilled(PPCXAggregate.Event):
         reason: str
@@ -301,18 +310,12 @@ class Call(PPCXAggregate):
             aggregate.status = CallStatus.NOT_BILLED
             if (
                 self.hold_id is not None
-                and aggregate.holds[self.hold_id]["status"] == HoldStatus.PENDING
+                and aggregate.holds[self.hold_id].status == HoldStatus.PENDING
             ):
-                aggregate.holds[self.hold_id]["status"] = HoldStatus.VOIDED
-            aggregate.billing = {
-                "billable": False,
-                "reason": self.reason,
-                "hold_id": self.hold_id,
-                "buyer_id": self.buyer_id,
-                "revenue_cents": 0,
-                "payout_cents": 0,
-                "margin_cents": 0,
-            }
+                aggregate.void(self.hold_id)
+            aggregate.billing = Billing(
+                False, BillingReason(self.reason), self.hold_id, self.buyer_id, 0, 0, 0
+            )
 
     class CallConverted(PPCXAggregate.Event):
         value_cents: int | None
@@ -328,10 +331,7 @@ class Call(PPCXAggregate):
         by: str
 
         def apply(self, aggregate: Call) -> None:
-            aggregate.disputes[self.dispute_id] = {
-                "status": DisputeStatus.OPEN,
-                "reason": self.reason,
-            }
+            aggregate.disputes[self.dispute_id] = Dispute(DisputeStatus.OPEN, self.reason)
 
     class DisputeResolved(PPCXAggregate.Event):
         dispute_id: str
@@ -341,10 +341,16 @@ class Call(PPCXAggregate):
         by: str
 
         def apply(self, aggregate: Call) -> None:
-            dispute = aggregate.disputes[self.dispute_id]
-            dispute["status"] = DisputeStatus.ACCEPTED if self.accepted else DisputeStatus.REJECTED
+            status = DisputeStatus.ACCEPTED if self.accepted else DisputeStatus.REJECTED
+            aggregate.disputes[self.dispute_id] = Dispute(
+                status, aggregate.disputes[self.dispute_id].reason
+            )
             if self.accepted:
                 aggregate.status = CallStatus.REVERSED
+
+    def void(self, hold_id: str) -> None:
+        """The hold is voided (applying an event: the call's own holds only)."""
+        self.holds[hold_id] = self.holds[hold_id].with_status(HoldStatus.VOIDED)
 
     # -- commands ---------------------------------------------------------------------------
     @classmethod
@@ -442,25 +448,25 @@ class Call(PPCXAggregate):
         self,
         *,
         rule_version: int,
-        mode: str,
+        mode: Distribution,
         seed: int,
         floor_cents: int,
         rr_cursor: int,
-        ranking: list[dict[str, Any]],
+        ranking: Sequence[Candidate],
         winner_target_id: str,
         hold_id: str,
         expires_at: datetime,
         excluded: Mapping[str, str],
         skipped: list[list[str]],
         at: datetime,
-    ) -> dict[str, Any]:
+    ) -> Candidate:
         self._require(self.AuctionDecided, action="decide an auction")
         winner = present(
-            next((c for c in ranking if c["target_id"] == winner_target_id), None),
+            next((c for c in ranking if c.target_id == winner_target_id), None),
             "the winner is one of the ranked candidates",
         )
         invariant(winner_target_id in self.bid_targets, "the winner placed a bid")
-        invariant(winner["price_cents"] >= floor_cents, "the price is not below the floor")
+        invariant(winner.price_cents >= floor_cents, "the price is not below the floor")
         invariant(expires_at > at, "a bid expires after it is made")
         self.trigger_event(
             self.AuctionDecided,
@@ -469,11 +475,11 @@ class Call(PPCXAggregate):
             seed=seed,
             floor_cents=floor_cents,
             rr_cursor=rr_cursor,
-            ranking=ranking[:RANKING_KEPT_MAX],
+            ranking=[c.to_json() for c in ranking[:RANKING_KEPT_MAX]],
             winner_target_id=winner_target_id,
-            winner_buyer_id=winner["buyer_id"],
-            price_cents=winner["price_cents"],
-            payout_cents=winner["payout_cents"],
+            winner_buyer_id=winner.buyer_id,
+            price_cents=winner.price_cents,
+            payout_cents=winner.payout_cents,
             hold_id=hold_id,
             expires_at=expires_at,
             excluded=dict(excluded),
@@ -498,12 +504,12 @@ class Call(PPCXAggregate):
             timestamp=at,
         )
 
-    def pending_hold(self) -> tuple[str, dict[str, Any]] | None:
-        pending = [(h, v) for h, v in self.holds.items() if v["status"] == HoldStatus.PENDING]
+    def pending_hold(self) -> tuple[str, Hold] | None:
+        pending = [(h, v) for h, v in self.holds.items() if v.status == HoldStatus.PENDING]
         invariant(len(pending) <= 1, f"call {self.id} has more than one pending hold")
         return pending[0] if pending else None
 
-    def expire(self, at: datetime) -> tuple[str, dict[str, Any]]:
+    def expire(self, at: datetime) -> tuple[str, Hold]:
         self._require(self.PingExpired, action="expire")
         expires_at = present(self.expires_at, "a decided call's bid has an expiry")
         if at < expires_at:
@@ -512,14 +518,14 @@ class Call(PPCXAggregate):
         self.trigger_event(self.PingExpired, hold_id=held[0], timestamp=at)
         return held
 
-    def refuse_post(self, reason: PostRefusal, at: datetime) -> tuple[str, dict[str, Any]]:
+    def refuse_post(self, reason: PostRefusal, at: datetime) -> tuple[str, Hold]:
         """Refuse to route an unexpired, unposted bid (its hold is voided by the caller)."""
         self._require(self.PostRefused, action="refuse the post")
         held = present(self.pending_hold(), "a decided call holds the winner's funds")
         self.trigger_event(self.PostRefused, reason=reason, hold_id=held[0], timestamp=at)
         return held
 
-    def post(self, at: datetime) -> dict[str, Any]:
+    def post(self, at: datetime) -> Route:
         if self.status == CallStatus.REFUSED:
             raise Refused("the post of this call was refused", reason=PostRefusal.BLOCKED)
         if self.status in POSTED_STATUSES:
@@ -531,19 +537,19 @@ class Call(PPCXAggregate):
         self._require(self.CallPosted, action="post")
         route = present(self.route, "a decided call has its winner's route")
         self.trigger_event(self.CallPosted, timestamp=at)
-        self._route(1, route, route["hold_id"], at)
+        self._route(1, route, route.hold_id, at)
         return route
 
-    def _route(self, attempt: int, candidate: dict[str, Any], hold_id: str, at: datetime) -> None:
+    def _route(self, attempt: int, to: Candidate | Route, hold_id: str, at: datetime) -> None:
         self.trigger_event(
             self.CallRouted,
             attempt=attempt,
-            target_id=candidate["target_id"],
-            buyer_id=candidate["buyer_id"],
-            destination=candidate["destination"],
-            price_cents=candidate["price_cents"],
-            payout_cents=candidate["payout_cents"],
-            buffer_s=candidate["buffer_s"],
+            target_id=to.target_id,
+            buyer_id=to.buyer_id,
+            destination=to.destination,
+            price_cents=to.price_cents,
+            payout_cents=to.payout_cents,
+            buffer_s=to.buffer_s,
             hold_id=hold_id,
             timestamp=at,
         )
@@ -553,16 +559,16 @@ class Call(PPCXAggregate):
         self.trigger_event(self.CallAnswered, attempt=self.attempt, timestamp=at)
 
     def tried_targets(self) -> set[str]:
-        return {h["target_id"] for h in self.holds.values()}
+        return {h.target_id for h in self.holds.values()}
 
     def fail_over(
         self,
         reason: FailoverReason,
-        next_candidate: dict[str, Any] | None,
+        next_candidate: Candidate | None,
         next_hold_id: str | None,
         skipped: list[list[str]],
         at: datetime,
-    ) -> tuple[str, dict[str, Any]]:
+    ) -> tuple[str, Hold]:
         """The current attempt failed: its hold is voided; route to `next_candidate` if any."""
         self._require(self.CallFailedOver, action="fail over")
         held = present(self.pending_hold(), "a routed call holds its buyer's funds")
@@ -571,9 +577,9 @@ class Call(PPCXAggregate):
             self.CallFailedOver,
             attempt=self.attempt,
             reason=reason,
-            target_id=route["target_id"],
+            target_id=route.target_id,
             hold_id=held[0],
-            next_target_id=next_candidate["target_id"] if next_candidate else None,
+            next_target_id=next_candidate.target_id if next_candidate else None,
             skipped=skipped,
             timestamp=at,
         )
@@ -581,7 +587,7 @@ class Call(PPCXAggregate):
             next_hold_id = present(next_hold_id, "a failover to a target opens a hold")
             invariant(next_hold_id not in self.holds, "a failover opens a new hold")
             invariant(
-                next_candidate["target_id"] not in self.tried_targets(),
+                next_candidate.target_id not in self.tried_targets(),
                 "a failover goes to a target not tried yet",
             )
             self._route(self.attempt + 1, next_candidate, next_hold_id, at)
@@ -613,7 +619,7 @@ class Call(PPCXAggregate):
         duplicate_of: str | None,
         blocked: bool,
         at: datetime,
-    ) -> tuple[str, dict[str, Any]]:
+    ) -> tuple[str, Hold]:
         """Record the end of the call and its billing decision; the caller posts or voids."""
         self._require(self.CallCompleted, action="complete")
         held = present(self.pending_hold(), "a routed call holds its buyer's funds")
@@ -625,17 +631,17 @@ class Call(PPCXAggregate):
         )
         if billable:
             invariant(revenue_cents == payout_cents + margin_cents, "revenue = payout + margin")
-            invariant(revenue_cents == hold["amount_cents"], "a bill posts the whole hold")
+            invariant(revenue_cents == hold.amount_cents, "a bill posts the whole hold")
             self.trigger_event(
                 self.CallBilled,
                 hold_id=hold_id,
-                buyer_id=hold["buyer_id"],
-                target_id=hold["target_id"],
+                buyer_id=hold.buyer_id,
+                target_id=hold.target_id,
                 revenue_cents=revenue_cents,
                 payout_cents=payout_cents,
                 margin_cents=margin_cents,
                 duration_s=duration_s,
-                buffer_s=route["buffer_s"],
+                buffer_s=route.buffer_s,
                 rules_version=BILLING_RULES_VERSION,
                 timestamp=at,
             )
@@ -644,9 +650,9 @@ class Call(PPCXAggregate):
                 self.CallNotBilled,
                 reason=reason,
                 hold_id=hold_id,
-                buyer_id=hold["buyer_id"],
+                buyer_id=hold.buyer_id,
                 duration_s=duration_s,
-                buffer_s=route["buffer_s"],
+                buffer_s=route.buffer_s,
                 duplicate_of=duplicate_of,
                 blocked=blocked,
                 rules_version=BILLING_RULES_VERSION,
@@ -664,7 +670,7 @@ class Call(PPCXAggregate):
     def dispute(self, dispute_id: str, reason: str, by: str, at: datetime) -> None:
         if not self.allows(self.CallDisputed):
             raise Conflict(f"call {self.id} is {self.status}; only a billed call can be disputed")
-        if any(d["status"] == DisputeStatus.OPEN for d in self.disputes.values()):
+        if any(d.status == DisputeStatus.OPEN for d in self.disputes.values()):
             raise Conflict(f"call {self.id} already has an open dispute")
         self.trigger_event(
             self.CallDisputed, dispute_id=dispute_id, reason=reason, by=by, timestamp=at
@@ -682,8 +688,8 @@ class Call(PPCXAggregate):
         dispute = self.disputes.get(dispute_id)
         if dispute is None:
             raise Conflict(f"call {self.id} has no dispute {dispute_id}")
-        if dispute["status"] != DisputeStatus.OPEN:
-            raise Conflict(f"dispute {dispute_id} is already {dispute['status']}")
+        if dispute.status != DisputeStatus.OPEN:
+            raise Conflict(f"dispute {dispute_id} is already {dispute.status}")
         self._require(self.DisputeResolved, action="resolve a dispute")
         invariant(accepted == (reversal_transfer_id is not None), "accepted disputes reverse")
         self.trigger_event(

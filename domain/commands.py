@@ -14,6 +14,7 @@ from typing import Any
 from domain.call_state import (
     BidOutcomeKind,
     BidSource,
+    Candidate,
     ExclusionReason,
     FailoverReason,
     NoBuyerReason,
@@ -214,7 +215,7 @@ class RecordAuction:
     seed: int
     floor_cents: int
     rr_cursor: int
-    ranking: tuple[dict[str, Any], ...]
+    ranking: tuple[Candidate, ...]
     excluded: dict[str, ExclusionReason]
     skipped: tuple[tuple[str, ExclusionReason], ...]
     winner_target_id: str | None

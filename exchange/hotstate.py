@@ -27,6 +27,7 @@ from domain.invariant import invariant, present
 from domain.schedule import LocalPeriods, local_periods
 from exchange.keys import Keys
 from exchange.market import MarketSnapshot, TargetRule
+from exchange.ping import BidState
 from exchange.reservations import ReleaseMode
 
 RESERVATION_GRACE_MS = 24 * 3600 * 1000  # a reservation key outlives its expiry by a day
@@ -373,7 +374,7 @@ class HotState:
         self,
         market: str,
         call_id: str,
-        state: dict[str, Any],
+        state: BidState,
         campaign_id: str,
         publisher_id: str,
         caller_hash: str,
@@ -385,12 +386,12 @@ class HotState:
                 self.keys.ping(market, call_id),
                 self.keys.last_ping(market, campaign_id, publisher_id, caller_hash),
             ],
-            args=[orjson.dumps(state), call_id, ttl_ms, bid_ttl_ms],
+            args=[state.dumps(), call_id, ttl_ms, bid_ttl_ms],
         )
 
-    async def load_ping(self, market: str, call_id: str) -> dict[str, Any] | None:
+    async def load_ping(self, market: str, call_id: str) -> BidState | None:
         raw = await self.redis.get(self.keys.ping(market, call_id))
-        return orjson.loads(raw) if raw else None
+        return BidState.from_json(orjson.loads(raw)) if raw else None
 
     async def forget_last_ping(
         self, market: str, campaign_id: str, publisher_id: str, caller_hash: str

@@ -31,10 +31,12 @@ from domain.call_state import (
     BidOutcomeKind,
     BidSource,
     CallStatus,
+    Candidate,
     ExclusionReason,
     FailoverReason,
     NoBuyerReason,
     PostRefusal,
+    Route,
     TelephonyEvent,
 )
 from domain.campaign import Campaign, Distribution
@@ -61,6 +63,7 @@ from exchange.caller_hash import CallerHasher
 from exchange.eligibility import eligible_targets, no_buyer_reason
 from exchange.hotstate import CALL_MAX_S, HotState, Peek, ReserveStatus
 from exchange.market import CampaignRule, MarketSnapshot, TargetRule
+from exchange.ping import BidState
 from exchange.reservations import ReleaseMode, ReservationState
 from handlers.calls import CallHandlers
 
@@ -96,7 +99,7 @@ class PingResult:
     expires_at: datetime | None
     bid_count: int
     repeated: bool = False
-    winner: dict[str, Any] | None = None
+    winner: Route | None = None  # with the hold of its funds
     decision_ms: float = 0.0  # ping received → winner reserved (before the durable append)
     bids_timed_out: int = 0  # real-time bidders that missed the deadline (metrics)
 
@@ -259,20 +262,20 @@ class Exchange:
         first bid is unexpired gets that bid back instead of a new auction (as Ringba's RTB
         does). Another publisher's ping never sees it: it runs its own auction."""
         state = await self.hot.load_ping(market, previous)
-        if not state or not state.get("accepted") or state["expires_ms"] <= to_ms(now):
+        if state is None or state.expires_ms <= to_ms(now):
             return None
-        if state.get("publisher_id") != publisher_id:
+        if state.publisher_id != publisher_id:
             return None
         return PingResult(
             call_id=previous,
             accepted=True,
             reason=None,
-            price_cents=state["price_cents"],
-            payout_cents=state["payout_cents"],
-            expires_at=datetime.fromisoformat(state["expires_at"]),
-            bid_count=state["bid_count"],
+            price_cents=state.winner.price_cents,
+            payout_cents=state.winner.payout_cents,
+            expires_at=state.expires_at,
+            bid_count=state.bid_count,
             repeated=True,
-            winner=state["winner"],
+            winner=state.winner,
         )
 
     async def _collect_bids(self, auction: _Auction, eligible: list[TargetRule]) -> None:
@@ -310,28 +313,28 @@ class Exchange:
             for answer in answers:
                 auction.add_rtb(answer)
 
-    def _candidate(self, auction: _Auction, bid: Bid) -> dict[str, Any]:
+    def _candidate(self, auction: _Auction, bid: Bid) -> Candidate:
         target = auction.snapshot.targets[bid.target_id]
-        return {
-            "target_id": bid.target_id,
-            "buyer_id": bid.buyer_id,
-            "price_cents": bid.amount_cents,
-            "payout_cents": auction.campaign.payout.payout_cents(bid.amount_cents),
-            "destination": target.destination,
-            "buffer_s": target.buffer_s,
-            "priority": bid.priority,
-            "weight": bid.weight,
-        }
+        return Candidate(
+            bid.target_id,
+            bid.buyer_id,
+            bid.amount_cents,
+            auction.campaign.payout.payout_cents(bid.amount_cents),
+            target.destination,
+            target.buffer_s,
+            bid.priority,
+            bid.weight,
+        )
 
     async def _reserve(
         self,
         snapshot: MarketSnapshot,
-        candidate: dict[str, Any],
+        candidate: Candidate,
         call_id: str,
         at: datetime,
         expires_at: datetime,
     ) -> tuple[str, ReserveStatus]:
-        target = snapshot.targets[candidate["target_id"]]
+        target = snapshot.targets[candidate.target_id]
         buyer = snapshot.buyers.get(target.buyer_id)
         hold_id = new_id("hold")
         status = await self.hot.reserve(
@@ -340,17 +343,17 @@ class Exchange:
             buyer.time_zone if buyer else "UTC",
             hold_id,
             call_id,
-            candidate["price_cents"],
+            candidate.price_cents,
             at,
             expires_at,
         )
         return hold_id, status
 
     async def _try_winner(
-        self, auction: _Auction, candidate: dict[str, Any], started: float
+        self, auction: _Auction, candidate: Candidate, started: float
     ) -> PingResult | None:
         ttl_s = auction.campaign.bid_ttl_s
-        rtb = auction.answers.get(candidate["target_id"])
+        rtb = auction.answers.get(candidate.target_id)
         if rtb is not None and rtb.expires_in_s is not None:
             ttl_s = min(ttl_s, rtb.expires_in_s)
         expires_at = auction.at + timedelta(seconds=ttl_s)
@@ -358,7 +361,7 @@ class Exchange:
             auction.snapshot, candidate, auction.call_id, auction.at, expires_at
         )
         if status not in (ReserveStatus.RESERVED, ReserveStatus.ALREADY):
-            auction.skipped.append((candidate["target_id"], status.reason))
+            auction.skipped.append((candidate.target_id, status.reason))
             return None
         decided_at = asyncio.get_running_loop().time()
         try:
@@ -373,18 +376,18 @@ class Exchange:
         except InsufficientFunds:
             await self.hot.release(
                 auction.snapshot.market,
-                candidate["target_id"],
-                candidate["buyer_id"],
+                candidate.target_id,
+                candidate.buyer_id,
                 hold_id,
                 ReleaseMode.VOID,
             )
-            auction.skipped.append((candidate["target_id"], ExclusionReason.INSUFFICIENT_FUNDS))
+            auction.skipped.append((candidate.target_id, ExclusionReason.INSUFFICIENT_FUNDS))
             return None
         except BaseException:
             await self.hot.release(
                 auction.snapshot.market,
-                candidate["target_id"],
-                candidate["buyer_id"],
+                candidate.target_id,
+                candidate.buyer_id,
                 hold_id,
                 ReleaseMode.VOID,
             )
@@ -406,7 +409,7 @@ class Exchange:
     async def _record(
         self,
         auction: _Auction,
-        winner: dict[str, Any] | None,
+        winner: Candidate | None,
         *,
         reason: NoBuyerReason | None = None,
         hold_id: str | None = None,
@@ -432,7 +435,7 @@ class Exchange:
             ranking=tuple(auction.ranking),
             excluded=auction.excluded,
             skipped=tuple(auction.skipped),
-            winner_target_id=winner["target_id"] if winner else None,
+            winner_target_id=winner.target_id if winner else None,
             no_buyer_reason=None if winner else reason,
             hold_id=hold_id,
             expires_at=expires_at,
@@ -456,16 +459,13 @@ class Exchange:
                 bids_timed_out=timed_out,
             )
         expires_at = present(expires_at, "an accepted ping's bid has an expiry")
-        state = {
-            "accepted": True,
-            "publisher_id": auction.request.publisher_id,
-            "price_cents": winner["price_cents"],
-            "payout_cents": winner["payout_cents"],
-            "expires_at": expires_at.isoformat(),
-            "expires_ms": to_ms(expires_at),
-            "bid_count": bid_count,
-            "winner": {**winner, "hold_id": hold_id},
-        }
+        state = BidState.won(
+            auction.request.publisher_id,
+            winner,
+            present(hold_id, "a won auction holds the winner's funds"),
+            expires_at,
+            bid_count,
+        )
         ttl_ms = to_ms(expires_at) - to_ms(auction.at)
         await self.hot.save_ping(
             auction.snapshot.market,
@@ -481,11 +481,11 @@ class Exchange:
             auction.call_id,
             True,
             None,
-            winner["price_cents"],
-            winner["payout_cents"],
+            winner.price_cents,
+            winner.payout_cents,
             expires_at,
             bid_count,
-            winner={**winner, "hold_id": hold_id},
+            winner=state.winner,
             decision_ms=decision_ms,
             bids_timed_out=timed_out,
         )
@@ -554,7 +554,7 @@ class Exchange:
     ) -> dict[str, Any]:
         if not call.allows(Call.CallFailedOver):
             raise Conflict(f"call {call.id} is {call.status}; only a ringing call fails over")
-        failed = dict(present(call.route, "a ringing call has a route"))
+        failed = present(call.route, "a ringing call has a route")
         campaign = await self._in_thread(self.app.load, Campaign, call.campaign_id, "campaign_id")
         snapshot = await self.hot.snapshot(call.market)
         now = self.clock.now()
@@ -563,45 +563,40 @@ class Exchange:
         tried = call.tried_targets()
         if call.attempt < campaign.max_attempts:
             for candidate in call.ranking:
-                if (
-                    candidate["target_id"] in tried
-                    or candidate["target_id"] not in snapshot.targets
-                ):
+                if candidate.target_id in tried or candidate.target_id not in snapshot.targets:
                     continue
                 hold_id, status = await self._reserve(
                     snapshot, candidate, call.id, now, now + timedelta(seconds=CALL_MAX_S)
                 )
                 if status not in (ReserveStatus.RESERVED, ReserveStatus.ALREADY):
-                    skipped.append((candidate["target_id"], status.reason))
+                    skipped.append((candidate.target_id, status.reason))
                     continue
                 try:
                     result = await self._in_thread(
                         self.calls.fail_over,
-                        FailOver(
-                            call.id, reason, candidate["target_id"], hold_id, tuple(skipped), at
-                        ),
+                        FailOver(call.id, reason, candidate.target_id, hold_id, tuple(skipped), at),
                     )
                 except InsufficientFunds:
                     await self.hot.release(
                         call.market,
-                        candidate["target_id"],
-                        candidate["buyer_id"],
+                        candidate.target_id,
+                        candidate.buyer_id,
                         hold_id,
                         ReleaseMode.VOID,
                     )
-                    skipped.append((candidate["target_id"], ExclusionReason.INSUFFICIENT_FUNDS))
+                    skipped.append((candidate.target_id, ExclusionReason.INSUFFICIENT_FUNDS))
                     continue
                 except BaseException:
                     await self.hot.release(
                         call.market,
-                        candidate["target_id"],
-                        candidate["buyer_id"],
+                        candidate.target_id,
+                        candidate.buyer_id,
                         hold_id,
                         ReleaseMode.VOID,
                     )
                     raise
                 await self.hot.route(
-                    call.market, candidate["target_id"], candidate["buyer_id"], hold_id, now
+                    call.market, candidate.target_id, candidate.buyer_id, hold_id, now
                 )
                 break
         if result is None:
@@ -610,9 +605,9 @@ class Exchange:
             )
         await self.hot.release(
             call.market,
-            failed["target_id"],
-            failed["buyer_id"],
-            failed["hold_id"],
+            failed.target_id,
+            failed.buyer_id,
+            failed.hold_id,
             ReleaseMode.VOID,
         )
         return result
@@ -625,9 +620,9 @@ class Exchange:
         if route is not None:
             await self.hot.release(
                 call.market,
-                route["target_id"],
-                route["buyer_id"],
-                route["hold_id"],
+                route.target_id,
+                route.buyer_id,
+                route.hold_id,
                 ReleaseMode.SETTLE if billing["billable"] else ReleaseMode.END,
             )
         return billing
@@ -683,7 +678,7 @@ class _Auction:
     bids: list[Bid] = field(default_factory=list)
     answers: dict[str, RtbAnswer] = field(default_factory=dict)
     excluded: dict[str, ExclusionReason] = field(default_factory=dict)
-    ranking: list[dict[str, Any]] = field(default_factory=list)
+    ranking: list[Candidate] = field(default_factory=list)
     skipped: list[tuple[str, ExclusionReason]] = field(default_factory=list)
     rr_cursor: int = 0
 

@@ -53,24 +53,23 @@ FAILOVER_REASONS = tuple(FailoverReason)
 
 
 def _result_of(call: Call) -> dict[str, Any]:
-    route = call.route or {}
     return {
         "call_id": call.id,
         "status": call.status,
         "accepted": call.status not in (CallStatus.PINGED, CallStatus.NO_BUYER),
-        "winner": dict(route) if route else None,
+        "winner": call.route.to_json() if call.route else None,
         "expires_at": call.expires_at,
     }
 
 
 def billing_result(call: Call) -> dict[str, Any]:
-    billing = call.billing or {}
+    billing = present(call.billing, "a completed call has its billing decision")
     return {
-        "billable": bool(billing.get("billable")),
-        "reason": billing.get("reason"),
-        "revenue_cents": billing.get("revenue_cents", 0),
-        "payout_cents": billing.get("payout_cents", 0),
-        "margin_cents": billing.get("margin_cents", 0),
+        "billable": billing.billable,
+        "reason": billing.reason,
+        "revenue_cents": billing.revenue_cents,
+        "payout_cents": billing.payout_cents,
+        "margin_cents": billing.margin_cents,
     }
 
 
@@ -124,8 +123,8 @@ class CallHandlers:
         """The steps of recording an auction (see `HandlerContext.run_prepared`)."""
         require_id(cmd.call_id, "call", "call_id")
         self._check_auction(cmd)
-        winner = next((c for c in cmd.ranking if c["target_id"] == cmd.winner_target_id), None)
-        hot = (winner["buyer_id"],) if winner else ()
+        winner = next((c for c in cmd.ranking if c.target_id == cmd.winner_target_id), None)
+        hot = (winner.buyer_id,) if winner else ()
 
         attempts = 0
 
@@ -197,8 +196,8 @@ class CallHandlers:
                 seed=cmd.seed,
                 floor_cents=cmd.floor_cents,
                 rr_cursor=cmd.rr_cursor,
-                ranking=list(cmd.ranking),
-                winner_target_id=winner["target_id"],
+                ranking=cmd.ranking,
+                winner_target_id=winner.target_id,
                 hold_id=present(cmd.hold_id, "a win names its hold"),
                 expires_at=present(cmd.expires_at, "a win has an expiry"),
                 excluded=cmd.excluded,
@@ -213,13 +212,13 @@ class CallHandlers:
                 return [], _result_of(call)
             hold_id = present(cmd.hold_id, "a win names its hold")
             # The hold is timed when the writer decides it: a buyer's events stay in time order.
-            buyer = self.app.load(Buyer, winner["buyer_id"], "buyer_id")
+            buyer = self.app.load(Buyer, winner.buyer_id, "buyer_id")
             buyer.place_hold(
                 hold_id,
                 cmd.call_id,
                 cmd.publisher_id,
-                winner["price_cents"],
-                winner["payout_cents"],
+                winner.price_cents,
+                winner.payout_cents,
                 max(self.ctx.now(), call.modified_on),
             )
             return [buyer], _result_of(call)
@@ -261,11 +260,11 @@ class CallHandlers:
             if not fresh.allows(Call.PingExpired) or at < expires_at:
                 return [], False
             hold_id, hold = fresh.expire(at)
-            buyer = self.app.load(Buyer, hold["buyer_id"], "buyer_id")
-            buyer.void_hold(hold_id, fresh.id, hold["amount_cents"], "expired", at)
+            buyer = self.app.load(Buyer, hold.buyer_id, "buyer_id")
+            buyer.void_hold(hold_id, fresh.id, hold.amount_cents, "expired", at)
             return [fresh, buyer], True
 
-        return self.ctx.run(change, hot=(route["buyer_id"],))
+        return self.ctx.run(change, hot=(route.buyer_id,))
 
     # -- routing ---------------------------------------------------------------------------------
     def post_call(self, cmd: PostCall) -> dict[str, Any]:
@@ -273,7 +272,7 @@ class CallHandlers:
         A caller blocked since the ping is not routed: the refusal is recorded, the winner's
         hold voided, and the result says `{"refused": "blocked"}` (the caller raises)."""
         call = self._call(cmd.call_id, cmd.publisher_id)
-        winner = (call.route or {}).get("buyer_id")
+        winner = call.route.buyer_id if call.route else None
 
         def change() -> tuple[list[PPCXAggregate], dict[str, Any]]:
             fresh = self._call(cmd.call_id, cmd.publisher_id)
@@ -281,17 +280,17 @@ class CallHandlers:
             unexpired = fresh.expires_at is not None and at < fresh.expires_at
             if fresh.allows(Call.PostRefused) and unexpired and self._blocked(fresh.caller_hash):
                 hold_id, hold = fresh.refuse_post(PostRefusal.BLOCKED, at)
-                buyer = self.app.load(Buyer, hold["buyer_id"], "buyer_id")
-                buyer.void_hold(hold_id, fresh.id, hold["amount_cents"], PostRefusal.BLOCKED, at)
+                buyer = self.app.load(Buyer, hold.buyer_id, "buyer_id")
+                buyer.void_hold(hold_id, fresh.id, hold.amount_cents, PostRefusal.BLOCKED, at)
                 refused = {
                     "call_id": fresh.id,
                     "refused": PostRefusal.BLOCKED,
                     "hold_id": hold_id,
-                    **hold,
+                    **hold.to_json(),
                 }
                 return [fresh, buyer], refused
             route = fresh.post(at)
-            return [fresh], {"call_id": fresh.id, "attempt": 1, **route}
+            return [fresh], {"call_id": fresh.id, "attempt": 1, **route.to_json()}
 
         return self.ctx.run(change, hot=(cmd.call_id, *([winner] if winner else [])))
 
@@ -321,9 +320,7 @@ class CallHandlers:
             raise Conflict(f"call {call.id} is {call.status}; only a ringing call fails over")
         candidate = None
         if cmd.next_target_id is not None:
-            candidate = next(
-                (c for c in call.ranking if c["target_id"] == cmd.next_target_id), None
-            )
+            candidate = next((c for c in call.ranking if c.target_id == cmd.next_target_id), None)
             if candidate is None:
                 raise ValidationError(
                     "the next target was not ranked in the auction", field="next_target_id"
@@ -333,7 +330,7 @@ class CallHandlers:
                     "a failover to a target needs a hold id", field="next_hold_id"
                 )
         route = present(call.route, "a ringing call has a route")
-        hot = tuple({route["buyer_id"], *([candidate["buyer_id"]] if candidate else [])})
+        hot = tuple({route.buyer_id, *([candidate.buyer_id] if candidate else [])})
 
         def change() -> tuple[list[PPCXAggregate], dict[str, Any]]:
             fresh = self._call(cmd.call_id)
@@ -342,7 +339,7 @@ class CallHandlers:
             buyers = {
                 buyer_id: self.app.load(Buyer, buyer_id, "buyer_id")
                 for buyer_id in dict.fromkeys(
-                    [fresh.route["buyer_id"], *([candidate["buyer_id"]] if candidate else [])]
+                    [fresh.route.buyer_id, *([candidate.buyer_id] if candidate else [])]
                 )
             }
             at = event_time(cmd.at, self.ctx.now(), fresh, *buyers.values())
@@ -353,32 +350,32 @@ class CallHandlers:
 
             if candidate is not None:
                 next_hold_id = present(cmd.next_hold_id, "a failover to a target names its hold")
-                if candidate["target_id"] in fresh.tried_targets():
+                if candidate.target_id in fresh.tried_targets():
                     raise Conflict(
                         "the next target was already tried for this call", field="next_target_id"
                     )
                 if next_hold_id in fresh.holds:
                     raise ValidationError("the next hold id is already used", field="next_hold_id")
-                buyer(candidate["buyer_id"]).place_hold(
+                buyer(candidate.buyer_id).place_hold(
                     next_hold_id,
                     fresh.id,
                     fresh.publisher_id,
-                    candidate["price_cents"],
-                    candidate["payout_cents"],
+                    candidate.price_cents,
+                    candidate.payout_cents,
                     at,
                 )
             hold_id, hold = fresh.fail_over(
                 cmd.reason, candidate, cmd.next_hold_id, [list(s) for s in cmd.skipped], at
             )
-            buyer(hold["buyer_id"]).void_hold(
-                hold_id, fresh.id, hold["amount_cents"], f"failed_over:{cmd.reason}", at
+            buyer(hold.buyer_id).void_hold(
+                hold_id, fresh.id, hold.amount_cents, f"failed_over:{cmd.reason}", at
             )
             result: dict[str, Any] = {
                 "call_id": fresh.id,
                 "attempt": fresh.attempt,
-                "destination": candidate["destination"] if candidate else None,
-                "target_id": candidate["target_id"] if candidate else None,
-                "buyer_id": candidate["buyer_id"] if candidate else None,
+                "destination": candidate.destination if candidate else None,
+                "target_id": candidate.target_id if candidate else None,
+                "buyer_id": candidate.buyer_id if candidate else None,
             }
             return [fresh, *buyers.values()], result
 
@@ -394,7 +391,7 @@ class CallHandlers:
             return billing_result(call)
         if not call.allows(Call.CallCompleted):
             raise Conflict(f"call {call.id} is {call.status}; it cannot complete")
-        buyer_id = present(call.route, "a ringing call has a route")["buyer_id"]
+        buyer_id = present(call.route, "a ringing call has a route").buyer_id
         history_id = caller_history_id(call.caller_hash, buyer_id, call.campaign_id)
 
         def change() -> tuple[list[PPCXAggregate], dict[str, Any]]:
@@ -414,11 +411,11 @@ class CallHandlers:
             decision = billing_decision(
                 answered=fresh.status == CallStatus.ANSWERED,
                 duration_s=duration_s,
-                buffer_s=route["buffer_s"],
+                buffer_s=route.buffer_s,
                 duplicate=duplicate,
                 blocked=blocked,
-                price_cents=route["price_cents"],
-                payout_cents=route["payout_cents"],
+                price_cents=route.price_cents,
+                payout_cents=route.payout_cents,
             )
             hold_id, hold = fresh.complete(
                 duration_s=duration_s,
@@ -431,10 +428,10 @@ class CallHandlers:
                 blocked=blocked,
                 at=at,
             )
-            invariant(hold["buyer_id"] == buyer_id, "the routed buyer holds the funds")
+            invariant(hold.buyer_id == buyer_id, "the routed buyer holds the funds")
             touched: list[PPCXAggregate] = [fresh, buyer]
             if decision.billable:
-                buyer.post_hold(hold_id, fresh.id, hold["amount_cents"], at)
+                buyer.post_hold(hold_id, fresh.id, hold.amount_cents, at)
                 if history is None:
                     history = CallerHistory.start(
                         fresh.caller_hash, buyer_id, fresh.campaign_id, at
@@ -442,7 +439,7 @@ class CallHandlers:
                 history.record_billed(fresh.id, at)
                 touched.append(history)
             else:
-                buyer.void_hold(hold_id, fresh.id, hold["amount_cents"], decision.reason, at)
+                buyer.void_hold(hold_id, fresh.id, hold.amount_cents, decision.reason, at)
             return touched, billing_result(fresh)
 
         return self.ctx.run(change, hot=(cmd.call_id, buyer_id, history_id))
@@ -450,7 +447,7 @@ class CallHandlers:
     # -- after the call ------------------------------------------------------------------------
     def _buyers_call(self, call_id: str, buyer_id: str | None) -> Call:
         call = self._call(call_id)
-        routed_buyer = (call.route or {}).get("buyer_id")
+        routed_buyer = call.route.buyer_id if call.route else None
         if buyer_id is not None and routed_buyer != buyer_id:
             raise NotFound(f"call_id {call_id!r} does not exist", field="call_id")
         return call
@@ -496,8 +493,8 @@ class CallHandlers:
         if not isinstance(cmd.accept, bool):
             raise ValidationError("accept must be true or false", field="accept")
         call = self._disputed_call(cmd)
-        billing = call.billing or {}
-        buyer_id = billing.get("buyer_id")
+        billing = present(call.billing, "a disputed call was billed")
+        buyer_id = billing.buyer_id
 
         def change() -> tuple[list[PPCXAggregate], dict[str, Any]]:
             fresh = self._disputed_call(cmd)
@@ -505,18 +502,18 @@ class CallHandlers:
             touched: list[PPCXAggregate] = [fresh]
             reversal_id = None
             if cmd.accept:
-                hold_id = billing["hold_id"]
+                hold_id = present(billing.hold_id, "a billed call posted its hold")
                 hold = fresh.holds[hold_id]
-                invariant(hold["status"] == HoldStatus.POSTED, "only a posted transfer is reversed")
+                invariant(hold.status == HoldStatus.POSTED, "only a posted transfer is reversed")
                 original = hold_transfer(
                     hold_id,
-                    hold["buyer_id"],
+                    hold.buyer_id,
                     fresh.publisher_id,
-                    hold["amount_cents"],
-                    hold["payout_cents"],
+                    hold.amount_cents,
+                    hold.payout_cents,
                 )
                 reversal_id = derived_id("tx", "reversal", cmd.dispute_id)
-                buyer = self.app.load(Buyer, hold["buyer_id"], "buyer_id")
+                buyer = self.app.load(Buyer, hold.buyer_id, "buyer_id")
                 buyer.reverse(original, reversal_id, fresh.id, "dispute_accepted", cmd.by, at)
                 touched.append(buyer)
             fresh.resolve_dispute(cmd.dispute_id, cmd.accept, note, reversal_id, cmd.by, at)

@@ -181,7 +181,7 @@ async def voice_inbound(request: Request, s: ApiServices = Depends(services)) ->
         call = await s.call(s.app.load, Call, result.call_id, "call_id")
         if call.route is None:
             raise
-        route = {**call.route, "attempt": call.attempt}
+        route = {**call.route.to_json(), "attempt": call.attempt}
     return _dial(request, s, result.call_id, int(route.get("attempt", 1)), route["destination"])
 
 
@@ -210,7 +210,7 @@ async def voice_status(  # noqa: PLR0911 - one answer per Twilio callback kind
         status = params.get("DialCallStatus", "")
         if attempt and attempt != call.attempt:  # a retried callback for an earlier attempt
             if call.route is not None and call.status == CallStatus.ROUTING:
-                return _dial(request, s, call_id, call.attempt, call.route["destination"])
+                return _dial(request, s, call_id, call.attempt, call.route.destination)
             return Response(twilio.hangup(), media_type=TWIML)
         if status == "completed":
             duration = _seconds(params.get("DialCallDuration"), "DialCallDuration")

@@ -133,7 +133,7 @@ def test_failover_voids_and_rehold(domain: Domain, clock: ManualClock) -> None:
     call = domain.app.load(Call, call_id, "call_id")
     assert call.status == "not_billed"
     assert call.billing is not None
-    assert call.billing["reason"] == "not_answered"
+    assert call.billing.reason == "not_answered"
     ledger = ledger_from_log(domain.app)
     assert not ledger.pending
     assert sorted(ledger.closed_holds.values()) == ["voided", "voided"]

@@ -47,7 +47,7 @@ async def test_ping_post_answer_complete_is_billed(
     assert result.accepted
     assert (result.price_cents, result.payout_cents, result.bid_count) == (4500, 3000, 2)
     assert result.winner is not None
-    assert result.winner["target_id"] == target
+    assert result.winner.target_id == target
     assert _held(redis_client, settings, buyer) == 4500
     clock.advance(timedelta(seconds=3))
     route = await ex.post(result.call_id, publisher)
@@ -312,7 +312,7 @@ async def test_failover_to_the_next_bidder_then_to_nobody(
     assert _held(redis_client, settings, second_buyer) == 0
     assert _live(redis_client, settings, first) == 0
     call = domain.app.load(Call, won.call_id, "call_id")
-    assert (call.status, call.billing and call.billing["reason"]) == ("not_billed", "not_answered")
+    assert (call.status, call.billing and call.billing.reason) == ("not_billed", "not_answered")
     assert not ledger_from_log(domain.app).pending
 
 

@@ -325,7 +325,7 @@ async def test_round_robin_cursors_carry_on_where_they_were(
         runtime.hot.forget_snapshots()
         result = await runtime.exchange.ping(ping(publisher, campaign, caller=caller(n)))
         assert result.winner is not None
-        winners.append(result.winner["target_id"])
+        winners.append(result.winner.target_id)
         if n == 3:  # Redis is lost after the fourth auction
             for key in redis_client.scan_iter(match=f"{settings.redis_prefix}*"):
                 redis_client.delete(key)
