@@ -26,11 +26,11 @@ from typing import Any, TypeVar
 
 import httpx
 
+from domain.billing import BillingDecision
 from domain.call import RANKING_KEPT_MAX, Call
 from domain.call_state import (
     BidOutcomeKind,
     BidSource,
-    CallStatus,
     Candidate,
     ExclusionReason,
     FailoverReason,
@@ -66,6 +66,7 @@ from exchange.market import CampaignRule, MarketSnapshot, TargetRule
 from exchange.ping import BidState
 from exchange.reservations import ReleaseMode, ReservationState
 from handlers.calls import CallHandlers
+from handlers.results import FailoverOutcome, RefusedPost, Routed
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -491,16 +492,16 @@ class Exchange:
         )
 
     # -- post and the call's life ----------------------------------------------------------------
-    async def post(self, call_id: str, publisher_id: str | None) -> dict[str, Any]:
+    async def post(self, call_id: str, publisher_id: str | None) -> Routed:
         """Route the call to the winner → the route; NotFound, Conflict (posted) or Expired."""
-        route = await self._in_thread(self.calls.post_call, PostCall(call_id, publisher_id))
+        posted = await self._in_thread(self.calls.post_call, PostCall(call_id, publisher_id))
         call = await self._in_thread(self.app.load, Call, call_id, "call_id")
-        if "refused" in route:  # the caller was blocked after the ping: nothing is routed
+        if isinstance(posted, RefusedPost):  # the caller was blocked after the ping
             await self.hot.release(
                 call.market,
-                route["target_id"],
-                route["buyer_id"],
-                route["hold_id"],
+                posted.hold.target_id,
+                posted.hold.buyer_id,
+                posted.hold_id,
                 ReleaseMode.VOID,
             )
             await self.hot.forget_last_ping(
@@ -509,18 +510,18 @@ class Exchange:
             raise Refused(
                 f"call {call_id} is not routed: the caller is blocked", reason=PostRefusal.BLOCKED
             )
-        await self._routed(call, route)
+        await self._routed(call, posted.route)
         await self.hot.forget_last_ping(
             call.market, call.campaign_id, call.publisher_id, call.caller_hash
         )
-        return route
+        return posted
 
-    async def _routed(self, call: Call, route: dict[str, Any]) -> None:
+    async def _routed(self, call: Call, route: Route) -> None:
         extended = await self.hot.route(
-            call.market, route["target_id"], route["buyer_id"], route["hold_id"], self.clock.now()
+            call.market, route.target_id, route.buyer_id, route.hold_id, self.clock.now()
         )
         if not extended:  # Redis lost it (expired or flushed): the log still holds the funds
-            logger.warning("reservation %s missing at routing", route["hold_id"])
+            logger.warning("reservation %s missing at routing", route.hold_id)
 
     async def report(
         self,
@@ -529,11 +530,12 @@ class Exchange:
         duration_s: int | None,
         publisher_id: str | None,
         at: datetime | None = None,
-    ) -> dict[str, Any]:
-        """A telephony event for a call: answered, no_answer / busy / failed (failover), or
-        completed (the billing decision). `at`, when the telephony says when it happened,
-        must be within the tolerance of the clock (`domain.reported_time`), checked before
-        anything is read or reserved; it is then the time of the events recorded."""
+    ) -> FailoverOutcome | BillingDecision | None:
+        """A telephony event for a call: answered (→ None), no_answer / busy / failed (the
+        failover's outcome), or completed (the billing decision). `at`, when the telephony
+        says when it happened, must be within the tolerance of the clock
+        (`domain.reported_time`), checked before anything is read or reserved; it is then
+        the time of the events recorded."""
         if at is not None:
             at = check_reported_at(at, self.clock.now())
         call = await self._in_thread(self.calls.load_call, call_id, publisher_id)
@@ -543,7 +545,7 @@ class Exchange:
             raise NotFound(f"unknown event type {kind!r}", field="type") from None
         if event == TelephonyEvent.ANSWERED:
             await self._in_thread(self.calls.record_answer, RecordAnswer(call_id, at))
-            return {"call_id": call_id, "status": CallStatus.ANSWERED}
+            return None
         if event == TelephonyEvent.COMPLETED:
             return await self._complete(call, duration_s or 0, at)
         failover = present(event.failover_reason, "any other telephony event is a failover")
@@ -551,7 +553,7 @@ class Exchange:
 
     async def _fail_over(
         self, call: Call, reason: FailoverReason, at: datetime | None
-    ) -> dict[str, Any]:
+    ) -> FailoverOutcome:
         if not call.allows(Call.CallFailedOver):
             raise Conflict(f"call {call.id} is {call.status}; only a ringing call fails over")
         failed = present(call.route, "a ringing call has a route")
@@ -559,7 +561,7 @@ class Exchange:
         snapshot = await self.hot.snapshot(call.market)
         now = self.clock.now()
         skipped: list[tuple[str, ExclusionReason]] = []
-        result: dict[str, Any] | None = None
+        result: FailoverOutcome | None = None
         tried = call.tried_targets()
         if call.attempt < campaign.max_attempts:
             for candidate in call.ranking:
@@ -612,7 +614,7 @@ class Exchange:
         )
         return result
 
-    async def _complete(self, call: Call, duration_s: int, at: datetime | None) -> dict[str, Any]:
+    async def _complete(self, call: Call, duration_s: int, at: datetime | None) -> BillingDecision:
         billing = await self._in_thread(
             self.calls.complete_call, CompleteCall(call.id, duration_s, at)
         )
@@ -623,7 +625,7 @@ class Exchange:
                 route.target_id,
                 route.buyer_id,
                 route.hold_id,
-                ReleaseMode.SETTLE if billing["billable"] else ReleaseMode.END,
+                ReleaseMode.SETTLE if billing.billable else ReleaseMode.END,
             )
         return billing
 

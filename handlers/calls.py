@@ -9,11 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from concurrent.futures import Future
-from typing import Any
 
 from domain import validate
 from domain.base import PPCXAggregate
-from domain.billing import billing_decision, is_duplicate
+from domain.billing import BillingDecision, billing_decision, is_duplicate
 from domain.blocklist import BlockedCaller, blocked_caller_id
 from domain.buyer import Buyer
 from domain.call import Call
@@ -45,6 +44,14 @@ from domain.invariant import invariant, present
 from domain.ledger import hold_transfer
 from domain.money import parse_cents
 from domain.reported_time import event_time
+from handlers.results import (
+    AuctionOutcome,
+    DisputeResolution,
+    FailoverOutcome,
+    PostOutcome,
+    RefusedPost,
+    Routed,
+)
 from handlers.unit_of_work import HandlerContext
 
 DURATION_S_MAX = 24 * 3600
@@ -52,25 +59,20 @@ BID_OUTCOMES = tuple(BidOutcomeKind)
 FAILOVER_REASONS = tuple(FailoverReason)
 
 
-def _result_of(call: Call) -> dict[str, Any]:
-    return {
-        "call_id": call.id,
-        "status": call.status,
-        "accepted": call.status not in (CallStatus.PINGED, CallStatus.NO_BUYER),
-        "winner": call.route.to_json() if call.route else None,
-        "expires_at": call.expires_at,
-    }
+def _outcome(call: Call) -> AuctionOutcome:
+    return AuctionOutcome(call.id, call.status, call.route, call.expires_at)
 
 
-def billing_result(call: Call) -> dict[str, Any]:
+def billing_result(call: Call) -> BillingDecision:
+    """The billing decision the call recorded."""
     billing = present(call.billing, "a completed call has its billing decision")
-    return {
-        "billable": billing.billable,
-        "reason": billing.reason,
-        "revenue_cents": billing.revenue_cents,
-        "payout_cents": billing.payout_cents,
-        "margin_cents": billing.margin_cents,
-    }
+    return BillingDecision(
+        billing.billable,
+        billing.reason,
+        billing.revenue_cents,
+        billing.payout_cents,
+        billing.margin_cents,
+    )
 
 
 class CallHandlers:
@@ -90,7 +92,7 @@ class CallHandlers:
         return call
 
     # -- the auction ---------------------------------------------------------------------------
-    def record_auction(self, cmd: RecordAuction) -> dict[str, Any]:
+    def record_auction(self, cmd: RecordAuction) -> AuctionOutcome:
         """Create the call with every bid and the decision; hold the winner's funds.
 
         Raises InsufficientFunds when the winner's account refuses the hold: nothing is
@@ -98,7 +100,7 @@ class CallHandlers:
         prepare, change, hot, fixed = self._auction(cmd)
         return self.ctx.run_prepared(prepare, change, hot=hot, fixed=fixed)
 
-    def submit_auction(self, cmd: RecordAuction) -> Future[dict[str, Any]] | None:
+    def submit_auction(self, cmd: RecordAuction) -> Future[AuctionOutcome] | None:
         """`record_auction` without blocking, for the event loop: the future of its result;
         or None when recording must read the store first (an id given from outside may be
         recorded already; the campaign was not read at the version the exchange saw): then call
@@ -116,7 +118,7 @@ class CallHandlers:
         self, cmd: RecordAuction, campaign_read: Campaign | None = None
     ) -> tuple[
         Callable[[], tuple[Call, bool]],
-        Callable[[tuple[Call, bool]], tuple[list[PPCXAggregate], dict[str, Any]]],
+        Callable[[tuple[Call, bool]], tuple[list[PPCXAggregate], AuctionOutcome]],
         tuple[str, ...],
         Callable[[tuple[Call, bool]], list[PPCXAggregate]],
     ]:
@@ -206,10 +208,10 @@ class CallHandlers:
             )
             return call, False
 
-        def change(prepared: tuple[Call, bool]) -> tuple[list[PPCXAggregate], dict[str, Any]]:
+        def change(prepared: tuple[Call, bool]) -> tuple[list[PPCXAggregate], AuctionOutcome]:
             call, recorded = prepared  # the call itself is saved as `fixed`
             if recorded or winner is None:
-                return [], _result_of(call)
+                return [], _outcome(call)
             hold_id = present(cmd.hold_id, "a win names its hold")
             # The hold is timed when the writer decides it: a buyer's events stay in time order.
             buyer = self.app.load(Buyer, winner.buyer_id, "buyer_id")
@@ -221,7 +223,7 @@ class CallHandlers:
                 winner.payout_cents,
                 max(self.ctx.now(), call.modified_on),
             )
-            return [buyer], _result_of(call)
+            return [buyer], _outcome(call)
 
         def fixed(prepared: tuple[Call, bool]) -> list[PPCXAggregate]:
             call, recorded = prepared
@@ -267,14 +269,14 @@ class CallHandlers:
         return self.ctx.run(change, hot=(route.buyer_id,))
 
     # -- routing ---------------------------------------------------------------------------------
-    def post_call(self, cmd: PostCall) -> dict[str, Any]:
+    def post_call(self, cmd: PostCall) -> PostOutcome:
         """Transfer now → the route (destination, target, buyer); 410 Expired, 409 Conflict.
         A caller blocked since the ping is not routed: the refusal is recorded, the winner's
-        hold voided, and the result says `{"refused": "blocked"}` (the caller raises)."""
+        hold voided, and the result is a `RefusedPost` (the caller raises)."""
         call = self._call(cmd.call_id, cmd.publisher_id)
         winner = call.route.buyer_id if call.route else None
 
-        def change() -> tuple[list[PPCXAggregate], dict[str, Any]]:
+        def change() -> tuple[list[PPCXAggregate], PostOutcome]:
             fresh = self._call(cmd.call_id, cmd.publisher_id)
             at = self.ctx.now()
             unexpired = fresh.expires_at is not None and at < fresh.expires_at
@@ -282,15 +284,9 @@ class CallHandlers:
                 hold_id, hold = fresh.refuse_post(PostRefusal.BLOCKED, at)
                 buyer = self.app.load(Buyer, hold.buyer_id, "buyer_id")
                 buyer.void_hold(hold_id, fresh.id, hold.amount_cents, PostRefusal.BLOCKED, at)
-                refused = {
-                    "call_id": fresh.id,
-                    "refused": PostRefusal.BLOCKED,
-                    "hold_id": hold_id,
-                    **hold.to_json(),
-                }
-                return [fresh, buyer], refused
+                return [fresh, buyer], RefusedPost(fresh.id, PostRefusal.BLOCKED, hold_id, hold)
             route = fresh.post(at)
-            return [fresh], {"call_id": fresh.id, "attempt": 1, **route.to_json()}
+            return [fresh], Routed(fresh.id, 1, route)
 
         return self.ctx.run(change, hot=(cmd.call_id, *([winner] if winner else [])))
 
@@ -298,19 +294,19 @@ class CallHandlers:
         entry = self.app.find(BlockedCaller, blocked_caller_id(caller_hash))
         return bool(entry and entry.blocked)
 
-    def record_answer(self, cmd: RecordAnswer) -> dict[str, Any]:
-        def change() -> tuple[list[PPCXAggregate], dict[str, Any]]:
+    def record_answer(self, cmd: RecordAnswer) -> None:
+        def change() -> tuple[list[PPCXAggregate], None]:
             call = self._call(cmd.call_id)
             if call.status == CallStatus.ANSWERED:
-                return [], _result_of(call)  # a repeated webhook
+                return [], None  # a repeated webhook
             call.answer(event_time(cmd.at, self.ctx.now(), call))
-            return [call], _result_of(call)
+            return [call], None
 
-        return self.ctx.run(change, hot=(cmd.call_id,))
+        self.ctx.run(change, hot=(cmd.call_id,))
 
-    def fail_over(self, cmd: FailOver) -> dict[str, Any]:
+    def fail_over(self, cmd: FailOver) -> FailoverOutcome:
         """Void the failed attempt's hold, hold the next buyer's funds and route to it; with no
-        next target the call ends unbilled. → {"destination": … | None, …}"""
+        next target the call ends unbilled (the outcome's `next` is None)."""
         if cmd.reason not in FAILOVER_REASONS:
             raise ValidationError(
                 f"reason must be one of {', '.join(FAILOVER_REASONS)}", field="type"
@@ -332,7 +328,7 @@ class CallHandlers:
         route = present(call.route, "a ringing call has a route")
         hot = tuple({route.buyer_id, *([candidate.buyer_id] if candidate else [])})
 
-        def change() -> tuple[list[PPCXAggregate], dict[str, Any]]:
+        def change() -> tuple[list[PPCXAggregate], FailoverOutcome]:
             fresh = self._call(cmd.call_id)
             if fresh.route is None:
                 raise Conflict(f"call {fresh.id} is {fresh.status}; only a ringing call fails over")
@@ -370,19 +366,12 @@ class CallHandlers:
             buyer(hold.buyer_id).void_hold(
                 hold_id, fresh.id, hold.amount_cents, f"failed_over:{cmd.reason}", at
             )
-            result: dict[str, Any] = {
-                "call_id": fresh.id,
-                "attempt": fresh.attempt,
-                "destination": candidate.destination if candidate else None,
-                "target_id": candidate.target_id if candidate else None,
-                "buyer_id": candidate.buyer_id if candidate else None,
-            }
-            return [fresh, *buyers.values()], result
+            return [fresh, *buyers.values()], FailoverOutcome(fresh.id, fresh.attempt, candidate)
 
         return self.ctx.run(change, hot=(cmd.call_id, *hot))
 
     # -- the billing decision ----------------------------------------------------------------
-    def complete_call(self, cmd: CompleteCall) -> dict[str, Any]:
+    def complete_call(self, cmd: CompleteCall) -> BillingDecision:
         """End the call and decide billing: post the hold, or void it with the reason.
         A repeated completion returns the recorded decision and changes nothing."""
         duration_s = validate.integer(cmd.duration_s, "duration_s", 0, DURATION_S_MAX)
@@ -394,7 +383,7 @@ class CallHandlers:
         buyer_id = present(call.route, "a ringing call has a route").buyer_id
         history_id = caller_history_id(call.caller_hash, buyer_id, call.campaign_id)
 
-        def change() -> tuple[list[PPCXAggregate], dict[str, Any]]:
+        def change() -> tuple[list[PPCXAggregate], BillingDecision]:
             fresh = self._call(cmd.call_id)
             if fresh.billing is not None:
                 return [], billing_result(fresh)
@@ -487,7 +476,7 @@ class CallHandlers:
             raise missing
         return call
 
-    def resolve_dispute(self, cmd: ResolveDispute) -> dict[str, Any]:
+    def resolve_dispute(self, cmd: ResolveDispute) -> DisputeResolution:
         """Finance accepts (reverse the billing with new entries) or rejects a dispute."""
         note = validate.text(cmd.note, "note")
         if not isinstance(cmd.accept, bool):
@@ -496,7 +485,7 @@ class CallHandlers:
         billing = present(call.billing, "a disputed call was billed")
         buyer_id = billing.buyer_id
 
-        def change() -> tuple[list[PPCXAggregate], dict[str, Any]]:
+        def change() -> tuple[list[PPCXAggregate], DisputeResolution]:
             fresh = self._disputed_call(cmd)
             at = self.ctx.now()
             touched: list[PPCXAggregate] = [fresh]
@@ -517,10 +506,6 @@ class CallHandlers:
                 buyer.reverse(original, reversal_id, fresh.id, "dispute_accepted", cmd.by, at)
                 touched.append(buyer)
             fresh.resolve_dispute(cmd.dispute_id, cmd.accept, note, reversal_id, cmd.by, at)
-            return touched, {
-                "dispute_id": cmd.dispute_id,
-                "accepted": cmd.accept,
-                "reversal_transfer_id": reversal_id,
-            }
+            return touched, DisputeResolution(cmd.dispute_id, cmd.accept, reversal_id)
 
         return self.ctx.run(change, hot=(cmd.call_id, *([buyer_id] if buyer_id else [])))

@@ -78,7 +78,7 @@ async def post(
     """Transfer the call now: the destination to send it to. 410 once the bid has expired,
     409 when already posted."""
     route = await s.exchange.post(ping_id, who.owner_id if who.role != Role.ADMIN else None)
-    return PostOut(call_id=route["call_id"], destination=route["destination"])
+    return PostOut(call_id=route.call_id, destination=route.destination)
 
 
 # -- Ringba-compatible RTB ping ------------------------------------------------------------------

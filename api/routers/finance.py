@@ -247,4 +247,8 @@ async def resolve(
             call_id=call_id, dispute_id=dispute_id, accept=body.accept, note=body.note, by=who.by
         ),
     )
-    return DisputeResolvedOut(**result)
+    return DisputeResolvedOut(
+        dispute_id=result.dispute_id,
+        accepted=result.accepted,
+        reversal_transfer_id=result.reversal_transfer_id,
+    )

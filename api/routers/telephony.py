@@ -21,13 +21,16 @@ from api.models import CallEventIn
 from api.problems import Problem
 from api.services import ApiServices
 from domain.api_key import Role
+from domain.billing import BillingDecision
 from domain.call import Call
 from domain.call_state import CallStatus, FailoverReason, NoBuyerReason, TelephonyEvent
 from domain.errors import Conflict, DomainError, Refused, ValidationError
 from domain.geo import Geo, parse_e164
 from domain.ids import derived_id
+from domain.invariant import unreachable
 from domain.money import format_cents
 from exchange.service import PingRequest
+from handlers.results import FailoverOutcome, Routed
 
 router = APIRouter(tags=["telephony"])
 TWIML = "application/xml"
@@ -41,12 +44,12 @@ FAILOVER = {
 }
 
 
-def billing_answer(billing: dict[str, Any]) -> dict[str, Any]:
+def billing_answer(billing: BillingDecision) -> dict[str, Any]:
     return {
-        "billable": billing["billable"],
-        "reason": billing["reason"],
-        "revenue": format_cents(billing["revenue_cents"]),
-        "payout": format_cents(billing["payout_cents"]),
+        "billable": billing.billable,
+        "reason": billing.reason,
+        "revenue": format_cents(billing.revenue_cents),
+        "payout": format_cents(billing.payout_cents),
     }
 
 
@@ -66,9 +69,9 @@ async def call_event(
     if body.type == TelephonyEvent.COMPLETED:
         return billing_answer(await _complete(s, call_id, body.duration_s or 0, publisher, body.at))
     result = await s.exchange.report(call_id, body.type, body.duration_s, publisher, body.at)
-    if body.type == TelephonyEvent.ANSWERED:
+    if not isinstance(result, FailoverOutcome):
         return {"call_id": call_id, "status": CallStatus.ANSWERED}
-    return {"call_id": call_id, "attempt": result["attempt"], "destination": result["destination"]}
+    return {"call_id": call_id, "attempt": result.attempt, "destination": result.destination}
 
 
 # -- Twilio ------------------------------------------------------------------------------------
@@ -174,15 +177,15 @@ async def voice_inbound(request: Request, s: ApiServices = Depends(services)) ->
             return Response(twilio.refuse(), media_type=TWIML)
         return _say("Sorry, nobody can take your call right now. Please try again later.")
     try:
-        route = await s.exchange.post(result.call_id, tracking.publisher_id)
+        routed = await s.exchange.post(result.call_id, tracking.publisher_id)
     except Refused:  # the caller was blocked after the ping
         return Response(twilio.refuse(), media_type=TWIML)
     except Conflict:  # Twilio retried the webhook: the call is already on its way
         call = await s.call(s.app.load, Call, result.call_id, "call_id")
         if call.route is None:
             raise
-        route = {**call.route.to_json(), "attempt": call.attempt}
-    return _dial(request, s, result.call_id, int(route.get("attempt", 1)), route["destination"])
+        routed = Routed(call.id, call.attempt, call.route)
+    return _dial(request, s, result.call_id, routed.attempt, routed.destination)
 
 
 @router.post("/v1/voice/status")
@@ -220,8 +223,8 @@ async def voice_status(  # noqa: PLR0911 - one answer per Twilio callback kind
             return Response(twilio.hangup(), media_type=TWIML)
         if status in FAILOVER and call.allows(Call.CallFailedOver):
             result = await s.exchange.report(call_id, FAILOVER[status], None, None)
-            if result["destination"] is not None:
-                return _dial(request, s, call_id, result["attempt"], result["destination"])
+            if isinstance(result, FailoverOutcome) and result.destination is not None:
+                return _dial(request, s, call_id, result.attempt, result.destination)
         return _say("Sorry, nobody can take your call right now. Please try again later.")
     if params.get("CallStatus") == "completed" and call.allows(Call.CallCompleted):
         duration_s = _seconds(params.get("CallDuration"), "CallDuration")
@@ -236,7 +239,7 @@ async def _complete(
     duration_s: int,
     publisher_id: str | None,
     at: datetime | None = None,
-) -> dict[str, Any]:
+) -> BillingDecision:
     """The call's end and its billing decision; the caller's history is in the log now, so
     this worker's duplicate index is brought up to date before the next ping rather than
     within the next sync tick."""
@@ -244,6 +247,8 @@ async def _complete(
         call_id, TelephonyEvent.COMPLETED, duration_s, publisher_id, at
     )
     await s.call(s.sync_config)
+    if not isinstance(billing, BillingDecision):
+        unreachable("a completed call's report is its billing decision")
     return billing
 
 

@@ -174,7 +174,7 @@ def test_ledger_invariants_hold_on_both_stores(any_domain: Domain, clock: Manual
     market = build_market(any_domain)
     won = market.auction([market.targets[0]])
     clock.advance(timedelta(seconds=1))
-    assert won["accepted"]
+    assert won.accepted
     ledger = ledger_from_log(any_domain.app)
     ledger.check(market.buyers)
     assert len(ledger.pending) == 1

@@ -8,8 +8,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import redis
 
+from domain.billing import BillingDecision
 from domain.buyer import Buyer
 from domain.call import Call
+from domain.call_state import BillingReason
 from domain.clock import ManualClock
 from domain.commands import BlockCaller, ChangeCreditLimit, DepositFunds
 from domain.errors import Conflict, Expired, NotFound
@@ -51,14 +53,14 @@ async def test_ping_post_answer_complete_is_billed(
     assert _held(redis_client, settings, buyer) == 4500
     clock.advance(timedelta(seconds=3))
     route = await ex.post(result.call_id, publisher)
-    assert route["destination"] == "+13105550100"
+    assert route.destination == "+13105550100"
     with pytest.raises(Conflict):
         await ex.post(result.call_id, publisher)
     await ex.report(result.call_id, "answered", None, publisher)
     clock.advance(timedelta(seconds=95))
     billing = await ex.report(result.call_id, "completed", 95, publisher)
-    assert billing["billable"] is True
-    assert billing["revenue_cents"] == 4500
+    assert billing.billable is True
+    assert billing.revenue_cents == 4500
     assert _held(redis_client, settings, buyer) == 0
     assert _live(redis_client, settings, target) == 0
     sync(runtime)
@@ -230,15 +232,9 @@ async def test_duplicate_caller_inside_the_window_is_not_billed(
     for call_id in (first.call_id, second.call_id):
         await ex.report(call_id, "answered", None, publisher)
     clock.advance(timedelta(seconds=200))
-    assert (await ex.report(first.call_id, "completed", 200, publisher))["billable"]
+    assert (await ex.report(first.call_id, "completed", 200, publisher)).billable
     duplicate = await ex.report(second.call_id, "completed", 200, publisher)
-    assert duplicate == {
-        "billable": False,
-        "reason": "duplicate",
-        "revenue_cents": 0,
-        "payout_cents": 0,
-        "margin_cents": 0,
-    }
+    assert duplicate == BillingDecision(False, BillingReason.DUPLICATE, 0, 0, 0)
     sync(runtime)  # the duplicate index reaches Redis: the buyer no longer bids on this caller
     third = await ex.ping(ping(publisher, campaign, caller(7)))
     assert (third.accepted, third.reason) == (False, "duplicate")
@@ -303,12 +299,12 @@ async def test_failover_to_the_next_bidder_then_to_nobody(
     won = await ex.ping(ping(publisher, campaign))
     await ex.post(won.call_id, publisher)
     answer = await ex.report(won.call_id, "no_answer", None, publisher)
-    assert answer["destination"] == "+13105550102"
+    assert answer.destination == "+13105550102"
     assert _held(redis_client, settings, first_buyer) == 0
     assert _held(redis_client, settings, second_buyer) == 4500
     assert _live(redis_client, settings, second) == 1
     last = await ex.report(won.call_id, "busy", None, publisher)
-    assert last["destination"] is None
+    assert last.destination is None
     assert _held(redis_client, settings, second_buyer) == 0
     assert _live(redis_client, settings, first) == 0
     call = domain.app.load(Call, won.call_id, "call_id")

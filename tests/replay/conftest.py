@@ -80,12 +80,12 @@ async def drive(
         await ex.post(result.call_id, m.publisher)
         if rng.random() < 0.2:
             answer = await ex.report(result.call_id, "no_answer", None, m.publisher)
-            if answer["destination"] is None:
+            if answer.destination is None:
                 continue
         await ex.report(result.call_id, "answered", None, m.publisher)
         outcome = await ex.report(result.call_id, "completed", rng.randint(20, 300), m.publisher)
         sync(runtime)
-        if outcome["billable"]:
+        if outcome.billable:
             billed += 1
             if rng.random() < 0.15:
                 try:
