@@ -4,8 +4,10 @@ dicts whose keys each caller had to know. The billing decision is the domain's o
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from domain.call_state import CallStatus, Candidate, Hold, PostRefusal, Route
 
@@ -71,3 +73,19 @@ class DisputeResolution:
     dispute_id: str
     accepted: bool
     reversal_transfer_id: str | None  # the transfer that reversed the bill, when accepted
+
+
+@dataclass(frozen=True, slots=True)
+class DepositReceipt:
+    """A deposit booked: its transfer and the buyer's available funds after it. Kept in the
+    command's `CommandReceipt` (as `to_json()`), so a repeated command answers the same."""
+
+    transfer_id: str
+    available_cents: int
+
+    def to_json(self) -> dict[str, Any]:
+        return {"transfer_id": self.transfer_id, "available_cents": self.available_cents}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> DepositReceipt:
+        return cls(data["transfer_id"], data["available_cents"])

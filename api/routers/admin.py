@@ -117,7 +117,7 @@ async def deposit(
         DepositFunds(buyer_id=buyer_id, amount=body.amount, reference=body.reference, by=who.by),
     )
     return DepositOut(
-        transfer_id=result["transfer_id"], available=format_cents(result["available_cents"])
+        transfer_id=result.transfer_id, available=format_cents(result.available_cents)
     )
 
 
