@@ -48,6 +48,9 @@ from domain.errors import Conflict, Expired, Refused
 from domain.invariant import invariant, present
 
 RANKING_KEPT_MAX = 16  # candidates recorded for failover and replay (a bound on event size)
+# A routed call lives at most this long: one that never reports its end is closed by the
+# sweeper after it (not billed), and its hold and reservation are kept until then.
+CALL_MAX_S = 4 * 3600
 
 
 class Call(PPCXAggregate):

@@ -20,6 +20,7 @@ from typing import Any
 import orjson
 import redis.asyncio as aioredis
 
+from domain.call import CALL_MAX_S
 from domain.call_state import ExclusionReason
 from domain.caps import CapUsage
 from domain.clock import to_ms
@@ -31,7 +32,6 @@ from exchange.ping import BidState
 from exchange.reservations import ReleaseMode
 
 RESERVATION_GRACE_MS = 24 * 3600 * 1000  # a reservation key outlives its expiry by a day
-CALL_MAX_S = 4 * 3600  # a routed call that never reports completion is swept after this
 FUNDS_CACHE_S = 0.1
 SCRIPT_NAMES = (
     "peek",

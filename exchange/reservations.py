@@ -3,7 +3,10 @@ call's end (`reserve.lua`, `route.lua`, `release.lua`; see `exchange.keys` for t
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from enum import StrEnum
+from typing import Protocol
 
 
 class ReservationState(StrEnum):
@@ -19,3 +22,26 @@ class ReleaseMode(StrEnum):
     VOID = "void"  # no call came of it (expired, refused, failed over): counts, spend undone
     END = "end"  # a routed call not billed: the counts stay, the spend is undone
     SETTLE = "settle"  # a billed call: counts and spend stay
+
+
+class Releases(Protocol):
+    """What can release a reservation (`exchange.hotstate.HotState`)."""
+
+    async def release(
+        self, market: str, target_id: str, buyer_id: str, hold_id: str, mode: ReleaseMode
+    ) -> bool: ...
+
+
+@asynccontextmanager
+async def released_on_error(
+    hot: Releases, market: str, target_id: str, buyer_id: str, hold_id: str
+) -> AsyncIterator[None]:
+    """Release the reservation (`void`: no call came of it) when the block raises anything —
+    the store refusing the hold, a failed append, a cancelled request — then let the error
+    go on. Invariant 4: an auction reserves in Redis first, then appends its events; if the
+    append fails, the reservation is released."""
+    try:
+        yield
+    except BaseException:
+        await hot.release(market, target_id, buyer_id, hold_id, ReleaseMode.VOID)
+        raise

@@ -27,7 +27,7 @@ from typing import Any, TypeVar
 import httpx
 
 from domain.billing import BillingDecision
-from domain.call import RANKING_KEPT_MAX, Call
+from domain.call import CALL_MAX_S, RANKING_KEPT_MAX, Call
 from domain.call_state import (
     BidOutcomeKind,
     BidSource,
@@ -61,10 +61,10 @@ from exchange.auction import AUCTION_RULES_VERSION, Bid, rank
 from exchange.bidders import RtbAnswer, collect_rtb_bids
 from exchange.caller_hash import CallerHasher
 from exchange.eligibility import eligible_targets, no_buyer_reason
-from exchange.hotstate import CALL_MAX_S, HotState, Peek, ReserveStatus
+from exchange.hotstate import HotState, Peek, ReserveStatus
 from exchange.market import CampaignRule, MarketSnapshot, TargetRule
 from exchange.ping import BidState
-from exchange.reservations import ReleaseMode, ReservationState
+from exchange.reservations import ReleaseMode, ReservationState, released_on_error
 from handlers.calls import CallHandlers
 from handlers.results import FailoverOutcome, RefusedPost, Routed
 
@@ -365,34 +365,22 @@ class Exchange:
             auction.skipped.append((candidate.target_id, status.reason))
             return None
         decided_at = asyncio.get_running_loop().time()
+        market = auction.snapshot.market
         try:
-            return await self._record(
-                auction,
-                candidate,
-                hold_id=hold_id,
-                expires_at=expires_at,
-                started=started,
-                decided_at=decided_at,
-            )
-        except InsufficientFunds:
-            await self.hot.release(
-                auction.snapshot.market,
-                candidate.target_id,
-                candidate.buyer_id,
-                hold_id,
-                ReleaseMode.VOID,
-            )
+            async with released_on_error(
+                self.hot, market, candidate.target_id, candidate.buyer_id, hold_id
+            ):
+                return await self._record(
+                    auction,
+                    candidate,
+                    hold_id=hold_id,
+                    expires_at=expires_at,
+                    started=started,
+                    decided_at=decided_at,
+                )
+        except InsufficientFunds:  # the buyer's account refused the hold: the next bidder
             auction.skipped.append((candidate.target_id, ExclusionReason.INSUFFICIENT_FUNDS))
             return None
-        except BaseException:
-            await self.hot.release(
-                auction.snapshot.market,
-                candidate.target_id,
-                candidate.buyer_id,
-                hold_id,
-                ReleaseMode.VOID,
-            )
-            raise
 
     async def _record_auction(self, command: RecordAuction) -> None:
         """Queue the auction's events to the writer from the event loop and wait for them to
@@ -573,30 +561,17 @@ class Exchange:
                 if status not in (ReserveStatus.RESERVED, ReserveStatus.ALREADY):
                     skipped.append((candidate.target_id, status.reason))
                     continue
+                command = FailOver(
+                    call.id, reason, candidate.target_id, hold_id, tuple(skipped), at
+                )
                 try:
-                    result = await self._in_thread(
-                        self.calls.fail_over,
-                        FailOver(call.id, reason, candidate.target_id, hold_id, tuple(skipped), at),
-                    )
-                except InsufficientFunds:
-                    await self.hot.release(
-                        call.market,
-                        candidate.target_id,
-                        candidate.buyer_id,
-                        hold_id,
-                        ReleaseMode.VOID,
-                    )
+                    async with released_on_error(
+                        self.hot, call.market, candidate.target_id, candidate.buyer_id, hold_id
+                    ):
+                        result = await self._in_thread(self.calls.fail_over, command)
+                except InsufficientFunds:  # the next buyer's account refused the hold
                     skipped.append((candidate.target_id, ExclusionReason.INSUFFICIENT_FUNDS))
                     continue
-                except BaseException:
-                    await self.hot.release(
-                        call.market,
-                        candidate.target_id,
-                        candidate.buyer_id,
-                        hold_id,
-                        ReleaseMode.VOID,
-                    )
-                    raise
                 await self.hot.route(
                     call.market, candidate.target_id, candidate.buyer_id, hold_id, now
                 )

@@ -35,6 +35,7 @@ from typing import Any
 import orjson
 import redis
 
+from domain.call import CALL_MAX_S
 from domain.call_state import Candidate
 from domain.campaign import Distribution
 from domain.clock import to_ms
@@ -42,7 +43,7 @@ from domain.schedule import LocalPeriods, local_periods
 from eventstore.application import PPCXApplication
 from eventstore.rows import ChainedRow
 from exchange.config_sync import ConfigSync
-from exchange.hotstate import CALL_MAX_S, RESERVATION_GRACE_MS
+from exchange.hotstate import RESERVATION_GRACE_MS
 from exchange.keys import Keys, delete_matching
 from exchange.ping import BidState
 from exchange.reservations import ReservationState
