@@ -1,20 +1,48 @@
-"""A ping's bid as the exchange keeps it in Redis until the call is posted: a second ping of
-the same caller, campaign and publisher gets it back (`exchange.keys.Keys.ping`).
+"""A ping and what it gets: the request, the result, and the bid the exchange keeps in Redis
+until the call is posted (a second ping of the same caller, campaign and publisher gets it
+back: `exchange.keys.Keys.ping`).
 
-Two writers build it — the exchange when the auction is won, and `replay.rehydrate` from the
-log after Redis was lost — so it is one type, and both write the same bytes."""
+Two writers build the kept bid — the auction when it is won, and `replay.rehydrate` from the
+log after Redis was lost — so it is one type, `BidState`, and both write the same bytes."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 import orjson
 
-from domain.call_state import Candidate, Route
+from domain.call_state import Candidate, NoBuyerReason, Route
 from domain.clock import to_ms
+from domain.geo import Geo
+
+
+@dataclass(frozen=True, slots=True)
+class PingRequest:
+    campaign_id: str
+    publisher_id: str
+    caller_number: str | None
+    geo: Geo
+    attribution: dict[str, Any] = field(default_factory=dict)
+    tags: dict[str, str] = field(default_factory=dict)
+    call_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PingResult:
+    call_id: str
+    accepted: bool
+    reason: NoBuyerReason | None
+    price_cents: int | None
+    payout_cents: int | None
+    expires_at: datetime | None
+    bid_count: int
+    repeated: bool = False
+    winner: Route | None = None  # with the hold of its funds
+    decision_ms: float = 0.0  # ping received → winner reserved (before the durable append)
+    bids_timed_out: int = 0  # real-time bidders that missed the deadline (metrics)
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,8 +5,16 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import datetime
 from enum import StrEnum
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
+
+from domain.ids import new_id
+
+if TYPE_CHECKING:  # the Redis adapter names this module's modes at run time
+    from domain.call_state import Candidate
+    from exchange.hotstate import HotState, ReserveStatus
+    from exchange.market import MarketSnapshot
 
 
 class ReservationState(StrEnum):
@@ -45,3 +53,29 @@ async def released_on_error(
     except BaseException:
         await hot.release(market, target_id, buyer_id, hold_id, ReleaseMode.VOID)
         raise
+
+
+async def reserve(
+    hot: HotState,
+    snapshot: MarketSnapshot,
+    candidate: Candidate,
+    call_id: str,
+    at: datetime,
+    expires_at: datetime,
+) -> tuple[str, ReserveStatus]:
+    """Reserve a ranked candidate for a call under a new hold id (the auction's winner, or a
+    failover's next bidder) → the hold id and what the script answered."""
+    target = snapshot.targets[candidate.target_id]
+    buyer = snapshot.buyers.get(target.buyer_id)
+    hold_id = new_id("hold")
+    status = await hot.reserve(
+        snapshot.market,
+        target,
+        buyer.time_zone if buyer else "UTC",
+        hold_id,
+        call_id,
+        candidate.price_cents,
+        at,
+        expires_at,
+    )
+    return hold_id, status

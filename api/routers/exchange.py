@@ -22,7 +22,7 @@ from domain.geo import Geo, parse_e164
 from domain.ids import derived_id
 from domain.invariant import present
 from domain.money import format_cents
-from exchange.service import PingRequest
+from exchange.ping import PingRequest
 
 router = APIRouter(tags=["exchange (publishers)"])
 
@@ -44,7 +44,7 @@ async def ping(
     geo = Geo.of_caller(number, body.caller.state, body.caller.zip, body.caller.area_code)
     idempotency = request.headers.get("idempotency-key")
     given = body.attribution.model_dump(exclude_none=True)
-    result = await s.exchange.ping(
+    result = await s.auctions.ping(
         PingRequest(
             campaign_id=body.campaign_id,
             publisher_id=who.owner_id,
@@ -77,7 +77,7 @@ async def post(
 ) -> PostOut:
     """Transfer the call now: the destination to send it to. 410 once the bid has expired,
     409 when already posted."""
-    route = await s.exchange.post(ping_id, who.owner_id if who.role != Role.ADMIN else None)
+    route = await s.call_life.post(ping_id, who.owner_id if who.role != Role.ADMIN else None)
     return PostOut(call_id=route.call_id, destination=route.destination)
 
 
@@ -100,7 +100,7 @@ async def _rtb(
     # The answer's phoneNumber is a static tracking number of the campaign and publisher,
     # so the transferred call comes back through PPCX's telephony and finds its bid;
     # without one there is nothing to answer with, and no auction is run.
-    phone = await s.exchange.static_number(campaign_id, who.owner_id)
+    phone = await s.auctions.static_number(campaign_id, who.owner_id)
     if phone is None:
         return _rtb_answer(
             {"bidId": None, "bidAmount": _number_literal(0), "rejectReason": "no_tracking_number"}
@@ -108,7 +108,7 @@ async def _rtb(
     attribution = {"source": "rtb"}
     if rtb.sub_id is not None:
         attribution["sub_id"] = rtb.sub_id
-    result = await s.exchange.ping(
+    result = await s.auctions.ping(
         PingRequest(
             campaign_id=campaign_id,
             publisher_id=who.owner_id,

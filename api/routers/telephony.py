@@ -27,10 +27,10 @@ from domain.call_state import CallStatus, FailoverReason, NoBuyerReason, Telepho
 from domain.errors import Conflict, DomainError, Refused, ValidationError
 from domain.geo import Geo, parse_e164
 from domain.ids import derived_id
-from domain.invariant import unreachable
+from domain.invariant import present
 from domain.money import format_cents
-from exchange.service import PingRequest
-from handlers.results import FailoverOutcome, Routed
+from exchange.ping import PingRequest
+from handlers.results import Routed
 
 router = APIRouter(tags=["telephony"])
 TWIML = "application/xml"
@@ -68,9 +68,11 @@ async def call_event(
     publisher = who.owner_id if who.role == Role.PUBLISHER else None
     if body.type == TelephonyEvent.COMPLETED:
         return billing_answer(await _complete(s, call_id, body.duration_s or 0, publisher, body.at))
-    result = await s.exchange.report(call_id, body.type, body.duration_s, publisher, body.at)
-    if not isinstance(result, FailoverOutcome):
+    if body.type == TelephonyEvent.ANSWERED:
+        await s.call_life.answered(call_id, publisher, body.at)
         return {"call_id": call_id, "status": CallStatus.ANSWERED}
+    reason = present(body.type.failover_reason, "any other event is a failover")
+    result = await s.call_life.failed_over(call_id, reason, publisher, body.at)
     return {"call_id": call_id, "attempt": result.attempt, "destination": result.destination}
 
 
@@ -161,7 +163,7 @@ async def voice_inbound(request: Request, s: ApiServices = Depends(services)) ->
         geo = Geo.of_caller(caller, None, None, None)
     call_sid = params.get("CallSid", "")
     started = time.perf_counter()
-    result = await s.exchange.ping(
+    result = await s.auctions.ping(
         PingRequest(
             campaign_id=tracking.campaign_id,
             publisher_id=tracking.publisher_id,
@@ -177,7 +179,7 @@ async def voice_inbound(request: Request, s: ApiServices = Depends(services)) ->
             return Response(twilio.refuse(), media_type=TWIML)
         return _say("Sorry, nobody can take your call right now. Please try again later.")
     try:
-        routed = await s.exchange.post(result.call_id, tracking.publisher_id)
+        routed = await s.call_life.post(result.call_id, tracking.publisher_id)
     except Refused:  # the caller was blocked after the ping
         return Response(twilio.refuse(), media_type=TWIML)
     except Conflict:  # Twilio retried the webhook: the call is already on its way
@@ -207,7 +209,7 @@ async def voice_status(  # noqa: PLR0911 - one answer per Twilio callback kind
         if params.get("CallStatus") in ("in-progress", "answered") and call.allows(
             Call.CallAnswered
         ):
-            await s.exchange.report(call_id, TelephonyEvent.ANSWERED, None, None)
+            await s.call_life.answered(call_id, None)
         return Response(twilio.empty(), media_type=TWIML)
     if leg == "dial":
         status = params.get("DialCallStatus", "")
@@ -218,12 +220,12 @@ async def voice_status(  # noqa: PLR0911 - one answer per Twilio callback kind
         if status == "completed":
             duration = _seconds(params.get("DialCallDuration"), "DialCallDuration")
             if call.allows(Call.CallAnswered):  # the answered callback may not have come first
-                await s.exchange.report(call_id, TelephonyEvent.ANSWERED, None, None)
+                await s.call_life.answered(call_id, None)
             await _complete(s, call_id, duration, None)
             return Response(twilio.hangup(), media_type=TWIML)
         if status in FAILOVER and call.allows(Call.CallFailedOver):
-            result = await s.exchange.report(call_id, FAILOVER[status], None, None)
-            if isinstance(result, FailoverOutcome) and result.destination is not None:
+            result = await s.call_life.failed_over(call_id, FAILOVER[status], None)
+            if result.destination is not None:
                 return _dial(request, s, call_id, result.attempt, result.destination)
         return _say("Sorry, nobody can take your call right now. Please try again later.")
     if params.get("CallStatus") == "completed" and call.allows(Call.CallCompleted):
@@ -243,12 +245,8 @@ async def _complete(
     """The call's end and its billing decision; the caller's history is in the log now, so
     this worker's duplicate index is brought up to date before the next ping rather than
     within the next sync tick."""
-    billing = await s.exchange.report(
-        call_id, TelephonyEvent.COMPLETED, duration_s, publisher_id, at
-    )
+    billing = await s.call_life.completed(call_id, duration_s, publisher_id, at)
     await s.call(s.sync_config)
-    if not isinstance(billing, BillingDecision):
-        unreachable("a completed call's report is its billing decision")
     return billing
 
 

@@ -63,7 +63,7 @@ def test_ranking_items_round_trip_byte_for_byte() -> None:
 def _bid_state_as_it_was(
     publisher_id: str, winner: dict[str, Any], hold_id: str, expires_at: datetime, bid_count: int
 ) -> bytes:
-    """The Redis ping state as `Exchange._record` and `rehydrate._bid_state` built it as
+    """The Redis ping state as the exchange's `_record` and `rehydrate._bid_state` built it as
     dicts, before `BidState`."""
     return orjson.dumps(
         {

@@ -1,111 +1,66 @@
-"""The exchange: a publisher pings, buyers bid, the best eligible buyer wins within a hard
-deadline; the call is posted, routed, failed over, and billed when it ends.
+"""The auction: a publisher pings, buyers bid, the best eligible buyer wins within a hard
+deadline (`AuctionService.ping`).
 
 The order of a ping is fixed by invariant 4: reserve in Redis first (one atomic script), then
-append the events; if the append fails the reservation is released, and if this process dies
-in between, the reservation's expiry frees it (the sweeper also voids it in the log). Redis is
-a fast, derived pre-check: the buyer's account in the event store is the final word on funds,
-so when the store refuses a hold the next bidder is tried.
+append the events; if the append fails the reservation is released
+(`exchange.reservations.released_on_error`), and if this process dies in between, the
+reservation's expiry frees it (the sweeper also voids it in the log). Redis is a fast,
+derived pre-check: the buyer's account in the event store is the final word on funds, so when
+the store refuses a hold the next bidder is tried.
 
-Event-store calls are synchronous; they run on a bounded thread pool, never on the event loop.
-The one exception is recording an auction, which reads nothing from the store (the campaign
-was read in the last interval, the call id is fresh): it is built on the loop and queued to
-the writer, and the loop awaits the writer's future.
+Recording an auction reads nothing from the store (the campaign was read in the last
+interval, the call id is fresh): it is built on the event loop and queued to the writer, and
+the loop awaits the writer's future; it goes to the thread pool only when it must read.
 """
 
 from __future__ import annotations
 
 import asyncio
-import functools
-import logging
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, TypeVar
 
 import httpx
 
-from domain.billing import BillingDecision
-from domain.call import CALL_MAX_S, RANKING_KEPT_MAX, Call
+from domain.call import CALL_MAX_S, RANKING_KEPT_MAX
 from domain.call_state import (
     BidOutcomeKind,
     BidSource,
     Candidate,
     ExclusionReason,
-    FailoverReason,
     NoBuyerReason,
-    PostRefusal,
-    Route,
-    TelephonyEvent,
 )
-from domain.campaign import Campaign, Distribution
+from domain.campaign import Distribution
 from domain.clock import Clock, to_ms
-from domain.commands import (
-    BidOutcome,
-    CompleteCall,
-    ExpirePing,
-    FailOver,
-    PostCall,
-    RecordAnswer,
-    RecordAuction,
-)
-from domain.errors import Conflict, InsufficientFunds, NotFound, Refused
-from domain.geo import Geo
+from domain.commands import BidOutcome, RecordAuction
+from domain.errors import InsufficientFunds, NotFound
 from domain.ids import new_id
 from domain.invariant import present
 from domain.money import format_cents
-from domain.reported_time import check_reported_at
 from eventstore.store import VersionConflict
 from exchange.auction import AUCTION_RULES_VERSION, Bid, rank
 from exchange.bidders import RtbAnswer, collect_rtb_bids
+from exchange.blocking import in_thread
 from exchange.caller_hash import CallerHasher
 from exchange.eligibility import eligible_targets, no_buyer_reason
 from exchange.hotstate import HotState, Peek, ReserveStatus
 from exchange.market import CampaignRule, MarketSnapshot, TargetRule
-from exchange.ping import BidState
-from exchange.reservations import ReleaseMode, ReservationState, released_on_error
+from exchange.ping import BidState, PingRequest, PingResult
+from exchange.reservations import released_on_error, reserve
 from handlers.calls import CallHandlers
-from handlers.results import FailoverOutcome, RefusedPost, Routed
 
-logger = logging.getLogger(__name__)
-T = TypeVar("T")
 RESERVE_ATTEMPTS_MAX = 16
 # The campaign's RTB deadline bounds the whole decision, from the ping's arrival: bids are
 # collected until this much before it, leaving time to rank and reserve.
 RTB_DECISION_RESERVE_MS = 5
 RTB_COLLECT_MIN_MS = 10
-SWEEP_BATCH_MAX = 500
-SWEEP_LEASE_MS = 60_000
 
 
-@dataclass(frozen=True, slots=True)
-class PingRequest:
-    campaign_id: str
-    publisher_id: str
-    caller_number: str | None
-    geo: Geo
-    attribution: dict[str, Any] = field(default_factory=dict)
-    tags: dict[str, str] = field(default_factory=dict)
-    call_id: str | None = None
+class AuctionService:
+    """Pings: the campaign's market, eligibility, standing and real-time bids, the ranking,
+    the winner reserved in Redis, and the auction recorded with the winner's hold."""
 
-
-@dataclass(frozen=True, slots=True)
-class PingResult:
-    call_id: str
-    accepted: bool
-    reason: NoBuyerReason | None
-    price_cents: int | None
-    payout_cents: int | None
-    expires_at: datetime | None
-    bid_count: int
-    repeated: bool = False
-    winner: Route | None = None  # with the hold of its funds
-    decision_ms: float = 0.0  # ping received → winner reserved (before the durable append)
-    bids_timed_out: int = 0  # real-time bidders that missed the deadline (metrics)
-
-
-class Exchange:
     def __init__(
         self,
         *,
@@ -119,17 +74,12 @@ class Exchange:
     ) -> None:
         self.hot = hot
         self.calls = calls
-        self.app = calls.app
         self.clock = clock
         self.hasher = hasher
         self.http = http
         self.seeds = seeds
         self.executor = executor
         self._campaign_markets: dict[str, str] = {}
-
-    async def _in_thread(self, fn: Callable[..., T], *args: Any) -> T:
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self.executor, functools.partial(fn, *args))
 
     # -- where a campaign lives --------------------------------------------------------------
     async def _snapshot_for(self, campaign_id: str) -> tuple[MarketSnapshot, CampaignRule]:
@@ -327,29 +277,6 @@ class Exchange:
             bid.weight,
         )
 
-    async def _reserve(
-        self,
-        snapshot: MarketSnapshot,
-        candidate: Candidate,
-        call_id: str,
-        at: datetime,
-        expires_at: datetime,
-    ) -> tuple[str, ReserveStatus]:
-        target = snapshot.targets[candidate.target_id]
-        buyer = snapshot.buyers.get(target.buyer_id)
-        hold_id = new_id("hold")
-        status = await self.hot.reserve(
-            snapshot.market,
-            target,
-            buyer.time_zone if buyer else "UTC",
-            hold_id,
-            call_id,
-            candidate.price_cents,
-            at,
-            expires_at,
-        )
-        return hold_id, status
-
     async def _try_winner(
         self, auction: _Auction, candidate: Candidate, started: float
     ) -> PingResult | None:
@@ -358,8 +285,8 @@ class Exchange:
         if rtb is not None and rtb.expires_in_s is not None:
             ttl_s = min(ttl_s, rtb.expires_in_s)
         expires_at = auction.at + timedelta(seconds=ttl_s)
-        hold_id, status = await self._reserve(
-            auction.snapshot, candidate, auction.call_id, auction.at, expires_at
+        hold_id, status = await reserve(
+            self.hot, auction.snapshot, candidate, auction.call_id, auction.at, expires_at
         )
         if status not in (ReserveStatus.RESERVED, ReserveStatus.ALREADY):
             auction.skipped.append((candidate.target_id, status.reason))
@@ -393,7 +320,7 @@ class Exchange:
                 return
             except VersionConflict:  # decided again, with the store's look-ups
                 pass
-        await self._in_thread(self.calls.record_auction, command)
+        await in_thread(self.executor, self.calls.record_auction, command)
 
     async def _record(
         self,
@@ -478,163 +405,6 @@ class Exchange:
             decision_ms=decision_ms,
             bids_timed_out=timed_out,
         )
-
-    # -- post and the call's life ----------------------------------------------------------------
-    async def post(self, call_id: str, publisher_id: str | None) -> Routed:
-        """Route the call to the winner → the route; NotFound, Conflict (posted) or Expired."""
-        posted = await self._in_thread(self.calls.post_call, PostCall(call_id, publisher_id))
-        call = await self._in_thread(self.app.load, Call, call_id, "call_id")
-        if isinstance(posted, RefusedPost):  # the caller was blocked after the ping
-            await self.hot.release(
-                call.market,
-                posted.hold.target_id,
-                posted.hold.buyer_id,
-                posted.hold_id,
-                ReleaseMode.VOID,
-            )
-            await self.hot.forget_last_ping(
-                call.market, call.campaign_id, call.publisher_id, call.caller_hash
-            )
-            raise Refused(
-                f"call {call_id} is not routed: the caller is blocked", reason=PostRefusal.BLOCKED
-            )
-        await self._routed(call, posted.route)
-        await self.hot.forget_last_ping(
-            call.market, call.campaign_id, call.publisher_id, call.caller_hash
-        )
-        return posted
-
-    async def _routed(self, call: Call, route: Route) -> None:
-        extended = await self.hot.route(
-            call.market, route.target_id, route.buyer_id, route.hold_id, self.clock.now()
-        )
-        if not extended:  # Redis lost it (expired or flushed): the log still holds the funds
-            logger.warning("reservation %s missing at routing", route.hold_id)
-
-    async def report(
-        self,
-        call_id: str,
-        kind: str,
-        duration_s: int | None,
-        publisher_id: str | None,
-        at: datetime | None = None,
-    ) -> FailoverOutcome | BillingDecision | None:
-        """A telephony event for a call: answered (→ None), no_answer / busy / failed (the
-        failover's outcome), or completed (the billing decision). `at`, when the telephony
-        says when it happened, must be within the tolerance of the clock
-        (`domain.reported_time`), checked before anything is read or reserved; it is then
-        the time of the events recorded."""
-        if at is not None:
-            at = check_reported_at(at, self.clock.now())
-        call = await self._in_thread(self.calls.load_call, call_id, publisher_id)
-        try:
-            event = TelephonyEvent(kind)
-        except ValueError:
-            raise NotFound(f"unknown event type {kind!r}", field="type") from None
-        if event == TelephonyEvent.ANSWERED:
-            await self._in_thread(self.calls.record_answer, RecordAnswer(call_id, at))
-            return None
-        if event == TelephonyEvent.COMPLETED:
-            return await self._complete(call, duration_s or 0, at)
-        failover = present(event.failover_reason, "any other telephony event is a failover")
-        return await self._fail_over(call, failover, at)
-
-    async def _fail_over(
-        self, call: Call, reason: FailoverReason, at: datetime | None
-    ) -> FailoverOutcome:
-        if not call.allows(Call.CallFailedOver):
-            raise Conflict(f"call {call.id} is {call.status}; only a ringing call fails over")
-        failed = present(call.route, "a ringing call has a route")
-        campaign = await self._in_thread(self.app.load, Campaign, call.campaign_id, "campaign_id")
-        snapshot = await self.hot.snapshot(call.market)
-        now = self.clock.now()
-        skipped: list[tuple[str, ExclusionReason]] = []
-        result: FailoverOutcome | None = None
-        tried = call.tried_targets()
-        if call.attempt < campaign.max_attempts:
-            for candidate in call.ranking:
-                if candidate.target_id in tried or candidate.target_id not in snapshot.targets:
-                    continue
-                hold_id, status = await self._reserve(
-                    snapshot, candidate, call.id, now, now + timedelta(seconds=CALL_MAX_S)
-                )
-                if status not in (ReserveStatus.RESERVED, ReserveStatus.ALREADY):
-                    skipped.append((candidate.target_id, status.reason))
-                    continue
-                command = FailOver(
-                    call.id, reason, candidate.target_id, hold_id, tuple(skipped), at
-                )
-                try:
-                    async with released_on_error(
-                        self.hot, call.market, candidate.target_id, candidate.buyer_id, hold_id
-                    ):
-                        result = await self._in_thread(self.calls.fail_over, command)
-                except InsufficientFunds:  # the next buyer's account refused the hold
-                    skipped.append((candidate.target_id, ExclusionReason.INSUFFICIENT_FUNDS))
-                    continue
-                await self.hot.route(
-                    call.market, candidate.target_id, candidate.buyer_id, hold_id, now
-                )
-                break
-        if result is None:
-            result = await self._in_thread(
-                self.calls.fail_over, FailOver(call.id, reason, None, None, tuple(skipped), at)
-            )
-        await self.hot.release(
-            call.market,
-            failed.target_id,
-            failed.buyer_id,
-            failed.hold_id,
-            ReleaseMode.VOID,
-        )
-        return result
-
-    async def _complete(self, call: Call, duration_s: int, at: datetime | None) -> BillingDecision:
-        billing = await self._in_thread(
-            self.calls.complete_call, CompleteCall(call.id, duration_s, at)
-        )
-        route = call.route
-        if route is not None:
-            await self.hot.release(
-                call.market,
-                route.target_id,
-                route.buyer_id,
-                route.hold_id,
-                ReleaseMode.SETTLE if billing.billable else ReleaseMode.END,
-            )
-        return billing
-
-    # -- expiry -----------------------------------------------------------------------------------
-    async def sweep(self, limit: int = SWEEP_BATCH_MAX) -> int:
-        """Void bids that expired unposted and close calls that never reported an end;
-        returns how many reservations were handled."""
-        now = self.clock.now()
-        handled = 0
-        for market in await self.hot.markets():
-            for hold_id in await self.hot.claim_expired(market, now, limit, SWEEP_LEASE_MS):
-                reservation = await self.hot.reservation(market, hold_id)
-                if not reservation:  # released meanwhile
-                    await self.hot.drop_expiry(market, hold_id)
-                    continue
-                await self._expire_one(market, hold_id, reservation)
-                handled += 1
-        return handled
-
-    async def _expire_one(self, market: str, hold_id: str, reservation: dict[str, str]) -> None:
-        call_id, target, buyer = reservation["call"], reservation["target"], reservation["buyer"]
-        call = await self._in_thread(self.app.find, Call, call_id)
-        held = call.pending_hold() if call is not None else None
-        if call is not None and held is not None and held[0] == hold_id:
-            if call.allows(Call.PingExpired):
-                await self._in_thread(self.calls.expire_ping, ExpirePing(call_id))
-            elif call.allows(Call.CallCompleted):
-                await self._in_thread(self.calls.complete_call, CompleteCall(call_id, 0))
-        mode = (
-            ReleaseMode.VOID
-            if reservation.get("state") == ReservationState.RESERVED
-            else ReleaseMode.END
-        )
-        await self.hot.release(market, target, buyer, hold_id, mode)
 
 
 @dataclass
