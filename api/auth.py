@@ -14,7 +14,7 @@ from fastapi import Depends, Request
 from api.keys import key_id_of
 from api.problems import Problem
 from api.services import ApiServices, KnownKey
-from domain.api_key import ApiKey
+from domain.api_key import OWNED_ROLES, ApiKey, Role
 from domain.errors import NotFound
 from domain.invariant import present
 
@@ -25,7 +25,7 @@ UNAUTHORIZED = {"WWW-Authenticate": 'Bearer realm="ppcx"'}
 @dataclass(frozen=True)
 class Principal:
     key_id: str
-    role: str
+    role: Role
     owner_id: str | None
 
     @property
@@ -52,12 +52,14 @@ async def authenticate(token: str | None, s: ApiServices) -> Principal:
         )
     bootstrap = s.config.bootstrap_admin_key
     if bootstrap and hmac.compare_digest(token.encode(), bootstrap.encode()):
-        return Principal("bootstrap", "admin", None)
+        return Principal("bootstrap", Role.ADMIN, None)
     key_id = key_id_of(token)
     key = await _stored_key(key_id, s) if key_id else None
     if key is None or key.revoked or not s.keys.matches(token, key.key_hash):
         raise Problem(401, "the API key is unknown or revoked", headers=UNAUTHORIZED)
-    return Principal(present(key_id, "a stored key was found by its id"), key.role, key.owner_id)
+    return Principal(
+        present(key_id, "a stored key was found by its id"), Role(key.role), key.owner_id
+    )
 
 
 async def _stored_key(key_id: str, s: ApiServices) -> KnownKey | None:
@@ -78,9 +80,9 @@ async def principal(request: Request) -> Principal:
     return await authenticate(token, services_of(request))
 
 
-def require(*roles: str) -> Callable[[Principal], Awaitable[Principal]]:
+def require(*roles: Role) -> Callable[[Principal], Awaitable[Principal]]:
     """A dependency admitting only the given roles (admin is always admitted)."""
-    allowed = {"admin", *roles}
+    allowed = {Role.ADMIN, *roles}
 
     async def check(who: Principal = Depends(principal)) -> Principal:
         if who.role not in allowed:
@@ -96,5 +98,5 @@ def require(*roles: str) -> Callable[[Principal], Awaitable[Principal]]:
 def owned(who: Principal, owner_id: str | None, field: str) -> None:
     """Tenancy: a publisher or buyer key sees only its own objects; another's is NotFound
     in the same words as an unknown id (`field` names the path's id, e.g. buyer_id)."""
-    if who.role in ("publisher", "buyer") and who.owner_id != owner_id:
+    if who.role in OWNED_ROLES and who.owner_id != owner_id:
         raise NotFound(f"{field} {owner_id!r} does not exist", field=field)

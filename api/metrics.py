@@ -24,7 +24,7 @@ from prometheus_client import (
     multiprocess,
 )
 
-from exchange.service import PingResult
+from exchange.ping import PingResult
 
 LATENCY_BUCKETS_S = (0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.15, 0.2, 0.3, 0.5, 1.0, 2.5)
 CLOCK_TICKS_PER_S = os.sysconf("SC_CLK_TCK")

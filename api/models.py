@@ -15,6 +15,7 @@ from pydantic import (
     StringConstraints,
 )
 
+from domain.call_state import TelephonyEvent
 from domain.clock import parse_rfc3339
 from domain.geo import parse_area_code, parse_e164, parse_state, parse_zip
 from domain.money import AMOUNT_PATTERN, SHARE_PATTERN
@@ -298,7 +299,7 @@ class PostOut(BaseModel):
 
 
 class CallEventIn(Body):
-    type: Literal["answered", "completed", "no_answer", "busy", "failed"]
+    type: TelephonyEvent = Field(strict=False)  # the enum from its value in JSON
     at: Rfc3339 | None = Field(
         default=None,
         description="when it happened (RFC 3339 with an offset); within 5 minutes before and "

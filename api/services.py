@@ -15,10 +15,12 @@ from api.metrics import Metrics
 from domain.clock import Clock
 from eventstore.application import PPCXApplication
 from eventstore.recent import RecentReads
+from exchange.auctions import AuctionService
+from exchange.call_life import CallLife
 from exchange.caller_hash import CallerHasher
 from exchange.dni import DniLeases
 from exchange.hotstate import HotState
-from exchange.service import Exchange
+from exchange.sweeper import Sweeper
 from handlers.calls import CallHandlers
 from handlers.setup import SetupHandlers
 from projections.readers import SnapshotReader
@@ -66,7 +68,9 @@ class ApiServices:
     app: PPCXApplication
     setup: SetupHandlers
     calls: CallHandlers
-    exchange: Exchange
+    auctions: AuctionService
+    call_life: CallLife
+    sweeper: Sweeper
     hot: HotState
     dni: DniLeases
     reports: SnapshotReader

@@ -3,15 +3,25 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from enum import StrEnum
 
 from eventsourcing.domain import event
 
 from domain.base import PPCXAggregate
 
-Role = Literal["admin", "publisher", "buyer", "finance", "analyst"]
-ROLES: tuple[Role, ...] = ("admin", "publisher", "buyer", "finance", "analyst")
-OWNED_ROLES = frozenset({"publisher", "buyer"})
+
+class Role(StrEnum):
+    """What an API key (or a person) may do; publishers and buyers own their data."""
+
+    ADMIN = "admin"
+    PUBLISHER = "publisher"
+    BUYER = "buyer"
+    FINANCE = "finance"
+    ANALYST = "analyst"
+
+
+ROLES: tuple[Role, ...] = tuple(Role)
+OWNED_ROLES = frozenset({Role.PUBLISHER, Role.BUYER})
 
 
 class ApiKey(PPCXAggregate):

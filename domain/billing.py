@@ -12,14 +12,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Any
 
+from domain.call_state import BillingReason
 from domain.errors import ValidationError
 from domain.invariant import invariant, present
 from domain.money import format_cents, parse_cents, parse_share, require_cents, share_of
 
-RULES_VERSION = 1
-NotBillableReason = Literal["not_answered", "blocked", "duplicate", "below_buffer"]
+BILLING_RULES_VERSION = 1  # stored as `rules_version` in CallBilled / CallNotBilled
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,13 +120,13 @@ def is_duplicate(last_billed_at: datetime | None, at: datetime, window_days: int
 @dataclass(frozen=True, slots=True)
 class BillingDecision:
     billable: bool
-    reason: str
+    reason: BillingReason
     revenue_cents: int
     payout_cents: int
     margin_cents: int
 
 
-def decide_billing(
+def billing_decision(
     *,
     answered: bool,
     duration_s: int,
@@ -139,19 +139,21 @@ def decide_billing(
     """The billing decision for a completed call (pure; replay re-runs it)."""
     require_cents(price_cents, "price_cents")
     require_cents(payout_cents, "payout_cents")
-    not_billable: NotBillableReason | None = None
+    not_billable: BillingReason | None = None
     if not answered:
-        not_billable = "not_answered"
+        not_billable = BillingReason.NOT_ANSWERED
     elif blocked:
-        not_billable = "blocked"
+        not_billable = BillingReason.BLOCKED
     elif duplicate:
-        not_billable = "duplicate"
+        not_billable = BillingReason.DUPLICATE
     elif duration_s < buffer_s:
-        not_billable = "below_buffer"
+        not_billable = BillingReason.BELOW_BUFFER
     if not_billable is not None:
         return BillingDecision(False, not_billable, 0, 0, 0)
     margin_cents = price_cents - payout_cents
-    decision = BillingDecision(True, "billable", price_cents, payout_cents, margin_cents)
+    decision = BillingDecision(
+        True, BillingReason.BILLABLE, price_cents, payout_cents, margin_cents
+    )
     invariant(
         decision.revenue_cents == decision.payout_cents + decision.margin_cents,
         "revenue must equal payout plus margin",

@@ -3,15 +3,25 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from enum import StrEnum
+from typing import Any
 
 from eventsourcing.domain import event
 
 from domain.base import PPCXAggregate
 from domain.billing import PayoutRule, floor_cents
 
-Distribution = Literal["auction", "waterfall", "round_robin", "weighted"]
-DISTRIBUTIONS: tuple[Distribution, ...] = ("auction", "waterfall", "round_robin", "weighted")
+
+class Distribution(StrEnum):
+    """How a campaign's auction ranks its bids (`exchange.auction.rank`)."""
+
+    AUCTION = "auction"
+    WATERFALL = "waterfall"
+    ROUND_ROBIN = "round_robin"
+    WEIGHTED = "weighted"
+
+
+DISTRIBUTIONS: tuple[Distribution, ...] = tuple(Distribution)
 
 
 class Campaign(PPCXAggregate):

@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from domain.call_state import ExclusionReason
 from domain.errors import ValidationError
 from domain.money import parse_cents
 
@@ -79,18 +80,18 @@ class CapUsage:
     day_spend_cents: int = 0
 
 
-def cap_exceeded(caps: Caps, usage: CapUsage, price_cents: int) -> str | None:
+def cap_exceeded(caps: Caps, usage: CapUsage, price_cents: int) -> ExclusionReason | None:
     """The first cap that one more call at `price_cents` would break, or None."""
     if caps.concurrency is not None and usage.concurrency >= caps.concurrency:
-        return "cap_concurrency"
+        return ExclusionReason.CAP_CONCURRENCY
     if caps.hourly is not None and usage.hour_count >= caps.hourly:
-        return "cap_hourly"
+        return ExclusionReason.CAP_HOURLY
     if caps.daily is not None and usage.day_count >= caps.daily:
-        return "cap_daily"
+        return ExclusionReason.CAP_DAILY
     if caps.monthly is not None and usage.month_count >= caps.monthly:
-        return "cap_monthly"
+        return ExclusionReason.CAP_MONTHLY
     if caps.daily_budget_cents is not None and (
         usage.day_spend_cents + price_cents > caps.daily_budget_cents
     ):
-        return "cap_budget"
+        return ExclusionReason.CAP_BUDGET
     return None

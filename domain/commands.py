@@ -11,6 +11,16 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from domain.call_state import (
+    BidOutcomeKind,
+    BidSource,
+    Candidate,
+    ExclusionReason,
+    FailoverReason,
+    NoBuyerReason,
+)
+from domain.campaign import Distribution
+
 # -- set-up ------------------------------------------------------------------------------------
 
 
@@ -177,10 +187,10 @@ class BidOutcome:
 
     target_id: str
     buyer_id: str
-    outcome: str
+    outcome: BidOutcomeKind
     amount_cents: int | None = None
-    reason: str = ""
-    source: str = "standing"
+    reason: str = ""  # a rejection's reason (below_floor, no_bid, malformed:…, http_…)
+    source: BidSource = BidSource.STANDING
     latency_ms: int = 0
     timeout_ms: int = 0
     priority: int = 0
@@ -201,15 +211,15 @@ class RecordAuction:
     market: str
     bids: tuple[BidOutcome, ...]
     rule_version: int
-    mode: str
+    mode: Distribution
     seed: int
     floor_cents: int
     rr_cursor: int
-    ranking: tuple[dict[str, Any], ...]
-    excluded: dict[str, str]
-    skipped: tuple[tuple[str, str], ...]
+    ranking: tuple[Candidate, ...]
+    excluded: dict[str, ExclusionReason]
+    skipped: tuple[tuple[str, ExclusionReason], ...]
     winner_target_id: str | None
-    no_buyer_reason: str | None
+    no_buyer_reason: NoBuyerReason | None
     hold_id: str | None
     expires_at: datetime | None
     # The campaign's version the exchange decided on: the handler's check of the campaign's
@@ -242,10 +252,10 @@ class RecordAnswer:
 @dataclass(frozen=True)
 class FailOver:
     call_id: str
-    reason: str
+    reason: FailoverReason
     next_target_id: str | None
     next_hold_id: str | None
-    skipped: tuple[tuple[str, str], ...] = ()
+    skipped: tuple[tuple[str, ExclusionReason], ...] = ()
     at: datetime | None = None
 
 

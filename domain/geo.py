@@ -5,7 +5,8 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from enum import StrEnum
+from typing import Any
 
 import phonenumbers
 
@@ -82,7 +83,14 @@ NANP_AREA_CODE_DIGITS = 3
 _E164_RE = re.compile(r"\+[1-9][0-9]{7,14}")
 _ZIP_RE = re.compile(r"[0-9]{5}")
 _AREA_CODE_RE = re.compile(r"[2-9][0-9]{2}")
-GeoMode = Literal["allow", "deny"]
+
+
+class GeoMode(StrEnum):
+    ALLOW = "allow"  # the caller must match a listed place (nothing listed: anyone)
+    DENY = "deny"  # a caller matching a listed place is excluded
+
+
+_GEO_MODES = frozenset(GeoMode)
 MAX_GEO_ENTRIES = 50_000
 
 
@@ -202,7 +210,7 @@ class GeoRule:
     """`allow`: the caller must match a listed state, ZIP or area code (nothing listed: anyone).
     `deny`: a caller matching any listed state, ZIP or area code is excluded."""
 
-    mode: GeoMode = "allow"
+    mode: GeoMode = GeoMode.ALLOW
     states: frozenset[str] = frozenset()
     zips: frozenset[str] = frozenset()
     area_codes: frozenset[str] = frozenset()
@@ -210,15 +218,15 @@ class GeoRule:
     @classmethod
     def parse(
         cls,
-        mode: object = "allow",
+        mode: object = GeoMode.ALLOW,
         states: Iterable[object] = (),
         zips: Iterable[object] = (),
         area_codes: Iterable[object] = (),
     ) -> GeoRule:
-        if mode not in ("allow", "deny"):
+        if not isinstance(mode, str) or mode not in _GEO_MODES:
             raise ValidationError("geo mode must be 'allow' or 'deny'", field="geo.mode")
         rule = cls(
-            mode=mode,
+            mode=GeoMode(mode),
             states=frozenset(parse_state(s, "geo.states") for s in states),
             zips=frozenset(parse_zip(z, "geo.zips") for z in zips),
             area_codes=frozenset(parse_area_code(a, "geo.area_codes") for a in area_codes),
@@ -242,7 +250,7 @@ class GeoRule:
         if self.is_open:
             return True
         matched = self._matches_any(geo)
-        return matched if self.mode == "allow" else not matched
+        return matched if self.mode == GeoMode.ALLOW else not matched
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -255,7 +263,7 @@ class GeoRule:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> GeoRule:
         return cls(
-            mode=data.get("mode", "allow"),
+            mode=GeoMode(data.get("mode", GeoMode.ALLOW)),
             states=frozenset(data.get("states", ())),
             zips=frozenset(data.get("zips", ())),
             area_codes=frozenset(data.get("area_codes", ())),

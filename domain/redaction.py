@@ -26,7 +26,7 @@ from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any, Protocol
 
-from domain.api_key import ApiKey
+from domain.api_key import ApiKey, Role
 from domain.blocklist import BlockedCaller
 from domain.buyer import Buyer
 from domain.call import Call
@@ -47,7 +47,7 @@ class Audience(StrEnum):
     OTHER_BUYER = "other_buyer"
 
 
-INTERNAL_ROLES = frozenset({"admin", "finance", "analyst"})
+INTERNAL_ROLES = frozenset({Role.ADMIN, Role.FINANCE, Role.ANALYST})
 Audiences = frozenset[Audience]
 
 
@@ -344,9 +344,9 @@ def may_see_call(viewer: Viewer, call: CallContext) -> bool:
         return True
     if viewer.owner_id is None:
         return False
-    if viewer.role == "publisher":
+    if viewer.role == Role.PUBLISHER:
         return call.publisher_id == viewer.owner_id
-    if viewer.role == "buyer":
+    if viewer.role == Role.BUYER:
         return viewer.owner_id in call.buyers
     return False
 
@@ -361,7 +361,7 @@ def event_audience(
         return None
     if viewer.role in INTERNAL_ROLES:
         return Audience.INTERNAL
-    if viewer.role == "publisher":
+    if viewer.role == Role.PUBLISHER:
         return Audience.PUBLISHER
     rule = EVENT_RULES.get(topic)
     concerned = before.concerned_buyer(rule.concerns, state) if rule else None
@@ -452,9 +452,9 @@ def row_audience(viewer: Viewer, publisher_id: str | None, buyer_id: str | None)
         return Audience.INTERNAL
     if viewer.owner_id is None:
         return None
-    if viewer.role == "publisher" and publisher_id == viewer.owner_id:
+    if viewer.role == Role.PUBLISHER and publisher_id == viewer.owner_id:
         return Audience.PUBLISHER
-    if viewer.role == "buyer" and buyer_id == viewer.owner_id:
+    if viewer.role == Role.BUYER and buyer_id == viewer.owner_id:
         return Audience.BUYER
     return None
 

@@ -5,9 +5,9 @@ Two kinds of work reach the writer:
 - `save(*aggregates)` / `submit(...)`: events already decided by the caller, appended in one
   transaction; a version conflict (someone wrote the aggregate first) is the caller's to
   retry.
-- `execute(decide)`: a command on *hot* aggregates (a buyer's account on every win), decided
+- `execute(change)`: a command on *hot* aggregates (a buyer's account on every win), decided
   by the writer itself while it holds the store's write lock. Nothing can be appended between
-  what `decide` reads and what it writes — not by another thread, not by another process —
+  what `change` reads and what it writes — not by another thread, not by another process —
   so it never conflicts, and commands queued together are decided one after the other in one
   transaction, each seeing the aggregates the ones before it changed. One fsync for a batch
   of holds on the same account, from any number of processes, and no retries.
@@ -40,7 +40,7 @@ QUEUE_REQUESTS_MAX = 10_000
 SAVE_TIMEOUT_S = 60.0
 COMMAND_EVENTS_GUESS = 20  # a command's events, for the batch bound: about a call's worth
 
-Decide = Callable[[], Sequence[PPCXAggregate]]
+Change = Callable[[], Sequence[PPCXAggregate]]
 
 
 @dataclass
@@ -57,7 +57,7 @@ class _Command:
     """A decision the writer makes under the store's write lock, saved with aggregates the
     caller decided beforehand (`fixed`, already encoded)."""
 
-    decide: Decide
+    change: Change
     fixed: list[PPCXAggregate] = field(default_factory=list)
     fixed_events: list[Encoded] = field(default_factory=list)
     future: Future[None] = field(default_factory=Future)
@@ -110,18 +110,18 @@ class EventWriter:
             return item.future
         return self._enqueue(item)
 
-    def execute(self, decide: Decide, *, fixed: Sequence[PPCXAggregate] = ()) -> Future[None]:
-        """Queue a command: `decide` runs in the writer, under the store's write lock, reading
+    def execute(self, change: Change, *, fixed: Sequence[PPCXAggregate] = ()) -> Future[None]:
+        """Queue a command: `change` runs in the writer, under the store's write lock, reading
         the aggregates as the commands queued before it left them, and returns the aggregates
         to save, after `fixed` (decided by the caller, saved in the same transaction). The
-        future settles when they are durable, or with what `decide` raised (then nothing of
-        it is written). `decide` must be quick and must not wait for the writer."""
+        future settles when they are durable, or with what `change` raised (then nothing of
+        it is written). `change` must be quick and must not wait for the writer."""
         invariant(
             threading.current_thread() is not self._thread,
             "a command was queued from inside another command's decision",
         )
         events = [e for aggregate in fixed for e in aggregate.collect_events()]
-        return self._enqueue(_Command(decide, list(fixed), self.app.encoded(events)))
+        return self._enqueue(_Command(change, list(fixed), self.app.encoded(events)))
 
     def close(self) -> None:
         self._closed = True
@@ -226,7 +226,7 @@ class EventWriter:
                         for aggregate in item.fixed:  # its decision may read them
                             decided[aggregate.id] = aggregate
                         try:
-                            hot = list(item.decide())
+                            hot = list(item.change())
                         except BaseException as error:
                             item.future.set_exception(error)
                             continue

@@ -1,6 +1,6 @@
 """The auction decision: pure, versioned, deterministic under a recorded seed.
 
-`decide(mode, bids, floor_cents, seed, rr_cursor)` ranks the bids that reach the floor:
+`rank(mode, bids, floor_cents, seed, rr_cursor)` ranks the bids that reach the floor:
 
 * `auction` — highest bid first; ties by higher priority, then a seeded weighted draw;
 * `waterfall` — higher priority first; ties by higher bid, then the draw;
@@ -11,8 +11,8 @@ The draw is Efraimidis–Spirakis: each bid's key is `u ** (1 / weight)`, where 
 uniform number derived from BLAKE2b(seed, target id) — a function of the inputs alone, so the
 same inputs give the same ranking in any order, and keys are computed only for the bids that
 can reach the top of the ranking. The winner pays its own bid. Replay re-runs this function
-with the inputs `AuctionDecided` recorded; a change of behaviour must bump `RULE_VERSION` and
-keep the old version callable.
+with the inputs `AuctionDecided` recorded; a change of behaviour must bump
+`AUCTION_RULES_VERSION` (stored as `rule_version`) and keep the old version callable.
 """
 
 from __future__ import annotations
@@ -23,10 +23,11 @@ from collections.abc import Sequence
 from operator import itemgetter
 from typing import Any, NamedTuple
 
+from domain.campaign import DISTRIBUTIONS, Distribution
 from domain.invariant import invariant
 
-RULE_VERSION = 1
-MODES = ("auction", "waterfall", "round_robin", "weighted")
+AUCTION_RULES_VERSION = 1
+MODES = DISTRIBUTIONS
 _TWO_64 = float(1 << 64)
 
 
@@ -67,28 +68,28 @@ def _ranked(
     return ranking if limit is None else ranking[:limit]
 
 
-def decide(
+def rank(
     mode: str,
     bids: Sequence[Bid],
     floor_cents: int,
     seed: int,
     rr_cursor: int = 0,
-    rule_version: int = RULE_VERSION,
+    rule_version: int = AUCTION_RULES_VERSION,
     limit: int | None = None,
 ) -> list[Bid]:
     """The ranking (best first) of the bids at or above the floor; with `limit`, exactly its
     first `limit` entries."""
-    invariant(rule_version == RULE_VERSION, f"unknown auction rule version {rule_version}")
+    invariant(rule_version == AUCTION_RULES_VERSION, f"unknown auction rule version {rule_version}")
     invariant(mode in MODES, f"unknown distribution mode {mode!r}")
     invariant(len({b.target_id for b in bids}) == len(bids), "one bid per target")
     valid = [b for b in bids if b.amount_cents >= floor_cents]
     if not valid:
         return []
-    if mode == "auction":
+    if mode == Distribution.AUCTION:
         ranking = _ranked(valid, seed, _BY_BID, limit)
-    elif mode == "waterfall":
+    elif mode == Distribution.WATERFALL:
         ranking = _ranked(valid, seed, _BY_PRIORITY, limit)
-    elif mode == "round_robin":
+    elif mode == Distribution.ROUND_ROBIN:
         ordered = sorted(valid, key=lambda b: b.target_id)
         start = rr_cursor % len(ordered)
         ranking = (ordered[start:] + ordered[:start])[:limit]

@@ -18,6 +18,7 @@ from typing import Any
 import httpx
 import orjson
 
+from domain.call_state import BidOutcomeKind, BidSource
 from domain.commands import BidOutcome
 from domain.errors import ValidationError
 from domain.invariant import invariant, present
@@ -53,10 +54,10 @@ def _parse(  # noqa: PLR0911 - one early return per way an answer can be wrong
             BidOutcome(
                 target.target_id,
                 target.buyer_id,
-                "rejected",
+                BidOutcomeKind.REJECTED,
                 amount_cents=amount,
                 reason=reason,
-                source="rtb",
+                source=BidSource.RTB,
                 latency_ms=latency_ms,
                 priority=target.priority,
                 weight=target.weight,
@@ -92,9 +93,9 @@ def _parse(  # noqa: PLR0911 - one early return per way an answer can be wrong
         BidOutcome(
             target.target_id,
             target.buyer_id,
-            "received",
+            BidOutcomeKind.RECEIVED,
             amount_cents=amount,
-            source="rtb",
+            source=BidSource.RTB,
             latency_ms=latency_ms,
             priority=target.priority,
             weight=target.weight,
@@ -122,8 +123,8 @@ async def _ask(
             BidOutcome(
                 target.target_id,
                 target.buyer_id,
-                "timed_out",
-                source="rtb",
+                BidOutcomeKind.TIMED_OUT,
+                source=BidSource.RTB,
                 latency_ms=latency(),
                 timeout_ms=timeout_ms,
                 priority=target.priority,
@@ -135,9 +136,9 @@ async def _ask(
             BidOutcome(
                 target.target_id,
                 target.buyer_id,
-                "rejected",
+                BidOutcomeKind.REJECTED,
                 reason=f"unreachable:{type(error).__name__}",
-                source="rtb",
+                source=BidSource.RTB,
                 latency_ms=latency(),
                 priority=target.priority,
                 weight=target.weight,
@@ -150,9 +151,9 @@ async def _ask(
             BidOutcome(
                 target.target_id,
                 target.buyer_id,
-                "rejected",
+                BidOutcomeKind.REJECTED,
                 reason=f"http_{response.status_code}",
-                source="rtb",
+                source=BidSource.RTB,
                 latency_ms=latency(),
                 priority=target.priority,
                 weight=target.weight,
@@ -191,8 +192,8 @@ async def collect_rtb_bids(
                     BidOutcome(
                         target.target_id,
                         target.buyer_id,
-                        "timed_out",
-                        source="rtb",
+                        BidOutcomeKind.TIMED_OUT,
+                        source=BidSource.RTB,
                         latency_ms=deadline_ms,
                         timeout_ms=deadline_ms,
                         priority=target.priority,

@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+from domain.call_state import ExclusionReason, NoBuyerReason
 from domain.caps import CapUsage, cap_exceeded
 from domain.geo import Geo
 from exchange.market import TargetRule
@@ -22,7 +23,7 @@ NO_USAGE = CapUsage()
 @dataclass(frozen=True, slots=True)
 class Eligibility:
     eligible: list[TargetRule]
-    excluded: dict[str, str]  # target id -> reason
+    excluded: dict[str, ExclusionReason]  # target id -> reason
 
 
 def eligible_targets(
@@ -38,15 +39,15 @@ def eligible_targets(
     """`headroom_cents[buyer]` is available funds plus credit limit; a standing bid must fit
     in it, an RTB target needs at least the floor (its price is not known yet)."""
     eligible: list[TargetRule] = []
-    excluded: dict[str, str] = {}
+    excluded: dict[str, ExclusionReason] = {}
     for t in targets:
         price = t.bid_cents if t.bid_cents is not None else floor_cents
         reason = None if t.plain else _rule_reason(t, geo, at, usage, price)
         if reason is None:
             if headroom_cents.get(t.buyer_id, 0) < price:
-                reason = "insufficient_funds"
+                reason = ExclusionReason.INSUFFICIENT_FUNDS
             elif t.buyer_id in duplicate_buyers:
-                reason = "duplicate"
+                reason = ExclusionReason.DUPLICATE
         if reason is None:
             eligible.append(t)
         else:
@@ -56,33 +57,33 @@ def eligible_targets(
 
 def _rule_reason(
     t: TargetRule, geo: Geo, at: datetime, usage: Mapping[str, CapUsage], price: int
-) -> str | None:
+) -> ExclusionReason | None:
     """The target's own rules (a `plain` target has none of them)."""
     if t.paused:
-        return "paused"
+        return ExclusionReason.PAUSED
     if not t.geo.admits(geo):
-        return "geo"
+        return ExclusionReason.GEO
     if not t.schedule.is_open(at):
-        return "schedule"
+        return ExclusionReason.SCHEDULE
     return cap_exceeded(t.caps, usage.get(t.target_id, NO_USAGE), price)
 
 
 def no_buyer_reason(
-    excluded: Mapping[str, str],
+    excluded: Mapping[str, ExclusionReason],
     below_floor: int,
     bids: int,
     *,
     rtb_asked: int = 0,
     rtb_timed_out: int = 0,
-) -> str:
+) -> NoBuyerReason:
     """The ping's `reason` when nobody wins, in the API's vocabulary: `below_floor` (the
     only bids were under the floor), `timed_out` (real-time bidders were asked and every
     one missed the deadline), `no_bid` (bidders were asked and each declined or timed
     out), `duplicate` (every target had paid for this caller), else `no_eligible_buyer`."""
     if bids == 0 and below_floor:
-        return "below_floor"
+        return NoBuyerReason.BELOW_FLOOR
     if bids == 0 and rtb_asked:
-        return "timed_out" if rtb_timed_out == rtb_asked else "no_bid"
-    if excluded and all(r == "duplicate" for r in excluded.values()):
-        return "duplicate"
-    return "no_eligible_buyer"
+        return NoBuyerReason.TIMED_OUT if rtb_timed_out == rtb_asked else NoBuyerReason.NO_BID
+    if excluded and all(r == ExclusionReason.DUPLICATE for r in excluded.values()):
+        return NoBuyerReason.DUPLICATE
+    return NoBuyerReason.NO_ELIGIBLE_BUYER

@@ -20,15 +20,18 @@ from typing import Any
 import orjson
 import redis.asyncio as aioredis
 
+from domain.call import CALL_MAX_S
+from domain.call_state import ExclusionReason
 from domain.caps import CapUsage
 from domain.clock import to_ms
-from domain.invariant import invariant
+from domain.invariant import invariant, present
 from domain.schedule import LocalPeriods, local_periods
 from exchange.keys import Keys
 from exchange.market import MarketSnapshot, TargetRule
+from exchange.ping import BidState
+from exchange.reservations import ReleaseMode
 
 RESERVATION_GRACE_MS = 24 * 3600 * 1000  # a reservation key outlives its expiry by a day
-CALL_MAX_S = 4 * 3600  # a routed call that never reports completion is swept after this
 FUNDS_CACHE_S = 0.1
 SCRIPT_NAMES = (
     "peek",
@@ -58,15 +61,20 @@ class ReserveStatus(IntEnum):
     FUNDS = -6
 
     @property
-    def reason(self) -> str:
-        return {
-            -1: "cap_concurrency",
-            -2: "cap_hourly",
-            -3: "cap_daily",
-            -4: "cap_monthly",
-            -5: "cap_budget",
-            -6: "insufficient_funds",
-        }.get(int(self), "reserved")
+    def reason(self) -> ExclusionReason:
+        """Why the script refused (asked of a refusal only)."""
+        return present(_REFUSALS.get(self), f"reservation status {self.name} is not a refusal")
+
+
+_REFUSALS = {
+    ReserveStatus.CONCURRENCY: ExclusionReason.CAP_CONCURRENCY,
+    ReserveStatus.HOURLY: ExclusionReason.CAP_HOURLY,
+    ReserveStatus.DAILY: ExclusionReason.CAP_DAILY,
+    ReserveStatus.MONTHLY: ExclusionReason.CAP_MONTHLY,
+    ReserveStatus.BUDGET: ExclusionReason.CAP_BUDGET,
+    ReserveStatus.FUNDS: ExclusionReason.INSUFFICIENT_FUNDS,
+}
+_RELEASE_MODES = frozenset(ReleaseMode)
 
 
 @dataclass(frozen=True, slots=True)
@@ -321,9 +329,9 @@ class HotState:
         return ReserveStatus(int(status))
 
     async def release(
-        self, market: str, target_id: str, buyer_id: str, hold_id: str, mode: str
+        self, market: str, target_id: str, buyer_id: str, hold_id: str, mode: ReleaseMode
     ) -> bool:
-        invariant(mode in ("void", "end", "settle"), f"unknown release mode {mode!r}")
+        invariant(mode in _RELEASE_MODES, f"unknown release mode {mode!r}")
         released = await self.scripts["release"](
             keys=self._reservation_keys(market, target_id, buyer_id, hold_id),
             args=[hold_id, mode],
@@ -366,7 +374,7 @@ class HotState:
         self,
         market: str,
         call_id: str,
-        state: dict[str, Any],
+        state: BidState,
         campaign_id: str,
         publisher_id: str,
         caller_hash: str,
@@ -378,12 +386,12 @@ class HotState:
                 self.keys.ping(market, call_id),
                 self.keys.last_ping(market, campaign_id, publisher_id, caller_hash),
             ],
-            args=[orjson.dumps(state), call_id, ttl_ms, bid_ttl_ms],
+            args=[state.dumps(), call_id, ttl_ms, bid_ttl_ms],
         )
 
-    async def load_ping(self, market: str, call_id: str) -> dict[str, Any] | None:
+    async def load_ping(self, market: str, call_id: str) -> BidState | None:
         raw = await self.redis.get(self.keys.ping(market, call_id))
-        return orjson.loads(raw) if raw else None
+        return BidState.from_json(orjson.loads(raw)) if raw else None
 
     async def forget_last_ping(
         self, market: str, campaign_id: str, publisher_id: str, caller_hash: str

@@ -11,7 +11,7 @@ import orjson
 
 from domain.billing import PayoutRule, floor_cents
 from domain.buyer import Buyer
-from domain.campaign import Campaign
+from domain.campaign import Campaign, Distribution
 from domain.caps import Caps
 from domain.geo import GeoRule
 from domain.numbers import TrackingNumber
@@ -28,7 +28,7 @@ class CampaignRule:
     vertical: str
     payout: PayoutRule
     duplicate_window_days: int
-    distribution: str
+    distribution: Distribution
     floor_cents: int
     allow_negative_margin: bool
     max_attempts: int
@@ -150,7 +150,7 @@ def parse_campaign(data: Mapping[str, Any]) -> CampaignRule:
         vertical=data["vertical"],
         payout=payout,
         duplicate_window_days=data["duplicate_window_days"],
-        distribution=data["distribution"],
+        distribution=Distribution(data["distribution"]),
         floor_cents=floor_cents(payout, data["min_margin_cents"], data["min_bid_cents"]),
         allow_negative_margin=data["allow_negative_margin"],
         max_attempts=data["max_attempts"],

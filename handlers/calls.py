@@ -9,14 +9,21 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from concurrent.futures import Future
-from typing import Any
 
 from domain import validate
 from domain.base import PPCXAggregate
-from domain.billing import decide_billing, is_duplicate
+from domain.billing import BillingDecision, billing_decision, is_duplicate
 from domain.blocklist import BlockedCaller, blocked_caller_id
 from domain.buyer import Buyer
 from domain.call import Call
+from domain.call_state import (
+    BidOutcomeKind,
+    CallStatus,
+    FailoverReason,
+    HoldStatus,
+    NoBuyerReason,
+    PostRefusal,
+)
 from domain.caller_history import CallerHistory, caller_history_id
 from domain.campaign import Campaign
 from domain.commands import (
@@ -37,33 +44,35 @@ from domain.invariant import invariant, present
 from domain.ledger import hold_transfer
 from domain.money import parse_cents
 from domain.reported_time import event_time
+from handlers.results import (
+    AuctionOutcome,
+    DisputeResolution,
+    FailoverOutcome,
+    PostOutcome,
+    RefusedPost,
+    Routed,
+)
 from handlers.unit_of_work import HandlerContext
 
 DURATION_S_MAX = 24 * 3600
-BID_OUTCOMES = ("received", "rejected", "timed_out")
-FAILOVER_REASONS = ("no_answer", "busy", "failed")
+BID_OUTCOMES = tuple(BidOutcomeKind)
+FAILOVER_REASONS = tuple(FailoverReason)
 
 
-def _result_of(call: Call) -> dict[str, Any]:
-    route = call.route or {}
-    return {
-        "call_id": call.id,
-        "status": call.status,
-        "accepted": call.status not in ("pinged", "no_buyer"),
-        "winner": dict(route) if route else None,
-        "expires_at": call.expires_at,
-    }
+def _outcome(call: Call) -> AuctionOutcome:
+    return AuctionOutcome(call.id, call.status, call.route, call.expires_at)
 
 
-def billing_result(call: Call) -> dict[str, Any]:
-    billing = call.billing or {}
-    return {
-        "billable": bool(billing.get("billable")),
-        "reason": billing.get("reason"),
-        "revenue_cents": billing.get("revenue_cents", 0),
-        "payout_cents": billing.get("payout_cents", 0),
-        "margin_cents": billing.get("margin_cents", 0),
-    }
+def billing_result(call: Call) -> BillingDecision:
+    """The billing decision the call recorded."""
+    billing = present(call.billing, "a completed call has its billing decision")
+    return BillingDecision(
+        billing.billable,
+        billing.reason,
+        billing.revenue_cents,
+        billing.payout_cents,
+        billing.margin_cents,
+    )
 
 
 class CallHandlers:
@@ -83,15 +92,15 @@ class CallHandlers:
         return call
 
     # -- the auction ---------------------------------------------------------------------------
-    def record_auction(self, cmd: RecordAuction) -> dict[str, Any]:
+    def record_auction(self, cmd: RecordAuction) -> AuctionOutcome:
         """Create the call with every bid and the decision; hold the winner's funds.
 
         Raises InsufficientFunds when the winner's account refuses the hold: nothing is
         recorded and the exchange tries the next bidder."""
-        prepare, decide, hot, fixed = self._auction(cmd)
-        return self.ctx.run_prepared(prepare, decide, hot=hot, fixed=fixed)
+        prepare, change, hot, fixed = self._auction(cmd)
+        return self.ctx.run_prepared(prepare, change, hot=hot, fixed=fixed)
 
-    def submit_auction(self, cmd: RecordAuction) -> Future[dict[str, Any]] | None:
+    def submit_auction(self, cmd: RecordAuction) -> Future[AuctionOutcome] | None:
         """`record_auction` without blocking, for the event loop: the future of its result;
         or None when recording must read the store first (an id given from outside may be
         recorded already; the campaign was not read at the version the exchange saw): then call
@@ -102,22 +111,22 @@ class CallHandlers:
         campaign = self.app.read_at_least(Campaign, cmd.campaign_id, version=cmd.campaign_version)
         if campaign is None:
             return None
-        prepare, decide, hot, fixed = self._auction(cmd, campaign)
-        return self.ctx.submit_prepared(prepare(), decide, hot=hot, fixed=fixed)
+        prepare, change, hot, fixed = self._auction(cmd, campaign)
+        return self.ctx.submit_prepared(prepare(), change, hot=hot, fixed=fixed)
 
     def _auction(
         self, cmd: RecordAuction, campaign_read: Campaign | None = None
     ) -> tuple[
         Callable[[], tuple[Call, bool]],
-        Callable[[tuple[Call, bool]], tuple[list[PPCXAggregate], dict[str, Any]]],
+        Callable[[tuple[Call, bool]], tuple[list[PPCXAggregate], AuctionOutcome]],
         tuple[str, ...],
         Callable[[tuple[Call, bool]], list[PPCXAggregate]],
     ]:
         """The steps of recording an auction (see `HandlerContext.run_prepared`)."""
         require_id(cmd.call_id, "call", "call_id")
         self._check_auction(cmd)
-        winner = next((c for c in cmd.ranking if c["target_id"] == cmd.winner_target_id), None)
-        hot = (winner["buyer_id"],) if winner else ()
+        winner = next((c for c in cmd.ranking if c.target_id == cmd.winner_target_id), None)
+        hot = (winner.buyer_id,) if winner else ()
 
         attempts = 0
 
@@ -150,7 +159,7 @@ class CallHandlers:
                 at,
             )
             for bid in cmd.bids:
-                if bid.outcome == "received":
+                if bid.outcome == BidOutcomeKind.RECEIVED:
                     call.record_bid(
                         bid.target_id,
                         bid.buyer_id,
@@ -161,7 +170,7 @@ class CallHandlers:
                         bid.weight,
                         at,
                     )
-                elif bid.outcome == "rejected":
+                elif bid.outcome == BidOutcomeKind.REJECTED:
                     call.record_rejected_bid(
                         bid.target_id,
                         bid.buyer_id,
@@ -177,17 +186,20 @@ class CallHandlers:
             skipped = [list(s) for s in cmd.skipped]
             if winner is None:
                 call.find_no_buyer(
-                    cmd.no_buyer_reason or "no_eligible_buyer", cmd.excluded, skipped, at
+                    cmd.no_buyer_reason or NoBuyerReason.NO_ELIGIBLE_BUYER,
+                    cmd.excluded,
+                    skipped,
+                    at,
                 )
                 return call, False
-            call.decide(
+            call.award(
                 rule_version=cmd.rule_version,
                 mode=cmd.mode,
                 seed=cmd.seed,
                 floor_cents=cmd.floor_cents,
                 rr_cursor=cmd.rr_cursor,
-                ranking=list(cmd.ranking),
-                winner_target_id=winner["target_id"],
+                ranking=cmd.ranking,
+                winner_target_id=winner.target_id,
                 hold_id=present(cmd.hold_id, "a win names its hold"),
                 expires_at=present(cmd.expires_at, "a win has an expiry"),
                 excluded=cmd.excluded,
@@ -196,34 +208,36 @@ class CallHandlers:
             )
             return call, False
 
-        def decide(prepared: tuple[Call, bool]) -> tuple[list[PPCXAggregate], dict[str, Any]]:
+        def change(prepared: tuple[Call, bool]) -> tuple[list[PPCXAggregate], AuctionOutcome]:
             call, recorded = prepared  # the call itself is saved as `fixed`
             if recorded or winner is None:
-                return [], _result_of(call)
+                return [], _outcome(call)
             hold_id = present(cmd.hold_id, "a win names its hold")
             # The hold is timed when the writer decides it: a buyer's events stay in time order.
-            buyer = self.app.load(Buyer, winner["buyer_id"], "buyer_id")
+            buyer = self.app.load(Buyer, winner.buyer_id, "buyer_id")
             buyer.place_hold(
                 hold_id,
                 cmd.call_id,
                 cmd.publisher_id,
-                winner["price_cents"],
-                winner["payout_cents"],
+                winner.price_cents,
+                winner.payout_cents,
                 max(self.ctx.now(), call.modified_on),
             )
-            return [buyer], _result_of(call)
+            return [buyer], _outcome(call)
 
         def fixed(prepared: tuple[Call, bool]) -> list[PPCXAggregate]:
             call, recorded = prepared
             return [] if recorded else [call]
 
-        return prepare, decide, hot, fixed
+        return prepare, change, hot, fixed
 
     def _check_auction(self, cmd: RecordAuction) -> None:
         for bid in cmd.bids:
             if bid.outcome not in BID_OUTCOMES:
                 raise ValidationError(f"unknown bid outcome {bid.outcome!r}", field="bids")
-            if bid.outcome == "received" and (bid.amount_cents is None or bid.amount_cents <= 0):
+            if bid.outcome == BidOutcomeKind.RECEIVED and (
+                bid.amount_cents is None or bid.amount_cents <= 0
+            ):
                 raise ValidationError("a received bid has a positive amount", field="bids")
         if (cmd.winner_target_id is None) == (cmd.no_buyer_reason is None):
             raise ValidationError(
@@ -237,75 +251,72 @@ class CallHandlers:
     def expire_ping(self, cmd: ExpirePing) -> bool:
         """Void the hold of a bid that was never posted; False when nothing was due."""
         call = self._call(cmd.call_id)
-        if call.status != "decided":
+        if not call.allows(Call.PingExpired):
             return False
         route = present(call.route, "a decided call has its winner's route")
 
-        def decide() -> tuple[list[PPCXAggregate], bool]:
+        def change() -> tuple[list[PPCXAggregate], bool]:
             fresh = self._call(cmd.call_id)
             expires_at = present(fresh.expires_at, "a decided call's bid has an expiry")
             at = self.ctx.now()
-            if fresh.status != "decided" or at < expires_at:
+            if not fresh.allows(Call.PingExpired) or at < expires_at:
                 return [], False
             hold_id, hold = fresh.expire(at)
-            buyer = self.app.load(Buyer, hold["buyer_id"], "buyer_id")
-            buyer.void_hold(hold_id, fresh.id, hold["amount_cents"], "expired", at)
+            buyer = self.app.load(Buyer, hold.buyer_id, "buyer_id")
+            buyer.void_hold(hold_id, fresh.id, hold.amount_cents, "expired", at)
             return [fresh, buyer], True
 
-        return self.ctx.run(decide, hot=(route["buyer_id"],))
+        return self.ctx.run(change, hot=(route.buyer_id,))
 
     # -- routing ---------------------------------------------------------------------------------
-    def post_call(self, cmd: PostCall) -> dict[str, Any]:
+    def post_call(self, cmd: PostCall) -> PostOutcome:
         """Transfer now → the route (destination, target, buyer); 410 Expired, 409 Conflict.
         A caller blocked since the ping is not routed: the refusal is recorded, the winner's
-        hold voided, and the result says `{"refused": "blocked"}` (the caller raises)."""
+        hold voided, and the result is a `RefusedPost` (the caller raises)."""
         call = self._call(cmd.call_id, cmd.publisher_id)
-        winner = (call.route or {}).get("buyer_id")
+        winner = call.route.buyer_id if call.route else None
 
-        def decide() -> tuple[list[PPCXAggregate], dict[str, Any]]:
+        def change() -> tuple[list[PPCXAggregate], PostOutcome]:
             fresh = self._call(cmd.call_id, cmd.publisher_id)
             at = self.ctx.now()
             unexpired = fresh.expires_at is not None and at < fresh.expires_at
-            if fresh.status == "decided" and unexpired and self._blocked(fresh.caller_hash):
-                hold_id, hold = fresh.refuse_post("blocked", at)
-                buyer = self.app.load(Buyer, hold["buyer_id"], "buyer_id")
-                buyer.void_hold(hold_id, fresh.id, hold["amount_cents"], "blocked", at)
-                refused = {"call_id": fresh.id, "refused": "blocked", "hold_id": hold_id, **hold}
-                return [fresh, buyer], refused
+            if fresh.allows(Call.PostRefused) and unexpired and self._blocked(fresh.caller_hash):
+                hold_id, hold = fresh.refuse_post(PostRefusal.BLOCKED, at)
+                buyer = self.app.load(Buyer, hold.buyer_id, "buyer_id")
+                buyer.void_hold(hold_id, fresh.id, hold.amount_cents, PostRefusal.BLOCKED, at)
+                return [fresh, buyer], RefusedPost(fresh.id, PostRefusal.BLOCKED, hold_id, hold)
             route = fresh.post(at)
-            return [fresh], {"call_id": fresh.id, "attempt": 1, **route}
+            return [fresh], Routed(fresh.id, 1, route)
 
-        return self.ctx.run(decide, hot=(cmd.call_id, *([winner] if winner else [])))
+        return self.ctx.run(change, hot=(cmd.call_id, *([winner] if winner else [])))
 
     def _blocked(self, caller_hash: str) -> bool:
         entry = self.app.find(BlockedCaller, blocked_caller_id(caller_hash))
         return bool(entry and entry.blocked)
 
-    def record_answer(self, cmd: RecordAnswer) -> dict[str, Any]:
-        def decide() -> tuple[list[PPCXAggregate], dict[str, Any]]:
+    def record_answer(self, cmd: RecordAnswer) -> None:
+        def change() -> tuple[list[PPCXAggregate], None]:
             call = self._call(cmd.call_id)
-            if call.status == "answered":
-                return [], _result_of(call)  # a repeated webhook
+            if call.status == CallStatus.ANSWERED:
+                return [], None  # a repeated webhook
             call.answer(event_time(cmd.at, self.ctx.now(), call))
-            return [call], _result_of(call)
+            return [call], None
 
-        return self.ctx.run(decide, hot=(cmd.call_id,))
+        self.ctx.run(change, hot=(cmd.call_id,))
 
-    def fail_over(self, cmd: FailOver) -> dict[str, Any]:
+    def fail_over(self, cmd: FailOver) -> FailoverOutcome:
         """Void the failed attempt's hold, hold the next buyer's funds and route to it; with no
-        next target the call ends unbilled. → {"destination": … | None, …}"""
+        next target the call ends unbilled (the outcome's `next` is None)."""
         if cmd.reason not in FAILOVER_REASONS:
             raise ValidationError(
                 f"reason must be one of {', '.join(FAILOVER_REASONS)}", field="type"
             )
         call = self._call(cmd.call_id)
-        if call.status != "routing":
+        if not call.allows(Call.CallFailedOver):
             raise Conflict(f"call {call.id} is {call.status}; only a ringing call fails over")
         candidate = None
         if cmd.next_target_id is not None:
-            candidate = next(
-                (c for c in call.ranking if c["target_id"] == cmd.next_target_id), None
-            )
+            candidate = next((c for c in call.ranking if c.target_id == cmd.next_target_id), None)
             if candidate is None:
                 raise ValidationError(
                     "the next target was not ranked in the auction", field="next_target_id"
@@ -315,16 +326,16 @@ class CallHandlers:
                     "a failover to a target needs a hold id", field="next_hold_id"
                 )
         route = present(call.route, "a ringing call has a route")
-        hot = tuple({route["buyer_id"], *([candidate["buyer_id"]] if candidate else [])})
+        hot = tuple({route.buyer_id, *([candidate.buyer_id] if candidate else [])})
 
-        def decide() -> tuple[list[PPCXAggregate], dict[str, Any]]:
+        def change() -> tuple[list[PPCXAggregate], FailoverOutcome]:
             fresh = self._call(cmd.call_id)
             if fresh.route is None:
                 raise Conflict(f"call {fresh.id} is {fresh.status}; only a ringing call fails over")
             buyers = {
                 buyer_id: self.app.load(Buyer, buyer_id, "buyer_id")
                 for buyer_id in dict.fromkeys(
-                    [fresh.route["buyer_id"], *([candidate["buyer_id"]] if candidate else [])]
+                    [fresh.route.buyer_id, *([candidate.buyer_id] if candidate else [])]
                 )
             }
             at = event_time(cmd.at, self.ctx.now(), fresh, *buyers.values())
@@ -335,51 +346,44 @@ class CallHandlers:
 
             if candidate is not None:
                 next_hold_id = present(cmd.next_hold_id, "a failover to a target names its hold")
-                if candidate["target_id"] in fresh.tried_targets():
+                if candidate.target_id in fresh.tried_targets():
                     raise Conflict(
                         "the next target was already tried for this call", field="next_target_id"
                     )
                 if next_hold_id in fresh.holds:
                     raise ValidationError("the next hold id is already used", field="next_hold_id")
-                buyer(candidate["buyer_id"]).place_hold(
+                buyer(candidate.buyer_id).place_hold(
                     next_hold_id,
                     fresh.id,
                     fresh.publisher_id,
-                    candidate["price_cents"],
-                    candidate["payout_cents"],
+                    candidate.price_cents,
+                    candidate.payout_cents,
                     at,
                 )
             hold_id, hold = fresh.fail_over(
                 cmd.reason, candidate, cmd.next_hold_id, [list(s) for s in cmd.skipped], at
             )
-            buyer(hold["buyer_id"]).void_hold(
-                hold_id, fresh.id, hold["amount_cents"], f"failed_over:{cmd.reason}", at
+            buyer(hold.buyer_id).void_hold(
+                hold_id, fresh.id, hold.amount_cents, f"failed_over:{cmd.reason}", at
             )
-            result: dict[str, Any] = {
-                "call_id": fresh.id,
-                "attempt": fresh.attempt,
-                "destination": candidate["destination"] if candidate else None,
-                "target_id": candidate["target_id"] if candidate else None,
-                "buyer_id": candidate["buyer_id"] if candidate else None,
-            }
-            return [fresh, *buyers.values()], result
+            return [fresh, *buyers.values()], FailoverOutcome(fresh.id, fresh.attempt, candidate)
 
-        return self.ctx.run(decide, hot=(cmd.call_id, *hot))
+        return self.ctx.run(change, hot=(cmd.call_id, *hot))
 
     # -- the billing decision ----------------------------------------------------------------
-    def complete_call(self, cmd: CompleteCall) -> dict[str, Any]:
+    def complete_call(self, cmd: CompleteCall) -> BillingDecision:
         """End the call and decide billing: post the hold, or void it with the reason.
         A repeated completion returns the recorded decision and changes nothing."""
         duration_s = validate.integer(cmd.duration_s, "duration_s", 0, DURATION_S_MAX)
         call = self._call(cmd.call_id)
         if call.billing is not None:
             return billing_result(call)
-        if call.status not in ("routing", "answered"):
+        if not call.allows(Call.CallCompleted):
             raise Conflict(f"call {call.id} is {call.status}; it cannot complete")
-        buyer_id = present(call.route, "a ringing call has a route")["buyer_id"]
+        buyer_id = present(call.route, "a ringing call has a route").buyer_id
         history_id = caller_history_id(call.caller_hash, buyer_id, call.campaign_id)
 
-        def decide() -> tuple[list[PPCXAggregate], dict[str, Any]]:
+        def change() -> tuple[list[PPCXAggregate], BillingDecision]:
             fresh = self._call(cmd.call_id)
             if fresh.billing is not None:
                 return [], billing_result(fresh)
@@ -393,14 +397,14 @@ class CallHandlers:
             blocked = self._blocked(fresh.caller_hash)
             last_billed_at = history.last_billed_at if history else None
             duplicate = is_duplicate(last_billed_at, at, campaign.duplicate_window_days)
-            decision = decide_billing(
-                answered=fresh.status == "answered",
+            decision = billing_decision(
+                answered=fresh.status == CallStatus.ANSWERED,
                 duration_s=duration_s,
-                buffer_s=route["buffer_s"],
+                buffer_s=route.buffer_s,
                 duplicate=duplicate,
                 blocked=blocked,
-                price_cents=route["price_cents"],
-                payout_cents=route["payout_cents"],
+                price_cents=route.price_cents,
+                payout_cents=route.payout_cents,
             )
             hold_id, hold = fresh.complete(
                 duration_s=duration_s,
@@ -413,10 +417,10 @@ class CallHandlers:
                 blocked=blocked,
                 at=at,
             )
-            invariant(hold["buyer_id"] == buyer_id, "the routed buyer holds the funds")
+            invariant(hold.buyer_id == buyer_id, "the routed buyer holds the funds")
             touched: list[PPCXAggregate] = [fresh, buyer]
             if decision.billable:
-                buyer.post_hold(hold_id, fresh.id, hold["amount_cents"], at)
+                buyer.post_hold(hold_id, fresh.id, hold.amount_cents, at)
                 if history is None:
                     history = CallerHistory.start(
                         fresh.caller_hash, buyer_id, fresh.campaign_id, at
@@ -424,15 +428,15 @@ class CallHandlers:
                 history.record_billed(fresh.id, at)
                 touched.append(history)
             else:
-                buyer.void_hold(hold_id, fresh.id, hold["amount_cents"], decision.reason, at)
+                buyer.void_hold(hold_id, fresh.id, hold.amount_cents, decision.reason, at)
             return touched, billing_result(fresh)
 
-        return self.ctx.run(decide, hot=(cmd.call_id, buyer_id, history_id))
+        return self.ctx.run(change, hot=(cmd.call_id, buyer_id, history_id))
 
     # -- after the call ------------------------------------------------------------------------
     def _buyers_call(self, call_id: str, buyer_id: str | None) -> Call:
         call = self._call(call_id)
-        routed_buyer = (call.route or {}).get("buyer_id")
+        routed_buyer = call.route.buyer_id if call.route else None
         if buyer_id is not None and routed_buyer != buyer_id:
             raise NotFound(f"call_id {call_id!r} does not exist", field="call_id")
         return call
@@ -440,26 +444,26 @@ class CallHandlers:
     def convert_call(self, cmd: ConvertCall) -> None:
         value_cents = parse_cents(cmd.value, "value") if cmd.value is not None else None
 
-        def decide() -> tuple[list[PPCXAggregate], None]:
+        def change() -> tuple[list[PPCXAggregate], None]:
             call = self._buyers_call(cmd.call_id, cmd.buyer_id)
             call.convert(value_cents, cmd.by, self.ctx.now())
             return [call], None
 
-        self.ctx.run(decide, hot=(cmd.call_id,))
+        self.ctx.run(change, hot=(cmd.call_id,))
 
     def dispute_call(self, cmd: DisputeCall) -> str:
         reason = validate.name(cmd.reason, "reason")
         require_subject_id(cmd.call_id, "call", "call_id")
         dispute_id = make_dispute_id(cmd.call_id, cmd.command_id)
 
-        def decide() -> tuple[list[PPCXAggregate], str]:
+        def change() -> tuple[list[PPCXAggregate], str]:
             call = self._buyers_call(cmd.call_id, cmd.buyer_id)
             if dispute_id in call.disputes:
                 return [], dispute_id
             call.dispute(dispute_id, reason, cmd.by, self.ctx.now())
             return [call], dispute_id
 
-        return self.ctx.run(decide, hot=(cmd.call_id,))
+        return self.ctx.run(change, hot=(cmd.call_id,))
 
     def _disputed_call(self, cmd: ResolveDispute) -> Call:
         """The call of the dispute; a dispute id that names no dispute (malformed, of another
@@ -472,40 +476,36 @@ class CallHandlers:
             raise missing
         return call
 
-    def resolve_dispute(self, cmd: ResolveDispute) -> dict[str, Any]:
+    def resolve_dispute(self, cmd: ResolveDispute) -> DisputeResolution:
         """Finance accepts (reverse the billing with new entries) or rejects a dispute."""
         note = validate.text(cmd.note, "note")
         if not isinstance(cmd.accept, bool):
             raise ValidationError("accept must be true or false", field="accept")
         call = self._disputed_call(cmd)
-        billing = call.billing or {}
-        buyer_id = billing.get("buyer_id")
+        billing = present(call.billing, "a disputed call was billed")
+        buyer_id = billing.buyer_id
 
-        def decide() -> tuple[list[PPCXAggregate], dict[str, Any]]:
+        def change() -> tuple[list[PPCXAggregate], DisputeResolution]:
             fresh = self._disputed_call(cmd)
             at = self.ctx.now()
             touched: list[PPCXAggregate] = [fresh]
             reversal_id = None
             if cmd.accept:
-                hold_id = billing["hold_id"]
+                hold_id = present(billing.hold_id, "a billed call posted its hold")
                 hold = fresh.holds[hold_id]
-                invariant(hold["status"] == "posted", "only a posted transfer is reversed")
+                invariant(hold.status == HoldStatus.POSTED, "only a posted transfer is reversed")
                 original = hold_transfer(
                     hold_id,
-                    hold["buyer_id"],
+                    hold.buyer_id,
                     fresh.publisher_id,
-                    hold["amount_cents"],
-                    hold["payout_cents"],
+                    hold.amount_cents,
+                    hold.payout_cents,
                 )
                 reversal_id = derived_id("tx", "reversal", cmd.dispute_id)
-                buyer = self.app.load(Buyer, hold["buyer_id"], "buyer_id")
+                buyer = self.app.load(Buyer, hold.buyer_id, "buyer_id")
                 buyer.reverse(original, reversal_id, fresh.id, "dispute_accepted", cmd.by, at)
                 touched.append(buyer)
             fresh.resolve_dispute(cmd.dispute_id, cmd.accept, note, reversal_id, cmd.by, at)
-            return touched, {
-                "dispute_id": cmd.dispute_id,
-                "accepted": cmd.accept,
-                "reversal_transfer_id": reversal_id,
-            }
+            return touched, DisputeResolution(cmd.dispute_id, cmd.accept, reversal_id)
 
-        return self.ctx.run(decide, hot=(cmd.call_id, *([buyer_id] if buyer_id else [])))
+        return self.ctx.run(change, hot=(cmd.call_id, *([buyer_id] if buyer_id else [])))

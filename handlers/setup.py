@@ -3,8 +3,6 @@ the block list. Every check runs before an event is triggered; bad input records
 
 from __future__ import annotations
 
-from typing import Any
-
 from domain import validate
 from domain.api_key import OWNED_ROLES, ROLES, ApiKey
 from domain.base import PPCXAggregate
@@ -39,6 +37,7 @@ from domain.numbers import NumberPool, TrackingNumber, number_id
 from domain.publisher import Publisher
 from domain.schedule import WeeklySchedule, parse_time_zone
 from domain.target import Target
+from handlers.results import DepositReceipt
 from handlers.unit_of_work import HandlerContext
 
 POOL_SIZE_MAX = 1_000
@@ -108,8 +107,8 @@ class SetupHandlers:
 
         return self.ctx.run(decide)
 
-    def deposit(self, cmd: DepositFunds) -> dict[str, Any]:
-        """Record prepaid funds → {"transfer_id", "balance"}."""
+    def deposit(self, cmd: DepositFunds) -> DepositReceipt:
+        """Record prepaid funds → the transfer and the funds available after it."""
         amount_cents = parse_cents(cmd.amount, "amount")
         if amount_cents <= 0:
             raise ValidationError("amount must be positive", field="amount")
@@ -117,17 +116,16 @@ class SetupHandlers:
         require_subject_id(cmd.buyer_id, "buy", "buyer_id")
         transfer_id = _id_for("tx", cmd.command_id)
 
-        def decide() -> tuple[list[PPCXAggregate], dict[str, Any]]:
+        def decide() -> tuple[list[PPCXAggregate], DepositReceipt]:
             receipt = self.ctx.receipt_for(cmd.command_id)
             if receipt is not None:
-                return [], receipt.result
+                return [], DepositReceipt.from_json(receipt.result)
             buyer = self.app.load(Buyer, cmd.buyer_id, "buyer_id")
             at = self.ctx.now()
             buyer.deposit(transfer_id, amount_cents, reference, cmd.by, at)
-            result = {"transfer_id": transfer_id, "available_cents": buyer.available_cents}
-            return [buyer, *self.ctx.new_receipt(cmd.command_id, "DepositFunds", result, at)], (
-                result
-            )
+            result = DepositReceipt(transfer_id, buyer.available_cents)
+            stored = self.ctx.new_receipt(cmd.command_id, "DepositFunds", result.to_json(), at)
+            return [buyer, *stored], result
 
         return self.ctx.run(decide, hot=(cmd.buyer_id,))
 

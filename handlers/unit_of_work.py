@@ -25,7 +25,7 @@ CONFLICT_RETRIES_MAX = 8
 BACKOFF_MS_MAX = 50
 
 
-Decision = tuple[list[PPCXAggregate], T]
+Change = tuple[list[PPCXAggregate], T]
 
 
 def _nothing() -> None:
@@ -63,31 +63,31 @@ class HandlerContext:
     def now(self) -> datetime:
         return self.clock.now()
 
-    def run(self, decide: Callable[[], Decision[T]], *, hot: tuple[str, ...] = ()) -> T:
+    def run(self, change: Callable[[], Change[T]], *, hot: tuple[str, ...] = ()) -> T:
         """Decide (reading fresh aggregates) and save atomically.
 
-        `decide` returns the aggregates to save and the result. With `hot` (the command
+        `change` returns the aggregates to save and the result. With `hot` (the command
         changes an aggregate many requests change: a buyer's account), the writer decides
         it under the store's write lock, after the commands queued before it: it cannot
         conflict. Otherwise it is decided here and re-run from scratch after a conflict, so
         it must read everything it needs itself."""
-        return self.run_prepared(_nothing, lambda _: decide(), hot=hot)
+        return self.run_prepared(_nothing, lambda _: change(), hot=hot)
 
     def run_prepared(
         self,
         prepare: Callable[[], P],
-        decide: Callable[[P], Decision[T]],
+        change: Callable[[P], Change[T]],
         *,
         hot: tuple[str, ...] = (),
         fixed: Callable[[P], Sequence[PPCXAggregate]] = _none,
     ) -> T:
         """`run`, with the part of the work that reads no hot aggregate (`prepare`) done
-        here, before queueing `decide`: the writer's time bounds the hot aggregates'
+        here, before queueing `change`: the writer's time bounds the hot aggregates'
         throughput. `fixed` names aggregates `prepare` decided, saved with the decision
         (encoded here, off the store's write lock)."""
         for attempt in range(CONFLICT_RETRIES_MAX):
             try:
-                return self.submit_prepared(prepare(), decide, hot=hot, fixed=fixed).result(
+                return self.submit_prepared(prepare(), change, hot=hot, fixed=fixed).result(
                     timeout=SAVE_TIMEOUT_S
                 )
             except VersionConflict:  # another writer got there first: decide again
@@ -101,7 +101,7 @@ class HandlerContext:
     def submit_prepared(
         self,
         prepared: P,
-        decide: Callable[[P], Decision[T]],
+        change: Callable[[P], Change[T]],
         *,
         hot: tuple[str, ...] = (),
         fixed: Callable[[P], Sequence[PPCXAggregate]] = _none,
@@ -111,12 +111,12 @@ class HandlerContext:
         VersionConflict is the caller's to retry). For the event loop, which must not
         block on the writer. A decision made here that raises, raises here."""
         if not hot:
-            aggregates, result = decide(prepared)
+            aggregates, result = change(prepared)
             return _then(self.writer.submit(*fixed(prepared), *aggregates), lambda: result)
         results: list[T] = []
 
         def decided() -> list[PPCXAggregate]:
-            aggregates, result = decide(prepared)
+            aggregates, result = change(prepared)
             results.append(result)  # the writer may decide it again if its batch is redone
             return aggregates
 

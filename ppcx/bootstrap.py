@@ -15,12 +15,14 @@ from domain.clock import Clock, SystemClock
 from eventstore.application import PPCXApplication
 from eventstore.chain import chain_key
 from eventstore.writer import EventWriter
+from exchange.auctions import AuctionService
 from exchange.bidders import make_client
+from exchange.call_life import CallLife
 from exchange.caller_hash import CallerHasher
 from exchange.config_sync import ConfigSync
 from exchange.hotstate import HotState
 from exchange.keys import Keys
-from exchange.service import Exchange
+from exchange.sweeper import Sweeper
 from handlers.calls import CallHandlers
 from handlers.setup import SetupHandlers
 from handlers.unit_of_work import HandlerContext
@@ -78,9 +80,13 @@ def build_domain(
 
 @dataclass
 class ExchangeRuntime:
-    """The exchange and the clients it owns (async: build and close inside an event loop)."""
+    """The exchange's services and the clients they own (async: build and close inside an
+    event loop)."""
 
-    exchange: Exchange
+    auctions: AuctionService
+    call_life: CallLife
+    sweeper: Sweeper
+    hasher: CallerHasher
     hot: HotState
     sync: ConfigSync
     redis_async: aioredis.Redis
@@ -119,17 +125,21 @@ def build_exchange(
     http = make_client()
     executor = ThreadPoolExecutor(max_workers=DOMAIN_THREADS, thread_name_prefix="ppcx-domain")
     rng = random.SystemRandom()
-    exchange = Exchange(
+    hasher = CallerHasher(secret_key(settings))
+    auctions = AuctionService(
         hot=hot,
         calls=domain.calls,
         clock=domain.clock,
-        hasher=CallerHasher(secret_key(settings)),
+        hasher=hasher,
         http=http,
         seeds=seeds or (lambda: rng.getrandbits(63)),
         executor=executor,
     )
     return ExchangeRuntime(
-        exchange=exchange,
+        auctions=auctions,
+        call_life=CallLife(hot=hot, calls=domain.calls, clock=domain.clock, executor=executor),
+        sweeper=Sweeper(hot=hot, calls=domain.calls, clock=domain.clock, executor=executor),
+        hasher=hasher,
         hot=hot,
         sync=ConfigSync(domain.app, redis_sync, keys),
         redis_async=redis_async,

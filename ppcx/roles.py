@@ -206,7 +206,7 @@ def sweeper_role(plan: ServePlan) -> None:
         try:
             while not stop.is_set():
                 try:
-                    await runtime.exchange.sweep()
+                    await runtime.sweeper.sweep()
                 except Exception:  # logged; the next tick tries again
                     logger.exception("sweep failed; retrying")
                 with contextlib.suppress(TimeoutError):

@@ -19,7 +19,6 @@ from api.keys import KeyHasher
 from api.metrics import Metrics
 from api.services import ApiConfig, ApiServices
 from domain.clock import Clock
-from exchange.caller_hash import CallerHasher
 from exchange.dni import DniLeases
 from exchange.keys import Keys
 from ppcx import health
@@ -82,12 +81,14 @@ def create_app(
             app=domain.app,
             setup=domain.setup,
             calls=domain.calls,
-            exchange=runtime.exchange,
+            auctions=runtime.auctions,
+            call_life=runtime.call_life,
+            sweeper=runtime.sweeper,
             hot=runtime.hot,
             dni=DniLeases(runtime.redis_async, Keys(settings.redis_prefix)),
             reports=SnapshotReader(settings.resolved_duckdb_path),
             keys=KeyHasher(secret_key(settings)),
-            callers=CallerHasher(secret_key(settings)),
+            callers=runtime.hasher,
             clock=domain.clock,
             config=config,
             metrics=metrics,
@@ -110,7 +111,7 @@ def create_app(
         ]
         if background_sweep:
             loops.append(
-                asyncio.create_task(_every(SWEEP_INTERVAL_S, stop, runtime.exchange.sweep, "sweep"))
+                asyncio.create_task(_every(SWEEP_INTERVAL_S, stop, runtime.sweeper.sweep, "sweep"))
             )
         try:
             yield services

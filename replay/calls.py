@@ -20,11 +20,12 @@ from typing import Any
 
 import orjson
 
-from domain.billing import BillingDecision, PayoutRule, decide_billing, is_duplicate
+from domain.billing import BillingDecision, PayoutRule, billing_decision, is_duplicate
 from domain.call import RANKING_KEPT_MAX
+from domain.call_state import BillingReason, PostRefusal
 from domain.invariant import InvariantViolation
 from eventstore.rows import ChainedRow
-from exchange.auction import Bid, decide
+from exchange.auction import Bid, rank
 
 FAILURES_KEPT_MAX = 1000  # the report lists the first failures; the count covers them all
 NEEDS_NO_STATE = frozenset({"Call.CallAnswered"})  # the fact alone is the input
@@ -217,7 +218,7 @@ class CallChecker:
 
     def _rerun_auction(self, call: _Call, bids: list[Bid], data: dict[str, Any]) -> None:
         recorded = data["ranking"]
-        rerun = decide(
+        rerun = rank(
             data["mode"],
             bids,
             data["floor_cents"],
@@ -299,7 +300,7 @@ class CallChecker:
             raise problem
         if call.route is not None:
             raise Broken("holds", "a routed call's post was refused")
-        if data["reason"] == "blocked" and call.caller_hash not in self.blocked:
+        if data["reason"] == PostRefusal.BLOCKED and call.caller_hash not in self.blocked:
             raise Broken("billing", "a post was refused as blocked, but the caller is not")
 
     # -- routes -------------------------------------------------------------------------------
@@ -373,7 +374,7 @@ class CallChecker:
             last = self.billed.get((call.caller_hash, route["buyer_id"], call.campaign_id))
             at = datetime.fromisoformat(data["timestamp"])
             duplicate = is_duplicate(last[0] if last else None, at, campaign.window_days)
-        decision = decide_billing(
+        decision = billing_decision(
             answered=call.answered,
             duration_s=call.duration_s,
             buffer_s=route["buffer_s"],
@@ -426,7 +427,7 @@ class CallChecker:
         self.checked["billing"] += 1
         if data["hold_id"] is None:  # failover ran out of bidders: never answered
             del self.calls[call_id]
-            if data["reason"] != "not_answered" or call.hold_id is not None:
+            if data["reason"] != BillingReason.NOT_ANSWERED or call.hold_id is not None:
                 raise Broken("billing", "an unrouted call ends not_answered, holding nothing")
             return
 

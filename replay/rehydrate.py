@@ -35,13 +35,18 @@ from typing import Any
 import orjson
 import redis
 
+from domain.call import CALL_MAX_S
+from domain.call_state import Candidate
+from domain.campaign import Distribution
 from domain.clock import to_ms
 from domain.schedule import LocalPeriods, local_periods
 from eventstore.application import PPCXApplication
 from eventstore.rows import ChainedRow
 from exchange.config_sync import ConfigSync
-from exchange.hotstate import CALL_MAX_S, RESERVATION_GRACE_MS
+from exchange.hotstate import RESERVATION_GRACE_MS
 from exchange.keys import Keys, delete_matching
+from exchange.ping import BidState
+from exchange.reservations import ReservationState
 from replay.log import event_name, pages
 
 PIPELINE_COMMANDS_MAX = 2000
@@ -213,7 +218,7 @@ class Fold:
         bid = self.unposted.get(call_id)
         if bid is None:
             return
-        if data["mode"] == "round_robin":
+        if data["mode"] == Distribution.ROUND_ROBIN:
             cursor = int(data["rr_cursor"]) + 1
             self.cursors[bid.campaign_id] = max(self.cursors.get(bid.campaign_id, 0), cursor)
         bid.decision = data
@@ -356,7 +361,7 @@ def _write_reservations(write: _Writer, keys: Keys, fold: Fold) -> int:
             "hp": periods.hour,
             "dp": periods.day,
             "mp": periods.month,
-            "state": "reserved" if r.routed_at is None else "routed",
+            "state": ReservationState.RESERVED if r.routed_at is None else ReservationState.ROUTED,
             "expires": expires_ms,
             "market": market,
         }
@@ -387,20 +392,16 @@ def _write_caps(write: _Writer, keys: Keys, fold: Fold) -> None:
         write("hset", keys.caps(fold.buyers[buyer_id][0]), mapping=mapping)
 
 
-def _bid_state(bid: UnpostedBid, decision: dict[str, Any]) -> dict[str, Any]:
-    """What the exchange keeps for a won ping until it is posted (`Exchange._record`)."""
+def _bid_state(bid: UnpostedBid, decision: dict[str, Any]) -> BidState:
+    """What the exchange keeps for a won ping until it is posted (`exchange.ping.BidState`)."""
     winner = next(c for c in decision["ranking"] if c["target_id"] == decision["winner_target_id"])
-    expires_at = datetime.fromisoformat(decision["expires_at"])
-    return {
-        "accepted": True,
-        "publisher_id": bid.publisher_id,
-        "price_cents": winner["price_cents"],
-        "payout_cents": winner["payout_cents"],
-        "expires_at": expires_at.isoformat(),
-        "expires_ms": to_ms(expires_at),
-        "bid_count": bid.bid_count,
-        "winner": {**winner, "hold_id": decision["hold_id"]},
-    }
+    return BidState.won(
+        bid.publisher_id,
+        Candidate.from_json(winner),
+        decision["hold_id"],
+        datetime.fromisoformat(decision["expires_at"]),
+        bid.bid_count,
+    )
 
 
 def _write_bids_and_cursors(write: _Writer, keys: Keys, fold: Fold) -> int:
@@ -409,11 +410,11 @@ def _write_bids_and_cursors(write: _Writer, keys: Keys, fold: Fold) -> int:
         if bid.decision is None:
             continue
         state = _bid_state(bid, bid.decision)
-        left_ms = state["expires_ms"] - fold.now_ms
+        left_ms = state.expires_ms - fold.now_ms
         if left_ms <= 0:
             continue
         market = fold.campaigns[bid.campaign_id][0]
-        write("set", keys.ping(market, call_id), orjson.dumps(state), px=left_ms + CALL_MAX_MS)
+        write("set", keys.ping(market, call_id), state.dumps(), px=left_ms + CALL_MAX_MS)
         last = keys.last_ping(market, bid.campaign_id, bid.publisher_id, bid.caller_hash)
         write("set", last, call_id, px=left_ms)
         written += 1

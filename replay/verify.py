@@ -44,10 +44,10 @@ from typing import Any, Protocol
 
 import orjson
 
+from domain.call import CALL_MAX_S
 from domain.invariant import InvariantViolation
 from eventstore.chain import GENESIS, ChainHasher
 from eventstore.rows import ChainedRow
-from exchange.hotstate import CALL_MAX_S
 from replay.books import Books
 from replay.calls import FAILURES_KEPT_MAX, CallChecker, CallResults
 from replay.calls import serve as serve_calls

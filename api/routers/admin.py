@@ -29,6 +29,7 @@ from api.models import (
 )
 from api.problems import Problem
 from api.services import ApiServices
+from domain.api_key import Role
 from domain.commands import (
     AllowPublisher,
     BlockCaller,
@@ -78,7 +79,9 @@ async def register_publisher(
     publisher_id = await s.call(
         s.setup.register_publisher, RegisterPublisher(name=body.name, by=who.by)
     )
-    _, api_key = await issue_key(s, "publisher", publisher_id, "created with the publisher", who.by)
+    _, api_key = await issue_key(
+        s, Role.PUBLISHER, publisher_id, "created with the publisher", who.by
+    )
     return CreatedWithKey(id=publisher_id, api_key=api_key)
 
 
@@ -97,7 +100,7 @@ async def register_buyer(
             market=body.market,
         ),
     )
-    _, api_key = await issue_key(s, "buyer", buyer_id, "created with the buyer", who.by)
+    _, api_key = await issue_key(s, Role.BUYER, buyer_id, "created with the buyer", who.by)
     return CreatedWithKey(id=buyer_id, api_key=api_key)
 
 
@@ -105,7 +108,7 @@ async def register_buyer(
 async def deposit(
     buyer_id: str,
     body: DepositIn,
-    who: Principal = Depends(require("finance")),
+    who: Principal = Depends(require(Role.FINANCE)),
     s: ApiServices = Depends(services),
 ) -> DepositOut:
     """Record prepaid funds received from a buyer (debit cash, credit the buyer)."""
@@ -114,7 +117,7 @@ async def deposit(
         DepositFunds(buyer_id=buyer_id, amount=body.amount, reference=body.reference, by=who.by),
     )
     return DepositOut(
-        transfer_id=result["transfer_id"], available=format_cents(result["available_cents"])
+        transfer_id=result.transfer_id, available=format_cents(result.available_cents)
     )
 
 
@@ -122,7 +125,7 @@ async def deposit(
 async def credit_limit(
     buyer_id: str,
     body: CreditLimitIn,
-    who: Principal = Depends(require("finance")),
+    who: Principal = Depends(require(Role.FINANCE)),
     s: ApiServices = Depends(services),
 ) -> Response:
     """Change how far below zero the buyer's available balance may go."""
@@ -336,7 +339,7 @@ async def blocklist(
     status: Literal["blocked", "unblocked", "all"] = "blocked",
     limit: int = Query(default=100, ge=1, le=1000),
     cursor: str | None = Query(default=None, max_length=500),
-    who: Principal = Depends(require("finance")),
+    who: Principal = Depends(require(Role.FINANCE)),
     s: ApiServices = Depends(services),
 ) -> Page:
     """The block list (DNC), from the projections (a few seconds behind the log): each

@@ -9,23 +9,24 @@ from fastapi import APIRouter, Depends, Request, Response
 from api.auth import Principal, owned, require, services
 from api.models import BidIn, BuyerOut, ConversionIn, DisputeIn, DisputeOut, PauseIn
 from api.services import ApiServices
+from domain.api_key import Role
 from domain.buyer import Buyer
 from domain.commands import ConvertCall, DisputeCall, PauseTarget, ResumeTarget, SetStandingBid
 from domain.money import format_cents
 
 router = APIRouter(tags=["buyers"])
-buyer_or_admin = require("buyer")
+buyer_or_admin = require(Role.BUYER)
 
 
 def _own(who: Principal) -> str | None:
     """The buyer a command is restricted to (None: an admin acts for any buyer)."""
-    return who.owner_id if who.role == "buyer" else None
+    return who.owner_id if who.role == Role.BUYER else None
 
 
 @router.get("/v1/buyers/{buyer_id}", response_model=BuyerOut)
 async def get_buyer(
     buyer_id: str,
-    who: Principal = Depends(require("buyer", "finance")),
+    who: Principal = Depends(require(Role.BUYER, Role.FINANCE)),
     s: ApiServices = Depends(services),
 ) -> BuyerOut:
     """A buyer's account: balances (posted, pending, available) and credit limit."""

@@ -16,12 +16,13 @@ from api.params import QueryInt
 from api.problems import Problem
 from api.services import ApiServices
 from domain import redaction
+from domain.api_key import Role
 from domain.errors import NotFound
 from domain.money import format_cents
 from projections.readers import NoProjections
 
 router = APIRouter(tags=["reading"])
-anyone = require("publisher", "buyer", "finance", "analyst")
+anyone = require(Role.PUBLISHER, Role.BUYER, Role.FINANCE, Role.ANALYST)
 LIST_COLUMNS = (
     "call_id",
     "pinged_at",
@@ -95,10 +96,10 @@ def list_calls(
 ) -> Page:
     where: list[str] = ["true"]
     params: dict[str, Any] = {}
-    if who.role == "publisher":
+    if who.role == Role.PUBLISHER:
         where.append("publisher_id = $owner")
         params["owner"] = who.owner_id
-    elif who.role == "buyer":
+    elif who.role == Role.BUYER:
         where.append("buyer_id = $owner")
         params["owner"] = who.owner_id
     if campaign_id is not None:

@@ -16,12 +16,13 @@ from api.models import PingIn, PingOut, PostOut
 from api.problems import Problem
 from api.rtb_params import parse_rtb_ping
 from api.services import ApiServices
+from domain.api_key import Role
 from domain.errors import ValidationError
 from domain.geo import Geo, parse_e164
 from domain.ids import derived_id
 from domain.invariant import present
 from domain.money import format_cents
-from exchange.service import PingRequest
+from exchange.ping import PingRequest
 
 router = APIRouter(tags=["exchange (publishers)"])
 
@@ -30,7 +31,7 @@ router = APIRouter(tags=["exchange (publishers)"])
 async def ping(
     body: PingIn,
     request: Request,
-    who: Principal = Depends(require("publisher")),
+    who: Principal = Depends(require(Role.PUBLISHER)),
     s: ApiServices = Depends(services),
 ) -> PingOut:
     """Ask for a bid before transferring a caller. The caller's number is used for duplicate
@@ -43,7 +44,7 @@ async def ping(
     geo = Geo.of_caller(number, body.caller.state, body.caller.zip, body.caller.area_code)
     idempotency = request.headers.get("idempotency-key")
     given = body.attribution.model_dump(exclude_none=True)
-    result = await s.exchange.ping(
+    result = await s.auctions.ping(
         PingRequest(
             campaign_id=body.campaign_id,
             publisher_id=who.owner_id,
@@ -70,12 +71,14 @@ async def ping(
 
 @router.post("/v1/pings/{ping_id}/post", response_model=PostOut)
 async def post(
-    ping_id: str, who: Principal = Depends(require("publisher")), s: ApiServices = Depends(services)
+    ping_id: str,
+    who: Principal = Depends(require(Role.PUBLISHER)),
+    s: ApiServices = Depends(services),
 ) -> PostOut:
     """Transfer the call now: the destination to send it to. 410 once the bid has expired,
     409 when already posted."""
-    route = await s.exchange.post(ping_id, who.owner_id if who.role != "admin" else None)
-    return PostOut(call_id=route["call_id"], destination=route["destination"])
+    route = await s.call_life.post(ping_id, who.owner_id if who.role != Role.ADMIN else None)
+    return PostOut(call_id=route.call_id, destination=route.destination)
 
 
 # -- Ringba-compatible RTB ping ------------------------------------------------------------------
@@ -90,14 +93,14 @@ async def _rtb(
     campaign_id: str, params: dict[str, Any], token: str | None, s: ApiServices
 ) -> Response:
     who = await authenticate(token, s)
-    if who.role != "publisher" or who.owner_id is None:
+    if who.role != Role.PUBLISHER or who.owner_id is None:
         raise Problem(403, "RTB pings are sent with a publisher's key")
     started = time.perf_counter()
     rtb = parse_rtb_ping(params)
     # The answer's phoneNumber is a static tracking number of the campaign and publisher,
     # so the transferred call comes back through PPCX's telephony and finds its bid;
     # without one there is nothing to answer with, and no auction is run.
-    phone = await s.exchange.static_number(campaign_id, who.owner_id)
+    phone = await s.auctions.static_number(campaign_id, who.owner_id)
     if phone is None:
         return _rtb_answer(
             {"bidId": None, "bidAmount": _number_literal(0), "rejectReason": "no_tracking_number"}
@@ -105,7 +108,7 @@ async def _rtb(
     attribution = {"source": "rtb"}
     if rtb.sub_id is not None:
         attribution["sub_id"] = rtb.sub_id
-    result = await s.exchange.ping(
+    result = await s.auctions.ping(
         PingRequest(
             campaign_id=campaign_id,
             publisher_id=who.owner_id,

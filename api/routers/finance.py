@@ -14,6 +14,7 @@ from api.models import DisputeResolvedOut, Page, ResolveIn
 from api.params import JOURNAL_CURSOR, QueryInt, QueryTime
 from api.problems import Problem
 from api.services import ApiServices
+from domain.api_key import Role
 from domain.base import PPCXAggregate
 from domain.buyer import Buyer
 from domain.commands import ResolveDispute
@@ -28,7 +29,7 @@ from projections.reports import ledger_balances
 from projections.statements import statement_from_projection
 
 router = APIRouter(tags=["finance"])
-readers = require("publisher", "buyer", "finance", "analyst")
+readers = require(Role.PUBLISHER, Role.BUYER, Role.FINANCE, Role.ANALYST)
 PLATFORM_ACCOUNTS = ("platform:cash", "platform:revenue")
 
 
@@ -46,9 +47,9 @@ def utc(value: datetime | None, field: str) -> datetime | None:
 
 def own_account(who: Principal) -> str | None:
     """The one account a tenant key may read (None: it may read every account)."""
-    if who.role == "buyer":
+    if who.role == Role.BUYER:
         return buyer_account(str(who.owner_id))
-    if who.role == "publisher":
+    if who.role == Role.PUBLISHER:
         return publisher_account(str(who.owner_id))
     return None
 
@@ -200,7 +201,7 @@ async def invoice(
     buyer_id: str,
     start: QueryTime = Query(alias="from"),
     end: QueryTime = Query(alias="to"),
-    who: Principal = Depends(require("buyer", "finance")),
+    who: Principal = Depends(require(Role.BUYER, Role.FINANCE)),
     s: ApiServices = Depends(services),
 ) -> dict[str, Any]:
     """A buyer's invoice for `[from, to)`: billed calls (debits), deposits and reversed
@@ -216,7 +217,7 @@ async def statement(
     publisher_id: str,
     start: QueryTime = Query(alias="from"),
     end: QueryTime = Query(alias="to"),
-    who: Principal = Depends(require("publisher", "finance")),
+    who: Principal = Depends(require(Role.PUBLISHER, Role.FINANCE)),
     s: ApiServices = Depends(services),
 ) -> dict[str, Any]:
     """A publisher's statement for `[from, to)`: payouts earned (credits) and reversals
@@ -235,7 +236,7 @@ async def statement(
 async def resolve(
     dispute_id: str,
     body: ResolveIn,
-    who: Principal = Depends(require("finance")),
+    who: Principal = Depends(require(Role.FINANCE)),
     s: ApiServices = Depends(services),
 ) -> DisputeResolvedOut:
     """Accept a dispute (the billing is reversed by new ledger entries) or reject it."""
@@ -246,4 +247,8 @@ async def resolve(
             call_id=call_id, dispute_id=dispute_id, accept=body.accept, note=body.note, by=who.by
         ),
     )
-    return DisputeResolvedOut(**result)
+    return DisputeResolvedOut(
+        dispute_id=result.dispute_id,
+        accepted=result.accepted,
+        reversal_transfer_id=result.reversal_transfer_id,
+    )

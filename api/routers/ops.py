@@ -41,7 +41,7 @@ async def sweep(
 ) -> dict[str, int]:
     """Release expired reservations now (bids never posted, calls that never reported their
     end), as the background sweeper does every second; `handled` says how many."""
-    handled = await s.exchange.sweep()
+    handled = await s.sweeper.sweep()
     await s.call(s.sync_config)
     return {"handled": handled}
 

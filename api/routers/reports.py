@@ -16,6 +16,7 @@ from api.problems import Problem
 from api.routers.finance import utc
 from api.services import ApiServices
 from domain import redaction
+from domain.api_key import Role
 from domain.money import format_cents
 from projections.readers import NoProjections
 from projections.reports import REPORTS, ReportError, dimension_column, run_report
@@ -66,8 +67,8 @@ def report_rows(
             group_by=group_by,
             start=start,
             end=end,
-            publisher_id=who.owner_id if who.role == "publisher" else None,
-            buyer_id=who.owner_id if who.role == "buyer" else None,
+            publisher_id=who.owner_id if who.role == Role.PUBLISHER else None,
+            buyer_id=who.owner_id if who.role == Role.BUYER else None,
         )
     except NoProjections:
         raise Problem(503, "no projections yet: run `ppcx project`") from None
@@ -97,7 +98,7 @@ async def report(
     ),
     start: QueryTime | None = Query(default=None, alias="from"),
     end: QueryTime | None = Query(default=None, alias="to"),
-    who: Principal = Depends(require("publisher", "buyer", "finance", "analyst")),
+    who: Principal = Depends(require(Role.PUBLISHER, Role.BUYER, Role.FINANCE, Role.ANALYST)),
     s: ApiServices = Depends(services),
 ) -> dict[str, Any]:
     """`pnl`, `attribution`, `funnel`, `buyers`, `repeat_callers`, `missed_calls`,

@@ -20,25 +20,36 @@ from api.auth import Principal, require, services
 from api.models import CallEventIn
 from api.problems import Problem
 from api.services import ApiServices
+from domain.api_key import Role
+from domain.billing import BillingDecision
 from domain.call import Call
+from domain.call_state import CallStatus, FailoverReason, NoBuyerReason, TelephonyEvent
 from domain.errors import Conflict, DomainError, Refused, ValidationError
 from domain.geo import Geo, parse_e164
 from domain.ids import derived_id
+from domain.invariant import present
 from domain.money import format_cents
-from exchange.service import PingRequest
+from exchange.ping import PingRequest
+from handlers.results import Routed
 
 router = APIRouter(tags=["telephony"])
 TWIML = "application/xml"
 _SECONDS_RE = re.compile(r"[0-9]{1,9}")
-FAILOVER = {"busy": "busy", "no-answer": "no_answer", "failed": "failed", "canceled": "failed"}
+# Twilio's DialCallStatus of a dial that did not connect → the failover it asks for
+FAILOVER = {
+    "busy": FailoverReason.BUSY,
+    "no-answer": FailoverReason.NO_ANSWER,
+    "failed": FailoverReason.FAILED,
+    "canceled": FailoverReason.FAILED,
+}
 
 
-def billing_answer(billing: dict[str, Any]) -> dict[str, Any]:
+def billing_answer(billing: BillingDecision) -> dict[str, Any]:
     return {
-        "billable": billing["billable"],
-        "reason": billing["reason"],
-        "revenue": format_cents(billing["revenue_cents"]),
-        "payout": format_cents(billing["payout_cents"]),
+        "billable": billing.billable,
+        "reason": billing.reason,
+        "revenue": format_cents(billing.revenue_cents),
+        "payout": format_cents(billing.payout_cents),
     }
 
 
@@ -46,21 +57,23 @@ def billing_answer(billing: dict[str, Any]) -> dict[str, Any]:
 async def call_event(
     call_id: str,
     body: CallEventIn,
-    who: Principal = Depends(require("publisher")),
+    who: Principal = Depends(require(Role.PUBLISHER)),
     s: ApiServices = Depends(services),
 ) -> dict[str, Any]:
     """The call's progress: `answered`; `no_answer` / `busy` / `failed` (the answer names the
     next destination, or `null` when none is left); `completed` with `duration_s` (the
     answer is the billing decision)."""
-    if body.type == "completed" and body.duration_s is None:
+    if body.type == TelephonyEvent.COMPLETED and body.duration_s is None:
         raise ValidationError("a completed call reports its duration_s", field="duration_s")
-    publisher = who.owner_id if who.role == "publisher" else None
-    if body.type == "completed":
+    publisher = who.owner_id if who.role == Role.PUBLISHER else None
+    if body.type == TelephonyEvent.COMPLETED:
         return billing_answer(await _complete(s, call_id, body.duration_s or 0, publisher, body.at))
-    result = await s.exchange.report(call_id, body.type, body.duration_s, publisher, body.at)
-    if body.type == "answered":
-        return {"call_id": call_id, "status": "answered"}
-    return {"call_id": call_id, "attempt": result["attempt"], "destination": result["destination"]}
+    if body.type == TelephonyEvent.ANSWERED:
+        await s.call_life.answered(call_id, publisher, body.at)
+        return {"call_id": call_id, "status": CallStatus.ANSWERED}
+    reason = present(body.type.failover_reason, "any other event is a failover")
+    result = await s.call_life.failed_over(call_id, reason, publisher, body.at)
+    return {"call_id": call_id, "attempt": result.attempt, "destination": result.destination}
 
 
 # -- Twilio ------------------------------------------------------------------------------------
@@ -150,7 +163,7 @@ async def voice_inbound(request: Request, s: ApiServices = Depends(services)) ->
         geo = Geo.of_caller(caller, None, None, None)
     call_sid = params.get("CallSid", "")
     started = time.perf_counter()
-    result = await s.exchange.ping(
+    result = await s.auctions.ping(
         PingRequest(
             campaign_id=tracking.campaign_id,
             publisher_id=tracking.publisher_id,
@@ -162,19 +175,19 @@ async def voice_inbound(request: Request, s: ApiServices = Depends(services)) ->
     )
     s.metrics.record_ping("twilio", result, started)
     if not result.accepted:
-        if result.reason == "blocked":
+        if result.reason == NoBuyerReason.BLOCKED:
             return Response(twilio.refuse(), media_type=TWIML)
         return _say("Sorry, nobody can take your call right now. Please try again later.")
     try:
-        route = await s.exchange.post(result.call_id, tracking.publisher_id)
+        routed = await s.call_life.post(result.call_id, tracking.publisher_id)
     except Refused:  # the caller was blocked after the ping
         return Response(twilio.refuse(), media_type=TWIML)
     except Conflict:  # Twilio retried the webhook: the call is already on its way
         call = await s.call(s.app.load, Call, result.call_id, "call_id")
         if call.route is None:
             raise
-        route = {**call.route, "attempt": call.attempt}
-    return _dial(request, s, result.call_id, int(route.get("attempt", 1)), route["destination"])
+        routed = Routed(call.id, call.attempt, call.route)
+    return _dial(request, s, result.call_id, routed.attempt, routed.destination)
 
 
 @router.post("/v1/voice/status")
@@ -193,27 +206,29 @@ async def voice_status(  # noqa: PLR0911 - one answer per Twilio callback kind
     if call is None:
         raise Problem(404, f"call_id {call_id!r} does not exist")
     if leg == "answered":
-        if params.get("CallStatus") in ("in-progress", "answered") and call.status == "routing":
-            await s.exchange.report(call_id, "answered", None, None)
+        if params.get("CallStatus") in ("in-progress", "answered") and call.allows(
+            Call.CallAnswered
+        ):
+            await s.call_life.answered(call_id, None)
         return Response(twilio.empty(), media_type=TWIML)
     if leg == "dial":
         status = params.get("DialCallStatus", "")
         if attempt and attempt != call.attempt:  # a retried callback for an earlier attempt
-            if call.route is not None and call.status == "routing":
-                return _dial(request, s, call_id, call.attempt, call.route["destination"])
+            if call.route is not None and call.status == CallStatus.ROUTING:
+                return _dial(request, s, call_id, call.attempt, call.route.destination)
             return Response(twilio.hangup(), media_type=TWIML)
         if status == "completed":
             duration = _seconds(params.get("DialCallDuration"), "DialCallDuration")
-            if call.status == "routing":  # the answered callback may not have come first
-                await s.exchange.report(call_id, "answered", None, None)
+            if call.allows(Call.CallAnswered):  # the answered callback may not have come first
+                await s.call_life.answered(call_id, None)
             await _complete(s, call_id, duration, None)
             return Response(twilio.hangup(), media_type=TWIML)
-        if status in FAILOVER and call.status == "routing":
-            result = await s.exchange.report(call_id, FAILOVER[status], None, None)
-            if result["destination"] is not None:
-                return _dial(request, s, call_id, result["attempt"], result["destination"])
+        if status in FAILOVER and call.allows(Call.CallFailedOver):
+            result = await s.call_life.failed_over(call_id, FAILOVER[status], None)
+            if result.destination is not None:
+                return _dial(request, s, call_id, result.attempt, result.destination)
         return _say("Sorry, nobody can take your call right now. Please try again later.")
-    if params.get("CallStatus") == "completed" and call.status in ("routing", "answered"):
+    if params.get("CallStatus") == "completed" and call.allows(Call.CallCompleted):
         duration_s = _seconds(params.get("CallDuration"), "CallDuration")
         with contextlib.suppress(DomainError):  # ended by the dial callback meanwhile
             await _complete(s, call_id, duration_s, None)
@@ -226,11 +241,11 @@ async def _complete(
     duration_s: int,
     publisher_id: str | None,
     at: datetime | None = None,
-) -> dict[str, Any]:
+) -> BillingDecision:
     """The call's end and its billing decision; the caller's history is in the log now, so
     this worker's duplicate index is brought up to date before the next ping rather than
     within the next sync tick."""
-    billing = await s.exchange.report(call_id, "completed", duration_s, publisher_id, at)
+    billing = await s.call_life.completed(call_id, duration_s, publisher_id, at)
     await s.call(s.sync_config)
     return billing
 

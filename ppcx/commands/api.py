@@ -7,6 +7,7 @@ import shutil
 
 import typer
 
+from domain.api_key import ROLES
 from ppcx.commands.common import configure_logging, console, fail, load_settings
 from ppcx.roles import ProjectorSource, Role, ServePlan
 from ppcx.secrets import audit_key, secret_key
@@ -15,7 +16,6 @@ from ppcx.services import ServiceError, ServiceRunner
 keys_app = typer.Typer(
     help="API keys: create the first admin key, revoke a leaked one.", no_args_is_help=True
 )
-ROLES = ("admin", "publisher", "buyer", "finance", "analyst")
 SERVE_STATE = "serve.json"
 
 

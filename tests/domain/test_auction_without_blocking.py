@@ -48,7 +48,7 @@ def test_a_queued_auction_is_durable_when_its_future_settles(grouped: Domain) ->
     written = grouped.calls.submit_auction(command)
     assert written is not None
     result = written.result(timeout=30)
-    assert result["call_id"] == command.call_id
+    assert result.call_id == command.call_id
     call = grouped.app.load(Call, command.call_id, "call_id")
     assert call.status == "decided"
     assert event_names(grouped.app)[-1] == "Buyer.HoldPlaced"
@@ -73,7 +73,7 @@ def test_an_auction_without_a_winner_is_queued_too(grouped: Domain) -> None:
     command = market.auction_command([])
     written = grouped.calls.submit_auction(command)
     assert written is not None
-    assert written.result(timeout=30)["call_id"] == command.call_id
+    assert written.result(timeout=30).call_id == command.call_id
     assert grouped.app.load(Call, command.call_id, "call_id").status == "no_buyer"
 
 

@@ -6,8 +6,10 @@ from datetime import timedelta
 
 import pytest
 
+from domain.billing import BillingDecision
 from domain.buyer import Buyer
 from domain.call import Call
+from domain.call_state import BillingReason
 from domain.clock import ManualClock
 from domain.commands import (
     BlockCaller,
@@ -36,7 +38,7 @@ def _available(domain: Domain, buyer_id: str) -> int:
 
 def _connect(market: Market, clock: ManualClock, duration_s: int) -> tuple[str, dict[str, object]]:
     won = market.auction([market.targets[0], market.targets[1]])
-    call_id = won["call_id"]
+    call_id = won.call_id
     calls = market.domain.calls
     clock.advance(timedelta(seconds=5))
     calls.post_call(PostCall(call_id))
@@ -49,13 +51,7 @@ def test_billed_call_moves_the_money(domain: Domain, clock: ManualClock) -> None
     market = build_market(domain)
     buyer = market.buyers[0]
     call_id, billing = _connect(market, clock, duration_s=120)
-    assert billing == {
-        "billable": True,
-        "reason": "billable",
-        "revenue_cents": 4500,
-        "payout_cents": 3000,
-        "margin_cents": 1500,
-    }
+    assert billing == BillingDecision(True, BillingReason.BILLABLE, 4500, 3000, 1500)
     assert _available(domain, buyer) == 100000 - 4500
     ledger = ledger_from_log(domain.app)
     assert ledger.balance(f"publisher:{market.publisher_id}").posted_cents == 3000
@@ -83,8 +79,8 @@ def test_billed_call_moves_the_money(domain: Domain, clock: ManualClock) -> None
 def test_below_buffer_voids_the_hold(domain: Domain, clock: ManualClock) -> None:
     market = build_market(domain)
     _, billing = _connect(market, clock, duration_s=89)
-    assert billing["billable"] is False
-    assert billing["reason"] == "below_buffer"
+    assert billing.billable is False
+    assert billing.reason == "below_buffer"
     assert _available(domain, market.buyers[0]) == 100000
     assert ledger_from_log(domain.app).closed_holds.popitem()[1] == "voided"
 
@@ -96,7 +92,7 @@ def test_duplicate_caller_within_window_is_not_billed(domain: Domain, clock: Man
     _, second = _connect(market, clock, duration_s=100)
     clock.advance(timedelta(days=7))
     _, third = _connect(market, clock, duration_s=100)
-    assert (first["reason"], second["reason"], third["reason"]) == (
+    assert (first.reason, second.reason, third.reason) == (
         "billable",
         "duplicate",
         "billable",
@@ -106,34 +102,34 @@ def test_duplicate_caller_within_window_is_not_billed(domain: Domain, clock: Man
 def test_blocked_caller_is_not_billed(domain: Domain, clock: ManualClock) -> None:
     market = build_market(domain)
     won = market.auction([market.targets[0]], caller_hash="h-dnc")
-    domain.calls.post_call(PostCall(won["call_id"]))
-    domain.calls.record_answer(RecordAnswer(won["call_id"]))
+    domain.calls.post_call(PostCall(won.call_id))
+    domain.calls.record_answer(RecordAnswer(won.call_id))
     domain.setup.block_caller(BlockCaller("h-dnc", "asked not to be called", by="test"))
-    billing = domain.calls.complete_call(CompleteCall(won["call_id"], 300))
-    assert billing["reason"] == "blocked"
+    billing = domain.calls.complete_call(CompleteCall(won.call_id, 300))
+    assert billing.reason == "blocked"
 
 
 def test_failover_voids_and_rehold(domain: Domain, clock: ManualClock) -> None:
     market = build_market(domain)
     first, second = market.buyers
     won = market.auction([market.targets[0], market.targets[1]])
-    call_id = won["call_id"]
+    call_id = won.call_id
     assert _available(domain, first) == 100000 - 4500
     domain.calls.post_call(PostCall(call_id))
     answer = domain.calls.fail_over(
         FailOver(call_id, "no_answer", market.targets[1], new_id("hold"))
     )
-    assert answer["destination"] == "+13105550100"
-    assert answer["attempt"] == 2
+    assert answer.destination == "+13105550100"
+    assert answer.attempt == 2
     assert _available(domain, first) == 100000
     assert _available(domain, second) == 100000 - 4000
     last = domain.calls.fail_over(FailOver(call_id, "busy", None, None))
-    assert last["destination"] is None
+    assert last.destination is None
     assert _available(domain, second) == 100000
     call = domain.app.load(Call, call_id, "call_id")
     assert call.status == "not_billed"
     assert call.billing is not None
-    assert call.billing["reason"] == "not_answered"
+    assert call.billing.reason == "not_answered"
     ledger = ledger_from_log(domain.app)
     assert not ledger.pending
     assert sorted(ledger.closed_holds.values()) == ["voided", "voided"]
@@ -142,10 +138,10 @@ def test_failover_voids_and_rehold(domain: Domain, clock: ManualClock) -> None:
 def test_failover_to_an_unranked_or_tried_target_is_refused(domain: Domain) -> None:
     market = build_market(domain)
     won = market.auction([market.targets[0]])
-    domain.calls.post_call(PostCall(won["call_id"]))
+    domain.calls.post_call(PostCall(won.call_id))
     before = domain.app.store.head()
     with pytest.raises(Exception, match="ranked"):
-        domain.calls.fail_over(FailOver(won["call_id"], "busy", market.targets[1], new_id("hold")))
+        domain.calls.fail_over(FailOver(won.call_id, "busy", market.targets[1], new_id("hold")))
     assert domain.app.store.head() == before
 
 
@@ -154,24 +150,24 @@ def test_expired_bid_cannot_be_posted_and_its_hold_is_voided(
 ) -> None:
     market = build_market(domain)
     won = market.auction([market.targets[0]], ttl_s=30)
-    assert domain.calls.expire_ping(ExpirePing(won["call_id"])) is False  # not due yet
+    assert domain.calls.expire_ping(ExpirePing(won.call_id)) is False  # not due yet
     clock.advance(timedelta(seconds=30))
     with pytest.raises(Expired):
-        domain.calls.post_call(PostCall(won["call_id"]))
-    assert domain.calls.expire_ping(ExpirePing(won["call_id"])) is True
+        domain.calls.post_call(PostCall(won.call_id))
+    assert domain.calls.expire_ping(ExpirePing(won.call_id)) is True
     assert _available(domain, market.buyers[0]) == 100000
     with pytest.raises(Expired):
-        domain.calls.post_call(PostCall(won["call_id"]))
+        domain.calls.post_call(PostCall(won.call_id))
 
 
 def test_post_twice_conflicts_and_other_publisher_sees_nothing(domain: Domain) -> None:
     market = build_market(domain)
     won = market.auction([market.targets[0]])
     with pytest.raises(NotFound):
-        domain.calls.post_call(PostCall(won["call_id"], publisher_id="pub_" + "0" * 32))
-    domain.calls.post_call(PostCall(won["call_id"], publisher_id=market.publisher_id))
+        domain.calls.post_call(PostCall(won.call_id, publisher_id="pub_" + "0" * 32))
+    domain.calls.post_call(PostCall(won.call_id, publisher_id=market.publisher_id))
     with pytest.raises(Conflict):
-        domain.calls.post_call(PostCall(won["call_id"]))
+        domain.calls.post_call(PostCall(won.call_id))
 
 
 def test_insufficient_funds_records_nothing(domain: Domain) -> None:
@@ -202,7 +198,7 @@ def test_dispute_accepted_reverses_with_new_entries(domain: Domain, clock: Manua
     result = domain.calls.resolve_dispute(
         ResolveDispute(call_id, dispute_id, True, "ok", by="finance")
     )
-    assert result["reversal_transfer_id"] is not None
+    assert result.reversal_transfer_id is not None
     assert _available(domain, buyer) == 100000
     ledger = ledger_from_log(domain.app)
     assert ledger.balance(f"publisher:{market.publisher_id}").posted_cents == 0
@@ -218,5 +214,5 @@ def test_dispute_accepted_reverses_with_new_entries(domain: Domain, clock: Manua
 def test_no_buyer_found_is_a_fact_too(domain: Domain) -> None:
     market = build_market(domain)
     result = market.auction([])
-    assert result["accepted"] is False
+    assert result.accepted is False
     assert event_names(domain.app)[-2:] == ["Call.PingReceived", "Call.NoBuyerFound"]

@@ -51,12 +51,12 @@ def registered(local_settings: Settings, clock: ManualClock) -> Iterator[tuple[E
 def _deposit(
     writer: EventWriter, buyer_id: str, amount_cents: int, clock: ManualClock
 ) -> Callable[[], Sequence[PPCXAggregate]]:
-    def decide() -> list[PPCXAggregate]:
+    def change() -> list[PPCXAggregate]:
         buyer = writer.app.load(Buyer, buyer_id, "buyer_id")
         buyer.deposit(f"tx_{amount_cents:032x}", amount_cents, "r", "t", clock.now())
         return [buyer]
 
-    return decide
+    return change
 
 
 def test_two_processes_on_one_buyer_never_conflict_and_lose_nothing(

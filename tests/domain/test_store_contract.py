@@ -18,6 +18,7 @@ from domain.commands import DepositFunds, RegisterBuyer, RegisterPublisher
 from domain.errors import ConcurrencyConflict
 from eventstore.chain import GENESIS, chain_key, link_digest
 from eventstore.writer import EventWriter
+from handlers.results import DepositReceipt
 from handlers.setup import SetupHandlers
 from handlers.unit_of_work import HandlerContext
 from ppcx.bootstrap import Domain, build_application
@@ -118,9 +119,13 @@ def test_commands_with_an_id_take_effect_once(any_domain: Domain) -> None:
     again = setup.register_publisher(RegisterPublisher("P", by="t", command_id="c-1"))
     assert first == again
     buyer_id = setup.register_buyer(RegisterBuyer("B", "UTC", by="t"))
-    for _ in range(3):
+    receipts = [
         setup.deposit(DepositFunds(buyer_id, "10.00", "wire 7", by="t", command_id="dep-7"))
+        for _ in range(3)
+    ]
     assert any_domain.app.load(Buyer, buyer_id, "buyer_id").available_cents == 1000
+    # the repeats answer from the stored receipt what the first answered
+    assert receipts == [DepositReceipt(receipts[0].transfer_id, 1000)] * 3
 
 
 def test_snapshots_bound_cold_loads(any_domain: Domain, store_settings: Settings) -> None:
@@ -174,7 +179,7 @@ def test_ledger_invariants_hold_on_both_stores(any_domain: Domain, clock: Manual
     market = build_market(any_domain)
     won = market.auction([market.targets[0]])
     clock.advance(timedelta(seconds=1))
-    assert won["accepted"]
+    assert won.accepted
     ledger = ledger_from_log(any_domain.app)
     ledger.check(market.buyers)
     assert len(ledger.pending) == 1

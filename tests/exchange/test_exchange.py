@@ -8,8 +8,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import redis
 
+from domain.billing import BillingDecision
 from domain.buyer import Buyer
 from domain.call import Call
+from domain.call_state import BillingReason, FailoverReason
 from domain.clock import ManualClock
 from domain.commands import BlockCaller, ChangeCreditLimit, DepositFunds
 from domain.errors import Conflict, Expired, NotFound
@@ -49,23 +51,23 @@ async def test_ping_post_answer_complete_is_billed(
     buyer, target = buyer_with_target(domain, campaign, bid="45.00")
     _, other = buyer_with_target(domain, campaign, bid="40.00")
     sync(runtime)
-    ex = runtime.exchange
-    result = await ex.ping(ping(publisher, campaign))
+    life = runtime.call_life
+    result = await runtime.auctions.ping(ping(publisher, campaign))
     assert result.accepted
     assert (result.price_cents, result.payout_cents, result.bid_count) == (4500, 3000, 2)
     assert result.winner is not None
-    assert result.winner["target_id"] == target
+    assert result.winner.target_id == target
     assert _held(redis_client, settings, buyer) == 4500
     clock.advance(timedelta(seconds=3))
-    route = await ex.post(result.call_id, publisher)
-    assert route["destination"] == "+13105550100"
+    route = await life.post(result.call_id, publisher)
+    assert route.destination == "+13105550100"
     with pytest.raises(Conflict):
-        await ex.post(result.call_id, publisher)
-    await ex.report(result.call_id, "answered", None, publisher)
+        await life.post(result.call_id, publisher)
+    await life.answered(result.call_id, publisher)
     clock.advance(timedelta(seconds=95))
-    billing = await ex.report(result.call_id, "completed", 95, publisher)
-    assert billing["billable"] is True
-    assert billing["revenue_cents"] == 4500
+    billing = await life.completed(result.call_id, 95, publisher)
+    assert billing.billable is True
+    assert billing.revenue_cents == 4500
     assert _held(redis_client, settings, buyer) == 0
     assert _live(redis_client, settings, target) == 0
     sync(runtime)
@@ -84,12 +86,12 @@ async def test_other_publisher_and_unknown_campaign_are_not_found(
     other_publisher, _ = publisher_and_campaign(domain)
     sync(runtime)
     with pytest.raises(NotFound):
-        await runtime.exchange.ping(ping(other_publisher, campaign))
+        await runtime.auctions.ping(ping(other_publisher, campaign))
     with pytest.raises(NotFound):
-        await runtime.exchange.ping(ping(publisher, "cmp_" + "0" * 32))
-    accepted = await runtime.exchange.ping(ping(publisher, campaign))
+        await runtime.auctions.ping(ping(publisher, "cmp_" + "0" * 32))
+    accepted = await runtime.auctions.ping(ping(publisher, campaign))
     with pytest.raises(NotFound):
-        await runtime.exchange.post(accepted.call_id, other_publisher)
+        await runtime.call_life.post(accepted.call_id, other_publisher)
 
 
 async def test_concurrency_cap_holds_under_200_concurrent_pings(
@@ -102,7 +104,7 @@ async def test_concurrency_cap_holds_under_200_concurrent_pings(
     buyer, target = buyer_with_target(domain, campaign, caps={"concurrency": 5})
     sync(runtime)
     results = await asyncio.gather(
-        *(runtime.exchange.ping(ping(publisher, campaign, caller(i))) for i in range(200))
+        *(runtime.auctions.ping(ping(publisher, campaign, caller(i))) for i in range(200))
     )
     accepted = [r for r in results if r.accepted]
     assert len(accepted) == 5
@@ -124,7 +126,7 @@ async def test_concurrent_wins_never_overdraw_a_buyer(
     buyer, _ = buyer_with_target(domain, campaign, deposit="100.00", credit_limit="40.00")
     sync(runtime)  # 100.00 + 40.00 credit = room for three 45.00 holds
     results = await asyncio.gather(
-        *(runtime.exchange.ping(ping(publisher, campaign, caller(i))) for i in range(60))
+        *(runtime.auctions.ping(ping(publisher, campaign, caller(i))) for i in range(60))
     )
     assert sum(r.accepted for r in results) == 3
     account = domain.app.load(Buyer, buyer, "buyer_id")
@@ -145,9 +147,9 @@ async def test_store_refusal_releases_the_reservation(
     buyer, target = buyer_with_target(domain, campaign, deposit="50.00")
     sync(runtime)
     redis_client.hset(f"{settings.redis_prefix}:{{m:main}}:funds", f"{buyer}:posted", 10**9)
-    first = await runtime.exchange.ping(ping(publisher, campaign, caller(1)))
+    first = await runtime.auctions.ping(ping(publisher, campaign, caller(1)))
     assert first.accepted  # 50.00 covers one 45.00 hold
-    second = await runtime.exchange.ping(ping(publisher, campaign, caller(2)))
+    second = await runtime.auctions.ping(ping(publisher, campaign, caller(2)))
     assert not second.accepted
     assert _live(redis_client, settings, target) == 1
     assert _held(redis_client, settings, buyer) == 4500
@@ -166,17 +168,20 @@ async def test_caps_reset_at_the_buyers_local_midnight_and_hour(
     )
     sync(runtime)
     clock.set(datetime(2026, 3, 3, 7, 30, tzinfo=UTC))  # 23:30 PST on 2 March (UTC-8)
-    ex = runtime.exchange
-    assert (await ex.ping(ping(publisher, campaign, caller(1)))).accepted
-    assert not (await ex.ping(ping(publisher, campaign, caller(2)))).accepted  # hourly cap
+    assert (await runtime.auctions.ping(ping(publisher, campaign, caller(1)))).accepted
+    assert not (
+        await runtime.auctions.ping(ping(publisher, campaign, caller(2)))
+    ).accepted  # hourly cap
     clock.advance(timedelta(minutes=29))  # 23:59 PST
-    assert not (await ex.ping(ping(publisher, campaign, caller(3)))).accepted
+    assert not (await runtime.auctions.ping(ping(publisher, campaign, caller(3)))).accepted
     clock.advance(timedelta(minutes=1))  # 00:00 PST: a new hour and a new local day
-    assert (await ex.ping(ping(publisher, campaign, caller(4)))).accepted
+    assert (await runtime.auctions.ping(ping(publisher, campaign, caller(4)))).accepted
     clock.advance(timedelta(hours=1))
-    assert (await ex.ping(ping(publisher, campaign, caller(5)))).accepted
+    assert (await runtime.auctions.ping(ping(publisher, campaign, caller(5)))).accepted
     clock.advance(timedelta(hours=1))
-    assert not (await ex.ping(ping(publisher, campaign, caller(6)))).accepted  # daily cap 2
+    assert not (
+        await runtime.auctions.ping(ping(publisher, campaign, caller(6)))
+    ).accepted  # daily cap 2
 
 
 async def test_expired_reservation_frees_its_capacity(
@@ -189,19 +194,19 @@ async def test_expired_reservation_frees_its_capacity(
     publisher, campaign = publisher_and_campaign(domain, bid_ttl_s=30)
     buyer, target = buyer_with_target(domain, campaign, caps={"concurrency": 1})
     sync(runtime)
-    ex = runtime.exchange
-    first = await ex.ping(ping(publisher, campaign, caller(1)))
+    life = runtime.call_life
+    first = await runtime.auctions.ping(ping(publisher, campaign, caller(1)))
     assert first.accepted
-    assert not (await ex.ping(ping(publisher, campaign, caller(2)))).accepted
+    assert not (await runtime.auctions.ping(ping(publisher, campaign, caller(2)))).accepted
     clock.advance(timedelta(seconds=31))
     with pytest.raises(Expired):
-        await ex.post(first.call_id, publisher)
-    assert await ex.sweep() == 1
+        await life.post(first.call_id, publisher)
+    assert await runtime.sweeper.sweep() == 1
     assert _live(redis_client, settings, target) == 0
     assert _held(redis_client, settings, buyer) == 0
     assert domain.app.load(Call, first.call_id, "call_id").status == "expired"
     assert domain.app.load(Buyer, buyer, "buyer_id").available_cents == 1_000_000
-    assert (await ex.ping(ping(publisher, campaign, caller(3)))).accepted
+    assert (await runtime.auctions.ping(ping(publisher, campaign, caller(3)))).accepted
 
 
 async def test_expired_capacity_is_free_even_before_the_sweeper_runs(
@@ -212,10 +217,9 @@ async def test_expired_capacity_is_free_even_before_the_sweeper_runs(
     publisher, campaign = publisher_and_campaign(domain, bid_ttl_s=30)
     buyer_with_target(domain, campaign, caps={"concurrency": 1})
     sync(runtime)
-    ex = runtime.exchange
-    assert (await ex.ping(ping(publisher, campaign, caller(1)))).accepted
+    assert (await runtime.auctions.ping(ping(publisher, campaign, caller(1)))).accepted
     clock.advance(timedelta(seconds=31))
-    assert (await ex.ping(ping(publisher, campaign, caller(2)))).accepted
+    assert (await runtime.auctions.ping(ping(publisher, campaign, caller(2)))).accepted
 
 
 async def test_duplicate_caller_inside_the_window_is_not_billed(
@@ -226,31 +230,25 @@ async def test_duplicate_caller_inside_the_window_is_not_billed(
     publisher, campaign = publisher_and_campaign(domain, duplicate_window_days=30)
     buyer, _ = buyer_with_target(domain, campaign, bid="50.00")
     sync(runtime)
-    ex = runtime.exchange
+    life = runtime.call_life
     # two calls from the same caller are live at once (the second pinged before either ends)
-    first = await ex.ping(ping(publisher, campaign, caller(7)))
-    await ex.post(first.call_id, publisher)
-    second = await ex.ping(ping(publisher, campaign, caller(7)))
+    first = await runtime.auctions.ping(ping(publisher, campaign, caller(7)))
+    await life.post(first.call_id, publisher)
+    second = await runtime.auctions.ping(ping(publisher, campaign, caller(7)))
     assert second.accepted
     assert second.call_id != first.call_id  # the first bid was consumed by its post
-    await ex.post(second.call_id, publisher)
+    await life.post(second.call_id, publisher)
     for call_id in (first.call_id, second.call_id):
-        await ex.report(call_id, "answered", None, publisher)
+        await life.answered(call_id, publisher)
     clock.advance(timedelta(seconds=200))
-    assert (await ex.report(first.call_id, "completed", 200, publisher))["billable"]
-    duplicate = await ex.report(second.call_id, "completed", 200, publisher)
-    assert duplicate == {
-        "billable": False,
-        "reason": "duplicate",
-        "revenue_cents": 0,
-        "payout_cents": 0,
-        "margin_cents": 0,
-    }
+    assert (await life.completed(first.call_id, 200, publisher)).billable
+    duplicate = await life.completed(second.call_id, 200, publisher)
+    assert duplicate == BillingDecision(False, BillingReason.DUPLICATE, 0, 0, 0)
     sync(runtime)  # the duplicate index reaches Redis: the buyer no longer bids on this caller
-    third = await ex.ping(ping(publisher, campaign, caller(7)))
+    third = await runtime.auctions.ping(ping(publisher, campaign, caller(7)))
     assert (third.accepted, third.reason) == (False, "duplicate")
     clock.advance(timedelta(days=30))
-    assert (await ex.ping(ping(publisher, campaign, caller(7)))).accepted
+    assert (await runtime.auctions.ping(ping(publisher, campaign, caller(7)))).accepted
     assert buyer
 
 
@@ -262,10 +260,9 @@ async def test_second_ping_for_the_same_caller_returns_the_earlier_bid(
     publisher, campaign = publisher_and_campaign(domain, bid_ttl_s=60)
     buyer_with_target(domain, campaign)
     sync(runtime)
-    ex = runtime.exchange
-    first = await ex.ping(ping(publisher, campaign, caller(9)))
+    first = await runtime.auctions.ping(ping(publisher, campaign, caller(9)))
     clock.advance(timedelta(seconds=20))
-    again = await ex.ping(ping(publisher, campaign, caller(9)))
+    again = await runtime.auctions.ping(ping(publisher, campaign, caller(9)))
     assert again.repeated
     assert (again.call_id, again.price_cents, again.expires_at) == (
         first.call_id,
@@ -273,7 +270,7 @@ async def test_second_ping_for_the_same_caller_returns_the_earlier_bid(
         first.expires_at,
     )
     clock.advance(timedelta(seconds=41))
-    fresh = await ex.ping(ping(publisher, campaign, caller(9)))
+    fresh = await runtime.auctions.ping(ping(publisher, campaign, caller(9)))
     assert not fresh.repeated
     assert fresh.call_id != first.call_id
 
@@ -285,9 +282,9 @@ async def test_blocked_caller_gets_no_auction(
     publisher, campaign = publisher_and_campaign(domain)
     buyer_with_target(domain, campaign)
     number = caller(66)
-    domain.setup.block_caller(BlockCaller(runtime.exchange.hasher(number), "DNC", by="test"))
+    domain.setup.block_caller(BlockCaller(runtime.hasher(number), "DNC", by="test"))
     sync(runtime)
-    result = await runtime.exchange.ping(ping(publisher, campaign, number))
+    result = await runtime.auctions.ping(ping(publisher, campaign, number))
     assert (result.accepted, result.reason) == (False, "blocked")
     assert event_names(domain.app)[-1] == "Call.NoBuyerFound"
 
@@ -306,20 +303,20 @@ async def test_failover_to_the_next_bidder_then_to_nobody(
         domain, campaign, bid="45.00", destination="+13105550102"
     )
     sync(runtime)
-    ex = runtime.exchange
-    won = await ex.ping(ping(publisher, campaign))
-    await ex.post(won.call_id, publisher)
-    answer = await ex.report(won.call_id, "no_answer", None, publisher)
-    assert answer["destination"] == "+13105550102"
+    life = runtime.call_life
+    won = await runtime.auctions.ping(ping(publisher, campaign))
+    await life.post(won.call_id, publisher)
+    answer = await life.failed_over(won.call_id, FailoverReason.NO_ANSWER, publisher)
+    assert answer.destination == "+13105550102"
     assert _held(redis_client, settings, first_buyer) == 0
     assert _held(redis_client, settings, second_buyer) == 4500
     assert _live(redis_client, settings, second) == 1
-    last = await ex.report(won.call_id, "busy", None, publisher)
-    assert last["destination"] is None
+    last = await life.failed_over(won.call_id, FailoverReason.BUSY, publisher)
+    assert last.destination is None
     assert _held(redis_client, settings, second_buyer) == 0
     assert _live(redis_client, settings, first) == 0
     call = domain.app.load(Call, won.call_id, "call_id")
-    assert (call.status, call.billing and call.billing["reason"]) == ("not_billed", "not_answered")
+    assert (call.status, call.billing and call.billing.reason) == ("not_billed", "not_answered")
     assert not ledger_from_log(domain.app).pending
 
 
@@ -346,7 +343,7 @@ async def test_rtb_bidders_fast_late_erroring_malformed(
             buyer_with_target(domain, campaign, rtb_url=server.url(name), rtb_timeout_ms=timeout_ms)
         sync(runtime)
         number = "+13105550999"
-        result = await runtime.exchange.ping(ping(publisher, campaign, number))
+        result = await runtime.auctions.ping(ping(publisher, campaign, number))
         assert result.accepted
         assert result.price_cents == 6100
         assert result.bid_count == 1
@@ -365,7 +362,7 @@ async def test_rtb_bidders_fast_late_erroring_malformed(
         for _, body in server.requests:
             assert number not in str(body)
             assert "5550999" not in str(body)
-            assert body["caller"]["hash"] == runtime.exchange.hasher(number)
+            assert body["caller"]["hash"] == runtime.hasher(number)
             assert body["caller"]["state"] == "CA"
 
 
@@ -375,7 +372,7 @@ async def test_rtb_reasons_are_recorded(runtime: ExchangeRuntime, domain: Domain
         for name in ("error", "bad"):
             buyer_with_target(domain, campaign, rtb_url=s.url(name), rtb_timeout_ms=RTB_DEADLINE_MS)
         sync(runtime)
-        result = await runtime.exchange.ping(ping(publisher, campaign))
+        result = await runtime.auctions.ping(ping(publisher, campaign))
         # every bidder was asked and none bid: the reason says so
         assert (result.accepted, result.reason) == (False, "no_bid")
     reasons = set()
@@ -396,8 +393,8 @@ async def test_funds_and_limits_reach_redis_from_the_log(
     publisher, campaign = publisher_and_campaign(domain)
     buyer, _ = buyer_with_target(domain, campaign, deposit="10.00")
     sync(runtime)
-    assert not (await runtime.exchange.ping(ping(publisher, campaign, caller(1)))).accepted
+    assert not (await runtime.auctions.ping(ping(publisher, campaign, caller(1)))).accepted
     domain.setup.deposit(DepositFunds(buyer, "20.00", "wire", by="test"))
     domain.setup.change_credit_limit(ChangeCreditLimit(buyer, "15.00", by="test"))
     sync(runtime)
-    assert (await runtime.exchange.ping(ping(publisher, campaign, caller(2)))).accepted
+    assert (await runtime.auctions.ping(ping(publisher, campaign, caller(2)))).accepted

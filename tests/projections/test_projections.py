@@ -164,7 +164,7 @@ def test_every_projected_call_matches_its_aggregate(market_log: Domain, tmp_path
         reason,
     ) in rows:
         call = market_log.app.load(Call, call_id, "call_id")
-        billing = call.billing or {}
+        billing = call.billing
         assert accepted == (call.decision is not None), call_id
         assert expired == (call.status == "expired")
         assert posted == (call.attempt > 0)
@@ -173,23 +173,19 @@ def test_every_projected_call_matches_its_aggregate(market_log: Domain, tmp_path
         assert converted == call.converted
         assert disputed == bool(call.disputes)
         assert reversed_ == (call.status == "reversed")
-        if call.billing is not None:
-            assert billed == billing["billable"]
+        if billing is not None:
+            assert billed == billing.billable
             assert duration == call.duration_s
-            if not billing["billable"]:
-                assert reason == billing["reason"]
+            if not billing.billable:
+                assert reason == billing.reason
         money = (
             (0, 0, 0)
-            if reversed_
-            else (
-                billing.get("revenue_cents", 0),
-                billing.get("payout_cents", 0),
-                billing.get("margin_cents", 0),
-            )
+            if reversed_ or billing is None
+            else (billing.revenue_cents, billing.payout_cents, billing.margin_cents)
         )
         assert (revenue, payout, margin) == money
         if call.route is not None:
-            assert buyer_id == call.route["buyer_id"]
+            assert buyer_id == call.route.buyer_id
 
 
 def test_as_of_balances_are_reproducible(market_log: Domain, tmp_path: Path) -> None:

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
+from domain.call_state import FailoverReason
 from domain.clock import ManualClock
 from domain.commands import DisputeCall, ResolveDispute
 from domain.errors import DomainError
@@ -67,25 +68,25 @@ async def drive(
 ) -> int:
     """Varied call lives through the real exchange; returns how many were billed."""
     rng = random.Random(seed)
-    ex = runtime.exchange
+    life = runtime.call_life
     billed = 0
     for _n in range(calls):
         clock.advance(timedelta(seconds=rng.randint(20, 400)))
         number = caller(first_caller + rng.randrange(max(calls // 2, 1)))
         runtime.hot.forget_snapshots()  # funds as Redis has them now, not 100 ms ago: the
         # same decisions in every run, whatever the machine's speed
-        result = await ex.ping(ping(m.publisher, m.campaign, caller=number))
+        result = await runtime.auctions.ping(ping(m.publisher, m.campaign, caller=number))
         if not result.accepted or rng.random() < 0.1:
             continue  # no buyer, or never posted: the bid expires
-        await ex.post(result.call_id, m.publisher)
+        await life.post(result.call_id, m.publisher)
         if rng.random() < 0.2:
-            answer = await ex.report(result.call_id, "no_answer", None, m.publisher)
-            if answer["destination"] is None:
+            answer = await life.failed_over(result.call_id, FailoverReason.NO_ANSWER, m.publisher)
+            if answer.destination is None:
                 continue
-        await ex.report(result.call_id, "answered", None, m.publisher)
-        outcome = await ex.report(result.call_id, "completed", rng.randint(20, 300), m.publisher)
+        await life.answered(result.call_id, m.publisher)
+        outcome = await life.completed(result.call_id, rng.randint(20, 300), m.publisher)
         sync(runtime)
-        if outcome["billable"]:
+        if outcome.billable:
             billed += 1
             if rng.random() < 0.15:
                 try:
@@ -100,5 +101,5 @@ async def drive(
                 except DomainError:
                     pass
     clock.advance(timedelta(minutes=5))
-    await ex.sweep()
+    await runtime.sweeper.sweep()
     return billed

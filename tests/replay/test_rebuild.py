@@ -74,9 +74,9 @@ async def test_state_rebuilt_as_of_t_equals_what_was_live_at_t(
     m = market(domain, runtime)
     await drive(domain, runtime, clock, m, 30, seed=2)
     # one call left open (posted, ringing) at T: a pending hold
-    open_call = await runtime.exchange.ping(ping(m.publisher, m.campaign, caller=caller(999)))
+    open_call = await runtime.auctions.ping(ping(m.publisher, m.campaign, caller=caller(999)))
     assert open_call.accepted
-    await runtime.exchange.post(open_call.call_id, m.publisher)
+    await runtime.call_life.post(open_call.call_id, m.publisher)
     moment = clock.now()
     # what was live at T: the buyers' accounts, and the projections brought up to date then
     live = {}
@@ -92,8 +92,8 @@ async def test_state_rebuilt_as_of_t_equals_what_was_live_at_t(
 
     clock.advance(timedelta(seconds=1))
     await drive(domain, runtime, clock, m, 20, seed=3, first_caller=500)  # after T
-    await runtime.exchange.report(open_call.call_id, "answered", None, m.publisher)
-    await runtime.exchange.report(open_call.call_id, "completed", 200, m.publisher)
+    await runtime.call_life.answered(open_call.call_id, m.publisher)
+    await runtime.call_life.completed(open_call.call_id, 200, m.publisher)
 
     target = tmp_path / "asof.duckdb"
     summary = rebuild_as_of(domain.app.store.read_chained, moment, target)
@@ -160,7 +160,7 @@ async def _before(domain: Domain, runtime: ExchangeRuntime) -> tuple[Market, str
     assert isinstance(domain.clock, ManualClock)
     m = market(domain, runtime, tag="rehydrate", **TIGHT)  # type: ignore[arg-type]
     await drive(domain, runtime, domain.clock, m, 24, seed=4)
-    held = await runtime.exchange.ping(ping(m.publisher, m.campaign, caller=caller(900)))
+    held = await runtime.auctions.ping(ping(m.publisher, m.campaign, caller=caller(900)))
     assert held.accepted
     sync(runtime)
     return m, held.call_id
@@ -173,22 +173,24 @@ async def _after(
     clock = domain.clock
     assert isinstance(clock, ManualClock)
     head = domain.app.store.head()
-    ex = runtime.exchange
-    again = await ex.ping(ping(m.publisher, m.campaign, caller=caller(900)))
+    life = runtime.call_life
+    again = await runtime.auctions.ping(ping(m.publisher, m.campaign, caller=caller(900)))
     assert (again.call_id, again.repeated) == (held, True)  # the unposted bid, not a new one
-    await ex.post(held, m.publisher)  # the reservation made before the loss is routed
+    await life.post(held, m.publisher)  # the reservation made before the loss is routed
     rng = random.Random(9)
     for n in range(16):
         clock.advance(timedelta(seconds=rng.randint(5, 90)))
         runtime.hot.forget_snapshots()
-        result = await ex.ping(ping(m.publisher, m.campaign, caller=caller(800 + n % 6)))
+        result = await runtime.auctions.ping(
+            ping(m.publisher, m.campaign, caller=caller(800 + n % 6))
+        )
         if result.accepted and not result.repeated and rng.random() < 0.75:
-            await ex.post(result.call_id, m.publisher)
-            await ex.report(result.call_id, "answered", None, m.publisher)
-            await ex.report(result.call_id, "completed", rng.randint(30, 200), m.publisher)
+            await life.post(result.call_id, m.publisher)
+            await life.answered(result.call_id, m.publisher)
+            await life.completed(result.call_id, rng.randint(30, 200), m.publisher)
         if n == 10:
-            await ex.report(held, "answered", None, m.publisher)
-            await ex.report(held, "completed", 120, m.publisher)
+            await life.answered(held, m.publisher)
+            await life.completed(held, 120, m.publisher)
         sync(runtime)
     decisions: list[tuple[Any, ...]] = []
     for page in pages(domain.app.store.read_chained, head + 1):
@@ -242,10 +244,10 @@ async def test_rehydrated_redis_holds_what_the_live_one_held(
 ) -> None:
     m = market(domain, runtime)
     await drive(domain, runtime, clock, m, 25, seed=4)
-    held = await runtime.exchange.ping(ping(m.publisher, m.campaign, caller=caller(900)))
+    held = await runtime.auctions.ping(ping(m.publisher, m.campaign, caller=caller(900)))
     assert held.accepted  # an open reservation at the moment Redis is lost
-    routed = await runtime.exchange.ping(ping(m.publisher, m.campaign, caller=caller(901)))
-    await runtime.exchange.post(routed.call_id, m.publisher)  # and a call ringing
+    routed = await runtime.auctions.ping(ping(m.publisher, m.campaign, caller=caller(901)))
+    await runtime.call_life.post(routed.call_id, m.publisher)  # and a call ringing
     prefix = settings.redis_prefix
     market_key = f"{prefix}:{{m:main}}"
 
@@ -323,9 +325,9 @@ async def test_round_robin_cursors_carry_on_where_they_were(
     for n in range(7):
         clock.advance(timedelta(seconds=10))
         runtime.hot.forget_snapshots()
-        result = await runtime.exchange.ping(ping(publisher, campaign, caller=caller(n)))
+        result = await runtime.auctions.ping(ping(publisher, campaign, caller=caller(n)))
         assert result.winner is not None
-        winners.append(result.winner["target_id"])
+        winners.append(result.winner.target_id)
         if n == 3:  # Redis is lost after the fourth auction
             for key in redis_client.scan_iter(match=f"{settings.redis_prefix}*"):
                 redis_client.delete(key)

@@ -13,7 +13,7 @@ from domain.commands import (
     RegisterPublisher,
 )
 from domain.geo import Geo
-from exchange.service import PingRequest
+from exchange.ping import PingRequest
 from ppcx.bootstrap import Domain, ExchangeRuntime
 
 CA = Geo("CA", "90210", "310")

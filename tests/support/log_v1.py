@@ -203,7 +203,10 @@ def load_rows(settings: Settings, events: list[EventRow], snapshots: list[Snapsh
 
 # -- what the code computes from a loaded store ----------------------------------------------------
 def plain(value: Any) -> Any:
-    """A value from DuckDB or an aggregate as JSON-able data: times in UTC ISO form."""
+    """A value from DuckDB or an aggregate as JSON-able data: times in UTC ISO form; the
+    call's frozen state values (Route, Hold, Billing, …) as their JSON form."""
+    if hasattr(value, "to_json"):
+        value = value.to_json()
     if isinstance(value, datetime):
         return value.astimezone(UTC).isoformat()
     if isinstance(value, date):

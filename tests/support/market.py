@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
+from domain.call_state import BidOutcomeKind, Candidate
 from domain.commands import (
     AllowPublisher,
     BidOutcome,
@@ -30,17 +31,17 @@ class Market:
     prices: dict[str, int] = field(default_factory=dict)  # target -> standing bid cents
     owners: dict[str, str] = field(default_factory=dict)  # target -> buyer
 
-    def candidate(self, target_id: str, payout_cents: int = 3000) -> dict[str, Any]:
-        return {
-            "target_id": target_id,
-            "buyer_id": self.owners[target_id],
-            "price_cents": self.prices[target_id],
-            "payout_cents": payout_cents,
-            "destination": "+13105550100",
-            "buffer_s": 90,
-            "priority": 0,
-            "weight": 1,
-        }
+    def candidate(self, target_id: str, payout_cents: int = 3000) -> Candidate:
+        return Candidate(
+            target_id,
+            self.owners[target_id],
+            self.prices[target_id],
+            payout_cents,
+            "+13105550100",
+            90,
+            0,
+            1,
+        )
 
     def auction(
         self, ranking_targets: list[str], *, caller_hash: str = "h-caller", ttl_s: int = 60
@@ -64,10 +65,10 @@ class Market:
         ranking = [self.candidate(t) for t in ranking_targets]
         now = self.domain.clock.now()
         bids = tuple(
-            BidOutcome(c["target_id"], c["buyer_id"], "received", amount_cents=c["price_cents"])
+            BidOutcome(c.target_id, c.buyer_id, BidOutcomeKind.RECEIVED, amount_cents=c.price_cents)
             for c in ranking
         )
-        winner = ranking[0]["target_id"] if ranking else None
+        winner = ranking[0].target_id if ranking else None
         return RecordAuction(
             call_id=call_id or new_id("call"),
             campaign_id=self.campaign_id,

@@ -43,7 +43,7 @@ def drive_calls(market: Market, clock: ManualClock, calls: int, seed: int = 1) -
         except DomainError:
             kinds["refused"] += 1
             continue
-        call_id = won["call_id"]
+        call_id = won.call_id
         if kind == "expired":
             clock.advance(timedelta(seconds=61))
             d.expire_ping(ExpirePing(call_id))
@@ -56,10 +56,10 @@ def drive_calls(market: Market, clock: ManualClock, calls: int, seed: int = 1) -
         duration = rng.randint(20, 85) if kind == "short" else rng.randint(95, 900)
         clock.advance(timedelta(seconds=duration))
         billing = d.complete_call(CompleteCall(call_id, duration))
-        kinds[kind if billing["billable"] or kind == "short" else "duplicate"] += 1
-        if billing["billable"] and rng.random() < 0.3:
+        kinds[kind if billing.billable or kind == "short" else "duplicate"] += 1
+        if billing.billable and rng.random() < 0.3:
             d.convert_call(ConvertCall(call_id, by="buyer", value=f"{rng.randint(50, 500)}.00"))
-        if billing["billable"] and kind == "dispute":
+        if billing.billable and kind == "dispute":
             dispute_id = d.dispute_call(DisputeCall(call_id, "wrong number", by="buyer"))
             d.resolve_dispute(
                 ResolveDispute(call_id, dispute_id, rng.random() < 0.5, "checked", by="finance")

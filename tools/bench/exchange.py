@@ -28,7 +28,7 @@ from domain.commands import (
     RegisterPublisher,
 )
 from domain.geo import Geo
-from exchange.service import PingRequest
+from exchange.ping import PingRequest
 from ppcx.bootstrap import Domain, ExchangeRuntime, build_domain, build_exchange
 from ppcx.settings import Settings
 from ppcx.tuning import settle_garbage_collector
@@ -118,7 +118,7 @@ async def _pings(runtime: ExchangeRuntime, publisher: str, campaign: str, count:
             {"source": "bench"},
         )
         start = time.perf_counter()
-        result = await runtime.exchange.ping(request)
+        result = await runtime.auctions.ping(request)
         durable.append((time.perf_counter() - start) * 1000)
         decision.append(result.decision_ms)
         if not result.accepted:

@@ -16,7 +16,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
 
 import orjson
 import psycopg
@@ -24,6 +23,8 @@ import psycopg.sql
 from rich.console import Console
 
 from domain.call import Call
+from domain.call_state import BidSource, Candidate
+from domain.campaign import Distribution
 from domain.clock import ManualClock
 from domain.ids import new_id
 from eventstore.application import PPCXApplication
@@ -63,30 +64,19 @@ def make_calls(count: int, clock: ManualClock) -> list[Call]:
             "main",
             at,
         )
-        ranking: list[dict[str, Any]] = []
+        ranking: list[Candidate] = []
         for b in range(3):
             target, buyer = f"tgt_{b:032x}", f"buy_{b:032x}"
-            call.record_bid(target, buyer, 4500 - 100 * b, "standing", 0, 0, 1, at)
-            ranking.append(
-                {
-                    "target_id": target,
-                    "buyer_id": buyer,
-                    "price_cents": 4500 - 100 * b,
-                    "payout_cents": 3000,
-                    "destination": "+13105550100",
-                    "buffer_s": 90,
-                    "priority": 0,
-                    "weight": 1,
-                }
-            )
-        call.decide(
+            call.record_bid(target, buyer, 4500 - 100 * b, BidSource.STANDING, 0, 0, 1, at)
+            ranking.append(Candidate(target, buyer, 4500 - 100 * b, 3000, "+13105550100", 90, 0, 1))
+        call.award(
             rule_version=1,
-            mode="auction",
+            mode=Distribution.AUCTION,
             seed=1,
             floor_cents=3500,
             rr_cursor=0,
             ranking=ranking,
-            winner_target_id=ranking[0]["target_id"],
+            winner_target_id=ranking[0].target_id,
             hold_id=new_id("hold"),
             expires_at=at + timedelta(seconds=60),
             excluded={},

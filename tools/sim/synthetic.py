@@ -19,10 +19,11 @@ from typing import Any, cast
 import orjson
 
 from domain.base import PPCXAggregate, PPCXEvent
-from domain.billing import decide_billing
+from domain.billing import billing_decision
 from domain.buyer import Buyer
 from domain.call import Call
-from domain.campaign import Campaign
+from domain.call_state import BidSource, Candidate, FailoverReason
+from domain.campaign import Campaign, Distribution
 from domain.invariant import present
 from domain.publisher import Publisher
 from domain.target import Target
@@ -199,52 +200,43 @@ def _call_life(
     bidders = rng.sample(targets, k=rng.randint(1, 3))
     for t in bidders:
         bid_cents = present(t.bid_cents, "a synthetic bidder has a standing bid")
-        call.record_bid(t.id, t.buyer_id, bid_cents, "standing", 0, 0, 1, at)
+        call.record_bid(t.id, t.buyer_id, bid_cents, BidSource.STANDING, 0, 0, 1, at)
     bidders.sort(key=lambda t: -(t.bid_cents or 0))
-    ranking: list[dict[str, Any]] = [
-        {
-            "target_id": t.id,
-            "buyer_id": t.buyer_id,
-            "price_cents": t.bid_cents,
-            "payout_cents": 3000,
-            "destination": t.destination,
-            "buffer_s": t.buffer_s,
-            "priority": 0,
-            "weight": 1,
-        }
+    ranking = [
+        Candidate(t.id, t.buyer_id, t.bid_cents or 0, 3000, t.destination, t.buffer_s, 0, 1)
         for t in bidders
     ]
     winner = ranking[0]
     hold_id = _id("hold", seed, n)
-    call.decide(
+    call.award(
         rule_version=1,
-        mode="auction",
+        mode=Distribution.AUCTION,
         seed=n,
         floor_cents=3500,
         rr_cursor=0,
         ranking=ranking,
-        winner_target_id=winner["target_id"],
+        winner_target_id=winner.target_id,
         hold_id=hold_id,
         expires_at=at + timedelta(seconds=60),
         excluded={},
         skipped=[],
         at=at,
     )
-    buyer = market.buyers[winner["buyer_id"]]
-    buyer.place_hold(hold_id, call.id, call.publisher_id, winner["price_cents"], 3000, at)
+    buyer = market.buyers[winner.buyer_id]
+    buyer.place_hold(hold_id, call.id, call.publisher_id, winner.price_cents, 3000, at)
     roll = rng.random()
     if roll < 0.05:  # never posted: the sweeper voids it
         later = at + timedelta(seconds=61)
         call.expire(later)
-        buyer.void_hold(hold_id, call.id, winner["price_cents"], "expired", later)
+        buyer.void_hold(hold_id, call.id, winner.price_cents, "expired", later)
         return call
     call.post(at + timedelta(seconds=2))
     if roll > 0.85:  # nobody answered
-        call.fail_over("no_answer", None, None, [], at + timedelta(seconds=30))
+        call.fail_over(FailoverReason.NO_ANSWER, None, None, [], at + timedelta(seconds=30))
         buyer.void_hold(
             hold_id,
             call.id,
-            winner["price_cents"],
+            winner.price_cents,
             "failed_over:no_answer",
             at + timedelta(seconds=30),
         )
@@ -252,14 +244,14 @@ def _call_life(
     call.answer(at + timedelta(seconds=8))
     duration = rng.randint(10, 600)
     end = at + timedelta(seconds=8 + duration)
-    decision = decide_billing(
+    decision = billing_decision(
         answered=True,
         duration_s=duration,
-        buffer_s=winner["buffer_s"],
+        buffer_s=winner.buffer_s,
         duplicate=False,
         blocked=False,
-        price_cents=winner["price_cents"],
-        payout_cents=winner["payout_cents"],
+        price_cents=winner.price_cents,
+        payout_cents=winner.payout_cents,
     )
     call.complete(
         duration_s=duration,
@@ -273,9 +265,9 @@ def _call_life(
         at=end,
     )
     if decision.billable:
-        buyer.post_hold(hold_id, call.id, winner["price_cents"], end)
+        buyer.post_hold(hold_id, call.id, winner.price_cents, end)
     else:
-        buyer.void_hold(hold_id, call.id, winner["price_cents"], decision.reason, end)
+        buyer.void_hold(hold_id, call.id, winner.price_cents, decision.reason, end)
     return call
 
 

@@ -9,8 +9,8 @@ import pytest
 
 from domain.billing import (
     PayoutRule,
+    billing_decision,
     check_campaign_economics,
-    decide_billing,
     floor_cents,
     is_duplicate,
 )
@@ -31,7 +31,7 @@ def _bill(**kw: object) -> tuple[bool, str, int, int, int]:
         "payout_cents": 3000,
     }
     args.update(kw)
-    d = decide_billing(**args)  # type: ignore[arg-type]
+    d = billing_decision(**args)  # type: ignore[arg-type]
     return d.billable, d.reason, d.revenue_cents, d.payout_cents, d.margin_cents
 
 

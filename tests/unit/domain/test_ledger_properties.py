@@ -137,7 +137,7 @@ class LedgerMachine(RuleBasedStateMachine):
         except DomainError:
             assert self.d.app.store.head() == before
             return None
-        return str(result["call_id"])
+        return str(result.call_id)
 
     @rule(call=calls)
     def post(self, call: str | None) -> None:

@@ -1,98 +1,66 @@
-"""The exchange: a publisher pings, buyers bid, the best eligible buyer wins within a hard
-deadline; the call is posted, routed, failed over, and billed when it ends.
+"""The auction: a publisher pings, buyers bid, the best eligible buyer wins within a hard
+deadline (`AuctionService.ping`).
 
 The order of a ping is fixed by invariant 4: reserve in Redis first (one atomic script), then
-append the events; if the append fails the reservation is released, and if this process dies
-in between, the reservation's expiry frees it (the sweeper also voids it in the log). Redis is
-a fast, derived pre-check: the buyer's account in the event store is the final word on funds,
-so when the store refuses a hold the next bidder is tried.
+append the events; if the append fails the reservation is released
+(`exchange.reservations.released_on_error`), and if this process dies in between, the
+reservation's expiry frees it (the sweeper also voids it in the log). Redis is a fast,
+derived pre-check: the buyer's account in the event store is the final word on funds, so when
+the store refuses a hold the next bidder is tried.
 
-Event-store calls are synchronous; they run on a bounded thread pool, never on the event loop.
-The one exception is recording an auction, which reads nothing from the store (the campaign
-was read in the last interval, the call id is fresh): it is built on the loop and queued to
-the writer, and the loop awaits the writer's future.
+Recording an auction reads nothing from the store (the campaign was read in the last
+interval, the call id is fresh): it is built on the event loop and queued to the writer, and
+the loop awaits the writer's future; it goes to the thread pool only when it must read.
 """
 
 from __future__ import annotations
 
 import asyncio
-import functools
-import logging
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, TypeVar
 
 import httpx
 
-from domain.call import RANKING_KEPT_MAX, Call
-from domain.campaign import Campaign
-from domain.clock import Clock, to_ms
-from domain.commands import (
-    BidOutcome,
-    CompleteCall,
-    ExpirePing,
-    FailOver,
-    PostCall,
-    RecordAnswer,
-    RecordAuction,
+from domain.call import CALL_MAX_S, RANKING_KEPT_MAX
+from domain.call_state import (
+    BidOutcomeKind,
+    BidSource,
+    Candidate,
+    ExclusionReason,
+    NoBuyerReason,
 )
-from domain.errors import Conflict, InsufficientFunds, NotFound, Refused
-from domain.geo import Geo
+from domain.campaign import Distribution
+from domain.clock import Clock, to_ms
+from domain.commands import BidOutcome, RecordAuction
+from domain.errors import InsufficientFunds, NotFound
 from domain.ids import new_id
 from domain.invariant import present
 from domain.money import format_cents
-from domain.reported_time import check_reported_at
 from eventstore.store import VersionConflict
-from exchange.auction import RULE_VERSION, Bid, decide
+from exchange.auction import AUCTION_RULES_VERSION, Bid, rank
 from exchange.bidders import RtbAnswer, collect_rtb_bids
+from exchange.blocking import in_thread
 from exchange.caller_hash import CallerHasher
 from exchange.eligibility import eligible_targets, no_buyer_reason
-from exchange.hotstate import CALL_MAX_S, HotState, Peek, ReserveStatus
+from exchange.hotstate import HotState, Peek, ReserveStatus
 from exchange.market import CampaignRule, MarketSnapshot, TargetRule
+from exchange.ping import BidState, PingRequest, PingResult
+from exchange.reservations import released_on_error, reserve
 from handlers.calls import CallHandlers
 
-logger = logging.getLogger(__name__)
-T = TypeVar("T")
 RESERVE_ATTEMPTS_MAX = 16
 # The campaign's RTB deadline bounds the whole decision, from the ping's arrival: bids are
 # collected until this much before it, leaving time to rank and reserve.
 RTB_DECISION_RESERVE_MS = 5
 RTB_COLLECT_MIN_MS = 10
-SWEEP_BATCH_MAX = 500
-SWEEP_LEASE_MS = 60_000
-FAILOVER_TYPES = ("no_answer", "busy", "failed")
-CALL_EVENT_TYPES = ("answered", "completed", *FAILOVER_TYPES)
 
 
-@dataclass(frozen=True, slots=True)
-class PingRequest:
-    campaign_id: str
-    publisher_id: str
-    caller_number: str | None
-    geo: Geo
-    attribution: dict[str, Any] = field(default_factory=dict)
-    tags: dict[str, str] = field(default_factory=dict)
-    call_id: str | None = None
+class AuctionService:
+    """Pings: the campaign's market, eligibility, standing and real-time bids, the ranking,
+    the winner reserved in Redis, and the auction recorded with the winner's hold."""
 
-
-@dataclass(frozen=True, slots=True)
-class PingResult:
-    call_id: str
-    accepted: bool
-    reason: str | None
-    price_cents: int | None
-    payout_cents: int | None
-    expires_at: datetime | None
-    bid_count: int
-    repeated: bool = False
-    winner: dict[str, Any] | None = None
-    decision_ms: float = 0.0  # ping received → winner reserved (before the durable append)
-    bids_timed_out: int = 0  # real-time bidders that missed the deadline (metrics)
-
-
-class Exchange:
     def __init__(
         self,
         *,
@@ -106,17 +74,12 @@ class Exchange:
     ) -> None:
         self.hot = hot
         self.calls = calls
-        self.app = calls.app
         self.clock = clock
         self.hasher = hasher
         self.http = http
         self.seeds = seeds
         self.executor = executor
         self._campaign_markets: dict[str, str] = {}
-
-    async def _in_thread(self, fn: Callable[..., T], *args: Any) -> T:
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self.executor, functools.partial(fn, *args))
 
     # -- where a campaign lives --------------------------------------------------------------
     async def _snapshot_for(self, campaign_id: str) -> tuple[MarketSnapshot, CampaignRule]:
@@ -185,7 +148,7 @@ class Exchange:
             started=started,
         )
         if usage.blocked:
-            return await self._record(auction, None, reason="blocked", started=started)
+            return await self._record(auction, None, reason=NoBuyerReason.BLOCKED, started=started)
         eligibility = eligible_targets(
             targets,
             geo=request.geo,
@@ -197,9 +160,9 @@ class Exchange:
         )
         auction.excluded = eligibility.excluded
         await self._collect_bids(auction, eligibility.eligible)
-        if campaign.distribution == "round_robin":
+        if campaign.distribution == Distribution.ROUND_ROBIN:
             auction.rr_cursor = await self.hot.next_round_robin(market, campaign.campaign_id)
-        ranking = decide(
+        ranking = rank(
             campaign.distribution,
             auction.bids,
             campaign.floor_cents,
@@ -220,7 +183,9 @@ class Exchange:
             below_floor,
             len(auction.bids),
             rtb_asked=len(auction.rtb),
-            rtb_timed_out=sum(1 for a in auction.rtb if a.outcome.outcome == "timed_out"),
+            rtb_timed_out=sum(
+                1 for a in auction.rtb if a.outcome.outcome == BidOutcomeKind.TIMED_OUT
+            ),
         )
         return await self._record(auction, None, reason=reason, started=started)
 
@@ -248,20 +213,20 @@ class Exchange:
         first bid is unexpired gets that bid back instead of a new auction (as Ringba's RTB
         does). Another publisher's ping never sees it: it runs its own auction."""
         state = await self.hot.load_ping(market, previous)
-        if not state or not state.get("accepted") or state["expires_ms"] <= to_ms(now):
+        if state is None or state.expires_ms <= to_ms(now):
             return None
-        if state.get("publisher_id") != publisher_id:
+        if state.publisher_id != publisher_id:
             return None
         return PingResult(
             call_id=previous,
             accepted=True,
             reason=None,
-            price_cents=state["price_cents"],
-            payout_cents=state["payout_cents"],
-            expires_at=datetime.fromisoformat(state["expires_at"]),
-            bid_count=state["bid_count"],
+            price_cents=state.winner.price_cents,
+            payout_cents=state.winner.payout_cents,
+            expires_at=state.expires_at,
+            bid_count=state.bid_count,
             repeated=True,
-            winner=state["winner"],
+            winner=state.winner,
         )
 
     async def _collect_bids(self, auction: _Auction, eligible: list[TargetRule]) -> None:
@@ -299,85 +264,50 @@ class Exchange:
             for answer in answers:
                 auction.add_rtb(answer)
 
-    def _candidate(self, auction: _Auction, bid: Bid) -> dict[str, Any]:
+    def _candidate(self, auction: _Auction, bid: Bid) -> Candidate:
         target = auction.snapshot.targets[bid.target_id]
-        return {
-            "target_id": bid.target_id,
-            "buyer_id": bid.buyer_id,
-            "price_cents": bid.amount_cents,
-            "payout_cents": auction.campaign.payout.payout_cents(bid.amount_cents),
-            "destination": target.destination,
-            "buffer_s": target.buffer_s,
-            "priority": bid.priority,
-            "weight": bid.weight,
-        }
-
-    async def _reserve(
-        self,
-        snapshot: MarketSnapshot,
-        candidate: dict[str, Any],
-        call_id: str,
-        at: datetime,
-        expires_at: datetime,
-    ) -> tuple[str, ReserveStatus]:
-        target = snapshot.targets[candidate["target_id"]]
-        buyer = snapshot.buyers.get(target.buyer_id)
-        hold_id = new_id("hold")
-        status = await self.hot.reserve(
-            snapshot.market,
-            target,
-            buyer.time_zone if buyer else "UTC",
-            hold_id,
-            call_id,
-            candidate["price_cents"],
-            at,
-            expires_at,
+        return Candidate(
+            bid.target_id,
+            bid.buyer_id,
+            bid.amount_cents,
+            auction.campaign.payout.payout_cents(bid.amount_cents),
+            target.destination,
+            target.buffer_s,
+            bid.priority,
+            bid.weight,
         )
-        return hold_id, status
 
     async def _try_winner(
-        self, auction: _Auction, candidate: dict[str, Any], started: float
+        self, auction: _Auction, candidate: Candidate, started: float
     ) -> PingResult | None:
         ttl_s = auction.campaign.bid_ttl_s
-        rtb = auction.answers.get(candidate["target_id"])
+        rtb = auction.answers.get(candidate.target_id)
         if rtb is not None and rtb.expires_in_s is not None:
             ttl_s = min(ttl_s, rtb.expires_in_s)
         expires_at = auction.at + timedelta(seconds=ttl_s)
-        hold_id, status = await self._reserve(
-            auction.snapshot, candidate, auction.call_id, auction.at, expires_at
+        hold_id, status = await reserve(
+            self.hot, auction.snapshot, candidate, auction.call_id, auction.at, expires_at
         )
         if status not in (ReserveStatus.RESERVED, ReserveStatus.ALREADY):
-            auction.skipped.append((candidate["target_id"], status.reason))
+            auction.skipped.append((candidate.target_id, status.reason))
             return None
         decided_at = asyncio.get_running_loop().time()
+        market = auction.snapshot.market
         try:
-            return await self._record(
-                auction,
-                candidate,
-                hold_id=hold_id,
-                expires_at=expires_at,
-                started=started,
-                decided_at=decided_at,
-            )
-        except InsufficientFunds:
-            await self.hot.release(
-                auction.snapshot.market,
-                candidate["target_id"],
-                candidate["buyer_id"],
-                hold_id,
-                "void",
-            )
-            auction.skipped.append((candidate["target_id"], "insufficient_funds"))
+            async with released_on_error(
+                self.hot, market, candidate.target_id, candidate.buyer_id, hold_id
+            ):
+                return await self._record(
+                    auction,
+                    candidate,
+                    hold_id=hold_id,
+                    expires_at=expires_at,
+                    started=started,
+                    decided_at=decided_at,
+                )
+        except InsufficientFunds:  # the buyer's account refused the hold: the next bidder
+            auction.skipped.append((candidate.target_id, ExclusionReason.INSUFFICIENT_FUNDS))
             return None
-        except BaseException:
-            await self.hot.release(
-                auction.snapshot.market,
-                candidate["target_id"],
-                candidate["buyer_id"],
-                hold_id,
-                "void",
-            )
-            raise
 
     async def _record_auction(self, command: RecordAuction) -> None:
         """Queue the auction's events to the writer from the event loop and wait for them to
@@ -390,14 +320,14 @@ class Exchange:
                 return
             except VersionConflict:  # decided again, with the store's look-ups
                 pass
-        await self._in_thread(self.calls.record_auction, command)
+        await in_thread(self.executor, self.calls.record_auction, command)
 
     async def _record(
         self,
         auction: _Auction,
-        winner: dict[str, Any] | None,
+        winner: Candidate | None,
         *,
-        reason: str | None = None,
+        reason: NoBuyerReason | None = None,
         hold_id: str | None = None,
         expires_at: datetime | None = None,
         started: float,
@@ -413,7 +343,7 @@ class Exchange:
             tags=auction.request.tags,
             market=auction.snapshot.market,
             bids=auction.outcomes(),
-            rule_version=RULE_VERSION,
+            rule_version=AUCTION_RULES_VERSION,
             mode=auction.campaign.distribution,
             seed=auction.seed,
             floor_cents=auction.campaign.floor_cents,
@@ -421,7 +351,7 @@ class Exchange:
             ranking=tuple(auction.ranking),
             excluded=auction.excluded,
             skipped=tuple(auction.skipped),
-            winner_target_id=winner["target_id"] if winner else None,
+            winner_target_id=winner.target_id if winner else None,
             no_buyer_reason=None if winner else reason,
             hold_id=hold_id,
             expires_at=expires_at,
@@ -431,7 +361,7 @@ class Exchange:
         decision_ms = ((decided_at or asyncio.get_running_loop().time()) - started) * 1000
         await self._record_auction(command)
         bid_count = len(auction.bids)
-        timed_out = sum(1 for b in command.bids if b.outcome == "timed_out")
+        timed_out = sum(1 for b in command.bids if b.outcome == BidOutcomeKind.TIMED_OUT)
         if winner is None:
             return PingResult(
                 auction.call_id,
@@ -445,16 +375,13 @@ class Exchange:
                 bids_timed_out=timed_out,
             )
         expires_at = present(expires_at, "an accepted ping's bid has an expiry")
-        state = {
-            "accepted": True,
-            "publisher_id": auction.request.publisher_id,
-            "price_cents": winner["price_cents"],
-            "payout_cents": winner["payout_cents"],
-            "expires_at": expires_at.isoformat(),
-            "expires_ms": to_ms(expires_at),
-            "bid_count": bid_count,
-            "winner": {**winner, "hold_id": hold_id},
-        }
+        state = BidState.won(
+            auction.request.publisher_id,
+            winner,
+            present(hold_id, "a won auction holds the winner's funds"),
+            expires_at,
+            bid_count,
+        )
         ttl_ms = to_ms(expires_at) - to_ms(auction.at)
         await self.hot.save_ping(
             auction.snapshot.market,
@@ -470,161 +397,14 @@ class Exchange:
             auction.call_id,
             True,
             None,
-            winner["price_cents"],
-            winner["payout_cents"],
+            winner.price_cents,
+            winner.payout_cents,
             expires_at,
             bid_count,
-            winner={**winner, "hold_id": hold_id},
+            winner=state.winner,
             decision_ms=decision_ms,
             bids_timed_out=timed_out,
         )
-
-    # -- post and the call's life ----------------------------------------------------------------
-    async def post(self, call_id: str, publisher_id: str | None) -> dict[str, Any]:
-        """Route the call to the winner → the route; NotFound, Conflict (posted) or Expired."""
-        route = await self._in_thread(self.calls.post_call, PostCall(call_id, publisher_id))
-        call = await self._in_thread(self.app.load, Call, call_id, "call_id")
-        if "refused" in route:  # the caller was blocked after the ping: nothing is routed
-            await self.hot.release(
-                call.market, route["target_id"], route["buyer_id"], route["hold_id"], "void"
-            )
-            await self.hot.forget_last_ping(
-                call.market, call.campaign_id, call.publisher_id, call.caller_hash
-            )
-            raise Refused(f"call {call_id} is not routed: the caller is blocked", reason="blocked")
-        await self._routed(call, route)
-        await self.hot.forget_last_ping(
-            call.market, call.campaign_id, call.publisher_id, call.caller_hash
-        )
-        return route
-
-    async def _routed(self, call: Call, route: dict[str, Any]) -> None:
-        extended = await self.hot.route(
-            call.market, route["target_id"], route["buyer_id"], route["hold_id"], self.clock.now()
-        )
-        if not extended:  # Redis lost it (expired or flushed): the log still holds the funds
-            logger.warning("reservation %s missing at routing", route["hold_id"])
-
-    async def report(
-        self,
-        call_id: str,
-        kind: str,
-        duration_s: int | None,
-        publisher_id: str | None,
-        at: datetime | None = None,
-    ) -> dict[str, Any]:
-        """A telephony event for a call: answered, no_answer / busy / failed (failover), or
-        completed (the billing decision). `at`, when the telephony says when it happened,
-        must be within the tolerance of the clock (`domain.reported_time`), checked before
-        anything is read or reserved; it is then the time of the events recorded."""
-        if at is not None:
-            at = check_reported_at(at, self.clock.now())
-        call = await self._in_thread(self.calls.load_call, call_id, publisher_id)
-        if kind == "answered":
-            await self._in_thread(self.calls.record_answer, RecordAnswer(call_id, at))
-            return {"call_id": call_id, "status": "answered"}
-        if kind in FAILOVER_TYPES:
-            return await self._fail_over(call, kind, at)
-        if kind == "completed":
-            return await self._complete(call, duration_s or 0, at)
-        raise NotFound(f"unknown event type {kind!r}", field="type")
-
-    async def _fail_over(self, call: Call, reason: str, at: datetime | None) -> dict[str, Any]:
-        if call.status != "routing":
-            raise Conflict(f"call {call.id} is {call.status}; only a ringing call fails over")
-        failed = dict(present(call.route, "a ringing call has a route"))
-        campaign = await self._in_thread(self.app.load, Campaign, call.campaign_id, "campaign_id")
-        snapshot = await self.hot.snapshot(call.market)
-        now = self.clock.now()
-        skipped: list[tuple[str, str]] = []
-        result: dict[str, Any] | None = None
-        tried = call.tried_targets()
-        if call.attempt < campaign.max_attempts:
-            for candidate in call.ranking:
-                if (
-                    candidate["target_id"] in tried
-                    or candidate["target_id"] not in snapshot.targets
-                ):
-                    continue
-                hold_id, status = await self._reserve(
-                    snapshot, candidate, call.id, now, now + timedelta(seconds=CALL_MAX_S)
-                )
-                if status not in (ReserveStatus.RESERVED, ReserveStatus.ALREADY):
-                    skipped.append((candidate["target_id"], status.reason))
-                    continue
-                try:
-                    result = await self._in_thread(
-                        self.calls.fail_over,
-                        FailOver(
-                            call.id, reason, candidate["target_id"], hold_id, tuple(skipped), at
-                        ),
-                    )
-                except InsufficientFunds:
-                    await self.hot.release(
-                        call.market, candidate["target_id"], candidate["buyer_id"], hold_id, "void"
-                    )
-                    skipped.append((candidate["target_id"], "insufficient_funds"))
-                    continue
-                except BaseException:
-                    await self.hot.release(
-                        call.market, candidate["target_id"], candidate["buyer_id"], hold_id, "void"
-                    )
-                    raise
-                await self.hot.route(
-                    call.market, candidate["target_id"], candidate["buyer_id"], hold_id, now
-                )
-                break
-        if result is None:
-            result = await self._in_thread(
-                self.calls.fail_over, FailOver(call.id, reason, None, None, tuple(skipped), at)
-            )
-        await self.hot.release(
-            call.market, failed["target_id"], failed["buyer_id"], failed["hold_id"], "void"
-        )
-        return result
-
-    async def _complete(self, call: Call, duration_s: int, at: datetime | None) -> dict[str, Any]:
-        billing = await self._in_thread(
-            self.calls.complete_call, CompleteCall(call.id, duration_s, at)
-        )
-        route = call.route
-        if route is not None:
-            await self.hot.release(
-                call.market,
-                route["target_id"],
-                route["buyer_id"],
-                route["hold_id"],
-                "settle" if billing["billable"] else "end",
-            )
-        return billing
-
-    # -- expiry -----------------------------------------------------------------------------------
-    async def sweep(self, limit: int = SWEEP_BATCH_MAX) -> int:
-        """Void bids that expired unposted and close calls that never reported an end;
-        returns how many reservations were handled."""
-        now = self.clock.now()
-        handled = 0
-        for market in await self.hot.markets():
-            for hold_id in await self.hot.claim_expired(market, now, limit, SWEEP_LEASE_MS):
-                reservation = await self.hot.reservation(market, hold_id)
-                if not reservation:  # released meanwhile
-                    await self.hot.drop_expiry(market, hold_id)
-                    continue
-                await self._expire_one(market, hold_id, reservation)
-                handled += 1
-        return handled
-
-    async def _expire_one(self, market: str, hold_id: str, reservation: dict[str, str]) -> None:
-        call_id, target, buyer = reservation["call"], reservation["target"], reservation["buyer"]
-        call = await self._in_thread(self.app.find, Call, call_id)
-        held = call.pending_hold() if call is not None else None
-        if call is not None and held is not None and held[0] == hold_id:
-            if call.status == "decided":
-                await self._in_thread(self.calls.expire_ping, ExpirePing(call_id))
-            elif call.status in ("routing", "answered"):
-                await self._in_thread(self.calls.complete_call, CompleteCall(call_id, 0))
-        mode = "void" if reservation.get("state") == "reserved" else "end"
-        await self.hot.release(market, target, buyer, hold_id, mode)
 
 
 @dataclass
@@ -644,15 +424,15 @@ class _Auction:
     rtb: list[RtbAnswer] = field(default_factory=list)
     bids: list[Bid] = field(default_factory=list)
     answers: dict[str, RtbAnswer] = field(default_factory=dict)
-    excluded: dict[str, str] = field(default_factory=dict)
-    ranking: list[dict[str, Any]] = field(default_factory=list)
-    skipped: list[tuple[str, str]] = field(default_factory=list)
+    excluded: dict[str, ExclusionReason] = field(default_factory=dict)
+    ranking: list[Candidate] = field(default_factory=list)
+    skipped: list[tuple[str, ExclusionReason]] = field(default_factory=list)
     rr_cursor: int = 0
 
     def add_rtb(self, answer: RtbAnswer) -> None:
         self.rtb.append(answer)
         outcome = answer.outcome
-        if outcome.outcome == "received":
+        if outcome.outcome == BidOutcomeKind.RECEIVED:
             self.bids.append(
                 Bid(
                     outcome.target_id,
@@ -670,9 +450,9 @@ class _Auction:
             BidOutcome(
                 t.target_id,
                 t.buyer_id,
-                "received",
+                BidOutcomeKind.RECEIVED,
                 amount_cents=t.bid_cents,
-                source="standing",
+                source=BidSource.STANDING,
                 priority=t.priority,
                 weight=t.weight,
             )
@@ -682,10 +462,10 @@ class _Auction:
             BidOutcome(
                 t.target_id,
                 t.buyer_id,
-                "rejected",
+                BidOutcomeKind.REJECTED,
                 amount_cents=t.bid_cents,
                 reason="below_floor",
-                source="standing",
+                source=BidSource.STANDING,
                 priority=t.priority,
                 weight=t.weight,
             )
