@@ -35,11 +35,11 @@ from domain.ids import call_of_dispute, derived_id, require_id, require_subject_
 from domain.ids import dispute_id as make_dispute_id
 from domain.invariant import invariant, present
 from domain.ledger import hold_transfer
+from domain.limits import DURATION_S
 from domain.money import parse_cents
 from domain.reported_time import event_time
 from handlers.unit_of_work import HandlerContext
 
-DURATION_S_MAX = 24 * 3600
 BID_OUTCOMES = ("received", "rejected", "timed_out")
 FAILOVER_REASONS = ("no_answer", "busy", "failed")
 
@@ -370,7 +370,7 @@ class CallHandlers:
     def complete_call(self, cmd: CompleteCall) -> dict[str, Any]:
         """End the call and decide billing: post the hold, or void it with the reason.
         A repeated completion returns the recorded decision and changes nothing."""
-        duration_s = validate.integer(cmd.duration_s, "duration_s", 0, DURATION_S_MAX)
+        duration_s = validate.integer(cmd.duration_s, "duration_s", DURATION_S)
         call = self._call(cmd.call_id)
         if call.billing is not None:
             return billing_result(call)

@@ -34,16 +34,28 @@ from domain.commands import (
 from domain.errors import Conflict, NotFound, ValidationError
 from domain.geo import GeoRule, parse_e164
 from domain.ids import derived_id, new_id, require_command_id, require_id, require_subject_id
+from domain.limits import (
+    BID_TTL_S,
+    BUFFER_S,
+    CREDIT_LIMIT_CENTS_MAX,
+    DUPLICATE_WINDOW_DAYS,
+    KEY_HASH_LENGTH_MAX,
+    KEY_LABEL_LENGTH_MAX,
+    LEASE_TTL_S,
+    MAX_ATTEMPTS,
+    POOL_ORIGINS_MAX,
+    POOL_SIZE,
+    PRIORITY,
+    RTB_DEADLINE_MS,
+    RTB_TIMEOUT_MS,
+    WEIGHT,
+)
 from domain.money import format_cents, parse_cents
 from domain.numbers import NumberPool, TrackingNumber, number_id
 from domain.publisher import Publisher
 from domain.schedule import WeeklySchedule, parse_time_zone
 from domain.target import Target
 from handlers.unit_of_work import HandlerContext
-
-POOL_SIZE_MAX = 1_000
-POOL_ORIGINS_MAX = 20
-CREDIT_LIMIT_CENTS_MAX = 10**11
 
 
 def _id_for(prefix: str, command_id: str | None) -> str:
@@ -151,7 +163,9 @@ class SetupHandlers:
         name = validate.name(cmd.name)
         vertical = validate.slug(cmd.vertical, "vertical")
         payout = PayoutRule.parse(cmd.publisher_payout)
-        window_days = validate.integer(cmd.duplicate_window_days, "duplicate_window_days", 0, 365)
+        window_days = validate.integer(
+            cmd.duplicate_window_days, "duplicate_window_days", DUPLICATE_WINDOW_DAYS
+        )
         if cmd.distribution not in DISTRIBUTIONS:
             raise ValidationError(
                 f"distribution must be one of {', '.join(DISTRIBUTIONS)}", field="distribution"
@@ -168,9 +182,9 @@ class SetupHandlers:
         else:
             min_bid_cents = 0
         check_campaign_economics(payout, min_bid_cents, min_margin_cents, cmd.allow_negative_margin)
-        max_attempts = validate.integer(cmd.max_attempts, "max_attempts", 1, 10)
-        bid_ttl_s = validate.integer(cmd.bid_ttl_s, "bid_ttl_s", 5, 3600)
-        deadline_ms = validate.integer(cmd.rtb_deadline_ms, "rtb_deadline_ms", 20, 5000)
+        max_attempts = validate.integer(cmd.max_attempts, "max_attempts", MAX_ATTEMPTS)
+        bid_ttl_s = validate.integer(cmd.bid_ttl_s, "bid_ttl_s", BID_TTL_S)
+        deadline_ms = validate.integer(cmd.rtb_deadline_ms, "rtb_deadline_ms", RTB_DEADLINE_MS)
         market = validate.slug(cmd.market, "market")
         campaign_id = _id_for("cmp", cmd.command_id)
 
@@ -233,8 +247,8 @@ class SetupHandlers:
             raise ValidationError("give either a standing bid or an rtb_url", field="bid")
         bid_cents = parse_cents(cmd.bid, "bid") if cmd.bid is not None else None
         rtb_url = validate.http_url(cmd.rtb_url, "rtb_url") if cmd.rtb_url is not None else None
-        rtb_timeout_ms = validate.integer(cmd.rtb_timeout_ms, "rtb_timeout_ms", 10, 5000)
-        buffer_s = validate.integer(cmd.buffer_s, "buffer_s", 0, 7200)
+        rtb_timeout_ms = validate.integer(cmd.rtb_timeout_ms, "rtb_timeout_ms", RTB_TIMEOUT_MS)
+        buffer_s = validate.integer(cmd.buffer_s, "buffer_s", BUFFER_S)
         geo = GeoRule.parse(
             cmd.geo.get("mode", "allow"),
             cmd.geo.get("states", ()),
@@ -249,8 +263,8 @@ class SetupHandlers:
             else WeeklySchedule()
         )
         caps = Caps.parse(cmd.caps)
-        priority = validate.integer(cmd.priority, "priority", -1000, 1000)
-        weight = validate.integer(cmd.weight, "weight", 1, 10_000)
+        priority = validate.integer(cmd.priority, "priority", PRIORITY)
+        weight = validate.integer(cmd.weight, "weight", WEIGHT)
         target_id = _id_for("tgt", cmd.command_id)
 
         def decide() -> tuple[list[PPCXAggregate], str]:
@@ -380,12 +394,14 @@ class SetupHandlers:
 
     def create_number_pool(self, cmd: CreateNumberPool) -> str:
         name = validate.name(cmd.name)
-        if not cmd.numbers or len(cmd.numbers) > POOL_SIZE_MAX:
-            raise ValidationError(f"a pool holds 1 to {POOL_SIZE_MAX} numbers", field="numbers")
+        if len(cmd.numbers) not in POOL_SIZE:
+            raise ValidationError(
+                f"a pool holds {POOL_SIZE.minimum} to {POOL_SIZE.maximum} numbers", field="numbers"
+            )
         numbers = [parse_e164(n, "numbers") for n in cmd.numbers]
         if len(set(numbers)) != len(numbers):
             raise ValidationError("a pool lists each number once", field="numbers")
-        lease_ttl_s = validate.integer(cmd.lease_ttl_s, "lease_ttl_s", 60, 7 * 86400)
+        lease_ttl_s = validate.integer(cmd.lease_ttl_s, "lease_ttl_s", LEASE_TTL_S)
         origins = _origins(cmd.allowed_origins)
         pool_id = _id_for("pool", cmd.command_id)
 
@@ -437,8 +453,8 @@ class SetupHandlers:
                 "publisher and buyer keys need an owner_id; other roles take none",
                 field="owner_id",
             )
-        label = validate.text(cmd.label, "label")
-        if not cmd.key_hash or len(cmd.key_hash) > 200:
+        label = validate.text(cmd.label, "label", KEY_LABEL_LENGTH_MAX)
+        if not cmd.key_hash or len(cmd.key_hash) > KEY_HASH_LENGTH_MAX:
             raise ValidationError("key_hash is required", field="key_hash")
         key_id = cmd.key_id or new_id("key")
         require_id(key_id, "key", "key_id")

@@ -6,7 +6,7 @@ from __future__ import annotations
 import base64
 from typing import Any, Literal
 
-from fastapi import APIRouter, Depends, Query, Response
+from fastapi import APIRouter, Depends, Response
 
 from api.auth import Principal, require, services
 from api.models import (
@@ -27,6 +27,7 @@ from api.models import (
     PublisherIn,
     TargetIn,
 )
+from api.params import PAGE_LIMIT_DEFAULT, PageCursor, PageLimit
 from api.problems import Problem
 from api.services import ApiServices
 from domain.commands import (
@@ -334,8 +335,8 @@ def _blocklist_page(s: ApiServices, status: str, limit: int, cursor: str | None)
 @router.get("/v1/blocklist", response_model=Page)
 async def blocklist(
     status: Literal["blocked", "unblocked", "all"] = "blocked",
-    limit: int = Query(default=100, ge=1, le=1000),
-    cursor: str | None = Query(default=None, max_length=500),
+    limit: PageLimit = PAGE_LIMIT_DEFAULT,
+    cursor: PageCursor = None,
     who: Principal = Depends(require("finance")),
     s: ApiServices = Depends(services),
 ) -> Page:

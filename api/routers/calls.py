@@ -5,18 +5,19 @@ from __future__ import annotations
 
 import base64
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Any
 
 import orjson
 from fastapi import APIRouter, Depends, Query
 
 from api.auth import Principal, require, services
 from api.models import Page, TimelineOut
-from api.params import QueryInt
+from api.params import PAGE_LIMIT_DEFAULT, PageCursor, PageLimit
 from api.problems import Problem
 from api.services import ApiServices
 from domain import redaction
 from domain.errors import NotFound
+from domain.limits import ID_LENGTH_MAX
 from domain.money import format_cents
 from projections.readers import NoProjections
 
@@ -129,9 +130,9 @@ def list_calls(
 
 @router.get("/v1/calls", response_model=Page)
 async def calls(
-    limit: Annotated[QueryInt, Query(ge=1, le=1000)] = 100,
-    cursor: str | None = Query(default=None, max_length=500),
-    campaign_id: str | None = Query(default=None, max_length=100),
+    limit: PageLimit = PAGE_LIMIT_DEFAULT,
+    cursor: PageCursor = None,
+    campaign_id: str | None = Query(default=None, max_length=ID_LENGTH_MAX),
     who: Principal = Depends(anyone),
     s: ApiServices = Depends(services),
 ) -> Page:

@@ -5,13 +5,13 @@ publisher reads only its own account."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Any
 
 from fastapi import APIRouter, Depends, Query
 
 from api.auth import Principal, owned, require, services
 from api.models import DisputeResolvedOut, Page, ResolveIn
-from api.params import JOURNAL_CURSOR, QueryInt, QueryTime
+from api.params import JOURNAL_CURSOR, PAGE_LIMIT_DEFAULT, PageLimit, QueryTime
 from api.problems import Problem
 from api.services import ApiServices
 from domain.base import PPCXAggregate
@@ -21,6 +21,7 @@ from domain.errors import NotFound
 from domain.ids import call_of_dispute
 from domain.invariant import present
 from domain.ledger import buyer_account, publisher_account
+from domain.limits import ACCOUNT_LENGTH_MAX
 from domain.money import format_cents
 from domain.publisher import Publisher
 from projections.readers import NoProjections
@@ -151,8 +152,8 @@ def _transfers(
 
 @router.get("/v1/ledger/transfers", response_model=Page)
 async def transfers(
-    account: str | None = Query(default=None, max_length=200),
-    limit: Annotated[QueryInt, Query(ge=1, le=1000)] = 100,
+    account: str | None = Query(default=None, max_length=ACCOUNT_LENGTH_MAX),
+    limit: PageLimit = PAGE_LIMIT_DEFAULT,
     cursor: str | None = Query(default=None, pattern=JOURNAL_CURSOR),
     who: Principal = Depends(readers),
     s: ApiServices = Depends(services),

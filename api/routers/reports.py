@@ -16,6 +16,7 @@ from api.problems import Problem
 from api.routers.finance import utc
 from api.services import ApiServices
 from domain import redaction
+from domain.limits import GROUP_BY_LENGTH_MAX
 from domain.money import format_cents
 from projections.readers import NoProjections
 from projections.reports import REPORTS, ReportError, dimension_column, run_report
@@ -88,7 +89,7 @@ async def report(
     name: str,
     group_by: str = Query(
         default="",
-        max_length=200,
+        max_length=GROUP_BY_LENGTH_MAX,
         description="comma-separated dimensions (pnl: hour, "
         "day, campaign, publisher, buyer, target, "
         "vertical, state; attribution: source, "
