@@ -187,7 +187,7 @@ class CapsIn(Body):
 class TargetIn(Body):
     buyer_id: str
     campaign_id: str
-    name: str = sized(limits.NAME_LENGTH, default="target")
+    name: str = sized(limits.NAME_LENGTH, default=limits.TARGET_NAME_DEFAULT)
     destination: str = Field(description="E.164 number or SIP URI", examples=["+13105550100"])
     bid: str | None = Field(
         default=None, pattern=MONEY, description="a standing bid", examples=["45.00"]

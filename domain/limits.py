@@ -45,6 +45,9 @@ KEY_HASH_LENGTH_MAX = 200
 # an Idempotency-Key, which names the command it makes take effect at most once
 COMMAND_ID_LENGTH = Range(1, 200)
 
+# -- markets ---------------------------------------------------------------------------------
+MARKET_DEFAULT = "main"  # a buyer's and a campaign's market when none is given
+
 # -- a campaign ------------------------------------------------------------------------------
 DUPLICATE_WINDOW_DAYS = Range(0, 365, default=30)
 MAX_ATTEMPTS = Range(1, 10, default=3)  # routes per call: the winner and its failovers
@@ -55,6 +58,7 @@ RTB_DEADLINE_MS = Range(20, 5_000, default=250)  # the whole decision, from the 
 CREDIT_LIMIT_CENTS_MAX = 10**11  # $1 billion
 
 # -- a target --------------------------------------------------------------------------------
+TARGET_NAME_DEFAULT = "target"
 RTB_TIMEOUT_MS = Range(10, 5_000, default=150)  # one RTB request
 BUFFER_S = Range(0, 7_200, default=90)  # the minimum billable duration
 PRIORITY = Range(-1_000, 1_000, default=0)

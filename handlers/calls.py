@@ -36,7 +36,6 @@ from domain.ids import dispute_id as make_dispute_id
 from domain.invariant import invariant, present
 from domain.ledger import hold_transfer
 from domain.limits import DURATION_S
-from domain.money import parse_cents
 from domain.reported_time import event_time
 from handlers.unit_of_work import HandlerContext
 
@@ -438,17 +437,14 @@ class CallHandlers:
         return call
 
     def convert_call(self, cmd: ConvertCall) -> None:
-        value_cents = parse_cents(cmd.value, "value") if cmd.value is not None else None
-
         def decide() -> tuple[list[PPCXAggregate], None]:
             call = self._buyers_call(cmd.call_id, cmd.buyer_id)
-            call.convert(value_cents, cmd.by, self.ctx.now())
+            call.convert(cmd.value_cents, cmd.by, self.ctx.now())
             return [call], None
 
         self.ctx.run(decide, hot=(cmd.call_id,))
 
     def dispute_call(self, cmd: DisputeCall) -> str:
-        reason = validate.name(cmd.reason, "reason")
         require_subject_id(cmd.call_id, "call", "call_id")
         dispute_id = make_dispute_id(cmd.call_id, cmd.command_id)
 
@@ -456,7 +452,7 @@ class CallHandlers:
             call = self._buyers_call(cmd.call_id, cmd.buyer_id)
             if dispute_id in call.disputes:
                 return [], dispute_id
-            call.dispute(dispute_id, reason, cmd.by, self.ctx.now())
+            call.dispute(dispute_id, cmd.reason, cmd.by, self.ctx.now())
             return [call], dispute_id
 
         return self.ctx.run(decide, hot=(cmd.call_id,))
@@ -474,9 +470,6 @@ class CallHandlers:
 
     def resolve_dispute(self, cmd: ResolveDispute) -> dict[str, Any]:
         """Finance accepts (reverse the billing with new entries) or rejects a dispute."""
-        note = validate.text(cmd.note, "note")
-        if not isinstance(cmd.accept, bool):
-            raise ValidationError("accept must be true or false", field="accept")
         call = self._disputed_call(cmd)
         billing = call.billing or {}
         buyer_id = billing.get("buyer_id")
@@ -501,7 +494,7 @@ class CallHandlers:
                 buyer = self.app.load(Buyer, hold["buyer_id"], "buyer_id")
                 buyer.reverse(original, reversal_id, fresh.id, "dispute_accepted", cmd.by, at)
                 touched.append(buyer)
-            fresh.resolve_dispute(cmd.dispute_id, cmd.accept, note, reversal_id, cmd.by, at)
+            fresh.resolve_dispute(cmd.dispute_id, cmd.accept, cmd.note, reversal_id, cmd.by, at)
             return touched, {
                 "dispute_id": cmd.dispute_id,
                 "accepted": cmd.accept,

@@ -13,7 +13,6 @@ from fastapi import APIRouter, Depends, Query
 from api.auth import Principal, require, services
 from api.params import QueryTime
 from api.problems import Problem
-from api.routers.finance import utc
 from api.services import ApiServices
 from domain import redaction
 from domain.limits import GROUP_BY_LENGTH_MAX
@@ -112,4 +111,4 @@ async def report(
         dims = ["campaign"]
     elif not dims and name == "attribution":
         dims = ["source"]
-    return await s.call(report_rows, s, who, name, dims, utc(start, "from"), utc(end, "to"))
+    return await s.call(report_rows, s, who, name, dims, start, end)

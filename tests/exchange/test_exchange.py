@@ -11,8 +11,8 @@ import redis
 from domain.buyer import Buyer
 from domain.call import Call
 from domain.clock import ManualClock
-from domain.commands import BlockCaller, ChangeCreditLimit, DepositFunds
 from domain.errors import Conflict, Expired, NotFound
+from handlers import parse
 from ppcx.bootstrap import Domain, ExchangeRuntime
 from ppcx.settings import Settings
 from tests.support.exchange import buyer_with_target, caller, ping, publisher_and_campaign, sync
@@ -278,7 +278,9 @@ async def test_blocked_caller_gets_no_auction(
     publisher, campaign = publisher_and_campaign(domain)
     buyer_with_target(domain, campaign)
     number = caller(66)
-    domain.setup.block_caller(BlockCaller(runtime.exchange.hasher(number), "DNC", by="test"))
+    domain.setup.block_caller(
+        parse.block_caller(caller_hash=runtime.exchange.hasher(number), reason="DNC", by="test")
+    )
     sync(runtime)
     result = await runtime.exchange.ping(ping(publisher, campaign, number))
     assert (result.accepted, result.reason) == (False, "blocked")
@@ -382,7 +384,11 @@ async def test_funds_and_limits_reach_redis_from_the_log(
     buyer, _ = buyer_with_target(domain, campaign, deposit="10.00")
     sync(runtime)
     assert not (await runtime.exchange.ping(ping(publisher, campaign, caller(1)))).accepted
-    domain.setup.deposit(DepositFunds(buyer, "20.00", "wire", by="test"))
-    domain.setup.change_credit_limit(ChangeCreditLimit(buyer, "15.00", by="test"))
+    domain.setup.deposit(
+        parse.deposit_funds(buyer_id=buyer, amount="20.00", reference="wire", by="test")
+    )
+    domain.setup.change_credit_limit(
+        parse.change_credit_limit(buyer_id=buyer, credit_limit="15.00", by="test")
+    )
     sync(runtime)
     assert (await runtime.exchange.ping(ping(publisher, campaign, caller(2)))).accepted

@@ -9,8 +9,8 @@ from datetime import timedelta
 from typing import Any
 
 from domain.clock import ManualClock
-from domain.commands import DisputeCall, ResolveDispute
 from domain.errors import DomainError
+from handlers import parse
 from ppcx.bootstrap import Domain, ExchangeRuntime
 from tests.exchange.conftest import anyio_backend, domain, runtime  # noqa: F401 - shared fixtures
 from tests.support.exchange import buyer_with_target, caller, ping, publisher_and_campaign, sync
@@ -90,11 +90,15 @@ async def drive(
             if rng.random() < 0.15:
                 try:
                     dispute = domain.calls.dispute_call(
-                        DisputeCall(result.call_id, "wrong", by="buyer")
+                        parse.dispute_call(call_id=result.call_id, reason="wrong", by="buyer")
                     )
                     domain.calls.resolve_dispute(
-                        ResolveDispute(
-                            result.call_id, dispute, rng.random() < 0.5, "ok", by="finance"
+                        parse.resolve_dispute(
+                            call_id=result.call_id,
+                            dispute_id=dispute,
+                            accept=rng.random() < 0.5,
+                            note="ok",
+                            by="finance",
                         )
                     )
                 except DomainError:

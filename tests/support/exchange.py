@@ -4,23 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from domain.commands import (
-    AllowPublisher,
-    CreateCampaign,
-    CreateTarget,
-    DepositFunds,
-    RegisterBuyer,
-    RegisterPublisher,
-)
 from domain.geo import Geo
 from exchange.service import PingRequest
+from handlers import parse
 from ppcx.bootstrap import Domain, ExchangeRuntime
 
 CA = Geo("CA", "90210", "310")
 
 
 def publisher_and_campaign(domain: Domain, **campaign: Any) -> tuple[str, str]:
-    publisher_id = domain.setup.register_publisher(RegisterPublisher("Pub", by="test"))
+    publisher_id = domain.setup.register_publisher(parse.register_publisher(name="Pub", by="test"))
     args: dict[str, Any] = {
         "name": "Injury",
         "vertical": "legal",
@@ -29,8 +22,10 @@ def publisher_and_campaign(domain: Domain, **campaign: Any) -> tuple[str, str]:
         "by": "test",
     }
     args.update(campaign)
-    campaign_id = domain.setup.create_campaign(CreateCampaign(**args))
-    domain.setup.allow_publisher(AllowPublisher(campaign_id, publisher_id, by="test"))
+    campaign_id = domain.setup.create_campaign(parse.create_campaign(**args))
+    domain.setup.allow_publisher(
+        parse.allow_publisher(campaign_id=campaign_id, publisher_id=publisher_id, by="test")
+    )
     return publisher_id, campaign_id
 
 
@@ -44,10 +39,14 @@ def buyer_with_target(
     **target: Any,
 ) -> tuple[str, str]:
     buyer_id = domain.setup.register_buyer(
-        RegisterBuyer("Buyer", time_zone, by="test", credit_limit=credit_limit)
+        parse.register_buyer(
+            name="Buyer", time_zone=time_zone, by="test", credit_limit=credit_limit
+        )
     )
     if deposit != "0.00":
-        domain.setup.deposit(DepositFunds(buyer_id, deposit, "wire", by="test"))
+        domain.setup.deposit(
+            parse.deposit_funds(buyer_id=buyer_id, amount=deposit, reference="wire", by="test")
+        )
     args: dict[str, Any] = {
         "buyer_id": buyer_id,
         "campaign_id": campaign_id,
@@ -58,7 +57,7 @@ def buyer_with_target(
     if "rtb_url" not in target:
         args["bid"] = "45.00"
     args.update(target)
-    target_id = domain.setup.create_target(CreateTarget(**args))
+    target_id = domain.setup.create_target(parse.create_target(**args))
     return buyer_id, target_id
 
 

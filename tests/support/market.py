@@ -6,17 +6,9 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-from domain.commands import (
-    AllowPublisher,
-    BidOutcome,
-    CreateCampaign,
-    CreateTarget,
-    DepositFunds,
-    RecordAuction,
-    RegisterBuyer,
-    RegisterPublisher,
-)
+from domain.commands import BidOutcome, RecordAuction
 from domain.ids import new_id
+from handlers import parse
 from ppcx.bootstrap import Domain
 
 
@@ -106,9 +98,9 @@ def build_market(
     duplicate_window_days: int = 30,
 ) -> Market:
     setup = domain.setup
-    publisher_id = setup.register_publisher(RegisterPublisher(name="Pub", by="test"))
+    publisher_id = setup.register_publisher(parse.register_publisher(name="Pub", by="test"))
     campaign_id = setup.create_campaign(
-        CreateCampaign(
+        parse.create_campaign(
             name="Injury",
             vertical="legal",
             publisher_payout=payout or {"fixed": "30.00"},
@@ -117,11 +109,13 @@ def build_market(
             by="test",
         )
     )
-    setup.allow_publisher(AllowPublisher(campaign_id, publisher_id, by="test"))
+    setup.allow_publisher(
+        parse.allow_publisher(campaign_id=campaign_id, publisher_id=publisher_id, by="test")
+    )
     market = Market(domain, publisher_id, campaign_id, [], [])
     for index in range(buyers):
         buyer_id = setup.register_buyer(
-            RegisterBuyer(
+            parse.register_buyer(
                 name=f"Buyer {index}",
                 time_zone="America/New_York",
                 by="test",
@@ -129,10 +123,12 @@ def build_market(
             )
         )
         if deposit != "0.00":
-            setup.deposit(DepositFunds(buyer_id, deposit, "wire", by="test"))
+            setup.deposit(
+                parse.deposit_funds(buyer_id=buyer_id, amount=deposit, reference="wire", by="test")
+            )
         bid = bids[index % len(bids)]
         target_id = setup.create_target(
-            CreateTarget(
+            parse.create_target(
                 buyer_id=buyer_id,
                 campaign_id=campaign_id,
                 name=f"T{index}",

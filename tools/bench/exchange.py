@@ -14,21 +14,15 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import redis.asyncio as aioredis
 from rich.console import Console
 
 from domain.clock import SystemClock
-from domain.commands import (
-    AllowPublisher,
-    CreateCampaign,
-    CreateTarget,
-    DepositFunds,
-    RegisterBuyer,
-    RegisterPublisher,
-)
 from domain.geo import Geo
 from exchange.service import PingRequest
+from handlers import parse
 from ppcx.bootstrap import Domain, ExchangeRuntime, build_domain, build_exchange
 from ppcx.settings import Settings
 from ppcx.tuning import settle_garbage_collector
@@ -49,41 +43,48 @@ class Latencies:
 
 def _market(domain: Domain, targets: int, rtb_urls: list[str] | None) -> tuple[str, str]:
     setup = domain.setup
-    publisher = setup.register_publisher(RegisterPublisher("Bench publisher", by="bench"))
+    publisher = setup.register_publisher(
+        parse.register_publisher(name="Bench publisher", by="bench")
+    )
     campaign = setup.create_campaign(
-        CreateCampaign(
-            "Bench",
-            "legal",
-            {"fixed": "30.00"},
+        parse.create_campaign(
+            name="Bench",
+            vertical="legal",
+            publisher_payout={"fixed": "30.00"},
             by="bench",
             min_margin="5.00",
             rtb_deadline_ms=RTB_DEADLINE_MS,
             duplicate_window_days=0,
         )
     )
-    setup.allow_publisher(AllowPublisher(campaign, publisher, by="bench"))
+    setup.allow_publisher(
+        parse.allow_publisher(campaign_id=campaign, publisher_id=publisher, by="bench")
+    )
     buyers = []
     for i in range(min(BUYERS_MAX, targets)):
-        buyer = setup.register_buyer(RegisterBuyer(f"Buyer {i}", "America/New_York", by="b"))
-        setup.deposit(DepositFunds(buyer, "10000000.00", "bench", by="bench"))
+        buyer = setup.register_buyer(
+            parse.register_buyer(name=f"Buyer {i}", time_zone="America/New_York", by="b")
+        )
+        setup.deposit(
+            parse.deposit_funds(buyer_id=buyer, amount="10000000.00", reference="bench", by="b")
+        )
         buyers.append(buyer)
     for i in range(targets):
-        buyer = buyers[i % len(buyers)]
-        if rtb_urls:
-            command = CreateTarget(
-                buyer,
-                campaign,
-                f"T{i}",
-                "+13105550100",
+        bidding: dict[str, Any] = (
+            {"rtb_url": rtb_urls[i], "rtb_timeout_ms": RTB_DEADLINE_MS}
+            if rtb_urls
+            else {"bid": f"{40 + i % 20}.00"}
+        )
+        setup.create_target(
+            parse.create_target(
+                buyer_id=buyers[i % len(buyers)],
+                campaign_id=campaign,
+                name=f"T{i}",
+                destination="+13105550100",
                 by="bench",
-                rtb_url=rtb_urls[i],
-                rtb_timeout_ms=RTB_DEADLINE_MS,
+                **bidding,
             )
-        else:
-            command = CreateTarget(
-                buyer, campaign, f"T{i}", "+13105550100", by="bench", bid=f"{40 + i % 20}.00"
-            )
-        setup.create_target(command)
+        )
     return publisher, campaign
 
 
