@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from eventsourcing.domain import event
 
@@ -15,6 +15,10 @@ OWNED_ROLES = frozenset({"publisher", "buyer"})
 
 
 class ApiKey(PPCXAggregate):
+    if TYPE_CHECKING:  # the event classes `@event` makes, for type checkers
+        Issued: type[PPCXAggregate.Created]
+        Revoked: type[PPCXAggregate.Event]
+
     @event("Issued")
     def __init__(
         self,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from eventsourcing.domain import event
 
@@ -15,6 +15,11 @@ DISTRIBUTIONS: tuple[Distribution, ...] = ("auction", "waterfall", "round_robin"
 
 
 class Campaign(PPCXAggregate):
+    if TYPE_CHECKING:  # the event classes `@event` makes, for type checkers
+        Created: type[PPCXAggregate.Created]
+        PublisherAllowed: type[PPCXAggregate.Event]
+        PublisherDisallowed: type[PPCXAggregate.Event]
+
     @event("Created")
     def __init__(
         self,

@@ -7,6 +7,7 @@ twice — whether static or in a pool."""
 from __future__ import annotations
 
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from eventsourcing.domain import event
 
@@ -19,6 +20,9 @@ def number_id(number: str) -> str:
 
 
 class TrackingNumber(PPCXAggregate):
+    if TYPE_CHECKING:  # the event classes `@event` makes, for type checkers
+        Provisioned: type[PPCXAggregate.Created]
+
     @event("Provisioned")
     def __init__(
         self,
@@ -43,6 +47,11 @@ class TrackingNumber(PPCXAggregate):
 
 
 class NumberPool(PPCXAggregate):
+    if TYPE_CHECKING:  # the event classes `@event` makes, for type checkers
+        Created: type[PPCXAggregate.Created]
+        OriginsAllowed: type[PPCXAggregate.Event]
+        NumbersAdded: type[PPCXAggregate.Event]
+
     @event("Created")
     def __init__(
         self,

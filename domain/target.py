@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from eventsourcing.domain import event
 
@@ -14,6 +14,13 @@ from domain.schedule import WeeklySchedule
 
 
 class Target(PPCXAggregate):
+    if TYPE_CHECKING:  # the event classes `@event` makes, for type checkers
+        Created: type[PPCXAggregate.Created]
+        StandingBidSet: type[PPCXAggregate.Event]
+        Paused: type[PPCXAggregate.Event]
+        Resumed: type[PPCXAggregate.Event]
+        RulesChanged: type[PPCXAggregate.Event]
+
     @event("Created")
     def __init__(
         self,
