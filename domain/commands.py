@@ -34,6 +34,13 @@ class RegisterPublisher:
 
 
 @dataclass(frozen=True)
+class RenamePublisher:
+    publisher_id: str
+    name: str
+    by: str
+
+
+@dataclass(frozen=True)
 class RegisterBuyer:
     name: str
     time_zone: str
@@ -83,6 +90,15 @@ class CreateCampaign:
 
 @dataclass(frozen=True)
 class AllowPublisher:
+    campaign_id: str
+    publisher_id: str
+    by: str
+
+
+@dataclass(frozen=True)
+class DisallowPublisher:
+    """Stop a publisher sending pings for a campaign (the next ping on any worker honours it)."""
+
     campaign_id: str
     publisher_id: str
     by: str

@@ -50,7 +50,6 @@ class NumberPool(PPCXAggregate):
     if TYPE_CHECKING:  # the event classes `@event` makes, for type checkers
         Created: type[PPCXAggregate.Created]
         OriginsAllowed: type[PPCXAggregate.Event]
-        NumbersAdded: type[PPCXAggregate.Event]
 
     @event("Created")
     def __init__(
@@ -77,7 +76,3 @@ class NumberPool(PPCXAggregate):
     def allow_origins(self, origins: list[str], by: str, timestamp: datetime) -> None:
         """The web origins (scheme://host[:port]) allowed from now on, replacing the list."""
         self.allowed_origins = list(origins)
-
-    @event("NumbersAdded")
-    def add_numbers(self, numbers: list[str], by: str, timestamp: datetime) -> None:
-        self.numbers.extend(numbers)

@@ -281,7 +281,6 @@ INTERNAL_EVENTS: tuple[type, ...] = (
     Campaign.PublisherDisallowed,
     CommandReceipt.CommandAccepted,
     NumberPool.Created,
-    NumberPool.NumbersAdded,
     NumberPool.OriginsAllowed,
     Publisher.Registered,
     Publisher.Renamed,
@@ -289,7 +288,6 @@ INTERNAL_EVENTS: tuple[type, ...] = (
     Target.StandingBidSet,
     Target.Paused,
     Target.Resumed,
-    Target.RulesChanged,
     TrackingNumber.Provisioned,
 )
 # The table as a reader of the log: every event has a rule, of its own or internal only.

@@ -19,7 +19,6 @@ class Target(PPCXAggregate):
         StandingBidSet: type[PPCXAggregate.Event]
         Paused: type[PPCXAggregate.Event]
         Resumed: type[PPCXAggregate.Event]
-        RulesChanged: type[PPCXAggregate.Event]
 
     @event("Created")
     def __init__(
@@ -67,11 +66,6 @@ class Target(PPCXAggregate):
     @event("Resumed")
     def resume(self, by: str, timestamp: datetime) -> None:
         self.paused = False
-
-    @event("RulesChanged")
-    def change_rules(self, changes: dict[str, Any], by: str, timestamp: datetime) -> None:
-        for name, value in changes.items():
-            setattr(self, name, value)
 
     def geo_rule(self) -> GeoRule:
         return GeoRule.from_dict(self.geo)

@@ -28,12 +28,14 @@ from domain.commands import (
     CreateNumberPool,
     CreateTarget,
     DepositFunds,
+    DisallowPublisher,
     DisputeCall,
     IssueApiKey,
     PauseTarget,
     ProvisionNumber,
     RegisterBuyer,
     RegisterPublisher,
+    RenamePublisher,
     ResolveDispute,
     ResumeTarget,
     RevokeApiKey,
@@ -73,6 +75,13 @@ def register_publisher(
     *, name: object, by: str, command_id: str | None = None
 ) -> RegisterPublisher:
     return RegisterPublisher(validate.name(name), by, command_id)
+
+
+def rename_publisher(*, publisher_id: object, name: object, by: str) -> RenamePublisher:
+    checked_name = validate.name(name)
+    return RenamePublisher(
+        require_subject_id(publisher_id, "pub", "publisher_id"), checked_name, by
+    )
 
 
 def _credit_limit(value: object) -> int:
@@ -200,6 +209,15 @@ def create_campaign(
 def allow_publisher(*, campaign_id: object, publisher_id: object, by: str) -> AllowPublisher:
     publisher = require_id(publisher_id, "pub", "publisher_id")  # the body's, checked first
     return AllowPublisher(require_subject_id(campaign_id, "cmp", "campaign_id"), publisher, by)
+
+
+def disallow_publisher(*, campaign_id: object, publisher_id: object, by: str) -> DisallowPublisher:
+    """Both ids name objects the command acts on (a path's: DELETE …/publishers/{id})."""
+    return DisallowPublisher(
+        require_subject_id(campaign_id, "cmp", "campaign_id"),
+        require_subject_id(publisher_id, "pub", "publisher_id"),
+        by,
+    )
 
 
 # -- targets -----------------------------------------------------------------------------------

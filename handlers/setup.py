@@ -18,11 +18,13 @@ from domain.commands import (
     CreateNumberPool,
     CreateTarget,
     DepositFunds,
+    DisallowPublisher,
     IssueApiKey,
     PauseTarget,
     ProvisionNumber,
     RegisterBuyer,
     RegisterPublisher,
+    RenamePublisher,
     ResumeTarget,
     RevokeApiKey,
     SetStandingBid,
@@ -61,6 +63,16 @@ class SetupHandlers:
             return [publisher], publisher_id
 
         return self.ctx.run(decide)
+
+    def rename_publisher(self, cmd: RenamePublisher) -> None:
+        def decide() -> tuple[list[PPCXAggregate], None]:
+            publisher = self.app.load(Publisher, cmd.publisher_id, "publisher_id")
+            if publisher.name == cmd.name:
+                return [], None
+            publisher.rename(cmd.name, by=cmd.by, timestamp=self.ctx.now())
+            return [publisher], None
+
+        self.ctx.run(decide, hot=(cmd.publisher_id,))
 
     def register_buyer(self, cmd: RegisterBuyer) -> str:
         buyer_id = _id_for("buy", cmd.command_id)
@@ -144,6 +156,17 @@ class SetupHandlers:
             if campaign.admits(cmd.publisher_id):
                 return [], None
             campaign.allow_publisher(cmd.publisher_id, by=cmd.by, timestamp=self.ctx.now())
+            return [campaign], None
+
+        self.ctx.run(decide, hot=(cmd.campaign_id,))
+
+    def disallow_publisher(self, cmd: DisallowPublisher) -> None:
+        def decide() -> tuple[list[PPCXAggregate], None]:
+            campaign = self.app.load(Campaign, cmd.campaign_id, "campaign_id")
+            self.app.load(Publisher, cmd.publisher_id, "publisher_id")
+            if not campaign.admits(cmd.publisher_id):
+                return [], None
+            campaign.disallow_publisher(cmd.publisher_id, by=cmd.by, timestamp=self.ctx.now())
             return [campaign], None
 
         self.ctx.run(decide, hot=(cmd.campaign_id,))

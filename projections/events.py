@@ -41,7 +41,6 @@ READS = Reads(
         Target.StandingBidSet,  # the tables keep a target's identity, not its rules
         Target.Paused,
         Target.Resumed,
-        Target.RulesChanged,
         ApiKey,
         CallerHistory,
         CommandReceipt,

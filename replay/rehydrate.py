@@ -146,7 +146,6 @@ READS = Reads(
         Target.StandingBidSet,
         Target.Paused,
         Target.Resumed,
-        Target.RulesChanged,
         Call.BidRejected,
         Call.BidTimedOut,
         Call.CallAnswered,
