@@ -14,7 +14,6 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import redis.asyncio as aioredis
 from rich.console import Console
@@ -22,11 +21,11 @@ from rich.console import Console
 from domain.clock import SystemClock
 from domain.geo import Geo
 from exchange.service import PingRequest
-from handlers import parse
 from ppcx.bootstrap import Domain, ExchangeRuntime, build_domain, build_exchange
 from ppcx.settings import Settings
 from ppcx.tuning import settle_garbage_collector
 from tools.bench.report import Figure, percentile
+from tools.market import BuyerSpec, InProcess, MarketSpec, build_market
 from tools.sim.rtb_server import Bidder, RtbProcess
 
 BUYERS_MAX = 100
@@ -42,50 +41,39 @@ class Latencies:
 
 
 def _market(domain: Domain, targets: int, rtb_urls: list[str] | None) -> tuple[str, str]:
-    setup = domain.setup
-    publisher = setup.register_publisher(
-        parse.register_publisher(name="Bench publisher", by="bench")
-    )
-    campaign = setup.create_campaign(
-        parse.create_campaign(
-            name="Bench",
-            vertical="legal",
-            publisher_payout={"fixed": "30.00"},
-            by="bench",
-            min_margin="5.00",
-            rtb_deadline_ms=RTB_DEADLINE_MS,
-            duplicate_window_days=0,
-        )
-    )
-    setup.allow_publisher(
-        parse.allow_publisher(campaign_id=campaign, publisher_id=publisher, by="bench")
-    )
-    buyers = []
-    for i in range(min(BUYERS_MAX, targets)):
-        buyer = setup.register_buyer(
-            parse.register_buyer(name=f"Buyer {i}", time_zone="America/New_York", by="b")
-        )
-        setup.deposit(
-            parse.deposit_funds(buyer_id=buyer, amount="10000000.00", reference="bench", by="b")
-        )
-        buyers.append(buyer)
-    for i in range(targets):
-        bidding: dict[str, Any] = (
+    """One campaign, up to BUYERS_MAX funded buyers sharing `targets` targets: standing bids,
+    or the RTB bidders' URLs."""
+    buyers = min(BUYERS_MAX, targets)
+    bodies = [
+        {"name": f"T{i}", "destination": "+13105550100"}
+        | (
             {"rtb_url": rtb_urls[i], "rtb_timeout_ms": RTB_DEADLINE_MS}
             if rtb_urls
             else {"bid": f"{40 + i % 20}.00"}
         )
-        setup.create_target(
-            parse.create_target(
-                buyer_id=buyers[i % len(buyers)],
-                campaign_id=campaign,
-                name=f"T{i}",
-                destination="+13105550100",
-                by="bench",
-                **bidding,
+        for i in range(targets)
+    ]
+    spec = MarketSpec(
+        publishers=[{"name": "Bench publisher"}],
+        campaign={
+            "name": "Bench",
+            "vertical": "legal",
+            "publisher_payout": {"fixed": "30.00"},
+            "min_margin": "5.00",
+            "rtb_deadline_ms": RTB_DEADLINE_MS,
+            "duplicate_window_days": 0,
+        },
+        buyers=[
+            BuyerSpec(
+                {"name": f"Buyer {n}", "time_zone": "America/New_York"},
+                deposit={"amount": "10000000.00", "reference": "bench"},
+                targets=bodies[n::buyers],
             )
-        )
-    return publisher, campaign
+            for n in range(buyers)
+        ],
+    )
+    built = build_market(InProcess(domain, by="bench"), spec)
+    return built.publishers[0].id, built.campaign_id
 
 
 async def _bare_evalsha(redis_url: str, rounds: int) -> list[float]:
