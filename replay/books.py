@@ -10,19 +10,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from domain.api_key import ApiKey
-from domain.blocklist import BlockedCaller
 from domain.buyer import Buyer
-from domain.call import Call
-from domain.caller_history import CallerHistory
-from domain.campaign import Campaign
 from domain.catalog import Reads, name_of
 from domain.invariant import InvariantViolation
 from domain.ledger import buyer_account
-from domain.numbers import NumberPool, TrackingNumber
-from domain.publisher import Publisher
-from domain.receipt import CommandReceipt
-from domain.target import Target
+from domain.ledger_fold import OUTSIDE_THE_LEDGER
 
 DP, CP, DQ, CQ = 0, 1, 2, 3  # debits posted, credits posted, debits pending, credits pending
 POSTED, VOIDED = "posted", "voided"
@@ -43,18 +35,7 @@ READS = Reads(
         Buyer.Registered,
         Buyer.CreditLimitChanged,
     ),
-    ignores=(
-        ApiKey,
-        BlockedCaller,
-        Call,  # a call's holds move money on its buyer's account, in Buyer events
-        CallerHistory,
-        Campaign,
-        CommandReceipt,
-        NumberPool,
-        Publisher,
-        Target,
-        TrackingNumber,
-    ),
+    ignores=OUTSIDE_THE_LEDGER,
 )
 
 

@@ -9,18 +9,10 @@ from typing import Any
 
 import orjson
 
-from domain.api_key import ApiKey
-from domain.blocklist import BlockedCaller
 from domain.buyer import Buyer
-from domain.call import Call
-from domain.caller_history import CallerHistory
-from domain.campaign import Campaign
 from domain.catalog import Reads, name_of
 from domain.ledger import Transfer
-from domain.numbers import NumberPool, TrackingNumber
-from domain.publisher import Publisher
-from domain.receipt import CommandReceipt
-from domain.target import Target
+from domain.ledger_fold import OUTSIDE_THE_LEDGER
 from projections.statements import Statement, StatementLine, build_statement
 from replay.log import SelectChained, event_name, pages
 
@@ -39,16 +31,7 @@ READS = Reads(
     ignores=(
         Buyer.Registered,  # a credit limit is no journal line
         Buyer.CreditLimitChanged,
-        ApiKey,
-        BlockedCaller,
-        Call,  # a call's money moves on its buyer's account, in Buyer events
-        CallerHistory,
-        Campaign,
-        CommandReceipt,
-        NumberPool,
-        Publisher,
-        Target,
-        TrackingNumber,
+        *OUTSIDE_THE_LEDGER,
     ),
 )
 
