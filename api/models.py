@@ -73,7 +73,7 @@ class BuyerIn(Body):
     name: str = sized(limits.NAME_LENGTH, examples=["Smith & Jones Injury Law"])
     time_zone: str = Field(examples=["America/Los_Angeles"])
     credit_limit: str = money("how far below zero the prepaid balance may go", "0.00")
-    market: str = Field(default="main", examples=["main"])
+    market: str = Field(default=limits.MARKET_DEFAULT, examples=[limits.MARKET_DEFAULT])
     model_config = ConfigDict(
         extra="forbid",
         strict=True,
@@ -138,7 +138,7 @@ class CampaignIn(Body):
     max_attempts: int = bounded(limits.MAX_ATTEMPTS)
     bid_ttl_s: int = bounded(limits.BID_TTL_S)
     rtb_deadline_ms: int = bounded(limits.RTB_DEADLINE_MS)
-    market: str = "main"
+    market: str = limits.MARKET_DEFAULT
     model_config = ConfigDict(
         extra="forbid",
         strict=True,

@@ -7,6 +7,9 @@ a malformed id of the object a command acts on, as an unknown one would) — and
 command with parsed values: integer cents, value objects, ids matched whole. Nothing is
 normalised, cut or guessed (docs/API.md, "Strict input"). What needs the store (does it
 exist, whose is it, is a bid above the campaign's floor) is the handlers' business.
+
+The order of the checks is the order of the statements, and of a command's keyword arguments
+where they check (Python evaluates those as written).
 """
 
 from __future__ import annotations
