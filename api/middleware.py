@@ -13,6 +13,7 @@ import orjson
 import redis.exceptions as redis_errors
 
 from api.problems import RETRY_AFTER_S, problem_response
+from domain.limits import COMMAND_ID_LENGTH
 
 logger = logging.getLogger(__name__)
 Scope = MutableMapping[str, Any]
@@ -20,7 +21,6 @@ Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
-IDEMPOTENCY_KEY_MAX = 200
 PENDING_TTL_S = 120
 FORM_PATHS = ("/v1/voice/",)  # Twilio's webhooks: form posts, or JSON signed with bodySHA256
 FORM_TYPES = ("application/x-www-form-urlencoded", "application/json")
@@ -126,9 +126,13 @@ class RequestGuard:
         self, scope: Scope, receive: Receive, send: Send, key: str, body: bytes
     ) -> None:
         path = scope["path"]
-        if not 1 <= len(key) <= IDEMPOTENCY_KEY_MAX or not key.isprintable():
+        if len(key) not in COMMAND_ID_LENGTH or not key.isprintable():
             await _send_problem(
-                send, 422, "Idempotency-Key must be 1-200 printable characters", path
+                send,
+                422,
+                f"Idempotency-Key must be {COMMAND_ID_LENGTH.minimum}-"
+                f"{COMMAND_ID_LENGTH.maximum} printable characters",
+                path,
             )
             return
         redis, redis_key = self.idempotency()  # type: ignore[misc]

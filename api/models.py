@@ -15,20 +15,24 @@ from pydantic import (
     StringConstraints,
 )
 
+from domain import limits
 from domain.call_state import TelephonyEvent
 from domain.clock import parse_rfc3339
 from domain.geo import parse_area_code, parse_e164, parse_state, parse_zip
+from domain.limits import Range
 from domain.money import AMOUNT_PATTERN, SHARE_PATTERN
 
 # ASCII digits only: pydantic-core's regex `\d` matches any Unicode digit ("１０.００"), and
 # the domain's parsing (domain/money.py) checks the same shapes again.
 MONEY = f"^{AMOUNT_PATTERN}$"
 SHARE = f"^{SHARE_PATTERN}$"
-TAGS_MAX = 50
-TAG_KEY_LENGTH_MAX = 64
-TAG_VALUE_LENGTH_MAX = 200
-TagKey = Annotated[str, StringConstraints(pattern=rf"^[A-Za-z0-9_.\-]{{1,{TAG_KEY_LENGTH_MAX}}}$")]
-TagValue = Annotated[str, StringConstraints(max_length=TAG_VALUE_LENGTH_MAX)]
+# Every bound below is a named limit of domain/limits.py, which the handlers check too (a unit
+# test refuses a literal number in a bound here).
+_TAG_KEY = limits.TAG_KEY_LENGTH
+TagKey = Annotated[
+    str, StringConstraints(pattern=rf"^[A-Za-z0-9_.\-]{{{_TAG_KEY.minimum},{_TAG_KEY.maximum}}}$")
+]
+TagValue = Annotated[str, StringConstraints(max_length=limits.TAG_VALUE_LENGTH_MAX)]
 # Checked by the domain's own parsers, so the errors name the body's field ("caller.zip").
 PhoneNumber = Annotated[str, AfterValidator(parse_e164)]
 UsState = Annotated[str, AfterValidator(parse_state)]
@@ -47,18 +51,30 @@ def money(description: str, example: str) -> Any:
     return Field(pattern=MONEY, description=description, examples=[example])
 
 
+def bounded(bounds: Range, **options: Any) -> Any:
+    """A whole number within `bounds`; optional with their default when they have one."""
+    if bounds.default is not None:
+        options.setdefault("default", bounds.default)
+    return Field(ge=bounds.minimum, le=bounds.maximum, **options)
+
+
+def sized(bounds: Range, **options: Any) -> Any:
+    """A text or a list whose length lies within `bounds`."""
+    return Field(min_length=bounds.minimum, max_length=bounds.maximum, **options)
+
+
 # -- set-up ---------------------------------------------------------------------------------
 
 
 class PublisherIn(Body):
-    name: str = Field(min_length=1, max_length=200, examples=["Acme Leads"])
+    name: str = sized(limits.NAME_LENGTH, examples=["Acme Leads"])
 
 
 class BuyerIn(Body):
-    name: str = Field(min_length=1, max_length=200, examples=["Smith & Jones Injury Law"])
+    name: str = sized(limits.NAME_LENGTH, examples=["Smith & Jones Injury Law"])
     time_zone: str = Field(examples=["America/Los_Angeles"])
     credit_limit: str = money("how far below zero the prepaid balance may go", "0.00")
-    market: str = Field(default="main", examples=["main"])
+    market: str = Field(default=limits.MARKET_DEFAULT, examples=[limits.MARKET_DEFAULT])
     model_config = ConfigDict(
         extra="forbid",
         strict=True,
@@ -85,7 +101,9 @@ class Created(BaseModel):
 
 class DepositIn(Body):
     amount: str = money("prepaid funds received", "1000.00")
-    reference: str = Field(default="", max_length=2000, examples=["wire 2026-11-02"])
+    reference: str = Field(
+        default="", max_length=limits.TEXT_LENGTH_MAX, examples=["wire 2026-11-02"]
+    )
 
 
 class DepositOut(BaseModel):
@@ -110,18 +128,18 @@ class SharePayout(Body):
 
 
 class CampaignIn(Body):
-    name: str = Field(min_length=1, max_length=200, examples=["LA car accidents"])
+    name: str = sized(limits.NAME_LENGTH, examples=["LA car accidents"])
     vertical: str = Field(examples=["legal"])
     publisher_payout: FixedPayout | SharePayout
-    duplicate_window_days: int = Field(default=30, ge=0, le=365)
+    duplicate_window_days: int = bounded(limits.DUPLICATE_WINDOW_DAYS)
     distribution: Literal["auction", "waterfall", "round_robin", "weighted"] = "auction"
     min_bid: str | None = Field(default=None, pattern=MONEY, examples=["40.00"])
     min_margin: str = Field(default="0.00", pattern=MONEY, examples=["5.00"])
     allow_negative_margin: bool = False
-    max_attempts: int = Field(default=3, ge=1, le=10)
-    bid_ttl_s: int = Field(default=60, ge=5, le=3600)
-    rtb_deadline_ms: int = Field(default=250, ge=20, le=5000)
-    market: str = "main"
+    max_attempts: int = bounded(limits.MAX_ATTEMPTS)
+    bid_ttl_s: int = bounded(limits.BID_TTL_S)
+    rtb_deadline_ms: int = bounded(limits.RTB_DEADLINE_MS)
+    market: str = limits.MARKET_DEFAULT
     model_config = ConfigDict(
         extra="forbid",
         strict=True,
@@ -145,9 +163,11 @@ class CampaignPublisherIn(Body):
 
 class GeoIn(Body):
     mode: Literal["allow", "deny"] = "allow"
-    states: list[str] = Field(default_factory=list, max_length=100, examples=[["CA", "NV"]])
-    zips: list[str] = Field(default_factory=list, max_length=50_000)
-    area_codes: list[str] = Field(default_factory=list, max_length=1000)
+    states: list[str] = Field(
+        default_factory=list, max_length=limits.GEO_STATES_MAX, examples=[["CA", "NV"]]
+    )
+    zips: list[str] = Field(default_factory=list, max_length=limits.GEO_ZIPS_MAX)
+    area_codes: list[str] = Field(default_factory=list, max_length=limits.GEO_AREA_CODES_MAX)
 
 
 class ScheduleIn(Body):
@@ -158,17 +178,17 @@ class ScheduleIn(Body):
 
 
 class CapsIn(Body):
-    concurrency: int | None = Field(default=None, gt=0)
-    hourly: int | None = Field(default=None, gt=0)
-    daily: int | None = Field(default=None, gt=0)
-    monthly: int | None = Field(default=None, gt=0)
+    concurrency: int | None = bounded(limits.CAP, default=None)
+    hourly: int | None = bounded(limits.CAP, default=None)
+    daily: int | None = bounded(limits.CAP, default=None)
+    monthly: int | None = bounded(limits.CAP, default=None)
     daily_budget: str | None = Field(default=None, pattern=MONEY)
 
 
 class TargetIn(Body):
     buyer_id: str
     campaign_id: str
-    name: str = Field(default="target", min_length=1, max_length=200)
+    name: str = sized(limits.NAME_LENGTH, default=limits.TARGET_NAME_DEFAULT)
     destination: str = Field(description="E.164 number or SIP URI", examples=["+13105550100"])
     bid: str | None = Field(
         default=None, pattern=MONEY, description="a standing bid", examples=["45.00"]
@@ -178,21 +198,19 @@ class TargetIn(Body):
         description="a real-time bidding endpoint",
         examples=["https://bids.example.com/ppcx"],
     )
-    rtb_timeout_ms: int = Field(default=150, ge=10, le=5000)
-    buffer_s: int = Field(
-        default=90, ge=0, le=7200, description="minimum billable duration in seconds"
-    )
+    rtb_timeout_ms: int = bounded(limits.RTB_TIMEOUT_MS)
+    buffer_s: int = bounded(limits.BUFFER_S, description="minimum billable duration in seconds")
     geo: GeoIn = Field(default_factory=GeoIn)
     schedule: ScheduleIn | None = None
     caps: CapsIn = Field(default_factory=CapsIn)
-    priority: int = Field(default=0, ge=-1000, le=1000)
-    weight: int = Field(default=1, ge=1, le=10_000)
+    priority: int = bounded(limits.PRIORITY)
+    weight: int = bounded(limits.WEIGHT)
 
 
 class ApiKeyIn(Body):
     role: Literal["admin", "publisher", "buyer", "finance", "analyst"]
     owner_id: str | None = None
-    label: str = Field(default="", max_length=200)
+    label: str = Field(default="", max_length=limits.KEY_LABEL_LENGTH_MAX)
 
 
 class ApiKeyOut(BaseModel):
@@ -206,19 +224,22 @@ class NumberIn(Body):
     number: str = Field(examples=["+18005550100"])
     campaign_id: str
     publisher_id: str
-    source: str = Field(examples=["google"])
-    medium: str | None = Field(default=None, examples=["cpc"])
-    keyword: str | None = None
+    source: str = sized(limits.NAME_LENGTH, examples=["google"])
+    medium: str | None = Field(
+        default=None, max_length=limits.NAME_LENGTH.maximum, examples=["cpc"]
+    )
+    keyword: str | None = Field(default=None, max_length=limits.NAME_LENGTH.maximum)
 
 
 class NumberPoolIn(Body):
-    name: str = Field(min_length=1, max_length=200)
+    name: str = sized(limits.NAME_LENGTH)
     campaign_id: str
     publisher_id: str
-    numbers: list[str] = Field(min_length=1, max_length=1000)
-    lease_ttl_s: int = Field(default=1800, ge=60, le=7 * 86400)
+    numbers: list[str] = sized(limits.POOL_SIZE)
+    lease_ttl_s: int = bounded(limits.LEASE_TTL_S)
     allowed_origins: list[str] = Field(
         default_factory=list,
+        max_length=limits.POOL_ORIGINS_MAX,
         description="web origins (scheme://host[:port]) whose pages may lease numbers (CORS)",
         examples=[["https://landing.example.com"]],
     )
@@ -226,7 +247,9 @@ class NumberPoolIn(Body):
 
 class BlockIn(Body):
     number: str = Field(examples=["+13105550123"])
-    reason: str = Field(default="", max_length=2000, examples=["asked not to be called"])
+    reason: str = Field(
+        default="", max_length=limits.TEXT_LENGTH_MAX, examples=["asked not to be called"]
+    )
 
 
 # -- the exchange ---------------------------------------------------------------------------------
@@ -243,15 +266,20 @@ class CallerIn(Body):
     )
 
 
+_ATTRIBUTION_MAX = limits.ATTRIBUTION_TEXT_LENGTH_MAX
+
+
 class AttributionIn(Body):
-    source: str | None = Field(default=None, max_length=200, examples=["google"])
-    medium: str | None = Field(default=None, max_length=200, examples=["cpc"])
-    campaign: str | None = Field(default=None, max_length=200, examples=["la-injury"])
-    keyword: str | None = Field(default=None, max_length=200, examples=["car accident lawyer"])
-    click_id: str | None = Field(default=None, max_length=500)
+    source: str | None = Field(default=None, max_length=_ATTRIBUTION_MAX, examples=["google"])
+    medium: str | None = Field(default=None, max_length=_ATTRIBUTION_MAX, examples=["cpc"])
+    campaign: str | None = Field(default=None, max_length=_ATTRIBUTION_MAX, examples=["la-injury"])
+    keyword: str | None = Field(
+        default=None, max_length=_ATTRIBUTION_MAX, examples=["car accident lawyer"]
+    )
+    click_id: str | None = Field(default=None, max_length=limits.CLICK_ID_LENGTH_MAX)
     tracking_number: PhoneNumber | None = Field(default=None, examples=["+18005550100"])
-    dni_session: str | None = Field(default=None, max_length=200)
-    sub_id: str | None = Field(default=None, max_length=200)
+    dni_session: str | None = Field(default=None, max_length=limits.DNI_SESSION_LENGTH.maximum)
+    sub_id: str | None = Field(default=None, max_length=_ATTRIBUTION_MAX)
 
 
 class PingIn(Body):
@@ -260,9 +288,9 @@ class PingIn(Body):
     attribution: AttributionIn = Field(default_factory=AttributionIn)
     tags: dict[TagKey, TagValue] = Field(
         default_factory=dict,
-        max_length=TAGS_MAX,
-        description=f"at most {TAGS_MAX}; keys of letters, digits, _ . - "
-        f"(up to {TAG_KEY_LENGTH_MAX}), values up to {TAG_VALUE_LENGTH_MAX} characters",
+        max_length=limits.TAGS_MAX,
+        description=f"at most {limits.TAGS_MAX}; keys of letters, digits, _ . - "
+        f"(up to {_TAG_KEY.maximum}), values up to {limits.TAG_VALUE_LENGTH_MAX} characters",
     )
     model_config = ConfigDict(
         extra="forbid",
@@ -306,7 +334,7 @@ class CallEventIn(Body):
         "5 seconds after the server's time, else 422; the events it causes carry this time",
         examples=["2026-11-02T15:04:05Z"],
     )
-    duration_s: int | None = Field(default=None, ge=0, le=86_400)
+    duration_s: int | None = bounded(limits.DURATION_S, default=None)
 
 
 class BidIn(Body):
@@ -314,7 +342,7 @@ class BidIn(Body):
 
 
 class PauseIn(Body):
-    reason: str = Field(default="", max_length=2000)
+    reason: str = Field(default="", max_length=limits.TEXT_LENGTH_MAX)
 
 
 class ConversionIn(Body):
@@ -322,7 +350,7 @@ class ConversionIn(Body):
 
 
 class DisputeIn(Body):
-    reason: str = Field(min_length=1, max_length=2000, examples=["wrong number"])
+    reason: str = sized(limits.DISPUTE_REASON_LENGTH, examples=["wrong number"])
 
 
 class DisputeOut(BaseModel):
@@ -331,7 +359,7 @@ class DisputeOut(BaseModel):
 
 class ResolveIn(Body):
     accept: bool
-    note: str = Field(default="", max_length=2000)
+    note: str = Field(default="", max_length=limits.TEXT_LENGTH_MAX)
 
 
 class BuyerOut(BaseModel):

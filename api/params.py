@@ -9,9 +9,12 @@ import re
 from datetime import datetime
 from typing import Annotated
 
+from fastapi import Query
 from pydantic import BeforeValidator
 
 from domain.clock import parse_rfc3339
+from domain.invariant import present
+from domain.limits import CURSOR_LENGTH_MAX, PAGE_LIMIT
 
 _WHOLE_NUMBER_RE = re.compile(r"[0-9]{1,19}")
 
@@ -28,5 +31,9 @@ def _time(value: object) -> datetime:
 
 QueryInt = Annotated[int, BeforeValidator(_whole_number)]
 QueryTime = Annotated[datetime, BeforeValidator(_time)]
+# a list's page: `limit: PageLimit = PAGE_LIMIT_DEFAULT`, `cursor: PageCursor = None`
+PageLimit = Annotated[QueryInt, Query(ge=PAGE_LIMIT.minimum, le=PAGE_LIMIT.maximum)]
+PAGE_LIMIT_DEFAULT = present(PAGE_LIMIT.default, "a page has a default size")
+PageCursor = Annotated[str | None, Query(max_length=CURSOR_LENGTH_MAX)]
 # a journal cursor: the position of the last line seen
 JOURNAL_CURSOR = r"^[0-9]{1,19}$"

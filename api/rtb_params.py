@@ -12,8 +12,8 @@ from typing import Any
 
 from domain.errors import ValidationError
 from domain.geo import Geo, parse_e164, parse_state, parse_zip
+from domain.limits import ATTRIBUTION_TEXT_LENGTH_MAX
 
-SUB_ID_LENGTH_MAX = 200
 EXPOSE = {"yes": True, "true": True, "1": True, "no": False, "false": False, "0": False}
 # A caller id: E.164 with its "+", or a North American number as 11 digits (1 and the ten)
 # or as its ten national digits. ASCII digits only, nothing around them.
@@ -76,8 +76,11 @@ def parse_rtb_ping(params: Mapping[str, Any]) -> RtbPing:
         parse_zip(zip_code, "zipcode")
     geo = Geo.of_caller(number, state, zip_code, None)
     sub_id = _text(params, "SubID")
-    if sub_id is not None and (len(sub_id) > SUB_ID_LENGTH_MAX or not sub_id.isprintable()):
+    if sub_id is not None and (
+        len(sub_id) > ATTRIBUTION_TEXT_LENGTH_MAX or not sub_id.isprintable()
+    ):
         raise ValidationError(
-            f"SubID must be at most {SUB_ID_LENGTH_MAX} printable characters", field="SubID"
+            f"SubID must be at most {ATTRIBUTION_TEXT_LENGTH_MAX} printable characters",
+            field="SubID",
         )
     return RtbPing(number=number, geo=geo, sub_id=sub_id)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
+from typing import TYPE_CHECKING
 
 from eventsourcing.domain import event
 
@@ -25,6 +26,10 @@ OWNED_ROLES = frozenset({Role.PUBLISHER, Role.BUYER})
 
 
 class ApiKey(PPCXAggregate):
+    if TYPE_CHECKING:  # the event classes `@event` makes, for type checkers
+        Issued: type[PPCXAggregate.Created]
+        Revoked: type[PPCXAggregate.Event]
+
     @event("Issued")
     def __init__(
         self,

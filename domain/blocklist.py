@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from eventsourcing.domain import event
 
@@ -15,6 +16,11 @@ def blocked_caller_id(caller_hash: str) -> str:
 
 
 class BlockedCaller(PPCXAggregate):
+    if TYPE_CHECKING:  # the event classes `@event` makes, for type checkers
+        CallerBlocked: type[PPCXAggregate.Created]
+        CallerReblocked: type[PPCXAggregate.Event]
+        CallerUnblocked: type[PPCXAggregate.Event]
+
     @event("CallerBlocked")
     def __init__(
         self,

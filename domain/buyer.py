@@ -27,6 +27,7 @@ from domain.money import format_cents
 class Buyer(PPCXAggregate):
     if TYPE_CHECKING:  # state attributes (annotations here would make the library
         # generate an __init__ from them)
+        Registered: type[PPCXAggregate.Created]  # made by `@event` on __init__
         name: str
         time_zone: str
         credit_limit_cents: int

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from eventsourcing.domain import event
 
@@ -25,6 +25,11 @@ DISTRIBUTIONS: tuple[Distribution, ...] = tuple(Distribution)
 
 
 class Campaign(PPCXAggregate):
+    if TYPE_CHECKING:  # the event classes `@event` makes, for type checkers
+        Created: type[PPCXAggregate.Created]
+        PublisherAllowed: type[PPCXAggregate.Event]
+        PublisherDisallowed: type[PPCXAggregate.Event]
+
     @event("Created")
     def __init__(
         self,

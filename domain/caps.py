@@ -8,15 +8,14 @@ from typing import Any
 
 from domain.call_state import ExclusionReason
 from domain.errors import ValidationError
+from domain.limits import CAP
 from domain.money import parse_cents
-
-MAX_CAP = 10_000_000
 
 
 def _cap(value: object, field: str) -> int | None:
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, int) or not 0 < value <= MAX_CAP:
+    if isinstance(value, bool) or not isinstance(value, int) or value not in CAP:
         raise ValidationError(f"{field} must be a positive whole number (or absent)", field=field)
     return value
 

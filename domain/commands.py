@@ -1,5 +1,9 @@
-"""Commands: imperative requests, as plain data. Money arrives as decimal strings (the API's
-form) or integer cents (from the exchange), never floats; handlers validate everything.
+"""Commands: imperative requests, as typed data. Set-up commands and the buyer's and
+finance's commands on a call carry parsed values — money in integer cents, value objects
+(`PayoutRule`, `GeoRule`, `WeeklySchedule`, `Caps`), roles and modes as their types — built
+from raw input by one parsing layer, `handlers/parse.py`, which the API and the CLI share.
+Their handlers check only what needs the store (existence, ownership, a bid against the
+campaign's floor). The life of a call is recorded from the exchange's own values.
 
 `by` names the principal (an API key id, "cli", "system") so every configuration event says
 who made the change. `command_id`, when given, makes a command take effect at most once.
@@ -7,10 +11,12 @@ who made the change. `command_id`, when given, makes a command take effect at mo
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from domain.api_key import Role
+from domain.billing import PayoutRule
 from domain.call_state import (
     BidOutcomeKind,
     BidSource,
@@ -20,6 +26,10 @@ from domain.call_state import (
     NoBuyerReason,
 )
 from domain.campaign import Distribution
+from domain.caps import Caps
+from domain.geo import GeoRule
+from domain.invariant import invariant
+from domain.schedule import WeeklySchedule
 
 # -- set-up ------------------------------------------------------------------------------------
 
@@ -32,28 +42,38 @@ class RegisterPublisher:
 
 
 @dataclass(frozen=True)
+class RenamePublisher:
+    publisher_id: str
+    name: str
+    by: str
+
+
+@dataclass(frozen=True)
 class RegisterBuyer:
     name: str
     time_zone: str
+    credit_limit_cents: int
+    market: str
     by: str
-    credit_limit: str = "0.00"
-    market: str = "main"
     command_id: str | None = None
 
 
 @dataclass(frozen=True)
 class DepositFunds:
     buyer_id: str
-    amount: str
+    amount_cents: int
     reference: str
     by: str
     command_id: str | None = None
+
+    def __post_init__(self) -> None:
+        invariant(self.amount_cents > 0, "a deposit is a positive amount")
 
 
 @dataclass(frozen=True)
 class ChangeCreditLimit:
     buyer_id: str
-    credit_limit: str
+    credit_limit_cents: int
     by: str
     command_id: str | None = None
 
@@ -62,17 +82,17 @@ class ChangeCreditLimit:
 class CreateCampaign:
     name: str
     vertical: str
-    publisher_payout: dict[str, Any]
+    payout: PayoutRule
+    duplicate_window_days: int
+    distribution: Distribution
+    min_bid_cents: int
+    min_margin_cents: int
+    allow_negative_margin: bool
+    max_attempts: int
+    bid_ttl_s: int
+    rtb_deadline_ms: int
+    market: str
     by: str
-    duplicate_window_days: int = 30
-    distribution: str = "auction"
-    min_bid: str | None = None
-    min_margin: str = "0.00"
-    allow_negative_margin: bool = False
-    max_attempts: int = 3
-    bid_ttl_s: int = 60
-    rtb_deadline_ms: int = 250
-    market: str = "main"
     command_id: str | None = None
 
 
@@ -84,28 +104,42 @@ class AllowPublisher:
 
 
 @dataclass(frozen=True)
+class DisallowPublisher:
+    """Stop a publisher sending pings for a campaign (the next ping on any worker honours it)."""
+
+    campaign_id: str
+    publisher_id: str
+    by: str
+
+
+@dataclass(frozen=True)
 class CreateTarget:
     buyer_id: str
     campaign_id: str
     name: str
-    destination: str
+    destination: str  # an E.164 number or a SIP URI
+    bid_cents: int | None  # a standing bid, or
+    rtb_url: str | None  # a real-time bidding endpoint
+    rtb_timeout_ms: int
+    buffer_s: int
+    geo: GeoRule
+    schedule: WeeklySchedule
+    caps: Caps
+    priority: int
+    weight: int
     by: str
-    bid: str | None = None
-    rtb_url: str | None = None
-    rtb_timeout_ms: int = 150
-    buffer_s: int = 90
-    geo: dict[str, Any] = field(default_factory=dict)
-    schedule: dict[str, Any] | None = None
-    caps: dict[str, Any] = field(default_factory=dict)
-    priority: int = 0
-    weight: int = 1
     command_id: str | None = None
+
+    def __post_init__(self) -> None:
+        invariant(
+            (self.bid_cents is None) != (self.rtb_url is None), "a standing bid or an rtb_url"
+        )
 
 
 @dataclass(frozen=True)
 class SetStandingBid:
     target_id: str
-    amount: str
+    amount_cents: int
     by: str
     buyer_id: str | None = None  # when set, the target must belong to this buyer
     command_id: str | None = None
@@ -114,8 +148,8 @@ class SetStandingBid:
 @dataclass(frozen=True)
 class PauseTarget:
     target_id: str
+    reason: str
     by: str
-    reason: str = ""
     buyer_id: str | None = None
 
 
@@ -128,13 +162,13 @@ class ResumeTarget:
 
 @dataclass(frozen=True)
 class ProvisionNumber:
-    number: str
+    number: str  # E.164
     campaign_id: str
     publisher_id: str
     source: str
+    medium: str | None
+    keyword: str | None
     by: str
-    medium: str | None = None
-    keyword: str | None = None
 
 
 @dataclass(frozen=True)
@@ -142,21 +176,21 @@ class CreateNumberPool:
     name: str
     campaign_id: str
     publisher_id: str
-    numbers: tuple[str, ...]
+    numbers: tuple[str, ...]  # E.164, each once
+    lease_ttl_s: int
+    allowed_origins: tuple[str, ...]  # web origins whose pages may lease (CORS), normalised
     by: str
-    lease_ttl_s: int = 1800
     command_id: str | None = None
-    allowed_origins: tuple[str, ...] = ()  # web origins whose pages may lease (CORS)
 
 
 @dataclass(frozen=True)
 class IssueApiKey:
-    role: str
+    role: Role
     owner_id: str | None
     key_hash: str
     label: str
+    key_id: str
     by: str
-    key_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -269,8 +303,8 @@ class CompleteCall:
 @dataclass(frozen=True)
 class ConvertCall:
     call_id: str
+    value_cents: int | None  # what the conversion was worth, when the buyer says
     by: str
-    value: str | None = None
     buyer_id: str | None = None
 
 

@@ -11,6 +11,7 @@ from typing import Any
 import phonenumbers
 
 from domain.errors import ValidationError
+from domain.limits import GEO_AREA_CODES_MAX, GEO_ENTRIES_MAX, GEO_STATES_MAX, GEO_ZIPS_MAX
 
 # USPS codes of the states, DC and the territories, with the names the phonenumbers
 # geocoder gives them (it describes a US number as "California" or as "Los Angeles, CA").
@@ -91,7 +92,6 @@ class GeoMode(StrEnum):
 
 
 _GEO_MODES = frozenset(GeoMode)
-MAX_GEO_ENTRIES = 50_000
 
 
 def _phone_number(e164: str) -> phonenumbers.PhoneNumber | None:
@@ -205,6 +205,19 @@ class Geo:
         return cls(data.get("state"), data.get("zip"), data.get("area_code"))
 
 
+_GEO_LISTED_MAX = {"states": GEO_STATES_MAX, "zips": GEO_ZIPS_MAX, "area_codes": GEO_AREA_CODES_MAX}
+
+
+def _listed(values: Iterable[object], name: str) -> list[object]:
+    """One of a geo rule's lists, within its bound."""
+    listed = list(values)
+    if len(listed) > _GEO_LISTED_MAX[name]:
+        raise ValidationError(
+            f"geo.{name} lists at most {_GEO_LISTED_MAX[name]} entries", field=f"geo.{name}"
+        )
+    return listed
+
+
 @dataclass(frozen=True, slots=True)
 class GeoRule:
     """`allow`: the caller must match a listed state, ZIP or area code (nothing listed: anyone).
@@ -227,12 +240,14 @@ class GeoRule:
             raise ValidationError("geo mode must be 'allow' or 'deny'", field="geo.mode")
         rule = cls(
             mode=GeoMode(mode),
-            states=frozenset(parse_state(s, "geo.states") for s in states),
-            zips=frozenset(parse_zip(z, "geo.zips") for z in zips),
-            area_codes=frozenset(parse_area_code(a, "geo.area_codes") for a in area_codes),
+            states=frozenset(parse_state(s, "geo.states") for s in _listed(states, "states")),
+            zips=frozenset(parse_zip(z, "geo.zips") for z in _listed(zips, "zips")),
+            area_codes=frozenset(
+                parse_area_code(a, "geo.area_codes") for a in _listed(area_codes, "area_codes")
+            ),
         )
-        if len(rule.states) + len(rule.zips) + len(rule.area_codes) > MAX_GEO_ENTRIES:
-            raise ValidationError(f"at most {MAX_GEO_ENTRIES} geo entries", field="geo")
+        if len(rule.states) + len(rule.zips) + len(rule.area_codes) > GEO_ENTRIES_MAX:
+            raise ValidationError(f"at most {GEO_ENTRIES_MAX} geo entries", field="geo")
         return rule
 
     @property

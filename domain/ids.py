@@ -7,6 +7,7 @@ import uuid
 
 from domain.errors import NotFound, ValidationError
 from domain.invariant import invariant
+from domain.limits import COMMAND_ID_LENGTH
 
 _NAMESPACE = uuid.UUID("6f1c3f8e-6d2a-4b8e-9a51-2f1e8c0d7b44")
 PREFIXES = frozenset(
@@ -66,6 +67,10 @@ def _is_id(value: str, prefix: str) -> bool:
 
 
 def require_command_id(value: object, field: str = "command_id") -> str:
-    if not isinstance(value, str) or not 1 <= len(value) <= 200 or not value.isprintable():
-        raise ValidationError(f"{field} must be 1-200 printable characters", field=field)
+    if not isinstance(value, str) or len(value) not in COMMAND_ID_LENGTH or not value.isprintable():
+        raise ValidationError(
+            f"{field} must be {COMMAND_ID_LENGTH.minimum}-{COMMAND_ID_LENGTH.maximum} "
+            "printable characters",
+            field=field,
+        )
     return value

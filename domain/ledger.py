@@ -226,32 +226,3 @@ class Ledger:
                 available >= -limit,
                 f"buyer {buyer_id} available {available} below minus its credit limit {limit}",
             )
-
-
-# -- folding stored events into a ledger (replay, projections and tests use this) -----------------
-
-BUYER_TOPIC_PREFIX = "domain.buyer:Buyer."
-
-
-def apply_stored_event(
-    ledger: Ledger, topic: str, originator_id: str, state: Mapping[str, Any]
-) -> bool:
-    """Apply one stored event (its topic and decoded JSON state) to `ledger`; False when the
-    event does not move money. Works on raw rows so replay need not build event objects."""
-    if not topic.startswith(BUYER_TOPIC_PREFIX):
-        return False
-    name = topic[len(BUYER_TOPIC_PREFIX) :]
-    if name in ("Registered", "CreditLimitChanged"):
-        ledger.credit_limits[originator_id] = int(state["credit_limit_cents"])
-        return False
-    if name in ("FundsDeposited", "TransferReversed"):
-        ledger.post(Transfer.from_dict(state["transfer"]))
-    elif name == "HoldPlaced":
-        ledger.hold(Transfer.from_dict(state["transfer"]))
-    elif name == "HoldPosted":
-        ledger.post_hold(state["hold_id"])
-    elif name == "HoldVoided":
-        ledger.void_hold(state["hold_id"])
-    else:
-        return False
-    return True

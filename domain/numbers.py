@@ -7,6 +7,7 @@ twice — whether static or in a pool."""
 from __future__ import annotations
 
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from eventsourcing.domain import event
 
@@ -19,6 +20,9 @@ def number_id(number: str) -> str:
 
 
 class TrackingNumber(PPCXAggregate):
+    if TYPE_CHECKING:  # the event classes `@event` makes, for type checkers
+        Provisioned: type[PPCXAggregate.Created]
+
     @event("Provisioned")
     def __init__(
         self,
@@ -43,6 +47,10 @@ class TrackingNumber(PPCXAggregate):
 
 
 class NumberPool(PPCXAggregate):
+    if TYPE_CHECKING:  # the event classes `@event` makes, for type checkers
+        Created: type[PPCXAggregate.Created]
+        OriginsAllowed: type[PPCXAggregate.Event]
+
     @event("Created")
     def __init__(
         self,
@@ -68,7 +76,3 @@ class NumberPool(PPCXAggregate):
     def allow_origins(self, origins: list[str], by: str, timestamp: datetime) -> None:
         """The web origins (scheme://host[:port]) allowed from now on, replacing the list."""
         self.allowed_origins = list(origins)
-
-    @event("NumbersAdded")
-    def add_numbers(self, numbers: list[str], by: str, timestamp: datetime) -> None:
-        self.numbers.extend(numbers)

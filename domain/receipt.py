@@ -6,7 +6,7 @@ command's effect, so a repeated command collides with it and records nothing new
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from eventsourcing.domain import event
 
@@ -14,6 +14,9 @@ from domain.base import PPCXAggregate
 
 
 class CommandReceipt(PPCXAggregate):
+    if TYPE_CHECKING:  # the event classes `@event` makes, for type checkers
+        CommandAccepted: type[PPCXAggregate.Created]
+
     @event("CommandAccepted")
     def __init__(
         self,

@@ -32,7 +32,7 @@ from domain.buyer import Buyer
 from domain.call import Call
 from domain.caller_history import CallerHistory
 from domain.campaign import Campaign
-from domain.catalog import ENVELOPE_FIELDS, topic_of
+from domain.catalog import ENVELOPE_FIELDS, Reads, topic_of
 from domain.invariant import invariant
 from domain.numbers import NumberPool, TrackingNumber
 from domain.publisher import Publisher
@@ -259,35 +259,42 @@ CALL_EVENTS: dict[type, EventRule] = {
 }
 
 # Events of the other aggregates (set-up, accounts, keys, the block list, command receipts),
-# by aggregate: never shown or sent to publishers or buyers (yet). Each is named, so that a
-# new one is decided too.
-INTERNAL_EVENTS: dict[type, tuple[str, ...]] = {
-    ApiKey: ("Issued", "Revoked"),
-    BlockedCaller: ("CallerBlocked", "CallerReblocked", "CallerUnblocked"),
-    Buyer: (
-        "Registered",
-        "CreditLimitChanged",
-        "FundsDeposited",
-        "HoldPlaced",
-        "HoldPosted",
-        "HoldVoided",
-        "TransferReversed",
-    ),
-    CallerHistory: ("Started", "CallerBilled"),
-    Campaign: ("Created", "PublisherAllowed", "PublisherDisallowed"),
-    CommandReceipt: ("CommandAccepted",),
-    NumberPool: ("Created", "NumbersAdded", "OriginsAllowed"),
-    Publisher: ("Registered", "Renamed"),
-    Target: ("Created", "StandingBidSet", "Paused", "Resumed", "RulesChanged"),
-    TrackingNumber: ("Provisioned",),
-}
+# class by class: never shown or sent to publishers or buyers (yet). Each is named, so that
+# a new one is decided too.
+INTERNAL_EVENTS: tuple[type, ...] = (
+    ApiKey.Issued,
+    ApiKey.Revoked,
+    BlockedCaller.CallerBlocked,
+    BlockedCaller.CallerReblocked,
+    BlockedCaller.CallerUnblocked,
+    Buyer.Registered,
+    Buyer.CreditLimitChanged,
+    Buyer.FundsDeposited,
+    Buyer.HoldPlaced,
+    Buyer.HoldPosted,
+    Buyer.HoldVoided,
+    Buyer.TransferReversed,
+    CallerHistory.Started,
+    CallerHistory.CallerBilled,
+    Campaign.Created,
+    Campaign.PublisherAllowed,
+    Campaign.PublisherDisallowed,
+    CommandReceipt.CommandAccepted,
+    NumberPool.Created,
+    NumberPool.OriginsAllowed,
+    Publisher.Registered,
+    Publisher.Renamed,
+    Target.Created,
+    Target.StandingBidSet,
+    Target.Paused,
+    Target.Resumed,
+    TrackingNumber.Provisioned,
+)
+# The table as a reader of the log: every event has a rule, of its own or internal only.
+READS = Reads("domain.redaction", handles=(*CALL_EVENTS, *INTERNAL_EVENTS), ignores=())
 
 EVENT_RULES: dict[str, EventRule] = {topic_of(cls): rule for cls, rule in CALL_EVENTS.items()}
-INTERNAL_TOPICS = frozenset(
-    f"{topic_of(aggregate)}.{name}"
-    for aggregate, names in INTERNAL_EVENTS.items()
-    for name in names
-)
+INTERNAL_TOPICS = frozenset(topic_of(cls) for cls in INTERNAL_EVENTS)
 _DECIDED = topic_of(Call.AuctionDecided)
 _ROUTED = topic_of(Call.CallRouted)
 _PINGED = topic_of(Call.PingReceived)

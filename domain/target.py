@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from eventsourcing.domain import event
 
@@ -14,6 +14,12 @@ from domain.schedule import WeeklySchedule
 
 
 class Target(PPCXAggregate):
+    if TYPE_CHECKING:  # the event classes `@event` makes, for type checkers
+        Created: type[PPCXAggregate.Created]
+        StandingBidSet: type[PPCXAggregate.Event]
+        Paused: type[PPCXAggregate.Event]
+        Resumed: type[PPCXAggregate.Event]
+
     @event("Created")
     def __init__(
         self,
@@ -60,11 +66,6 @@ class Target(PPCXAggregate):
     @event("Resumed")
     def resume(self, by: str, timestamp: datetime) -> None:
         self.paused = False
-
-    @event("RulesChanged")
-    def change_rules(self, changes: dict[str, Any], by: str, timestamp: datetime) -> None:
-        for name, value in changes.items():
-            setattr(self, name, value)
 
     def geo_rule(self) -> GeoRule:
         return GeoRule.from_dict(self.geo)

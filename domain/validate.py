@@ -6,10 +6,8 @@ import re
 from urllib.parse import urlsplit
 
 from domain.errors import ValidationError
+from domain.limits import NAME_LENGTH, ORIGIN_LENGTH_MAX, TEXT_LENGTH_MAX, URL_LENGTH_MAX, Range
 
-NAME_LENGTH_MAX = 200
-ORIGIN_LENGTH_MAX = 300
-TEXT_LENGTH_MAX = 2_000
 # matched against the whole string, ASCII only
 _SLUG_RE = re.compile(r"[a-z][a-z0-9_]{0,39}")
 _SIP_RE = re.compile(r"sips?:[^@\s]+@[A-Za-z0-9.\-]+(:[0-9]{1,5})?(;[^\s]*)?", re.ASCII)
@@ -24,21 +22,21 @@ def name(value: object, field: str = "name") -> str:
     """A name as written: not empty, printable, no blanks around it (refused, not stripped)."""
     if not isinstance(value, str) or not value.strip():
         raise ValidationError(f"{field} must not be empty", field=field)
-    if len(value) > NAME_LENGTH_MAX or not value.isprintable():
+    if len(value) > NAME_LENGTH.maximum or not value.isprintable():
         raise ValidationError(
-            f"{field} must be at most {NAME_LENGTH_MAX} printable characters", field=field
+            f"{field} must be at most {NAME_LENGTH.maximum} printable characters", field=field
         )
     if value != value.strip():
         raise ValidationError(f"{field} must not begin or end with blanks", field=field)
     return value
 
 
-def text(value: object, field: str) -> str:
+def text(value: object, field: str, length_max: int = TEXT_LENGTH_MAX) -> str:
     """Free text, kept as written."""
     if not isinstance(value, str):
         raise ValidationError(f"{field} must be text", field=field)
-    if len(value) > TEXT_LENGTH_MAX:
-        raise ValidationError(f"{field} must be at most {TEXT_LENGTH_MAX} characters", field=field)
+    if len(value) > length_max:
+        raise ValidationError(f"{field} must be at most {length_max} characters", field=field)
     return value
 
 
@@ -50,16 +48,18 @@ def slug(value: object, field: str) -> str:
     return value
 
 
-def integer(value: object, field: str, minimum: int, maximum: int) -> int:
+def integer(value: object, field: str, bounds: Range) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         raise ValidationError(f"{field} must be a whole number", field=field)
-    if not minimum <= value <= maximum:
-        raise ValidationError(f"{field} must be between {minimum} and {maximum}", field=field)
+    if value not in bounds:
+        raise ValidationError(
+            f"{field} must be between {bounds.minimum} and {bounds.maximum}", field=field
+        )
     return value
 
 
 def http_url(value: object, field: str) -> str:
-    if not isinstance(value, str) or len(value) > 2_000:
+    if not isinstance(value, str) or len(value) > URL_LENGTH_MAX:
         raise ValidationError(f"{field} must be an http(s) URL", field=field)
     parts = urlsplit(value)
     if parts.scheme not in ("http", "https") or not parts.hostname:

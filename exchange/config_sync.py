@@ -16,14 +16,17 @@ from dataclasses import dataclass, field
 
 import redis
 
-from domain.base import PPCXAggregate, PPCXEvent
+from domain.api_key import ApiKey
 from domain.blocklist import BlockedCaller
 from domain.buyer import Buyer
+from domain.call import Call
 from domain.caller_history import CallerHistory
 from domain.campaign import Campaign
-from domain.catalog import topic_of
+from domain.catalog import Reads, topic_of
 from domain.clock import to_ms
-from domain.numbers import TrackingNumber
+from domain.numbers import NumberPool, TrackingNumber
+from domain.publisher import Publisher
+from domain.receipt import CommandReceipt
 from domain.target import Target
 from eventstore.application import PPCXApplication
 from exchange.hotstate import load_script
@@ -32,8 +35,6 @@ from exchange.market import buyer_json, campaign_json, number_json, target_json
 
 logger = logging.getLogger(__name__)
 PAGE_EVENTS = 1000
-BUYER_CONFIG_EVENTS = ("Registered", "CreditLimitChanged")
-BUYER_FUNDS_EVENTS = (*BUYER_CONFIG_EVENTS, "FundsDeposited", "HoldPosted", "TransferReversed")
 _ADVANCE = """
 local current = tonumber(redis.call('GET', KEYS[1]) or '0')
 if tonumber(ARGV[1]) > current then redis.call('SET', KEYS[1], ARGV[1]) end
@@ -41,25 +42,39 @@ return current
 """
 
 
-def _event_topics(aggregate: type[PPCXAggregate], names: Iterable[str] | None = None) -> list[str]:
-    wanted = set(names) if names is not None else None
-    return [
-        topic_of(cls)
-        for cls in vars(aggregate).values()
-        if isinstance(cls, type)
-        and issubclass(cls, PPCXEvent)
-        and (wanted is None or cls.__name__ in wanted)
-    ]
-
-
-TOPICS = (
-    _event_topics(Campaign)
-    + _event_topics(Target)
-    + _event_topics(Buyer, BUYER_FUNDS_EVENTS)
-    + _event_topics(BlockedCaller)
-    + _event_topics(CallerHistory, ("CallerBilled",))
-    + _event_topics(TrackingNumber)
+# What a buyer's configuration in Redis holds (its market, zone, limit) changes with these;
+# its posted funds with these and the money that posts.
+BUYER_CONFIG_EVENTS = (Buyer.Registered, Buyer.CreditLimitChanged)
+BUYER_FUNDS_EVENTS = (
+    *BUYER_CONFIG_EVENTS,
+    Buyer.FundsDeposited,
+    Buyer.HoldPosted,
+    Buyer.TransferReversed,
 )
+READS = Reads(
+    "exchange.config_sync",
+    # every event of these: each touched aggregate's whole state is written again
+    handles=(
+        Campaign,
+        Target,
+        BlockedCaller,
+        TrackingNumber,
+        *BUYER_FUNDS_EVENTS,
+        CallerHistory.CallerBilled,  # the duplicate index
+    ),
+    ignores=(
+        Buyer.HoldPlaced,  # holds are the reservation scripts' (posted funds do not move)
+        Buyer.HoldVoided,
+        CallerHistory.Started,  # a history is indexed once a call of it is billed
+        ApiKey,
+        Call,
+        CommandReceipt,
+        NumberPool,  # DNI pools are read from the store
+        Publisher,
+    ),
+)
+TOPICS = sorted(READS.topics)
+_BUYER_CONFIG_TOPICS = frozenset(topic_of(cls) for cls in BUYER_CONFIG_EVENTS)
 
 
 @dataclass
@@ -105,22 +120,18 @@ class ConfigSync:
             return 0
         page = self.app.store.read_topics(start, PAGE_EVENTS, stop=stop, topics=TOPICS)
         touched = _Touched()
+        by_aggregate = {  # an event's topic less its event name: its aggregate's topic
+            topic_of(Campaign): touched.campaigns,
+            topic_of(Target): touched.targets,
+            topic_of(Buyer): touched.buyer_funds,
+            topic_of(BlockedCaller): touched.blocked,
+            topic_of(CallerHistory): touched.histories,
+            topic_of(TrackingNumber): touched.numbers,
+        }
         for _, oid, _, topic, _ in page:
-            aggregate, _, event = topic.partition(":")[2].partition(".")
-            if aggregate == "Campaign":
-                touched.campaigns.add(oid)
-            elif aggregate == "Target":
-                touched.targets.add(oid)
-            elif aggregate == "Buyer":
-                touched.buyer_funds.add(oid)
-                if event in BUYER_CONFIG_EVENTS:
-                    touched.buyer_config.add(oid)
-            elif aggregate == "BlockedCaller":
-                touched.blocked.add(oid)
-            elif aggregate == "CallerHistory":
-                touched.histories.add(oid)
-            elif aggregate == "TrackingNumber":
-                touched.numbers.add(oid)
+            by_aggregate[topic.rpartition(".")[0]].add(oid)
+            if topic in _BUYER_CONFIG_TOPICS:
+                touched.buyer_config.add(oid)
         self._apply(touched, page[-1][0] if page else stop)
         position = page[-1][0] if len(page) == PAGE_EVENTS else stop
         self._advance(keys=[self.position_key], args=[position])

@@ -15,10 +15,12 @@ import orjson
 import redis.asyncio as aioredis
 
 from domain.clock import to_ms
+from domain.limits import DNI_SESSION_LENGTH
 from exchange.hotstate import load_script
 from exchange.keys import Keys
 
-SESSION_PATTERN = r"^[A-Za-z0-9_.\-]{8,200}$"  # what a page may name its session
+# what a page may name its session
+SESSION_PATTERN = rf"^[A-Za-z0-9_.\-]{{{DNI_SESSION_LENGTH.minimum},{DNI_SESSION_LENGTH.maximum}}}$"
 _SESSION_RE = re.compile(SESSION_PATTERN)
 
 

@@ -42,7 +42,7 @@ from domain.ids import call_of_dispute, derived_id, require_id, require_subject_
 from domain.ids import dispute_id as make_dispute_id
 from domain.invariant import invariant, present
 from domain.ledger import hold_transfer
-from domain.money import parse_cents
+from domain.limits import DURATION_S
 from domain.reported_time import event_time
 from handlers.results import (
     AuctionOutcome,
@@ -374,7 +374,7 @@ class CallHandlers:
     def complete_call(self, cmd: CompleteCall) -> BillingDecision:
         """End the call and decide billing: post the hold, or void it with the reason.
         A repeated completion returns the recorded decision and changes nothing."""
-        duration_s = validate.integer(cmd.duration_s, "duration_s", 0, DURATION_S_MAX)
+        duration_s = validate.integer(cmd.duration_s, "duration_s", DURATION_S)
         call = self._call(cmd.call_id)
         if call.billing is not None:
             return billing_result(call)
@@ -442,17 +442,14 @@ class CallHandlers:
         return call
 
     def convert_call(self, cmd: ConvertCall) -> None:
-        value_cents = parse_cents(cmd.value, "value") if cmd.value is not None else None
-
         def change() -> tuple[list[PPCXAggregate], None]:
             call = self._buyers_call(cmd.call_id, cmd.buyer_id)
-            call.convert(value_cents, cmd.by, self.ctx.now())
+            call.convert(cmd.value_cents, cmd.by, self.ctx.now())
             return [call], None
 
         self.ctx.run(change, hot=(cmd.call_id,))
 
     def dispute_call(self, cmd: DisputeCall) -> str:
-        reason = validate.name(cmd.reason, "reason")
         require_subject_id(cmd.call_id, "call", "call_id")
         dispute_id = make_dispute_id(cmd.call_id, cmd.command_id)
 
@@ -460,7 +457,7 @@ class CallHandlers:
             call = self._buyers_call(cmd.call_id, cmd.buyer_id)
             if dispute_id in call.disputes:
                 return [], dispute_id
-            call.dispute(dispute_id, reason, cmd.by, self.ctx.now())
+            call.dispute(dispute_id, cmd.reason, cmd.by, self.ctx.now())
             return [call], dispute_id
 
         return self.ctx.run(change, hot=(cmd.call_id,))
@@ -478,9 +475,6 @@ class CallHandlers:
 
     def resolve_dispute(self, cmd: ResolveDispute) -> DisputeResolution:
         """Finance accepts (reverse the billing with new entries) or rejects a dispute."""
-        note = validate.text(cmd.note, "note")
-        if not isinstance(cmd.accept, bool):
-            raise ValidationError("accept must be true or false", field="accept")
         call = self._disputed_call(cmd)
         billing = present(call.billing, "a disputed call was billed")
         buyer_id = billing.buyer_id
@@ -505,7 +499,7 @@ class CallHandlers:
                 buyer = self.app.load(Buyer, hold.buyer_id, "buyer_id")
                 buyer.reverse(original, reversal_id, fresh.id, "dispute_accepted", cmd.by, at)
                 touched.append(buyer)
-            fresh.resolve_dispute(cmd.dispute_id, cmd.accept, note, reversal_id, cmd.by, at)
+            fresh.resolve_dispute(cmd.dispute_id, cmd.accept, cmd.note, reversal_id, cmd.by, at)
             return touched, DisputeResolution(cmd.dispute_id, cmd.accept, reversal_id)
 
         return self.ctx.run(change, hot=(cmd.call_id, *([buyer_id] if buyer_id else [])))

@@ -3,14 +3,11 @@ the block list. Every check runs before an event is triggered; bad input records
 
 from __future__ import annotations
 
-from domain import validate
-from domain.api_key import OWNED_ROLES, ROLES, ApiKey
+from domain.api_key import ApiKey
 from domain.base import PPCXAggregate
-from domain.billing import PayoutRule, check_campaign_economics
 from domain.blocklist import BlockedCaller, blocked_caller_id
 from domain.buyer import Buyer
-from domain.campaign import DISTRIBUTIONS, Campaign
-from domain.caps import Caps
+from domain.campaign import Campaign
 from domain.commands import (
     AllowPublisher,
     BlockCaller,
@@ -19,48 +16,32 @@ from domain.commands import (
     CreateNumberPool,
     CreateTarget,
     DepositFunds,
+    DisallowPublisher,
     IssueApiKey,
     PauseTarget,
     ProvisionNumber,
     RegisterBuyer,
     RegisterPublisher,
+    RenamePublisher,
     ResumeTarget,
     RevokeApiKey,
     SetStandingBid,
     UnblockCaller,
 )
 from domain.errors import Conflict, NotFound, ValidationError
-from domain.geo import GeoRule, parse_e164
-from domain.ids import derived_id, new_id, require_command_id, require_id, require_subject_id
-from domain.money import format_cents, parse_cents
+from domain.ids import derived_id, new_id, require_command_id, require_subject_id
+from domain.money import format_cents
 from domain.numbers import NumberPool, TrackingNumber, number_id
 from domain.publisher import Publisher
-from domain.schedule import WeeklySchedule, parse_time_zone
 from domain.target import Target
 from handlers.results import DepositReceipt
 from handlers.unit_of_work import HandlerContext
-
-POOL_SIZE_MAX = 1_000
-POOL_ORIGINS_MAX = 20
-CREDIT_LIMIT_CENTS_MAX = 10**11
 
 
 def _id_for(prefix: str, command_id: str | None) -> str:
     if command_id is None:
         return new_id(prefix)
     return derived_id(prefix, require_command_id(command_id))
-
-
-def _origins(given: tuple[str, ...]) -> list[str]:
-    """A pool's allowed web origins, normalised as browsers send them, each listed once."""
-    if len(given) > POOL_ORIGINS_MAX:
-        raise ValidationError(
-            f"a pool allows at most {POOL_ORIGINS_MAX} origins", field="allowed_origins"
-        )
-    origins = [validate.origin(o, "allowed_origins") for o in given]
-    if len(set(origins)) != len(origins):
-        raise ValidationError("a pool lists each origin once", field="allowed_origins")
-    return origins
 
 
 class SetupHandlers:
@@ -70,25 +51,29 @@ class SetupHandlers:
 
     # -- publishers and buyers -------------------------------------------------------------
     def register_publisher(self, cmd: RegisterPublisher) -> str:
-        name = validate.name(cmd.name)
         publisher_id = _id_for("pub", cmd.command_id)
 
         def decide() -> tuple[list[PPCXAggregate], str]:
             if cmd.command_id and self.app.exists(publisher_id):
                 return [], publisher_id
-            return [Publisher(id=publisher_id, name=name, by=cmd.by, timestamp=self.ctx.now())], (
-                publisher_id
+            publisher = Publisher(
+                id=publisher_id, name=cmd.name, by=cmd.by, timestamp=self.ctx.now()
             )
+            return [publisher], publisher_id
 
         return self.ctx.run(decide)
 
+    def rename_publisher(self, cmd: RenamePublisher) -> None:
+        def decide() -> tuple[list[PPCXAggregate], None]:
+            publisher = self.app.load(Publisher, cmd.publisher_id, "publisher_id")
+            if publisher.name == cmd.name:
+                return [], None
+            publisher.rename(cmd.name, by=cmd.by, timestamp=self.ctx.now())
+            return [publisher], None
+
+        self.ctx.run(decide, hot=(cmd.publisher_id,))
+
     def register_buyer(self, cmd: RegisterBuyer) -> str:
-        name = validate.name(cmd.name)
-        time_zone = parse_time_zone(cmd.time_zone)
-        credit_limit_cents = parse_cents(cmd.credit_limit, "credit_limit")
-        if credit_limit_cents > CREDIT_LIMIT_CENTS_MAX:
-            raise ValidationError("credit_limit is out of range", field="credit_limit")
-        market = validate.slug(cmd.market, "market")
         buyer_id = _id_for("buy", cmd.command_id)
 
         def decide() -> tuple[list[PPCXAggregate], str]:
@@ -96,10 +81,10 @@ class SetupHandlers:
                 return [], buyer_id
             buyer = Buyer(
                 id=buyer_id,
-                name=name,
-                time_zone=time_zone,
-                credit_limit_cents=credit_limit_cents,
-                market=market,
+                name=cmd.name,
+                time_zone=cmd.time_zone,
+                credit_limit_cents=cmd.credit_limit_cents,
+                market=cmd.market,
                 by=cmd.by,
                 timestamp=self.ctx.now(),
             )
@@ -109,11 +94,6 @@ class SetupHandlers:
 
     def deposit(self, cmd: DepositFunds) -> DepositReceipt:
         """Record prepaid funds → the transfer and the funds available after it."""
-        amount_cents = parse_cents(cmd.amount, "amount")
-        if amount_cents <= 0:
-            raise ValidationError("amount must be positive", field="amount")
-        reference = validate.text(cmd.reference, "reference")
-        require_subject_id(cmd.buyer_id, "buy", "buyer_id")
         transfer_id = _id_for("tx", cmd.command_id)
 
         def decide() -> tuple[list[PPCXAggregate], DepositReceipt]:
@@ -122,7 +102,7 @@ class SetupHandlers:
                 return [], DepositReceipt.from_json(receipt.result)
             buyer = self.app.load(Buyer, cmd.buyer_id, "buyer_id")
             at = self.ctx.now()
-            buyer.deposit(transfer_id, amount_cents, reference, cmd.by, at)
+            buyer.deposit(transfer_id, cmd.amount_cents, cmd.reference, cmd.by, at)
             result = DepositReceipt(transfer_id, buyer.available_cents)
             stored = self.ctx.new_receipt(cmd.command_id, "DepositFunds", result.to_json(), at)
             return [buyer, *stored], result
@@ -130,46 +110,17 @@ class SetupHandlers:
         return self.ctx.run(decide, hot=(cmd.buyer_id,))
 
     def change_credit_limit(self, cmd: ChangeCreditLimit) -> None:
-        limit_cents = parse_cents(cmd.credit_limit, "credit_limit")
-        if limit_cents > CREDIT_LIMIT_CENTS_MAX:
-            raise ValidationError("credit_limit is out of range", field="credit_limit")
-        require_subject_id(cmd.buyer_id, "buy", "buyer_id")
-
         def decide() -> tuple[list[PPCXAggregate], None]:
             buyer = self.app.load(Buyer, cmd.buyer_id, "buyer_id")
-            if buyer.credit_limit_cents == limit_cents:
+            if buyer.credit_limit_cents == cmd.credit_limit_cents:
                 return [], None
-            buyer.change_credit_limit(limit_cents, cmd.by, self.ctx.now())
+            buyer.change_credit_limit(cmd.credit_limit_cents, cmd.by, self.ctx.now())
             return [buyer], None
 
         self.ctx.run(decide, hot=(cmd.buyer_id,))
 
     # -- campaigns -------------------------------------------------------------------------
     def create_campaign(self, cmd: CreateCampaign) -> str:
-        name = validate.name(cmd.name)
-        vertical = validate.slug(cmd.vertical, "vertical")
-        payout = PayoutRule.parse(cmd.publisher_payout)
-        window_days = validate.integer(cmd.duplicate_window_days, "duplicate_window_days", 0, 365)
-        if cmd.distribution not in DISTRIBUTIONS:
-            raise ValidationError(
-                f"distribution must be one of {', '.join(DISTRIBUTIONS)}", field="distribution"
-            )
-        min_margin_cents = parse_cents(cmd.min_margin, "min_margin", allow_negative=True)
-        if not isinstance(cmd.allow_negative_margin, bool):
-            raise ValidationError(
-                "allow_negative_margin must be true or false", field="allow_negative_margin"
-            )
-        if cmd.min_bid is not None:
-            min_bid_cents = parse_cents(cmd.min_bid, "min_bid")
-        elif payout.fixed_cents is not None:
-            min_bid_cents = max(payout.fixed_cents + min_margin_cents, 0)
-        else:
-            min_bid_cents = 0
-        check_campaign_economics(payout, min_bid_cents, min_margin_cents, cmd.allow_negative_margin)
-        max_attempts = validate.integer(cmd.max_attempts, "max_attempts", 1, 10)
-        bid_ttl_s = validate.integer(cmd.bid_ttl_s, "bid_ttl_s", 5, 3600)
-        deadline_ms = validate.integer(cmd.rtb_deadline_ms, "rtb_deadline_ms", 20, 5000)
-        market = validate.slug(cmd.market, "market")
         campaign_id = _id_for("cmp", cmd.command_id)
 
         def decide() -> tuple[list[PPCXAggregate], str]:
@@ -177,18 +128,18 @@ class SetupHandlers:
                 return [], campaign_id
             campaign = Campaign(
                 id=campaign_id,
-                name=name,
-                vertical=vertical,
-                payout=payout.to_dict(),
-                duplicate_window_days=window_days,
+                name=cmd.name,
+                vertical=cmd.vertical,
+                payout=cmd.payout.to_dict(),
+                duplicate_window_days=cmd.duplicate_window_days,
                 distribution=cmd.distribution,
-                min_bid_cents=min_bid_cents,
-                min_margin_cents=min_margin_cents,
+                min_bid_cents=cmd.min_bid_cents,
+                min_margin_cents=cmd.min_margin_cents,
                 allow_negative_margin=cmd.allow_negative_margin,
-                max_attempts=max_attempts,
-                bid_ttl_s=bid_ttl_s,
-                rtb_deadline_ms=deadline_ms,
-                market=market,
+                max_attempts=cmd.max_attempts,
+                bid_ttl_s=cmd.bid_ttl_s,
+                rtb_deadline_ms=cmd.rtb_deadline_ms,
+                market=cmd.market,
                 by=cmd.by,
                 timestamp=self.ctx.now(),
             )
@@ -197,9 +148,6 @@ class SetupHandlers:
         return self.ctx.run(decide)
 
     def allow_publisher(self, cmd: AllowPublisher) -> None:
-        require_id(cmd.publisher_id, "pub", "publisher_id")  # the body's, checked first
-        require_subject_id(cmd.campaign_id, "cmp", "campaign_id")
-
         def decide() -> tuple[list[PPCXAggregate], None]:
             campaign = self.app.load(Campaign, cmd.campaign_id, "campaign_id")
             self.app.load(Publisher, cmd.publisher_id, "publisher_id")
@@ -210,45 +158,19 @@ class SetupHandlers:
 
         self.ctx.run(decide, hot=(cmd.campaign_id,))
 
-    # -- targets ---------------------------------------------------------------------------
-    def _destination(self, value: object) -> str:
-        if isinstance(value, str) and validate.sip_uri(value):
-            return value
-        try:
-            return parse_e164(value, "destination")
-        except ValidationError:
-            raise ValidationError(
-                "destination must be an E.164 number (+13105550123) or a SIP URI (sip:a@host)",
-                field="destination",
-            ) from None
+    def disallow_publisher(self, cmd: DisallowPublisher) -> None:
+        def decide() -> tuple[list[PPCXAggregate], None]:
+            campaign = self.app.load(Campaign, cmd.campaign_id, "campaign_id")
+            self.app.load(Publisher, cmd.publisher_id, "publisher_id")
+            if not campaign.admits(cmd.publisher_id):
+                return [], None
+            campaign.disallow_publisher(cmd.publisher_id, by=cmd.by, timestamp=self.ctx.now())
+            return [campaign], None
 
+        self.ctx.run(decide, hot=(cmd.campaign_id,))
+
+    # -- targets ---------------------------------------------------------------------------
     def create_target(self, cmd: CreateTarget) -> str:
-        require_id(cmd.buyer_id, "buy", "buyer_id")
-        require_id(cmd.campaign_id, "cmp", "campaign_id")
-        name = validate.name(cmd.name)
-        destination = self._destination(cmd.destination)
-        if (cmd.bid is None) == (cmd.rtb_url is None):
-            raise ValidationError("give either a standing bid or an rtb_url", field="bid")
-        bid_cents = parse_cents(cmd.bid, "bid") if cmd.bid is not None else None
-        rtb_url = validate.http_url(cmd.rtb_url, "rtb_url") if cmd.rtb_url is not None else None
-        rtb_timeout_ms = validate.integer(cmd.rtb_timeout_ms, "rtb_timeout_ms", 10, 5000)
-        buffer_s = validate.integer(cmd.buffer_s, "buffer_s", 0, 7200)
-        geo = GeoRule.parse(
-            cmd.geo.get("mode", "allow"),
-            cmd.geo.get("states", ()),
-            cmd.geo.get("zips", ()),
-            cmd.geo.get("area_codes", ()),
-        )
-        if set(cmd.geo) - {"mode", "states", "zips", "area_codes"}:
-            raise ValidationError("geo takes mode, states, zips and area_codes", field="geo")
-        schedule = (
-            WeeklySchedule.parse(cmd.schedule.get("time_zone"), cmd.schedule.get("hours"))
-            if cmd.schedule
-            else WeeklySchedule()
-        )
-        caps = Caps.parse(cmd.caps)
-        priority = validate.integer(cmd.priority, "priority", -1000, 1000)
-        weight = validate.integer(cmd.weight, "weight", 1, 10_000)
         target_id = _id_for("tgt", cmd.command_id)
 
         def decide() -> tuple[list[PPCXAggregate], str]:
@@ -261,23 +183,23 @@ class SetupHandlers:
                     f"buyer is in market {buyer.market!r}, the campaign in {campaign.market!r}",
                     field="campaign_id",
                 )
-            if bid_cents is not None:
-                self._check_bid(campaign, bid_cents)
+            if cmd.bid_cents is not None:
+                self._check_bid(campaign, cmd.bid_cents)
             target = Target(
                 id=target_id,
                 buyer_id=cmd.buyer_id,
                 campaign_id=cmd.campaign_id,
-                name=name,
-                destination=destination,
-                bid_cents=bid_cents,
-                rtb_url=rtb_url,
-                rtb_timeout_ms=rtb_timeout_ms,
-                buffer_s=buffer_s,
-                geo=geo.to_dict(),
-                schedule=schedule.to_dict(),
-                caps=caps.to_dict(),
-                priority=priority,
-                weight=weight,
+                name=cmd.name,
+                destination=cmd.destination,
+                bid_cents=cmd.bid_cents,
+                rtb_url=cmd.rtb_url,
+                rtb_timeout_ms=cmd.rtb_timeout_ms,
+                buffer_s=cmd.buffer_s,
+                geo=cmd.geo.to_dict(),
+                schedule=cmd.schedule.to_dict(),
+                caps=cmd.caps.to_dict(),
+                priority=cmd.priority,
+                weight=cmd.weight,
                 by=cmd.by,
                 timestamp=self.ctx.now(),
             )
@@ -302,8 +224,6 @@ class SetupHandlers:
         return target
 
     def set_standing_bid(self, cmd: SetStandingBid) -> None:
-        bid_cents = parse_cents(cmd.amount, "amount")
-
         def decide() -> tuple[list[PPCXAggregate], None]:
             if self.ctx.receipt_for(cmd.command_id) is not None:
                 return [], None
@@ -312,22 +232,21 @@ class SetupHandlers:
                 raise Conflict(
                     "this target bids in real time; it has no standing bid", field="target_id"
                 )
-            self._check_bid(self.app.load(Campaign, target.campaign_id, "campaign_id"), bid_cents)
+            campaign = self.app.load(Campaign, target.campaign_id, "campaign_id")
+            self._check_bid(campaign, cmd.amount_cents)
             at = self.ctx.now()
-            target.set_bid(bid_cents, by=cmd.by, timestamp=at)
+            target.set_bid(cmd.amount_cents, by=cmd.by, timestamp=at)
             receipt = self.ctx.new_receipt(cmd.command_id, "SetStandingBid", {}, at)
             return [target, *receipt], None
 
         self.ctx.run(decide, hot=(cmd.target_id,))
 
     def pause_target(self, cmd: PauseTarget) -> None:
-        reason = validate.text(cmd.reason, "reason")
-
         def decide() -> tuple[list[PPCXAggregate], None]:
             target = self._owned_target(cmd.target_id, cmd.buyer_id)
             if target.paused:
                 return [], None
-            target.pause(reason=reason, by=cmd.by, timestamp=self.ctx.now())
+            target.pause(reason=cmd.reason, by=cmd.by, timestamp=self.ctx.now())
             return [target], None
 
         self.ctx.run(decide, hot=(cmd.target_id,))
@@ -344,16 +263,11 @@ class SetupHandlers:
 
     # -- numbers ---------------------------------------------------------------------------
     def _number_context(self, campaign_id: str, publisher_id: str) -> None:
-        require_id(campaign_id, "cmp", "campaign_id")
-        require_id(publisher_id, "pub", "publisher_id")
         self.app.load(Campaign, campaign_id, "campaign_id")
         self.app.load(Publisher, publisher_id, "publisher_id")
 
     def provision_number(self, cmd: ProvisionNumber) -> str:
-        number = parse_e164(cmd.number, "number")
-        source = validate.name(cmd.source, "source")
-        medium = validate.name(cmd.medium, "medium") if cmd.medium else None
-        keyword = validate.name(cmd.keyword, "keyword") if cmd.keyword else None
+        number = cmd.number
         tracking_id = number_id(number)
 
         def decide() -> tuple[list[PPCXAggregate], str]:
@@ -365,9 +279,9 @@ class SetupHandlers:
                 number=number,
                 campaign_id=cmd.campaign_id,
                 publisher_id=cmd.publisher_id,
-                source=source,
-                medium=medium,
-                keyword=keyword,
+                source=cmd.source,
+                medium=cmd.medium,
+                keyword=cmd.keyword,
                 pool_id=None,
                 by=cmd.by,
                 timestamp=self.ctx.now(),
@@ -377,14 +291,7 @@ class SetupHandlers:
         return self.ctx.run(decide)
 
     def create_number_pool(self, cmd: CreateNumberPool) -> str:
-        name = validate.name(cmd.name)
-        if not cmd.numbers or len(cmd.numbers) > POOL_SIZE_MAX:
-            raise ValidationError(f"a pool holds 1 to {POOL_SIZE_MAX} numbers", field="numbers")
-        numbers = [parse_e164(n, "numbers") for n in cmd.numbers]
-        if len(set(numbers)) != len(numbers):
-            raise ValidationError("a pool lists each number once", field="numbers")
-        lease_ttl_s = validate.integer(cmd.lease_ttl_s, "lease_ttl_s", 60, 7 * 86400)
-        origins = _origins(cmd.allowed_origins)
+        numbers = list(cmd.numbers)
         pool_id = _id_for("pool", cmd.command_id)
 
         def decide() -> tuple[list[PPCXAggregate], str]:
@@ -397,16 +304,16 @@ class SetupHandlers:
             at = self.ctx.now()
             pool = NumberPool(
                 id=pool_id,
-                name=name,
+                name=cmd.name,
                 campaign_id=cmd.campaign_id,
                 publisher_id=cmd.publisher_id,
                 numbers=numbers,
-                lease_ttl_s=lease_ttl_s,
+                lease_ttl_s=cmd.lease_ttl_s,
                 by=cmd.by,
                 timestamp=at,
             )
-            if origins:  # a fact of its own, so pools stored before origins existed still load
-                pool.allow_origins(origins, by=cmd.by, timestamp=at)
+            if cmd.allowed_origins:  # a fact of its own: pools stored before origins still load
+                pool.allow_origins(list(cmd.allowed_origins), by=cmd.by, timestamp=at)
             trackers: list[PPCXAggregate] = [
                 TrackingNumber(
                     id=number_id(n),
@@ -428,18 +335,7 @@ class SetupHandlers:
 
     # -- API keys ----------------------------------------------------------------------------
     def issue_api_key(self, cmd: IssueApiKey) -> str:
-        if cmd.role not in ROLES:
-            raise ValidationError(f"role must be one of {', '.join(ROLES)}", field="role")
-        if (cmd.role in OWNED_ROLES) != (cmd.owner_id is not None):
-            raise ValidationError(
-                "publisher and buyer keys need an owner_id; other roles take none",
-                field="owner_id",
-            )
-        label = validate.text(cmd.label, "label")
-        if not cmd.key_hash or len(cmd.key_hash) > 200:
-            raise ValidationError("key_hash is required", field="key_hash")
-        key_id = cmd.key_id or new_id("key")
-        require_id(key_id, "key", "key_id")
+        key_id = cmd.key_id
 
         def decide() -> tuple[list[PPCXAggregate], str]:
             if cmd.role == "publisher":
@@ -451,7 +347,7 @@ class SetupHandlers:
                 role=cmd.role,
                 owner_id=cmd.owner_id,
                 key_hash=cmd.key_hash,
-                label=label,
+                label=cmd.label,
                 by=cmd.by,
                 timestamp=self.ctx.now(),
             )
@@ -460,8 +356,6 @@ class SetupHandlers:
         return self.ctx.run(decide)
 
     def revoke_api_key(self, cmd: RevokeApiKey) -> None:
-        require_subject_id(cmd.key_id, "key", "key_id")
-
         def decide() -> tuple[list[PPCXAggregate], None]:
             key = self.app.load(ApiKey, cmd.key_id, "key_id")
             if key.revoked:
@@ -473,9 +367,6 @@ class SetupHandlers:
 
     # -- block list ---------------------------------------------------------------------------
     def block_caller(self, cmd: BlockCaller) -> None:
-        reason = validate.text(cmd.reason, "reason")
-        if not cmd.caller_hash:
-            raise ValidationError("caller_hash is required", field="caller_hash")
         block_id = blocked_caller_id(cmd.caller_hash)
 
         def decide() -> tuple[list[PPCXAggregate], None]:
@@ -485,14 +376,14 @@ class SetupHandlers:
                 blocked = BlockedCaller(
                     id=block_id,
                     caller_hash=cmd.caller_hash,
-                    reason=reason,
+                    reason=cmd.reason,
                     by=cmd.by,
                     timestamp=at,
                 )
                 return [blocked], None
             if existing.blocked:
                 return [], None
-            existing.reblock(reason=reason, by=cmd.by, timestamp=at)
+            existing.reblock(reason=cmd.reason, by=cmd.by, timestamp=at)
             return [existing], None
 
         self.ctx.run(decide, hot=(block_id,))

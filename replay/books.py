@@ -10,11 +10,33 @@ from __future__ import annotations
 
 from typing import Any
 
+from domain.buyer import Buyer
+from domain.catalog import Reads, name_of
 from domain.invariant import InvariantViolation
 from domain.ledger import buyer_account
+from domain.ledger_fold import OUTSIDE_THE_LEDGER
 
 DP, CP, DQ, CQ = 0, 1, 2, 3  # debits posted, credits posted, debits pending, credits pending
 POSTED, VOIDED = "posted", "voided"
+HOLD_PLACED = name_of(Buyer.HoldPlaced)
+HOLD_POSTED = name_of(Buyer.HoldPosted)
+HOLD_VOIDED = name_of(Buyer.HoldVoided)
+FUNDS_DEPOSITED = name_of(Buyer.FundsDeposited)
+TRANSFER_REVERSED = name_of(Buyer.TransferReversed)
+LIMIT_SET = frozenset(name_of(c) for c in (Buyer.Registered, Buyer.CreditLimitChanged))
+READS = Reads(
+    "replay.books",
+    handles=(
+        Buyer.HoldPlaced,
+        Buyer.HoldPosted,
+        Buyer.HoldVoided,
+        Buyer.FundsDeposited,
+        Buyer.TransferReversed,
+        Buyer.Registered,
+        Buyer.CreditLimitChanged,
+    ),
+    ignores=OUTSIDE_THE_LEDGER,
+)
 
 
 class Books:
@@ -61,14 +83,14 @@ class Books:
             row[credit_at] += sign * credit
 
     def apply(self, name: str, buyer_id: str, data: dict[str, Any]) -> None:
-        if name == "Buyer.HoldPlaced":
+        if name == HOLD_PLACED:
             hold_id = data["hold_id"]
             if hold_id in self.pending or hold_id in self.closed:
                 raise InvariantViolation(f"hold {hold_id} placed twice")
             entries = self._entries(data["transfer"])
             self._move(entries, DQ, CQ, 1)
             self.pending[hold_id] = (entries, data["call_id"])
-        elif name in {"Buyer.HoldPosted", "Buyer.HoldVoided"}:
+        elif name in (HOLD_POSTED, HOLD_VOIDED):
             hold_id = data["hold_id"]
             if self.closed.get(hold_id) == POSTED:
                 raise InvariantViolation(f"hold {hold_id} posted twice")
@@ -77,20 +99,20 @@ class Books:
                 raise InvariantViolation(f"hold {hold_id} is not pending")
             entries = found[0]
             self._move(entries, DQ, CQ, -1)
-            if name == "Buyer.HoldPosted":
+            if name == HOLD_POSTED:
                 self._move(entries, DP, CP, 1)
                 self.closed[hold_id] = POSTED
             else:
                 self.closed[hold_id] = VOIDED
-        elif name == "Buyer.FundsDeposited":
+        elif name == FUNDS_DEPOSITED:
             self._move(self._entries(data["transfer"]), DP, CP, 1)
-        elif name == "Buyer.TransferReversed":
+        elif name == TRANSFER_REVERSED:
             original = data["reversed_transfer_id"]
             if self.closed.get(original) != POSTED or original in self.reversed:
                 raise InvariantViolation(f"{original} is not a posted transfer left to reverse")
             self._move(self._entries(data["transfer"]), DP, CP, 1)
             self.reversed.add(original)
-        elif name in {"Buyer.Registered", "Buyer.CreditLimitChanged"}:
+        elif name in LIMIT_SET:
             self.limits[buyer_id] = int(data["credit_limit_cents"])
 
     def buyer_row(self, buyer_id: str) -> list[int]:

@@ -20,15 +20,65 @@ from typing import Any
 
 import orjson
 
+from domain.api_key import ApiKey
 from domain.billing import BillingDecision, PayoutRule, billing_decision, is_duplicate
-from domain.call import RANKING_KEPT_MAX
+from domain.blocklist import BlockedCaller
+from domain.buyer import Buyer
+from domain.call import RANKING_KEPT_MAX, Call
 from domain.call_state import BillingReason, PostRefusal
+from domain.caller_history import CallerHistory
+from domain.campaign import Campaign
+from domain.catalog import Reads, name_of
 from domain.invariant import InvariantViolation
+from domain.numbers import NumberPool, TrackingNumber
+from domain.publisher import Publisher
+from domain.receipt import CommandReceipt
+from domain.target import Target
 from eventstore.rows import ChainedRow
 from exchange.auction import Bid, rank
 
 FAILURES_KEPT_MAX = 1000  # the report lists the first failures; the count covers them all
-NEEDS_NO_STATE = frozenset({"Call.CallAnswered"})  # the fact alone is the input
+NEEDS_NO_STATE = frozenset({name_of(Call.CallAnswered)})  # the fact alone is the input
+AUCTION_DECIDED = name_of(Call.AuctionDecided)
+READS = Reads(
+    "replay.calls",
+    handles=(
+        Campaign.Created,
+        BlockedCaller.CallerBlocked,
+        BlockedCaller.CallerReblocked,
+        BlockedCaller.CallerUnblocked,
+        Call.PingReceived,
+        Call.BidReceived,
+        Call.AuctionDecided,
+        Call.NoBuyerFound,
+        Call.PingExpired,
+        Call.PostRefused,
+        Call.CallRouted,
+        Call.CallAnswered,
+        Call.CallFailedOver,
+        Call.CallCompleted,
+        Call.CallBilled,
+        Call.CallNotBilled,
+    ),
+    ignores=(
+        Campaign.PublisherAllowed,  # who may ping is the handler's check, not a replayed one
+        Campaign.PublisherDisallowed,
+        Call.BidRejected,  # an auction is re-run from the bids received
+        Call.BidTimedOut,
+        Call.CallPosted,  # a route is checked at CallRouted
+        Call.CallConverted,
+        Call.CallDisputed,
+        Call.DisputeResolved,  # a reversal is the books' (Buyer.TransferReversed)
+        ApiKey,
+        Buyer,  # the books' half
+        CallerHistory,  # duplicates come from this half's own index of billed callers
+        CommandReceipt,
+        NumberPool,
+        Publisher,
+        Target,  # an auction's candidates are recorded in it
+        TrackingNumber,
+    ),
+)
 Failure = tuple[int, str, str, str]  # position, check, aggregate id, message
 Handler = Callable[[str, dict[str, Any]], None]
 
@@ -89,24 +139,25 @@ class CallChecker:
         # open holds as the calls see them: hold -> (call, "bid" | "routed", expires, routed)
         self.holds: dict[str, tuple[str, str, str | None, str | None]] = {}
         self.last_stamp = ""
-        self.handlers: dict[str, Handler] = {
-            "Campaign.Created": self._campaign,
-            "BlockedCaller.CallerBlocked": self._block,
-            "BlockedCaller.CallerReblocked": self._reblock,
-            "BlockedCaller.CallerUnblocked": self._unblock,
-            "Call.PingReceived": self._ping,
-            "Call.BidReceived": self._bid,
-            "Call.AuctionDecided": self._auction,
-            "Call.NoBuyerFound": self._no_buyer,
-            "Call.PingExpired": self._expired,
-            "Call.PostRefused": self._refused,
-            "Call.CallRouted": self._routed,
-            "Call.CallAnswered": self._answered,
-            "Call.CallFailedOver": self._failed_over,
-            "Call.CallCompleted": self._completed,
-            "Call.CallBilled": self._billed,
-            "Call.CallNotBilled": self._not_billed,
+        handlers: dict[type, Handler] = {
+            Campaign.Created: self._campaign,
+            BlockedCaller.CallerBlocked: self._block,
+            BlockedCaller.CallerReblocked: self._reblock,
+            BlockedCaller.CallerUnblocked: self._unblock,
+            Call.PingReceived: self._ping,
+            Call.BidReceived: self._bid,
+            Call.AuctionDecided: self._auction,
+            Call.NoBuyerFound: self._no_buyer,
+            Call.PingExpired: self._expired,
+            Call.PostRefused: self._refused,
+            Call.CallRouted: self._routed,
+            Call.CallAnswered: self._answered,
+            Call.CallFailedOver: self._failed_over,
+            Call.CallCompleted: self._completed,
+            Call.CallBilled: self._billed,
+            Call.CallNotBilled: self._not_billed,
         }
+        self.handlers = {name_of(cls): handler for cls, handler in handlers.items()}
         self._by_topic: dict[str, Handler | None] = {}
         self._stateless: set[str] = set()
 
@@ -143,7 +194,7 @@ class CallChecker:
                 self.fail(position, broken.check, call_id, broken.message)
             except (InvariantViolation, KeyError, TypeError, ValueError, AttributeError) as error:
                 name = topic.partition(":")[2]
-                check = "auctions" if name == "Call.AuctionDecided" else "billing"
+                check = "auctions" if name == AUCTION_DECIDED else "billing"
                 self.fail(position, check, call_id, f"{name}: {type(error).__name__} {error}")
         self.last_stamp = last_stamp
 

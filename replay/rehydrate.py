@@ -35,11 +35,20 @@ from typing import Any
 import orjson
 import redis
 
-from domain.call import CALL_MAX_S
+from domain.api_key import ApiKey
+from domain.blocklist import BlockedCaller
+from domain.buyer import Buyer
+from domain.call import CALL_MAX_S, Call
 from domain.call_state import Candidate
-from domain.campaign import Distribution
+from domain.caller_history import CallerHistory
+from domain.campaign import Campaign, Distribution
+from domain.catalog import Reads, name_of
 from domain.clock import to_ms
+from domain.numbers import NumberPool, TrackingNumber
+from domain.publisher import Publisher
+from domain.receipt import CommandReceipt
 from domain.schedule import LocalPeriods, local_periods
+from domain.target import Target
 from eventstore.application import PPCXApplication
 from eventstore.rows import ChainedRow
 from exchange.config_sync import ConfigSync
@@ -96,13 +105,65 @@ class History:
 
 Handler = Callable[[str, int, dict[str, Any]], None]
 STATELESS = frozenset(
-    {
-        "Call.BidReceived",
-        "Call.NoBuyerFound",
-        "Call.CallPosted",
-        "Call.PingExpired",
-        "Call.PostRefused",
-    }
+    name_of(cls)
+    for cls in (
+        Call.BidReceived,
+        Call.NoBuyerFound,
+        Call.CallPosted,
+        Call.PingExpired,
+        Call.PostRefused,
+    )
+)
+READS = Reads(
+    "replay.rehydrate",
+    handles=(
+        Buyer.Registered,
+        Campaign.Created,
+        Target.Created,
+        BlockedCaller.CallerBlocked,
+        TrackingNumber.Provisioned,
+        Call.PingReceived,
+        Call.BidReceived,
+        Call.NoBuyerFound,
+        Call.AuctionDecided,
+        Call.CallPosted,
+        Call.PingExpired,
+        Call.PostRefused,
+        Call.CallRouted,
+        Buyer.HoldPosted,
+        Buyer.HoldVoided,
+        CallerHistory.Started,
+        CallerHistory.CallerBilled,
+    ),
+    # configuration, funds and the block list are written from the aggregates themselves
+    # (`ConfigSync.sync_aggregates`): the fold only collects which ones exist
+    ignores=(
+        Buyer.CreditLimitChanged,
+        Buyer.FundsDeposited,
+        Buyer.HoldPlaced,  # a reservation opens at AuctionDecided or CallRouted
+        Buyer.TransferReversed,
+        BlockedCaller.CallerReblocked,
+        BlockedCaller.CallerUnblocked,
+        Campaign.PublisherAllowed,
+        Campaign.PublisherDisallowed,
+        Target.StandingBidSet,
+        Target.Paused,
+        Target.Resumed,
+        Call.BidRejected,
+        Call.BidTimedOut,
+        Call.CallAnswered,
+        Call.CallFailedOver,  # the failed attempt's hold is voided in a Buyer event
+        Call.CallCompleted,
+        Call.CallBilled,
+        Call.CallNotBilled,
+        Call.CallConverted,
+        Call.CallDisputed,
+        Call.DisputeResolved,
+        ApiKey,
+        CommandReceipt,
+        NumberPool,  # DNI leases are not rebuilt
+        Publisher,
+    ),
 )
 
 
@@ -130,25 +191,26 @@ class Fold:
         self._current: dict[str, LocalPeriods] = {}
         self._periods: dict[tuple[str, str], LocalPeriods] = {}  # (zone, minute) -> periods
         self._routes: dict[str, tuple[Handler, bool] | None] = {}
-        self._handlers: dict[str, Handler] = {
-            "Buyer.Registered": self._buyer,
-            "Campaign.Created": self._campaign,
-            "Target.Created": self._target,
-            "BlockedCaller.CallerBlocked": self._blocked,
-            "TrackingNumber.Provisioned": self._number,
-            "Call.PingReceived": self._ping,
-            "Call.BidReceived": self._bid,
-            "Call.NoBuyerFound": self._closed_ping,
-            "Call.AuctionDecided": self._decided,
-            "Call.CallPosted": self._closed_ping,
-            "Call.PingExpired": self._closed_ping,
-            "Call.PostRefused": self._closed_ping,
-            "Call.CallRouted": self._routed,
-            "Buyer.HoldPosted": self._posted,
-            "Buyer.HoldVoided": self._voided,
-            "CallerHistory.Started": self._history,
-            "CallerHistory.CallerBilled": self._billed,
+        handlers: dict[type, Handler] = {
+            Buyer.Registered: self._buyer,
+            Campaign.Created: self._campaign,
+            Target.Created: self._target,
+            BlockedCaller.CallerBlocked: self._blocked,
+            TrackingNumber.Provisioned: self._number,
+            Call.PingReceived: self._ping,
+            Call.BidReceived: self._bid,
+            Call.NoBuyerFound: self._closed_ping,
+            Call.AuctionDecided: self._decided,
+            Call.CallPosted: self._closed_ping,
+            Call.PingExpired: self._closed_ping,
+            Call.PostRefused: self._closed_ping,
+            Call.CallRouted: self._routed,
+            Buyer.HoldPosted: self._posted,
+            Buyer.HoldVoided: self._voided,
+            CallerHistory.Started: self._history,
+            CallerHistory.CallerBilled: self._billed,
         }
+        self._handlers = {name_of(cls): handler for cls, handler in handlers.items()}
 
     def feed(self, rows: list[ChainedRow]) -> None:
         routes = self._routes

@@ -9,11 +9,31 @@ from typing import Any
 
 import orjson
 
+from domain.buyer import Buyer
+from domain.catalog import Reads, name_of
 from domain.ledger import Transfer
+from domain.ledger_fold import OUTSIDE_THE_LEDGER
 from projections.statements import Statement, StatementLine, build_statement
 from replay.log import SelectChained, event_name, pages
 
-POSTING = {"Buyer.FundsDeposited": "deposit", "Buyer.TransferReversed": "reversal"}
+POSTING = {name_of(Buyer.FundsDeposited): "deposit", name_of(Buyer.TransferReversed): "reversal"}
+HOLD_PLACED = name_of(Buyer.HoldPlaced)
+HOLD_POSTED = name_of(Buyer.HoldPosted)
+READS = Reads(
+    "replay.statements",
+    handles=(
+        Buyer.FundsDeposited,
+        Buyer.TransferReversed,
+        Buyer.HoldPlaced,
+        Buyer.HoldPosted,
+        Buyer.HoldVoided,
+    ),
+    ignores=(
+        Buyer.Registered,  # a credit limit is no journal line
+        Buyer.CreditLimitChanged,
+        *OUTSIDE_THE_LEDGER,
+    ),
+)
 
 
 def statement_from_log(
@@ -44,22 +64,16 @@ def statement_from_log(
 
     for page in pages(select_chained):
         for _, _, _, topic, state, _ in page:
-            if topic is None or state is None or not topic.startswith("domain.buyer:"):
+            if topic is None or state is None or topic not in READS.topics:
                 continue
             name = event_name(topic)
-            if name not in POSTING and name not in (
-                "Buyer.HoldPlaced",
-                "Buyer.HoldPosted",
-                "Buyer.HoldVoided",
-            ):
-                continue
             data: dict[str, Any] = orjson.loads(state)
             at = datetime.fromisoformat(data["timestamp"])
             if name in POSTING:
                 post(Transfer.from_dict(data["transfer"]), POSTING[name], data.get("call_id"), at)
-            elif name == "Buyer.HoldPlaced":
+            elif name == HOLD_PLACED:
                 holds[data["hold_id"]] = Transfer.from_dict(data["transfer"])
-            elif name == "Buyer.HoldPosted":
+            elif name == HOLD_POSTED:
                 post(holds.pop(data["hold_id"]), "post", data.get("call_id"), at)
             else:
                 holds.pop(data["hold_id"], None)

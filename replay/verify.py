@@ -48,22 +48,18 @@ from domain.call import CALL_MAX_S
 from domain.invariant import InvariantViolation
 from eventstore.chain import GENESIS, ChainHasher
 from eventstore.rows import ChainedRow
+from replay import books
 from replay.books import Books
 from replay.calls import FAILURES_KEPT_MAX, CallChecker, CallResults
 from replay.calls import serve as serve_calls
 from replay.log import SelectChained, event_name, pages
 
 CHECKS = ("chain", "ledger", "balances", "auctions", "routes", "billing", "holds")
-MONEY = frozenset(
-    {
-        "Buyer.FundsDeposited",
-        "Buyer.HoldPlaced",
-        "Buyer.HoldPosted",
-        "Buyer.HoldVoided",
-        "Buyer.TransferReversed",
-    }
-)
-LIMITS = frozenset({"Buyer.Registered", "Buyer.CreditLimitChanged"})
+# This process decodes what the books fold (every row is chained whatever its event): the
+# events that move money, whose recorded balance is checked, and those that set a limit.
+READS = books.READS
+LIMITS = books.LIMIT_SET
+MONEY = books.READS.names - LIMITS
 WORKER_JOIN_S = 30.0
 WORKER_WAIT_S = 600.0  # for a page to be taken, or for the results after the last one
 PAGES_IN_FLIGHT_MAX = 2  # pages marshalled and waiting for the worker (bounded memory)

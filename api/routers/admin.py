@@ -6,7 +6,7 @@ from __future__ import annotations
 import base64
 from typing import Any, Literal
 
-from fastapi import APIRouter, Depends, Query, Response
+from fastapi import APIRouter, Depends, Response
 
 from api.auth import Principal, require, services
 from api.models import (
@@ -27,26 +27,13 @@ from api.models import (
     PublisherIn,
     TargetIn,
 )
+from api.params import PAGE_LIMIT_DEFAULT, PageCursor, PageLimit
 from api.problems import Problem
 from api.services import ApiServices
 from domain.api_key import Role
-from domain.commands import (
-    AllowPublisher,
-    BlockCaller,
-    ChangeCreditLimit,
-    CreateCampaign,
-    CreateNumberPool,
-    CreateTarget,
-    DepositFunds,
-    IssueApiKey,
-    ProvisionNumber,
-    RegisterBuyer,
-    RegisterPublisher,
-    RevokeApiKey,
-    UnblockCaller,
-)
 from domain.geo import parse_e164
 from domain.money import format_cents
+from handlers import parse
 from projections.readers import NoProjections
 
 router = APIRouter(tags=["set-up (admin)"])
@@ -57,17 +44,15 @@ async def issue_key(
     s: ApiServices, role: str, owner_id: str | None, label: str, by: str
 ) -> tuple[str, str]:
     issued = s.keys.issue()
-    key_id = await s.call(
-        s.setup.issue_api_key,
-        IssueApiKey(
-            role=role,
-            owner_id=owner_id,
-            key_hash=issued.key_hash,
-            label=label,
-            by=by,
-            key_id=issued.key_id,
-        ),
+    command = parse.issue_api_key(
+        role=role,
+        owner_id=owner_id,
+        label=label,
+        key_hash=issued.key_hash,
+        key_id=issued.key_id,
+        by=by,
     )
+    key_id = await s.call(s.setup.issue_api_key, command)
     return key_id, issued.api_key
 
 
@@ -77,7 +62,7 @@ async def register_publisher(
 ) -> CreatedWithKey:
     """Register a publisher and issue its first API key (shown once)."""
     publisher_id = await s.call(
-        s.setup.register_publisher, RegisterPublisher(name=body.name, by=who.by)
+        s.setup.register_publisher, parse.register_publisher(**body.model_dump(), by=who.by)
     )
     _, api_key = await issue_key(
         s, Role.PUBLISHER, publisher_id, "created with the publisher", who.by
@@ -91,14 +76,7 @@ async def register_buyer(
 ) -> CreatedWithKey:
     """Register a buyer (its prepaid account starts at zero) and issue its first API key."""
     buyer_id = await s.configured(
-        s.setup.register_buyer,
-        RegisterBuyer(
-            name=body.name,
-            time_zone=body.time_zone,
-            by=who.by,
-            credit_limit=body.credit_limit,
-            market=body.market,
-        ),
+        s.setup.register_buyer, parse.register_buyer(**body.model_dump(), by=who.by)
     )
     _, api_key = await issue_key(s, Role.BUYER, buyer_id, "created with the buyer", who.by)
     return CreatedWithKey(id=buyer_id, api_key=api_key)
@@ -113,8 +91,7 @@ async def deposit(
 ) -> DepositOut:
     """Record prepaid funds received from a buyer (debit cash, credit the buyer)."""
     result = await s.configured(
-        s.setup.deposit,
-        DepositFunds(buyer_id=buyer_id, amount=body.amount, reference=body.reference, by=who.by),
+        s.setup.deposit, parse.deposit_funds(buyer_id=buyer_id, **body.model_dump(), by=who.by)
     )
     return DepositOut(
         transfer_id=result.transfer_id, available=format_cents(result.available_cents)
@@ -130,7 +107,8 @@ async def credit_limit(
 ) -> Response:
     """Change how far below zero the buyer's available balance may go."""
     await s.configured(
-        s.setup.change_credit_limit, ChangeCreditLimit(buyer_id, body.credit_limit, by=who.by)
+        s.setup.change_credit_limit,
+        parse.change_credit_limit(buyer_id=buyer_id, **body.model_dump(), by=who.by),
     )
     return Response(status_code=204)
 
@@ -142,22 +120,7 @@ async def create_campaign(
     """Create a campaign. A fixed payout that could exceed a bid is refused unless
     `allow_negative_margin` says otherwise."""
     campaign_id = await s.configured(
-        s.setup.create_campaign,
-        CreateCampaign(
-            name=body.name,
-            vertical=body.vertical,
-            publisher_payout=body.publisher_payout.model_dump(),
-            by=who.by,
-            duplicate_window_days=body.duplicate_window_days,
-            distribution=body.distribution,
-            min_bid=body.min_bid,
-            min_margin=body.min_margin,
-            allow_negative_margin=body.allow_negative_margin,
-            max_attempts=body.max_attempts,
-            bid_ttl_s=body.bid_ttl_s,
-            rtb_deadline_ms=body.rtb_deadline_ms,
-            market=body.market,
-        ),
+        s.setup.create_campaign, parse.create_campaign(**body.model_dump(), by=who.by)
     )
     return Created(id=campaign_id)
 
@@ -171,7 +134,8 @@ async def allow_publisher(
 ) -> Response:
     """Allow a publisher to send pings for the campaign."""
     await s.configured(
-        s.setup.allow_publisher, AllowPublisher(campaign_id, body.publisher_id, by=who.by)
+        s.setup.allow_publisher,
+        parse.allow_publisher(campaign_id=campaign_id, **body.model_dump(), by=who.by),
     )
     return Response(status_code=204)
 
@@ -182,23 +146,7 @@ async def create_target(
 ) -> Created:
     """Create a buyer's target on a campaign: a standing `bid` or an `rtb_url`, never both."""
     target_id = await s.configured(
-        s.setup.create_target,
-        CreateTarget(
-            buyer_id=body.buyer_id,
-            campaign_id=body.campaign_id,
-            name=body.name,
-            destination=body.destination,
-            by=who.by,
-            bid=body.bid,
-            rtb_url=body.rtb_url,
-            rtb_timeout_ms=body.rtb_timeout_ms,
-            buffer_s=body.buffer_s,
-            geo=body.geo.model_dump(),
-            schedule=body.schedule.model_dump() if body.schedule else None,
-            caps=body.caps.model_dump(exclude_none=True),
-            priority=body.priority,
-            weight=body.weight,
-        ),
+        s.setup.create_target, parse.create_target(**body.model_dump(), by=who.by)
     )
     return Created(id=target_id)
 
@@ -220,7 +168,7 @@ async def revoke_api_key(
     a second."""
     if key_id == who.key_id:
         raise Problem(409, "a key cannot revoke itself")
-    await s.call(s.setup.revoke_api_key, RevokeApiKey(key_id, by=who.by))
+    await s.call(s.setup.revoke_api_key, parse.revoke_api_key(key_id=key_id, by=who.by))
     s.known_keys.forget(key_id)  # the other workers refuse it within their cache's second
     return Response(status_code=204)
 
@@ -231,16 +179,7 @@ async def provision_number(
 ) -> Created:
     """Provision a static tracking number tied to a campaign, publisher and source."""
     number_id = await s.configured(
-        s.setup.provision_number,
-        ProvisionNumber(
-            number=body.number,
-            campaign_id=body.campaign_id,
-            publisher_id=body.publisher_id,
-            source=body.source,
-            by=who.by,
-            medium=body.medium,
-            keyword=body.keyword,
-        ),
+        s.setup.provision_number, parse.provision_number(**body.model_dump(), by=who.by)
     )
     return Created(id=number_id)
 
@@ -252,16 +191,7 @@ async def create_number_pool(
     """Create a DNI pool: numbers leased to web sessions by `GET /v1/dni/number`, from pages
     on the pool's `allowed_origins` when they are on another domain (CORS)."""
     pool_id = await s.configured(
-        s.setup.create_number_pool,
-        CreateNumberPool(
-            name=body.name,
-            campaign_id=body.campaign_id,
-            publisher_id=body.publisher_id,
-            numbers=tuple(body.numbers),
-            by=who.by,
-            lease_ttl_s=body.lease_ttl_s,
-            allowed_origins=tuple(body.allowed_origins),
-        ),
+        s.setup.create_number_pool, parse.create_number_pool(**body.model_dump(), by=who.by)
     )
     return Created(id=pool_id)
 
@@ -272,7 +202,8 @@ async def block(
 ) -> Response:
     """Put a caller on the block list (DNC): no auction, and never billed."""
     caller_hash = s.callers(parse_e164(body.number, "number"))
-    await s.configured(s.setup.block_caller, BlockCaller(caller_hash, body.reason, by=who.by))
+    command = parse.block_caller(caller_hash=caller_hash, reason=body.reason, by=who.by)
+    await s.configured(s.setup.block_caller, command)
     return Response(status_code=204)
 
 
@@ -282,7 +213,9 @@ async def unblock(
 ) -> Response:
     """Take a caller off the block list."""
     caller_hash = s.callers(parse_e164(number, "number"))
-    await s.configured(s.setup.unblock_caller, UnblockCaller(caller_hash, by=who.by))
+    await s.configured(
+        s.setup.unblock_caller, parse.unblock_caller(caller_hash=caller_hash, by=who.by)
+    )
     return Response(status_code=204)
 
 
@@ -337,8 +270,8 @@ def _blocklist_page(s: ApiServices, status: str, limit: int, cursor: str | None)
 @router.get("/v1/blocklist", response_model=Page)
 async def blocklist(
     status: Literal["blocked", "unblocked", "all"] = "blocked",
-    limit: int = Query(default=100, ge=1, le=1000),
-    cursor: str | None = Query(default=None, max_length=500),
+    limit: PageLimit = PAGE_LIMIT_DEFAULT,
+    cursor: PageCursor = None,
     who: Principal = Depends(require(Role.FINANCE)),
     s: ApiServices = Depends(services),
 ) -> Page:

@@ -11,8 +11,8 @@ from api.models import BidIn, BuyerOut, ConversionIn, DisputeIn, DisputeOut, Pau
 from api.services import ApiServices
 from domain.api_key import Role
 from domain.buyer import Buyer
-from domain.commands import ConvertCall, DisputeCall, PauseTarget, ResumeTarget, SetStandingBid
 from domain.money import format_cents
+from handlers import parse
 
 router = APIRouter(tags=["buyers"])
 buyer_or_admin = require(Role.BUYER)
@@ -52,10 +52,10 @@ async def set_bid(
 ) -> Response:
     """Set a target's standing bid ("buyers posting bids via API"); effective for the next
     auction of this process and within a sync tick everywhere."""
-    await s.configured(
-        s.setup.set_standing_bid,
-        SetStandingBid(target_id=target_id, amount=body.amount, by=who.by, buyer_id=_own(who)),
+    command = parse.set_standing_bid(
+        target_id=target_id, **body.model_dump(), by=who.by, buyer_id=_own(who)
     )
+    await s.configured(s.setup.set_standing_bid, command)
     return Response(status_code=204)
 
 
@@ -67,12 +67,10 @@ async def pause(
     s: ApiServices = Depends(services),
 ) -> Response:
     """Stop receiving calls on this target (a body `{"reason": …}` is optional)."""
-    await s.configured(
-        s.setup.pause_target,
-        PauseTarget(
-            target_id=target_id, by=who.by, reason=body.reason if body else "", buyer_id=_own(who)
-        ),
+    command = parse.pause_target(
+        target_id=target_id, **(body.model_dump() if body else {}), by=who.by, buyer_id=_own(who)
     )
+    await s.configured(s.setup.pause_target, command)
     return Response(status_code=204)
 
 
@@ -81,9 +79,8 @@ async def resume(
     target_id: str, who: Principal = Depends(buyer_or_admin), s: ApiServices = Depends(services)
 ) -> Response:
     """Start receiving calls on this target again."""
-    await s.configured(
-        s.setup.resume_target, ResumeTarget(target_id=target_id, by=who.by, buyer_id=_own(who))
-    )
+    command = parse.resume_target(target_id=target_id, by=who.by, buyer_id=_own(who))
+    await s.configured(s.setup.resume_target, command)
     return Response(status_code=204)
 
 
@@ -95,12 +92,10 @@ async def conversion(
     s: ApiServices = Depends(services),
 ) -> Response:
     """Report that a call routed to you converted (`value` optional)."""
-    await s.call(
-        s.calls.convert_call,
-        ConvertCall(
-            call_id=call_id, by=who.by, value=body.value if body else None, buyer_id=_own(who)
-        ),
+    command = parse.convert_call(
+        call_id=call_id, **(body.model_dump() if body else {}), by=who.by, buyer_id=_own(who)
     )
+    await s.call(s.calls.convert_call, command)
     return Response(status_code=204)
 
 
@@ -114,14 +109,12 @@ async def dispute(
 ) -> DisputeOut:
     """Dispute a call billed to you; finance accepts (the billing is reversed) or rejects it."""
     command_id = request.headers.get("idempotency-key")
-    found: Any = await s.call(
-        s.calls.dispute_call,
-        DisputeCall(
-            call_id=call_id,
-            reason=body.reason,
-            by=who.by,
-            buyer_id=_own(who),
-            command_id=command_id,
-        ),
+    command = parse.dispute_call(
+        call_id=call_id,
+        **body.model_dump(),
+        by=who.by,
+        buyer_id=_own(who),
+        command_id=command_id,
     )
+    found: Any = await s.call(s.calls.dispute_call, command)
     return DisputeOut(dispute_id=str(found))

@@ -5,23 +5,51 @@ from __future__ import annotations
 
 import base64
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Any
 
 import orjson
 from fastapi import APIRouter, Depends, Query
 
 from api.auth import Principal, require, services
 from api.models import Page, TimelineOut
-from api.params import QueryInt
+from api.params import PAGE_LIMIT_DEFAULT, PageCursor, PageLimit
 from api.problems import Problem
 from api.services import ApiServices
 from domain import redaction
-from domain.api_key import Role
+from domain.api_key import ApiKey, Role
+from domain.blocklist import BlockedCaller
+from domain.buyer import Buyer
+from domain.call import Call
+from domain.caller_history import CallerHistory
+from domain.campaign import Campaign
+from domain.catalog import Reads
 from domain.errors import NotFound
+from domain.limits import ID_LENGTH_MAX
 from domain.money import format_cents
+from domain.numbers import NumberPool, TrackingNumber
+from domain.publisher import Publisher
+from domain.receipt import CommandReceipt
+from domain.target import Target
 from projections.readers import NoProjections
 
 router = APIRouter(tags=["reading"])
+# A timeline shows any event of a call (as the redaction table allows), and nothing else.
+TIMELINE_READS = Reads(
+    "GET /v1/calls/{call_id}",
+    handles=(Call,),
+    ignores=(
+        ApiKey,
+        BlockedCaller,
+        Buyer,
+        CallerHistory,
+        Campaign,
+        CommandReceipt,
+        NumberPool,
+        Publisher,
+        Target,
+        TrackingNumber,
+    ),
+)
 anyone = require(Role.PUBLISHER, Role.BUYER, Role.FINANCE, Role.ANALYST)
 LIST_COLUMNS = (
     "call_id",
@@ -130,9 +158,9 @@ def list_calls(
 
 @router.get("/v1/calls", response_model=Page)
 async def calls(
-    limit: Annotated[QueryInt, Query(ge=1, le=1000)] = 100,
-    cursor: str | None = Query(default=None, max_length=500),
-    campaign_id: str | None = Query(default=None, max_length=100),
+    limit: PageLimit = PAGE_LIMIT_DEFAULT,
+    cursor: PageCursor = None,
+    campaign_id: str | None = Query(default=None, max_length=ID_LENGTH_MAX),
     who: Principal = Depends(anyone),
     s: ApiServices = Depends(services),
 ) -> Page:
@@ -145,7 +173,7 @@ def _timeline(s: ApiServices, call_id: str) -> list[tuple[str, dict[str, Any]]]:
     """The call's stored events as `(topic, state)`, the state with its version."""
     events = []
     for _, version, topic, stored in s.app.store.read_aggregate(call_id):
-        if not topic.startswith("domain.call:Call."):
+        if topic not in TIMELINE_READS.topics:  # not a call's: no timeline
             return []
         state: dict[str, Any] = orjson.loads(stored)
         state["originator_version"] = version

@@ -14,6 +14,12 @@ from api.auth import services
 from api.models import LeaseOut
 from api.problems import Problem
 from api.services import ApiServices
+from domain.limits import (
+    ATTRIBUTION_TEXT_LENGTH_MAX,
+    CLICK_ID_LENGTH_MAX,
+    DNI_SESSION_LENGTH,
+    ID_LENGTH_MAX,
+)
 from domain.numbers import NumberPool
 from exchange.dni import SESSION_PATTERN
 
@@ -36,13 +42,17 @@ def _cors(pool: NumberPool | None, origin: str | None) -> dict[str, str]:
 async def lease_number(
     request: Request,
     response: Response,
-    pool: str = Query(max_length=100),
-    session: str = Query(min_length=8, max_length=200, pattern=SESSION_PATTERN),
-    source: str | None = Query(default=None, max_length=200),
-    medium: str | None = Query(default=None, max_length=200),
-    campaign: str | None = Query(default=None, max_length=200),
-    keyword: str | None = Query(default=None, max_length=200),
-    click_id: str | None = Query(default=None, max_length=500),
+    pool: str = Query(max_length=ID_LENGTH_MAX),
+    session: str = Query(
+        min_length=DNI_SESSION_LENGTH.minimum,
+        max_length=DNI_SESSION_LENGTH.maximum,
+        pattern=SESSION_PATTERN,
+    ),
+    source: str | None = Query(default=None, max_length=ATTRIBUTION_TEXT_LENGTH_MAX),
+    medium: str | None = Query(default=None, max_length=ATTRIBUTION_TEXT_LENGTH_MAX),
+    campaign: str | None = Query(default=None, max_length=ATTRIBUTION_TEXT_LENGTH_MAX),
+    keyword: str | None = Query(default=None, max_length=ATTRIBUTION_TEXT_LENGTH_MAX),
+    click_id: str | None = Query(default=None, max_length=CLICK_ID_LENGTH_MAX),
     s: ApiServices = Depends(services),
 ) -> LeaseOut:
     """Lease a pool number to a web session for the pool's lease time. A page on another
@@ -89,7 +99,7 @@ async def lease_number(
 @router.options("/v1/dni/number", status_code=204, include_in_schema=False)
 async def lease_preflight(
     request: Request,
-    pool: str = Query(default="", max_length=100),
+    pool: str = Query(default="", max_length=ID_LENGTH_MAX),
     s: ApiServices = Depends(services),
 ) -> Response:
     """The browser's CORS preflight: allowed (204 with the allowed method, headers and how

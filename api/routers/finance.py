@@ -4,26 +4,26 @@ publisher reads only its own account."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-from typing import Annotated, Any
+from datetime import datetime
+from typing import Any
 
 from fastapi import APIRouter, Depends, Query
 
 from api.auth import Principal, owned, require, services
 from api.models import DisputeResolvedOut, Page, ResolveIn
-from api.params import JOURNAL_CURSOR, QueryInt, QueryTime
+from api.params import JOURNAL_CURSOR, PAGE_LIMIT_DEFAULT, PageLimit, QueryTime
 from api.problems import Problem
 from api.services import ApiServices
 from domain.api_key import Role
 from domain.base import PPCXAggregate
 from domain.buyer import Buyer
-from domain.commands import ResolveDispute
 from domain.errors import NotFound
 from domain.ids import call_of_dispute
-from domain.invariant import present
 from domain.ledger import buyer_account, publisher_account
+from domain.limits import ACCOUNT_LENGTH_MAX
 from domain.money import format_cents
 from domain.publisher import Publisher
+from handlers import parse
 from projections.readers import NoProjections
 from projections.reports import ledger_balances
 from projections.statements import statement_from_projection
@@ -33,16 +33,9 @@ readers = require(Role.PUBLISHER, Role.BUYER, Role.FINANCE, Role.ANALYST)
 PLATFORM_ACCOUNTS = ("platform:cash", "platform:revenue")
 
 
-def utc(value: datetime | None, field: str) -> datetime | None:
-    if value is None:
-        return None
-    if value.tzinfo is None or value.utcoffset() is None:
-        raise Problem(
-            422,
-            f"{field} needs a time zone (RFC 3339, e.g. 2026-11-01T00:00:00Z)",
-            errors=[{"field": field, "message": "naive time"}],
-        )
-    return value.astimezone(UTC)
+def _z(at: datetime | None) -> str | None:
+    """A time as the API writes it (UTC, `Z`); query times are already UTC (`QueryTime`)."""
+    return at.isoformat().replace("+00:00", "Z") if at else None
 
 
 def own_account(who: Principal) -> str | None:
@@ -89,9 +82,8 @@ async def accounts(
     """Every account's balances — posted, pending, available (credit-normal: what the
     platform owes the holder) — now or `as_of` a past time. A buyer or publisher sees its
     own account only."""
-    at = utc(as_of, "as_of")
-    rows = await s.call(_balances, s, at, own_account(who))
-    return {"as_of": at.isoformat().replace("+00:00", "Z") if at else None, "accounts": rows}
+    rows = await s.call(_balances, s, as_of, own_account(who))
+    return {"as_of": _z(as_of), "accounts": rows}
 
 
 @router.get("/v1/ledger/accounts/{account}")
@@ -105,11 +97,11 @@ async def account(
     mine = own_account(who)
     if mine is not None and account != mine:
         raise Problem(404, f"account {account!r} does not exist")
-    at = utc(as_of, "as_of")
-    rows = await s.call(_balances, s, at, account)
+    rows = await s.call(_balances, s, as_of, account)
     if not rows:
-        raise Problem(404, f"account {account!r} has no entries" + (" at that time" if at else ""))
-    return {"as_of": at.isoformat().replace("+00:00", "Z") if at else None, **rows[0]}
+        when = " at that time" if as_of else ""
+        raise Problem(404, f"account {account!r} has no entries{when}")
+    return {"as_of": _z(as_of), **rows[0]}
 
 
 def _transfers(
@@ -152,8 +144,8 @@ def _transfers(
 
 @router.get("/v1/ledger/transfers", response_model=Page)
 async def transfers(
-    account: str | None = Query(default=None, max_length=200),
-    limit: Annotated[QueryInt, Query(ge=1, le=1000)] = 100,
+    account: str | None = Query(default=None, max_length=ACCOUNT_LENGTH_MAX),
+    limit: PageLimit = PAGE_LIMIT_DEFAULT,
     cursor: str | None = Query(default=None, pattern=JOURNAL_CURSOR),
     who: Principal = Depends(readers),
     s: ApiServices = Depends(services),
@@ -187,13 +179,11 @@ async def _statement(
     owned(who, holder_id, field)
     if await s.call(s.app.find, cls, holder_id) is None:
         raise NotFound(f"{field} {holder_id!r} does not exist", field=field)
-    begins = present(utc(start, "from"), "a period has a start")
-    ends = present(utc(end, "to"), "a period has an end")
-    if begins >= ends:
+    if start >= end:
         raise Problem(
             422, "`from` must be before `to`", errors=[{"field": "to", "message": "not after from"}]
         )
-    return await s.call(_document, s, account_id, begins, ends)
+    return await s.call(_document, s, account_id, start, end)
 
 
 @router.get("/v1/invoices/{buyer_id}")
@@ -241,12 +231,10 @@ async def resolve(
 ) -> DisputeResolvedOut:
     """Accept a dispute (the billing is reversed by new ledger entries) or reject it."""
     call_id = call_of_dispute(dispute_id) or ""  # none: the handler answers NotFound
-    result = await s.configured(
-        s.calls.resolve_dispute,
-        ResolveDispute(
-            call_id=call_id, dispute_id=dispute_id, accept=body.accept, note=body.note, by=who.by
-        ),
+    command = parse.resolve_dispute(
+        call_id=call_id, dispute_id=dispute_id, **body.model_dump(), by=who.by
     )
+    result = await s.configured(s.calls.resolve_dispute, command)
     return DisputeResolvedOut(
         dispute_id=result.dispute_id,
         accepted=result.accepted,

@@ -13,10 +13,10 @@ from fastapi import APIRouter, Depends, Query
 from api.auth import Principal, require, services
 from api.params import QueryTime
 from api.problems import Problem
-from api.routers.finance import utc
 from api.services import ApiServices
 from domain import redaction
 from domain.api_key import Role
+from domain.limits import GROUP_BY_LENGTH_MAX
 from domain.money import format_cents
 from projections.readers import NoProjections
 from projections.reports import REPORTS, ReportError, dimension_column, run_report
@@ -89,7 +89,7 @@ async def report(
     name: str,
     group_by: str = Query(
         default="",
-        max_length=200,
+        max_length=GROUP_BY_LENGTH_MAX,
         description="comma-separated dimensions (pnl: hour, "
         "day, campaign, publisher, buyer, target, "
         "vertical, state; attribution: source, "
@@ -112,4 +112,4 @@ async def report(
         dims = ["campaign"]
     elif not dims and name == "attribution":
         dims = ["source"]
-    return await s.call(report_rows, s, who, name, dims, utc(start, "from"), utc(end, "to"))
+    return await s.call(report_rows, s, who, name, dims, start, end)

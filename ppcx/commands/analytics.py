@@ -17,12 +17,10 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from rich.text import Text
 
-from domain.clock import require_utc
-from domain.errors import ValidationError
 from eventstore.application import PPCXApplication
 from eventstore.checkpoints import checkpoint_key
 from ppcx.bootstrap import build_application
-from ppcx.commands.common import configure_logging, console, fail, load_settings
+from ppcx.commands.common import configure_logging, console, fail, load_settings, utc_time
 from ppcx.secrets import audit_key
 from ppcx.services import ServiceError, ServiceRunner
 from projections.checkpoints import CHECKPOINT_INTERVAL_S, Checkpoints
@@ -292,24 +290,17 @@ def sql(
     _print_result(columns, rows, fmt)
 
 
-def _when(text: str | None, field: str) -> datetime | None:
-    if text is None:
-        return None
-    try:
-        return require_utc(datetime.fromisoformat(text), field)
-    except ValueError:
-        raise fail(
-            f"--{field} must be an ISO date or time with a zone, such as 2026-11-01T00:00:00Z"
-        ) from None
-    except ValidationError as error:
-        raise fail(error.message) from None
+def _when(text: str | None, option: str) -> datetime | None:
+    return None if text is None else utc_time(text, option, code=1)
 
 
 def report(
     name: str = typer.Argument(..., help=f"one of {', '.join(REPORTS)}"),
     by: str = typer.Option("", help="dimensions, comma-separated (pnl, attribution)"),
-    start: str | None = typer.Option(None, "--from", help="from (inclusive), ISO time"),
-    end: str | None = typer.Option(None, "--to", help="to (exclusive), ISO time"),
+    start: str | None = typer.Option(
+        None, "--from", help="from (inclusive), RFC 3339 with an offset"
+    ),
+    end: str | None = typer.Option(None, "--to", help="to (exclusive), RFC 3339 with an offset"),
     fmt: Format = typer.Option(Format.table, "--format", help="table, csv or json"),
 ) -> None:
     """A report from the projections: pnl, attribution, funnel, buyers, repeat_callers,
@@ -324,8 +315,8 @@ def report(
             con,
             name,
             group_by=[d.strip() for d in by.split(",") if d.strip()],
-            start=_when(start, "from"),
-            end=_when(end, "to"),
+            start=_when(start, "--from"),
+            end=_when(end, "--to"),
         )
     except ReportError as error:
         raise fail(str(error)) from None

@@ -107,27 +107,28 @@ def create_key(
 ) -> None:
     """Issue an API key and print it once (only its keyed hash is stored)."""
     from api.keys import KeyHasher
-    from domain.commands import IssueApiKey
-    from domain.errors import DomainError
+    from domain.errors import DomainError, ValidationError
+    from handlers import parse
     from ppcx.bootstrap import build_domain
     from ppcx.secrets import secret_key
 
-    if role not in ROLES:
-        raise fail(f"--role must be one of: {', '.join(ROLES)}", code=2)
+    try:
+        parse.valid_role(role)
+    except ValidationError as error:
+        raise fail(f"--{error.message}", code=2) from None
     settings = load_settings()
     domain = build_domain(settings)
     try:
         issued = KeyHasher(secret_key(settings)).issue()
-        key_id = domain.setup.issue_api_key(
-            IssueApiKey(
-                role=role,
-                owner_id=owner,
-                key_hash=issued.key_hash,
-                label=label,
-                by="cli",
-                key_id=issued.key_id,
-            )
+        command = parse.issue_api_key(
+            role=role,
+            owner_id=owner,
+            label=label,
+            key_hash=issued.key_hash,
+            key_id=issued.key_id,
+            by="cli",
         )
+        key_id = domain.setup.issue_api_key(command)
     except DomainError as error:
         raise fail(error.message) from None
     finally:
@@ -140,13 +141,13 @@ def create_key(
 @keys_app.command("revoke")
 def revoke_key(key_id: str = typer.Argument(..., help="the key's id (key_…)")) -> None:
     """Revoke a key: the API refuses it from the next request on."""
-    from domain.commands import RevokeApiKey
     from domain.errors import DomainError
+    from handlers import parse
     from ppcx.bootstrap import build_domain
 
     domain = build_domain(load_settings())
     try:
-        domain.setup.revoke_api_key(RevokeApiKey(key_id, by="cli"))
+        domain.setup.revoke_api_key(parse.revoke_api_key(key_id=key_id, by="cli"))
     except DomainError as error:
         raise fail(error.message) from None
     finally:

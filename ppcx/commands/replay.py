@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 
 import orjson
@@ -14,7 +13,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from eventstore.chain import DIGEST_SIZE
 from eventstore.checkpoints import Checkpoint
-from ppcx.commands.common import console, fail, load_settings
+from ppcx.commands.common import console, fail, load_settings, utc_time
 from ppcx.settings import Settings
 
 app = typer.Typer(
@@ -233,21 +232,9 @@ def verify_command(
         raise typer.Exit(1)
 
 
-def _parse_time(value: str, name: str) -> datetime:
-    try:
-        at = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        raise fail(f"{name} must be an ISO time such as 2026-11-01T00:00:00Z", code=2) from None
-    if at.tzinfo is None:
-        raise fail(f"{name} needs a time zone (e.g. Z)", code=2)
-    from datetime import UTC
-
-    return at.astimezone(UTC)
-
-
 @app.command("asof")
 def asof(
-    at: str = typer.Option(..., "--at", help="the moment (ISO, with zone)"),
+    at: str = typer.Option(..., "--at", help="the moment, RFC 3339 with an offset"),
     to: Path | None = typer.Option(
         None, "--to", help="the DuckDB file to write (default: <data dir>/asof-<time>.duckdb)"
     ),
@@ -258,7 +245,7 @@ def asof(
     from replay.asof import rebuild_as_of
 
     settings = load_settings()
-    moment = _parse_time(at, "--at")
+    moment = utc_time(at, "--at")
     target = to or settings.resolved_data_dir / f"asof-{moment:%Y%m%dT%H%M%SZ}.duckdb"
     app_ = build_application(settings)
     try:
@@ -306,8 +293,8 @@ def rehydrate_redis() -> None:
 @app.command("statement")
 def statement(
     account: str = typer.Option(..., help="buyer:<id> (an invoice) or publisher:<id>"),
-    start: str = typer.Option(..., "--from", help="from (inclusive), ISO time"),
-    end: str = typer.Option(..., "--to", help="to (exclusive), ISO time"),
+    start: str = typer.Option(..., "--from", help="from (inclusive), RFC 3339 with an offset"),
+    end: str = typer.Option(..., "--to", help="to (exclusive), RFC 3339 with an offset"),
 ) -> None:
     """A buyer's invoice or a publisher's statement for a period, from the log alone (the
     API serves the same document from the projections)."""
@@ -321,7 +308,7 @@ def statement(
     if not account.startswith(("buyer:", "publisher:")) or account.endswith(":"):
         raise fail("--account must be buyer:<id> or publisher:<id>", code=2)
     settings = load_settings()
-    begins, ends = _parse_time(start, "--from"), _parse_time(end, "--to")
+    begins, ends = utc_time(start, "--from"), utc_time(end, "--to")
     if begins >= ends:
         raise fail("--from must be before --to", code=2)
     kind, owner_id = account.split(":", maxsplit=1)

@@ -10,12 +10,14 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+import tools.market
 from domain.clock import ManualClock
 from ppcx.bootstrap import build_application
 from ppcx.settings import Settings
 from ppcx.web import create_app
 from projections.projector import Projector
 from projections.store import ProjectionStore
+from tools.market import BuyerSpec, MarketSpec, OverHttp
 
 ADMIN_KEY = "bootstrap-admin-key-for-tests-only"
 TWILIO_TOKEN = "12345"
@@ -98,61 +100,48 @@ class Market:
         return self.client.post("/v1/pings", json=body, headers=auth(key))
 
 
+def market_over_http(client: TestClient, spec: MarketSpec) -> Market:
+    """The market of `spec`, set up through the admin API, with a finance and an analyst key."""
+    built = tools.market.build_market(OverHttp(client, ADMIN_KEY), spec)
+    market = Market(
+        client,
+        built.campaign_id,
+        publishers={p.id: str(p.api_key) for p in built.publishers},
+        buyers={b.id: str(b.api_key) for b in built.buyers},
+        targets=dict(built.targets),
+    )
+    market.finance_key = market.admin("POST", "/v1/api-keys", json={"role": "finance"})["api_key"]
+    market.analyst_key = market.admin("POST", "/v1/api-keys", json={"role": "analyst"})["api_key"]
+    return market
+
+
 def build_market(
     client: TestClient,
     bids: tuple[str, ...] = ("50.00", "45.00"),
     payout: str = "30.00",
     **target_extra: Any,
 ) -> Market:
-    market = Market(client)
-    for name in ("Acme Leads", "Beta Media"):
-        created = market.admin("POST", "/v1/publishers", json={"name": name})
-        market.publishers[created["id"]] = created["api_key"]
-    market.campaign_id = market.admin(
-        "POST",
-        "/v1/campaigns",
-        json={
+    """Two publishers on one campaign; a funded buyer per bid, each with a standing bid."""
+    spec = MarketSpec(
+        publishers=[{"name": "Acme Leads"}, {"name": "Beta Media"}],
+        campaign={
             "name": "LA car accidents",
             "vertical": "legal",
             "publisher_payout": {"fixed": payout},
             "duplicate_window_days": 30,
         },
-    )["id"]
-    for publisher_id in market.publishers:
-        market.admin(
-            "POST",
-            f"/v1/campaigns/{market.campaign_id}/publishers",
-            json={"publisher_id": publisher_id},
-        )
-    market.finance_key = market.admin("POST", "/v1/api-keys", json={"role": "finance"})["api_key"]
-    market.analyst_key = market.admin("POST", "/v1/api-keys", json={"role": "analyst"})["api_key"]
-    for n, bid in enumerate(bids):
-        created = market.admin(
-            "POST",
-            "/v1/buyers",
-            json={"name": f"Buyer {n}", "time_zone": "America/Los_Angeles", "credit_limit": "0.00"},
-        )
-        buyer_id = created["id"]
-        market.buyers[buyer_id] = created["api_key"]
-        market.client.post(
-            f"/v1/buyers/{buyer_id}/deposits",
-            json={"amount": "1000.00", "reference": "wire"},
-            headers=auth(market.finance_key),
-        ).raise_for_status()
-        target_id = market.admin(
-            "POST",
-            "/v1/targets",
-            json={
-                "buyer_id": buyer_id,
-                "campaign_id": market.campaign_id,
-                "destination": f"+1310555020{n}",
-                "bid": bid,
-                "buffer_s": 60,
-                **target_extra,
-            },
-        )["id"]
-        market.targets[target_id] = buyer_id
-    return market
+        buyers=[
+            BuyerSpec(
+                {"name": f"Buyer {n}", "time_zone": "America/Los_Angeles", "credit_limit": "0.00"},
+                deposit={"amount": "1000.00", "reference": "wire"},
+                targets=[
+                    {"destination": f"+1310555020{n}", "bid": bid, "buffer_s": 60, **target_extra}
+                ],
+            )
+            for n, bid in enumerate(bids)
+        ],
+    )
+    return market_over_http(client, spec)
 
 
 @pytest.fixture

@@ -464,6 +464,8 @@ def test_an_rtb_caller_id_of_ten_or_eleven_digits_is_a_us_number(client: TestCli
         ("/v1/ledger/accounts?as_of=2026-03-02", "as_of"),
         ("/v1/ledger/accounts?as_of=1772463630", "as_of"),
         ("/v1/ledger/transfers?cursor=１２", "cursor"),
+        ("/v1/blocklist?limit=1_0", "limit"),
+        ("/v1/blocklist?limit=10.0", "limit"),
     ],
 )
 def test_query_numbers_and_times_are_strict(client: TestClient, path: str, field: str) -> None:

@@ -8,7 +8,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.services import KeyCache
-from domain.commands import RevokeApiKey
+from handlers import parse
 from ppcx.bootstrap import build_domain
 from ppcx.settings import Settings
 from tests.api.conftest import ADMIN_KEY, auth, build_market, event_count
@@ -100,7 +100,7 @@ def test_a_key_revoked_by_another_process_is_refused_once_the_cache_ages(
     assert client.get(f"/v1/buyers/{buyer_id}", headers=headers).status_code == 200
     elsewhere = build_domain(api_settings)
     try:
-        elsewhere.setup.revoke_api_key(RevokeApiKey(issued["id"], by="cli"))
+        elsewhere.setup.revoke_api_key(parse.revoke_api_key(key_id=issued["id"], by="cli"))
     finally:
         elsewhere.close()
     now_s[0] += 0.5  # within the cache's age: still the key as last read

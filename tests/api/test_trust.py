@@ -27,9 +27,11 @@ from tests.api.conftest import (
     auth,
     build_market,
     event_count,
+    market_over_http,
     project,
 )
 from tests.api.test_telephony import _dial_of, _twilio_post
+from tools.market import BuyerSpec, MarketSpec
 from tools.sim.rtb_server import Bidder, RtbServer
 
 pytestmark = pytest.mark.e2e
@@ -205,42 +207,27 @@ def test_the_block_list_is_listed_by_hash_with_who_and_when(
 
 
 def _rtb_market(client: TestClient, urls: list[str]) -> Market:
-    market = Market(client)
-    created = market.admin("POST", "/v1/publishers", json={"name": "RTB Leads"})
-    market.publishers[created["id"]] = created["api_key"]
-    market.campaign_id = market.admin(
-        "POST",
-        "/v1/campaigns",
-        json={
-            "name": "RTB only",
-            "vertical": "legal",
-            "publisher_payout": {"fixed": "10.00"},
-            "rtb_deadline_ms": 100,
-        },
-    )["id"]
-    market.admin(
-        "POST",
-        f"/v1/campaigns/{market.campaign_id}/publishers",
-        json={"publisher_id": created["id"]},
-    )
-    for n, url in enumerate(urls):
-        buyer = market.admin(
-            "POST",
-            "/v1/buyers",
-            json={"name": f"RTB {n}", "time_zone": "UTC", "credit_limit": "1000.00"},
-        )
-        market.admin(
-            "POST",
-            "/v1/targets",
-            json={
-                "buyer_id": buyer["id"],
-                "campaign_id": market.campaign_id,
-                "destination": f"+1310555030{n}",
-                "rtb_url": url,
-                "rtb_timeout_ms": 100,
+    return market_over_http(
+        client,
+        MarketSpec(
+            publishers=[{"name": "RTB Leads"}],
+            campaign={
+                "name": "RTB only",
+                "vertical": "legal",
+                "publisher_payout": {"fixed": "10.00"},
+                "rtb_deadline_ms": 100,
             },
-        )
-    return market
+            buyers=[
+                BuyerSpec(
+                    {"name": f"RTB {n}", "time_zone": "UTC", "credit_limit": "1000.00"},
+                    targets=[
+                        {"destination": f"+1310555030{n}", "rtb_url": url, "rtb_timeout_ms": 100}
+                    ],
+                )
+                for n, url in enumerate(urls)
+            ],
+        ),
+    )
 
 
 def test_when_every_bidder_times_out_or_declines_the_reason_says_so(

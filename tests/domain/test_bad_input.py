@@ -1,4 +1,6 @@
-"""Bad input to any command raises a clear domain error and records nothing."""
+"""Bad input to any command raises a clear domain error and records nothing: the parsing
+layer (`handlers.parse`, which the API and the CLI share) refuses malformed values, the
+handlers what the store says no to."""
 
 from __future__ import annotations
 
@@ -7,26 +9,16 @@ from typing import Any
 
 import pytest
 
-from domain.commands import (
-    AllowPublisher,
-    ChangeCreditLimit,
-    CreateCampaign,
-    CreateNumberPool,
-    CreateTarget,
-    DepositFunds,
-    IssueApiKey,
-    ProvisionNumber,
-    RegisterBuyer,
-    RegisterPublisher,
-    SetStandingBid,
-)
+from domain.commands import CreateCampaign, CreateTarget
 from domain.errors import DomainError, NotFound, ValidationError
+from handlers import parse
 from ppcx.bootstrap import Domain
 from tests.support.market import Market, build_market
 
 pytestmark = pytest.mark.integration
 UNKNOWN_BUYER = "buy_" + "0" * 32
 UNKNOWN_CAMPAIGN = "cmp_" + "0" * 32
+KEY_ID = "key_" + "0" * 32
 
 
 def _campaign(**kw: Any) -> CreateCampaign:
@@ -37,7 +29,7 @@ def _campaign(**kw: Any) -> CreateCampaign:
         "by": "t",
     }
     args.update(kw)
-    return CreateCampaign(**args)
+    return parse.create_campaign(**args)
 
 
 def _target(m: Market, **kw: Any) -> CreateTarget:
@@ -50,43 +42,55 @@ def _target(m: Market, **kw: Any) -> CreateTarget:
         "by": "t",
     }
     args.update(kw)
-    return CreateTarget(**args)
+    return parse.create_target(**args)
 
 
 CASES: list[tuple[str, Callable[[Domain, Market], object], type[DomainError], str]] = [
     (
         "negative deposit",
-        lambda d, m: d.setup.deposit(DepositFunds(m.buyers[0], "-5.00", "r", "t")),
+        lambda d, m: d.setup.deposit(
+            parse.deposit_funds(buyer_id=m.buyers[0], amount="-5.00", reference="r", by="t")
+        ),
         ValidationError,
         "amount",
     ),
     (
         "fractional cents",
-        lambda d, m: d.setup.deposit(DepositFunds(m.buyers[0], "5.005", "r", "t")),
+        lambda d, m: d.setup.deposit(
+            parse.deposit_funds(buyer_id=m.buyers[0], amount="5.005", reference="r", by="t")
+        ),
         ValidationError,
         "amount",
     ),
     (
         "float amount",
-        lambda d, m: d.setup.deposit(DepositFunds(m.buyers[0], 5.0, "r", "t")),
+        lambda d, m: d.setup.deposit(
+            parse.deposit_funds(buyer_id=m.buyers[0], amount=5.0, reference="r", by="t")
+        ),
         ValidationError,
         "amount",
     ),  # type: ignore[arg-type]
     (
         "zero deposit",
-        lambda d, m: d.setup.deposit(DepositFunds(m.buyers[0], "0.00", "r", "t")),
+        lambda d, m: d.setup.deposit(
+            parse.deposit_funds(buyer_id=m.buyers[0], amount="0.00", reference="r", by="t")
+        ),
         ValidationError,
         "amount",
     ),
     (
         "unknown buyer",
-        lambda d, m: d.setup.deposit(DepositFunds(UNKNOWN_BUYER, "5.00", "r", "t")),
+        lambda d, m: d.setup.deposit(
+            parse.deposit_funds(buyer_id=UNKNOWN_BUYER, amount="5.00", reference="r", by="t")
+        ),
         NotFound,
         "buyer_id",
     ),
     (  # the id a command acts on (a path's id): malformed, it names nothing
         "malformed subject id",
-        lambda d, m: d.setup.deposit(DepositFunds("nope", "5.00", "r", "t")),
+        lambda d, m: d.setup.deposit(
+            parse.deposit_funds(buyer_id="nope", amount="5.00", reference="r", by="t")
+        ),
         NotFound,
         "buyer_id",
     ),
@@ -98,25 +102,29 @@ CASES: list[tuple[str, Callable[[Domain, Market], object], type[DomainError], st
     ),
     (
         "empty publisher name",
-        lambda d, m: d.setup.register_publisher(RegisterPublisher("  ", "t")),
+        lambda d, m: d.setup.register_publisher(parse.register_publisher(name="  ", by="t")),
         ValidationError,
         "name",
     ),
     (
         "empty buyer name",
-        lambda d, m: d.setup.register_buyer(RegisterBuyer("", "UTC", "t")),
+        lambda d, m: d.setup.register_buyer(parse.register_buyer(name="", time_zone="UTC", by="t")),
         ValidationError,
         "name",
     ),
     (
         "unknown time zone",
-        lambda d, m: d.setup.register_buyer(RegisterBuyer("B", "Nowhere", "t")),
+        lambda d, m: d.setup.register_buyer(
+            parse.register_buyer(name="B", time_zone="Nowhere", by="t")
+        ),
         ValidationError,
         "time_zone",
     ),
     (
         "float credit limit",
-        lambda d, m: d.setup.change_credit_limit(ChangeCreditLimit(m.buyers[0], 10.5, "t")),
+        lambda d, m: d.setup.change_credit_limit(
+            parse.change_credit_limit(buyer_id=m.buyers[0], credit_limit=10.5, by="t")
+        ),
         ValidationError,
         "credit_limit",
     ),  # type: ignore[arg-type]
@@ -152,7 +160,9 @@ CASES: list[tuple[str, Callable[[Domain, Market], object], type[DomainError], st
     ),
     (
         "allow unknown publisher",
-        lambda d, m: d.setup.allow_publisher(AllowPublisher(m.campaign_id, "pub_" + "0" * 32, "t")),
+        lambda d, m: d.setup.allow_publisher(
+            parse.allow_publisher(campaign_id=m.campaign_id, publisher_id="pub_" + "0" * 32, by="t")
+        ),
         NotFound,
         "publisher_id",
     ),
@@ -194,14 +204,18 @@ CASES: list[tuple[str, Callable[[Domain, Market], object], type[DomainError], st
     ),
     (
         "standing bid float",
-        lambda d, m: d.setup.set_standing_bid(SetStandingBid(m.targets[0], 50.0, "t")),
+        lambda d, m: d.setup.set_standing_bid(
+            parse.set_standing_bid(target_id=m.targets[0], amount=50.0, by="t")
+        ),
         ValidationError,
         "amount",
     ),  # type: ignore[arg-type]
     (
         "other buyer's target",
         lambda d, m: d.setup.set_standing_bid(
-            SetStandingBid(m.targets[0], "50.00", "t", buyer_id=m.buyers[1])
+            parse.set_standing_bid(
+                target_id=m.targets[0], amount="50.00", by="t", buyer_id=m.buyers[1]
+            )
         ),
         NotFound,
         "target_id",
@@ -209,7 +223,13 @@ CASES: list[tuple[str, Callable[[Domain, Market], object], type[DomainError], st
     (
         "bad tracking number",
         lambda d, m: d.setup.provision_number(
-            ProvisionNumber("12345", m.campaign_id, m.publisher_id, "google", "t")
+            parse.provision_number(
+                number="12345",
+                campaign_id=m.campaign_id,
+                publisher_id=m.publisher_id,
+                source="google",
+                by="t",
+            )
         ),
         ValidationError,
         "number",
@@ -217,20 +237,30 @@ CASES: list[tuple[str, Callable[[Domain, Market], object], type[DomainError], st
     (
         "empty pool",
         lambda d, m: d.setup.create_number_pool(
-            CreateNumberPool("P", m.campaign_id, m.publisher_id, (), "t")
+            parse.create_number_pool(
+                name="P", campaign_id=m.campaign_id, publisher_id=m.publisher_id, numbers=(), by="t"
+            )
         ),
         ValidationError,
         "numbers",
     ),
     (
         "key without owner",
-        lambda d, m: d.setup.issue_api_key(IssueApiKey("buyer", None, "h", "", "t")),
+        lambda d, m: d.setup.issue_api_key(
+            parse.issue_api_key(
+                role="buyer", owner_id=None, key_hash="h", label="", key_id=KEY_ID, by="t"
+            )
+        ),
         ValidationError,
         "owner_id",
     ),
     (
         "unknown role",
-        lambda d, m: d.setup.issue_api_key(IssueApiKey("root", None, "h", "", "t")),
+        lambda d, m: d.setup.issue_api_key(
+            parse.issue_api_key(
+                role="root", owner_id=None, key_hash="h", label="", key_id=KEY_ID, by="t"
+            )
+        ),
         ValidationError,
         "role",
     ),

@@ -12,19 +12,15 @@ from domain.call import Call
 from domain.call_state import BillingReason
 from domain.clock import ManualClock
 from domain.commands import (
-    BlockCaller,
-    ChangeCreditLimit,
     CompleteCall,
-    ConvertCall,
-    DisputeCall,
     ExpirePing,
     FailOver,
     PostCall,
     RecordAnswer,
-    ResolveDispute,
 )
 from domain.errors import Conflict, Expired, InsufficientFunds, NotFound
 from domain.ids import new_id
+from handlers import parse
 from ppcx.bootstrap import Domain
 from tests.support.log import event_names, ledger_from_log
 from tests.support.market import Market, build_market
@@ -104,7 +100,9 @@ def test_blocked_caller_is_not_billed(domain: Domain, clock: ManualClock) -> Non
     won = market.auction([market.targets[0]], caller_hash="h-dnc")
     domain.calls.post_call(PostCall(won.call_id))
     domain.calls.record_answer(RecordAnswer(won.call_id))
-    domain.setup.block_caller(BlockCaller("h-dnc", "asked not to be called", by="test"))
+    domain.setup.block_caller(
+        parse.block_caller(caller_hash="h-dnc", reason="asked not to be called", by="test")
+    )
     billing = domain.calls.complete_call(CompleteCall(won.call_id, 300))
     assert billing.reason == "blocked"
 
@@ -176,27 +174,37 @@ def test_insufficient_funds_records_nothing(domain: Domain) -> None:
     with pytest.raises(InsufficientFunds):
         market.auction([market.targets[0]])  # 45.00 against 40.00 available
     assert domain.app.store.head() == before
-    domain.setup.change_credit_limit(ChangeCreditLimit(market.buyers[0], "5.00", by="test"))
+    domain.setup.change_credit_limit(
+        parse.change_credit_limit(buyer_id=market.buyers[0], credit_limit="5.00", by="test")
+    )
     market.auction([market.targets[0]])
     assert _available(domain, market.buyers[0]) == -500
     with pytest.raises(Conflict):  # cannot lower the limit under what is used
-        domain.setup.change_credit_limit(ChangeCreditLimit(market.buyers[0], "4.99", by="t"))
+        domain.setup.change_credit_limit(
+            parse.change_credit_limit(buyer_id=market.buyers[0], credit_limit="4.99", by="t")
+        )
 
 
 def test_dispute_accepted_reverses_with_new_entries(domain: Domain, clock: ManualClock) -> None:
     market = build_market(domain)
     buyer = market.buyers[0]
     call_id, _ = _connect(market, clock, duration_s=200)
-    domain.calls.convert_call(ConvertCall(call_id, by="buyer", value="250.00", buyer_id=buyer))
+    domain.calls.convert_call(
+        parse.convert_call(call_id=call_id, by="buyer", value="250.00", buyer_id=buyer)
+    )
     with pytest.raises(NotFound):  # another buyer cannot dispute it
         domain.calls.dispute_call(
-            DisputeCall(call_id, "wrong number", by="x", buyer_id=market.buyers[1])
+            parse.dispute_call(
+                call_id=call_id, reason="wrong number", by="x", buyer_id=market.buyers[1]
+            )
         )
     dispute_id = domain.calls.dispute_call(
-        DisputeCall(call_id, "wrong number", by="buyer", buyer_id=buyer)
+        parse.dispute_call(call_id=call_id, reason="wrong number", by="buyer", buyer_id=buyer)
     )
     result = domain.calls.resolve_dispute(
-        ResolveDispute(call_id, dispute_id, True, "ok", by="finance")
+        parse.resolve_dispute(
+            call_id=call_id, dispute_id=dispute_id, accept=True, note="ok", by="finance"
+        )
     )
     assert result.reversal_transfer_id is not None
     assert _available(domain, buyer) == 100000
@@ -205,7 +213,11 @@ def test_dispute_accepted_reverses_with_new_entries(domain: Domain, clock: Manua
     assert ledger.balance("platform:revenue").posted_cents == 0
     assert ledger.total_net_cents() == 0
     with pytest.raises(Conflict):
-        domain.calls.resolve_dispute(ResolveDispute(call_id, dispute_id, False, "", by="f"))
+        domain.calls.resolve_dispute(
+            parse.resolve_dispute(
+                call_id=call_id, dispute_id=dispute_id, accept=False, note="", by="f"
+            )
+        )
     names = event_names(domain.app)
     assert "Buyer.TransferReversed" in names
     assert names.count("Buyer.HoldPosted") == 1  # the original posting is never edited

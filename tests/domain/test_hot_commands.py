@@ -13,10 +13,10 @@ from eventsourcing.persistence import RecordConflictError
 from domain.base import PPCXAggregate
 from domain.buyer import Buyer
 from domain.clock import ManualClock
-from domain.commands import DepositFunds, RegisterBuyer
 from domain.errors import InsufficientFunds
 from domain.invariant import InvariantViolation
 from eventstore.writer import EventWriter, _Command, _Item, _Save
+from handlers import parse
 from handlers.setup import SetupHandlers
 from handlers.unit_of_work import HandlerContext
 from ppcx.bootstrap import build_application
@@ -42,7 +42,7 @@ def registered(local_settings: Settings, clock: ManualClock) -> Iterator[tuple[E
     writer = EventWriter(app)
     try:
         setup = SetupHandlers(HandlerContext(app=app, writer=writer, clock=clock))
-        yield writer, setup.register_buyer(RegisterBuyer("B", "UTC", by="t"))
+        yield writer, setup.register_buyer(parse.register_buyer(name="B", time_zone="UTC", by="t"))
     finally:
         writer.close()
         app.close()
@@ -72,13 +72,17 @@ def test_two_processes_on_one_buyer_never_conflict_and_lose_nothing(
             SetupHandlers(HandlerContext(app=a, writer=w, clock=clock))
             for a, w in zip(apps, writers, strict=True)
         ]
-        buyer_id = handlers[0].register_buyer(RegisterBuyer("Hot", "UTC", by="t"))
+        buyer_id = handlers[0].register_buyer(
+            parse.register_buyer(name="Hot", time_zone="UTC", by="t")
+        )
         errors: list[BaseException] = []
 
         def hammer(h: SetupHandlers) -> None:
             for _ in range(DEPOSITS_PER_THREAD):
                 try:
-                    h.deposit(DepositFunds(buyer_id, "1.00", "r", by="t"))
+                    h.deposit(
+                        parse.deposit_funds(buyer_id=buyer_id, amount="1.00", reference="r", by="t")
+                    )
                 except BaseException as error:
                     errors.append(error)
 

@@ -14,10 +14,10 @@ from eventsourcing.persistence import IntegrityError
 
 from domain.buyer import Buyer
 from domain.clock import ManualClock
-from domain.commands import DepositFunds, RegisterBuyer, RegisterPublisher
 from domain.errors import ConcurrencyConflict
 from eventstore.chain import GENESIS, chain_key, link_digest
 from eventstore.writer import EventWriter
+from handlers import parse
 from handlers.results import DepositReceipt
 from handlers.setup import SetupHandlers
 from handlers.unit_of_work import HandlerContext
@@ -54,7 +54,7 @@ def test_every_event_is_chained_in_notification_order(
 
 def test_conflicting_versions_are_refused_atomically(any_domain: Domain) -> None:
     setup = any_domain.setup
-    buyer_id = setup.register_buyer(RegisterBuyer("B", "UTC", by="t"))
+    buyer_id = setup.register_buyer(parse.register_buyer(name="B", time_zone="UTC", by="t"))
     first = any_domain.app.load(Buyer, buyer_id, "buyer_id")
     second = any_domain.app.load(Buyer, buyer_id, "buyer_id")
     publisher = any_domain.app  # unrelated aggregate saved in the same batch must not land
@@ -78,7 +78,9 @@ def test_hot_aggregate_conflicts_are_retried_across_writers(
     try:
         contexts = [HandlerContext(app=a, writer=EventWriter(a), clock=clock) for a in apps]
         handlers = [SetupHandlers(c) for c in contexts]
-        buyer_id = handlers[0].register_buyer(RegisterBuyer("Hot", "UTC", by="t"))
+        buyer_id = handlers[0].register_buyer(
+            parse.register_buyer(name="Hot", time_zone="UTC", by="t")
+        )
         errors: list[BaseException] = []
         succeeded: list[int] = []
 
@@ -86,7 +88,9 @@ def test_hot_aggregate_conflicts_are_retried_across_writers(
             done = 0
             try:
                 for _ in range(15):
-                    h.deposit(DepositFunds(buyer_id, "1.00", "r", by="t"))
+                    h.deposit(
+                        parse.deposit_funds(buyer_id=buyer_id, amount="1.00", reference="r", by="t")
+                    )
                     done += 1
             except BaseException as error:
                 errors.append(error)
@@ -115,12 +119,16 @@ def test_hot_aggregate_conflicts_are_retried_across_writers(
 
 def test_commands_with_an_id_take_effect_once(any_domain: Domain) -> None:
     setup = any_domain.setup
-    first = setup.register_publisher(RegisterPublisher("P", by="t", command_id="c-1"))
-    again = setup.register_publisher(RegisterPublisher("P", by="t", command_id="c-1"))
+    first = setup.register_publisher(parse.register_publisher(name="P", by="t", command_id="c-1"))
+    again = setup.register_publisher(parse.register_publisher(name="P", by="t", command_id="c-1"))
     assert first == again
-    buyer_id = setup.register_buyer(RegisterBuyer("B", "UTC", by="t"))
+    buyer_id = setup.register_buyer(parse.register_buyer(name="B", time_zone="UTC", by="t"))
     receipts = [
-        setup.deposit(DepositFunds(buyer_id, "10.00", "wire 7", by="t", command_id="dep-7"))
+        setup.deposit(
+            parse.deposit_funds(
+                buyer_id=buyer_id, amount="10.00", reference="wire 7", by="t", command_id="dep-7"
+            )
+        )
         for _ in range(3)
     ]
     assert any_domain.app.load(Buyer, buyer_id, "buyer_id").available_cents == 1000
@@ -130,9 +138,9 @@ def test_commands_with_an_id_take_effect_once(any_domain: Domain) -> None:
 
 def test_snapshots_bound_cold_loads(any_domain: Domain, store_settings: Settings) -> None:
     setup = any_domain.setup
-    buyer_id = setup.register_buyer(RegisterBuyer("Busy", "UTC", by="t"))
+    buyer_id = setup.register_buyer(parse.register_buyer(name="Busy", time_zone="UTC", by="t"))
     for _ in range(205):
-        setup.deposit(DepositFunds(buyer_id, "1.00", "r", by="t"))
+        setup.deposit(parse.deposit_funds(buyer_id=buyer_id, amount="1.00", reference="r", by="t"))
     assert any_domain.app.snapshots is not None
     snapshots = list(any_domain.app.snapshots.get(buyer_id))
     assert [s.originator_version for s in snapshots] == [200]
@@ -157,7 +165,7 @@ def test_group_commit_batches_concurrent_saves(
 
         def register(n: int) -> None:
             for i in range(10):
-                pid = setup.register_publisher(RegisterPublisher(f"P{n}-{i}", by="t"))
+                pid = setup.register_publisher(parse.register_publisher(name=f"P{n}-{i}", by="t"))
                 with lock:
                     ids.append(pid)
 
@@ -194,11 +202,13 @@ def test_snapshot_of_a_group_commit_is_the_replayed_state(
     writer = EventWriter(app, group_commit=True)
     try:
         setup = SetupHandlers(HandlerContext(app=app, writer=writer, clock=clock))
-        buyer_id = setup.register_buyer(RegisterBuyer("Busy", "UTC", by="t"))
+        buyer_id = setup.register_buyer(parse.register_buyer(name="Busy", time_zone="UTC", by="t"))
         amounts = [f"{n % 7 + 1}.{n % 100:02d}" for n in range(420)]
 
         def deposit(amount: str) -> None:
-            setup.deposit(DepositFunds(buyer_id, amount, "r", by="t"))
+            setup.deposit(
+                parse.deposit_funds(buyer_id=buyer_id, amount=amount, reference="r", by="t")
+            )
 
         with ThreadPoolExecutor(max_workers=16) as pool:
             list(pool.map(deposit, amounts))
@@ -225,9 +235,9 @@ def test_a_snapshot_is_written_in_the_writers_turn(
     """Another process's writer holds the turn: the snapshot waits for it (not in SQLite's
     busy handler, which sleeps up to 100 ms per try and stalled the writer for seconds)."""
     setup = domain.setup
-    buyer_id = setup.register_buyer(RegisterBuyer("Busy", "UTC", by="t"))
+    buyer_id = setup.register_buyer(parse.register_buyer(name="Busy", time_zone="UTC", by="t"))
     for _ in range(200):
-        setup.deposit(DepositFunds(buyer_id, "1.00", "r", by="t"))
+        setup.deposit(parse.deposit_funds(buyer_id=buyer_id, amount="1.00", reference="r", by="t"))
     app = domain.app
     assert app.snapshots is not None
     buyer = app.load(Buyer, buyer_id, "buyer_id")
@@ -259,7 +269,7 @@ def test_the_writer_thread_runs_at_its_own_priority(
     writer = EventWriter(app, group_commit=True, nice=min(before + 5, 19))
     try:
         setup = SetupHandlers(HandlerContext(app=app, writer=writer, clock=clock))
-        setup.register_buyer(RegisterBuyer("B", "UTC", by="t"))
+        setup.register_buyer(parse.register_buyer(name="B", time_zone="UTC", by="t"))
         assert writer.native_id is not None
         assert os.getpriority(os.PRIO_PROCESS, writer.native_id) == min(before + 5, 19)
         assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == before

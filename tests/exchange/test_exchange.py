@@ -13,10 +13,13 @@ from domain.buyer import Buyer
 from domain.call import Call
 from domain.call_state import BillingReason, FailoverReason
 from domain.clock import ManualClock
-from domain.commands import BlockCaller, ChangeCreditLimit, DepositFunds
 from domain.errors import Conflict, Expired, NotFound
+from eventstore.chain import chain_key
+from handlers import parse
 from ppcx.bootstrap import Domain, ExchangeRuntime
 from ppcx.settings import Settings
+from replay.rehydrate import rehydrate
+from replay.verify import verify
 from tests.support.exchange import buyer_with_target, caller, ping, publisher_and_campaign, sync
 from tests.support.log import event_names, ledger_from_log
 from tests.support.waiting import until
@@ -282,7 +285,9 @@ async def test_blocked_caller_gets_no_auction(
     publisher, campaign = publisher_and_campaign(domain)
     buyer_with_target(domain, campaign)
     number = caller(66)
-    domain.setup.block_caller(BlockCaller(runtime.hasher(number), "DNC", by="test"))
+    domain.setup.block_caller(
+        parse.block_caller(caller_hash=runtime.hasher(number), reason="DNC", by="test")
+    )
     sync(runtime)
     result = await runtime.auctions.ping(ping(publisher, campaign, number))
     assert (result.accepted, result.reason) == (False, "blocked")
@@ -394,7 +399,45 @@ async def test_funds_and_limits_reach_redis_from_the_log(
     buyer, _ = buyer_with_target(domain, campaign, deposit="10.00")
     sync(runtime)
     assert not (await runtime.auctions.ping(ping(publisher, campaign, caller(1)))).accepted
-    domain.setup.deposit(DepositFunds(buyer, "20.00", "wire", by="test"))
-    domain.setup.change_credit_limit(ChangeCreditLimit(buyer, "15.00", by="test"))
+    domain.setup.deposit(
+        parse.deposit_funds(buyer_id=buyer, amount="20.00", reference="wire", by="test")
+    )
+    domain.setup.change_credit_limit(
+        parse.change_credit_limit(buyer_id=buyer, credit_limit="15.00", by="test")
+    )
     sync(runtime)
     assert (await runtime.auctions.ping(ping(publisher, campaign, caller(2)))).accepted
+
+
+async def test_a_disallowed_publisher_is_refused_at_once_and_after_redis_is_rebuilt(
+    runtime: ExchangeRuntime,
+    domain: Domain,
+    settings: Settings,
+    redis_client: redis.Redis,
+) -> None:
+    publisher, campaign = publisher_and_campaign(domain)
+    other = domain.setup.register_publisher(parse.register_publisher(name="Other", by="test"))
+    domain.setup.allow_publisher(
+        parse.allow_publisher(campaign_id=campaign, publisher_id=other, by="test")
+    )
+    buyer_with_target(domain, campaign)
+    sync(runtime)
+    assert (await runtime.auctions.ping(ping(publisher, campaign, caller=caller(1)))).accepted
+    domain.setup.disallow_publisher(
+        parse.disallow_publisher(campaign_id=campaign, publisher_id=publisher, by="test")
+    )
+    sync(runtime)  # what every worker's follower does within its tick
+    with pytest.raises(NotFound):
+        await runtime.auctions.ping(ping(publisher, campaign, caller=caller(2)))
+    assert (await runtime.auctions.ping(ping(other, campaign, caller=caller(3)))).accepted
+
+    for key in redis_client.scan_iter(match=f"{settings.redis_prefix}*"):
+        redis_client.delete(key)
+    rehydrate(domain.app, redis_client, settings.redis_prefix, domain.clock.now())
+    runtime.hot.forget_snapshots()
+    with pytest.raises(NotFound):
+        await runtime.auctions.ping(ping(publisher, campaign, caller=caller(4)))
+    assert (await runtime.auctions.ping(ping(other, campaign, caller=caller(5)))).accepted
+    assert settings.audit_key is not None
+    report = verify(domain.app.store.read_chained, chain_key(settings.audit_key), parallel=False)
+    assert report.ok, report.failures

@@ -10,7 +10,7 @@ import pytest
 from domain.clock import ManualClock
 from ppcx.bootstrap import Domain, build_domain
 from ppcx.settings import Settings
-from projections.store import ProjectionStore
+from projections.store import DATA_TABLES, ProjectionStore
 from tests.support.clock import START
 from tests.support.market import build_market
 from tests.support.scenario import drive_calls
@@ -50,21 +50,8 @@ def project_log(domain: Domain, path: Path, batch_events: int = 5000) -> Project
 
 def dump(store: ProjectionStore) -> dict[str, list[tuple[object, ...]]]:
     """Every table's rows, sorted: what "identical tables" compares."""
-    tables = (
-        "campaigns",
-        "publishers",
-        "buyers",
-        "targets",
-        "tracking_numbers",
-        "pings",
-        "bids",
-        "calls",
-        "ledger_entries",
-        "pnl_hourly",
-        "attribution_daily",
-    )
     out = {}
-    for table in tables:
+    for table in DATA_TABLES:
         rows = store.con.execute(f"SELECT * FROM {table}").fetchall()
         out[table] = sorted(rows, key=repr)
     return out

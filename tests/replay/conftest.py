@@ -10,11 +10,13 @@ from typing import Any
 
 from domain.call_state import FailoverReason
 from domain.clock import ManualClock
-from domain.commands import DisputeCall, ResolveDispute
 from domain.errors import DomainError
+from handlers import parse
 from ppcx.bootstrap import Domain, ExchangeRuntime
 from tests.exchange.conftest import anyio_backend, domain, runtime  # noqa: F401 - shared fixtures
-from tests.support.exchange import buyer_with_target, caller, ping, publisher_and_campaign, sync
+from tests.support.exchange import buyer_spec, caller, ping, sync
+from tests.support.market import CAMPAIGN
+from tools.market import InProcess, MarketSpec, build_market
 
 
 @dataclass
@@ -36,25 +38,28 @@ def market(
 ) -> Market:
     """Four buyers bidding 45, 52, 45 and 60 on one campaign; target ids derive from `tag`,
     so two stores built with the same tag rank (and draw) the same way."""
-    publisher, campaign = publisher_and_campaign(
-        domain, duplicate_window_days=1, command_id=f"{tag}-campaign"
+    spec = MarketSpec(
+        {**CAMPAIGN, "duplicate_window_days": 1, "command_id": f"{tag}-campaign"},
+        buyers=[
+            buyer_spec(
+                bid=bid,
+                deposit=deposits[n],
+                destination=f"+131055501{n:02d}",
+                caps=caps[n],
+                command_id=f"{tag}-target-{n}",
+                **target,
+            )
+            for n, bid in enumerate(("45.00", "52.00", "45.00", "60.00"))
+        ],
     )
-    found = Market(publisher, campaign)
-    for n, bid in enumerate(("45.00", "52.00", "45.00", "60.00")):
-        buyer, target_id = buyer_with_target(
-            domain,
-            campaign,
-            bid=bid,
-            deposit=deposits[n],
-            destination=f"+131055501{n:02d}",
-            caps=caps[n],
-            command_id=f"{tag}-target-{n}",
-            **target,
-        )
-        found.buyers.append(buyer)
-        found.targets.append(target_id)
+    built = build_market(InProcess(domain), spec)
     sync(runtime)
-    return found
+    return Market(
+        built.publishers[0].id,
+        built.campaign_id,
+        [buyer.id for buyer in built.buyers],
+        [target_id for target_id, _ in built.targets],
+    )
 
 
 async def drive(
@@ -91,11 +96,15 @@ async def drive(
             if rng.random() < 0.15:
                 try:
                     dispute = domain.calls.dispute_call(
-                        DisputeCall(result.call_id, "wrong", by="buyer")
+                        parse.dispute_call(call_id=result.call_id, reason="wrong", by="buyer")
                     )
                     domain.calls.resolve_dispute(
-                        ResolveDispute(
-                            result.call_id, dispute, rng.random() < 0.5, "ok", by="finance"
+                        parse.resolve_dispute(
+                            call_id=result.call_id,
+                            dispute_id=dispute,
+                            accept=rng.random() < 0.5,
+                            note="ok",
+                            by="finance",
                         )
                     )
                 except DomainError:

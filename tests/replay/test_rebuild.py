@@ -25,7 +25,7 @@ from ppcx.settings import Settings
 from projections.projector import Projector
 from projections.reports import ledger_balances
 from projections.statements import statement_from_projection
-from projections.store import ProjectionStore
+from projections.store import DATA_TABLES, ProjectionStore
 from replay.asof import rebuild_as_of
 from replay.log import event_name, pages
 from replay.rehydrate import rehydrate
@@ -41,20 +41,7 @@ from tests.support.exchange import (
 )
 
 pytestmark = [pytest.mark.anyio, pytest.mark.integration]
-PROJECTED_TABLES = (
-    "projection_position",
-    "campaigns",
-    "publishers",
-    "buyers",
-    "targets",
-    "pings",
-    "bids",
-    "calls",
-    "ledger_entries",
-    "open_holds",
-    "pnl_hourly",
-    "attribution_daily",
-)
+PROJECTED_TABLES = ("projection_position", *DATA_TABLES)  # the schema's digest aside
 
 
 def _tables(path: Path) -> dict[str, list[tuple[Any, ...]]]:

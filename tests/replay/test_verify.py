@@ -13,8 +13,8 @@ import pytest
 from typer.testing import CliRunner
 
 from domain.clock import ManualClock
-from domain.commands import DepositFunds
 from eventstore.chain import GENESIS, ChainHasher, chain_key
+from handlers import parse
 from ppcx.bootstrap import Domain, ExchangeRuntime
 from ppcx.cli import app as cli
 from ppcx.settings import Settings
@@ -197,7 +197,9 @@ async def test_events_cut_from_the_end_are_caught_against_the_recorded_head(
 ) -> None:
     first, second = _buyers(logged)[:2]
     for n in range(3):  # the last transactions of the audited log
-        logged.setup.deposit(DepositFunds(first, "1.00", f"a{n}", by="test"))
+        logged.setup.deposit(
+            parse.deposit_funds(buyer_id=first, amount="1.00", reference=f"a{n}", by="test")
+        )
     audited = _verify(settings, logged)
     head, link = audited.head, bytes.fromhex(audited.head_link)
     with sqlite3.connect(_db(settings)) as con:
@@ -207,7 +209,9 @@ async def test_events_cut_from_the_end_are_caught_against_the_recorded_head(
     assert _failures(cut) == {(head - 3, "chain")}  # … but not the log finance recorded
     # new events reuse the removed ids and chain on cleanly: only the recorded link tells
     for n in range(3):
-        logged.setup.deposit(DepositFunds(second, "2.00", f"b{n}", by="test"))
+        logged.setup.deposit(
+            parse.deposit_funds(buyer_id=second, amount="2.00", reference=f"b{n}", by="test")
+        )
     rewritten = _verify(settings, logged, expect_head=head, expect_link=link)
     assert rewritten.head == head
     assert _failures(rewritten) == {(head, "chain")}

@@ -4,62 +4,41 @@ from __future__ import annotations
 
 from typing import Any
 
-from domain.commands import (
-    AllowPublisher,
-    CreateCampaign,
-    CreateTarget,
-    DepositFunds,
-    RegisterBuyer,
-    RegisterPublisher,
-)
 from domain.geo import Geo
 from exchange.ping import PingRequest
 from ppcx.bootstrap import Domain, ExchangeRuntime
+from tests.support.market import CAMPAIGN
+from tools.market import BuyerSpec, InProcess, MarketSpec, add_buyer, build_market
 
 CA = Geo("CA", "90210", "310")
 
 
 def publisher_and_campaign(domain: Domain, **campaign: Any) -> tuple[str, str]:
-    publisher_id = domain.setup.register_publisher(RegisterPublisher("Pub", by="test"))
-    args: dict[str, Any] = {
-        "name": "Injury",
-        "vertical": "legal",
-        "publisher_payout": {"fixed": "30.00"},
-        "min_margin": "5.00",
-        "by": "test",
-    }
-    args.update(campaign)
-    campaign_id = domain.setup.create_campaign(CreateCampaign(**args))
-    domain.setup.allow_publisher(AllowPublisher(campaign_id, publisher_id, by="test"))
-    return publisher_id, campaign_id
+    """A publisher allowed on a new campaign (`CAMPAIGN` with `campaign`'s fields)."""
+    built = build_market(InProcess(domain), MarketSpec({**CAMPAIGN, **campaign}))
+    return built.publishers[0].id, built.campaign_id
 
 
-def buyer_with_target(
-    domain: Domain,
-    campaign_id: str,
+def buyer_spec(
     *,
     deposit: str = "10000.00",
     time_zone: str = "UTC",
     credit_limit: str = "0.00",
     **target: Any,
-) -> tuple[str, str]:
-    buyer_id = domain.setup.register_buyer(
-        RegisterBuyer("Buyer", time_zone, by="test", credit_limit=credit_limit)
+) -> BuyerSpec:
+    """A buyer with one target: a standing bid of 45.00 unless `target` says otherwise."""
+    bidding = {} if "rtb_url" in target else {"bid": "45.00"}
+    return BuyerSpec(
+        {"name": "Buyer", "time_zone": time_zone, "credit_limit": credit_limit},
+        deposit={"amount": deposit, "reference": "wire"} if deposit != "0.00" else None,
+        targets=[{"name": "T", "destination": "+13105550100", **bidding, **target}],
     )
-    if deposit != "0.00":
-        domain.setup.deposit(DepositFunds(buyer_id, deposit, "wire", by="test"))
-    args: dict[str, Any] = {
-        "buyer_id": buyer_id,
-        "campaign_id": campaign_id,
-        "name": "T",
-        "destination": "+13105550100",
-        "by": "test",
-    }
-    if "rtb_url" not in target:
-        args["bid"] = "45.00"
-    args.update(target)
-    target_id = domain.setup.create_target(CreateTarget(**args))
-    return buyer_id, target_id
+
+
+def buyer_with_target(domain: Domain, campaign_id: str, **spec: Any) -> tuple[str, str]:
+    """A funded buyer and its target on the campaign (see `buyer_spec`)."""
+    buyer, targets = add_buyer(InProcess(domain), campaign_id, buyer_spec(**spec))
+    return buyer.id, targets[0]
 
 
 def sync(runtime: ExchangeRuntime) -> None:

@@ -8,7 +8,8 @@ from typing import Any
 import orjson
 from eventsourcing.persistence import Notification
 
-from domain.ledger import Ledger, apply_stored_event
+from domain.ledger import Ledger
+from domain.ledger_fold import apply_stored_event
 from eventstore.application import PPCXApplication
 
 PAGE = 1000

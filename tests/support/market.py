@@ -6,19 +6,13 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
+import tools.market
 from domain.call_state import BidOutcomeKind, Candidate
-from domain.commands import (
-    AllowPublisher,
-    BidOutcome,
-    CreateCampaign,
-    CreateTarget,
-    DepositFunds,
-    RecordAuction,
-    RegisterBuyer,
-    RegisterPublisher,
-)
+from domain.commands import BidOutcome, RecordAuction
 from domain.ids import new_id
+from domain.money import parse_cents
 from ppcx.bootstrap import Domain
+from tools.market import BuyerSpec, InProcess, MarketSpec
 
 
 @dataclass
@@ -96,6 +90,15 @@ class Market:
         )
 
 
+# The campaign the tests' markets share (a `POST /v1/campaigns` body).
+CAMPAIGN: dict[str, Any] = {
+    "name": "Injury",
+    "vertical": "legal",
+    "publisher_payout": {"fixed": "30.00"},
+    "min_margin": "5.00",
+}
+
+
 def build_market(
     domain: Domain,
     *,
@@ -106,44 +109,37 @@ def build_market(
     payout: dict[str, str] | None = None,
     duplicate_window_days: int = 30,
 ) -> Market:
-    setup = domain.setup
-    publisher_id = setup.register_publisher(RegisterPublisher(name="Pub", by="test"))
-    campaign_id = setup.create_campaign(
-        CreateCampaign(
-            name="Injury",
-            vertical="legal",
-            publisher_payout=payout or {"fixed": "30.00"},
-            min_margin="5.00",
-            duplicate_window_days=duplicate_window_days,
-            by="test",
-        )
+    """One publisher on one campaign, `buyers` funded buyers each with a standing bid."""
+    spec = MarketSpec(
+        campaign={
+            **CAMPAIGN,
+            "publisher_payout": payout or CAMPAIGN["publisher_payout"],
+            "duplicate_window_days": duplicate_window_days,
+        },
+        buyers=[
+            BuyerSpec(
+                {
+                    "name": f"Buyer {n}",
+                    "time_zone": "America/New_York",
+                    "credit_limit": credit_limit,
+                },
+                deposit={"amount": deposit, "reference": "wire"} if deposit != "0.00" else None,
+                targets=[
+                    {"name": f"T{n}", "destination": "+13105550100", "bid": bids[n % len(bids)]}
+                ],
+            )
+            for n in range(buyers)
+        ],
     )
-    setup.allow_publisher(AllowPublisher(campaign_id, publisher_id, by="test"))
-    market = Market(domain, publisher_id, campaign_id, [], [])
-    for index in range(buyers):
-        buyer_id = setup.register_buyer(
-            RegisterBuyer(
-                name=f"Buyer {index}",
-                time_zone="America/New_York",
-                by="test",
-                credit_limit=credit_limit,
-            )
-        )
-        if deposit != "0.00":
-            setup.deposit(DepositFunds(buyer_id, deposit, "wire", by="test"))
-        bid = bids[index % len(bids)]
-        target_id = setup.create_target(
-            CreateTarget(
-                buyer_id=buyer_id,
-                campaign_id=campaign_id,
-                name=f"T{index}",
-                destination="+13105550100",
-                bid=bid,
-                by="test",
-            )
-        )
-        market.buyers.append(buyer_id)
-        market.targets.append(target_id)
-        market.owners[target_id] = buyer_id
-        market.prices[target_id] = int(bid.replace(".", ""))
+    built = tools.market.build_market(InProcess(domain), spec)
+    market = Market(
+        domain,
+        built.publishers[0].id,
+        built.campaign_id,
+        [buyer.id for buyer in built.buyers],
+        [target for target, _ in built.targets],
+    )
+    for n, (target, buyer) in enumerate(built.targets):
+        market.owners[target] = buyer
+        market.prices[target] = parse_cents(bids[n % len(bids)])
     return market

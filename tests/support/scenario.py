@@ -9,16 +9,14 @@ from datetime import timedelta
 from domain.clock import ManualClock
 from domain.commands import (
     CompleteCall,
-    ConvertCall,
-    DisputeCall,
     ExpirePing,
     FailOver,
     PostCall,
     RecordAnswer,
-    ResolveDispute,
 )
 from domain.errors import DomainError
 from domain.ids import new_id
+from handlers import parse
 from tests.support.market import Market
 
 
@@ -58,10 +56,20 @@ def drive_calls(market: Market, clock: ManualClock, calls: int, seed: int = 1) -
         billing = d.complete_call(CompleteCall(call_id, duration))
         kinds[kind if billing.billable or kind == "short" else "duplicate"] += 1
         if billing.billable and rng.random() < 0.3:
-            d.convert_call(ConvertCall(call_id, by="buyer", value=f"{rng.randint(50, 500)}.00"))
+            d.convert_call(
+                parse.convert_call(call_id=call_id, by="buyer", value=f"{rng.randint(50, 500)}.00")
+            )
         if billing.billable and kind == "dispute":
-            dispute_id = d.dispute_call(DisputeCall(call_id, "wrong number", by="buyer"))
+            dispute_id = d.dispute_call(
+                parse.dispute_call(call_id=call_id, reason="wrong number", by="buyer")
+            )
             d.resolve_dispute(
-                ResolveDispute(call_id, dispute_id, rng.random() < 0.5, "checked", by="finance")
+                parse.resolve_dispute(
+                    call_id=call_id,
+                    dispute_id=dispute_id,
+                    accept=rng.random() < 0.5,
+                    note="checked",
+                    by="finance",
+                )
             )
     return kinds

@@ -19,20 +19,13 @@ import redis.asyncio as aioredis
 from rich.console import Console
 
 from domain.clock import SystemClock
-from domain.commands import (
-    AllowPublisher,
-    CreateCampaign,
-    CreateTarget,
-    DepositFunds,
-    RegisterBuyer,
-    RegisterPublisher,
-)
 from domain.geo import Geo
 from exchange.ping import PingRequest
 from ppcx.bootstrap import Domain, ExchangeRuntime, build_domain, build_exchange
 from ppcx.settings import Settings
 from ppcx.tuning import settle_garbage_collector
 from tools.bench.report import Figure, percentile
+from tools.market import BuyerSpec, InProcess, MarketSpec, build_market
 from tools.sim.rtb_server import Bidder, RtbProcess
 
 BUYERS_MAX = 100
@@ -48,43 +41,39 @@ class Latencies:
 
 
 def _market(domain: Domain, targets: int, rtb_urls: list[str] | None) -> tuple[str, str]:
-    setup = domain.setup
-    publisher = setup.register_publisher(RegisterPublisher("Bench publisher", by="bench"))
-    campaign = setup.create_campaign(
-        CreateCampaign(
-            "Bench",
-            "legal",
-            {"fixed": "30.00"},
-            by="bench",
-            min_margin="5.00",
-            rtb_deadline_ms=RTB_DEADLINE_MS,
-            duplicate_window_days=0,
+    """One campaign, up to BUYERS_MAX funded buyers sharing `targets` targets: standing bids,
+    or the RTB bidders' URLs."""
+    buyers = min(BUYERS_MAX, targets)
+    bodies = [
+        {"name": f"T{i}", "destination": "+13105550100"}
+        | (
+            {"rtb_url": rtb_urls[i], "rtb_timeout_ms": RTB_DEADLINE_MS}
+            if rtb_urls
+            else {"bid": f"{40 + i % 20}.00"}
         )
+        for i in range(targets)
+    ]
+    spec = MarketSpec(
+        publishers=[{"name": "Bench publisher"}],
+        campaign={
+            "name": "Bench",
+            "vertical": "legal",
+            "publisher_payout": {"fixed": "30.00"},
+            "min_margin": "5.00",
+            "rtb_deadline_ms": RTB_DEADLINE_MS,
+            "duplicate_window_days": 0,
+        },
+        buyers=[
+            BuyerSpec(
+                {"name": f"Buyer {n}", "time_zone": "America/New_York"},
+                deposit={"amount": "10000000.00", "reference": "bench"},
+                targets=bodies[n::buyers],
+            )
+            for n in range(buyers)
+        ],
     )
-    setup.allow_publisher(AllowPublisher(campaign, publisher, by="bench"))
-    buyers = []
-    for i in range(min(BUYERS_MAX, targets)):
-        buyer = setup.register_buyer(RegisterBuyer(f"Buyer {i}", "America/New_York", by="b"))
-        setup.deposit(DepositFunds(buyer, "10000000.00", "bench", by="bench"))
-        buyers.append(buyer)
-    for i in range(targets):
-        buyer = buyers[i % len(buyers)]
-        if rtb_urls:
-            command = CreateTarget(
-                buyer,
-                campaign,
-                f"T{i}",
-                "+13105550100",
-                by="bench",
-                rtb_url=rtb_urls[i],
-                rtb_timeout_ms=RTB_DEADLINE_MS,
-            )
-        else:
-            command = CreateTarget(
-                buyer, campaign, f"T{i}", "+13105550100", by="bench", bid=f"{40 + i % 20}.00"
-            )
-        setup.create_target(command)
-    return publisher, campaign
+    built = build_market(InProcess(domain, by="bench"), spec)
+    return built.publishers[0].id, built.campaign_id
 
 
 async def _bare_evalsha(redis_url: str, rounds: int) -> list[float]:

@@ -25,6 +25,7 @@ from rich.console import Console
 
 from ppcx.services import drop_redis_keys, free_loopback_port
 from tools.bench.report import Figure, rate
+from tools.market import BuyerSpec, MarketSpec, OverHttp, build_market
 
 ADMIN_KEY = "bench-admin-key"
 SEQUENTIAL_PINGS = 300  # latency without queueing: one client, one request at a time
@@ -134,43 +135,28 @@ async def _drive(
 
 
 def _market(base_url: str, targets: int) -> tuple[str, str]:
-    """One campaign, one publisher, `targets` funded buyers with standing bids."""
-    admin = {"Authorization": f"Bearer {ADMIN_KEY}"}
-    with httpx.Client(base_url=base_url, headers=admin, timeout=30) as client:
-
-        def post(path: str, body: dict[str, object]) -> dict[str, str]:
-            response = client.post(path, json=body)
-            response.raise_for_status()
-            return response.json() if response.content else {}
-
-        publisher = post("/v1/publishers", {"name": "bench publisher"})
-        campaign = post(
-            "/v1/campaigns",
-            {
-                "name": "bench",
-                "vertical": "legal",
-                "publisher_payout": {"fixed": "20.00"},
-                "duplicate_window_days": 0,
-            },
-        )["id"]
-        client.post(
-            f"/v1/campaigns/{campaign}/publishers", json={"publisher_id": publisher["id"]}
-        ).raise_for_status()
-        for n in range(targets):
-            buyer = post(
-                "/v1/buyers", {"name": f"buyer {n}", "time_zone": "UTC", "credit_limit": "0.00"}
-            )["id"]
-            post(f"/v1/buyers/{buyer}/deposits", {"amount": "100000000.00"})
-            post(
-                "/v1/targets",
-                {
-                    "buyer_id": buyer,
-                    "campaign_id": campaign,
-                    "destination": f"+1310555{n:04d}",
-                    "bid": f"{30 + n}.00",
-                },
+    """One campaign, one publisher, `targets` funded buyers with standing bids → the
+    publisher's key and the campaign."""
+    spec = MarketSpec(
+        publishers=[{"name": "bench publisher"}],
+        campaign={
+            "name": "bench",
+            "vertical": "legal",
+            "publisher_payout": {"fixed": "20.00"},
+            "duplicate_window_days": 0,
+        },
+        buyers=[
+            BuyerSpec(
+                {"name": f"buyer {n}", "time_zone": "UTC", "credit_limit": "0.00"},
+                deposit={"amount": "100000000.00"},
+                targets=[{"destination": f"+1310555{n:04d}", "bid": f"{30 + n}.00"}],
             )
-        return publisher["api_key"], campaign
+            for n in range(targets)
+        ],
+    )
+    with httpx.Client(base_url=base_url, timeout=30) as client:
+        built = build_market(OverHttp(client, ADMIN_KEY), spec)
+    return str(built.publishers[0].api_key), built.campaign_id
 
 
 def sweep_levels(concurrency: int) -> list[int]:

@@ -44,6 +44,7 @@ from domain.errors import DomainError
 from domain.ids import new_id
 from domain.ledger import buyer_account
 from domain.money import format_cents
+from handlers import parse
 from ppcx.bootstrap import Domain, build_domain
 from ppcx.settings import Settings
 from tests.support.clock import START
@@ -84,9 +85,17 @@ class LedgerMachine(RuleBasedStateMachine):
             self.domain, buyers=3, deposit="0.00", bids=tuple(format_cents(b) for b in bids)
         )
         for buyer_id, limit, amount in zip(self.market.buyers, limits, deposits, strict=True):
-            self._try(ChangeCreditLimit(buyer_id, format_cents(limit), by="t"))
+            self._try(
+                parse.change_credit_limit(
+                    buyer_id=buyer_id, credit_limit=format_cents(limit), by="t"
+                )
+            )
             if amount:
-                self._try(DepositFunds(buyer_id, format_cents(amount), "wire", by="t"))
+                self._try(
+                    parse.deposit_funds(
+                        buyer_id=buyer_id, amount=format_cents(amount), reference="wire", by="t"
+                    )
+                )
 
     # -- helpers -----------------------------------------------------------------------------
     @property
@@ -123,11 +132,19 @@ class LedgerMachine(RuleBasedStateMachine):
     # -- rules -------------------------------------------------------------------------------
     @rule(buyer=st.integers(0, 2), amount=cents)
     def deposit(self, buyer: int, amount: int) -> None:
-        self._try(DepositFunds(self.m.buyers[buyer], format_cents(amount), "wire", by="t"))
+        self._try(
+            parse.deposit_funds(
+                buyer_id=self.m.buyers[buyer], amount=format_cents(amount), reference="wire", by="t"
+            )
+        )
 
     @rule(buyer=st.integers(0, 2), limit=st.integers(0, 20_000))
     def change_limit(self, buyer: int, limit: int) -> None:
-        self._try(ChangeCreditLimit(self.m.buyers[buyer], format_cents(limit), by="t"))
+        self._try(
+            parse.change_credit_limit(
+                buyer_id=self.m.buyers[buyer], credit_limit=format_cents(limit), by="t"
+            )
+        )
 
     @rule(target=calls, order=st.permutations([0, 1, 2]), caller=st.sampled_from("abc"))
     def win(self, order: list[int], caller: str) -> str | None:
@@ -184,9 +201,17 @@ class LedgerMachine(RuleBasedStateMachine):
     def dispute(self, call: str | None, accept: bool) -> None:
         if not call:
             return
-        dispute_id = self._try(DisputeCall(call, "not qualified", by="buyer"))
+        dispute_id = self._try(parse.dispute_call(call_id=call, reason="not qualified", by="buyer"))
         if dispute_id:
-            self._try(ResolveDispute(call, dispute_id, accept, "reviewed", by="finance"))
+            self._try(
+                parse.resolve_dispute(
+                    call_id=call,
+                    dispute_id=dispute_id,
+                    accept=accept,
+                    note="reviewed",
+                    by="finance",
+                )
+            )
 
     # -- invariants --------------------------------------------------------------------------
     @invariant()

@@ -1,0 +1,93 @@
+"""Every named bound on input, defined once: the API's pydantic fields (`api/models.py`, the
+query parameters of `api/routers`) and the parsing of commands (`handlers/parse.py`, the
+domain's validators and value objects) read the same constants, so the HTTP contract and the
+domain cannot drift apart. A unit test refuses a literal number in any bound of the API.
+
+A `Range` is inclusive at both ends; `default` is the value an optional input takes when it
+is not given (the API documents it, the commands use it).
+
+Where the API and the handlers used to disagree, the stricter bound was kept:
+
+* a dispute's reason: at most 200 characters (the handlers' name rule; the API took 2,000);
+* an API key's label: at most 200 characters (the API's; the handlers took 2,000);
+* a target's caps: at most 10,000,000 (the domain's; the API had no maximum).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Range:
+    """Inclusive bounds of a whole number or of a length, and an optional input's default."""
+
+    minimum: int
+    maximum: int
+    default: int | None = None
+
+    def __contains__(self, value: object) -> bool:
+        return isinstance(value, int) and self.minimum <= value <= self.maximum
+
+
+# -- text ------------------------------------------------------------------------------------
+# names of publishers, buyers, campaigns, targets, pools; a number's source, medium, keyword;
+# a dispute's reason (printable, no blanks around it)
+NAME_LENGTH = Range(1, 200)
+# free text kept as written: a deposit's reference, a pause's reason, a resolution's note, a
+# block's reason
+TEXT_LENGTH_MAX = 2_000
+KEY_LABEL_LENGTH_MAX = 200
+DISPUTE_REASON_LENGTH = NAME_LENGTH
+URL_LENGTH_MAX = 2_000  # an RTB endpoint
+ORIGIN_LENGTH_MAX = 300  # a web origin, scheme://host[:port]
+KEY_HASH_LENGTH_MAX = 200
+# an Idempotency-Key, which names the command it makes take effect at most once
+COMMAND_ID_LENGTH = Range(1, 200)
+
+# -- markets ---------------------------------------------------------------------------------
+MARKET_DEFAULT = "main"  # a buyer's and a campaign's market when none is given
+
+# -- a campaign ------------------------------------------------------------------------------
+DUPLICATE_WINDOW_DAYS = Range(0, 365, default=30)
+MAX_ATTEMPTS = Range(1, 10, default=3)  # routes per call: the winner and its failovers
+BID_TTL_S = Range(5, 3_600, default=60)  # how long an accepted ping's bid stays valid
+RTB_DEADLINE_MS = Range(20, 5_000, default=250)  # the whole decision, from the ping's arrival
+
+# -- a buyer ---------------------------------------------------------------------------------
+CREDIT_LIMIT_CENTS_MAX = 10**11  # $1 billion
+
+# -- a target --------------------------------------------------------------------------------
+TARGET_NAME_DEFAULT = "target"
+RTB_TIMEOUT_MS = Range(10, 5_000, default=150)  # one RTB request
+BUFFER_S = Range(0, 7_200, default=90)  # the minimum billable duration
+PRIORITY = Range(-1_000, 1_000, default=0)
+WEIGHT = Range(1, 10_000, default=1)
+CAP = Range(1, 10_000_000)  # concurrency, calls per hour, day and month
+GEO_STATES_MAX = 100
+GEO_ZIPS_MAX = 50_000
+GEO_AREA_CODES_MAX = 1_000
+GEO_ENTRIES_MAX = 50_000  # states, ZIPs and area codes together
+
+# -- numbers and DNI pools -------------------------------------------------------------------
+POOL_SIZE = Range(1, 1_000)  # numbers in a pool
+POOL_ORIGINS_MAX = 20
+LEASE_TTL_S = Range(60, 7 * 86_400, default=1_800)
+DNI_SESSION_LENGTH = Range(8, 200)
+
+# -- a ping ----------------------------------------------------------------------------------
+TAGS_MAX = 50
+TAG_KEY_LENGTH = Range(1, 64)
+TAG_VALUE_LENGTH_MAX = 200
+ATTRIBUTION_TEXT_LENGTH_MAX = 200  # source, medium, campaign, keyword, an RTB SubID
+CLICK_ID_LENGTH_MAX = 500
+
+# -- a call ----------------------------------------------------------------------------------
+DURATION_S = Range(0, 86_400)  # a completed call's reported duration
+
+# -- reading -----------------------------------------------------------------------------------
+PAGE_LIMIT = Range(1, 1_000, default=100)  # items of a list page
+CURSOR_LENGTH_MAX = 500
+ID_LENGTH_MAX = 100  # an id given in a query (`campaign_id`, a DNI `pool`)
+ACCOUNT_LENGTH_MAX = 200  # a ledger account's name in a query
+GROUP_BY_LENGTH_MAX = 200  # a report's comma-separated dimensions

@@ -1,0 +1,49 @@
+"""The events the projections read: `ingest.sql` turns a batch of them into table rows (the
+staged `ev.name` is `Aggregate.Event`). The SQL names them itself — a byte change there
+rebuilds every deployed projection store, so it is not generated — and a unit test parses it
+and checks that it handles exactly the events declared here."""
+
+from __future__ import annotations
+
+from domain.api_key import ApiKey
+from domain.blocklist import BlockedCaller
+from domain.buyer import Buyer
+from domain.call import Call
+from domain.caller_history import CallerHistory
+from domain.campaign import Campaign
+from domain.catalog import Reads
+from domain.numbers import NumberPool, TrackingNumber
+from domain.publisher import Publisher
+from domain.receipt import CommandReceipt
+from domain.target import Target
+
+READS = Reads(
+    "projections/ingest.sql",
+    handles=(
+        Publisher.Registered,  # publishers
+        Publisher.Renamed,
+        Buyer.Registered,  # buyers
+        Campaign.Created,  # campaigns
+        Target.Created,  # targets
+        TrackingNumber.Provisioned,  # tracking_numbers
+        BlockedCaller,  # blocklist (LIKE 'BlockedCaller.%')
+        Buyer.FundsDeposited,  # ledger_entries, open_holds
+        Buyer.TransferReversed,
+        Buyer.HoldPlaced,
+        Buyer.HoldPosted,
+        Buyer.HoldVoided,
+        Call,  # pings, bids, calls (LIKE 'Call.%') and the rollups
+    ),
+    ignores=(
+        Buyer.CreditLimitChanged,  # balances are the ledger's; a limit is no row
+        Campaign.PublisherAllowed,
+        Campaign.PublisherDisallowed,
+        Target.StandingBidSet,  # the tables keep a target's identity, not its rules
+        Target.Paused,
+        Target.Resumed,
+        ApiKey,
+        CallerHistory,
+        CommandReceipt,
+        NumberPool,  # a pool's numbers are projected as tracking numbers
+    ),
+)
