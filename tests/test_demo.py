@@ -26,6 +26,9 @@ def _demo(settings: Settings, data_dir: Path, seed: int) -> str:
         "REDIS_URL": settings.redis_url,
         "NATS_URL": settings.nats_url,
         "PPCX_REDIS_PREFIX": settings.redis_prefix,
+        # the test's own JetStream stream: nothing another test relays (or signs) reaches it
+        "PPCX_NATS_STREAM": settings.nats_stream,
+        "PPCX_NATS_SUBJECT_PREFIX": settings.nats_subject_prefix,
         "COLUMNS": "200",
     }
     for name in ("SQLITE_DBNAME", "PPCX_DUCKDB_PATH", "PERSISTENCE_MODULE"):
@@ -58,7 +61,7 @@ def _books(output: str) -> str:
 
 @pytest.mark.timeout(3 * DEMO_S_MAX)  # three demos: beyond the suite's 300 s per test
 def test_same_seed_same_books_and_verification_passes(
-    settings: Settings, tmp_path: Path, redis_client: object
+    settings: Settings, tmp_path: Path, redis_client: object, nats_stream: str
 ) -> None:
     first = _demo(settings, tmp_path / "demo", 5)
     for title in (
@@ -86,6 +89,9 @@ def test_demo_refuses_a_store_it_did_not_create(settings: Settings, tmp_path: Pa
         "REDIS_URL": str(settings.redis_url),
         "NATS_URL": str(settings.nats_url),
         "PPCX_REDIS_PREFIX": settings.redis_prefix,
+        # the test's own JetStream stream: nothing another test relays (or signs) reaches it
+        "PPCX_NATS_STREAM": settings.nats_stream,
+        "PPCX_NATS_SUBJECT_PREFIX": settings.nats_subject_prefix,
     }
     env.pop("SQLITE_DBNAME", None)
     done = subprocess.run(

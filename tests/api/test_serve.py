@@ -31,6 +31,9 @@ def _env(settings: Settings) -> dict[str, str]:
         "REDIS_URL": settings.redis_url,
         "NATS_URL": settings.nats_url,
         "PPCX_REDIS_PREFIX": settings.redis_prefix,
+        # the test's own JetStream stream: nothing another test relays (or signs) reaches it
+        "PPCX_NATS_STREAM": settings.nats_stream,
+        "PPCX_NATS_SUBJECT_PREFIX": settings.nats_subject_prefix,
         "SQLITE_DBNAME": str(settings.sqlite_dbname),
         "PPCX_SECRET_KEY": str(settings.secret_key),
         "PPCX_AUDIT_KEY": str(settings.audit_key),
@@ -66,7 +69,7 @@ def _workers(server_pid: int) -> list[int]:
 
 
 def test_keys_create_then_serve_with_two_workers_and_stop(
-    settings: Settings, redis_client: object
+    settings: Settings, redis_client: object, nats_stream: str
 ) -> None:
     env = _env(settings)
     result = CliRunner().invoke(app, ["keys", "create", "--role", "admin"], env=env)

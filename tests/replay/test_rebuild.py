@@ -379,6 +379,9 @@ async def test_cli_statement_asof_and_rehydrate(
         "REDIS_URL": str(settings.redis_url),
         "NATS_URL": str(settings.nats_url),
         "PPCX_REDIS_PREFIX": settings.redis_prefix,
+        # the test's own JetStream stream: nothing another test relays (or signs) reaches it
+        "PPCX_NATS_STREAM": settings.nats_stream,
+        "PPCX_NATS_SUBJECT_PREFIX": settings.nats_subject_prefix,
     }
     runner = CliRunner()
     begins, ends = start.isoformat(), (clock.now() + timedelta(hours=1)).isoformat()
