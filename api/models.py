@@ -4,7 +4,7 @@ Unknown fields are refused too, so a typo is an error rather than a silent defau
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from pydantic import (
     AfterValidator,
@@ -16,9 +16,11 @@ from pydantic import (
 )
 
 from domain import limits
+from domain.api_key import Role
 from domain.call_state import TelephonyEvent
+from domain.campaign import Distribution
 from domain.clock import parse_rfc3339
-from domain.geo import parse_area_code, parse_e164, parse_state, parse_zip
+from domain.geo import GeoMode, parse_area_code, parse_e164, parse_state, parse_zip
 from domain.limits import Range
 from domain.money import AMOUNT_PATTERN, SHARE_PATTERN
 
@@ -132,7 +134,7 @@ class CampaignIn(Body):
     vertical: str = Field(examples=["legal"])
     publisher_payout: FixedPayout | SharePayout
     duplicate_window_days: int = bounded(limits.DUPLICATE_WINDOW_DAYS)
-    distribution: Literal["auction", "waterfall", "round_robin", "weighted"] = "auction"
+    distribution: Distribution = Field(default=Distribution.AUCTION, strict=False)
     min_bid: str | None = Field(default=None, pattern=MONEY, examples=["40.00"])
     min_margin: str = Field(default="0.00", pattern=MONEY, examples=["5.00"])
     allow_negative_margin: bool = False
@@ -162,7 +164,7 @@ class CampaignPublisherIn(Body):
 
 
 class GeoIn(Body):
-    mode: Literal["allow", "deny"] = "allow"
+    mode: GeoMode = Field(default=GeoMode.ALLOW, strict=False)
     states: list[str] = Field(
         default_factory=list, max_length=limits.GEO_STATES_MAX, examples=[["CA", "NV"]]
     )
@@ -208,7 +210,7 @@ class TargetIn(Body):
 
 
 class ApiKeyIn(Body):
-    role: Literal["admin", "publisher", "buyer", "finance", "analyst"]
+    role: Role = Field(strict=False)
     owner_id: str | None = None
     label: str = Field(default="", max_length=limits.KEY_LABEL_LENGTH_MAX)
 

@@ -21,7 +21,6 @@ the error — and events are never half-written.
 from __future__ import annotations
 
 import logging
-import os
 import queue
 import threading
 import time
@@ -81,11 +80,8 @@ class EventWriter:
         batch_events_max: int = BATCH_EVENTS_MAX,
         queue_requests_max: int = QUEUE_REQUESTS_MAX,
         on_commit: Callable[[float, int], None] | None = None,
-        nice: int | None = None,
     ) -> None:
         self.app = app
-        self.nice = nice  # the writer thread's scheduling priority (None: the process's)
-        self.native_id: int | None = None  # the writer thread's, once it runs
         self.group_commit = group_commit
         self.batch_events_max = batch_events_max
         self._queue: queue.Queue[_Item | None] = queue.Queue(maxsize=queue_requests_max)
@@ -151,16 +147,6 @@ class EventWriter:
                 self._thread.start()
 
     def _run(self) -> None:
-        self.native_id = threading.get_native_id()
-        if self.nice is not None:
-            # While it holds the store's write lock every writer of every process waits: a
-            # writer preempted there by its own process's request handling stalls them all
-            # (by hand, two workers on two cores at -10: −2% to +8% pings/s over four pairs
-            # of runs; the machine's noise is about as large).
-            try:
-                os.setpriority(os.PRIO_PROCESS, self.native_id, self.nice)
-            except OSError as error:  # a negative nice needs CAP_SYS_NICE
-                logger.info("the event writer keeps its priority (nice %d: %s)", self.nice, error)
         while True:
             first = self._queue.get()
             if first is None:

@@ -53,7 +53,7 @@ class SetupHandlers:
     def register_publisher(self, cmd: RegisterPublisher) -> str:
         publisher_id = _id_for("pub", cmd.command_id)
 
-        def decide() -> tuple[list[PPCXAggregate], str]:
+        def change() -> tuple[list[PPCXAggregate], str]:
             if cmd.command_id and self.app.exists(publisher_id):
                 return [], publisher_id
             publisher = Publisher(
@@ -61,22 +61,22 @@ class SetupHandlers:
             )
             return [publisher], publisher_id
 
-        return self.ctx.run(decide)
+        return self.ctx.run(change)
 
     def rename_publisher(self, cmd: RenamePublisher) -> None:
-        def decide() -> tuple[list[PPCXAggregate], None]:
+        def change() -> tuple[list[PPCXAggregate], None]:
             publisher = self.app.load(Publisher, cmd.publisher_id, "publisher_id")
             if publisher.name == cmd.name:
                 return [], None
             publisher.rename(cmd.name, by=cmd.by, timestamp=self.ctx.now())
             return [publisher], None
 
-        self.ctx.run(decide, hot=(cmd.publisher_id,))
+        self.ctx.run(change, hot=(cmd.publisher_id,))
 
     def register_buyer(self, cmd: RegisterBuyer) -> str:
         buyer_id = _id_for("buy", cmd.command_id)
 
-        def decide() -> tuple[list[PPCXAggregate], str]:
+        def change() -> tuple[list[PPCXAggregate], str]:
             if cmd.command_id and self.app.exists(buyer_id):
                 return [], buyer_id
             buyer = Buyer(
@@ -90,13 +90,13 @@ class SetupHandlers:
             )
             return [buyer], buyer_id
 
-        return self.ctx.run(decide)
+        return self.ctx.run(change)
 
     def deposit(self, cmd: DepositFunds) -> DepositReceipt:
         """Record prepaid funds → the transfer and the funds available after it."""
         transfer_id = _id_for("tx", cmd.command_id)
 
-        def decide() -> tuple[list[PPCXAggregate], DepositReceipt]:
+        def change() -> tuple[list[PPCXAggregate], DepositReceipt]:
             receipt = self.ctx.receipt_for(cmd.command_id)
             if receipt is not None:
                 return [], DepositReceipt.from_json(receipt.result)
@@ -107,23 +107,23 @@ class SetupHandlers:
             stored = self.ctx.new_receipt(cmd.command_id, "DepositFunds", result.to_json(), at)
             return [buyer, *stored], result
 
-        return self.ctx.run(decide, hot=(cmd.buyer_id,))
+        return self.ctx.run(change, hot=(cmd.buyer_id,))
 
     def change_credit_limit(self, cmd: ChangeCreditLimit) -> None:
-        def decide() -> tuple[list[PPCXAggregate], None]:
+        def change() -> tuple[list[PPCXAggregate], None]:
             buyer = self.app.load(Buyer, cmd.buyer_id, "buyer_id")
             if buyer.credit_limit_cents == cmd.credit_limit_cents:
                 return [], None
             buyer.change_credit_limit(cmd.credit_limit_cents, cmd.by, self.ctx.now())
             return [buyer], None
 
-        self.ctx.run(decide, hot=(cmd.buyer_id,))
+        self.ctx.run(change, hot=(cmd.buyer_id,))
 
     # -- campaigns -------------------------------------------------------------------------
     def create_campaign(self, cmd: CreateCampaign) -> str:
         campaign_id = _id_for("cmp", cmd.command_id)
 
-        def decide() -> tuple[list[PPCXAggregate], str]:
+        def change() -> tuple[list[PPCXAggregate], str]:
             if cmd.command_id and self.app.exists(campaign_id):
                 return [], campaign_id
             campaign = Campaign(
@@ -145,10 +145,10 @@ class SetupHandlers:
             )
             return [campaign], campaign_id
 
-        return self.ctx.run(decide)
+        return self.ctx.run(change)
 
     def allow_publisher(self, cmd: AllowPublisher) -> None:
-        def decide() -> tuple[list[PPCXAggregate], None]:
+        def change() -> tuple[list[PPCXAggregate], None]:
             campaign = self.app.load(Campaign, cmd.campaign_id, "campaign_id")
             self.app.load(Publisher, cmd.publisher_id, "publisher_id")
             if campaign.admits(cmd.publisher_id):
@@ -156,10 +156,10 @@ class SetupHandlers:
             campaign.allow_publisher(cmd.publisher_id, by=cmd.by, timestamp=self.ctx.now())
             return [campaign], None
 
-        self.ctx.run(decide, hot=(cmd.campaign_id,))
+        self.ctx.run(change, hot=(cmd.campaign_id,))
 
     def disallow_publisher(self, cmd: DisallowPublisher) -> None:
-        def decide() -> tuple[list[PPCXAggregate], None]:
+        def change() -> tuple[list[PPCXAggregate], None]:
             campaign = self.app.load(Campaign, cmd.campaign_id, "campaign_id")
             self.app.load(Publisher, cmd.publisher_id, "publisher_id")
             if not campaign.admits(cmd.publisher_id):
@@ -167,13 +167,13 @@ class SetupHandlers:
             campaign.disallow_publisher(cmd.publisher_id, by=cmd.by, timestamp=self.ctx.now())
             return [campaign], None
 
-        self.ctx.run(decide, hot=(cmd.campaign_id,))
+        self.ctx.run(change, hot=(cmd.campaign_id,))
 
     # -- targets ---------------------------------------------------------------------------
     def create_target(self, cmd: CreateTarget) -> str:
         target_id = _id_for("tgt", cmd.command_id)
 
-        def decide() -> tuple[list[PPCXAggregate], str]:
+        def change() -> tuple[list[PPCXAggregate], str]:
             if cmd.command_id and self.app.exists(target_id):
                 return [], target_id
             campaign = self.app.load(Campaign, cmd.campaign_id, "campaign_id")
@@ -205,7 +205,7 @@ class SetupHandlers:
             )
             return [target], target_id
 
-        return self.ctx.run(decide)
+        return self.ctx.run(change)
 
     def _check_bid(self, campaign: Campaign, bid_cents: int) -> None:
         floor = campaign.floor_cents()
@@ -224,7 +224,7 @@ class SetupHandlers:
         return target
 
     def set_standing_bid(self, cmd: SetStandingBid) -> None:
-        def decide() -> tuple[list[PPCXAggregate], None]:
+        def change() -> tuple[list[PPCXAggregate], None]:
             if self.ctx.receipt_for(cmd.command_id) is not None:
                 return [], None
             target = self._owned_target(cmd.target_id, cmd.buyer_id)
@@ -239,27 +239,27 @@ class SetupHandlers:
             receipt = self.ctx.new_receipt(cmd.command_id, "SetStandingBid", {}, at)
             return [target, *receipt], None
 
-        self.ctx.run(decide, hot=(cmd.target_id,))
+        self.ctx.run(change, hot=(cmd.target_id,))
 
     def pause_target(self, cmd: PauseTarget) -> None:
-        def decide() -> tuple[list[PPCXAggregate], None]:
+        def change() -> tuple[list[PPCXAggregate], None]:
             target = self._owned_target(cmd.target_id, cmd.buyer_id)
             if target.paused:
                 return [], None
             target.pause(reason=cmd.reason, by=cmd.by, timestamp=self.ctx.now())
             return [target], None
 
-        self.ctx.run(decide, hot=(cmd.target_id,))
+        self.ctx.run(change, hot=(cmd.target_id,))
 
     def resume_target(self, cmd: ResumeTarget) -> None:
-        def decide() -> tuple[list[PPCXAggregate], None]:
+        def change() -> tuple[list[PPCXAggregate], None]:
             target = self._owned_target(cmd.target_id, cmd.buyer_id)
             if not target.paused:
                 return [], None
             target.resume(by=cmd.by, timestamp=self.ctx.now())
             return [target], None
 
-        self.ctx.run(decide, hot=(cmd.target_id,))
+        self.ctx.run(change, hot=(cmd.target_id,))
 
     # -- numbers ---------------------------------------------------------------------------
     def _number_context(self, campaign_id: str, publisher_id: str) -> None:
@@ -270,7 +270,7 @@ class SetupHandlers:
         number = cmd.number
         tracking_id = number_id(number)
 
-        def decide() -> tuple[list[PPCXAggregate], str]:
+        def change() -> tuple[list[PPCXAggregate], str]:
             self._number_context(cmd.campaign_id, cmd.publisher_id)
             if self.app.exists(tracking_id):
                 raise Conflict(f"{number} is already provisioned", field="number")
@@ -288,13 +288,13 @@ class SetupHandlers:
             )
             return [tracking], tracking_id
 
-        return self.ctx.run(decide)
+        return self.ctx.run(change)
 
     def create_number_pool(self, cmd: CreateNumberPool) -> str:
         numbers = list(cmd.numbers)
         pool_id = _id_for("pool", cmd.command_id)
 
-        def decide() -> tuple[list[PPCXAggregate], str]:
+        def change() -> tuple[list[PPCXAggregate], str]:
             if cmd.command_id and self.app.exists(pool_id):
                 return [], pool_id
             self._number_context(cmd.campaign_id, cmd.publisher_id)
@@ -331,13 +331,13 @@ class SetupHandlers:
             ]
             return [pool, *trackers], pool_id
 
-        return self.ctx.run(decide)
+        return self.ctx.run(change)
 
     # -- API keys ----------------------------------------------------------------------------
     def issue_api_key(self, cmd: IssueApiKey) -> str:
         key_id = cmd.key_id
 
-        def decide() -> tuple[list[PPCXAggregate], str]:
+        def change() -> tuple[list[PPCXAggregate], str]:
             if cmd.role == "publisher":
                 self.app.load(Publisher, cmd.owner_id, "owner_id")
             elif cmd.role == "buyer":
@@ -353,23 +353,23 @@ class SetupHandlers:
             )
             return [key], key_id
 
-        return self.ctx.run(decide)
+        return self.ctx.run(change)
 
     def revoke_api_key(self, cmd: RevokeApiKey) -> None:
-        def decide() -> tuple[list[PPCXAggregate], None]:
+        def change() -> tuple[list[PPCXAggregate], None]:
             key = self.app.load(ApiKey, cmd.key_id, "key_id")
             if key.revoked:
                 return [], None
             key.revoke(by=cmd.by, timestamp=self.ctx.now())
             return [key], None
 
-        self.ctx.run(decide, hot=(cmd.key_id,))
+        self.ctx.run(change, hot=(cmd.key_id,))
 
     # -- block list ---------------------------------------------------------------------------
     def block_caller(self, cmd: BlockCaller) -> None:
         block_id = blocked_caller_id(cmd.caller_hash)
 
-        def decide() -> tuple[list[PPCXAggregate], None]:
+        def change() -> tuple[list[PPCXAggregate], None]:
             at = self.ctx.now()
             existing = self.app.find(BlockedCaller, block_id)
             if existing is None:
@@ -386,16 +386,16 @@ class SetupHandlers:
             existing.reblock(reason=cmd.reason, by=cmd.by, timestamp=at)
             return [existing], None
 
-        self.ctx.run(decide, hot=(block_id,))
+        self.ctx.run(change, hot=(block_id,))
 
     def unblock_caller(self, cmd: UnblockCaller) -> None:
         block_id = blocked_caller_id(cmd.caller_hash)
 
-        def decide() -> tuple[list[PPCXAggregate], None]:
+        def change() -> tuple[list[PPCXAggregate], None]:
             existing = self.app.find(BlockedCaller, block_id)
             if existing is None or not existing.blocked:
                 return [], None
             existing.unblock(by=cmd.by, timestamp=self.ctx.now())
             return [existing], None
 
-        self.ctx.run(decide, hot=(block_id,))
+        self.ctx.run(change, hot=(block_id,))

@@ -64,9 +64,7 @@ def build_domain(
 ) -> Domain:
     clock = clock or SystemClock()
     app = build_application(settings)
-    writer = EventWriter(
-        app, group_commit=group_commit, on_commit=on_commit, nice=settings.writer_nice
-    )
+    writer = EventWriter(app, group_commit=group_commit, on_commit=on_commit)
     ctx = HandlerContext(app=app, writer=writer, clock=clock)
     return Domain(
         app=app,
@@ -93,12 +91,14 @@ class ExchangeRuntime:
     redis_sync: redis.Redis
     http: httpx.AsyncClient
     executor: ThreadPoolExecutor
+    owns_executor: bool = True  # False: the process's runtime owns the pool
 
     async def close(self) -> None:
         await self.http.aclose()
         await self.redis_async.aclose()
         self.redis_sync.close()
-        self.executor.shutdown(wait=True)
+        if self.owns_executor:
+            self.executor.shutdown(wait=True)
 
 
 def build_exchange(
@@ -107,7 +107,10 @@ def build_exchange(
     *,
     redis_url: str,
     seeds: Callable[[], int] | None = None,
+    executor: ThreadPoolExecutor | None = None,
 ) -> ExchangeRuntime:
+    """The exchange's services over Redis; blocking store work goes to `executor` (the
+    process runtime's one pool), or to a pool of their own when none is given (tests)."""
     keys = Keys(settings.redis_prefix)
     # bounded: a stopped Redis accepts connections and never answers (a 503, not a hang)
     redis_async = aioredis.Redis.from_url(
@@ -123,7 +126,9 @@ def build_exchange(
     )
     hot = HotState(redis_async, keys)
     http = make_client()
-    executor = ThreadPoolExecutor(max_workers=DOMAIN_THREADS, thread_name_prefix="ppcx-domain")
+    owns_executor = executor is None
+    if executor is None:
+        executor = ThreadPoolExecutor(max_workers=DOMAIN_THREADS, thread_name_prefix="ppcx-io")
     rng = random.SystemRandom()
     hasher = CallerHasher(secret_key(settings))
     auctions = AuctionService(
@@ -146,4 +151,5 @@ def build_exchange(
         redis_sync=redis_sync,
         http=http,
         executor=executor,
+        owns_executor=owns_executor,
     )

@@ -193,20 +193,19 @@ def _project_log_until_stopped(projector: Any, store: Any, read_chained: Any) ->
 
 
 def sweeper_role(plan: ServePlan) -> None:
-    from ppcx.bootstrap import build_domain, build_exchange
     from ppcx.logs import configure_logging
+    from ppcx.runtime import build_runtime
 
     configure_logging(role=Role.SWEEPER.value)
-    settings = plan.settings
-    domain = build_domain(settings, group_commit=True)
 
     async def main() -> None:
         stop = _stop_on_signals()
-        runtime = build_exchange(settings, domain, redis_url=str(settings.redis_url))
+        runtime = build_runtime(plan.settings)
         try:
+            await runtime.start()
             while not stop.is_set():
                 try:
-                    await runtime.sweeper.sweep()
+                    await runtime.exchange.sweeper.sweep()
                 except Exception:  # logged; the next tick tries again
                     logger.exception("sweep failed; retrying")
                 with contextlib.suppress(TimeoutError):
@@ -214,7 +213,4 @@ def sweeper_role(plan: ServePlan) -> None:
         finally:
             await runtime.close()
 
-    try:
-        asyncio.run(main())
-    finally:
-        domain.close()
+    asyncio.run(main())

@@ -77,14 +77,6 @@ class Settings(BaseSettings):
     api_host: str = Field(default="127.0.0.1", description="[PPCX_API_HOST]")
     api_port: int = Field(default=8000, ge=1, le=65535, description="[PPCX_API_PORT]")
     api_workers: int = Field(default=1, ge=1, le=64, description="[PPCX_API_WORKERS]")
-    writer_nice: int = Field(
-        default=-10,
-        ge=-20,
-        le=19,
-        description="[PPCX_WRITER_NICE] scheduling priority (nice) of each process's event "
-        "writer thread: the writer holds the store's write lock that every process waits on; "
-        "a negative value needs CAP_SYS_NICE (without it the writer keeps the default)",
-    )
 
     snapshot_interval_s: float = Field(
         default=1.0,

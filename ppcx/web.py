@@ -8,22 +8,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import threading
 from collections.abc import AsyncIterator, Callable
-from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 from fastapi import FastAPI
 
 from api.app import build_app
-from api.keys import KeyHasher
 from api.metrics import Metrics
 from api.services import ApiConfig, ApiServices
 from domain.clock import Clock
 from exchange.dni import DniLeases
 from exchange.keys import Keys
 from ppcx import health
-from ppcx.bootstrap import build_domain, build_exchange
-from ppcx.secrets import secret_key
+from ppcx.runtime import build_runtime
 from ppcx.settings import Settings
 from ppcx.tuning import settle_garbage_collector
 from projections.readers import SnapshotReader
@@ -32,7 +29,6 @@ logger = logging.getLogger(__name__)
 SYNC_INTERVAL_S = 0.25
 SWEEP_INTERVAL_S = 1.0
 PROCESS_SAMPLE_INTERVAL_S = 5.0
-API_THREADS = 32
 
 
 def create_app(
@@ -48,7 +44,7 @@ def create_app(
     the same books whatever the machine's speed)."""
     if not settings.redis_url or not settings.nats_url:
         raise RuntimeError("create_app needs REDIS_URL and NATS_URL (ppcx serve sets them)")
-    redis_url, nats_url = settings.redis_url, settings.nats_url
+    nats_url = settings.nats_url
     config = ApiConfig(
         twilio_auth_token=settings.twilio_auth_token,
         public_base_url=settings.public_base_url,
@@ -58,45 +54,39 @@ def create_app(
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[ApiServices]:
         metrics = Metrics(multiprocess_dir=settings.prometheus_multiproc_dir)
-        domain = build_domain(settings, clock=clock, group_commit=True, on_commit=metrics.on_commit)
-        runtime = build_exchange(settings, domain, redis_url=redis_url, seeds=seeds)
-        sync_lock = threading.Lock()
+        runtime = build_runtime(settings, clock=clock, seeds=seeds, on_commit=metrics.on_commit)
+        domain, exchange = runtime.domain, runtime.exchange
 
-        def sync_config() -> int:
-            with sync_lock:
-                return runtime.sync.catch_up()
-
-        async def readiness() -> dict[str, str]:
+        async def readiness() -> dict[str, Any]:
             return await health.readiness(
                 app=domain.app,
-                ping_redis=runtime.hot.redis.ping,
+                ping_redis=exchange.hot.redis.ping,
                 nats_url=nats_url,
                 reports=services.reports,
                 clock=domain.clock,
-                in_thread=services.call,
+                in_thread=runtime.call,
             )
 
-        executor = ThreadPoolExecutor(max_workers=API_THREADS, thread_name_prefix="ppcx-api")
         services = ApiServices(
             app=domain.app,
             setup=domain.setup,
             calls=domain.calls,
-            auctions=runtime.auctions,
-            call_life=runtime.call_life,
-            sweeper=runtime.sweeper,
-            hot=runtime.hot,
-            dni=DniLeases(runtime.redis_async, Keys(settings.redis_prefix)),
+            auctions=exchange.auctions,
+            call_life=exchange.call_life,
+            sweeper=exchange.sweeper,
+            hot=exchange.hot,
+            dni=DniLeases(exchange.redis_async, Keys(settings.redis_prefix)),
             reports=SnapshotReader(settings.resolved_duckdb_path),
-            keys=KeyHasher(secret_key(settings)),
-            callers=runtime.hasher,
+            keys=runtime.keys,
+            callers=exchange.hasher,
             clock=domain.clock,
             config=config,
             metrics=metrics,
-            executor=executor,
-            sync_config=sync_config,
+            executor=runtime.executor,
+            sync_config=runtime.sync_config,
             readiness=readiness,
         )
-        await services.call(sync_config)
+        await runtime.start()
         settle_garbage_collector()
         stop = asyncio.Event()
 
@@ -105,23 +95,21 @@ def create_app(
 
         loops = [
             asyncio.create_task(
-                _every(SYNC_INTERVAL_S, stop, lambda: services.call(sync_config), "sync")
+                _every(SYNC_INTERVAL_S, stop, lambda: runtime.call(runtime.sync_config), "sync")
             ),
             asyncio.create_task(_every(PROCESS_SAMPLE_INTERVAL_S, stop, sample, "metrics")),
         ]
         if background_sweep:
             loops.append(
-                asyncio.create_task(_every(SWEEP_INTERVAL_S, stop, runtime.sweeper.sweep, "sweep"))
+                asyncio.create_task(_every(SWEEP_INTERVAL_S, stop, exchange.sweeper.sweep, "sweep"))
             )
         try:
             yield services
         finally:
             stop.set()
             await asyncio.gather(*loops, return_exceptions=True)
-            await runtime.close()
-            executor.shutdown(wait=True)
             services.reports.close()
-            domain.close()
+            await runtime.close()
 
     return build_app(lifespan, access_log=settings.access_log)
 

@@ -259,25 +259,6 @@ def test_a_snapshot_is_written_in_the_writers_turn(
     assert [s.originator_version for s in app.snapshots.get(buyer_id)] == [200, buyer.version]
 
 
-def test_the_writer_thread_runs_at_its_own_priority(
-    store_settings: Settings, clock: ManualClock
-) -> None:
-    """The writer holds the lock every process waits on: it gets the priority asked for (a
-    higher nice here, which needs no privilege), and the rest of the process keeps its own."""
-    app = build_application(store_settings)
-    before = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
-    writer = EventWriter(app, group_commit=True, nice=min(before + 5, 19))
-    try:
-        setup = SetupHandlers(HandlerContext(app=app, writer=writer, clock=clock))
-        setup.register_buyer(parse.register_buyer(name="B", time_zone="UTC", by="t"))
-        assert writer.native_id is not None
-        assert os.getpriority(os.PRIO_PROCESS, writer.native_id) == min(before + 5, 19)
-        assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == before
-    finally:
-        writer.close()
-        app.close()
-
-
 def test_the_store_reads_topics_one_aggregate_and_its_head(any_domain: Domain) -> None:
     """`EventStore`'s reads, as the config sync, the call timeline and readiness use them."""
     market = build_market(any_domain)
