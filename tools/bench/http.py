@@ -256,7 +256,18 @@ def run(
 
         port = free_loopback_port()
         api = _start(
-            [str(bin_dir / "ppcx"), "serve", "--port", str(port), "--workers", str(workers)],
+            # the API role alone (its workers sweep, as before the roles were split): the
+            # relay and the projector would take the same two cores as the load generator
+            [
+                str(bin_dir / "ppcx"),
+                "serve",
+                "--role",
+                "api",
+                "--port",
+                str(port),
+                "--workers",
+                str(workers),
+            ],
             env,
             root / "api.log",
         )
