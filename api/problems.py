@@ -25,6 +25,7 @@ from domain.errors import (
     ValidationError,
 )
 from domain.invariant import invariant
+from exchange.hotstate import StateLost
 
 logger = logging.getLogger(__name__)
 PROBLEM = "application/problem+json"
@@ -210,6 +211,15 @@ def install(app: FastAPI) -> None:
             error.status_code,
             str(error.detail),
             headers=dict(error.headers or {}),
+            instance=request.url.path,
+        )
+
+    @app.exception_handler(StateLost)
+    async def on_state_lost(request: Request, error: StateLost) -> Response:
+        return problem_response(
+            503,
+            "the exchange is rebuilding its state from the log; retry shortly",
+            headers={"Retry-After": str(RETRY_AFTER_S)},
             instance=request.url.path,
         )
 

@@ -199,7 +199,7 @@ class AuctionService:
             snapshot, _ = await self._snapshot_for(campaign_id)
             market = snapshot.market
         peek = await self.hot.peek(market, campaign_id, publisher_id, caller_hash)
-        snapshot = await self.hot.snapshot(market, peek.version)
+        snapshot = await self.hot.snapshot(market, peek.version, peek.generation)
         campaign = snapshot.campaigns.get(campaign_id)
         if campaign is None:  # the campaign moved market, or is gone
             self._campaign_markets.pop(campaign_id, None)

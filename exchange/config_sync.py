@@ -174,7 +174,7 @@ class ConfigSync:
         for campaign_id in sorted(touched.campaigns):
             campaign = app.find(Campaign, campaign_id)
             if campaign is not None:
-                self.redis.sadd(self.keys.markets(), campaign.market)
+                self._add_market(campaign.market)
                 self._write_config(
                     campaign.market,
                     f"campaign:{campaign_id}",
@@ -198,7 +198,7 @@ class ConfigSync:
             buyer = app.find(Buyer, buyer_id)
             if buyer is None:
                 continue
-            self.redis.sadd(self.keys.markets(), buyer.market)
+            self._add_market(buyer.market)
             if buyer_id in touched.buyer_config:
                 self._write_config(
                     buyer.market, f"buyer:{buyer_id}", buyer.version, buyer_json(buyer), position
@@ -222,6 +222,15 @@ class ConfigSync:
                 )
         for history_id in sorted(touched.histories):
             self._apply_history(history_id)
+
+    def _add_market(self, market: str) -> None:
+        """A market seen for the first time joins the namespace's state generation (when
+        there is one: without it the state is lost, and the rebuild marks every market)."""
+        if not self.redis.sadd(self.keys.markets(), market):
+            return
+        generation = self.redis.get(self.keys.generation())
+        if generation is not None:
+            self.redis.set(self.keys.generation_marker(market), generation, nx=True)
 
     def _apply_numbers(self, number_ids: set[str], position: int) -> None:
         for number_id in sorted(number_ids):

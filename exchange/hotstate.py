@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from enum import IntEnum
@@ -50,7 +50,17 @@ def load_script(name: str) -> str:
     return (resources.files("exchange") / "redis_scripts" / f"{name}.lua").read_text()
 
 
+class StateLost(RuntimeError):
+    """The market's derived state is gone from Redis (flushed, or a restart without
+    persistence): nothing is reserved until it is rebuilt from the log (a 503 meanwhile)."""
+
+    def __init__(self, market: str) -> None:
+        super().__init__(f"market {market!r}: Redis lost the exchange's state; rebuilding")
+        self.market = market
+
+
 class ReserveStatus(IntEnum):
+    LOST = -9  # no generation marker: see StateLost
     RESERVED = 1
     ALREADY = 2
     CONCURRENCY = -1
@@ -84,6 +94,7 @@ class Peek:
     billed: dict[bytes, bytes]  # buyer -> "<version>:<last billed ms>"
     blocked: bool
     funds_version: int = 0  # moves when a buyer's headroom grows (deposit, refund, limit)
+    generation: bytes = b""  # the market's state generation (never empty: see StateLost)
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,24 +139,38 @@ class HotState:
         self.redis = client
         self.keys = keys
         self.scripts = {name: client.register_script(load_script(name)) for name in SCRIPT_NAMES}
-        self._snapshots: dict[str, MarketSnapshot] = {}
-        self._funds: dict[str, tuple[float, int, dict[str, int]]] = {}
+        # cached per market with the generation they were read in: a rebuilt state counts
+        # its config and funds versions from zero again
+        self._snapshots: dict[str, tuple[bytes, MarketSnapshot]] = {}
+        self._funds: dict[str, tuple[float, bytes, int, dict[str, int]]] = {}
         self._reload_lock = asyncio.Lock()
+        self.on_lost: Callable[[str], None] | None = None  # told of a lost state (a rebuild)
+
+    def _lost(self, market: str) -> StateLost:
+        if self.on_lost is not None:
+            self.on_lost(market)
+        return StateLost(market)
 
     # -- the market snapshot (cached per process, reloaded when the config version moves) --------
-    async def snapshot(self, market: str, version: int | None = None) -> MarketSnapshot:
-        if version is None:
-            version = _int(await self.redis.hget(self.keys.config(market), "version"))
+    async def snapshot(
+        self, market: str, version: int | None = None, generation: bytes | None = None
+    ) -> MarketSnapshot:
+        if version is None or generation is None:
+            pipe = self.redis.pipeline(transaction=False)
+            pipe.hget(self.keys.config(market), "version")
+            pipe.get(self.keys.generation_marker(market))
+            raw_version, raw_generation = await pipe.execute()
+            version, generation = _int(raw_version), raw_generation or b""
         cached = self._snapshots.get(market)
-        if cached is not None and cached.version == version:
-            return cached
+        if cached is not None and cached[0] == generation and cached[1].version == version:
+            return cached[1]
         async with self._reload_lock:
             cached = self._snapshots.get(market)
-            if cached is not None and cached.version == version:
-                return cached
+            if cached is not None and cached[0] == generation and cached[1].version == version:
+                return cached[1]
             raw = _bytes_map(await self.redis.hgetall(self.keys.config(market)))
             fresh = MarketSnapshot.parse(market, raw)
-            self._snapshots[market] = fresh
+            self._snapshots[market] = (generation, fresh)
             self._funds.pop(market, None)  # limits may have moved with the configuration
             return fresh
 
@@ -156,21 +181,25 @@ class HotState:
         unexpired bid from this publisher, the buyers who paid for this caller, and the
         block list — one trip."""
         keys = self.keys
-        version, last, billed, flag, funds_version = await self.scripts["peek"](
+        version, last, billed, flag, funds_version, generation = await self.scripts["peek"](
             keys=[
                 keys.config(market),
                 keys.last_ping(market, campaign_id, publisher_id, caller_hash),
                 keys.duplicates(market, campaign_id, caller_hash),
                 keys.blocked(market),
+                keys.generation_marker(market),
             ],
             args=[caller_hash],
         )
+        if not generation:  # the state is lost: no auction on it (StateLost: a 503)
+            raise self._lost(market)
         return Peek(
             _int(version),
             last.decode() if last else None,
             dict(zip(billed[::2], billed[1::2], strict=True)),
             bool(flag) and flag.endswith(b":1"),
             _int(funds_version),
+            bytes(generation),
         )
 
     def forget_snapshots(self) -> None:
@@ -179,7 +208,7 @@ class HotState:
         self._funds.clear()
 
     # -- reads for one ping --------------------------------------------------------------------
-    async def _headroom(self, market: str, funds_version: int) -> dict[str, int]:
+    async def _headroom(self, market: str, generation: bytes, funds_version: int) -> dict[str, int]:
         """Every buyer's posted − held + credit limit in the market, cached for
         FUNDS_CACHE_S: eligibility only pre-filters on it (the reserve script and the
         buyer's account decide), so a read per ping would buy nothing but latency. A cache
@@ -188,8 +217,12 @@ class HotState:
         once."""
         cached = self._funds.get(market)
         now = time.monotonic()
-        if cached is not None and cached[1] == funds_version and now - cached[0] < FUNDS_CACHE_S:
-            return cached[2]
+        if (
+            cached is not None
+            and cached[1:3] == (generation, funds_version)
+            and now - cached[0] < FUNDS_CACHE_S
+        ):
+            return cached[3]
         raw = _bytes_map(await self.redis.hgetall(self.keys.funds(market)))
         parts: dict[str, dict[bytes, int]] = {}
         for key, value in raw.items():
@@ -199,7 +232,7 @@ class HotState:
             b: p.get(b"posted", 0) - p.get(b"held", 0) + p.get(b"limit", 0)
             for b, p in parts.items()
         }
-        self._funds[market] = (now, funds_version, headroom)
+        self._funds[market] = (now, generation, funds_version, headroom)
         return headroom
 
     async def read_usage(
@@ -215,7 +248,7 @@ class HotState:
         counted = snapshot.counted.get(campaign_id, [])
         concurrent = snapshot.concurrent.get(campaign_id, [])
         now_ms = to_ms(at)
-        headroom = await self._headroom(market, peek.funds_version)
+        headroom = await self._headroom(market, peek.generation, peek.funds_version)
         usage: dict[str, CapUsage] = {}
         if counted or concurrent:  # a second trip only for campaigns with capped targets
             pipe = self.redis.pipeline(transaction=False)
@@ -284,6 +317,7 @@ class HotState:
             k.held(market, buyer_id),
             k.reservation(market, hold_id),
             k.expiries(market),
+            k.generation_marker(market),
         ]
 
     async def reserve(
@@ -326,7 +360,10 @@ class HotState:
                 market,
             ],
         )
-        return ReserveStatus(int(status))
+        found = ReserveStatus(int(status))
+        if found is ReserveStatus.LOST:
+            raise self._lost(market)
+        return found
 
     async def release(
         self, market: str, target_id: str, buyer_id: str, hold_id: str, mode: ReleaseMode

@@ -25,7 +25,12 @@ its reads, its reservation script, its ping state — lives in one hash slot.
     <p>:{m:M}:dup:<cmp>:<caller>  hash  buyer → last billed ms (expires with the window)
     <p>:{m:M}:blocked             hash  caller hash → "<version>:<0|1>" (the DNC list)
     <p>:{m:M}:rr:<cmp>            str   round-robin cursor
+    <p>:{m:M}:gen                 str   the market's state generation; missing: the state is lost
+                                        (a flush, a restart without persistence) and the
+                                        scripts refuse until it is rebuilt from the log
     <p>:markets                   set   market names (configuration, not on the auction path)
+    <p>:generation                str   the namespace's generation {id, run_id} (a rebuild's last
+                                        write); <p>:rebuild the rebuild's lock
     <p>:idem:<key>                str   API idempotency records (not market data)
     <p>:dni:{pool:P}:…            DNI leases of pool P (not market data): session:<s> str
                                         (the session's number), lru zset, owner hash
@@ -95,6 +100,20 @@ class Keys:
 
     def markets(self) -> str:
         return f"{self.prefix}:markets"
+
+    def generation_marker(self, market: str) -> str:
+        """The market's state generation: present while its state is whole (see
+        `generation`); every reservation script refuses without it."""
+        return f"{self._m(market)}:gen"
+
+    def generation(self) -> str:
+        """The generation of the whole namespace's derived state, written last by a rebuild
+        (JSON: the generation id and the Redis run id it was built on)."""
+        return f"{self.prefix}:generation"
+
+    def rebuild_lock(self) -> str:
+        """Taken by the one process that rebuilds lost state from the log."""
+        return f"{self.prefix}:rebuild"
 
     def idempotency(self, key: str) -> str:
         return f"{self.prefix}:idem:{key}"

@@ -94,9 +94,7 @@ def create_app(
             metrics.sample_process()
 
         loops = [
-            asyncio.create_task(
-                _every(SYNC_INTERVAL_S, stop, lambda: runtime.call(runtime.sync_config), "sync")
-            ),
+            asyncio.create_task(_every(SYNC_INTERVAL_S, stop, runtime.tick, "sync")),
             asyncio.create_task(_every(PROCESS_SAMPLE_INTERVAL_S, stop, sample, "metrics")),
         ]
         if background_sweep:

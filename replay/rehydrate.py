@@ -27,6 +27,7 @@ counts), so its memory stays flat over a month of log."""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -398,7 +399,9 @@ class _Writer:
 
 
 def clear(client: redis.Redis, keys: Keys) -> int:
-    """Delete every market's keys and the follower's position (not idempotency or DNI)."""
+    """Delete every market's keys, the follower's position and the state's generation (not
+    idempotency or DNI)."""
+    client.delete(keys.generation())
     deleted = delete_matching(client, keys.market_pattern("*"), DELETE_BATCH_KEYS)
     client.delete(f"{keys.prefix}:hotstate:position", keys.markets())
     return deleted
@@ -406,6 +409,7 @@ def clear(client: redis.Redis, keys: Keys) -> int:
 
 def _write_reservations(write: _Writer, keys: Keys, fold: Fold) -> int:
     now_ms = fold.now_ms
+    held: dict[tuple[str, str], int] = {}
     for r in fold.open.values():
         market = fold.buyers[r.buyer_id][0]
         periods = fold.periods(r)
@@ -413,7 +417,7 @@ def _write_reservations(write: _Writer, keys: Keys, fold: Fold) -> int:
         write("zadd", keys.live(market, r.target_id), {r.hold_id: expires_ms})
         write("zadd", keys.holds(market, r.buyer_id), {r.hold_id: expires_ms})
         write("hset", keys.held(market, r.buyer_id), r.hold_id, r.price_cents)
-        write("hincrby", keys.funds(market), f"{r.buyer_id}:held", r.price_cents)
+        held[(market, r.buyer_id)] = held.get((market, r.buyer_id), 0) + r.price_cents
         reservation = keys.reservation(market, r.hold_id)
         mapping: dict[str, str | int] = {
             "call": r.call_id,
@@ -433,6 +437,8 @@ def _write_reservations(write: _Writer, keys: Keys, fold: Fold) -> int:
         ttl_ms = max(expires_ms + RESERVATION_GRACE_MS - now_ms, RESERVATION_GRACE_MS)
         write("pexpire", reservation, ttl_ms)
         write("zadd", keys.expiries(market), {r.hold_id: expires_ms})
+    for (market, buyer_id), cents in held.items():  # absolute: writing twice changes nothing
+        write("hset", keys.funds(market), f"{buyer_id}:held", cents)
     return len(fold.open)
 
 
@@ -508,10 +514,29 @@ def _write_duplicates(write: _Writer, keys: Keys, fold: Fold) -> int:
     return written
 
 
+def mark_generation(client: redis.Redis, keys: Keys, markets: set[str], generation: str) -> None:
+    """The state is whole again: every market's marker, then the namespace's generation
+    (`{id, run_id}`: the Redis server it was built on) — the last write of a rebuild."""
+    for market in sorted(markets | {_text(m) for m in client.smembers(keys.markets())}):
+        client.set(keys.generation_marker(market), generation)
+    run_id = str(client.info("server").get("run_id", ""))
+    client.set(keys.generation(), orjson.dumps({"id": generation, "run_id": run_id}))
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
 def rehydrate(
-    app: PPCXApplication, client: redis.Redis, prefix: str, now: datetime
+    app: PPCXApplication,
+    client: redis.Redis,
+    prefix: str,
+    now: datetime,
+    *,
+    generation: str | None = None,
 ) -> dict[str, int]:
-    """Replace the markets' hot state in Redis with the one the log implies at `now`."""
+    """Replace the markets' hot state in Redis with the one the log implies at `now`, and
+    mark it whole (a new generation unless one is given)."""
     keys = Keys(prefix)
     fold = fold_log(app, now)
     cleared = clear(client, keys)
@@ -529,6 +554,8 @@ def rehydrate(
     bids = _write_bids_and_cursors(write, keys, fold)
     duplicates = _write_duplicates(write, keys, fold)
     write.flush()
+    markets = {m for m, _ in fold.campaigns.values()} | {m for m, _ in fold.buyers.values()}
+    mark_generation(client, keys, markets, generation or uuid.uuid4().hex)
     return {
         "position": fold.head,
         "keys_cleared": cleared,

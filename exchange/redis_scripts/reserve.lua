@@ -1,16 +1,18 @@
 -- Atomically re-check one target's caps and concurrency and its buyer's funds, and reserve:
 -- a live call on the target, a hold of the price on the buyer, the period counts and spend.
 -- KEYS: 1 caps, 2 funds, 3 live:<target>, 4 holds:<buyer>, 5 held:<buyer>, 6 res:<hold>,
---       7 expiries
+--       7 expiries, 8 the market's generation marker
 -- ARGV: 1 target, 2 buyer, 3 hold, 4 call, 5 price, 6 now_ms, 7 expires_ms,
 --       8 cap concurrency, 9 hourly, 10 daily, 11 monthly, 12 daily budget (-1: none),
 --       13 hour period, 14 day period, 15 month period, 16 reservation ttl_ms, 17 market
 -- Returns 1 reserved, 2 already reserved, -1 concurrency, -2 hourly, -3 daily, -4 monthly,
---         -5 budget, -6 funds.
+--         -5 budget, -6 funds, -9 the market's state is lost (no generation marker: counts
+--         and holds may be missing, so nothing is reserved until they are rebuilt).
 local t, b, hold, call = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 local price, now, expires = tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7])
 local hour, day, month = ARGV[13], ARGV[14], ARGV[15]
 
+if redis.call('EXISTS', KEYS[8]) == 0 then return -9 end
 if redis.call('EXISTS', KEYS[6]) == 1 then return 2 end
 
 -- expired live calls no longer count (bounded work per call)

@@ -8,6 +8,7 @@ import pytest
 from domain.clock import ManualClock
 from ppcx.bootstrap import Domain, ExchangeRuntime, build_domain, build_exchange
 from ppcx.settings import Settings
+from replay import recovery
 
 
 @pytest.fixture
@@ -31,6 +32,9 @@ async def runtime(settings: Settings, domain: Domain) -> AsyncIterator[ExchangeR
     built = build_exchange(
         settings, domain, redis_url=settings.redis_url, seeds=lambda: next(seeds)
     )
+    # a new namespace over an empty log: its state is whole from the start (as a runtime's
+    # start makes it)
+    recovery.ensure(domain.app, built.redis_sync, settings.redis_prefix, domain.clock.now())
     try:
         yield built
     finally:

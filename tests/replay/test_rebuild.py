@@ -26,6 +26,7 @@ from projections.projector import Projector
 from projections.reports import ledger_balances
 from projections.statements import statement_from_projection
 from projections.store import DATA_TABLES, ProjectionStore
+from replay import recovery
 from replay.asof import rebuild_as_of
 from replay.log import event_name, pages
 from replay.rehydrate import rehydrate
@@ -123,6 +124,7 @@ async def _world(settings: Settings, name: str) -> AsyncIterator[tuple[Domain, E
     seeds = itertools.count(1000)
     assert own.redis_url is not None
     runtime = build_exchange(own, domain, redis_url=own.redis_url, seeds=lambda: next(seeds))
+    recovery.ensure(domain.app, runtime.redis_sync, own.redis_prefix, domain.clock.now())
     try:
         yield domain, runtime
     finally:

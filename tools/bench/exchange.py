@@ -24,6 +24,7 @@ from exchange.ping import PingRequest
 from ppcx.bootstrap import Domain, ExchangeRuntime, build_domain, build_exchange
 from ppcx.settings import Settings
 from ppcx.tuning import settle_garbage_collector
+from replay import recovery
 from tools.bench.report import Figure, percentile
 from tools.market import BuyerSpec, InProcess, MarketSpec, build_market
 from tools.sim.rtb_server import Bidder, RtbProcess
@@ -136,6 +137,12 @@ def _scenario(
             async def run() -> Latencies:
                 runtime = build_exchange(scenario_settings, domain, redis_url=redis_url)
                 try:
+                    recovery.ensure(
+                        domain.app,
+                        runtime.redis_sync,
+                        scenario_settings.redis_prefix,
+                        domain.clock.now(),
+                    )
                     runtime.sync.catch_up()
                     await _pings(runtime, publisher, campaign, 5)  # warm caches and pools
                     settle_garbage_collector()
