@@ -177,11 +177,33 @@ def replay(
     )
 
 
+@app.command("lag")
+def lag(
+    seconds: float = typer.Option(60.0, min=5, help="how long to sample under traffic"),
+    write: bool = typer.Option(False, help=f"update the section in {BENCHMARKS_MD}"),
+) -> None:
+    """How far what readers see trails the log under steady traffic through `ppcx serve`
+    (every role), sampled from /readyz."""
+    from tools.bench import lag as bench
+
+    figures = bench.run(console, seconds=seconds)
+    notes = [
+        "`ppcx serve` with every role (2 API workers, relay, projector, sweeper) on a fresh "
+        "data dir with its own embedded Redis and NATS; one client drives demo-like calls "
+        "(ping, post, answered, completed) through the API while /readyz is sampled every "
+        "100 ms.",
+        "Read lag = the age of the oldest event the reading routes cannot see yet: the "
+        "projector publishes what readers see every PPCX_SNAPSHOT_INTERVAL_S (the baseline) "
+        "when something changed, so the lag's floor is that interval plus one projector pass.",
+    ]
+    publish("lag", "Read lag", f"ppcx-tools bench lag --seconds {seconds:g}", figures, notes, write)
+
+
 @app.command("all")
 def run_all(
     write: bool = typer.Option(True, help=f"update {BENCHMARKS_MD} (default: yes)"),
 ) -> None:
-    """Every benchmark in turn (store, exchange, HTTP, projections, replay), each section of
+    """Every benchmark in turn (store, exchange, HTTP, projections, replay, lag), each section of
     BENCHMARKS.md rewritten with its figures, baselines, ratios, machine and command."""
     import time
 
@@ -192,6 +214,7 @@ def run_all(
         ("projections", lambda: projections(log_calls=20_000, query_calls=10_000_000, write=write)),
     ]
     steps.append(("replay", lambda: replay(calls=1_000_000, write=write)))
+    steps.append(("lag", lambda: lag(seconds=60.0, write=write)))
     began = time.perf_counter()
     for name, step in steps:
         console.rule(f"bench {name}")
