@@ -123,6 +123,8 @@ class Call(PPCXAggregate):
         latency_ms: int
         priority: int
         weight: int
+        # the target's version whose rules made the bid (None: a log older than the field)
+        target_version: int | None = None
 
         def apply(self, aggregate: Call) -> None:
             # targets only (strings): a call may carry a thousand bids, kept off the GC's books
@@ -162,6 +164,8 @@ class Call(PPCXAggregate):
         expires_at: datetime
         excluded: dict[str, str]
         skipped: list[list[str]]
+        # the campaign's version whose rules the auction used (None: a log older than the field)
+        campaign_version: int | None = None
 
         def apply(self, aggregate: Call) -> None:
             aggregate.status = CallStatus.DECIDED

@@ -44,7 +44,7 @@ return current
 
 # What a buyer's configuration in Redis holds (its market, zone, limit) changes with these;
 # its posted funds with these and the money that posts.
-BUYER_CONFIG_EVENTS = (Buyer.Registered, Buyer.CreditLimitChanged)
+BUYER_CONFIG_EVENTS = (Buyer.Registered, Buyer.CreditLimitChanged, Buyer.ProfileChanged)
 BUYER_FUNDS_EVENTS = (
     *BUYER_CONFIG_EVENTS,
     Buyer.FundsDeposited,

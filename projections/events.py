@@ -36,11 +36,17 @@ READS = Reads(
     ),
     ignores=(
         Buyer.CreditLimitChanged,  # balances are the ledger's; a limit is no row
+        Buyer.ProfileChanged,
         Campaign.PublisherAllowed,
         Campaign.PublisherDisallowed,
+        Campaign.RulesChanged,
+        Publisher.Suspended,
+        Publisher.Reinstated,
         Target.StandingBidSet,  # the tables keep a target's identity, not its rules
         Target.Paused,
         Target.Resumed,
+        Target.RulesChanged,
+        Target.Archived,
         ApiKey,
         CallerHistory,
         CommandReceipt,

@@ -63,6 +63,7 @@ READS = Reads(
     ignores=(
         Campaign.PublisherAllowed,  # who may ping is the handler's check, not a replayed one
         Campaign.PublisherDisallowed,
+        Campaign.RulesChanged,
         Call.BidRejected,  # an auction is re-run from the bids received
         Call.BidTimedOut,
         Call.CallPosted,  # a route is checked at CallRouted

@@ -140,6 +140,7 @@ READS = Reads(
     # (`ConfigSync.sync_aggregates`): the fold only collects which ones exist
     ignores=(
         Buyer.CreditLimitChanged,
+        Buyer.ProfileChanged,
         Buyer.FundsDeposited,
         Buyer.HoldPlaced,  # a reservation opens at AuctionDecided or CallRouted
         Buyer.TransferReversed,
@@ -147,9 +148,12 @@ READS = Reads(
         BlockedCaller.CallerUnblocked,
         Campaign.PublisherAllowed,
         Campaign.PublisherDisallowed,
+        Campaign.RulesChanged,
         Target.StandingBidSet,
         Target.Paused,
         Target.Resumed,
+        Target.RulesChanged,
+        Target.Archived,
         Call.BidRejected,
         Call.BidTimedOut,
         Call.CallAnswered,
