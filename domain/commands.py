@@ -191,6 +191,7 @@ class IssueApiKey:
     label: str
     key_id: str
     by: str
+    expires_at: datetime | None = None  # checked against the clock by the handler
 
 
 @dataclass(frozen=True)

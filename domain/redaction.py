@@ -266,6 +266,7 @@ CALL_EVENTS: dict[type, EventRule] = {
 INTERNAL_EVENTS: tuple[type, ...] = (
     ApiKey.Issued,
     ApiKey.Revoked,
+    ApiKey.ExpirySet,
     BlockedCaller.CallerBlocked,
     BlockedCaller.CallerReblocked,
     BlockedCaller.CallerUnblocked,

@@ -3,7 +3,7 @@ the block list. Every check runs before an event is triggered; bad input records
 
 from __future__ import annotations
 
-from domain.api_key import ApiKey
+from domain.api_key import ApiKey, check_expiry
 from domain.base import PPCXAggregate
 from domain.blocklist import BlockedCaller, blocked_caller_id
 from domain.buyer import Buyer
@@ -338,6 +338,8 @@ class SetupHandlers:
         key_id = cmd.key_id
 
         def change() -> tuple[list[PPCXAggregate], str]:
+            at = self.ctx.now()
+            expires_at = None if cmd.expires_at is None else check_expiry(cmd.expires_at, at)
             if cmd.role == "publisher":
                 self.app.load(Publisher, cmd.owner_id, "owner_id")
             elif cmd.role == "buyer":
@@ -349,8 +351,10 @@ class SetupHandlers:
                 key_hash=cmd.key_hash,
                 label=cmd.label,
                 by=cmd.by,
-                timestamp=self.ctx.now(),
+                timestamp=at,
             )
+            if expires_at is not None:
+                key.set_expiry(expires_at=expires_at, by=cmd.by, timestamp=at)
             return [key], key_id
 
         return self.ctx.run(change)
