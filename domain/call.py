@@ -404,6 +404,8 @@ class Call(PPCXAggregate):
         priority: int,
         weight: int,
         at: datetime,
+        *,
+        target_version: int | None = None,
     ) -> None:
         self._require(self.BidReceived, action="record a bid")
         self.trigger_event(
@@ -415,6 +417,7 @@ class Call(PPCXAggregate):
             latency_ms=latency_ms,
             priority=priority,
             weight=weight,
+            target_version=target_version,
             timestamp=at,
         )
 
@@ -466,6 +469,7 @@ class Call(PPCXAggregate):
         excluded: Mapping[str, str],
         skipped: list[list[str]],
         at: datetime,
+        campaign_version: int | None = None,
     ) -> Candidate:
         self._require(self.AuctionDecided, action="decide an auction")
         winner = present(
@@ -491,6 +495,7 @@ class Call(PPCXAggregate):
             expires_at=expires_at,
             excluded=dict(excluded),
             skipped=skipped,
+            campaign_version=campaign_version,
             timestamp=at,
         )
         return winner

@@ -123,6 +123,7 @@ READS = Reads(
         Target.Created,
         BlockedCaller.CallerBlocked,
         TrackingNumber.Provisioned,
+        Publisher.Registered,
         Call.PingReceived,
         Call.BidReceived,
         Call.NoBuyerFound,
@@ -167,7 +168,9 @@ READS = Reads(
         ApiKey,
         CommandReceipt,
         NumberPool,  # DNI leases are not rebuilt
-        Publisher,
+        Publisher.Renamed,
+        Publisher.Suspended,
+        Publisher.Reinstated,
     ),
 )
 
@@ -184,6 +187,7 @@ class Fold:
         self.targets: set[str] = set()
         self.blocked: set[str] = set()  # BlockedCaller ids
         self.numbers: set[str] = set()  # TrackingNumber ids
+        self.publishers: set[str] = set()
         self.open: dict[str, Reservation] = {}  # pending holds
         self.caps: dict[str, list[int]] = {}  # target -> [hour, day, month, spend] counted now
         self.cap_buyer: dict[str, str] = {}  # target -> its buyer (market, zone)
@@ -202,6 +206,7 @@ class Fold:
             Target.Created: self._target,
             BlockedCaller.CallerBlocked: self._blocked,
             TrackingNumber.Provisioned: self._number,
+            Publisher.Registered: self._publisher,
             Call.PingReceived: self._ping,
             Call.BidReceived: self._bid,
             Call.NoBuyerFound: self._closed_ping,
@@ -255,6 +260,9 @@ class Fold:
 
     def _number(self, number_id: str, version: int, data: dict[str, Any]) -> None:
         self.numbers.add(number_id)
+
+    def _publisher(self, publisher_id: str, version: int, data: dict[str, Any]) -> None:
+        self.publishers.add(publisher_id)
 
     # -- pings and their bids -------------------------------------------------------------------
     def _ping(self, call_id: str, version: int, data: dict[str, Any]) -> None:
@@ -551,6 +559,7 @@ def rehydrate(
         blocked=fold.blocked,
         numbers=fold.numbers,
         position=fold.head,
+        publishers=fold.publishers,
     )
     write = _Writer(client)
     open_holds = _write_reservations(write, keys, fold)
