@@ -25,6 +25,7 @@ from api.routers import (
     ops,
     reports,
     setup_changes,
+    setup_reads,
     telephony,
 )
 from api.services import ApiServices
@@ -62,6 +63,7 @@ def build_app(
     for module in (
         admin,
         setup_changes,
+        setup_reads,
         exchange,
         telephony,
         buyers,

@@ -372,20 +372,6 @@ class ResolveIn(Body):
     note: str = Field(default="", max_length=limits.TEXT_LENGTH_MAX)
 
 
-class BuyerOut(BaseModel):
-    id: str
-    name: str
-    time_zone: str
-    credit_limit: str = Field(examples=["500.00"])
-    posted: str = Field(
-        description="prepaid funds left (credits − debits, posted)", examples=["950.00"]
-    )
-    pending: str = Field(description="held for calls in progress", examples=["45.00"])
-    available: str = Field(
-        description="posted − pending: what new wins may hold", examples=["905.00"]
-    )
-
-
 class Page(BaseModel):
     items: list[dict[str, Any]]
     next_cursor: str | None = Field(default=None, description="pass as `cursor` for the next page")

@@ -325,6 +325,26 @@ ON CONFLICT (entry_id) DO UPDATE SET
     changed_at = excluded.changed_at,
     changed_by = excluded.changed_by;
 
+-- the dispute queue: a row when a dispute is opened, its resolution merged in
+INSERT INTO disputes
+SELECT json_extract_string(state, '$.dispute_id'), originator_id,
+       json_extract_string(state, '$.reason'), 'open',
+       CAST(json_extract_string(state, '$.timestamp') AS TIMESTAMPTZ),
+       json_extract_string(state, '$.by'), NULL, NULL, NULL
+FROM ev WHERE name = 'Call.CallDisputed'
+ON CONFLICT (dispute_id) DO NOTHING;
+
+UPDATE disputes SET
+    status = CASE WHEN r.accepted THEN 'accepted' ELSE 'rejected' END,
+    resolved_at = r.resolved_at, resolved_by = r.resolved_by, note = r.note
+FROM (SELECT json_extract_string(state, '$.dispute_id') AS dispute_id,
+             CAST(json_extract_string(state, '$.accepted') AS BOOLEAN) AS accepted,
+             CAST(json_extract_string(state, '$.timestamp') AS TIMESTAMPTZ) AS resolved_at,
+             json_extract_string(state, '$.by') AS resolved_by,
+             json_extract_string(state, '$.note') AS note
+      FROM ev WHERE name = 'Call.DisputeResolved') r
+WHERE disputes.dispute_id = r.dispute_id;
+
 -- one row per ping and per bid
 INSERT INTO pings
 SELECT notification_id, originator_id, CAST(v[1] AS TIMESTAMPTZ), v[2], v[3], v[4], v[5], v[6],

@@ -69,6 +69,13 @@ CREATE TABLE IF NOT EXISTS setup_changes (
     event VARCHAR, version BIGINT, changes VARCHAR, changed_by VARCHAR
 );
 
+-- the dispute queue: one row per dispute, its status now (open | accepted | rejected)
+CREATE TABLE IF NOT EXISTS disputes (
+    dispute_id VARCHAR PRIMARY KEY, call_id VARCHAR, reason VARCHAR, status VARCHAR,
+    opened_at TIMESTAMPTZ, opened_by VARCHAR, resolved_at TIMESTAMPTZ, resolved_by VARCHAR,
+    note VARCHAR
+);
+
 CREATE TABLE IF NOT EXISTS pings (
     notification_id BIGINT, call_id VARCHAR, occurred_at TIMESTAMPTZ, campaign_id VARCHAR,
     publisher_id VARCHAR, caller_hash VARCHAR, state VARCHAR, zip VARCHAR, area_code VARCHAR,

@@ -47,6 +47,7 @@ DATA_TABLES = (
     "number_pools",
     "api_keys",
     "setup_changes",
+    "disputes",
     "pings",
     "bids",
     "calls",
