@@ -44,7 +44,7 @@ def market(client: TestClient) -> Market:
 def test_targets_one_from_the_store_and_lists_scoped_to_their_buyer(
     client: TestClient, market: Market, api_settings: Settings
 ) -> None:
-    (buyer_a, key_a), (buyer_b, key_b) = market.buyers.items()
+    (buyer_a, key_a), (buyer_b, _key_b) = market.buyers.items()
     target_a = next(t for t, b in market.targets.items() if b == buyer_a)
     target_b = next(t for t, b in market.targets.items() if b == buyer_b)
     one = _get(client, key_a, f"/v1/targets/{target_a}")
