@@ -9,6 +9,7 @@ from pathlib import Path
 
 import orjson
 import pytest
+import redis
 
 from domain.clock import ManualClock
 from eventstore.chain import chain_key
@@ -16,9 +17,10 @@ from handlers import parse_changes
 from ppcx.bootstrap import Domain, ExchangeRuntime
 from ppcx.settings import Settings
 from replay.log import event_name
+from replay.rehydrate import rehydrate
 from replay.verify import Report, verify
 from tests.replay.conftest import drive, market
-from tests.support.exchange import sync
+from tests.support.exchange import caller, ping, sync
 
 pytestmark = [pytest.mark.anyio, pytest.mark.integration]
 
@@ -90,3 +92,37 @@ async def test_an_auction_naming_another_campaign_version_fails_verification(
     assert not report.ok
     assert (rowid, "auctions") in {(f.position, f.check) for f in report.failures}
     assert any("campaign version" in f.message or "payout" in f.message for f in report.failures)
+
+
+async def test_rehydration_after_a_flush_restores_the_changed_rules(
+    domain: Domain, runtime: ExchangeRuntime, clock: ManualClock, redis_client: redis.Redis
+) -> None:
+    m = market(domain, runtime, caps=({},) * 4)
+    domain.setup.change_campaign(
+        parse_changes.change_campaign(
+            campaign_id=m.campaign,
+            publisher_payout={"fixed": "33.00"},
+            min_bid="40.00",
+            by="key_admin",
+        )
+    )
+    for target_id in m.targets[1:]:  # only the first target may bid on a CA caller
+        domain.setup.change_target(
+            parse_changes.change_target(
+                target_id=target_id, geo={"mode": "deny", "states": ["CA"]}, by="key_admin"
+            )
+        )
+    domain.setup.change_target(
+        parse_changes.change_target(target_id=m.targets[0], bid="44.00", by="key_admin")
+    )
+    prefix = runtime.hot.keys.prefix
+    for key in redis_client.scan_iter(match=f"{prefix}:*"):  # this test's namespace, lost
+        redis_client.delete(key)
+    rehydrate(domain.app, redis_client, prefix, clock.now())
+    runtime.hot.forget_snapshots()
+    result = await runtime.auctions.ping(ping(m.publisher, m.campaign, caller=caller(7)))
+    assert result.accepted
+    assert result.payout_cents == 3300
+    assert result.price_cents == 4400
+    assert result.winner is not None
+    assert result.winner.target_id == m.targets[0]
