@@ -6,7 +6,7 @@ import sys
 
 import typer
 
-from ppcx.commands import analytics, api, replay, services
+from ppcx.commands import analytics, api, replay, services, targets
 from ppcx.commands.common import err_console
 
 app = typer.Typer(
@@ -25,6 +25,7 @@ app.command("export")(analytics.export)
 app.command("serve")(api.serve)
 app.add_typer(api.keys_app, name="keys")
 app.add_typer(replay.app, name="replay")
+app.add_typer(targets.targets_app, name="targets")
 
 
 def main() -> None:

@@ -10,11 +10,14 @@ from pathlib import Path
 import orjson
 import pytest
 import redis
+from typer.testing import CliRunner
 
 from domain.clock import ManualClock
+from domain.target import Target
 from eventstore.chain import chain_key
 from handlers import parse_changes
 from ppcx.bootstrap import Domain, ExchangeRuntime
+from ppcx.cli import app as cli
 from ppcx.settings import Settings
 from replay.log import event_name
 from replay.rehydrate import rehydrate
@@ -126,3 +129,31 @@ async def test_rehydration_after_a_flush_restores_the_changed_rules(
     assert result.price_cents == 4400
     assert result.winner is not None
     assert result.winner.target_id == m.targets[0]
+
+
+async def test_cli_targets_set_changes_rules_through_the_same_parsing(
+    domain: Domain, runtime: ExchangeRuntime, settings: Settings
+) -> None:
+    m = market(domain, runtime)
+    env = {
+        "PPCX_DATA_DIR": str(settings.data_dir),
+        "SQLITE_DBNAME": str(settings.sqlite_dbname),
+        "PPCX_AUDIT_KEY": str(settings.audit_key),
+        "PERSISTENCE_MODULE": "eventsourcing.sqlite",
+    }
+    runner = CliRunner()
+    target = m.targets[0]
+    changed = runner.invoke(
+        cli, ["targets", "set", target, "--bid", "48.00", "--buffer-s", "120", "--paused"], env=env
+    )
+    assert changed.exit_code == 0, changed.output
+    shown = orjson.loads(changed.stdout)
+    assert (shown["bid"], shown["buffer_s"], shown["status"]) == ("48.00", 120, "paused")
+    bad = runner.invoke(
+        cli, ["targets", "set", target, "--bid", "4.999", "--buffer-s", "99999"], env=env
+    )
+    assert bad.exit_code == 2
+    assert "--bid" in bad.output
+    assert "--buffer_s" in bad.output
+    loaded = domain.app.load(Target, target, "target_id")
+    assert (loaded.bid_cents, loaded.buffer_s, loaded.paused) == (4800, 120, True)
