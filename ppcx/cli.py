@@ -6,7 +6,7 @@ import sys
 
 import typer
 
-from ppcx.commands import analytics, api, replay, services, setup
+from ppcx.commands import analytics, api, replay, services, setup, targets
 from ppcx.commands.common import err_console
 
 app = typer.Typer(
@@ -25,6 +25,7 @@ app.command("export")(analytics.export)
 app.command("serve")(api.serve)
 app.add_typer(api.keys_app, name="keys")
 api.keys_app.command("list")(setup.list_keys)
+setup.targets_app.command("set")(targets.set_target)  # one `ppcx targets`: list, show, set
 app.add_typer(setup.targets_app, name="targets")
 app.add_typer(setup.campaigns_app, name="campaigns")
 app.add_typer(replay.app, name="replay")

@@ -119,7 +119,9 @@ READS = Reads(
     "replay.rehydrate",
     handles=(
         Buyer.Registered,
+        Buyer.ProfileChanged,  # a time zone: the caps' local periods
         Campaign.Created,
+        Campaign.RulesChanged,  # a duplicate window
         Target.Created,
         BlockedCaller.CallerBlocked,
         TrackingNumber.Provisioned,
@@ -141,7 +143,6 @@ READS = Reads(
     # (`ConfigSync.sync_aggregates`): the fold only collects which ones exist
     ignores=(
         Buyer.CreditLimitChanged,
-        Buyer.ProfileChanged,
         Buyer.FundsDeposited,
         Buyer.HoldPlaced,  # a reservation opens at AuctionDecided or CallRouted
         Buyer.TransferReversed,
@@ -149,7 +150,6 @@ READS = Reads(
         BlockedCaller.CallerUnblocked,
         Campaign.PublisherAllowed,
         Campaign.PublisherDisallowed,
-        Campaign.RulesChanged,
         Target.StandingBidSet,
         Target.Paused,
         Target.Resumed,
@@ -202,7 +202,9 @@ class Fold:
         self._routes: dict[str, tuple[Handler, bool] | None] = {}
         handlers: dict[type, Handler] = {
             Buyer.Registered: self._buyer,
+            Buyer.ProfileChanged: self._buyer_changed,
             Campaign.Created: self._campaign,
+            Campaign.RulesChanged: self._campaign_changed,
             Target.Created: self._target,
             BlockedCaller.CallerBlocked: self._blocked,
             TrackingNumber.Provisioned: self._number,
@@ -249,8 +251,17 @@ class Fold:
     def _buyer(self, buyer_id: str, version: int, data: dict[str, Any]) -> None:
         self.buyers[buyer_id] = (data["market"], data["time_zone"])
 
+    def _buyer_changed(self, buyer_id: str, version: int, data: dict[str, Any]) -> None:
+        market, zone = self.buyers[buyer_id]
+        self.buyers[buyer_id] = (market, data["changes"].get("time_zone", zone))
+
     def _campaign(self, campaign_id: str, version: int, data: dict[str, Any]) -> None:
         self.campaigns[campaign_id] = (data["market"], int(data["duplicate_window_days"]))
+
+    def _campaign_changed(self, campaign_id: str, version: int, data: dict[str, Any]) -> None:
+        market, window_days = self.campaigns[campaign_id]
+        window_days = int(data["changes"].get("duplicate_window_days", window_days))
+        self.campaigns[campaign_id] = (market, window_days)
 
     def _target(self, target_id: str, version: int, data: dict[str, Any]) -> None:
         self.targets.add(target_id)

@@ -17,7 +17,9 @@ from rich.text import Text
 from ppcx.commands.analytics import Format, print_result
 from ppcx.commands.common import console, fail, load_settings
 
-targets_app = typer.Typer(help="Buyers' targets: list and show their rules.", no_args_is_help=True)
+targets_app = typer.Typer(
+    help="Buyers' targets: list, show and change their rules.", no_args_is_help=True
+)
 campaigns_app = typer.Typer(help="Campaigns: list and show their rules.", no_args_is_help=True)
 FORMAT = typer.Option(Format.table, "--format", help="table, csv or json")
 LIMIT = typer.Option(1000, "--limit", min=1, max=100_000, help="at most this many rows")

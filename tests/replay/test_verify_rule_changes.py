@@ -9,16 +9,21 @@ from pathlib import Path
 
 import orjson
 import pytest
+import redis
+from typer.testing import CliRunner
 
 from domain.clock import ManualClock
+from domain.target import Target
 from eventstore.chain import chain_key
 from handlers import parse_changes
 from ppcx.bootstrap import Domain, ExchangeRuntime
+from ppcx.cli import app as cli
 from ppcx.settings import Settings
 from replay.log import event_name
+from replay.rehydrate import rehydrate
 from replay.verify import Report, verify
 from tests.replay.conftest import drive, market
-from tests.support.exchange import sync
+from tests.support.exchange import caller, ping, sync
 
 pytestmark = [pytest.mark.anyio, pytest.mark.integration]
 
@@ -90,3 +95,65 @@ async def test_an_auction_naming_another_campaign_version_fails_verification(
     assert not report.ok
     assert (rowid, "auctions") in {(f.position, f.check) for f in report.failures}
     assert any("campaign version" in f.message or "payout" in f.message for f in report.failures)
+
+
+async def test_rehydration_after_a_flush_restores_the_changed_rules(
+    domain: Domain, runtime: ExchangeRuntime, clock: ManualClock, redis_client: redis.Redis
+) -> None:
+    m = market(domain, runtime, caps=({},) * 4)
+    domain.setup.change_campaign(
+        parse_changes.change_campaign(
+            campaign_id=m.campaign,
+            publisher_payout={"fixed": "33.00"},
+            min_bid="40.00",
+            by="key_admin",
+        )
+    )
+    for target_id in m.targets[1:]:  # only the first target may bid on a CA caller
+        domain.setup.change_target(
+            parse_changes.change_target(
+                target_id=target_id, geo={"mode": "deny", "states": ["CA"]}, by="key_admin"
+            )
+        )
+    domain.setup.change_target(
+        parse_changes.change_target(target_id=m.targets[0], bid="44.00", by="key_admin")
+    )
+    prefix = runtime.hot.keys.prefix
+    for key in redis_client.scan_iter(match=f"{prefix}:*"):  # this test's namespace, lost
+        redis_client.delete(key)
+    rehydrate(domain.app, redis_client, prefix, clock.now())
+    runtime.hot.forget_snapshots()
+    result = await runtime.auctions.ping(ping(m.publisher, m.campaign, caller=caller(7)))
+    assert result.accepted
+    assert result.payout_cents == 3300
+    assert result.price_cents == 4400
+    assert result.winner is not None
+    assert result.winner.target_id == m.targets[0]
+
+
+async def test_cli_targets_set_changes_rules_through_the_same_parsing(
+    domain: Domain, runtime: ExchangeRuntime, settings: Settings
+) -> None:
+    m = market(domain, runtime)
+    env = {
+        "PPCX_DATA_DIR": str(settings.data_dir),
+        "SQLITE_DBNAME": str(settings.sqlite_dbname),
+        "PPCX_AUDIT_KEY": str(settings.audit_key),
+        "PERSISTENCE_MODULE": "eventsourcing.sqlite",
+    }
+    runner = CliRunner()
+    target = m.targets[0]
+    changed = runner.invoke(
+        cli, ["targets", "set", target, "--bid", "48.00", "--buffer-s", "120", "--paused"], env=env
+    )
+    assert changed.exit_code == 0, changed.output
+    shown = orjson.loads(changed.stdout)
+    assert (shown["bid"], shown["buffer_s"], shown["status"]) == ("48.00", 120, "paused")
+    bad = runner.invoke(
+        cli, ["targets", "set", target, "--bid", "4.999", "--buffer-s", "99999"], env=env
+    )
+    assert bad.exit_code == 2
+    assert "--bid" in bad.output
+    assert "--buffer_s" in bad.output
+    loaded = domain.app.load(Target, target, "target_id")
+    assert (loaded.bid_cents, loaded.buffer_s, loaded.paused) == (4800, 120, True)
