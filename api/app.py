@@ -15,7 +15,19 @@ from api import problems
 from api.middleware import RequestGuard
 from api.observability import Observability
 from api.responses import OrjsonResponse
-from api.routers import admin, buyers, calls, dni, exchange, finance, ops, reports, telephony
+from api.routers import (
+    admin,
+    buyers,
+    calls,
+    dni,
+    exchange,
+    finance,
+    ops,
+    reports,
+    setup_changes,
+    setup_reads,
+    telephony,
+)
 from api.services import ApiServices
 
 DESCRIPTION = """
@@ -48,7 +60,19 @@ def build_app(
         lifespan=asynccontextmanager(run),
     )
     problems.install(app)
-    for module in (admin, exchange, telephony, buyers, calls, finance, reports, dni, ops):
+    for module in (
+        admin,
+        setup_changes,
+        setup_reads,
+        exchange,
+        telephony,
+        buyers,
+        calls,
+        finance,
+        reports,
+        dni,
+        ops,
+    ):
         app.include_router(module.router)
 
     def idempotency() -> tuple[Any, Callable[[str], str]]:

@@ -1,6 +1,6 @@
 """Who is calling: an API key with one role and, for publishers and buyers, one owner.
 
-Unknown or revoked key: 401. Known key, wrong role: 403. Another tenant's object: 404 (the
+Unknown, revoked or expired key: 401. Known key, wrong role: 403. Another tenant's object: 404 (the
 routers check ownership and answer as if it did not exist)."""
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from fastapi import Depends, Request
 from api.keys import key_id_of
 from api.problems import Problem
 from api.services import ApiServices, KnownKey
-from domain.api_key import OWNED_ROLES, ApiKey, Role
+from domain.api_key import OWNED_ROLES, ApiKey, Role, is_expired
 from domain.errors import NotFound
 from domain.invariant import present
 
@@ -55,11 +55,16 @@ async def authenticate(token: str | None, s: ApiServices) -> Principal:
         return Principal("bootstrap", Role.ADMIN, None)
     key_id = key_id_of(token)
     key = await _stored_key(key_id, s) if key_id else None
-    if key is None or key.revoked or not s.keys.matches(token, key.key_hash):
-        raise Problem(401, "the API key is unknown or revoked", headers=UNAUTHORIZED)
-    return Principal(
-        present(key_id, "a stored key was found by its id"), Role(key.role), key.owner_id
-    )
+    if (
+        key is None
+        or key.revoked
+        or is_expired(key.expires_at, s.clock.now())
+        or not s.keys.matches(token, key.key_hash)
+    ):
+        raise Problem(401, "the API key is unknown, revoked or expired", headers=UNAUTHORIZED)
+    found_id = present(key_id, "a stored key was found by its id")
+    await s.key_usage.touch(found_id)
+    return Principal(found_id, Role(key.role), key.owner_id)
 
 
 async def _stored_key(key_id: str, s: ApiServices) -> KnownKey | None:
@@ -69,7 +74,9 @@ async def _stored_key(key_id: str, s: ApiServices) -> KnownKey | None:
     stored = await s.call(s.app.find, ApiKey, key_id)
     if stored is None:
         return None  # not cached: a key issued by another worker works at once
-    known = KnownKey(stored.role, stored.owner_id, stored.key_hash, stored.revoked)
+    known = KnownKey(
+        stored.role, stored.owner_id, stored.key_hash, stored.revoked, stored.expires_at
+    )
     s.known_keys.put(key_id, known)
     return known
 

@@ -213,6 +213,13 @@ class ApiKeyIn(Body):
     role: Role = Field(strict=False)
     owner_id: str | None = None
     label: str = Field(default="", max_length=limits.KEY_LABEL_LENGTH_MAX)
+    expires_at: Rfc3339 | None = Field(
+        default=None,
+        description="when the key stops working (RFC 3339 with an offset): after the "
+        f"server's time and at most {limits.KEY_EXPIRY_DAYS_MAX} days ahead; from then on it "
+        "answers 401 like a revoked key. Without it the key works until revoked",
+        examples=["2027-01-01T00:00:00Z"],
+    )
 
 
 class ApiKeyOut(BaseModel):
@@ -220,6 +227,7 @@ class ApiKeyOut(BaseModel):
     api_key: str = Field(description="shown once: store it now")
     role: str
     owner_id: str | None
+    expires_at: str | None = Field(default=None, description="RFC 3339; null: never expires")
 
 
 class NumberIn(Body):
@@ -362,20 +370,6 @@ class DisputeOut(BaseModel):
 class ResolveIn(Body):
     accept: bool
     note: str = Field(default="", max_length=limits.TEXT_LENGTH_MAX)
-
-
-class BuyerOut(BaseModel):
-    id: str
-    name: str
-    time_zone: str
-    credit_limit: str = Field(examples=["500.00"])
-    posted: str = Field(
-        description="prepaid funds left (credits − debits, posted)", examples=["950.00"]
-    )
-    pending: str = Field(description="held for calls in progress", examples=["45.00"])
-    available: str = Field(
-        description="posted − pending: what new wins may hold", examples=["905.00"]
-    )
 
 
 class Page(BaseModel):

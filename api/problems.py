@@ -20,8 +20,10 @@ from domain.errors import (
     DomainError,
     Expired,
     InsufficientFunds,
+    InvalidFields,
     NotFound,
     Refused,
+    Suspended,
     ValidationError,
 )
 from domain.invariant import invariant
@@ -57,6 +59,7 @@ PROBLEM_TYPES: Mapping[str, int] = {
     "conflict": 409,
     "insufficient-funds": 409,
     "refused": 409,
+    "archived": 409,
     "expired": 410,
     "payload-too-large": 413,
     "unsupported-media-type": 415,
@@ -140,18 +143,20 @@ def problem_response(
     return Response(orjson.dumps(body), status_code=status, media_type=PROBLEM, headers=headers)
 
 
+# the first class an error is an instance of gives its status (subclasses before their bases)
+DOMAIN_STATUSES: tuple[tuple[type[DomainError], int], ...] = (
+    (NotFound, 404),
+    (Suspended, 403),
+    (Expired, 410),
+    (ConcurrencyConflict, 503),
+    (InsufficientFunds, 409),
+    (Conflict, 409),
+    (ValidationError, 422),
+)
+
+
 def domain_status(error: DomainError) -> int:
-    if isinstance(error, NotFound):
-        return 404
-    if isinstance(error, Expired):
-        return 410
-    if isinstance(error, ConcurrencyConflict):
-        return 503
-    if isinstance(error, (InsufficientFunds, Conflict)):
-        return 409
-    if isinstance(error, ValidationError):
-        return 422
-    return 400
+    return next((status for cls, status in DOMAIN_STATUSES if isinstance(error, cls)), 400)
 
 
 def _location(loc: tuple[Any, ...]) -> str:
@@ -181,7 +186,9 @@ def install(app: FastAPI) -> None:
     async def on_domain(request: Request, error: DomainError) -> Response:
         status = domain_status(error)
         errors = [{"field": error.field, "message": error.message}] if error.field else None
-        reason = {"reason": error.reason} if isinstance(error, Refused) else None
+        if isinstance(error, InvalidFields):  # every bad field of one request
+            errors = [{"field": e.field or "body", "message": e.message} for e in error.errors]
+        reason = {"reason": error.reason} if isinstance(error, Refused | Suspended) else None
         return problem_response(
             status,
             error.message,

@@ -8,8 +8,10 @@ import time
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, TypeVar
 
+from api.key_usage import KeyUsage
 from api.keys import KeyHasher
 from api.metrics import Metrics
 from domain.clock import Clock
@@ -47,6 +49,7 @@ class KnownKey:
     owner_id: str | None
     key_hash: str
     revoked: bool
+    expires_at: datetime | None = None
 
 
 class KeyCache(RecentReads[KnownKey]):
@@ -82,6 +85,7 @@ class ApiServices:
     executor: ThreadPoolExecutor
     sync_config: Callable[[], int]  # brings Redis's derived state up to the log
     readiness: Callable[[], Awaitable[dict[str, Any]]]  # {checks: {…}, lag: {…} | None}
+    key_usage: KeyUsage
     known_keys: KeyCache = field(default_factory=KeyCache)
 
     async def call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:

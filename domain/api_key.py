@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
 from eventsourcing.domain import event
 
 from domain.base import PPCXAggregate
+from domain.clock import require_utc
+from domain.errors import ValidationError
+from domain.limits import KEY_EXPIRY_DAYS_MAX
 
 
 class Role(StrEnum):
@@ -29,6 +32,11 @@ class ApiKey(PPCXAggregate):
     if TYPE_CHECKING:  # the event classes `@event` makes, for type checkers
         Issued: type[PPCXAggregate.Created]
         Revoked: type[PPCXAggregate.Event]
+        ExpirySet: type[PPCXAggregate.Event]
+
+    # newer than the first stored logs: a class-level default, so a key loaded from an older
+    # snapshot has it too (and its state equals its events' fold); None: it never expires
+    expires_at: datetime | None = None
 
     @event("Issued")
     def __init__(
@@ -50,3 +58,32 @@ class ApiKey(PPCXAggregate):
     @event("Revoked")
     def revoke(self, by: str, timestamp: datetime) -> None:
         self.revoked = True
+
+    @event("ExpirySet")
+    def set_expiry(self, expires_at: datetime, by: str, timestamp: datetime) -> None:
+        """From `expires_at` on, the key is refused exactly as a revoked one."""
+        self.expires_at = expires_at
+
+    def usable_at(self, now: datetime) -> bool:
+        """Neither revoked nor expired at `now`."""
+        return not self.revoked and not is_expired(self.expires_at, now)
+
+
+def is_expired(expires_at: datetime | None, now: datetime) -> bool:
+    """A key whose expiry is `expires_at` is refused at `now` (None: it never expires)."""
+    return expires_at is not None and now >= expires_at
+
+
+def check_expiry(expires_at: datetime, now: datetime) -> datetime:
+    """A new key's `expires_at` (UTC): after `now` and at most `KEY_EXPIRY_DAYS_MAX` days
+    ahead; ValidationError naming `expires_at` otherwise."""
+    expires_at = require_utc(expires_at, "expires_at")
+    if expires_at <= now:
+        raise ValidationError(
+            f"expires_at must be after the server's time ({now.isoformat()})", field="expires_at"
+        )
+    if expires_at > now + timedelta(days=KEY_EXPIRY_DAYS_MAX):
+        raise ValidationError(
+            f"expires_at must be at most {KEY_EXPIRY_DAYS_MAX} days ahead", field="expires_at"
+        )
+    return expires_at

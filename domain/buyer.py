@@ -23,6 +23,8 @@ from domain.invariant import invariant
 from domain.ledger import Transfer, buyer_account, deposit_transfer, hold_transfer
 from domain.money import format_cents
 
+PROFILE_ATTRIBUTES: tuple[str, ...] = ("name", "time_zone")  # a `ProfileChanged`'s keys
+
 
 class Buyer(PPCXAggregate):
     if TYPE_CHECKING:  # state attributes (annotations here would make the library
@@ -86,6 +88,16 @@ class Buyer(PPCXAggregate):
 
         def apply(self, aggregate: Buyer) -> None:
             aggregate.credit_limit_cents = self.credit_limit_cents
+
+    class ProfileChanged(PPCXAggregate.Event):
+        """New values of the buyer's profile (`name`, `time_zone`): only those that changed."""
+
+        changes: dict[str, Any]
+        by: str
+
+        def apply(self, aggregate: Buyer) -> None:
+            for name, value in self.changes.items():
+                setattr(aggregate, name, value)
 
     class FundsDeposited(PPCXAggregate.Event):
         transfer: dict[str, Any]
@@ -153,6 +165,10 @@ class Buyer(PPCXAggregate):
             self.CreditLimitChanged, credit_limit_cents=credit_limit_cents, by=by, timestamp=at
         )
         self._check_floor()
+
+    def change_profile(self, changes: dict[str, Any], by: str, at: datetime) -> None:
+        invariant(set(changes) <= set(PROFILE_ATTRIBUTES), f"not a profile field: {changes}")
+        self.trigger_event(self.ProfileChanged, changes=changes, by=by, timestamp=at)
 
     def deposit(
         self, transfer_id: str, amount_cents: int, reference: str, by: str, at: datetime

@@ -123,6 +123,8 @@ class Call(PPCXAggregate):
         latency_ms: int
         priority: int
         weight: int
+        # the target's version whose rules made the bid (None: a log older than the field)
+        target_version: int | None = None
 
         def apply(self, aggregate: Call) -> None:
             # targets only (strings): a call may carry a thousand bids, kept off the GC's books
@@ -162,6 +164,8 @@ class Call(PPCXAggregate):
         expires_at: datetime
         excluded: dict[str, str]
         skipped: list[list[str]]
+        # the campaign's version whose rules the auction used (None: a log older than the field)
+        campaign_version: int | None = None
 
         def apply(self, aggregate: Call) -> None:
             aggregate.status = CallStatus.DECIDED
@@ -400,6 +404,8 @@ class Call(PPCXAggregate):
         priority: int,
         weight: int,
         at: datetime,
+        *,
+        target_version: int | None = None,
     ) -> None:
         self._require(self.BidReceived, action="record a bid")
         self.trigger_event(
@@ -411,6 +417,7 @@ class Call(PPCXAggregate):
             latency_ms=latency_ms,
             priority=priority,
             weight=weight,
+            target_version=target_version,
             timestamp=at,
         )
 
@@ -462,6 +469,7 @@ class Call(PPCXAggregate):
         excluded: Mapping[str, str],
         skipped: list[list[str]],
         at: datetime,
+        campaign_version: int | None = None,
     ) -> Candidate:
         self._require(self.AuctionDecided, action="decide an auction")
         winner = present(
@@ -487,6 +495,7 @@ class Call(PPCXAggregate):
             expires_at=expires_at,
             excluded=dict(excluded),
             skipped=skipped,
+            campaign_version=campaign_version,
             timestamp=at,
         )
         return winner

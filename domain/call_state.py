@@ -133,6 +133,7 @@ class ExclusionReason(StrEnum):
     CAP_BUDGET = "cap_budget"
     INSUFFICIENT_FUNDS = "insufficient_funds"
     DUPLICATE = "duplicate"
+    ARCHIVED = "archived"  # a failover skips an archived target
 
 
 class PostRefusal(StrEnum):

@@ -24,11 +24,29 @@ class Distribution(StrEnum):
 DISTRIBUTIONS: tuple[Distribution, ...] = tuple(Distribution)
 
 
+# The attributes a `Campaign.RulesChanged` may set (its `changes` keys): the rules of
+# `Campaign.Created` less its market (a partition of the exchange's hot state).
+RULE_ATTRIBUTES: tuple[str, ...] = (
+    "name",
+    "vertical",
+    "payout",
+    "duplicate_window_days",
+    "distribution",
+    "min_bid_cents",
+    "min_margin_cents",
+    "allow_negative_margin",
+    "max_attempts",
+    "bid_ttl_s",
+    "rtb_deadline_ms",
+)
+
+
 class Campaign(PPCXAggregate):
     if TYPE_CHECKING:  # the event classes `@event` makes, for type checkers
         Created: type[PPCXAggregate.Created]
         PublisherAllowed: type[PPCXAggregate.Event]
         PublisherDisallowed: type[PPCXAggregate.Event]
+        RulesChanged: type[PPCXAggregate.Event]
 
     @event("Created")
     def __init__(
@@ -70,6 +88,12 @@ class Campaign(PPCXAggregate):
     @event("PublisherDisallowed")
     def disallow_publisher(self, publisher_id: str, by: str, timestamp: datetime) -> None:
         self.allowed_publishers.remove(publisher_id)
+
+    @event("RulesChanged")
+    def change_rules(self, changes: dict[str, Any], by: str, timestamp: datetime) -> None:
+        """New values of some rule attributes (`RULE_ATTRIBUTES`), only those that changed."""
+        for name, value in changes.items():
+            setattr(self, name, value)
 
     def payout_rule(self) -> PayoutRule:
         return PayoutRule.from_dict(self.payout)

@@ -67,6 +67,11 @@ _RFC3339_RE = re.compile(
 RFC3339_EXAMPLE = "2026-11-02T15:04:05Z"
 
 
+def format_rfc3339(at: datetime) -> str:
+    """A UTC datetime as the API writes times: RFC 3339 with `Z`."""
+    return require_utc(at).isoformat().replace("+00:00", "Z")
+
+
 def parse_rfc3339(text: object, field: str = "at") -> datetime:
     """A UTC datetime from an RFC 3339 date-time with an offset (`Z` or ±hh:mm), a 4-digit
     year and real calendar values; anything else (no offset, a space for T, a date alone,

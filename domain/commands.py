@@ -11,7 +11,8 @@ who made the change. `command_id`, when given, makes a command take effect at mo
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any
 
@@ -160,6 +161,99 @@ class ResumeTarget:
     buyer_id: str | None = None
 
 
+# -- changes to the set-up (PATCH): every field optional, None = unchanged ----------------------
+
+
+@dataclass(frozen=True)
+class TargetChanges:
+    """A target's rules to change, parsed; None keeps a rule. A standing bid and an rtb_url
+    exclude each other: giving one switches the target to it (the other is cleared)."""
+
+    name: str | None = None
+    destination: str | None = None
+    bid_cents: int | None = None
+    rtb_url: str | None = None
+    rtb_timeout_ms: int | None = None
+    buffer_s: int | None = None
+    geo: GeoRule | None = None
+    schedule: WeeklySchedule | None = None
+    # the caps to set, by their stored names (`daily_budget_cents`); a None value removes one
+    caps: Mapping[str, int | None] | None = None
+    priority: int | None = None
+    weight: int | None = None
+    paused: bool | None = None  # `status`: paused or active
+
+    def __post_init__(self) -> None:
+        invariant(self.bid_cents is None or self.rtb_url is None, "a standing bid or an rtb_url")
+
+    def is_empty(self) -> bool:
+        return all(getattr(self, f.name) is None for f in fields(self))
+
+
+@dataclass(frozen=True)
+class ChangeTarget:
+    target_id: str
+    changes: TargetChanges
+    by: str
+    buyer_id: str | None = None  # when set, the target must belong to this buyer
+
+
+@dataclass(frozen=True)
+class ArchiveTarget:
+    target_id: str
+    reason: str
+    by: str
+    buyer_id: str | None = None
+
+
+@dataclass(frozen=True)
+class CampaignChanges:
+    """A campaign's rules to change, parsed; None keeps a rule."""
+
+    name: str | None = None
+    vertical: str | None = None
+    payout: PayoutRule | None = None
+    duplicate_window_days: int | None = None
+    distribution: Distribution | None = None
+    min_bid_cents: int | None = None
+    min_margin_cents: int | None = None
+    allow_negative_margin: bool | None = None
+    max_attempts: int | None = None
+    bid_ttl_s: int | None = None
+    rtb_deadline_ms: int | None = None
+
+    def is_empty(self) -> bool:
+        return all(getattr(self, f.name) is None for f in fields(self))
+
+
+@dataclass(frozen=True)
+class ChangeCampaign:
+    campaign_id: str
+    changes: CampaignChanges
+    by: str
+
+
+@dataclass(frozen=True)
+class ChangeBuyerProfile:
+    buyer_id: str
+    name: str | None
+    time_zone: str | None
+    by: str
+
+
+@dataclass(frozen=True)
+class SuspendPublisher:
+    publisher_id: str
+    reason: str
+    by: str
+
+
+@dataclass(frozen=True)
+class ReinstatePublisher:
+    publisher_id: str
+    by: str
+
+
 @dataclass(frozen=True)
 class ProvisionNumber:
     number: str  # E.164
@@ -191,6 +285,7 @@ class IssueApiKey:
     label: str
     key_id: str
     by: str
+    expires_at: datetime | None = None  # checked against the clock by the handler
 
 
 @dataclass(frozen=True)
@@ -229,6 +324,7 @@ class BidOutcome:
     timeout_ms: int = 0
     priority: int = 0
     weight: int = 1
+    target_version: int | None = None  # the target's version whose rules made the bid
 
 
 @dataclass(frozen=True)

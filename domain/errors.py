@@ -23,6 +23,18 @@ class ValidationError(DomainError, ValueError):
     code = "validation"
 
 
+class InvalidFields(ValidationError):
+    """Several fields are malformed or out of range: each error, reported together (a change
+    of several fields names every bad one)."""
+
+    def __init__(self, errors: list[ValidationError]) -> None:
+        super().__init__(
+            "; ".join(e.message for e in errors) or "the request is not valid",
+            field=errors[0].field if errors else None,
+        )
+        self.errors = errors
+
+
 class NotFound(DomainError, LookupError):
     """The referenced object does not exist."""
 
@@ -44,6 +56,23 @@ class Refused(Conflict):
     def __init__(self, message: str, *, reason: str, field: str | None = None) -> None:
         super().__init__(message, field=field)
         self.reason = reason
+
+
+class ArchivedError(Conflict):
+    """The object is archived: it keeps its history and can be read, never changed."""
+
+    code = "archived"
+
+
+class Suspended(DomainError):
+    """The acting publisher is suspended: its pings and posts are refused (403, with the
+    `reason` the body names)."""
+
+    code = "forbidden"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.reason = "suspended"
 
 
 class InsufficientFunds(Conflict):

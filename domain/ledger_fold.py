@@ -58,8 +58,10 @@ FOLDS: dict[type, Fold] = {
     Buyer.HoldVoided: _void_hold,
 }
 # Money moves only on a buyer's account (a call's holds too, in Buyer events): no event of
-# these aggregates touches the ledger. Every reader of the ledger's events ignores them.
+# these aggregates, nor these events of a buyer, touches the ledger. Every reader of the
+# ledger's events ignores them.
 OUTSIDE_THE_LEDGER: tuple[type, ...] = (
+    Buyer.ProfileChanged,  # a name and a time zone
     ApiKey,
     BlockedCaller,
     Call,

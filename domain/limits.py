@@ -42,6 +42,7 @@ DISPUTE_REASON_LENGTH = NAME_LENGTH
 URL_LENGTH_MAX = 2_000  # an RTB endpoint
 ORIGIN_LENGTH_MAX = 300  # a web origin, scheme://host[:port]
 KEY_HASH_LENGTH_MAX = 200
+KEY_EXPIRY_DAYS_MAX = 3_660  # an API key's `expires_at`: at most about ten years ahead
 # an Idempotency-Key, which names the command it makes take effect at most once
 COMMAND_ID_LENGTH = Range(1, 200)
 

@@ -14,6 +14,12 @@ class Publisher(PPCXAggregate):
     if TYPE_CHECKING:  # the event classes `@event` makes, for type checkers
         Registered: type[PPCXAggregate.Created]
         Renamed: type[PPCXAggregate.Event]
+        Suspended: type[PPCXAggregate.Event]
+        Reinstated: type[PPCXAggregate.Event]
+
+    # newer than the first stored logs: a class-level default, so a publisher loaded from an
+    # older snapshot has it too (and its state equals its events' fold)
+    suspended = False
 
     @event("Registered")
     def __init__(self, id: str, name: str, by: str, timestamp: datetime) -> None:
@@ -23,3 +29,12 @@ class Publisher(PPCXAggregate):
     @event("Renamed")
     def rename(self, name: str, by: str, timestamp: datetime) -> None:
         self.name = name
+
+    @event("Suspended")
+    def suspend(self, reason: str, by: str, timestamp: datetime) -> None:
+        """Its pings, RTB pings and posts are refused until it is reinstated."""
+        self.suspended = True
+
+    @event("Reinstated")
+    def reinstate(self, by: str, timestamp: datetime) -> None:
+        self.suspended = False

@@ -120,6 +120,7 @@ CALL_EVENTS: dict[type, EventRule] = {
             "latency_ms": _BID,
             "priority": _BID,
             "weight": _BID,
+            "target_version": _BID,
         },
     ),
     Call.BidRejected: EventRule(
@@ -156,6 +157,7 @@ CALL_EVENTS: dict[type, EventRule] = {
             "expires_at": _to(PUBLISHER, BUYER),
             "excluded": ONLY_INTERNAL,
             "skipped": ONLY_INTERNAL,
+            "campaign_version": _to(PUBLISHER, BUYER),  # the public campaign's, as rule_version
         },
     ),
     Call.NoBuyerFound: EventRule(
@@ -264,11 +266,13 @@ CALL_EVENTS: dict[type, EventRule] = {
 INTERNAL_EVENTS: tuple[type, ...] = (
     ApiKey.Issued,
     ApiKey.Revoked,
+    ApiKey.ExpirySet,
     BlockedCaller.CallerBlocked,
     BlockedCaller.CallerReblocked,
     BlockedCaller.CallerUnblocked,
     Buyer.Registered,
     Buyer.CreditLimitChanged,
+    Buyer.ProfileChanged,
     Buyer.FundsDeposited,
     Buyer.HoldPlaced,
     Buyer.HoldPosted,
@@ -279,15 +283,20 @@ INTERNAL_EVENTS: tuple[type, ...] = (
     Campaign.Created,
     Campaign.PublisherAllowed,
     Campaign.PublisherDisallowed,
+    Campaign.RulesChanged,
     CommandReceipt.CommandAccepted,
     NumberPool.Created,
     NumberPool.OriginsAllowed,
     Publisher.Registered,
     Publisher.Renamed,
+    Publisher.Suspended,
+    Publisher.Reinstated,
     Target.Created,
     Target.StandingBidSet,
     Target.Paused,
     Target.Resumed,
+    Target.RulesChanged,
+    Target.Archived,
     TrackingNumber.Provisioned,
 )
 # The table as a reader of the log: every event has a rule, of its own or internal only.

@@ -12,6 +12,22 @@ from domain.caps import Caps
 from domain.geo import GeoRule
 from domain.schedule import WeeklySchedule
 
+# The attributes a `Target.RulesChanged` may set (its `changes` keys): the rules of
+# `Target.Created` less the target's identity (buyer, campaign).
+RULE_ATTRIBUTES: tuple[str, ...] = (
+    "name",
+    "destination",
+    "bid_cents",
+    "rtb_url",
+    "rtb_timeout_ms",
+    "buffer_s",
+    "geo",
+    "schedule",
+    "caps",
+    "priority",
+    "weight",
+)
+
 
 class Target(PPCXAggregate):
     if TYPE_CHECKING:  # the event classes `@event` makes, for type checkers
@@ -19,6 +35,12 @@ class Target(PPCXAggregate):
         StandingBidSet: type[PPCXAggregate.Event]
         Paused: type[PPCXAggregate.Event]
         Resumed: type[PPCXAggregate.Event]
+        RulesChanged: type[PPCXAggregate.Event]
+        Archived: type[PPCXAggregate.Event]
+
+    # a state attribute newer than the first stored logs: a class-level default, so a target
+    # loaded from an older snapshot has it too (and its state equals its events' fold)
+    archived = False
 
     @event("Created")
     def __init__(
@@ -66,6 +88,16 @@ class Target(PPCXAggregate):
     @event("Resumed")
     def resume(self, by: str, timestamp: datetime) -> None:
         self.paused = False
+
+    @event("RulesChanged")
+    def change_rules(self, changes: dict[str, Any], by: str, timestamp: datetime) -> None:
+        """New values of some rule attributes (`RULE_ATTRIBUTES`), only those that changed."""
+        for name, value in changes.items():
+            setattr(self, name, value)
+
+    @event("Archived")
+    def archive(self, reason: str, by: str, timestamp: datetime) -> None:
+        self.archived = True
 
     def geo_rule(self) -> GeoRule:
         return GeoRule.from_dict(self.geo)

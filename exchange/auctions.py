@@ -34,7 +34,7 @@ from domain.call_state import (
 from domain.campaign import Distribution
 from domain.clock import Clock, to_ms
 from domain.commands import BidOutcome, RecordAuction
-from domain.errors import InsufficientFunds, NotFound
+from domain.errors import InsufficientFunds, NotFound, Suspended
 from domain.ids import new_id
 from domain.invariant import present
 from domain.money import format_cents
@@ -105,6 +105,7 @@ class AuctionService:
         snapshot, campaign = await self._snapshot_for(campaign_id)
         if publisher_id not in campaign.allowed_publishers:
             raise NotFound(f"campaign_id {campaign_id!r} does not exist", field="campaign_id")
+        _refuse_suspended(snapshot, publisher_id)
         numbers = snapshot.static_numbers.get((campaign_id, publisher_id))
         return numbers[0] if numbers else None
 
@@ -124,6 +125,7 @@ class AuctionService:
             raise NotFound(
                 f"campaign_id {request.campaign_id!r} does not exist", field="campaign_id"
             )
+        _refuse_suspended(snapshot, request.publisher_id)
         market = snapshot.market
         # A blocked caller gets nothing, not even a bid won before the block.
         if peek.last_call_id is not None and not peek.blocked:
@@ -407,6 +409,11 @@ class AuctionService:
         )
 
 
+def _refuse_suspended(snapshot: MarketSnapshot, publisher_id: str) -> None:
+    if publisher_id in snapshot.suspended_publishers:
+        raise Suspended(f"publisher {publisher_id} is suspended: its pings are refused")
+
+
 @dataclass
 class _Auction:
     """The working state of one ping's auction."""
@@ -455,6 +462,7 @@ class _Auction:
                 source=BidSource.STANDING,
                 priority=t.priority,
                 weight=t.weight,
+                target_version=t.version,
             )
             for t in self.standing
         ]

@@ -99,6 +99,7 @@ def _parse(  # noqa: PLR0911 - one early return per way an answer can be wrong
             latency_ms=latency_ms,
             priority=target.priority,
             weight=target.weight,
+            target_version=target.version,
         ),
         expires,
     )

@@ -19,8 +19,9 @@ from domain.call_state import ExclusionReason, FailoverReason, PostRefusal, Rout
 from domain.campaign import Campaign
 from domain.clock import Clock
 from domain.commands import CompleteCall, FailOver, PostCall, RecordAnswer
-from domain.errors import Conflict, InsufficientFunds, Refused
+from domain.errors import Conflict, InsufficientFunds, Refused, Suspended
 from domain.invariant import present
+from domain.publisher import Publisher
 from domain.reported_time import check_reported_at
 from exchange.blocking import in_thread
 from exchange.hotstate import HotState, ReserveStatus
@@ -49,7 +50,12 @@ class CallLife:
     # -- post ------------------------------------------------------------------------------------
     async def post(self, call_id: str, publisher_id: str | None) -> Routed:
         """Route the call to the winner → the route; NotFound, Conflict (posted), Expired, or
-        Refused (the caller was blocked after the ping: nothing is routed)."""
+        Refused (the caller was blocked after the ping: nothing is routed); Suspended when
+        the posting publisher is (read from the store: exact on every worker)."""
+        if publisher_id is not None:
+            publisher = await in_thread(self.executor, self.app.find, Publisher, publisher_id)
+            if publisher is not None and publisher.suspended:
+                raise Suspended(f"publisher {publisher_id} is suspended: its posts are refused")
         posted = await in_thread(
             self.executor, self.calls.post_call, PostCall(call_id, publisher_id)
         )
@@ -123,7 +129,11 @@ class CallLife:
         tried = call.tried_targets()
         if call.attempt < campaign.max_attempts:
             for candidate in call.ranking:
-                if candidate.target_id in tried or candidate.target_id not in snapshot.targets:
+                rule = snapshot.targets.get(candidate.target_id)
+                if candidate.target_id in tried or rule is None:
+                    continue
+                if rule.archived:
+                    skipped.append((candidate.target_id, ExclusionReason.ARCHIVED))
                     continue
                 hold_id, status = await reserve(
                     self.hot, snapshot, candidate, call.id, now, now + timedelta(seconds=CALL_MAX_S)

@@ -31,7 +31,7 @@ from domain.target import Target
 from eventstore.application import PPCXApplication
 from exchange.hotstate import load_script
 from exchange.keys import Keys
-from exchange.market import buyer_json, campaign_json, number_json, target_json
+from exchange.market import buyer_json, campaign_json, number_json, publisher_json, target_json
 
 logger = logging.getLogger(__name__)
 PAGE_EVENTS = 1000
@@ -44,7 +44,7 @@ return current
 
 # What a buyer's configuration in Redis holds (its market, zone, limit) changes with these;
 # its posted funds with these and the money that posts.
-BUYER_CONFIG_EVENTS = (Buyer.Registered, Buyer.CreditLimitChanged)
+BUYER_CONFIG_EVENTS = (Buyer.Registered, Buyer.CreditLimitChanged, Buyer.ProfileChanged)
 BUYER_FUNDS_EVENTS = (
     *BUYER_CONFIG_EVENTS,
     Buyer.FundsDeposited,
@@ -59,6 +59,7 @@ READS = Reads(
         Target,
         BlockedCaller,
         TrackingNumber,
+        Publisher,  # whether it is suspended, in every market
         *BUYER_FUNDS_EVENTS,
         CallerHistory.CallerBilled,  # the duplicate index
     ),
@@ -70,7 +71,6 @@ READS = Reads(
         Call,
         CommandReceipt,
         NumberPool,  # DNI pools are read from the store
-        Publisher,
     ),
 )
 TOPICS = sorted(READS.topics)
@@ -86,6 +86,7 @@ class _Touched:
     blocked: set[str] = field(default_factory=set)
     histories: set[str] = field(default_factory=set)
     numbers: set[str] = field(default_factory=set)
+    publishers: set[str] = field(default_factory=set)
 
 
 class ConfigSync:
@@ -127,6 +128,7 @@ class ConfigSync:
             topic_of(BlockedCaller): touched.blocked,
             topic_of(CallerHistory): touched.histories,
             topic_of(TrackingNumber): touched.numbers,
+            topic_of(Publisher): touched.publishers,
         }
         for _, oid, _, topic, _ in page:
             by_aggregate[topic.rpartition(".")[0]].add(oid)
@@ -146,6 +148,7 @@ class ConfigSync:
         blocked: Iterable[str],
         numbers: Iterable[str],
         position: int,
+        publishers: Iterable[str] = (),
     ) -> None:
         """Write the current state of the named aggregates at once and move the follower's
         position to `position` (rehydration: the caller found them by reading the log, so
@@ -158,6 +161,7 @@ class ConfigSync:
             buyer_funds=set(buyer_ids),
             blocked=set(blocked),
             numbers=set(numbers),
+            publishers=set(publishers),
         )
         self._apply(touched, position)
         self._advance(keys=[self.position_key], args=[position])
@@ -222,6 +226,20 @@ class ConfigSync:
                 )
         for history_id in sorted(touched.histories):
             self._apply_history(history_id)
+        self._apply_publishers(touched.publishers, markets, position)
+
+    def _apply_publishers(self, publisher_ids: set[str], markets: list[str], position: int) -> None:
+        """A publisher's suspension, in every market's configuration (the ping reads it in
+        the market's snapshot, so the next ping on any worker honours it)."""
+        for publisher_id in sorted(publisher_ids):
+            publisher = self.app.find(Publisher, publisher_id)
+            if publisher is None:
+                continue
+            body = publisher_json(publisher)
+            for market in markets:
+                self._write_config(
+                    market, f"publisher:{publisher_id}", publisher.version, body, position
+                )
 
     def _add_market(self, market: str) -> None:
         """A market seen for the first time joins the namespace's state generation (when

@@ -32,6 +32,9 @@ its reads, its reservation script, its ping state — lives in one hash slot.
     <p>:generation                str   the namespace's generation {id, run_id} (a rebuild's last
                                         write); <p>:rebuild the rebuild's lock
     <p>:idem:<key>                str   API idempotency records (not market data)
+    <p>:keys:used                 hash  API key id → when it was last used (epoch ms), written
+                                        at most once a minute per key and process (not market
+                                        data; lost with Redis, which only forgets a hint)
     <p>:dni:{pool:P}:…            DNI leases of pool P (not market data): session:<s> str
                                         (the session's number), lru zset, owner hash
     <p>:dni:leases:{s:<session>}  hash  pool id → number the session leased (TTL: its
@@ -117,6 +120,9 @@ class Keys:
 
     def idempotency(self, key: str) -> str:
         return f"{self.prefix}:idem:{key}"
+
+    def keys_used(self) -> str:
+        return f"{self.prefix}:keys:used"
 
     def dni_lease(self, pool_id: str, session: str) -> str:
         return f"{self.prefix}:dni:{{pool:{pool_id}}}:session:{session}"

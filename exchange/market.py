@@ -15,6 +15,7 @@ from domain.campaign import Campaign, Distribution
 from domain.caps import Caps
 from domain.geo import GeoRule
 from domain.numbers import TrackingNumber
+from domain.publisher import Publisher
 from domain.schedule import WeeklySchedule
 from domain.target import Target
 from exchange.auction import Bid
@@ -55,6 +56,8 @@ class TargetRule:
     priority: int
     weight: int
     paused: bool
+    version: int = 0  # the Target aggregate's version this rule was read at
+    archived: bool = False  # never eligible, never a failover (kept for calls in flight)
     plain: bool = False  # no pause, geo, schedule or cap rule: eligibility's fast path
     standing: Bid | None = None  # the standing bid, built once per snapshot
 
@@ -111,6 +114,7 @@ def target_json(t: Target) -> bytes:
             "priority": t.priority,
             "weight": t.weight,
             "paused": t.paused,
+            "archived": t.archived,
         }
     )
 
@@ -126,6 +130,11 @@ def number_json(n: TrackingNumber) -> bytes:
             "pool_id": n.pool_id,
         }
     )
+
+
+def publisher_json(p: Publisher) -> bytes:
+    """What a ping needs of a publisher: whether it is suspended (written to every market)."""
+    return orjson.dumps({"version": p.version, "id": p.id, "suspended": p.suspended})
 
 
 def buyer_json(b: Buyer) -> bytes:
@@ -165,7 +174,9 @@ def parse_target(data: Mapping[str, Any]) -> TargetRule:
     geo = GeoRule.from_dict(data["geo"])
     schedule = WeeklySchedule.from_dict(data["schedule"])
     caps = Caps.from_dict(data["caps"])
-    plain = not data["paused"] and geo.is_open and schedule.always_open and caps == Caps()
+    archived = bool(data.get("archived", False))  # JSON written before archiving lacks it
+    ruled = data["paused"] or archived or not geo.is_open or not schedule.always_open
+    plain = not ruled and caps == Caps()
     return TargetRule(
         target_id=data["id"],
         buyer_id=data["buyer_id"],
@@ -182,6 +193,8 @@ def parse_target(data: Mapping[str, Any]) -> TargetRule:
         priority=data["priority"],
         weight=data["weight"],
         paused=data["paused"],
+        version=data["version"],
+        archived=archived,
         plain=plain,
         standing=None
         if data["bid_cents"] is None
@@ -207,6 +220,7 @@ class MarketSnapshot:
     static_numbers: dict[tuple[str, str], list[str]] = field(default_factory=dict)
     counted: dict[str, list[TargetRule]] = field(default_factory=dict)  # hour/day/month/budget
     concurrent: dict[str, list[TargetRule]] = field(default_factory=dict)  # concurrency caps
+    suspended_publishers: set[str] = field(default_factory=set)  # their pings are refused
 
     @classmethod
     def parse(cls, market: str, raw: Mapping[bytes, bytes]) -> MarketSnapshot:
@@ -222,14 +236,13 @@ class MarketSnapshot:
             elif kind == b"buyer":
                 b = parse_buyer(orjson.loads(value))
                 snapshot.buyers[b.buyer_id] = b
-            elif kind == b"number":
-                n = orjson.loads(value)
-                if n["pool_id"] is None:
-                    owner = (n["campaign_id"], n["publisher_id"])
-                    snapshot.static_numbers.setdefault(owner, []).append(n["number"])
+            else:
+                snapshot._add_other(kind, orjson.loads(value))
         for numbers in snapshot.static_numbers.values():
             numbers.sort()
         for t in sorted(snapshot.targets.values(), key=lambda t: t.target_id):
+            if t.archived:  # in `targets` (a call in flight may name it), in no auction
+                continue
             snapshot.by_campaign.setdefault(t.campaign_id, []).append(t)
             caps = t.caps
             if caps.hourly or caps.daily or caps.monthly or caps.daily_budget_cents:
@@ -237,3 +250,11 @@ class MarketSnapshot:
             if caps.concurrency:
                 snapshot.concurrent.setdefault(t.campaign_id, []).append(t)
         return snapshot
+
+    def _add_other(self, kind: bytes, data: dict[str, Any]) -> None:
+        """A tracking number or a publisher's status (anything else is not the auction's)."""
+        if kind == b"publisher" and data["suspended"]:
+            self.suspended_publishers.add(data["id"])
+        elif kind == b"number" and data["pool_id"] is None:
+            owner = (data["campaign_id"], data["publisher_id"])
+            self.static_numbers.setdefault(owner, []).append(data["number"])

@@ -169,6 +169,7 @@ class CallHandlers:
                         bid.priority,
                         bid.weight,
                         at,
+                        target_version=bid.target_version,
                     )
                 elif bid.outcome == BidOutcomeKind.REJECTED:
                     call.record_rejected_bid(
@@ -205,6 +206,7 @@ class CallHandlers:
                 excluded=cmd.excluded,
                 skipped=skipped,
                 at=at,
+                campaign_version=cmd.campaign_version,
             )
             return call, False
 

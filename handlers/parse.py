@@ -15,6 +15,7 @@ where they check (Python evaluates those as written).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from datetime import datetime
 from typing import cast
 
 from domain import validate
@@ -22,6 +23,7 @@ from domain.api_key import OWNED_ROLES, ROLES, Role
 from domain.billing import PayoutRule, check_campaign_economics
 from domain.campaign import DISTRIBUTIONS, Distribution
 from domain.caps import Caps
+from domain.clock import require_utc
 from domain.commands import (
     AllowPublisher,
     BlockCaller,
@@ -420,6 +422,7 @@ def issue_api_key(
     key_hash: str,
     key_id: object,
     by: str,
+    expires_at: datetime | None = None,
 ) -> IssueApiKey:
     checked_role = valid_role(role)
     if (checked_role in OWNED_ROLES) != (owner_id is not None):
@@ -436,6 +439,7 @@ def issue_api_key(
         label=checked_label,
         key_id=require_id(key_id, "key", "key_id"),
         by=by,
+        expires_at=None if expires_at is None else require_utc(expires_at, "expires_at"),
     )
 
 

@@ -3,15 +3,19 @@ the block list. Every check runs before an event is triggered; bad input records
 
 from __future__ import annotations
 
-from domain.api_key import ApiKey
+from domain.api_key import ApiKey, check_expiry
 from domain.base import PPCXAggregate
 from domain.blocklist import BlockedCaller, blocked_caller_id
 from domain.buyer import Buyer
 from domain.campaign import Campaign
 from domain.commands import (
     AllowPublisher,
+    ArchiveTarget,
     BlockCaller,
+    ChangeBuyerProfile,
+    ChangeCampaign,
     ChangeCreditLimit,
+    ChangeTarget,
     CreateCampaign,
     CreateNumberPool,
     CreateTarget,
@@ -22,17 +26,20 @@ from domain.commands import (
     ProvisionNumber,
     RegisterBuyer,
     RegisterPublisher,
+    ReinstatePublisher,
     RenamePublisher,
     ResumeTarget,
     RevokeApiKey,
     SetStandingBid,
+    SuspendPublisher,
     UnblockCaller,
 )
-from domain.errors import Conflict, NotFound, ValidationError
+from domain.errors import ArchivedError, Conflict, NotFound, ValidationError
 from domain.ids import derived_id, new_id, require_command_id, require_subject_id
 from domain.money import format_cents
 from domain.numbers import NumberPool, TrackingNumber, number_id
 from domain.publisher import Publisher
+from domain.setup_changes import campaign_rule_changes, target_rule_changes
 from domain.target import Target
 from handlers.results import DepositReceipt
 from handlers.unit_of_work import HandlerContext
@@ -72,6 +79,28 @@ class SetupHandlers:
             return [publisher], None
 
         self.ctx.run(change, hot=(cmd.publisher_id,))
+
+    def change_publisher(
+        self,
+        publisher_id: str,
+        rename: RenamePublisher | None,
+        status: SuspendPublisher | ReinstatePublisher | None,
+    ) -> Publisher:
+        """Rename, suspend or reinstate a publisher in one save (each only when it changes
+        something) → the publisher after."""
+
+        def change() -> tuple[list[PPCXAggregate], Publisher]:
+            publisher = self.app.load(Publisher, publisher_id, "publisher_id")
+            at = self.ctx.now()
+            if rename is not None and rename.name != publisher.name:
+                publisher.rename(rename.name, by=rename.by, timestamp=at)
+            if isinstance(status, SuspendPublisher) and not publisher.suspended:
+                publisher.suspend(reason=status.reason, by=status.by, timestamp=at)
+            elif isinstance(status, ReinstatePublisher) and publisher.suspended:
+                publisher.reinstate(by=status.by, timestamp=at)
+            return ([publisher] if publisher.pending_events else []), publisher
+
+        return self.ctx.run(change, hot=(publisher_id,))
 
     def register_buyer(self, cmd: RegisterBuyer) -> str:
         buyer_id = _id_for("buy", cmd.command_id)
@@ -119,6 +148,25 @@ class SetupHandlers:
 
         self.ctx.run(change, hot=(cmd.buyer_id,))
 
+    def change_buyer(
+        self, profile: ChangeBuyerProfile, limit: ChangeCreditLimit | None = None
+    ) -> Buyer:
+        """A buyer's name and time zone, and its credit limit, in one save (each only when it
+        changes something) → the buyer after."""
+
+        def change() -> tuple[list[PPCXAggregate], Buyer]:
+            buyer = self.app.load(Buyer, profile.buyer_id, "buyer_id")
+            at = self.ctx.now()
+            wanted = {"name": profile.name, "time_zone": profile.time_zone}
+            changed = {k: v for k, v in wanted.items() if v is not None and getattr(buyer, k) != v}
+            if changed:
+                buyer.change_profile(changed, profile.by, at)
+            if limit is not None and limit.credit_limit_cents != buyer.credit_limit_cents:
+                buyer.change_credit_limit(limit.credit_limit_cents, limit.by, at)
+            return ([buyer] if buyer.pending_events else []), buyer
+
+        return self.ctx.run(change, hot=(profile.buyer_id,))
+
     # -- campaigns -------------------------------------------------------------------------
     def create_campaign(self, cmd: CreateCampaign) -> str:
         campaign_id = _id_for("cmp", cmd.command_id)
@@ -146,6 +194,20 @@ class SetupHandlers:
             return [campaign], campaign_id
 
         return self.ctx.run(change)
+
+    def change_campaign(self, cmd: ChangeCampaign) -> Campaign:
+        """New rules for a campaign (its economics checked as a whole); the next auction on
+        every worker uses them, auctions already decided keep theirs. → the campaign after."""
+
+        def change() -> tuple[list[PPCXAggregate], Campaign]:
+            campaign = self.app.load(Campaign, cmd.campaign_id, "campaign_id")
+            changed = campaign_rule_changes(campaign, cmd.changes)
+            if not changed:
+                return [], campaign
+            campaign.change_rules(changes=changed, by=cmd.by, timestamp=self.ctx.now())
+            return [campaign], campaign
+
+        return self.ctx.run(change, hot=(cmd.campaign_id,))
 
     def allow_publisher(self, cmd: AllowPublisher) -> None:
         def change() -> tuple[list[PPCXAggregate], None]:
@@ -207,21 +269,67 @@ class SetupHandlers:
 
         return self.ctx.run(change)
 
-    def _check_bid(self, campaign: Campaign, bid_cents: int) -> None:
+    def _check_bid(self, campaign: Campaign, bid_cents: int, field: str = "amount") -> None:
         floor = campaign.floor_cents()
         if bid_cents < floor and not campaign.allow_negative_margin:
             raise ValidationError(
                 f"the bid {format_cents(bid_cents)} is below the campaign's floor "
                 f"{format_cents(floor)} (the publisher payout plus the minimum margin)",
-                field="amount",
+                field=field,
             )
 
-    def _owned_target(self, target_id: str, buyer_id: str | None) -> Target:
+    def _owned_target(
+        self, target_id: str, buyer_id: str | None, *, archived_ok: bool = False
+    ) -> Target:
+        """The target (NotFound when it is another buyer's); ArchivedError when it is archived
+        and the command would change it."""
         require_subject_id(target_id, "tgt", "target_id")
         target = self.app.load(Target, target_id, "target_id")
         if buyer_id is not None and target.buyer_id != buyer_id:
             raise NotFound(f"target_id {target_id!r} does not exist", field="target_id")
+        if target.archived and not archived_ok:
+            raise ArchivedError(f"target {target_id} is archived", field="target_id")
         return target
+
+    def load_target(self, target_id: str, buyer_id: str | None) -> Target:
+        """A target as its owner (or an admin) reads it, archived or not."""
+        return self._owned_target(target_id, buyer_id, archived_ok=True)
+
+    def change_target(self, cmd: ChangeTarget) -> Target:
+        """New rules for a target, checked as the whole target they leave (a standing bid
+        against the campaign's floor); nothing is recorded when nothing changes. The target
+        as it is after → the caller's answer."""
+
+        def change() -> tuple[list[PPCXAggregate], Target]:
+            target = self._owned_target(cmd.target_id, cmd.buyer_id)
+            changed = target_rule_changes(target, cmd.changes)
+            if changed.get("bid_cents") is not None:
+                campaign = self.app.load(Campaign, target.campaign_id, "campaign_id")
+                self._check_bid(campaign, changed["bid_cents"], field="bid")
+            at = self.ctx.now()
+            if changed:
+                target.change_rules(changes=changed, by=cmd.by, timestamp=at)
+            paused = cmd.changes.paused
+            if paused is True and not target.paused:
+                target.pause(reason="", by=cmd.by, timestamp=at)
+            elif paused is False and target.paused:
+                target.resume(by=cmd.by, timestamp=at)
+            return ([target] if target.pending_events else []), target
+
+        return self.ctx.run(change, hot=(cmd.target_id,))
+
+    def archive_target(self, cmd: ArchiveTarget) -> Target:
+        """Archive a target: no new auctions, no failover to it; calls in flight finish under
+        the rules they started with. Archiving an archived target changes nothing."""
+
+        def change() -> tuple[list[PPCXAggregate], Target]:
+            target = self._owned_target(cmd.target_id, cmd.buyer_id, archived_ok=True)
+            if target.archived:
+                return [], target
+            target.archive(reason=cmd.reason, by=cmd.by, timestamp=self.ctx.now())
+            return [target], target
+
+        return self.ctx.run(change, hot=(cmd.target_id,))
 
     def set_standing_bid(self, cmd: SetStandingBid) -> None:
         def change() -> tuple[list[PPCXAggregate], None]:
@@ -338,6 +446,8 @@ class SetupHandlers:
         key_id = cmd.key_id
 
         def change() -> tuple[list[PPCXAggregate], str]:
+            at = self.ctx.now()
+            expires_at = None if cmd.expires_at is None else check_expiry(cmd.expires_at, at)
             if cmd.role == "publisher":
                 self.app.load(Publisher, cmd.owner_id, "owner_id")
             elif cmd.role == "buyer":
@@ -349,8 +459,10 @@ class SetupHandlers:
                 key_hash=cmd.key_hash,
                 label=cmd.label,
                 by=cmd.by,
-                timestamp=self.ctx.now(),
+                timestamp=at,
             )
+            if expires_at is not None:
+                key.set_expiry(expires_at=expires_at, by=cmd.by, timestamp=at)
             return [key], key_id
 
         return self.ctx.run(change)

@@ -6,14 +6,14 @@ import sys
 
 import typer
 
-from ppcx.commands import analytics, api, replay, services
+from ppcx.commands import analytics, api, replay, services, setup, targets
 from ppcx.commands.common import err_console
 
 app = typer.Typer(
     name="ppcx",
     help="PPCX: a self-hostable pay-per-call exchange with an event-sourced ledger.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,
     pretty_exceptions_enable=False,
 )
 app.add_typer(services.app, name="services")
@@ -24,6 +24,10 @@ app.command("report")(analytics.report)
 app.command("export")(analytics.export)
 app.command("serve")(api.serve)
 app.add_typer(api.keys_app, name="keys")
+api.keys_app.command("list")(setup.list_keys)
+setup.targets_app.command("set")(targets.set_target)  # one `ppcx targets`: list, show, set
+app.add_typer(setup.targets_app, name="targets")
+app.add_typer(setup.campaigns_app, name="campaigns")
 app.add_typer(replay.app, name="replay")
 
 

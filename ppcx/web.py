@@ -14,6 +14,7 @@ from typing import Any
 from fastapi import FastAPI
 
 from api.app import build_app
+from api.key_usage import KeyUsage
 from api.metrics import Metrics
 from api.services import ApiConfig, ApiServices
 from domain.clock import Clock
@@ -85,6 +86,7 @@ def create_app(
             executor=runtime.executor,
             sync_config=runtime.sync_config,
             readiness=readiness,
+            key_usage=KeyUsage(exchange.redis_async, Keys(settings.redis_prefix), domain.clock),
         )
         await runtime.start()
         settle_garbage_collector()

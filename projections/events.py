@@ -20,12 +20,15 @@ from domain.target import Target
 READS = Reads(
     "projections/ingest.sql",
     handles=(
-        Publisher.Registered,  # publishers
-        Publisher.Renamed,
-        Buyer.Registered,  # buyers
-        Campaign.Created,  # campaigns
-        Target.Created,  # targets
-        TrackingNumber.Provisioned,  # tracking_numbers
+        Publisher,  # publishers, setup_changes (LIKE 'Publisher.%')
+        Buyer.Registered,  # buyers, setup_changes
+        Buyer.CreditLimitChanged,
+        Buyer.ProfileChanged,
+        Campaign,  # campaigns, campaign_publishers, setup_changes
+        Target,  # targets, setup_changes
+        TrackingNumber,  # tracking_numbers, setup_changes
+        NumberPool,  # number_pools, setup_changes
+        ApiKey,  # api_keys (never the hash), setup_changes
         BlockedCaller,  # blocklist (LIKE 'BlockedCaller.%')
         Buyer.FundsDeposited,  # ledger_entries, open_holds
         Buyer.TransferReversed,
@@ -35,15 +38,7 @@ READS = Reads(
         Call,  # pings, bids, calls (LIKE 'Call.%') and the rollups
     ),
     ignores=(
-        Buyer.CreditLimitChanged,  # balances are the ledger's; a limit is no row
-        Campaign.PublisherAllowed,
-        Campaign.PublisherDisallowed,
-        Target.StandingBidSet,  # the tables keep a target's identity, not its rules
-        Target.Paused,
-        Target.Resumed,
-        ApiKey,
         CallerHistory,
         CommandReceipt,
-        NumberPool,  # a pool's numbers are projected as tracking numbers
     ),
 )

@@ -3,17 +3,24 @@
 -- where name is 'Aggregate.Event' and state the event's JSON; only events after the stored
 -- position are staged. Statements run in this order inside the batch's transaction.
 
--- dimensions (the last event per key wins)
+-- the set-up: a row per object created, then every change merged into its current values
 INSERT INTO publishers
-SELECT originator_id, arg_max(json_extract_string(state, '$.name'), notification_id),
-       min(CAST(json_extract_string(state, '$.timestamp') AS TIMESTAMPTZ))
-FROM ev WHERE name IN ('Publisher.Registered', 'Publisher.Renamed')
-GROUP BY originator_id
-ON CONFLICT (publisher_id) DO UPDATE SET name = excluded.name;
+SELECT originator_id, json_extract_string(state, '$.name'),
+       CAST(json_extract_string(state, '$.timestamp') AS TIMESTAMPTZ), false, 'active',
+       json_extract_string(state, '$.by'), originator_version,
+       CAST(json_extract_string(state, '$.timestamp') AS TIMESTAMPTZ),
+       json_extract_string(state, '$.by')
+FROM ev WHERE name = 'Publisher.Registered'
+ON CONFLICT (publisher_id) DO NOTHING;
 
 INSERT INTO buyers
 SELECT originator_id, json_extract_string(state, '$.name'), json_extract_string(state, '$.time_zone'),
-       CAST(json_extract_string(state, '$.timestamp') AS TIMESTAMPTZ)
+       CAST(json_extract_string(state, '$.timestamp') AS TIMESTAMPTZ),
+       json_extract_string(state, '$.market'),
+       CAST(json_extract_string(state, '$.credit_limit_cents') AS BIGINT),
+       json_extract_string(state, '$.by'),
+       CAST(json_extract_string(state, '$.timestamp') AS TIMESTAMPTZ),
+       json_extract_string(state, '$.by')
 FROM ev WHERE name = 'Buyer.Registered'
 ON CONFLICT (buyer_id) DO NOTHING;
 
@@ -22,21 +29,277 @@ SELECT originator_id, json_extract_string(state, '$.name'), json_extract_string(
        CASE WHEN json_extract_string(state, '$.payout.fixed_cents') IS NOT NULL
             THEN 'fixed ' || (json_extract_string(state, '$.payout.fixed_cents'))
             ELSE 'share ' || (json_extract_string(state, '$.payout.share')) END,
-       CAST(json_extract_string(state, '$.timestamp') AS TIMESTAMPTZ)
+       CAST(json_extract_string(state, '$.timestamp') AS TIMESTAMPTZ),
+       CAST(json_extract(state, '$.payout') AS VARCHAR),
+       CAST(json_extract_string(state, '$.duplicate_window_days') AS INTEGER),
+       json_extract_string(state, '$.distribution'),
+       CAST(json_extract_string(state, '$.min_bid_cents') AS BIGINT),
+       CAST(json_extract_string(state, '$.min_margin_cents') AS BIGINT),
+       CAST(json_extract_string(state, '$.allow_negative_margin') AS BOOLEAN),
+       CAST(json_extract_string(state, '$.max_attempts') AS INTEGER),
+       CAST(json_extract_string(state, '$.bid_ttl_s') AS INTEGER),
+       CAST(json_extract_string(state, '$.rtb_deadline_ms') AS INTEGER),
+       json_extract_string(state, '$.by'), originator_version,
+       CAST(json_extract_string(state, '$.timestamp') AS TIMESTAMPTZ),
+       json_extract_string(state, '$.by')
 FROM ev WHERE name = 'Campaign.Created'
 ON CONFLICT (campaign_id) DO NOTHING;
 
 INSERT INTO targets
 SELECT originator_id, json_extract_string(state, '$.buyer_id'), json_extract_string(state, '$.campaign_id'), json_extract_string(state, '$.name'),
-       CAST(json_extract_string(state, '$.timestamp') AS TIMESTAMPTZ)
+       CAST(json_extract_string(state, '$.timestamp') AS TIMESTAMPTZ),
+       json_extract_string(state, '$.destination'),
+       CAST(json_extract_string(state, '$.bid_cents') AS BIGINT),
+       json_extract_string(state, '$.rtb_url'),
+       CAST(json_extract_string(state, '$.rtb_timeout_ms') AS INTEGER),
+       CAST(json_extract_string(state, '$.buffer_s') AS INTEGER),
+       CAST(json_extract(state, '$.geo') AS VARCHAR),
+       CAST(json_extract(state, '$.schedule') AS VARCHAR),
+       CAST(json_extract(state, '$.caps') AS VARCHAR),
+       CAST(json_extract_string(state, '$.priority') AS INTEGER),
+       CAST(json_extract_string(state, '$.weight') AS INTEGER),
+       false, false, 'active', json_extract_string(state, '$.by'), originator_version,
+       CAST(json_extract_string(state, '$.timestamp') AS TIMESTAMPTZ),
+       json_extract_string(state, '$.by')
 FROM ev WHERE name = 'Target.Created'
 ON CONFLICT (target_id) DO NOTHING;
 
 INSERT INTO tracking_numbers
 SELECT json_extract_string(state, '$.number'), json_extract_string(state, '$.campaign_id'), json_extract_string(state, '$.publisher_id'), json_extract_string(state, '$.source'),
-       json_extract_string(state, '$.medium'), json_extract_string(state, '$.keyword'), json_extract_string(state, '$.pool_id')
+       json_extract_string(state, '$.medium'), json_extract_string(state, '$.keyword'), json_extract_string(state, '$.pool_id'),
+       originator_id, CAST(json_extract_string(state, '$.timestamp') AS TIMESTAMPTZ)
 FROM ev WHERE name = 'TrackingNumber.Provisioned'
 ON CONFLICT (number) DO NOTHING;
+
+INSERT INTO number_pools
+SELECT originator_id, json_extract_string(state, '$.name'), json_extract_string(state, '$.campaign_id'),
+       json_extract_string(state, '$.publisher_id'), CAST(json_extract(state, '$.numbers') AS VARCHAR),
+       CAST(json_extract_string(state, '$.lease_ttl_s') AS INTEGER), '[]',
+       CAST(json_extract_string(state, '$.timestamp') AS TIMESTAMPTZ),
+       json_extract_string(state, '$.by'), originator_version,
+       CAST(json_extract_string(state, '$.timestamp') AS TIMESTAMPTZ),
+       json_extract_string(state, '$.by')
+FROM ev WHERE name = 'NumberPool.Created'
+ON CONFLICT (pool_id) DO NOTHING;
+
+INSERT INTO api_keys
+SELECT originator_id, json_extract_string(state, '$.role'), json_extract_string(state, '$.owner_id'),
+       json_extract_string(state, '$.label'),
+       CAST(json_extract_string(state, '$.timestamp') AS TIMESTAMPTZ),
+       json_extract_string(state, '$.by'), NULL, NULL, NULL
+FROM ev WHERE name = 'ApiKey.Issued'
+ON CONFLICT (key_id) DO NOTHING;
+
+-- every change after a creation as (object, key, new JSON value): the last value per key wins
+CREATE OR REPLACE TEMP TABLE setup_sets AS
+SELECT id, notification_id, key, json_extract(changes, '$.' || key) AS value
+FROM (SELECT id, notification_id, changes, unnest(json_keys(changes)) AS key
+      FROM (SELECT originator_id AS id, notification_id,
+                   CASE name
+                       WHEN 'Target.StandingBidSet'
+                           THEN json_object('bid_cents', json_extract(state, '$.bid_cents'))
+                       WHEN 'Target.Paused' THEN json_object('paused', true)
+                       WHEN 'Target.Resumed' THEN json_object('paused', false)
+                       WHEN 'Target.Archived' THEN json_object('archived', true)
+                       WHEN 'Publisher.Renamed'
+                           THEN json_object('name', json_extract(state, '$.name'))
+                       WHEN 'Publisher.Suspended' THEN json_object('suspended', true)
+                       WHEN 'Publisher.Reinstated' THEN json_object('suspended', false)
+                       WHEN 'Buyer.CreditLimitChanged'
+                           THEN json_object('credit_limit_cents',
+                                            json_extract(state, '$.credit_limit_cents'))
+                       WHEN 'NumberPool.OriginsAllowed'
+                           THEN json_object('allowed_origins', json_extract(state, '$.origins'))
+                       WHEN 'ApiKey.ExpirySet'
+                           THEN json_object('expires_at', json_extract(state, '$.expires_at'))
+                       WHEN 'ApiKey.Revoked'
+                           THEN json_object('revoked_at', json_extract(state, '$.timestamp'),
+                                            'revoked_by', json_extract(state, '$.by'))
+                       ELSE json_extract(state, '$.changes') END AS changes
+            FROM ev
+            WHERE name IN ('Target.StandingBidSet', 'Target.Paused', 'Target.Resumed',
+                           'Target.Archived', 'Target.RulesChanged', 'Campaign.RulesChanged',
+                           'Publisher.Renamed', 'Publisher.Suspended', 'Publisher.Reinstated',
+                           'Buyer.CreditLimitChanged', 'Buyer.ProfileChanged',
+                           'NumberPool.OriginsAllowed', 'ApiKey.ExpirySet', 'ApiKey.Revoked')));
+
+CREATE OR REPLACE TEMP TABLE setup_last AS
+SELECT id, key, arg_max(value, notification_id) AS value
+FROM setup_sets GROUP BY id, key;
+
+-- when and by whom each object was last changed (its newest set-up event of the batch)
+CREATE OR REPLACE TEMP TABLE setup_touched AS
+SELECT originator_id AS id, max(originator_version) AS version,
+       arg_max(CAST(json_extract_string(state, '$.timestamp') AS TIMESTAMPTZ), notification_id)
+           AS changed_at,
+       arg_max(json_extract_string(state, '$.by'), notification_id) AS changed_by
+FROM ev
+WHERE name LIKE 'Target.%' OR name LIKE 'Campaign.%' OR name LIKE 'Publisher.%'
+   OR name LIKE 'NumberPool.%'
+   OR name IN ('Buyer.CreditLimitChanged', 'Buyer.ProfileChanged')
+GROUP BY originator_id;
+
+UPDATE targets SET
+    name = coalesce(json_extract_string(c.name, '$'), targets.name),
+    destination = coalesce(json_extract_string(c.destination, '$'), targets.destination),
+    bid_cents = CASE WHEN c.bid_cents IS NULL THEN targets.bid_cents
+                     ELSE CAST(json_extract_string(c.bid_cents, '$') AS BIGINT) END,
+    rtb_url = CASE WHEN c.rtb_url IS NULL THEN targets.rtb_url
+                   ELSE json_extract_string(c.rtb_url, '$') END,
+    rtb_timeout_ms = coalesce(CAST(json_extract_string(c.rtb_timeout_ms, '$') AS INTEGER),
+                              targets.rtb_timeout_ms),
+    buffer_s = coalesce(CAST(json_extract_string(c.buffer_s, '$') AS INTEGER), targets.buffer_s),
+    geo = coalesce(CAST(c.geo AS VARCHAR), targets.geo),
+    schedule = coalesce(CAST(c.schedule AS VARCHAR), targets.schedule),
+    caps = coalesce(CAST(c.caps AS VARCHAR), targets.caps),
+    priority = coalesce(CAST(json_extract_string(c.priority, '$') AS INTEGER), targets.priority),
+    weight = coalesce(CAST(json_extract_string(c.weight, '$') AS INTEGER), targets.weight),
+    paused = coalesce(CAST(json_extract_string(c.paused, '$') AS BOOLEAN), targets.paused),
+    archived = coalesce(CAST(json_extract_string(c.archived, '$') AS BOOLEAN), targets.archived)
+FROM (SELECT id,
+             any_value(value) FILTER (WHERE key = 'name') AS name,
+             any_value(value) FILTER (WHERE key = 'destination') AS destination,
+             any_value(value) FILTER (WHERE key = 'bid_cents') AS bid_cents,
+             any_value(value) FILTER (WHERE key = 'rtb_url') AS rtb_url,
+             any_value(value) FILTER (WHERE key = 'rtb_timeout_ms') AS rtb_timeout_ms,
+             any_value(value) FILTER (WHERE key = 'buffer_s') AS buffer_s,
+             any_value(value) FILTER (WHERE key = 'geo') AS geo,
+             any_value(value) FILTER (WHERE key = 'schedule') AS schedule,
+             any_value(value) FILTER (WHERE key = 'caps') AS caps,
+             any_value(value) FILTER (WHERE key = 'priority') AS priority,
+             any_value(value) FILTER (WHERE key = 'weight') AS weight,
+             any_value(value) FILTER (WHERE key = 'paused') AS paused,
+             any_value(value) FILTER (WHERE key = 'archived') AS archived
+      FROM setup_last WHERE id LIKE 'tgt\_%' ESCAPE '\' GROUP BY id) c
+WHERE targets.target_id = c.id;
+
+UPDATE campaigns SET
+    name = coalesce(json_extract_string(c.name, '$'), campaigns.name),
+    vertical = coalesce(json_extract_string(c.vertical, '$'), campaigns.vertical),
+    payout_rule = coalesce(CAST(c.payout AS VARCHAR), campaigns.payout_rule),
+    duplicate_window_days = coalesce(CAST(json_extract_string(c.duplicate_window_days, '$')
+                                          AS INTEGER), campaigns.duplicate_window_days),
+    distribution = coalesce(json_extract_string(c.distribution, '$'), campaigns.distribution),
+    min_bid_cents = coalesce(CAST(json_extract_string(c.min_bid_cents, '$') AS BIGINT),
+                             campaigns.min_bid_cents),
+    min_margin_cents = coalesce(CAST(json_extract_string(c.min_margin_cents, '$') AS BIGINT),
+                                campaigns.min_margin_cents),
+    allow_negative_margin = coalesce(CAST(json_extract_string(c.allow_negative_margin, '$')
+                                          AS BOOLEAN), campaigns.allow_negative_margin),
+    max_attempts = coalesce(CAST(json_extract_string(c.max_attempts, '$') AS INTEGER),
+                            campaigns.max_attempts),
+    bid_ttl_s = coalesce(CAST(json_extract_string(c.bid_ttl_s, '$') AS INTEGER),
+                         campaigns.bid_ttl_s),
+    rtb_deadline_ms = coalesce(CAST(json_extract_string(c.rtb_deadline_ms, '$') AS INTEGER),
+                               campaigns.rtb_deadline_ms)
+FROM (SELECT id,
+             any_value(value) FILTER (WHERE key = 'name') AS name,
+             any_value(value) FILTER (WHERE key = 'vertical') AS vertical,
+             any_value(value) FILTER (WHERE key = 'payout') AS payout,
+             any_value(value) FILTER (WHERE key = 'duplicate_window_days')
+                 AS duplicate_window_days,
+             any_value(value) FILTER (WHERE key = 'distribution') AS distribution,
+             any_value(value) FILTER (WHERE key = 'min_bid_cents') AS min_bid_cents,
+             any_value(value) FILTER (WHERE key = 'min_margin_cents') AS min_margin_cents,
+             any_value(value) FILTER (WHERE key = 'allow_negative_margin')
+                 AS allow_negative_margin,
+             any_value(value) FILTER (WHERE key = 'max_attempts') AS max_attempts,
+             any_value(value) FILTER (WHERE key = 'bid_ttl_s') AS bid_ttl_s,
+             any_value(value) FILTER (WHERE key = 'rtb_deadline_ms') AS rtb_deadline_ms
+      FROM setup_last WHERE id LIKE 'cmp\_%' ESCAPE '\' GROUP BY id) c
+WHERE campaigns.campaign_id = c.id;
+
+-- the short description of a payout (`fixed <cents>`, `share <fraction>`) follows the rule
+UPDATE campaigns SET
+    payout = CASE WHEN json_extract_string(payout_rule, '$.fixed_cents') IS NOT NULL
+                  THEN 'fixed ' || json_extract_string(payout_rule, '$.fixed_cents')
+                  ELSE 'share ' || json_extract_string(payout_rule, '$.share') END
+WHERE campaign_id IN (SELECT id FROM setup_last WHERE key = 'payout');
+
+UPDATE publishers SET
+    name = coalesce(json_extract_string(c.name, '$'), publishers.name),
+    suspended = coalesce(CAST(json_extract_string(c.suspended, '$') AS BOOLEAN),
+                         publishers.suspended)
+FROM (SELECT id,
+             any_value(value) FILTER (WHERE key = 'name') AS name,
+             any_value(value) FILTER (WHERE key = 'suspended') AS suspended
+      FROM setup_last WHERE id LIKE 'pub\_%' ESCAPE '\' GROUP BY id) c
+WHERE publishers.publisher_id = c.id;
+
+UPDATE buyers SET
+    name = coalesce(json_extract_string(c.name, '$'), buyers.name),
+    time_zone = coalesce(json_extract_string(c.time_zone, '$'), buyers.time_zone),
+    credit_limit_cents = coalesce(CAST(json_extract_string(c.credit_limit_cents, '$') AS BIGINT),
+                                  buyers.credit_limit_cents)
+FROM (SELECT id,
+             any_value(value) FILTER (WHERE key = 'name') AS name,
+             any_value(value) FILTER (WHERE key = 'time_zone') AS time_zone,
+             any_value(value) FILTER (WHERE key = 'credit_limit_cents') AS credit_limit_cents
+      FROM setup_last WHERE id LIKE 'buy\_%' ESCAPE '\' GROUP BY id) c
+WHERE buyers.buyer_id = c.id;
+
+UPDATE number_pools SET allowed_origins = CAST(c.value AS VARCHAR)
+FROM setup_last c
+WHERE number_pools.pool_id = c.id AND c.key = 'allowed_origins';
+
+UPDATE api_keys SET
+    expires_at = coalesce(CAST(json_extract_string(c.expires_at, '$') AS TIMESTAMPTZ),
+                          api_keys.expires_at),
+    revoked_at = coalesce(CAST(json_extract_string(c.revoked_at, '$') AS TIMESTAMPTZ),
+                          api_keys.revoked_at),
+    revoked_by = coalesce(json_extract_string(c.revoked_by, '$'), api_keys.revoked_by)
+FROM (SELECT id,
+             any_value(value) FILTER (WHERE key = 'expires_at') AS expires_at,
+             any_value(value) FILTER (WHERE key = 'revoked_at') AS revoked_at,
+             any_value(value) FILTER (WHERE key = 'revoked_by') AS revoked_by
+      FROM setup_last WHERE id LIKE 'key\_%' ESCAPE '\' GROUP BY id) c
+WHERE api_keys.key_id = c.id;
+
+UPDATE targets SET
+    status = CASE WHEN targets.archived THEN 'archived'
+                  WHEN targets.paused THEN 'paused' ELSE 'active' END,
+    version = t.version, changed_at = t.changed_at, changed_by = t.changed_by
+FROM setup_touched t WHERE targets.target_id = t.id;
+UPDATE campaigns SET version = t.version, changed_at = t.changed_at, changed_by = t.changed_by
+FROM setup_touched t WHERE campaigns.campaign_id = t.id;
+UPDATE publishers SET
+    status = CASE WHEN publishers.suspended THEN 'suspended' ELSE 'active' END,
+    version = t.version, changed_at = t.changed_at, changed_by = t.changed_by
+FROM setup_touched t WHERE publishers.publisher_id = t.id;
+UPDATE buyers SET changed_at = t.changed_at, changed_by = t.changed_by
+FROM setup_touched t WHERE buyers.buyer_id = t.id;
+UPDATE number_pools SET version = t.version, changed_at = t.changed_at, changed_by = t.changed_by
+FROM setup_touched t WHERE number_pools.pool_id = t.id;
+
+-- a campaign's publishers: the last allow or disallow of each pair wins
+INSERT INTO campaign_publishers
+SELECT originator_id, json_extract_string(state, '$.publisher_id'),
+       arg_max(name = 'Campaign.PublisherAllowed', notification_id),
+       arg_max(CAST(json_extract_string(state, '$.timestamp') AS TIMESTAMPTZ), notification_id),
+       arg_max(json_extract_string(state, '$.by'), notification_id)
+FROM ev WHERE name IN ('Campaign.PublisherAllowed', 'Campaign.PublisherDisallowed')
+GROUP BY originator_id, json_extract_string(state, '$.publisher_id')
+ON CONFLICT (campaign_id, publisher_id) DO UPDATE SET
+    allowed = excluded.allowed, changed_at = excluded.changed_at,
+    changed_by = excluded.changed_by;
+
+-- the history: every set-up event (a creation's values, a change's new values), never a
+-- key's hash
+INSERT INTO setup_changes
+SELECT notification_id, CAST(json_extract_string(state, '$.timestamp') AS TIMESTAMPTZ),
+       split_part(name, '.', 1), originator_id, split_part(name, '.', 2), originator_version,
+       CAST(CASE WHEN name IN ('Target.RulesChanged', 'Campaign.RulesChanged',
+                               'Buyer.ProfileChanged')
+                 THEN json_extract(state, '$.changes')
+                 ELSE json_merge_patch(state, '{"timestamp": null, "originator_topic": null,
+                                                "by": null, "key_hash": null}') END
+            AS VARCHAR),
+       json_extract_string(state, '$.by')
+FROM ev
+WHERE name LIKE 'Target.%' OR name LIKE 'Campaign.%' OR name LIKE 'Publisher.%'
+   OR name LIKE 'TrackingNumber.%' OR name LIKE 'NumberPool.%' OR name LIKE 'ApiKey.%'
+   OR name IN ('Buyer.Registered', 'Buyer.CreditLimitChanged', 'Buyer.ProfileChanged')
+ON CONFLICT (position) DO NOTHING;
 
 -- the block list: one merged change per entry (the last event of the batch wins)
 INSERT INTO blocklist
@@ -61,6 +324,26 @@ ON CONFLICT (entry_id) DO UPDATE SET
     blocked_by = coalesce(excluded.blocked_by, blocklist.blocked_by),
     changed_at = excluded.changed_at,
     changed_by = excluded.changed_by;
+
+-- the dispute queue: a row when a dispute is opened, its resolution merged in
+INSERT INTO disputes
+SELECT json_extract_string(state, '$.dispute_id'), originator_id,
+       json_extract_string(state, '$.reason'), 'open',
+       CAST(json_extract_string(state, '$.timestamp') AS TIMESTAMPTZ),
+       json_extract_string(state, '$.by'), NULL, NULL, NULL
+FROM ev WHERE name = 'Call.CallDisputed'
+ON CONFLICT (dispute_id) DO NOTHING;
+
+UPDATE disputes SET
+    status = CASE WHEN r.accepted THEN 'accepted' ELSE 'rejected' END,
+    resolved_at = r.resolved_at, resolved_by = r.resolved_by, note = r.note
+FROM (SELECT json_extract_string(state, '$.dispute_id') AS dispute_id,
+             CAST(json_extract_string(state, '$.accepted') AS BOOLEAN) AS accepted,
+             CAST(json_extract_string(state, '$.timestamp') AS TIMESTAMPTZ) AS resolved_at,
+             json_extract_string(state, '$.by') AS resolved_by,
+             json_extract_string(state, '$.note') AS note
+      FROM ev WHERE name = 'Call.DisputeResolved') r
+WHERE disputes.dispute_id = r.dispute_id;
 
 -- one row per ping and per bid
 INSERT INTO pings

@@ -12,23 +12,68 @@ CREATE TABLE IF NOT EXISTS projection_schema (
     digest VARCHAR NOT NULL
 );
 
+-- The set-up's current values (a change updates its row; `version` is the aggregate's, as a
+-- single-object GET shows it). Columns newer than the first stored logs are appended, so the
+-- older columns keep their place and values. JSON columns hold JSON text.
 CREATE TABLE IF NOT EXISTS campaigns (
     campaign_id VARCHAR PRIMARY KEY, name VARCHAR, vertical VARCHAR, market VARCHAR,
-    payout VARCHAR, created_at TIMESTAMPTZ
+    payout VARCHAR, created_at TIMESTAMPTZ,
+    payout_rule VARCHAR, duplicate_window_days INTEGER, distribution VARCHAR,
+    min_bid_cents BIGINT, min_margin_cents BIGINT, allow_negative_margin BOOLEAN,
+    max_attempts INTEGER, bid_ttl_s INTEGER, rtb_deadline_ms INTEGER, created_by VARCHAR,
+    version BIGINT, changed_at TIMESTAMPTZ, changed_by VARCHAR
+);
+-- the publishers a campaign allows now and once allowed (allowed = false: disallowed since)
+CREATE TABLE IF NOT EXISTS campaign_publishers (
+    campaign_id VARCHAR, publisher_id VARCHAR, allowed BOOLEAN, changed_at TIMESTAMPTZ,
+    changed_by VARCHAR, PRIMARY KEY (campaign_id, publisher_id)
 );
 CREATE TABLE IF NOT EXISTS publishers (
-    publisher_id VARCHAR PRIMARY KEY, name VARCHAR, created_at TIMESTAMPTZ
+    publisher_id VARCHAR PRIMARY KEY, name VARCHAR, created_at TIMESTAMPTZ,
+    suspended BOOLEAN, status VARCHAR, created_by VARCHAR, version BIGINT,
+    changed_at TIMESTAMPTZ, changed_by VARCHAR
 );
 CREATE TABLE IF NOT EXISTS buyers (
-    buyer_id VARCHAR PRIMARY KEY, name VARCHAR, time_zone VARCHAR, created_at TIMESTAMPTZ
+    buyer_id VARCHAR PRIMARY KEY, name VARCHAR, time_zone VARCHAR, created_at TIMESTAMPTZ,
+    market VARCHAR, credit_limit_cents BIGINT, created_by VARCHAR, changed_at TIMESTAMPTZ,
+    changed_by VARCHAR
 );
 CREATE TABLE IF NOT EXISTS targets (
     target_id VARCHAR PRIMARY KEY, buyer_id VARCHAR, campaign_id VARCHAR, name VARCHAR,
-    created_at TIMESTAMPTZ
+    created_at TIMESTAMPTZ,
+    destination VARCHAR, bid_cents BIGINT, rtb_url VARCHAR, rtb_timeout_ms INTEGER,
+    buffer_s INTEGER, geo VARCHAR, schedule VARCHAR, caps VARCHAR, priority INTEGER,
+    weight INTEGER, paused BOOLEAN, archived BOOLEAN, status VARCHAR, created_by VARCHAR,
+    version BIGINT, changed_at TIMESTAMPTZ, changed_by VARCHAR
 );
 CREATE TABLE IF NOT EXISTS tracking_numbers (
     number VARCHAR PRIMARY KEY, campaign_id VARCHAR, publisher_id VARCHAR, source VARCHAR,
-    medium VARCHAR, keyword VARCHAR, pool_id VARCHAR
+    medium VARCHAR, keyword VARCHAR, pool_id VARCHAR, number_id VARCHAR,
+    created_at TIMESTAMPTZ
+);
+CREATE TABLE IF NOT EXISTS number_pools (
+    pool_id VARCHAR PRIMARY KEY, name VARCHAR, campaign_id VARCHAR, publisher_id VARCHAR,
+    numbers VARCHAR, lease_ttl_s INTEGER, allowed_origins VARCHAR, created_at TIMESTAMPTZ,
+    created_by VARCHAR, version BIGINT, changed_at TIMESTAMPTZ, changed_by VARCHAR
+);
+-- API keys, never their hash
+CREATE TABLE IF NOT EXISTS api_keys (
+    key_id VARCHAR PRIMARY KEY, role VARCHAR, owner_id VARCHAR, label VARCHAR,
+    created_at TIMESTAMPTZ, created_by VARCHAR, expires_at TIMESTAMPTZ,
+    revoked_at TIMESTAMPTZ, revoked_by VARCHAR
+);
+-- Every set-up event, one row each, in log order (`position`): what it set (`changes`, JSON:
+-- a change's new values, a creation's values; never a key's hash), when and by whom.
+CREATE TABLE IF NOT EXISTS setup_changes (
+    position BIGINT PRIMARY KEY, changed_at TIMESTAMPTZ, kind VARCHAR, aggregate_id VARCHAR,
+    event VARCHAR, version BIGINT, changes VARCHAR, changed_by VARCHAR
+);
+
+-- the dispute queue: one row per dispute, its status now (open | accepted | rejected)
+CREATE TABLE IF NOT EXISTS disputes (
+    dispute_id VARCHAR PRIMARY KEY, call_id VARCHAR, reason VARCHAR, status VARCHAR,
+    opened_at TIMESTAMPTZ, opened_by VARCHAR, resolved_at TIMESTAMPTZ, resolved_by VARCHAR,
+    note VARCHAR
 );
 
 CREATE TABLE IF NOT EXISTS pings (

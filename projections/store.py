@@ -39,10 +39,15 @@ SQL_FILES = ("schema.sql", "ingest.sql", "rollups.sql")
 BOOKKEEPING_TABLES = ("projection_position", "projection_schema")
 DATA_TABLES = (
     "campaigns",
+    "campaign_publishers",
     "publishers",
     "buyers",
     "targets",
     "tracking_numbers",
+    "number_pools",
+    "api_keys",
+    "setup_changes",
+    "disputes",
     "pings",
     "bids",
     "calls",

@@ -11,6 +11,7 @@ on), so one bad event is reported once rather than at every event after it.
 
 from __future__ import annotations
 
+import bisect
 import marshal
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -21,11 +22,17 @@ from typing import Any
 import orjson
 
 from domain.api_key import ApiKey
-from domain.billing import BillingDecision, PayoutRule, billing_decision, is_duplicate
+from domain.billing import (
+    BillingDecision,
+    PayoutRule,
+    billing_decision,
+    floor_cents,
+    is_duplicate,
+)
 from domain.blocklist import BlockedCaller
 from domain.buyer import Buyer
 from domain.call import RANKING_KEPT_MAX, Call
-from domain.call_state import BillingReason, PostRefusal
+from domain.call_state import BidSource, BillingReason, PostRefusal
 from domain.caller_history import CallerHistory
 from domain.campaign import Campaign
 from domain.catalog import Reads, name_of
@@ -44,6 +51,8 @@ READS = Reads(
     "replay.calls",
     handles=(
         Campaign.Created,
+        Campaign.RulesChanged,
+        Target,  # its bid, pause and archive per version: a bid is checked against its own
         BlockedCaller.CallerBlocked,
         BlockedCaller.CallerReblocked,
         BlockedCaller.CallerUnblocked,
@@ -75,7 +84,6 @@ READS = Reads(
         CommandReceipt,
         NumberPool,
         Publisher,
-        Target,  # an auction's candidates are recorded in it
         TrackingNumber,
     ),
 )
@@ -108,8 +116,52 @@ class _Call:
 
 @dataclass(slots=True)
 class _Campaign:
+    """A campaign's rules in force (by log order), and each version's rules an auction may
+    name (`campaign_version`): the rules set at the newest rule change at or before it."""
+
     window_days: int
     payout: PayoutRule
+    rules: dict[str, Any]  # the stored rule fields, as Created and RulesChanged set them
+    versions: list[int] = field(default_factory=list)  # versions that set rules, ascending
+    by_version: list[dict[str, Any]] = field(default_factory=list)
+
+    def set(self, version: int, rules: dict[str, Any]) -> None:
+        self.rules = rules
+        self.window_days = int(rules["duplicate_window_days"])
+        self.payout = PayoutRule.from_dict(rules["payout"])
+        self.versions.append(version)
+        self.by_version.append(rules)
+
+    def at(self, version: int) -> dict[str, Any] | None:
+        found = bisect.bisect_right(self.versions, version)
+        return self.by_version[found - 1] if found else None
+
+
+@dataclass(slots=True)
+class _TargetState:
+    bid_cents: int | None
+    paused: bool = False
+    archived: bool = False
+
+
+@dataclass(slots=True)
+class _Target:
+    """A target's bid, pause and archive at each of its versions (ascending)."""
+
+    versions: list[int] = field(default_factory=list)
+    states: list[_TargetState] = field(default_factory=list)
+
+    def set(self, version: int, **changes: Any) -> None:
+        last = self.states[-1] if self.states else _TargetState(None)
+        state = _TargetState(last.bid_cents, last.paused, last.archived)
+        for name, value in changes.items():
+            setattr(state, name, value)
+        self.versions.append(version)
+        self.states.append(state)
+
+    def at(self, version: int) -> _TargetState | None:
+        found = bisect.bisect_right(self.versions, version)
+        return self.states[found - 1] if found else None
 
 
 @dataclass
@@ -132,6 +184,8 @@ class CallChecker:
         self.calls: dict[str, _Call] = {}
         self.pings = 0
         self.campaigns: dict[str, _Campaign] = {}
+        self.targets: dict[str, _Target] = {}
+        self.version = 0  # the version of the event being checked (its aggregate's)
         self.block_ids: dict[str, str] = {}  # BlockedCaller id -> caller hash
         self.blocked: set[str] = set()
         # (caller, buyer, campaign) -> (last billed at, call): only campaigns with a window
@@ -141,6 +195,13 @@ class CallChecker:
         self.last_stamp = ""
         handlers: dict[type, Handler] = {
             Campaign.Created: self._campaign,
+            Campaign.RulesChanged: self._campaign_changed,
+            Target.Created: self._target,
+            Target.StandingBidSet: self._target_bid,
+            Target.RulesChanged: self._target_changed,
+            Target.Paused: self._target_paused,
+            Target.Resumed: self._target_resumed,
+            Target.Archived: self._target_archived,
             BlockedCaller.CallerBlocked: self._block,
             BlockedCaller.CallerReblocked: self._reblock,
             BlockedCaller.CallerUnblocked: self._unblock,
@@ -171,7 +232,7 @@ class CallChecker:
         """Check the calls' events among `rows` (any other event is passed over)."""
         by_topic = self._by_topic
         last_stamp = self.last_stamp
-        for position, call_id, _, topic, state, _ in rows:
+        for position, call_id, version, topic, state, _ in rows:
             if topic is None or state is None or call_id is None:
                 continue  # the chain check reports it
             handler = by_topic.get(topic)
@@ -186,6 +247,7 @@ class CallChecker:
                     handler(call_id, {})
                     continue
                 data: dict[str, Any] = orjson.loads(state)
+                self.version = version or 0
                 stamp = data.get("timestamp")
                 if type(stamp) is str and stamp > last_stamp:  # RFC 3339, UTC: ordered
                     last_stamp = stamp
@@ -216,9 +278,34 @@ class CallChecker:
 
     # -- configuration ------------------------------------------------------------------------
     def _campaign(self, campaign_id: str, data: dict[str, Any]) -> None:
-        self.campaigns[campaign_id] = _Campaign(
-            int(data["duplicate_window_days"]), PayoutRule.from_dict(data["payout"])
-        )
+        campaign = _Campaign(0, PayoutRule.from_dict(data["payout"]), data)
+        campaign.set(self.version, data)
+        self.campaigns[campaign_id] = campaign
+
+    def _campaign_changed(self, campaign_id: str, data: dict[str, Any]) -> None:
+        campaign = self.campaigns[campaign_id]
+        campaign.set(self.version, {**campaign.rules, **data["changes"]})
+
+    def _target(self, target_id: str, data: dict[str, Any]) -> None:
+        self.targets[target_id] = target = _Target()
+        target.set(self.version, bid_cents=data["bid_cents"])
+
+    def _target_bid(self, target_id: str, data: dict[str, Any]) -> None:
+        self.targets[target_id].set(self.version, bid_cents=data["bid_cents"])
+
+    def _target_changed(self, target_id: str, data: dict[str, Any]) -> None:
+        changes = data["changes"]
+        if "bid_cents" in changes:
+            self.targets[target_id].set(self.version, bid_cents=changes["bid_cents"])
+
+    def _target_paused(self, target_id: str, data: dict[str, Any]) -> None:
+        self.targets[target_id].set(self.version, paused=True)
+
+    def _target_resumed(self, target_id: str, data: dict[str, Any]) -> None:
+        self.targets[target_id].set(self.version, paused=False)
+
+    def _target_archived(self, target_id: str, data: dict[str, Any]) -> None:
+        self.targets[target_id].set(self.version, archived=True)
 
     def _block(self, entry_id: str, data: dict[str, Any]) -> None:
         self.block_ids[entry_id] = data["caller_hash"]
@@ -244,7 +331,10 @@ class CallChecker:
         self.calls[call_id] = _Call(data["campaign_id"], data["caller_hash"])
 
     def _bid(self, call_id: str, data: dict[str, Any]) -> None:
-        self._call(call_id, "auctions").bids.append(
+        call = self._call(call_id, "auctions")
+        if data.get("target_version") is not None:
+            self._check_bid_rules(data)
+        call.bids.append(
             Bid(
                 data["target_id"],
                 data["buyer_id"],
@@ -253,6 +343,23 @@ class CallChecker:
                 data["weight"],
             )
         )
+
+    def _check_bid_rules(self, data: dict[str, Any]) -> None:
+        """A bid names the target version whose rules made it: the target could bid then
+        (neither paused nor archived), and a standing bid is that version's bid."""
+        target_id, version = data["target_id"], data["target_version"]
+        target = self.targets.get(target_id)
+        state = target.at(version) if target else None
+        if state is None:
+            raise Broken("auctions", f"a bid of {target_id} at version {version}: no such target")
+        if state.paused or state.archived:
+            raise Broken("auctions", f"{target_id} bid at version {version}, paused or archived")
+        if data["source"] == BidSource.STANDING and data["amount_cents"] != state.bid_cents:
+            raise Broken(
+                "auctions",
+                f"the standing bid {data['amount_cents']} of {target_id} is not its bid "
+                f"{state.bid_cents} at version {version}",
+            )
 
     def _no_buyer(self, call_id: str, data: dict[str, Any]) -> None:
         self._call(call_id, "auctions")
@@ -304,8 +411,9 @@ class CallChecker:
         campaign = self.campaigns.get(call.campaign_id)
         if campaign is None:
             raise Broken("auctions", f"campaign {call.campaign_id} was never created")
+        payout_rule = self._rules_of_auction(campaign, data)
         for candidate in recorded:
-            payout = campaign.payout.payout_cents(candidate["price_cents"])
+            payout = payout_rule.payout_cents(candidate["price_cents"])
             if candidate["payout_cents"] != payout:
                 raise Broken(
                     "auctions",
@@ -314,6 +422,30 @@ class CallChecker:
                 )
         if data["payout_cents"] != winner["payout_cents"]:
             raise Broken("auctions", "the recorded payout is not the winner's")
+
+    @staticmethod
+    def _rules_of_auction(campaign: _Campaign, data: dict[str, Any]) -> PayoutRule:
+        """The payout rule the auction used: its `campaign_version`'s, whose mode and floor
+        it must have used too; an auction recorded without one uses the rules in force."""
+        version = data.get("campaign_version")
+        if version is None:
+            return campaign.payout
+        rules = campaign.at(version)
+        if rules is None:
+            raise Broken("auctions", f"the auction names campaign version {version}: none such")
+        payout = PayoutRule.from_dict(rules["payout"])
+        if data["mode"] != rules["distribution"]:
+            raise Broken(
+                "auctions",
+                f"mode {data['mode']} is not {rules['distribution']} of campaign version {version}",
+            )
+        floor = floor_cents(payout, rules["min_margin_cents"], rules["min_bid_cents"])
+        if data["floor_cents"] != floor:
+            raise Broken(
+                "auctions",
+                f"floor {data['floor_cents']} is not {floor} of campaign version {version}",
+            )
+        return payout
 
     # -- holds as the call sees them ------------------------------------------------------------
     def _open(self, hold_id: str, call_id: str, kind: str, at: str | None) -> None:

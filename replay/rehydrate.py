@@ -119,10 +119,13 @@ READS = Reads(
     "replay.rehydrate",
     handles=(
         Buyer.Registered,
+        Buyer.ProfileChanged,  # a time zone: the caps' local periods
         Campaign.Created,
+        Campaign.RulesChanged,  # a duplicate window
         Target.Created,
         BlockedCaller.CallerBlocked,
         TrackingNumber.Provisioned,
+        Publisher.Registered,
         Call.PingReceived,
         Call.BidReceived,
         Call.NoBuyerFound,
@@ -150,6 +153,8 @@ READS = Reads(
         Target.StandingBidSet,
         Target.Paused,
         Target.Resumed,
+        Target.RulesChanged,
+        Target.Archived,
         Call.BidRejected,
         Call.BidTimedOut,
         Call.CallAnswered,
@@ -163,7 +168,9 @@ READS = Reads(
         ApiKey,
         CommandReceipt,
         NumberPool,  # DNI leases are not rebuilt
-        Publisher,
+        Publisher.Renamed,
+        Publisher.Suspended,
+        Publisher.Reinstated,
     ),
 )
 
@@ -180,6 +187,7 @@ class Fold:
         self.targets: set[str] = set()
         self.blocked: set[str] = set()  # BlockedCaller ids
         self.numbers: set[str] = set()  # TrackingNumber ids
+        self.publishers: set[str] = set()
         self.open: dict[str, Reservation] = {}  # pending holds
         self.caps: dict[str, list[int]] = {}  # target -> [hour, day, month, spend] counted now
         self.cap_buyer: dict[str, str] = {}  # target -> its buyer (market, zone)
@@ -194,10 +202,13 @@ class Fold:
         self._routes: dict[str, tuple[Handler, bool] | None] = {}
         handlers: dict[type, Handler] = {
             Buyer.Registered: self._buyer,
+            Buyer.ProfileChanged: self._buyer_changed,
             Campaign.Created: self._campaign,
+            Campaign.RulesChanged: self._campaign_changed,
             Target.Created: self._target,
             BlockedCaller.CallerBlocked: self._blocked,
             TrackingNumber.Provisioned: self._number,
+            Publisher.Registered: self._publisher,
             Call.PingReceived: self._ping,
             Call.BidReceived: self._bid,
             Call.NoBuyerFound: self._closed_ping,
@@ -240,8 +251,17 @@ class Fold:
     def _buyer(self, buyer_id: str, version: int, data: dict[str, Any]) -> None:
         self.buyers[buyer_id] = (data["market"], data["time_zone"])
 
+    def _buyer_changed(self, buyer_id: str, version: int, data: dict[str, Any]) -> None:
+        market, zone = self.buyers[buyer_id]
+        self.buyers[buyer_id] = (market, data["changes"].get("time_zone", zone))
+
     def _campaign(self, campaign_id: str, version: int, data: dict[str, Any]) -> None:
         self.campaigns[campaign_id] = (data["market"], int(data["duplicate_window_days"]))
+
+    def _campaign_changed(self, campaign_id: str, version: int, data: dict[str, Any]) -> None:
+        market, window_days = self.campaigns[campaign_id]
+        window_days = int(data["changes"].get("duplicate_window_days", window_days))
+        self.campaigns[campaign_id] = (market, window_days)
 
     def _target(self, target_id: str, version: int, data: dict[str, Any]) -> None:
         self.targets.add(target_id)
@@ -251,6 +271,9 @@ class Fold:
 
     def _number(self, number_id: str, version: int, data: dict[str, Any]) -> None:
         self.numbers.add(number_id)
+
+    def _publisher(self, publisher_id: str, version: int, data: dict[str, Any]) -> None:
+        self.publishers.add(publisher_id)
 
     # -- pings and their bids -------------------------------------------------------------------
     def _ping(self, call_id: str, version: int, data: dict[str, Any]) -> None:
@@ -547,6 +570,7 @@ def rehydrate(
         blocked=fold.blocked,
         numbers=fold.numbers,
         position=fold.head,
+        publishers=fold.publishers,
     )
     write = _Writer(client)
     open_holds = _write_reservations(write, keys, fold)

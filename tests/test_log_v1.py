@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import orjson
 import psycopg
 import pytest
 from eventsourcing.persistence import StoredEvent
@@ -179,10 +180,14 @@ def test_replay_verify_gives_the_same_report(loaded: Loaded, fixture: Fixture) -
 
 
 def test_projections_are_the_same_tables(loaded: Loaded, fixture: Fixture) -> None:
+    """Columns added to a table since the log was written are appended, so the columns the
+    writing commit had keep their place: those are compared, value for value."""
     expected = fixture.expected["tables"]
     assert set(loaded.outputs["tables"]) == set(expected)
     for table, rows in expected.items():
-        assert loaded.outputs["tables"][table] == rows, table
+        width = len(rows[0]) if rows else 0
+        computed = [row[:width] for row in loaded.outputs["tables"][table]]
+        assert sorted(computed, key=orjson.dumps) == rows, table
 
 
 def test_calls_are_in_the_same_states(loaded: Loaded, fixture: Fixture) -> None:

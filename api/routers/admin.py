@@ -4,6 +4,7 @@ and the block list."""
 from __future__ import annotations
 
 import base64
+from datetime import datetime
 from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, Response
@@ -31,6 +32,7 @@ from api.params import PAGE_LIMIT_DEFAULT, PageCursor, PageLimit
 from api.problems import Problem
 from api.services import ApiServices
 from domain.api_key import Role
+from domain.clock import format_rfc3339
 from domain.geo import parse_e164
 from domain.money import format_cents
 from handlers import parse
@@ -41,7 +43,12 @@ admin = require()
 
 
 async def issue_key(
-    s: ApiServices, role: str, owner_id: str | None, label: str, by: str
+    s: ApiServices,
+    role: str,
+    owner_id: str | None,
+    label: str,
+    by: str,
+    expires_at: datetime | None = None,
 ) -> tuple[str, str]:
     issued = s.keys.issue()
     command = parse.issue_api_key(
@@ -51,6 +58,7 @@ async def issue_key(
         key_hash=issued.key_hash,
         key_id=issued.key_id,
         by=by,
+        expires_at=expires_at,
     )
     key_id = await s.call(s.setup.issue_api_key, command)
     return key_id, issued.api_key
@@ -155,9 +163,15 @@ async def create_target(
 async def create_api_key(
     body: ApiKeyIn, who: Principal = Depends(admin), s: ApiServices = Depends(services)
 ) -> ApiKeyOut:
-    """Issue an API key (shown once; only its keyed hash is stored)."""
-    key_id, api_key = await issue_key(s, body.role, body.owner_id, body.label, who.by)
-    return ApiKeyOut(id=key_id, api_key=api_key, role=body.role, owner_id=body.owner_id)
+    """Issue an API key (shown once; only its keyed hash is stored), optionally expiring at
+    `expires_at` (then answered 401 like a revoked key, on every worker)."""
+    key_id, api_key = await issue_key(
+        s, body.role, body.owner_id, body.label, who.by, body.expires_at
+    )
+    expires_at = None if body.expires_at is None else format_rfc3339(body.expires_at)
+    return ApiKeyOut(
+        id=key_id, api_key=api_key, role=body.role, owner_id=body.owner_id, expires_at=expires_at
+    )
 
 
 @router.delete("/v1/api-keys/{key_id}", status_code=204)

@@ -7,11 +7,12 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request, Response
 
 from api.auth import Principal, owned, require, services
-from api.models import BidIn, BuyerOut, ConversionIn, DisputeIn, DisputeOut, PauseIn
+from api.models import BidIn, ConversionIn, DisputeIn, DisputeOut, PauseIn
+from api.models_changes import BuyerOut
 from api.services import ApiServices
+from api.setup_views import buyer_view
 from domain.api_key import Role
 from domain.buyer import Buyer
-from domain.money import format_cents
 from handlers import parse
 
 router = APIRouter(tags=["buyers"])
@@ -28,19 +29,11 @@ async def get_buyer(
     buyer_id: str,
     who: Principal = Depends(require(Role.BUYER, Role.FINANCE)),
     s: ApiServices = Depends(services),
-) -> BuyerOut:
-    """A buyer's account: balances (posted, pending, available) and credit limit."""
+) -> dict[str, Any]:
+    """A buyer's profile (name, time zone, market) and account: balances (posted, pending,
+    available) and credit limit, from the event store."""
     owned(who, buyer_id, "buyer_id")
-    buyer = await s.call(s.app.load, Buyer, buyer_id, "buyer_id")
-    return BuyerOut(
-        id=buyer.id,
-        name=buyer.name,
-        time_zone=buyer.time_zone,
-        credit_limit=format_cents(buyer.credit_limit_cents),
-        posted=format_cents(buyer.posted_cents),
-        pending=format_cents(buyer.debits_pending),
-        available=format_cents(buyer.available_cents),
-    )
+    return buyer_view(await s.call(s.app.load, Buyer, buyer_id, "buyer_id"))
 
 
 @router.put("/v1/targets/{target_id}/bid", status_code=204)

@@ -17,7 +17,7 @@ from api.problems import Problem
 from api.rtb_params import parse_rtb_ping
 from api.services import ApiServices
 from domain.api_key import Role
-from domain.errors import ValidationError
+from domain.errors import Suspended, ValidationError
 from domain.geo import Geo, parse_e164
 from domain.ids import derived_id
 from domain.invariant import present
@@ -100,7 +100,12 @@ async def _rtb(
     # The answer's phoneNumber is a static tracking number of the campaign and publisher,
     # so the transferred call comes back through PPCX's telephony and finds its bid;
     # without one there is nothing to answer with, and no auction is run.
-    phone = await s.auctions.static_number(campaign_id, who.owner_id)
+    try:
+        phone = await s.auctions.static_number(campaign_id, who.owner_id)
+    except Suspended:  # Ringba's bidders read a reason, not a status
+        return _rtb_answer(
+            {"bidId": None, "bidAmount": _number_literal(0), "rejectReason": "suspended"}
+        )
     if phone is None:
         return _rtb_answer(
             {"bidId": None, "bidAmount": _number_literal(0), "rejectReason": "no_tracking_number"}

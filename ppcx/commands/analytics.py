@@ -220,7 +220,7 @@ def _project_log(
             signal.signal(s, handler)
 
 
-def _print_result(
+def print_result(
     columns: list[str], rows: list[tuple[object, ...]], fmt: Format, title: str | None = None
 ) -> None:
     """Money in dollars under the column's name without `_cents`, in every format."""
@@ -287,7 +287,7 @@ def sql(
         raise fail(str(error).strip()) from None
     finally:
         con.close()
-    _print_result(columns, rows, fmt)
+    print_result(columns, rows, fmt)
 
 
 def _when(text: str | None, option: str) -> datetime | None:
@@ -322,7 +322,7 @@ def report(
         raise fail(str(error)) from None
     finally:
         con.close()
-    _print_result(result.columns, result.rows, fmt, title=name)
+    print_result(result.columns, result.rows, fmt, title=name)
 
 
 def export(to: Path = typer.Option(..., "--to", help="directory for the Parquet files")) -> None:

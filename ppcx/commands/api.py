@@ -14,7 +14,8 @@ from ppcx.secrets import audit_key, secret_key
 from ppcx.services import ServiceError, ServiceRunner
 
 keys_app = typer.Typer(
-    help="API keys: create the first admin key, revoke a leaked one.", no_args_is_help=True
+    help="API keys: create the first admin key, list keys, revoke a leaked one.",
+    no_args_is_help=True,
 )
 SERVE_STATE = "serve.json"
 

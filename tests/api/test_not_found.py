@@ -14,7 +14,7 @@ from fastapi.testclient import TestClient
 
 import domain.errors
 from api.problems import DEFAULT_KINDS, PROBLEM_TYPES, TYPE_BASE, domain_status
-from domain.errors import DomainError, Refused
+from domain.errors import DomainError, InvalidFields, Refused, ValidationError
 from ppcx.settings import Settings
 from tests.api.conftest import ADMIN_KEY, Market, auth, build_market, event_count
 
@@ -323,7 +323,10 @@ def _domain_errors() -> list[type[DomainError]]:
 
 
 def _example(cls: type[DomainError]) -> DomainError:
-    """An instance of the error class (a refusal names its reason)."""
+    """An instance of the error class (a refusal names its reason, a list of field errors
+    holds one)."""
+    if issubclass(cls, InvalidFields):
+        return cls([ValidationError("x", field="f")])
     return cls("x", reason="blocked") if issubclass(cls, Refused) else cls("x")
 
 

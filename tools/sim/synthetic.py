@@ -443,6 +443,7 @@ class _FastLog:
                             "latency_ms": 0,
                             "priority": 0,
                             "weight": 1,
+                            "target_version": None,  # as an unversioned bid is stored
                         }
                     ),
                 )
@@ -488,6 +489,7 @@ class _FastLog:
                         "expires_at": at + timedelta(seconds=60),
                         "excluded": {},
                         "skipped": [],
+                        "campaign_version": None,
                     }
                 ),
             )

@@ -1,0 +1,111 @@
+"""Set-up aggregates → the response dicts of their single-object routes (GET and PATCH of a
+target, campaign, buyer or publisher answer the same model, `api/models_changes.py`): current
+values, money as decimal strings, a schedule's hours as "HH:MM", a `status` and a `version`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from domain.billing import PayoutRule
+from domain.buyer import Buyer
+from domain.campaign import Campaign
+from domain.caps import Caps
+from domain.money import format_cents
+from domain.publisher import Publisher
+from domain.target import Target
+
+
+def _clock(minute: int) -> str:
+    return f"{minute // 60:02d}:{minute % 60:02d}"
+
+
+def _schedule(stored: dict[str, Any]) -> dict[str, Any] | None:
+    if not stored or not stored.get("hours"):
+        return None  # always open
+    hours = {
+        day: [[_clock(int(a)), _clock(int(b))] for a, b in intervals]
+        for day, intervals in stored["hours"].items()
+    }
+    return {"time_zone": stored["time_zone"], "hours": hours}
+
+
+def _caps(stored: dict[str, Any]) -> dict[str, Any]:
+    caps = Caps.from_dict(stored)
+    budget = caps.daily_budget_cents
+    return {
+        "concurrency": caps.concurrency,
+        "hourly": caps.hourly,
+        "daily": caps.daily,
+        "monthly": caps.monthly,
+        "daily_budget": None if budget is None else format_cents(budget),
+    }
+
+
+def target_status(t: Target) -> str:
+    return "archived" if t.archived else "paused" if t.paused else "active"
+
+
+def target_view(t: Target) -> dict[str, Any]:
+    return {
+        "id": t.id,
+        "buyer_id": t.buyer_id,
+        "campaign_id": t.campaign_id,
+        "name": t.name,
+        "destination": t.destination,
+        "bid": None if t.bid_cents is None else format_cents(t.bid_cents),
+        "rtb_url": t.rtb_url,
+        "rtb_timeout_ms": t.rtb_timeout_ms,
+        "buffer_s": t.buffer_s,
+        "geo": dict(t.geo),
+        "schedule": _schedule(t.schedule),
+        "caps": _caps(t.caps),
+        "priority": t.priority,
+        "weight": t.weight,
+        "status": target_status(t),
+        "version": t.version,
+    }
+
+
+def campaign_view(c: Campaign) -> dict[str, Any]:
+    return {
+        "id": c.id,
+        "name": c.name,
+        "vertical": c.vertical,
+        "publisher_payout": PayoutRule.from_dict(c.payout).describe(),
+        "duplicate_window_days": c.duplicate_window_days,
+        "distribution": str(c.distribution),
+        "min_bid": format_cents(c.min_bid_cents),
+        "min_margin": format_cents(c.min_margin_cents),
+        "allow_negative_margin": c.allow_negative_margin,
+        "max_attempts": c.max_attempts,
+        "bid_ttl_s": c.bid_ttl_s,
+        "rtb_deadline_ms": c.rtb_deadline_ms,
+        "market": c.market,
+        "floor": format_cents(c.floor_cents()),
+        "allowed_publishers": sorted(c.allowed_publishers),
+        "version": c.version,
+    }
+
+
+def buyer_view(b: Buyer) -> dict[str, Any]:
+    return {
+        "id": b.id,
+        "name": b.name,
+        "time_zone": b.time_zone,
+        "market": b.market,
+        "credit_limit": format_cents(b.credit_limit_cents),
+        "posted": format_cents(b.posted_cents),
+        "pending": format_cents(b.debits_pending),
+        "available": format_cents(b.available_cents),
+        "version": b.version,
+    }
+
+
+def publisher_view(p: Publisher) -> dict[str, Any]:
+    return {
+        "id": p.id,
+        "name": p.name,
+        "status": "suspended" if p.suspended else "active",
+        "suspended": p.suspended,
+        "version": p.version,
+    }
