@@ -22,11 +22,19 @@ from domain.campaign import Distribution
 from domain.clock import parse_rfc3339
 from domain.geo import GeoMode, parse_area_code, parse_e164, parse_state, parse_zip
 from domain.limits import Range
-from domain.money import AMOUNT_PATTERN, SHARE_PATTERN
+from domain.money import AMOUNT_PATTERN, AMOUNT_UNITS_DIGITS_MAX, SHARE_PATTERN
 
 # ASCII digits only: pydantic-core's regex `\d` matches any Unicode digit ("１０.００"), and
 # the domain's parsing (domain/money.py) checks the same shapes again.
-MONEY = f"^{AMOUNT_PATTERN}$"
+SIGNED_MONEY = f"^{AMOUNT_PATTERN}$"
+_UNITS = rf"[0-9]{{1,{AMOUNT_UNITS_DIGITS_MAX}}}"
+MONEY = rf"^{_UNITS}(\.[0-9]{{1,2}})?$"  # not negative
+# more than zero: some non-zero digit among the units or the cents
+POSITIVE_MONEY = (
+    rf"^([0-9]{{0,{AMOUNT_UNITS_DIGITS_MAX - 1}}}[1-9][0-9]{{0,{AMOUNT_UNITS_DIGITS_MAX - 1}}}"
+    rf"(\.[0-9]{{1,2}})?|{_UNITS}\.([1-9][0-9]?|0[1-9]))$"
+)
+E164 = r"^\+[1-9][0-9]{1,14}$"
 SHARE = f"^{SHARE_PATTERN}$"
 # Every bound below is a named limit of domain/limits.py, which the handlers check too (a unit
 # test refuses a literal number in a bound here).
@@ -49,8 +57,18 @@ class Body(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
 
-def money(description: str, example: str) -> Any:
-    return Field(pattern=MONEY, description=description, examples=[example])
+def money(description: str, example: str, pattern: str = MONEY) -> Any:
+    return Field(pattern=pattern, description=description, examples=[example])
+
+
+def id_of(prefix: str, **options: Any) -> Any:
+    """An id of the kind `prefix` names (`buy_<32 hex>`): a malformed one is 422."""
+    return Field(
+        pattern=rf"^{prefix}_[0-9a-f]{{32}}$", examples=[f"{prefix}_{ID_EXAMPLE}"], **options
+    )
+
+
+ID_EXAMPLE = "2f0c6a9e4b1d4e7f9a3c5b8d1e0f2a4c"
 
 
 def bounded(bounds: Range, **options: Any) -> Any:
@@ -102,7 +120,12 @@ class Created(BaseModel):
 
 
 class DepositIn(Body):
-    amount: str = money("prepaid funds received", "1000.00")
+    amount: str = Field(
+        pattern=POSITIVE_MONEY,
+        max_length=AMOUNT_UNITS_DIGITS_MAX + 3,
+        description="prepaid funds received (more than zero)",
+        examples=["1000.00"],
+    )
     reference: str = Field(
         default="", max_length=limits.TEXT_LENGTH_MAX, examples=["wire 2026-11-02"]
     )
@@ -136,7 +159,7 @@ class CampaignIn(Body):
     duplicate_window_days: int = bounded(limits.DUPLICATE_WINDOW_DAYS)
     distribution: Distribution = Field(default=Distribution.AUCTION, strict=False)
     min_bid: str | None = Field(default=None, pattern=MONEY, examples=["40.00"])
-    min_margin: str = Field(default="0.00", pattern=MONEY, examples=["5.00"])
+    min_margin: str = Field(default="0.00", pattern=SIGNED_MONEY, examples=["5.00"])
     allow_negative_margin: bool = False
     max_attempts: int = bounded(limits.MAX_ATTEMPTS)
     bid_ttl_s: int = bounded(limits.BID_TTL_S)
@@ -160,7 +183,7 @@ class CampaignIn(Body):
 
 
 class CampaignPublisherIn(Body):
-    publisher_id: str
+    publisher_id: str = id_of("pub")
 
 
 class GeoIn(Body):
@@ -184,12 +207,17 @@ class CapsIn(Body):
     hourly: int | None = bounded(limits.CAP, default=None)
     daily: int | None = bounded(limits.CAP, default=None)
     monthly: int | None = bounded(limits.CAP, default=None)
-    daily_budget: str | None = Field(default=None, pattern=MONEY)
+    daily_budget: str | None = Field(
+        default=None,
+        pattern=POSITIVE_MONEY,
+        max_length=AMOUNT_UNITS_DIGITS_MAX + 3,
+        examples=["500.00"],
+    )
 
 
 class TargetIn(Body):
-    buyer_id: str
-    campaign_id: str
+    buyer_id: str = id_of("buy")
+    campaign_id: str = id_of("cmp")
     name: str = sized(limits.NAME_LENGTH, default=limits.TARGET_NAME_DEFAULT)
     destination: str = Field(description="E.164 number or SIP URI", examples=["+13105550100"])
     bid: str | None = Field(
@@ -223,9 +251,9 @@ class ApiKeyOut(BaseModel):
 
 
 class NumberIn(Body):
-    number: str = Field(examples=["+18005550100"])
-    campaign_id: str
-    publisher_id: str
+    number: str = Field(pattern=E164, examples=["+18005550100"])
+    campaign_id: str = id_of("cmp")
+    publisher_id: str = id_of("pub")
     source: str = sized(limits.NAME_LENGTH, examples=["google"])
     medium: str | None = Field(
         default=None, max_length=limits.NAME_LENGTH.maximum, examples=["cpc"]
@@ -234,10 +262,12 @@ class NumberIn(Body):
 
 
 class NumberPoolIn(Body):
-    name: str = sized(limits.NAME_LENGTH)
-    campaign_id: str
-    publisher_id: str
-    numbers: list[str] = sized(limits.POOL_SIZE)
+    name: str = sized(limits.NAME_LENGTH, examples=["Landing pages"])
+    campaign_id: str = id_of("cmp")
+    publisher_id: str = id_of("pub")
+    numbers: list[Annotated[str, StringConstraints(pattern=E164)]] = sized(
+        limits.POOL_SIZE, examples=[["+18005550142", "+18005550143"]]
+    )
     lease_ttl_s: int = bounded(limits.LEASE_TTL_S)
     allowed_origins: list[str] = Field(
         default_factory=list,
@@ -248,7 +278,7 @@ class NumberPoolIn(Body):
 
 
 class BlockIn(Body):
-    number: str = Field(examples=["+13105550123"])
+    number: str = Field(pattern=E164, examples=["+13105550123"])
     reason: str = Field(
         default="", max_length=limits.TEXT_LENGTH_MAX, examples=["asked not to be called"]
     )
@@ -258,7 +288,7 @@ class BlockIn(Body):
 
 
 class CallerIn(Body):
-    number: PhoneNumber = Field(examples=["+13105550123"])
+    number: PhoneNumber = Field(pattern=E164, examples=["+13105550123"])
     state: UsState | None = Field(
         default=None, examples=["CA"], description="derived from the number when not given"
     )
@@ -279,13 +309,15 @@ class AttributionIn(Body):
         default=None, max_length=_ATTRIBUTION_MAX, examples=["car accident lawyer"]
     )
     click_id: str | None = Field(default=None, max_length=limits.CLICK_ID_LENGTH_MAX)
-    tracking_number: PhoneNumber | None = Field(default=None, examples=["+18005550100"])
+    tracking_number: PhoneNumber | None = Field(
+        default=None, pattern=E164, examples=["+18005550100"]
+    )
     dni_session: str | None = Field(default=None, max_length=limits.DNI_SESSION_LENGTH.maximum)
     sub_id: str | None = Field(default=None, max_length=_ATTRIBUTION_MAX)
 
 
 class PingIn(Body):
-    campaign_id: str
+    campaign_id: str = id_of("cmp")
     caller: CallerIn
     attribution: AttributionIn = Field(default_factory=AttributionIn)
     tags: dict[TagKey, TagValue] = Field(
@@ -321,6 +353,30 @@ class PingOut(BaseModel):
     expires_at: str | None = None
     bid_count: int | None = None
     reason: str | None = Field(default=None, examples=["no_eligible_buyer"])
+
+
+class RtbAnswer(BaseModel):
+    """The Ringba-style RTB answer (camelCase as Ringba's; `bidAmount` a JSON number)."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "bidId": "call_…",
+                    "bidAmount": 45.0,
+                    "phoneNumber": "+18005550100",
+                    "phoneNumberNoPlus": "18005550100",
+                    "expireInSeconds": 60,
+                }
+            ]
+        }
+    )
+    bidId: str | None
+    bidAmount: float = Field(description="two decimals; 0 when there is no bid")
+    phoneNumber: str | None = None
+    phoneNumberNoPlus: str | None = None
+    expireInSeconds: int | None = None
+    rejectReason: str | None = None
 
 
 class PostOut(BaseModel):
@@ -403,3 +459,16 @@ class LeaseOut(BaseModel):
         description="the pool was exhausted: the least recently used number was taken over"
     )
     expires_in_s: int
+
+
+class Readiness(BaseModel):
+    status: str = Field(examples=["ready"], description="`ready` or `not ready`")
+    checks: dict[str, str] = Field(examples=[{"event_store": "ok", "redis": "ok", "nats": "ok"}])
+    lag: dict[str, Any] = Field(
+        description="how far the relay and the projections trail the store's head",
+        examples=[{"relay_events": 0, "projection_events": 0}],
+    )
+
+
+class SweepOut(BaseModel):
+    handled: int = Field(description="expired reservations released", examples=[0])

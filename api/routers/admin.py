@@ -27,6 +27,7 @@ from api.models import (
     PublisherIn,
     TargetIn,
 )
+from api.openapi import problems
 from api.params import PAGE_LIMIT_DEFAULT, PageCursor, PageLimit
 from api.problems import Problem
 from api.services import ApiServices
@@ -160,7 +161,7 @@ async def create_api_key(
     return ApiKeyOut(id=key_id, api_key=api_key, role=body.role, owner_id=body.owner_id)
 
 
-@router.delete("/v1/api-keys/{key_id}", status_code=204)
+@router.delete("/v1/api-keys/{key_id}", status_code=204, responses=problems(409))
 async def revoke_api_key(
     key_id: str, who: Principal = Depends(admin), s: ApiServices = Depends(services)
 ) -> Response:

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends, Request, Response
 
 from api.auth import Principal, owned, require, services
 from api.models import BidIn, BuyerOut, ConversionIn, DisputeIn, DisputeOut, PauseIn
+from api.openapi import problems
 from api.services import ApiServices
 from domain.api_key import Role
 from domain.buyer import Buyer
@@ -43,7 +44,7 @@ async def get_buyer(
     )
 
 
-@router.put("/v1/targets/{target_id}/bid", status_code=204)
+@router.put("/v1/targets/{target_id}/bid", status_code=204, responses=problems(409))
 async def set_bid(
     target_id: str,
     body: BidIn,
