@@ -22,18 +22,27 @@ from domain.campaign import Distribution
 from domain.clock import parse_rfc3339
 from domain.geo import GeoMode, parse_area_code, parse_e164, parse_state, parse_zip
 from domain.limits import Range
-from domain.money import AMOUNT_PATTERN, AMOUNT_UNITS_DIGITS_MAX, SHARE_PATTERN
+from domain.money import AMOUNT_UNITS_DIGITS_MAX, MAX_AMOUNT_CENTS, SHARE_PATTERN
+from domain.validate import SLUG_PATTERN
 
 # ASCII digits only: pydantic-core's regex `\d` matches any Unicode digit ("１０.００"), and
 # the domain's parsing (domain/money.py) checks the same shapes again.
-SIGNED_MONEY = f"^{AMOUNT_PATTERN}$"
-_UNITS = rf"[0-9]{{1,{AMOUNT_UNITS_DIGITS_MAX}}}"
-MONEY = rf"^{_UNITS}(\.[0-9]{{1,2}})?$"  # not negative
-# more than zero: some non-zero digit among the units or the cents
-POSITIVE_MONEY = (
-    rf"^([0-9]{{0,{AMOUNT_UNITS_DIGITS_MAX - 1}}}[1-9][0-9]{{0,{AMOUNT_UNITS_DIGITS_MAX - 1}}}"
-    rf"(\.[0-9]{{1,2}})?|{_UNITS}\.([1-9][0-9]?|0[1-9]))$"
-)
+
+
+def money_pattern(cents_max: int, *, signed: bool = False) -> str:
+    """Money as the domain reads it (domain/money.py): units of up to 13 digits, two
+    decimals at most, below `cents_max` (a power of ten: its units less one digit)."""
+    digits = len(str(cents_max // 100)) - 1
+    zeros = AMOUNT_UNITS_DIGITS_MAX - digits
+    return f"^{'-?' if signed else ''}0{{0,{zeros}}}[0-9]{{1,{digits}}}" + r"(\.[0-9]{1,2})?$"
+
+
+MONEY = money_pattern(MAX_AMOUNT_CENTS)  # not negative
+SIGNED_MONEY = money_pattern(MAX_AMOUNT_CENTS, signed=True)
+CREDIT_LIMIT = money_pattern(limits.CREDIT_LIMIT_CENTS_MAX)
+_UNITS = MONEY[1:].split("(")[0]
+_CENTS = r"(\.[0-9]{1,2})?"
+POSITIVE_MONEY = rf"^(0{{0,2}}[1-9][0-9]{{0,10}}{_CENTS}|{_UNITS}\.(0[1-9]|[1-9][0-9]?))$"
 E164 = r"^\+[1-9][0-9]{1,14}$"
 SHARE = f"^{SHARE_PATTERN}$"
 # Every bound below is a named limit of domain/limits.py, which the handlers check too (a unit
@@ -93,7 +102,7 @@ class PublisherIn(Body):
 class BuyerIn(Body):
     name: str = sized(limits.NAME_LENGTH, examples=["Smith & Jones Injury Law"])
     time_zone: str = Field(examples=["America/Los_Angeles"])
-    credit_limit: str = money("how far below zero the prepaid balance may go", "0.00")
+    credit_limit: str = money("how far below zero the prepaid balance may go", "0.00", CREDIT_LIMIT)
     market: str = Field(default=limits.MARKET_DEFAULT, examples=[limits.MARKET_DEFAULT])
     model_config = ConfigDict(
         extra="forbid",
@@ -122,7 +131,6 @@ class Created(BaseModel):
 class DepositIn(Body):
     amount: str = Field(
         pattern=POSITIVE_MONEY,
-        max_length=AMOUNT_UNITS_DIGITS_MAX + 3,
         description="prepaid funds received (more than zero)",
         examples=["1000.00"],
     )
@@ -137,7 +145,7 @@ class DepositOut(BaseModel):
 
 
 class CreditLimitIn(Body):
-    credit_limit: str = money("the new credit limit", "500.00")
+    credit_limit: str = money("the new credit limit", "500.00", CREDIT_LIMIT)
 
 
 class FixedPayout(Body):
@@ -154,7 +162,7 @@ class SharePayout(Body):
 
 class CampaignIn(Body):
     name: str = sized(limits.NAME_LENGTH, examples=["LA car accidents"])
-    vertical: str = Field(examples=["legal"])
+    vertical: str = Field(pattern=f"^{SLUG_PATTERN}$", examples=["legal"])
     publisher_payout: FixedPayout | SharePayout
     duplicate_window_days: int = bounded(limits.DUPLICATE_WINDOW_DAYS)
     distribution: Distribution = Field(default=Distribution.AUCTION, strict=False)
@@ -210,7 +218,6 @@ class CapsIn(Body):
     daily_budget: str | None = Field(
         default=None,
         pattern=POSITIVE_MONEY,
-        max_length=AMOUNT_UNITS_DIGITS_MAX + 3,
         examples=["500.00"],
     )
 

@@ -219,7 +219,7 @@ def _dependants(dependant: Dependant) -> Iterator[Dependant]:
 def _references(route: Any) -> bool:
     """Whether the body names other objects by id (an unknown one is 404)."""
     body = route.body_field
-    model = getattr(body, "type_", None) if body is not None else None
+    model = getattr(getattr(body, "field_info", None), "annotation", None)
     fields = getattr(model, "model_fields", {}) if isinstance(model, type) else {}
     return any(name.endswith("_id") for name in fields)
 

@@ -6,10 +6,11 @@ from __future__ import annotations
 import base64
 from typing import Any, Literal
 
-from fastapi import APIRouter, Depends, Response
+from fastapi import APIRouter, Depends, Path, Response
 
 from api.auth import Principal, require, services
 from api.models import (
+    E164,
     ApiKeyIn,
     ApiKeyOut,
     BlockIn,
@@ -210,7 +211,9 @@ async def block(
 
 @router.delete("/v1/blocklist/{number}", status_code=204)
 async def unblock(
-    number: str, who: Principal = Depends(admin), s: ApiServices = Depends(services)
+    number: str = Path(pattern=E164, examples=["+13105550123"]),
+    who: Principal = Depends(admin),
+    s: ApiServices = Depends(services),
 ) -> Response:
     """Take a caller off the block list."""
     caller_hash = s.callers(parse_e164(number, "number"))
