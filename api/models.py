@@ -125,7 +125,7 @@ class CreatedWithKey(BaseModel):
 
 
 class Created(BaseModel):
-    id: str
+    id: str = Field(description="the new object's id", examples=[f"tgt_{ID_EXAMPLE}"])
 
 
 class DepositIn(Body):
@@ -242,6 +242,23 @@ class TargetIn(Body):
     caps: CapsIn = Field(default_factory=CapsIn)
     priority: int = bounded(limits.PRIORITY)
     weight: int = bounded(limits.WEIGHT)
+    model_config = ConfigDict(
+        extra="forbid",
+        strict=True,
+        json_schema_extra={
+            "examples": [
+                {
+                    "buyer_id": f"buy_{ID_EXAMPLE}",
+                    "campaign_id": f"cmp_{ID_EXAMPLE}",
+                    "destination": "+13105550100",
+                    "bid": "45.00",
+                    "buffer_s": 60,
+                    "geo": {"states": ["CA", "NV"]},
+                    "caps": {"concurrency": 2, "daily": 20},
+                }
+            ]
+        },
+    )
 
 
 class ApiKeyIn(Body):
@@ -339,7 +356,7 @@ class PingIn(Body):
         json_schema_extra={
             "examples": [
                 {
-                    "campaign_id": "cmp_…",
+                    "campaign_id": f"cmp_{ID_EXAMPLE}",
                     "caller": {"number": "+13105550123", "state": "CA", "zip": "90210"},
                     "attribution": {
                         "source": "google",

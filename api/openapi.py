@@ -72,7 +72,7 @@ class ProblemDocument(BaseModel):
         description="what kind of problem; the last part is listed in docs/API.md",
     )
     title: str = Field(examples=["Invalid input"])
-    status: int = Field(ge=400, le=599, examples=[422])
+    status: int = Field(description="the HTTP status", examples=[422])
     detail: str = Field(examples=["the request is not valid"])
     instance: str | None = Field(default=None, description="the request's path")
     errors: list[ProblemError] | None = Field(default=None, description="one entry per field")
@@ -280,6 +280,50 @@ def _complete(route: Any, operation: dict[str, Any]) -> None:
             parameters.append(IDEMPOTENCY_HEADER)
 
 
+def example_of(  # noqa: PLR0911 - one answer per kind of schema
+    schema: dict[str, Any], schemas: dict[str, Any], depth: int = 0
+) -> Any:
+    """An example value assembled from the schema: its own example, else its properties'
+    examples and defaults (a model's fields carry theirs), else a placeholder of its type."""
+    if depth > 8:
+        return None
+    if "$ref" in schema:
+        return example_of(schemas[schema["$ref"].rsplit("/", 1)[-1]], schemas, depth + 1)
+    if schema.get("examples"):
+        return schema["examples"][0]
+    for key in ("example", "default", "const"):
+        if key in schema and schema[key] is not None:
+            return schema[key]
+    if "enum" in schema:
+        return schema["enum"][0]
+    for key in ("anyOf", "oneOf"):
+        options = [o for o in schema.get(key, []) if o.get("type") != "null"]
+        if options:
+            return example_of(options[0], schemas, depth + 1)
+    kind = schema.get("type")
+    if kind == "object" or "properties" in schema:
+        return {
+            name: example_of(value, schemas, depth + 1)
+            for name, value in schema.get("properties", {}).items()
+        }
+    if kind == "array":
+        return [example_of(schema.get("items", {}), schemas, depth + 1)]
+    return {"integer": 0, "number": 0, "boolean": True}.get(str(kind), "…")
+
+
+def _examples(operation: dict[str, Any], schemas: dict[str, Any]) -> None:
+    """A request and a response example on the operation, where it has none of its own."""
+    media = list(operation.get("requestBody", {}).get("content", {}).values())
+    media += [
+        content
+        for response in operation.get("responses", {}).values()
+        for content in response.get("content", {}).values()
+    ]
+    for content in media:
+        if "example" not in content and "examples" not in content and "schema" in content:
+            content["example"] = example_of(content["schema"], schemas)
+
+
 def _unused_validation_schemas(schema: dict[str, Any]) -> None:
     text = str(schema.get("paths"))
     for name in ("HTTPValidationError", "ValidationError"):
@@ -314,6 +358,7 @@ def build_document(app: FastAPI) -> dict[str, Any]:
             operation = schema["paths"][route.path_format].get(method.lower())
             if operation is not None:
                 _complete(route, operation)
+                _examples(operation, components["schemas"])
     _unused_validation_schemas(schema)
     add_links(schema)
     return schema
