@@ -250,6 +250,30 @@ def _uses_services(dependant: Dependant) -> bool:
     return dependant.call is services
 
 
+# A path's id, by its parameter's name: the shape documented (a malformed one is answered
+# 404 like an unknown one, not 422 — docs/API.md "Unknown is 404").
+PATH_ID_PATTERNS = {
+    "publisher_id": "^pub_[0-9a-f]{32}$",
+    "buyer_id": "^buy_[0-9a-f]{32}$",
+    "campaign_id": "^cmp_[0-9a-f]{32}$",
+    "target_id": "^tgt_[0-9a-f]{32}$",
+    "key_id": "^key_[0-9a-f]{32}$",
+    "call_id": "^call_[0-9a-f]{32}$",
+    "ping_id": "^call_[0-9a-f]{32}$",
+    "pool_id": "^pool_[0-9a-f]{32}$",
+    "number_id": "^num_[0-9a-f]{32}$",
+    "dispute_id": "^dsp_[0-9a-f]{40}$",
+}
+
+
+def _path_ids(operation: dict[str, Any]) -> None:
+    for parameter in operation.get("parameters", []):
+        pattern = PATH_ID_PATTERNS.get(parameter["name"])
+        if parameter["in"] == "path" and pattern is not None:
+            parameter["schema"]["pattern"] = pattern
+            parameter.setdefault("description", "a malformed id is 404, as an unknown one")
+
+
 IDEMPOTENCY_HEADER = {
     "name": "Idempotency-Key",
     "in": "header",
@@ -358,6 +382,7 @@ def build_document(app: FastAPI) -> dict[str, Any]:
             operation = schema["paths"][route.path_format].get(method.lower())
             if operation is not None:
                 _complete(route, operation)
+                _path_ids(operation)
                 _examples(operation, components["schemas"])
     _unused_validation_schemas(schema)
     add_links(schema)

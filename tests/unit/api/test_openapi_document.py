@@ -100,6 +100,8 @@ def test_auth_idempotency_and_services_statuses_are_derived(document: dict[str, 
 def test_patterns_and_enums_in_the_schemas(document: dict[str, Any]) -> None:
     schemas = document["components"]["schemas"]
     assert schemas["TargetIn"]["properties"]["buyer_id"]["pattern"] == "^buy_[0-9a-f]{32}$"
+    path_id = document["paths"]["/v1/targets/{target_id}/bid"]["put"]["parameters"][0]
+    assert path_id["schema"]["pattern"] == "^tgt_[0-9a-f]{32}$"
     e164 = schemas["BlockIn"]["properties"]["number"]["pattern"]
     assert re.fullmatch(e164, "+13105550123")
     assert not re.fullmatch(e164, "3105550123")
