@@ -11,7 +11,7 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from api import problems
+from api import docs, openapi, problems
 from api.middleware import RequestGuard
 from api.observability import Observability
 from api.responses import OrjsonResponse
@@ -58,6 +58,9 @@ def build_app(
         description=DESCRIPTION,
         default_response_class=OrjsonResponse,
         lifespan=asynccontextmanager(run),
+        docs_url=None,  # api.docs serves them from local assets
+        redoc_url=None,
+        generate_unique_id_function=openapi.operation_id,
     )
     problems.install(app)
     for module in (
@@ -74,6 +77,8 @@ def build_app(
         ops,
     ):
         app.include_router(module.router)
+    openapi.install(app)
+    docs.install(app)
 
     def idempotency() -> tuple[Any, Callable[[str], str]]:
         services: ApiServices = app.state.services

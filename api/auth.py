@@ -9,7 +9,8 @@ import hmac
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from fastapi import Depends, Request
+from fastapi import Depends, Request, Security
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from api.keys import key_id_of
 from api.problems import Problem
@@ -18,7 +19,11 @@ from domain.api_key import OWNED_ROLES, ApiKey, Role, is_expired
 from domain.errors import NotFound
 from domain.invariant import present
 
-BEARER = "bearer "
+# Declares the bearer scheme in the OpenAPI document (`bearer`) and reads the header; a
+# missing or other scheme is None here and 401 below, as a problem document.
+bearer = HTTPBearer(
+    scheme_name="bearer", auto_error=False, description="`Authorization: Bearer <api key>`"
+)
 UNAUTHORIZED = {"WWW-Authenticate": 'Bearer realm="ppcx"'}
 
 
@@ -81,9 +86,10 @@ async def _stored_key(key_id: str, s: ApiServices) -> KnownKey | None:
     return known
 
 
-async def principal(request: Request) -> Principal:
-    header = request.headers.get("authorization", "")
-    token = header[len(BEARER) :].strip() if header.lower().startswith(BEARER) else None
+async def principal(
+    request: Request, credentials: HTTPAuthorizationCredentials | None = Security(bearer)
+) -> Principal:
+    token = credentials.credentials.strip() if credentials is not None else None
     return await authenticate(token, services_of(request))
 
 

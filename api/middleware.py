@@ -201,7 +201,9 @@ class RequestGuard:
         sent: if Redis is gone now, the record is lost and a retry runs again (logged)."""
         status = captured.get("status", 500)
         try:
-            if status >= 500:  # a failure may be retried with the same key
+            # a failure may be retried with the same key; an unauthenticated request is no
+            # one's command and must not hold the key (the next one answers 401, not 409)
+            if status >= 500 or status == 401:
                 await redis.delete(slot)
                 return
             await redis.set(

@@ -22,11 +22,28 @@ from domain.campaign import Distribution
 from domain.clock import parse_rfc3339
 from domain.geo import GeoMode, parse_area_code, parse_e164, parse_state, parse_zip
 from domain.limits import Range
-from domain.money import AMOUNT_PATTERN, SHARE_PATTERN
+from domain.money import AMOUNT_UNITS_DIGITS_MAX, MAX_AMOUNT_CENTS, SHARE_PATTERN
+from domain.validate import SLUG_PATTERN
 
 # ASCII digits only: pydantic-core's regex `\d` matches any Unicode digit ("１０.００"), and
 # the domain's parsing (domain/money.py) checks the same shapes again.
-MONEY = f"^{AMOUNT_PATTERN}$"
+
+
+def money_pattern(cents_max: int, *, signed: bool = False) -> str:
+    """Money as the domain reads it (domain/money.py): units of up to 13 digits, two
+    decimals at most, below `cents_max` (a power of ten: its units less one digit)."""
+    digits = len(str(cents_max // 100)) - 1
+    zeros = AMOUNT_UNITS_DIGITS_MAX - digits
+    return f"^{'-?' if signed else ''}0{{0,{zeros}}}[0-9]{{1,{digits}}}" + r"(\.[0-9]{1,2})?$"
+
+
+MONEY = money_pattern(MAX_AMOUNT_CENTS)  # not negative
+SIGNED_MONEY = money_pattern(MAX_AMOUNT_CENTS, signed=True)
+CREDIT_LIMIT = money_pattern(limits.CREDIT_LIMIT_CENTS_MAX)
+_UNITS = MONEY[1:].split("(")[0]
+_CENTS = r"(\.[0-9]{1,2})?"
+POSITIVE_MONEY = rf"^(0{{0,2}}[1-9][0-9]{{0,10}}{_CENTS}|{_UNITS}\.(0[1-9]|[1-9][0-9]?))$"
+E164 = r"^\+[1-9][0-9]{1,14}$"
 SHARE = f"^{SHARE_PATTERN}$"
 # Every bound below is a named limit of domain/limits.py, which the handlers check too (a unit
 # test refuses a literal number in a bound here).
@@ -49,8 +66,18 @@ class Body(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
 
-def money(description: str, example: str) -> Any:
-    return Field(pattern=MONEY, description=description, examples=[example])
+def money(description: str, example: str, pattern: str = MONEY) -> Any:
+    return Field(pattern=pattern, description=description, examples=[example])
+
+
+def id_of(prefix: str, **options: Any) -> Any:
+    """An id of the kind `prefix` names (`buy_<32 hex>`): a malformed one is 422."""
+    return Field(
+        pattern=rf"^{prefix}_[0-9a-f]{{32}}$", examples=[f"{prefix}_{ID_EXAMPLE}"], **options
+    )
+
+
+ID_EXAMPLE = "2f0c6a9e4b1d4e7f9a3c5b8d1e0f2a4c"
 
 
 def bounded(bounds: Range, **options: Any) -> Any:
@@ -75,7 +102,7 @@ class PublisherIn(Body):
 class BuyerIn(Body):
     name: str = sized(limits.NAME_LENGTH, examples=["Smith & Jones Injury Law"])
     time_zone: str = Field(examples=["America/Los_Angeles"])
-    credit_limit: str = money("how far below zero the prepaid balance may go", "0.00")
+    credit_limit: str = money("how far below zero the prepaid balance may go", "0.00", CREDIT_LIMIT)
     market: str = Field(default=limits.MARKET_DEFAULT, examples=[limits.MARKET_DEFAULT])
     model_config = ConfigDict(
         extra="forbid",
@@ -98,11 +125,15 @@ class CreatedWithKey(BaseModel):
 
 
 class Created(BaseModel):
-    id: str
+    id: str = Field(description="the new object's id", examples=[f"tgt_{ID_EXAMPLE}"])
 
 
 class DepositIn(Body):
-    amount: str = money("prepaid funds received", "1000.00")
+    amount: str = Field(
+        pattern=POSITIVE_MONEY,
+        description="prepaid funds received (more than zero)",
+        examples=["1000.00"],
+    )
     reference: str = Field(
         default="", max_length=limits.TEXT_LENGTH_MAX, examples=["wire 2026-11-02"]
     )
@@ -114,7 +145,7 @@ class DepositOut(BaseModel):
 
 
 class CreditLimitIn(Body):
-    credit_limit: str = money("the new credit limit", "500.00")
+    credit_limit: str = money("the new credit limit", "500.00", CREDIT_LIMIT)
 
 
 class FixedPayout(Body):
@@ -131,12 +162,12 @@ class SharePayout(Body):
 
 class CampaignIn(Body):
     name: str = sized(limits.NAME_LENGTH, examples=["LA car accidents"])
-    vertical: str = Field(examples=["legal"])
+    vertical: str = Field(pattern=f"^{SLUG_PATTERN}$", examples=["legal"])
     publisher_payout: FixedPayout | SharePayout
     duplicate_window_days: int = bounded(limits.DUPLICATE_WINDOW_DAYS)
     distribution: Distribution = Field(default=Distribution.AUCTION, strict=False)
     min_bid: str | None = Field(default=None, pattern=MONEY, examples=["40.00"])
-    min_margin: str = Field(default="0.00", pattern=MONEY, examples=["5.00"])
+    min_margin: str = Field(default="0.00", pattern=SIGNED_MONEY, examples=["5.00"])
     allow_negative_margin: bool = False
     max_attempts: int = bounded(limits.MAX_ATTEMPTS)
     bid_ttl_s: int = bounded(limits.BID_TTL_S)
@@ -160,7 +191,7 @@ class CampaignIn(Body):
 
 
 class CampaignPublisherIn(Body):
-    publisher_id: str
+    publisher_id: str = id_of("pub")
 
 
 class GeoIn(Body):
@@ -184,12 +215,16 @@ class CapsIn(Body):
     hourly: int | None = bounded(limits.CAP, default=None)
     daily: int | None = bounded(limits.CAP, default=None)
     monthly: int | None = bounded(limits.CAP, default=None)
-    daily_budget: str | None = Field(default=None, pattern=MONEY)
+    daily_budget: str | None = Field(
+        default=None,
+        pattern=POSITIVE_MONEY,
+        examples=["500.00"],
+    )
 
 
 class TargetIn(Body):
-    buyer_id: str
-    campaign_id: str
+    buyer_id: str = id_of("buy")
+    campaign_id: str = id_of("cmp")
     name: str = sized(limits.NAME_LENGTH, default=limits.TARGET_NAME_DEFAULT)
     destination: str = Field(description="E.164 number or SIP URI", examples=["+13105550100"])
     bid: str | None = Field(
@@ -207,6 +242,23 @@ class TargetIn(Body):
     caps: CapsIn = Field(default_factory=CapsIn)
     priority: int = bounded(limits.PRIORITY)
     weight: int = bounded(limits.WEIGHT)
+    model_config = ConfigDict(
+        extra="forbid",
+        strict=True,
+        json_schema_extra={
+            "examples": [
+                {
+                    "buyer_id": f"buy_{ID_EXAMPLE}",
+                    "campaign_id": f"cmp_{ID_EXAMPLE}",
+                    "destination": "+13105550100",
+                    "bid": "45.00",
+                    "buffer_s": 60,
+                    "geo": {"states": ["CA", "NV"]},
+                    "caps": {"concurrency": 2, "daily": 20},
+                }
+            ]
+        },
+    )
 
 
 class ApiKeyIn(Body):
@@ -231,9 +283,9 @@ class ApiKeyOut(BaseModel):
 
 
 class NumberIn(Body):
-    number: str = Field(examples=["+18005550100"])
-    campaign_id: str
-    publisher_id: str
+    number: str = Field(pattern=E164, examples=["+18005550100"])
+    campaign_id: str = id_of("cmp")
+    publisher_id: str = id_of("pub")
     source: str = sized(limits.NAME_LENGTH, examples=["google"])
     medium: str | None = Field(
         default=None, max_length=limits.NAME_LENGTH.maximum, examples=["cpc"]
@@ -242,10 +294,12 @@ class NumberIn(Body):
 
 
 class NumberPoolIn(Body):
-    name: str = sized(limits.NAME_LENGTH)
-    campaign_id: str
-    publisher_id: str
-    numbers: list[str] = sized(limits.POOL_SIZE)
+    name: str = sized(limits.NAME_LENGTH, examples=["Landing pages"])
+    campaign_id: str = id_of("cmp")
+    publisher_id: str = id_of("pub")
+    numbers: list[Annotated[str, StringConstraints(pattern=E164)]] = sized(
+        limits.POOL_SIZE, examples=[["+18005550142", "+18005550143"]]
+    )
     lease_ttl_s: int = bounded(limits.LEASE_TTL_S)
     allowed_origins: list[str] = Field(
         default_factory=list,
@@ -256,7 +310,7 @@ class NumberPoolIn(Body):
 
 
 class BlockIn(Body):
-    number: str = Field(examples=["+13105550123"])
+    number: str = Field(pattern=E164, examples=["+13105550123"])
     reason: str = Field(
         default="", max_length=limits.TEXT_LENGTH_MAX, examples=["asked not to be called"]
     )
@@ -266,7 +320,7 @@ class BlockIn(Body):
 
 
 class CallerIn(Body):
-    number: PhoneNumber = Field(examples=["+13105550123"])
+    number: PhoneNumber = Field(pattern=E164, examples=["+13105550123"])
     state: UsState | None = Field(
         default=None, examples=["CA"], description="derived from the number when not given"
     )
@@ -287,13 +341,15 @@ class AttributionIn(Body):
         default=None, max_length=_ATTRIBUTION_MAX, examples=["car accident lawyer"]
     )
     click_id: str | None = Field(default=None, max_length=limits.CLICK_ID_LENGTH_MAX)
-    tracking_number: PhoneNumber | None = Field(default=None, examples=["+18005550100"])
+    tracking_number: PhoneNumber | None = Field(
+        default=None, pattern=E164, examples=["+18005550100"]
+    )
     dni_session: str | None = Field(default=None, max_length=limits.DNI_SESSION_LENGTH.maximum)
     sub_id: str | None = Field(default=None, max_length=_ATTRIBUTION_MAX)
 
 
 class PingIn(Body):
-    campaign_id: str
+    campaign_id: str = id_of("cmp")
     caller: CallerIn
     attribution: AttributionIn = Field(default_factory=AttributionIn)
     tags: dict[TagKey, TagValue] = Field(
@@ -308,7 +364,7 @@ class PingIn(Body):
         json_schema_extra={
             "examples": [
                 {
-                    "campaign_id": "cmp_…",
+                    "campaign_id": f"cmp_{ID_EXAMPLE}",
                     "caller": {"number": "+13105550123", "state": "CA", "zip": "90210"},
                     "attribution": {
                         "source": "google",
@@ -329,6 +385,30 @@ class PingOut(BaseModel):
     expires_at: str | None = None
     bid_count: int | None = None
     reason: str | None = Field(default=None, examples=["no_eligible_buyer"])
+
+
+class RtbAnswer(BaseModel):
+    """The Ringba-style RTB answer (camelCase as Ringba's; `bidAmount` a JSON number)."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "bidId": "call_…",
+                    "bidAmount": 45.0,
+                    "phoneNumber": "+18005550100",
+                    "phoneNumberNoPlus": "18005550100",
+                    "expireInSeconds": 60,
+                }
+            ]
+        }
+    )
+    bidId: str | None
+    bidAmount: float = Field(description="two decimals; 0 when there is no bid")
+    phoneNumber: str | None = None
+    phoneNumberNoPlus: str | None = None
+    expireInSeconds: int | None = None
+    rejectReason: str | None = None
 
 
 class PostOut(BaseModel):
@@ -397,3 +477,16 @@ class LeaseOut(BaseModel):
         description="the pool was exhausted: the least recently used number was taken over"
     )
     expires_in_s: int
+
+
+class Readiness(BaseModel):
+    status: str = Field(examples=["ready"], description="`ready` or `not ready`")
+    checks: dict[str, str] = Field(examples=[{"event_store": "ok", "redis": "ok", "nats": "ok"}])
+    lag: dict[str, Any] = Field(
+        description="how far the relay and the projections trail the store's head",
+        examples=[{"relay_events": 0, "projection_events": 0}],
+    )
+
+
+class SweepOut(BaseModel):
+    handled: int = Field(description="expired reservations released", examples=[0])

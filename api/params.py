@@ -32,7 +32,13 @@ def _time(value: object) -> datetime:
 QueryInt = Annotated[int, BeforeValidator(_whole_number)]
 QueryTime = Annotated[datetime, BeforeValidator(_time)]
 # a list's page: `limit: PageLimit = PAGE_LIMIT_DEFAULT`, `cursor: PageCursor = None`
-PageLimit = Annotated[QueryInt, Query(ge=PAGE_LIMIT.minimum, le=PAGE_LIMIT.maximum)]
+# (the bounds beside the validator, not around QueryInt: nested, they reach the OpenAPI
+# document as `ge`/`le`, which no JSON Schema tool reads, instead of minimum/maximum)
+PageLimit = Annotated[
+    int,
+    Query(ge=PAGE_LIMIT.minimum, le=PAGE_LIMIT.maximum),
+    BeforeValidator(_whole_number),
+]
 PAGE_LIMIT_DEFAULT = present(PAGE_LIMIT.default, "a page has a default size")
 PageCursor = Annotated[str | None, Query(max_length=CURSOR_LENGTH_MAX)]
 # a journal cursor: the position of the last line seen

@@ -8,7 +8,7 @@ from typing import Any
 
 import orjson
 import redis.exceptions
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Request, routing
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
@@ -170,6 +170,17 @@ def _location(loc: tuple[Any, ...]) -> str:
     return ".".join(parts) or "body"
 
 
+def allowed_methods(app: FastAPI, path: str) -> list[str]:
+    """Every method some route of `app` answers on `path` (RFC 9110's `Allow`)."""
+    found: set[str] = set()
+    for context in routing.iter_route_contexts(app.routes):
+        route = context.original_route
+        regex = getattr(route, "path_regex", None)
+        if regex is not None and regex.match(path):
+            found |= set(getattr(route, "methods", None) or ())
+    return sorted(found)
+
+
 def install(app: FastAPI) -> None:
     @app.exception_handler(Problem)
     async def on_problem(request: Request, error: Problem) -> Response:
@@ -214,11 +225,11 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def on_http(request: Request, error: StarletteHTTPException) -> Response:
+        headers = dict(error.headers or {})
+        if error.status_code == 405:  # one route's methods: the path may have several routes
+            headers["Allow"] = ", ".join(allowed_methods(app, request.url.path))
         return problem_response(
-            error.status_code,
-            str(error.detail),
-            headers=dict(error.headers or {}),
-            instance=request.url.path,
+            error.status_code, str(error.detail), headers=headers, instance=request.url.path
         )
 
     @app.exception_handler(StateLost)

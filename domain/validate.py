@@ -9,7 +9,8 @@ from domain.errors import ValidationError
 from domain.limits import NAME_LENGTH, ORIGIN_LENGTH_MAX, TEXT_LENGTH_MAX, URL_LENGTH_MAX, Range
 
 # matched against the whole string, ASCII only
-_SLUG_RE = re.compile(r"[a-z][a-z0-9_]{0,39}")
+SLUG_PATTERN = "[a-z][a-z0-9_]{0,39}"
+_SLUG_RE = re.compile(SLUG_PATTERN)
 _SIP_RE = re.compile(r"sips?:[^@\s]+@[A-Za-z0-9.\-]+(:[0-9]{1,5})?(;[^\s]*)?", re.ASCII)
 _ORIGIN_RE = re.compile(
     r"(https?)://([a-z0-9](?:[a-z0-9\-]*[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9\-]*[a-z0-9])?)*"

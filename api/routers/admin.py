@@ -7,10 +7,11 @@ import base64
 from datetime import datetime
 from typing import Any, Literal
 
-from fastapi import APIRouter, Depends, Response
+from fastapi import APIRouter, Depends, Path, Response
 
 from api.auth import Principal, require, services
 from api.models import (
+    E164,
     ApiKeyIn,
     ApiKeyOut,
     BlockIn,
@@ -28,6 +29,7 @@ from api.models import (
     PublisherIn,
     TargetIn,
 )
+from api.openapi import problems
 from api.params import PAGE_LIMIT_DEFAULT, PageCursor, PageLimit
 from api.problems import Problem
 from api.services import ApiServices
@@ -174,7 +176,7 @@ async def create_api_key(
     )
 
 
-@router.delete("/v1/api-keys/{key_id}", status_code=204)
+@router.delete("/v1/api-keys/{key_id}", status_code=204, responses=problems(409))
 async def revoke_api_key(
     key_id: str, who: Principal = Depends(admin), s: ApiServices = Depends(services)
 ) -> Response:
@@ -223,7 +225,9 @@ async def block(
 
 @router.delete("/v1/blocklist/{number}", status_code=204)
 async def unblock(
-    number: str, who: Principal = Depends(admin), s: ApiServices = Depends(services)
+    number: str = Path(pattern=E164, examples=["+13105550123"]),
+    who: Principal = Depends(admin),
+    s: ApiServices = Depends(services),
 ) -> Response:
     """Take a caller off the block list."""
     caller_hash = s.callers(parse_e164(number, "number"))

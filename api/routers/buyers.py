@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, Request, Response
 from api.auth import Principal, owned, require, services
 from api.models import BidIn, ConversionIn, DisputeIn, DisputeOut, PauseIn
 from api.models_changes import BuyerOut
+from api.openapi import problems
 from api.services import ApiServices
 from api.setup_views import buyer_view
 from domain.api_key import Role
@@ -36,7 +37,7 @@ async def get_buyer(
     return buyer_view(await s.call(s.app.load, Buyer, buyer_id, "buyer_id"))
 
 
-@router.put("/v1/targets/{target_id}/bid", status_code=204)
+@router.put("/v1/targets/{target_id}/bid", status_code=204, responses=problems(409))
 async def set_bid(
     target_id: str,
     body: BidIn,

@@ -12,6 +12,7 @@ from fastapi.responses import Response
 
 from api.auth import services
 from api.models import LeaseOut
+from api.openapi import problems
 from api.problems import Problem
 from api.services import ApiServices
 from domain.limits import (
@@ -38,7 +39,7 @@ def _cors(pool: NumberPool | None, origin: str | None) -> dict[str, str]:
     return {"Access-Control-Allow-Origin": origin}
 
 
-@router.get("/v1/dni/number", response_model=LeaseOut)
+@router.get("/v1/dni/number", response_model=LeaseOut, responses=problems(403, 404))
 async def lease_number(
     request: Request,
     response: Response,

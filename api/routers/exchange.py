@@ -12,7 +12,8 @@ from fastapi.responses import Response
 
 from api.attribution import for_ping
 from api.auth import Principal, authenticate, require, services
-from api.models import PingIn, PingOut, PostOut
+from api.models import PingIn, PingOut, PostOut, RtbAnswer
+from api.openapi import RTB_SECURITY, problems
 from api.problems import Problem
 from api.rtb_params import parse_rtb_ping
 from api.services import ApiServices
@@ -25,6 +26,7 @@ from domain.money import format_cents
 from exchange.ping import PingRequest
 
 router = APIRouter(tags=["exchange (publishers)"])
+RTB_ANSWER: dict[int | str, dict[str, Any]] = {200: {"model": RtbAnswer}}
 
 
 @router.post("/v1/pings", response_model=PingOut, response_model_exclude_none=True)
@@ -69,7 +71,7 @@ async def ping(
     return PingOut(ping_id=result.call_id, accepted=False, reason=result.reason)
 
 
-@router.post("/v1/pings/{ping_id}/post", response_model=PostOut)
+@router.post("/v1/pings/{ping_id}/post", response_model=PostOut, responses=problems(409, 410))
 async def post(
     ping_id: str,
     who: Principal = Depends(require(Role.PUBLISHER)),
@@ -147,11 +149,11 @@ def _token(request: Request, api_key: str | None) -> str | None:
     return api_key
 
 
-@router.post("/v1/rtb/{campaign_id}.json")
+@router.post("/v1/rtb/{campaign_id}.json", openapi_extra=RTB_SECURITY, responses=RTB_ANSWER)
 async def rtb_post(
     campaign_id: str,
     request: Request,
-    api_key: str | None = Query(default=None, description="publisher key"),
+    api_key: str | None = Query(default=None, include_in_schema=False),  # RTB_SECURITY
     s: ApiServices = Depends(services),
 ) -> Response:
     """Ringba-style RTB ping: `CID`, `zipcode`, `State`, `SubID`, `exposeCallerId` in a JSON
@@ -167,11 +169,11 @@ async def rtb_post(
     return await _rtb(campaign_id, params, _token(request, api_key), s)
 
 
-@router.get("/v1/rtb/{campaign_id}.json")
+@router.get("/v1/rtb/{campaign_id}.json", openapi_extra=RTB_SECURITY, responses=RTB_ANSWER)
 async def rtb_get(
     campaign_id: str,
     request: Request,
-    api_key: str | None = Query(default=None, description="publisher key"),
+    api_key: str | None = Query(default=None, include_in_schema=False),  # RTB_SECURITY
     s: ApiServices = Depends(services),
 ) -> Response:
     """The same RTB ping with query parameters."""

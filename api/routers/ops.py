@@ -8,6 +8,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 
 from api.auth import Principal, require, services
 from api.metrics import lag_gauges
+from api.models import Readiness, SweepOut
 from api.responses import OrjsonResponse
 from api.services import ApiServices
 
@@ -20,7 +21,13 @@ async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz")
+@router.get(
+    "/readyz",
+    responses={
+        200: {"model": Readiness, "description": "every dependency answers"},
+        503: {"model": Readiness, "description": "a dependency does not answer (named)"},
+    },
+)
 async def readyz(s: ApiServices = Depends(services)) -> Response:
     """Each dependency checked now, all at once and each within a bound (the answer comes
     within about a second whatever is down): 200 when all answer, 503 naming the one that
@@ -35,15 +42,15 @@ async def readyz(s: ApiServices = Depends(services)) -> Response:
     )
 
 
-@router.post("/v1/ops/sweep")
+@router.post("/v1/ops/sweep", response_model=SweepOut)
 async def sweep(
     who: Principal = Depends(require()), s: ApiServices = Depends(services)
-) -> dict[str, int]:
+) -> SweepOut:
     """Release expired reservations now (bids never posted, calls that never reported their
     end), as the background sweeper does every second; `handled` says how many."""
     handled = await s.sweeper.sweep()
     await s.call(s.sync_config)
-    return {"handled": handled}
+    return SweepOut(handled=handled)
 
 
 @router.get("/metrics", include_in_schema=False)

@@ -8,7 +8,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Path, Query
 
 from api.auth import Principal, require, services
 from api.params import QueryTime
@@ -86,7 +86,8 @@ def report_rows(
 
 @router.get("/v1/reports/{name}")
 async def report(
-    name: str,
+    # the names as an enum in the document; an unknown one stays 404 (as an unknown id)
+    name: str = Path(json_schema_extra={"enum": list(REPORTS)}, examples=["pnl"]),
     group_by: str = Query(
         default="",
         max_length=GROUP_BY_LENGTH_MAX,

@@ -18,6 +18,7 @@ from fastapi.responses import Response
 from api import attribution, twilio
 from api.auth import Principal, require, services
 from api.models import CallEventIn
+from api.openapi import problems
 from api.problems import Problem
 from api.services import ApiServices
 from domain.api_key import Role
@@ -34,6 +35,19 @@ from handlers.results import Routed
 
 router = APIRouter(tags=["telephony"])
 TWIML = "application/xml"
+TWIML_ANSWER: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "TwiML",
+        "content": {
+            TWIML: {
+                "schema": {"type": "string"},
+                "example": '<?xml version="1.0" encoding="UTF-8"?><Response><Dial>…</Dial>'
+                "</Response>",
+            }
+        },
+    },
+    **problems(403),  # the X-Twilio-Signature does not match
+}
 _SECONDS_RE = re.compile(r"[0-9]{1,9}")
 # Twilio's DialCallStatus of a dial that did not connect → the failover it asks for
 FAILOVER = {
@@ -53,7 +67,7 @@ def billing_answer(billing: BillingDecision) -> dict[str, Any]:
     }
 
 
-@router.post("/v1/calls/{call_id}/events")
+@router.post("/v1/calls/{call_id}/events", responses=problems(410))
 async def call_event(
     call_id: str,
     body: CallEventIn,
@@ -139,7 +153,7 @@ def _say(message: str) -> Response:
     return Response(twilio.reject(message), media_type=TWIML)
 
 
-@router.post("/v1/voice/inbound")
+@router.post("/v1/voice/inbound", response_class=Response, responses=TWIML_ANSWER)
 async def voice_inbound(request: Request, s: ApiServices = Depends(services)) -> Response:
     """Twilio's voice webhook for a tracking or DNI number: run the auction and answer TwiML
     `<Dial>` to the winner (its status callbacks come back to `/v1/voice/status`)."""
@@ -190,7 +204,11 @@ async def voice_inbound(request: Request, s: ApiServices = Depends(services)) ->
     return _dial(request, s, result.call_id, routed.attempt, routed.destination)
 
 
-@router.post("/v1/voice/status")
+@router.post(
+    "/v1/voice/status",
+    response_class=Response,
+    responses={**TWIML_ANSWER, **problems(404)},
+)
 async def voice_status(  # noqa: PLR0911 - one answer per Twilio callback kind
     request: Request,
     call_id: str,

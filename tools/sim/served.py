@@ -89,13 +89,17 @@ class System:
 
 
 @contextmanager
-def served(tmp_path: Path, workers: int = 2) -> Iterator[System]:
+def served(
+    tmp_path: Path, workers: int = 2, settings: dict[str, str] | None = None
+) -> Iterator[System]:
+    """`settings`: more PPCX_* variables for the server (e.g. a Twilio auth token)."""
     data_dir = tmp_path / "system"
     data_dir.mkdir()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PPCX_", "POSTGRES_"))}
     for name in ("REDIS_URL", "NATS_URL", "SQLITE_DBNAME", "PERSISTENCE_MODULE"):
         env.pop(name, None)
     env |= {"PPCX_DATA_DIR": str(data_dir), "PPCX_BOOTSTRAP_ADMIN_KEY": ADMIN_KEY}
+    env |= settings or {}
     port = free_loopback_port()
     log = data_dir / "serve.log"
     with log.open("wb") as out:
