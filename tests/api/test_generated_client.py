@@ -83,6 +83,8 @@ def test_a_generated_client_runs_a_journey_and_reads_problems(
     for name in ("ping", "post"):
         importlib.import_module(f"{exchange.__name__}.{name}")
     importlib.import_module(f"{buyers_api.__name__}.set_bid")
+    changes_api = _module(generated, "api.changing_the_set_up")
+    importlib.import_module(f"{changes_api.__name__}.change_target")
 
     admin = client_of(base_url=live_server, token=ADMIN_KEY, timeout=httpx.Timeout(30))
     publisher = admin_api.register_publisher.sync(
@@ -130,8 +132,20 @@ def test_a_generated_client_runs_a_journey_and_reads_problems(
         target.id, client=as_buyer, body=models.BidIn(amount="55.00")
     )
     assert bid.status_code == 204
-    # TODO(H1 merge): the buyer edits its own target here through the generated client
-    # (`PATCH /v1/targets/{target_id}`: schedule, caps, geo, bid) and reads it back.
+    # the buyer edits its own target (caps and the bid) and reads the new rules back
+    changed = changes_api.change_target.sync(
+        target.id,
+        client=as_buyer,
+        body=models.TargetPatch(bid="52.00", caps=models.CapsPatch(daily=40)),
+    )
+    assert isinstance(changed, models.TargetOut), changed
+    assert (changed.bid, changed.caps["daily"], changed.status) == ("52.00", 40, "active")
+    refused = changes_api.change_target.sync_detailed(
+        target.id, client=as_buyer, body=models.TargetPatch(bid="-1.00", weight=0)
+    )
+    assert refused.status_code == 422
+    assert isinstance(refused.parsed, models.Problem), refused.parsed
+    assert {e.field for e in refused.parsed.errors} >= {"bid"}
 
     as_publisher = client_of(base_url=live_server, token=publisher.api_key)
     pinged = exchange.ping.sync(

@@ -50,6 +50,19 @@ RULES_BEYOND_SCHEMA: dict[str, str] = {
     "GET /v1/invoices/{buyer_id}": "`from` before `to`",
     "GET /v1/statements/{publisher_id}": "`from` before `to`",
     "GET /v1/reports/{name}": "group_by dimensions of the report",
+    "GET /v1/publishers": "an opaque cursor this API issued",
+    "GET /v1/buyers": "an opaque cursor this API issued",
+    "GET /v1/campaigns": "an opaque cursor this API issued",
+    "GET /v1/targets": "an opaque cursor this API issued",
+    "GET /v1/numbers": "an opaque cursor this API issued",
+    "GET /v1/number-pools": "an opaque cursor this API issued",
+    "GET /v1/api-keys": "an opaque cursor this API issued",
+    "GET /v1/disputes": "an opaque cursor this API issued",
+    "PATCH /v1/publishers/{publisher_id}": f"{TEXT}; a reason only with suspended",
+    "PATCH /v1/buyers/{buyer_id}": f"{TEXT}; an IANA time zone",
+    "PATCH /v1/campaigns/{campaign_id}": f"{TEXT}; payout against min_bid and margin",
+    "PATCH /v1/targets/{target_id}": f"{TEXT}; a bid or an rtb_url, not both; a schedule's hours; "
+    "the target as a whole stays valid",
 }
 POSITIVE_DEFAULT = ["2xx", "3xx", "401", "403", "404", "409", "429", "5xx"]
 
