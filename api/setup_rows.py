@@ -7,7 +7,7 @@ import json
 from datetime import datetime
 from typing import Any
 
-from api.setup_views import _caps, _schedule
+from api.setup_views import caps_view, schedule_view
 from domain.api_key import is_expired
 from domain.billing import PayoutRule, floor_cents
 from domain.clock import format_rfc3339
@@ -42,8 +42,8 @@ def target_item(row: dict[str, Any]) -> dict[str, Any]:
         "rtb_timeout_ms": row["rtb_timeout_ms"],
         "buffer_s": row["buffer_s"],
         "geo": json.loads(row["geo"]),
-        "schedule": _schedule(json.loads(row["schedule"])),
-        "caps": _caps(json.loads(row["caps"])),
+        "schedule": schedule_view(json.loads(row["schedule"])),
+        "caps": caps_view(json.loads(row["caps"])),
         "priority": row["priority"],
         "weight": row["weight"],
         "status": row["status"],

@@ -19,7 +19,7 @@ def _clock(minute: int) -> str:
     return f"{minute // 60:02d}:{minute % 60:02d}"
 
 
-def _schedule(stored: dict[str, Any]) -> dict[str, Any] | None:
+def schedule_view(stored: dict[str, Any]) -> dict[str, Any] | None:
     if not stored or not stored.get("hours"):
         return None  # always open
     hours = {
@@ -29,7 +29,7 @@ def _schedule(stored: dict[str, Any]) -> dict[str, Any] | None:
     return {"time_zone": stored["time_zone"], "hours": hours}
 
 
-def _caps(stored: dict[str, Any]) -> dict[str, Any]:
+def caps_view(stored: dict[str, Any]) -> dict[str, Any]:
     caps = Caps.from_dict(stored)
     budget = caps.daily_budget_cents
     return {
@@ -57,8 +57,8 @@ def target_view(t: Target) -> dict[str, Any]:
         "rtb_timeout_ms": t.rtb_timeout_ms,
         "buffer_s": t.buffer_s,
         "geo": dict(t.geo),
-        "schedule": _schedule(t.schedule),
-        "caps": _caps(t.caps),
+        "schedule": schedule_view(t.schedule),
+        "caps": caps_view(t.caps),
         "priority": t.priority,
         "weight": t.weight,
         "status": target_status(t),
