@@ -197,12 +197,23 @@ def test_a_suspended_publisher_is_refused_until_reinstated(client: TestClient) -
     post = client.post(f"/v1/pings/{offer['ping_id']}/post", headers=auth(key))
     assert post.status_code == 403
     assert post.json()["reason"] == "suspended"
+    rtb = client.post(
+        f"/v1/rtb/{market.campaign_id}.json", json={"CID": "3105558888"}, headers=auth(key)
+    )
+    assert rtb.json().get("rejectReason") == "suspended", rtb.text
 
     reinstated = client.patch(
         f"/v1/publishers/{publisher_id}", json={"suspended": False}, headers=auth(ADMIN_KEY)
     )
     assert reinstated.json()["status"] == "active"
     assert caller.ping(market, key)["accepted"] is True
+
+    # an admin stops the publisher sending for the campaign: its next ping is refused
+    stopped = client.delete(
+        f"/v1/campaigns/{market.campaign_id}/publishers/{publisher_id}", headers=auth(ADMIN_KEY)
+    )
+    assert stopped.status_code == 204, stopped.text
+    assert market.ping(key, number="+13105557777").status_code == 404  # not its campaign now
 
 
 def test_admin_and_finance_change_campaigns_and_buyers(client: TestClient) -> None:
