@@ -252,3 +252,20 @@ def test_admin_and_finance_change_campaigns_and_buyers(client: TestClient) -> No
         f"/v1/buyers/{buyer_id}", json={"name": "x"}, headers=auth(market.buyers[buyer_id])
     )
     assert own.status_code == 403
+
+
+def test_failover_skips_a_target_archived_after_the_auction(client: TestClient) -> None:
+    market = build_market(client)
+    (_, _), (second, _) = list(market.targets.items())
+    _, key = market.publisher
+    offer = Caller().ping(market, key)
+    posted = client.post(f"/v1/pings/{offer['ping_id']}/post", headers=auth(key)).json()
+    assert posted["destination"] == "+13105550200"
+    archived = client.request("DELETE", f"/v1/targets/{second}", headers=auth(ADMIN_KEY))
+    assert archived.status_code == 200, archived.text
+    failed = client.post(
+        f"/v1/calls/{posted['call_id']}/events", json={"type": "no_answer"}, headers=auth(key)
+    )
+    assert failed.status_code == 200, failed.text
+    # the runner-up was ranked, but archived since: no new call goes to it
+    assert failed.json()["destination"] is None
