@@ -132,8 +132,9 @@ class CallLife:
                 rule = snapshot.targets.get(candidate.target_id)
                 if candidate.target_id in tried or rule is None:
                     continue
-                if rule.archived:
-                    skipped.append((candidate.target_id, ExclusionReason.ARCHIVED))
+                if rule.archived or rule.paused:  # its buyer stopped new calls since the ping
+                    why = ExclusionReason.ARCHIVED if rule.archived else ExclusionReason.PAUSED
+                    skipped.append((candidate.target_id, why))
                     continue
                 hold_id, status = await reserve(
                     self.hot, snapshot, candidate, call.id, now, now + timedelta(seconds=CALL_MAX_S)

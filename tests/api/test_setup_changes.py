@@ -254,18 +254,25 @@ def test_admin_and_finance_change_campaigns_and_buyers(client: TestClient) -> No
     assert own.status_code == 403
 
 
-def test_failover_skips_a_target_archived_after_the_auction(client: TestClient) -> None:
+@pytest.mark.parametrize("stop", ["archive", "pause", "none"])
+def test_failover_skips_a_target_archived_or_paused_after_the_auction(
+    client: TestClient, stop: str
+) -> None:
     market = build_market(client)
-    (_, _), (second, _) = list(market.targets.items())
+    (_, _), (second, second_buyer) = list(market.targets.items())
     _, key = market.publisher
     offer = Caller().ping(market, key)
     posted = client.post(f"/v1/pings/{offer['ping_id']}/post", headers=auth(key)).json()
     assert posted["destination"] == "+13105550200"
-    archived = client.request("DELETE", f"/v1/targets/{second}", headers=auth(ADMIN_KEY))
-    assert archived.status_code == 200, archived.text
+    if stop == "archive":
+        archived = client.request("DELETE", f"/v1/targets/{second}", headers=auth(ADMIN_KEY))
+        assert archived.status_code == 200, archived.text
+    elif stop == "pause":
+        _patch(client, second, market.buyers[second_buyer], {"status": "paused"})
     failed = client.post(
         f"/v1/calls/{posted['call_id']}/events", json={"type": "no_answer"}, headers=auth(key)
     )
     assert failed.status_code == 200, failed.text
-    # the runner-up was ranked, but archived since: no new call goes to it
-    assert failed.json()["destination"] is None
+    # the runner-up was ranked, but stopped since: no new call goes to it
+    expected = "+13105550201" if stop == "none" else None
+    assert failed.json()["destination"] == expected
