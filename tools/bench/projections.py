@@ -53,11 +53,12 @@ def _raw_insert_rate(store: ProjectionStore, directory: Path) -> float:
 
 
 SYNTHETIC_CALLS = """
-INSERT INTO calls
+INSERT INTO calls BY NAME  -- by name: a column added to the table later stays NULL
 SELECT 'call_' || lpad(i::VARCHAR, 32, '0') AS call_id,
        TIMESTAMPTZ '2026-10-01 00:00:00+00' + (i % 2592000) * INTERVAL 1 SECOND AS pinged_at,
        'cmp_' || (hash(i) % 5) AS campaign_id,
-       ['legal', 'insurance', 'home_services', 'solar', 'medical'][(hash(i) % 5)::BIGINT + 1],
+       ['legal', 'insurance', 'home_services', 'solar', 'medical'][(hash(i) % 5)::BIGINT + 1]
+           AS vertical,
        'pub_' || (hash(i * 3) % 20) AS publisher_id,
        'h' || (hash(i * 7) % 3000000) AS caller_hash,
        ['CA','TX','FL','NY','IL','PA','OH','GA','NC','MI']
