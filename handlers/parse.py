@@ -89,7 +89,7 @@ def rename_publisher(*, publisher_id: object, name: object, by: str) -> RenamePu
     )
 
 
-def _credit_limit(value: object) -> int:
+def parse_credit_limit(value: object) -> int:
     cents = parse_cents(value, "credit_limit")
     if cents > CREDIT_LIMIT_CENTS_MAX:
         raise ValidationError("credit_limit is out of range", field="credit_limit")
@@ -108,7 +108,7 @@ def register_buyer(
     return RegisterBuyer(
         name=validate.name(name),
         time_zone=parse_time_zone(time_zone),
-        credit_limit_cents=_credit_limit(credit_limit),
+        credit_limit_cents=parse_credit_limit(credit_limit),
         market=validate.slug(market, "market"),
         by=by,
         command_id=command_id,
@@ -139,7 +139,7 @@ def change_credit_limit(
     *, buyer_id: object, credit_limit: object, by: str, command_id: str | None = None
 ) -> ChangeCreditLimit:
     return ChangeCreditLimit(
-        credit_limit_cents=_credit_limit(credit_limit),
+        credit_limit_cents=parse_credit_limit(credit_limit),
         buyer_id=require_subject_id(buyer_id, "buy", "buyer_id"),
         by=by,
         command_id=command_id,

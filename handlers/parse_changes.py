@@ -39,8 +39,8 @@ from domain.limits import (
 from domain.money import parse_cents
 from domain.schedule import parse_time_zone
 from handlers.parse import (
-    _credit_limit,
     geo_rule,
+    parse_credit_limit,
     valid_destination,
     valid_distribution,
     weekly_schedule,
@@ -223,7 +223,7 @@ def change_buyer(
     f = _Fields()
     checked_name = f.parse(name, validate.name)
     zone = f.parse(time_zone, parse_time_zone)
-    limit_cents = f.parse(credit_limit, _credit_limit)
+    limit_cents = f.parse(credit_limit, parse_credit_limit)
     f.check()
     subject = require_subject_id(buyer_id, "buy", "buyer_id")
     limit = None if limit_cents is None else ChangeCreditLimit(subject, limit_cents, by)
