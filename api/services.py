@@ -25,6 +25,7 @@ from exchange.hotstate import HotState
 from exchange.sweeper import Sweeper
 from handlers.calls import CallHandlers
 from handlers.setup import SetupHandlers
+from handlers.users import UserHandlers
 from projections.readers import SnapshotReader
 
 T = TypeVar("T")
@@ -70,6 +71,7 @@ class KeyCache(RecentReads[KnownKey]):
 class ApiServices:
     app: PPCXApplication
     setup: SetupHandlers
+    users: UserHandlers
     calls: CallHandlers
     auctions: AuctionService
     call_life: CallLife

@@ -420,3 +420,27 @@ class ResolveDispute:
     accept: bool
     note: str
     by: str
+
+
+@dataclass(frozen=True)
+class InviteUser:
+    email: str  # normalised (domain.user.normal_email)
+    role: Role
+    owner_id: str | None
+    invite_hash: str  # a keyed hash of the one-time token; the token is shown once
+    by: str
+
+
+@dataclass(frozen=True)
+class SetPassword:
+    """Accept an invite: the token's hash must match the open invite."""
+
+    user_id: str
+    invite_hash: str
+    password_hash: str  # argon2, made at the edge
+
+
+@dataclass(frozen=True)
+class SignOutEverywhere:
+    user_id: str
+    by: str

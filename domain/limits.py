@@ -42,6 +42,12 @@ DISPUTE_REASON_LENGTH = NAME_LENGTH
 URL_LENGTH_MAX = 2_000  # an RTB endpoint
 ORIGIN_LENGTH_MAX = 300  # a web origin, scheme://host[:port]
 KEY_HASH_LENGTH_MAX = 200
+EMAIL_LENGTH = Range(3, 254)  # a portal user's address (RFC 5321's path limit)
+PASSWORD_LENGTH = Range(12, 256)  # long enough to resist guessing; argon2 takes any length
+INVITE_VALID_DAYS = 7  # an invite link works this long, once
+SESSION_HOURS = 12  # a portal session cookie's life
+LOGIN_FAILURES_MAX = 5  # failed sign-ins per address (and per client address) …
+LOGIN_WINDOW_S = 900  # … within this window; then refused until the window passes
 KEY_EXPIRY_DAYS_MAX = 3_660  # an API key's `expires_at`: at most about ten years ahead
 # an Idempotency-Key, which names the command it makes take effect at most once
 COMMAND_ID_LENGTH = Range(1, 200)

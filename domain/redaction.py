@@ -38,6 +38,7 @@ from domain.numbers import NumberPool, TrackingNumber
 from domain.publisher import Publisher
 from domain.receipt import CommandReceipt
 from domain.target import Target
+from domain.user import User
 
 
 class Audience(StrEnum):
@@ -267,6 +268,10 @@ INTERNAL_EVENTS: tuple[type, ...] = (
     ApiKey.Issued,
     ApiKey.Revoked,
     ApiKey.ExpirySet,
+    User.Invited,
+    User.PasswordSet,
+    User.SignedOutEverywhere,
+    User.Disabled,
     BlockedCaller.CallerBlocked,
     BlockedCaller.CallerReblocked,
     BlockedCaller.CallerUnblocked,

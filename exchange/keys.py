@@ -37,6 +37,7 @@ its reads, its reservation script, its ping state — lives in one hash slot.
                                         data; lost with Redis, which only forgets a hint)
     <p>:dni:{pool:P}:…            DNI leases of pool P (not market data): session:<s> str
                                         (the session's number), lru zset, owner hash
+    <p>:login:fail:<hash>          string failed portal sign-ins (TTL: the window)
     <p>:dni:leases:{s:<session>}  hash  pool id → number the session leased (TTL: its
                                         longest lease), for pings naming only the session
 
@@ -120,6 +121,10 @@ class Keys:
 
     def idempotency(self, key: str) -> str:
         return f"{self.prefix}:idem:{key}"
+
+    def login_failures(self, who: str) -> str:
+        """Failed portal sign-ins of one address or client (`who` is a hash), with a TTL."""
+        return f"{self.prefix}:login:fail:{who}"
 
     def keys_used(self) -> str:
         return f"{self.prefix}:keys:used"

@@ -35,6 +35,7 @@ from domain.commands import (
     DepositFunds,
     DisallowPublisher,
     DisputeCall,
+    InviteUser,
     IssueApiKey,
     PauseTarget,
     ProvisionNumber,
@@ -50,6 +51,7 @@ from domain.commands import (
 from domain.errors import ValidationError
 from domain.geo import GeoRule, parse_e164
 from domain.ids import require_id, require_subject_id
+from domain.invariant import invariant
 from domain.limits import (
     BID_TTL_S,
     BUFFER_S,
@@ -70,6 +72,7 @@ from domain.limits import (
 )
 from domain.money import parse_cents
 from domain.schedule import WeeklySchedule, parse_time_zone
+from domain.user import normal_email
 
 GEO_FIELDS = frozenset({"mode", "states", "zips", "area_codes"})
 
@@ -492,3 +495,21 @@ def resolve_dispute(
     if not isinstance(accept, bool):
         raise ValidationError("accept must be true or false", field="accept")
     return ResolveDispute(call_id, dispute_id, accept, checked_note, by)
+
+
+def invite_user(
+    *, email: object, role: object, owner_id: object, invite_hash: str, by: str
+) -> InviteUser:
+    """A portal user's invite: the same roles and owners as an API key's."""
+    checked_role = valid_role(role)
+    if checked_role in OWNED_ROLES:
+        prefix = "pub" if checked_role == Role.PUBLISHER else "buy"
+        owner = require_id(owner_id or None, prefix, "owner_id")
+    elif owner_id:
+        raise ValidationError("admin, finance and analyst users take no owner_id", field="owner_id")
+    else:
+        owner = None
+    invariant(bool(invite_hash), "an invite is stored as a hash")
+    return InviteUser(
+        email=normal_email(email), role=checked_role, owner_id=owner, invite_hash=invite_hash, by=by
+    )

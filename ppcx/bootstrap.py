@@ -26,6 +26,7 @@ from exchange.sweeper import Sweeper
 from handlers.calls import CallHandlers
 from handlers.setup import SetupHandlers
 from handlers.unit_of_work import HandlerContext
+from handlers.users import UserHandlers
 from ppcx.secrets import audit_key, secret_key
 from ppcx.settings import Settings
 
@@ -42,6 +43,7 @@ class Domain:
     writer: EventWriter
     ctx: HandlerContext
     setup: SetupHandlers
+    users: UserHandlers
     calls: CallHandlers
     clock: Clock = field(default_factory=SystemClock)
 
@@ -71,6 +73,7 @@ def build_domain(
         writer=writer,
         ctx=ctx,
         setup=SetupHandlers(ctx),
+        users=UserHandlers(ctx),
         calls=CallHandlers(ctx),
         clock=clock,
     )

@@ -6,7 +6,7 @@ import sys
 
 import typer
 
-from ppcx.commands import analytics, api, replay, services, setup, targets
+from ppcx.commands import analytics, api, replay, services, setup, targets, users
 from ppcx.commands.common import err_console
 
 app = typer.Typer(
@@ -29,6 +29,7 @@ setup.targets_app.command("set")(targets.set_target)  # one `ppcx targets`: list
 app.add_typer(setup.targets_app, name="targets")
 app.add_typer(setup.campaigns_app, name="campaigns")
 app.add_typer(replay.app, name="replay")
+app.add_typer(users.users_app, name="users")
 
 
 def main() -> None:

@@ -20,8 +20,10 @@ from api.services import ApiConfig, ApiServices
 from domain.clock import Clock
 from exchange.dni import DniLeases
 from exchange.keys import Keys
+from portal import app as portal
 from ppcx import health
 from ppcx.runtime import build_runtime
+from ppcx.secrets import secret_key
 from ppcx.settings import Settings
 from ppcx.tuning import settle_garbage_collector
 from projections.readers import SnapshotReader
@@ -71,6 +73,7 @@ def create_app(
         services = ApiServices(
             app=domain.app,
             setup=domain.setup,
+            users=domain.users,
             calls=domain.calls,
             auctions=exchange.auctions,
             call_life=exchange.call_life,
@@ -111,7 +114,14 @@ def create_app(
             services.reports.close()
             await runtime.close()
 
-    return build_app(lifespan, access_log=settings.access_log)
+    app = build_app(lifespan, access_log=settings.access_log)
+    portal.install(
+        app,
+        secret=secret_key(settings),
+        public_base_url=settings.public_base_url,
+        redis_prefix=settings.redis_prefix,
+    )
+    return app
 
 
 async def _every(interval_s: float, stop: asyncio.Event, work: object, name: str) -> None:
