@@ -1,0 +1,206 @@
+"""The portal in a real browser (Playwright driving Debian's Chromium) against a real server on
+loopback: an admin invites a buyer user and a publisher user; the buyer edits a target's
+schedule and bid and the next ping (sent through the API) obeys them; the publisher sees a
+refused ping with its reason, a call's outcome and its statement; cross-tenant URLs fail; no
+page asks for anything outside the server."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import httpx
+import pytest
+from typer.testing import CliRunner
+
+import tools.market
+from domain.schedule import DAYS
+from ppcx.cli import app
+from ppcx.settings import Settings
+from tests.api.conftest import ADMIN_KEY, live_server, project
+from tests.api.test_serve import _env
+from tests.portal.browser import Requests, chromium, screenshot
+from tools.market import BuyerSpec, MarketSpec, OverHttp
+
+__all__ = ["chromium", "live_server"]
+pytestmark = [pytest.mark.integration, pytest.mark.browser]
+PASSWORD = "correct horse battery staple"
+BUYER_TZ = "America/New_York"
+
+
+@pytest.fixture
+def api_settings(settings: Settings) -> Settings:
+    """The server's settings: no public base URL, so links and cookies follow the loopback
+    address the browser uses (a Secure cookie would not come back over plain http)."""
+    return settings.model_copy(update={"bootstrap_admin_key": ADMIN_KEY, "public_base_url": None})
+
+
+@pytest.fixture
+def api(live_server: str) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=live_server, timeout=30) as client:
+        yield client
+
+
+def _market(api: httpx.Client) -> tools.market.Market:
+    spec = MarketSpec(
+        publishers=[{"name": "Acme Leads"}, {"name": "Beta Media"}],
+        campaign={
+            "name": "Car accidents",
+            "vertical": "legal",
+            "publisher_payout": {"fixed": "30.00"},
+            "duplicate_window_days": 30,
+        },
+        buyers=[
+            BuyerSpec(
+                {"name": name, "time_zone": BUYER_TZ, "credit_limit": "0.00"},
+                deposit={"amount": "1000.00", "reference": "wire"},
+                targets=[
+                    {"name": target, "destination": f"+1310555020{n}", "bid": bid, "buffer_s": 60}
+                ],
+            )
+            for n, (name, target, bid) in enumerate(
+                (("Lawyers United", "NY intake", "50.00"), ("Other Firm", "Other intake", "45.00"))
+            )
+        ],
+    )
+    return tools.market.build_market(OverHttp(api, ADMIN_KEY), spec)
+
+
+def _auth(key: object) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key}"}
+
+
+def _ping(api: httpx.Client, key: object, campaign_id: str, number: str) -> dict[str, Any]:
+    body = {"campaign_id": campaign_id, "caller": {"number": number, "state": "CA"}}
+    answer = api.post("/v1/pings", json=body, headers=_auth(key))
+    assert answer.status_code == 200, answer.text
+    found: dict[str, Any] = answer.json()
+    return found
+
+
+def _billed_call(api: httpx.Client, key: object, ping_id: str) -> str:
+    call_id = str(api.post(f"/v1/pings/{ping_id}/post", headers=_auth(key)).json()["call_id"])
+    for event in ({"type": "answered"}, {"type": "completed", "duration_s": 120}):
+        answer = api.post(f"/v1/calls/{call_id}/events", json=event, headers=_auth(key))
+        assert answer.status_code < 300, answer.text
+    return call_id
+
+
+def _first_admin(api_settings: Settings, base_url: str) -> str:
+    """`ppcx users invite` from the shell, against the server's own store → the link."""
+    env = {**_env(api_settings), "PPCX_PUBLIC_BASE_URL": base_url}
+    result = CliRunner().invoke(
+        app, ["users", "invite", "--email", "root@example.com", "--role", "admin"], env=env
+    )
+    assert result.exit_code == 0, result.output
+    link = result.output.strip().splitlines()[-1]
+    assert link.startswith(f"{base_url}/invite/inv_")
+    return link
+
+
+def _set_password(page: Any, link: str) -> None:
+    page.goto(link)
+    page.get_by_label("Password (at least 12 characters)").fill(PASSWORD)
+    page.get_by_label("The same password again").fill(PASSWORD)
+    page.get_by_role("button", name="Set password and sign in").click()
+
+
+def _invite_on_page(page: Any, email: str, role: str, owner_id: str) -> str:
+    page.goto("/admin/users")
+    page.get_by_label("E-mail address").fill(email)
+    page.get_by_label("Role").select_option(role)
+    page.get_by_label("Publisher or buyer id (publisher and buyer staff only)").fill(owner_id)
+    page.get_by_role("button", name="Invite").click()
+    link = str(page.locator("#invite-link").input_value())
+    assert "/invite/inv_" in link
+    return link
+
+
+def test_admin_buyer_and_publisher_run_their_business_in_the_browser(
+    live_server: str, api: httpx.Client, api_settings: Settings, chromium: Any, tmp_path: Path
+) -> None:
+    market = _market(api)
+    (buyer_id, buyer_key), (other_buyer, other_key) = ((b.id, b.api_key) for b in market.buyers)
+    publisher, other_publisher = market.publishers
+    target_id = next(t for t, b in market.targets if b == buyer_id)
+    other_target = next(t for t, b in market.targets if b == other_buyer)
+    # the other buyer stops bidding: the edited target is the only one left
+    assert api.post(f"/v1/targets/{other_target}/pause", headers=_auth(other_key)).is_success
+    requests = Requests()
+
+    def new_page() -> Any:
+        context = chromium.new_context(base_url=live_server)
+        context.on("request", lambda request: requests.urls.append(request.url))
+        return context.new_page()
+
+    admin = new_page()
+    _set_password(admin, _first_admin(api_settings, live_server))
+    admin.wait_for_url("**/admin/users")
+    buyer_link = _invite_on_page(admin, "media@lawyers.example", "buyer", buyer_id)
+    screenshot(admin, "admin-users", tmp_path)
+    publisher_link = _invite_on_page(admin, "ops@acme.example", "publisher", publisher.id)
+
+    # the buyer signs in and edits its target: open only on another day, and a new bid
+    project(api_settings)
+    buyer = new_page()
+    _set_password(buyer, buyer_link)
+    buyer.wait_for_url("**/buyer/targets")
+    screenshot(buyer, "buyer-targets", tmp_path)
+    buyer.get_by_role("link", name="NY intake").click()
+    buyer.wait_for_url(f"**/buyer/targets/{target_id}")
+    assert buyer.get_by_label("Time zone").input_value() == BUYER_TZ  # the buyer's own zone
+    today = DAYS[datetime.now(UTC).astimezone(ZoneInfo(BUYER_TZ)).weekday()]
+    other_day = DAYS[(DAYS.index(today) + 3) % 7]
+    buyer.get_by_label("Always open").uncheck()
+    buyer.locator(f"#f-schedule-hours-{other_day}").fill("09:00-17:00")
+    buyer.get_by_label("Standing bid (USD per call)").fill("47.25")
+    buyer.get_by_role("button", name="Save changes").click()
+    buyer.get_by_text("Saved. The next ping obeys the new rules.").wait_for()
+    screenshot(buyer, "buyer-target-editor", tmp_path)
+    refused = _ping(api, publisher.api_key, market.campaign_id, "+13105550111")
+    assert refused["accepted"] is False  # closed today
+
+    buyer.get_by_label("Always open").check()
+    buyer.get_by_role("button", name="Save changes").click()
+    buyer.get_by_text("Saved. The next ping obeys the new rules.").wait_for()
+    offer = _ping(api, publisher.api_key, market.campaign_id, "+13105550112")
+    assert offer["accepted"] is True
+    timeline = api.get(f"/v1/calls/{offer['ping_id']}", headers=_auth(buyer_key)).json()
+    bids = [e for e in timeline["events"] if e["type"] == "BidReceived"]
+    assert [b["amount"] for b in bids] == ["47.25"]
+    _billed_call(api, publisher.api_key, offer["ping_id"])
+    # another buyer's target, by URL: the not-found page
+    buyer.goto(f"/buyer/targets/{other_target}")
+    assert buyer.get_by_role("heading", name="Not found").is_visible()
+
+    # the publisher: the refused ping with its reason, the call's outcome, its statement
+    project(api_settings)
+    pub = new_page()
+    _set_password(pub, publisher_link)
+    pub.wait_for_url("**/publisher/campaigns")
+    assert pub.get_by_text("Car accidents").first.is_visible()
+    screenshot(pub, "publisher-campaigns", tmp_path)
+    pub.goto("/publisher/calls")
+    calls = pub.locator("main").inner_text()
+    screenshot(pub, "publisher-calls", tmp_path)
+    assert refused["ping_id"] in pub.content() or "no buyer" in calls.lower()
+    assert "billed" in calls.lower()
+    for secret in ("Lawyers United", "47.25", buyer_id, target_id):
+        assert secret not in pub.content()
+    pub.goto("/publisher/statements")
+    assert "30.00" in pub.locator("main").inner_text()
+    screenshot(pub, "publisher-statements", tmp_path)
+    # cross-tenant and cross-role URLs
+    pub.goto(f"/buyer/targets/{target_id}")
+    assert pub.get_by_role("heading", name="Not for your role").is_visible()
+    pub.goto(f"/publisher/calls/{offer['ping_id']}")
+    assert pub.get_by_role("heading", name="Not found").is_hidden()
+    other = new_page()
+    other.goto(f"/publisher/calls/{offer['ping_id']}")
+    other.wait_for_url("**/login**")  # not signed in: the sign-in page, then back
+    del other_publisher
+
+    assert requests.outside(live_server) == []
