@@ -199,6 +199,27 @@ def lag(
     publish("lag", "Read lag", f"ppcx-tools bench lag --seconds {seconds:g}", figures, notes, write)
 
 
+@app.command("portal")
+def portal(
+    write: bool = typer.Option(False, help=f"update the section in {BENCHMARKS_MD}"),
+) -> None:
+    """Page times of the portal's calls lists over 10,000 calls vs the API's GET /v1/calls."""
+    from tools.bench import portal as bench
+
+    settings = load_settings()
+    with ServiceRunner(settings).session() as endpoints:
+        figures = bench.run(settings, endpoints.redis_url, endpoints.nats_url, console)
+    notes = [
+        f"A store of {bench.CALLS:,} synthetic call lives, projected; the app (`create_app`, "
+        "one uvicorn worker, in this process) on loopback; one client, "
+        f"{bench.REQUESTS} requests per page one after another, each the first page "
+        "(newest calls) as a signed-in buyer or publisher user renders it.",
+        "The baseline is the API's `GET /v1/calls?limit=50` with the same buyer's key in the "
+        "same run: the page's extra cost is the session check, the HTML and the template.",
+    ]
+    publish("portal", "Portal pages", "ppcx-tools bench portal", figures, notes, write)
+
+
 @app.command("all")
 def run_all(
     write: bool = typer.Option(True, help=f"update {BENCHMARKS_MD} (default: yes)"),
@@ -215,6 +236,7 @@ def run_all(
     ]
     steps.append(("replay", lambda: replay(calls=1_000_000, write=write)))
     steps.append(("lag", lambda: lag(seconds=60.0, write=write)))
+    steps.append(("portal", lambda: portal(write=write)))
     began = time.perf_counter()
     for name, step in steps:
         console.rule(f"bench {name}")

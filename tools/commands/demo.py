@@ -67,6 +67,7 @@ def demo(
                 _drive(driver, callers, calls, rate, seed)
                 clock.advance(timedelta(hours=2))  # unposted bids and unfinished calls expire
                 driver.sweep()
+            users = sim.portal_users(run_settings, driver.market, clock.now())
             _project(run_settings)
             _print_reports(run_settings, driver.outcome)
             verdict = _verify(run_settings)
@@ -76,6 +77,13 @@ def demo(
         f"demo finished in {time.perf_counter() - started:.0f} s; the data stays in "
         f"{settings.resolved_data_dir}: try `ppcx report pnl --by vertical` or "
         "`ppcx sql` on the calls table."
+    )
+    console.print(
+        f"the portal: run `ppcx serve` (or `make serve`) and open "
+        f"http://{settings.api_host}:{settings.api_port}/ — sign in as "
+        + ", ".join(f"{email} ({role})" for email, role in users)
+        + f" with the password {sim.DEMO_PASSWORD}",
+        highlight=False,
     )
     if not verdict:
         raise typer.Exit(1)

@@ -35,7 +35,14 @@ from urllib.parse import urlencode
 import httpx
 import uvicorn
 
+from api.keys import KeyHasher
 from domain.clock import ManualClock
+from domain.commands import SetPassword
+from domain.invariant import present
+from portal.invites import invite, token_hash, user_of
+from portal.passwords import hash_password
+from ppcx.bootstrap import build_domain
+from ppcx.secrets import secret_key
 from ppcx.services import drop_redis_keys, free_loopback_port
 from ppcx.settings import Settings
 from ppcx.web import create_app
@@ -491,3 +498,42 @@ def rtb_bidders(seed: int) -> dict[str, Bidder]:
                     late=rng.random() < RTB_LATE_SHARE,
                 )
     return bidders
+
+
+DEMO_PASSWORD = "ppcx-demo-password"  # noqa: S105 - printed by the demo: its portal users are for a look
+DEMO_USERS = (
+    ("admin@demo.ppcx", "admin"),
+    ("buyer@demo.ppcx", "buyer"),
+    ("publisher@demo.ppcx", "publisher"),
+)
+
+
+def portal_users(settings: Settings, market: _Market, at: datetime) -> list[tuple[str, str]]:
+    """Portal users for the demo's market, each invited and its password set (as a person
+    following the invite link would): an admin, a buyer's and a publisher's staff."""
+    owners = {
+        "admin": None,
+        "buyer": next(iter(market.buyers)),
+        "publisher": next(iter(market.publishers)),
+    }
+    keys = KeyHasher(secret_key(settings))
+    domain = build_domain(settings, clock=ManualClock(at))
+    try:
+        for email, role in DEMO_USERS:
+            _, link = invite(
+                domain.users,
+                keys,
+                email=email,
+                role=role,
+                owner_id=owners[role],
+                by="demo",
+                base_url="",
+            )
+            token = link.rsplit("/", 1)[-1]
+            user_id = present(user_of(token), "an invite token names its user")
+            domain.users.set_password(
+                SetPassword(user_id, token_hash(keys, token), hash_password(DEMO_PASSWORD))
+            )
+    finally:
+        domain.close()
+    return [(email, role) for email, role in DEMO_USERS]
