@@ -14,6 +14,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
 from api.observability import REQUEST_ID
+from api.patch_rules import rule_errors
 from domain.errors import (
     ConcurrencyConflict,
     Conflict,
@@ -215,6 +216,14 @@ def install(app: FastAPI) -> None:
             {"field": _location(tuple(e.get("loc", ()))), "message": e.get("msg", "")}
             for e in error.errors()
         ]
+        route = request.scope.get("route")
+        if request.method == "PATCH" and route is not None:
+            bad = {
+                str(loc[1])
+                for loc in (tuple(e.get("loc", ())) for e in error.errors())
+                if len(loc) > 1 and loc[0] == "body"
+            }
+            errors += rule_errors(route.path, request.path_params, error.body, bad)
         return problem_response(
             422,
             "the request is not valid",

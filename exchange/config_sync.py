@@ -10,6 +10,7 @@ are not its business: the exchange's scripts keep those (and rehydration rebuild
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -219,9 +220,9 @@ class ConfigSync:
             blocked = app.find(BlockedCaller, block_id)
             if blocked is None:
                 continue
-            for market in markets:
+            for blocked_key in (self.keys.every_market_blocked(), *map(self.keys.blocked, markets)):
                 self.scripts["sync_flag"](
-                    keys=[self.keys.blocked(market)],
+                    keys=[blocked_key],
                     args=[blocked.caller_hash, blocked.version, int(blocked.blocked), 0],
                 )
         for history_id in sorted(touched.histories):
@@ -236,19 +237,40 @@ class ConfigSync:
             if publisher is None:
                 continue
             body = publisher_json(publisher)
+            field_name = f"publisher:{publisher_id}"
+            self.scripts["sync_config"](
+                keys=[self.keys.every_market()], args=[field_name, publisher.version, body, 0]
+            )
             for market in markets:
-                self._write_config(
-                    market, f"publisher:{publisher_id}", publisher.version, body, position
-                )
+                self._write_config(market, field_name, publisher.version, body, position)
 
     def _add_market(self, market: str) -> None:
         """A market seen for the first time joins the namespace's state generation (when
         there is one: without it the state is lost, and the rebuild marks every market)."""
         if not self.redis.sadd(self.keys.markets(), market):
             return
+        self._start_market(market)
         generation = self.redis.get(self.keys.generation())
         if generation is not None:
             self.redis.set(self.keys.generation_marker(market), generation, nx=True)
+
+    def _start_market(self, market: str) -> None:
+        """A new market gets what every market holds: the publishers' suspensions and the
+        block list recorded before it existed (versioned writes: a newer value stays)."""
+        for field_name, body in self.redis.hgetall(self.keys.every_market()).items():
+            if not (
+                field_name.decode() if isinstance(field_name, bytes) else field_name
+            ).startswith("publisher:"):
+                continue  # the hash's own counters (`version`, `position`)
+            self.scripts["sync_config"](
+                keys=[self.keys.config(market)],
+                args=[field_name, json.loads(body)["version"], body, 0],
+            )
+        for caller_hash, flag in self.redis.hgetall(self.keys.every_market_blocked()).items():
+            version, _, value = (flag.decode() if isinstance(flag, bytes) else flag).partition(":")
+            self.scripts["sync_flag"](
+                keys=[self.keys.blocked(market)], args=[caller_hash, int(version), value, 0]
+            )
 
     def _apply_numbers(self, number_ids: set[str], position: int) -> None:
         for number_id in sorted(number_ids):

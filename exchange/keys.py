@@ -37,6 +37,9 @@ its reads, its reservation script, its ping state — lives in one hash slot.
                                         data; lost with Redis, which only forgets a hint)
     <p>:dni:{pool:P}:…            DNI leases of pool P (not market data): session:<s> str
                                         (the session's number), lru zset, owner hash
+    <p>:all:config                 hash  what every market's cfg holds (publisher:<id>), for a
+                                        market seen for the first time to start from
+    <p>:all:blocked                hash  the block list every market holds, likewise
     <p>:login:fail:<hash>          string failed portal sign-ins (TTL: the window)
     <p>:dni:leases:{s:<session>}  hash  pool id → number the session leased (TTL: its
                                         longest lease), for pings naming only the session
@@ -121,6 +124,15 @@ class Keys:
 
     def idempotency(self, key: str) -> str:
         return f"{self.prefix}:idem:{key}"
+
+    def every_market(self) -> str:
+        """What every market's configuration holds (publishers' suspensions, as `config`):
+        a market seen for the first time starts from it."""
+        return f"{self.prefix}:all:config"
+
+    def every_market_blocked(self) -> str:
+        """The block list every market holds (as `blocked`), for a new market to start from."""
+        return f"{self.prefix}:all:blocked"
 
     def login_failures(self, who: str) -> str:
         """Failed portal sign-ins of one address or client (`who` is a hash), with a TTL."""

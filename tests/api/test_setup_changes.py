@@ -118,6 +118,31 @@ def test_another_buyers_patch_is_404_and_bad_fields_are_named_together(
     assert {"destination", "schedule.time_zone"} <= fields
     assert any(f.startswith("geo") for f in fields)
 
+    both = client.patch(  # shape and rule errors in one answer
+        f"/v1/targets/{first}",
+        json={
+            "priority": 5000,
+            "destination": "not a number",
+            "schedule": {"time_zone": "Mars/Olympus", "hours": {}},
+        },
+        headers=auth(key),
+    )
+    assert both.status_code == 422, both.text
+    named = {e["field"] for e in both.json()["errors"]}
+    assert {"priority", "destination", "schedule.time_zone"} <= named
+    publisher_id, _ = market.publisher
+    for path, body, fields in (
+        (f"/v1/publishers/{publisher_id}", {"name": "", "suspended": "yes"}, {"name"}),
+        (
+            f"/v1/campaigns/{market.campaign_id}",
+            {"max_attempts": 99, "distribution": "nonsense"},
+            {"max_attempts", "distribution"},
+        ),
+    ):
+        answer = client.patch(path, json=body, headers=auth(ADMIN_KEY))
+        assert answer.status_code == 422, answer.text
+        assert fields <= {e["field"] for e in answer.json()["errors"]}, answer.text
+
     below = client.patch(f"/v1/targets/{first}", json={"bid": "20.00"}, headers=auth(key))
     assert below.status_code == 422
     assert below.json()["errors"][0]["field"] == "bid"
@@ -276,3 +301,63 @@ def test_failover_skips_a_target_archived_or_paused_after_the_auction(
     # the runner-up was ranked, but stopped since: no new call goes to it
     expected = "+13105550201" if stop == "none" else None
     assert failed.json()["destination"] == expected
+
+
+def test_a_market_created_after_a_suspension_or_a_block_starts_with_them(
+    client: TestClient,
+) -> None:
+    """Suspensions and the block list hold in every market, also one that did not exist
+    when they were recorded (it starts from what every market holds)."""
+    market = build_market(client)
+    publisher_id, key = market.publisher
+    blocked = "+13105550142"
+    assert client.post(
+        "/v1/blocklist", json={"number": blocked}, headers=auth(ADMIN_KEY)
+    ).is_success
+    suspended = client.patch(
+        f"/v1/publishers/{publisher_id}", json={"suspended": True}, headers=auth(ADMIN_KEY)
+    )
+    assert suspended.status_code == 200, suspended.text
+    other_publisher = next(p for p in market.publishers if p != publisher_id)
+    other_key = market.publishers[other_publisher]
+    campaign = market.admin(
+        "POST",
+        "/v1/campaigns",
+        json={
+            "name": "East",
+            "vertical": "legal",
+            "market": "east",
+            "publisher_payout": {"fixed": "10.00"},
+        },
+    )["id"]
+    buyer = market.admin(
+        "POST",
+        "/v1/buyers",
+        json={"name": "East buyer", "time_zone": "UTC", "credit_limit": "0.00", "market": "east"},
+    )["id"]
+    market.admin("POST", f"/v1/buyers/{buyer}/deposits", json={"amount": "100.00"})
+    market.admin(
+        "POST",
+        "/v1/targets",
+        json={
+            "buyer_id": buyer,
+            "campaign_id": campaign,
+            "destination": "+13105550300",
+            "bid": "20.00",
+        },
+    )
+    for publisher in (publisher_id, other_publisher):
+        market.admin(
+            "POST", f"/v1/campaigns/{campaign}/publishers", json={"publisher_id": publisher}
+        )
+
+    def ping(with_key: str, number: str) -> Any:
+        body = {"campaign_id": campaign, "caller": {"number": number, "state": "CA"}}
+        return client.post("/v1/pings", json=body, headers=auth(with_key))
+
+    refused = ping(key, "+13105550143")
+    assert refused.status_code == 403, refused.text
+    assert refused.json()["reason"] == "suspended"
+    assert ping(other_key, "+13105550144").json()["accepted"] is True
+    blocked_ping = ping(other_key, blocked)
+    assert blocked_ping.json()["accepted"] is False, blocked_ping.text
