@@ -4,6 +4,7 @@ event timeline (from the event store itself), each scoped and redacted by role."
 from __future__ import annotations
 
 import base64
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
@@ -83,6 +84,8 @@ LIST_COLUMNS = (
     "disputed",
     "reversed",
 )
+# yes/no filters a caller of `list_calls` may add (the portal's calls page); never in SQL as text
+FLAG_COLUMNS = ("billed", "converted", "disputed")
 
 
 def _json_ready(column: str, value: Any) -> Any:
@@ -120,10 +123,20 @@ def _decode_cursor(cursor: str) -> tuple[datetime, str]:
 
 
 def list_calls(
-    s: ApiServices, who: Principal, limit: int, cursor: str | None, campaign_id: str | None
+    s: ApiServices,
+    who: Principal,
+    limit: int,
+    cursor: str | None,
+    campaign_id: str | None,
+    flags: Mapping[str, bool] | None = None,
 ) -> Page:
+    """`flags`: of `FLAG_COLUMNS`, which must be true or false (unknown: not yet, so false)."""
     where: list[str] = ["true"]
     params: dict[str, Any] = {}
+    for column in FLAG_COLUMNS:
+        if flags is not None and column in flags:
+            where.append(f"coalesce({column}, false) = ${column}")
+            params[column] = flags[column]
     if who.role == Role.PUBLISHER:
         where.append("publisher_id = $owner")
         params["owner"] = who.owner_id
