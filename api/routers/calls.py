@@ -83,6 +83,12 @@ LIST_COLUMNS = (
     "disputed",
     "reversed",
 )
+# `outcome` filters of the list (the portal's): a refused ping, a billed call, an unbilled one
+OUTCOMES = {
+    "refused": "accepted = false",
+    "billed": "billed = true",
+    "not_billed": "accepted AND billed = false",  # a refused ping is not a call
+}
 
 
 def _json_ready(column: str, value: Any) -> Any:
@@ -120,7 +126,12 @@ def _decode_cursor(cursor: str) -> tuple[datetime, str]:
 
 
 def list_calls(
-    s: ApiServices, who: Principal, limit: int, cursor: str | None, campaign_id: str | None
+    s: ApiServices,
+    who: Principal,
+    limit: int,
+    cursor: str | None,
+    campaign_id: str | None,
+    outcome: str | None = None,
 ) -> Page:
     where: list[str] = ["true"]
     params: dict[str, Any] = {}
@@ -133,6 +144,8 @@ def list_calls(
     if campaign_id is not None:
         where.append("campaign_id = $campaign")
         params["campaign"] = campaign_id
+    if outcome is not None:
+        where.append(OUTCOMES[outcome])
     if cursor is not None:
         params["at"], params["after"] = _decode_cursor(cursor)
         where.append("(pinged_at, call_id) < ($at, $after)")
