@@ -86,6 +86,12 @@ LIST_COLUMNS = (
 )
 # yes/no filters a caller of `list_calls` may add (the portal's calls page); never in SQL as text
 FLAG_COLUMNS = ("billed", "converted", "disputed")
+# `outcome` filters of the list (the portal's): a refused ping, a billed call, an unbilled one
+OUTCOMES = {
+    "refused": "accepted = false",
+    "billed": "billed = true",
+    "not_billed": "accepted AND billed = false",  # a refused ping is not a call
+}
 
 
 def _json_ready(column: str, value: Any) -> Any:
@@ -129,6 +135,7 @@ def list_calls(
     cursor: str | None,
     campaign_id: str | None,
     flags: Mapping[str, bool] | None = None,
+    outcome: str | None = None,
 ) -> Page:
     """`flags`: of `FLAG_COLUMNS`, which must be true or false (unknown: not yet, so false)."""
     where: list[str] = ["true"]
@@ -146,6 +153,8 @@ def list_calls(
     if campaign_id is not None:
         where.append("campaign_id = $campaign")
         params["campaign"] = campaign_id
+    if outcome is not None:
+        where.append(OUTCOMES[outcome])
     if cursor is not None:
         params["at"], params["after"] = _decode_cursor(cursor)
         where.append("(pinged_at, call_id) < ($at, $after)")
