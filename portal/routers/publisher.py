@@ -121,7 +121,7 @@ async def calls(request: Request, v: Visitor = Depends(publisher)) -> Response:
         CALLS_PAGE,
         cursor,
         campaign_id,
-        None if outcome == "all" else outcome,
+        outcome=None if outcome == "all" else outcome,
     )
     rows = []
     for call in page.items:
