@@ -87,7 +87,8 @@ def _when(text: str | None) -> str:
     """An API time ("…Z" or "…+00:00", always UTC) as the pages write it."""
     if not text:
         return ""
-    return text.replace("T", " ").removesuffix("Z").removesuffix("+00:00") + " UTC"
+    at = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    return at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 async def _campaigns(request: Request, v: Visitor) -> list[dict[str, Any]]:
