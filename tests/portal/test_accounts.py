@@ -132,3 +132,40 @@ def test_an_admin_invites_a_buyer_user_on_the_users_page(
     )
     assert unknown.status_code == 422
     assert portal_app.app.state.services.app.find(User, user_id_for("x@example.com")) is None
+
+
+def test_ppcx_users_invite_prints_a_working_link_and_refuses_bad_input(
+    portal_app: Any, browser_factory: Any, api_settings: Any
+) -> None:
+    from typer.testing import CliRunner
+
+    from ppcx.cli import app
+    from tests.api.test_serve import _env
+
+    env = {**_env(api_settings), "PPCX_PUBLIC_BASE_URL": "https://ppcx.test"}
+    runner = CliRunner()
+    bad = runner.invoke(
+        app, ["users", "invite", "--email", "not-an-address", "--role", "admin"], env=env
+    )
+    assert bad.exit_code == 2
+    assert "e-mail address" in bad.output
+    owned = runner.invoke(
+        app, ["users", "invite", "--email", "pub@example.com", "--role", "publisher"], env=env
+    )
+    assert owned.exit_code == 2
+    assert "owner_id" in owned.output
+    made = runner.invoke(
+        app, ["users", "invite", "--email", "Fin@Example.com", "--role", "finance"], env=env
+    )
+    assert made.exit_code == 0, made.output
+    link = made.output.strip().splitlines()[-1]
+    assert link.startswith("https://ppcx.test/invite/inv_")
+    again = runner.invoke(
+        app, ["users", "invite", "--email", "fin@example.com", "--role", "finance"], env=env
+    )
+    assert again.exit_code == 2
+    assert "already has an account" in again.output
+    browser = browser_factory()
+    answer = accept(browser, link.removeprefix("https://ppcx.test"))
+    assert answer.status_code == 303
+    assert answer.headers["location"] == "/account"

@@ -17,7 +17,9 @@ import pytest
 from typer.testing import CliRunner
 
 import tools.market
+from domain.call_state import NoBuyerReason
 from domain.schedule import DAYS
+from portal.routers.publisher import NO_BUYER_WORDS
 from ppcx.cli import app
 from ppcx.settings import Settings
 from tests.api.conftest import ADMIN_KEY, live_server, project
@@ -172,9 +174,13 @@ def test_admin_buyer_and_publisher_run_their_business_in_the_browser(
     bids = [e for e in timeline["events"] if e["type"] == "BidReceived"]
     assert [b["amount"] for b in bids] == ["47.25"]
     _billed_call(api, publisher.api_key, offer["ping_id"])
-    # another buyer's target, by URL: the not-found page
-    buyer.goto(f"/buyer/targets/{other_target}")
-    assert buyer.get_by_role("heading", name="Not found").is_visible()
+    elsewhere = _ping(api, other_publisher.api_key, market.campaign_id, "+13105550113")
+    # another buyer's target, a call not routed to this buyer, by URL: the not-found page
+    for path in (f"/buyer/targets/{other_target}", f"/buyer/calls/{refused['ping_id']}"):
+        buyer.goto(path)
+        assert buyer.get_by_role("heading", name="Not found").is_visible(), path
+    buyer.goto(f"/buyer/calls/{offer['ping_id']}")
+    assert buyer.get_by_role("heading", name="Not found").count() == 0
 
     # the publisher: the refused ping with its reason, the call's outcome, its statement
     project(api_settings)
@@ -184,23 +190,30 @@ def test_admin_buyer_and_publisher_run_their_business_in_the_browser(
     assert pub.get_by_text("Car accidents").first.is_visible()
     screenshot(pub, "publisher-campaigns", tmp_path)
     pub.goto("/publisher/calls")
-    calls = pub.locator("main").inner_text()
     screenshot(pub, "publisher-calls", tmp_path)
-    assert refused["ping_id"] in pub.content() or "no buyer" in calls.lower()
-    assert "billed" in calls.lower()
+    refused_row = pub.locator("tr", has_text=refused["ping_id"])
+    assert "Refused" in refused_row.inner_text()
+    assert NO_BUYER_WORDS[NoBuyerReason.NO_ELIGIBLE_BUYER] in refused_row.inner_text()
+    assert "Billed" in pub.locator("tr", has_text=offer["ping_id"]).inner_text()
+    assert elsewhere["ping_id"] not in pub.content()  # the other publisher's
     for secret in ("Lawyers United", "47.25", buyer_id, target_id):
         assert secret not in pub.content()
+    pub.goto(f"/publisher/calls/{offer['ping_id']}")
+    assert pub.get_by_role("heading", name="Not found").count() == 0
     pub.goto("/publisher/statements")
     assert "30.00" in pub.locator("main").inner_text()
     screenshot(pub, "publisher-statements", tmp_path)
     # cross-tenant and cross-role URLs
+    pub.goto(f"/publisher/calls/{elsewhere['ping_id']}")
+    assert pub.get_by_role("heading", name="Not found").is_visible()
     pub.goto(f"/buyer/targets/{target_id}")
     assert pub.get_by_role("heading", name="Not for your role").is_visible()
-    pub.goto(f"/publisher/calls/{offer['ping_id']}")
-    assert pub.get_by_role("heading", name="Not found").is_hidden()
-    other = new_page()
-    other.goto(f"/publisher/calls/{offer['ping_id']}")
-    other.wait_for_url("**/login**")  # not signed in: the sign-in page, then back
-    del other_publisher
+    buyer.goto("/publisher/calls")
+    assert buyer.get_by_role("heading", name="Not for your role").is_visible()
+    admin.goto(f"/buyer/targets/{target_id}")  # an admin is no buyer's staff
+    assert admin.get_by_role("heading", name="Not for your role").is_visible()
+    stranger = new_page()
+    stranger.goto(f"/publisher/calls/{offer['ping_id']}")
+    stranger.wait_for_url("**/login**")  # not signed in: the sign-in page first
 
     assert requests.outside(live_server) == []
