@@ -19,6 +19,7 @@ from domain.numbers import NumberPool, TrackingNumber
 from domain.publisher import Publisher
 from domain.receipt import CommandReceipt
 from domain.target import Target
+from domain.user import User
 
 Fold = Callable[[Ledger, str, Mapping[str, Any]], bool]
 
@@ -72,6 +73,7 @@ OUTSIDE_THE_LEDGER: tuple[type, ...] = (
     Publisher,
     Target,
     TrackingNumber,
+    User,
 )
 READS = Reads("domain.ledger_fold", handles=tuple(FOLDS), ignores=OUTSIDE_THE_LEDGER)
 _BY_TOPIC = {topic_of(cls): fold for cls, fold in FOLDS.items()}

@@ -29,6 +29,7 @@ from domain.numbers import NumberPool, TrackingNumber
 from domain.publisher import Publisher
 from domain.receipt import CommandReceipt
 from domain.target import Target
+from domain.user import User
 from eventstore.application import PPCXApplication
 from exchange.hotstate import load_script
 from exchange.keys import Keys
@@ -66,6 +67,7 @@ READS = Reads(
     ),
     ignores=(
         Buyer.HoldPlaced,  # holds are the reservation scripts' (posted funds do not move)
+        User,  # portal users are the portal's
         Buyer.HoldVoided,
         CallerHistory.Started,  # a history is indexed once a call of it is billed
         ApiKey,

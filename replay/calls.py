@@ -41,6 +41,7 @@ from domain.numbers import NumberPool, TrackingNumber
 from domain.publisher import Publisher
 from domain.receipt import CommandReceipt
 from domain.target import Target
+from domain.user import User
 from eventstore.rows import ChainedRow
 from exchange.auction import Bid, rank
 
@@ -70,6 +71,7 @@ READS = Reads(
         Call.CallNotBilled,
     ),
     ignores=(
+        User,
         Campaign.PublisherAllowed,  # who may ping is the handler's check, not a replayed one
         Campaign.PublisherDisallowed,
         Call.BidRejected,  # an auction is re-run from the bids received

@@ -50,6 +50,7 @@ from domain.publisher import Publisher
 from domain.receipt import CommandReceipt
 from domain.schedule import LocalPeriods, local_periods
 from domain.target import Target
+from domain.user import User
 from eventstore.application import PPCXApplication
 from eventstore.rows import ChainedRow
 from exchange.config_sync import ConfigSync
@@ -142,6 +143,7 @@ READS = Reads(
     # configuration, funds and the block list are written from the aggregates themselves
     # (`ConfigSync.sync_aggregates`): the fold only collects which ones exist
     ignores=(
+        User,
         Buyer.CreditLimitChanged,
         Buyer.FundsDeposited,
         Buyer.HoldPlaced,  # a reservation opens at AuctionDecided or CallRouted

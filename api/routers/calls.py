@@ -31,6 +31,7 @@ from domain.numbers import NumberPool, TrackingNumber
 from domain.publisher import Publisher
 from domain.receipt import CommandReceipt
 from domain.target import Target
+from domain.user import User
 from projections.readers import NoProjections
 
 router = APIRouter(tags=["reading"])
@@ -40,6 +41,7 @@ TIMELINE_READS = Reads(
     handles=(Call,),
     ignores=(
         ApiKey,
+        User,
         BlockedCaller,
         Buyer,
         CallerHistory,
