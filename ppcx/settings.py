@@ -93,6 +93,12 @@ class Settings(BaseSettings):
         description="[PPCX_CHECKPOINT_INTERVAL_S] how often the relay writes a signed "
         "checkpoint of the log's head outside the store",
     )
+    webhook_allowed_networks: str = Field(
+        default="",
+        description="[PPCX_WEBHOOK_ALLOWED_NETWORKS] comma-separated CIDRs that webhooks and "
+        "pixels may reach besides public addresses (loopback, private and link-local ranges "
+        "are refused unless listed here, e.g. 127.0.0.0/8 in tests)",
+    )
     access_log: bool = Field(
         default=False,
         description="[PPCX_ACCESS_LOG] log every request (method, path without its query, "
