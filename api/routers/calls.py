@@ -72,6 +72,8 @@ LIST_COLUMNS = (
     "target_id",
     "price_cents",
     "payout_offer_cents",
+    "expired",
+    "post_refused_reason",
     "posted",
     "attempts",
     "answered",

@@ -10,6 +10,7 @@ import csv
 import io
 import json
 import re
+from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -21,7 +22,7 @@ from api.problems import Problem
 from api.routers import calls as api_calls
 from api.routers import finance, setup_reads
 from domain.api_key import Role
-from domain.call_state import BillingReason, NoBuyerReason
+from domain.call_state import BillingReason, NoBuyerReason, PostRefusal
 from domain.errors import NotFound
 from domain.limits import PAGE_LIMIT
 from portal.pages import PageNotFound, Visitor, portal_of, render, signed_in
@@ -50,6 +51,10 @@ NOT_BILLED_WORDS: dict[str, str] = {
     BillingReason.BELOW_BUFFER: "the call was shorter than the minimum billable duration",
     BillingReason.BILLABLE: "billable",
 }
+# why a post was refused (`post_refused_reason`)
+POST_REFUSED_WORDS: dict[str, str] = {
+    PostRefusal.BLOCKED: "the caller was put on the block list before the call was posted",
+}
 OUTCOMES = {
     "all": "All",
     "refused": "Refused or no buyer",
@@ -68,19 +73,49 @@ def words(reason: str | None, table: dict[str, str]) -> str:
 
 
 def outcome_of(call: dict[str, Any]) -> tuple[str, str, str]:
-    """(outcome, why, css class): what became of a ping, in words, never by colour alone."""
-    if call.get("accepted") is False:
-        return "Refused", words(call.get("no_buyer_reason"), NO_BUYER_WORDS), "status-refused"
-    if call.get("billed") is True:
-        return "Billed", "", "status-good"
-    if call.get("billed") is False:
-        why = words(call.get("not_billed_reason"), NOT_BILLED_WORDS)
-        return "Not billed", why, "status-refused"
-    if call.get("posted"):
-        return "In progress", "", ""
-    if call.get("accepted"):
-        return "Offered", "not posted (yet)", ""
+    """(outcome, why, css class): what became of a ping, in words, never by colour alone; the
+    first of `_OUTCOME_RULES` that matches."""
+    for matches, outcome, why, css in _OUTCOME_RULES:
+        if matches(call):
+            return outcome, why(call), css
     return "Pending", "", ""
+
+
+def _nothing(call: dict[str, Any]) -> str:
+    return ""
+
+
+_OUTCOME_RULES: tuple[
+    tuple[Callable[[dict[str, Any]], bool], str, Callable[[dict[str, Any]], str], str], ...
+] = (
+    (
+        lambda c: c.get("accepted") is False,
+        "Refused",
+        lambda c: words(c.get("no_buyer_reason"), NO_BUYER_WORDS),
+        "status-refused",
+    ),
+    (
+        lambda c: bool(c.get("post_refused_reason")),
+        "Post refused",
+        lambda c: words(c.get("post_refused_reason"), POST_REFUSED_WORDS),
+        "status-refused",
+    ),
+    (lambda c: c.get("billed") is True, "Billed", _nothing, "status-good"),
+    (
+        lambda c: c.get("billed") is False,
+        "Not billed",
+        lambda c: words(c.get("not_billed_reason"), NOT_BILLED_WORDS),
+        "status-refused",
+    ),
+    (lambda c: bool(c.get("posted")), "In progress", _nothing, ""),
+    (
+        lambda c: bool(c.get("expired")),
+        "Expired",
+        lambda c: "the offer was not posted before it expired",
+        "status-refused",
+    ),
+    (lambda c: bool(c.get("accepted")), "Offered", lambda c: "not posted (yet)", ""),
+)
 
 
 def _when(text: str | None) -> str:

@@ -13,9 +13,14 @@ from typing import Any
 import pytest
 from markupsafe import escape
 
-from domain.call_state import BillingReason, NoBuyerReason
+from domain.call_state import BillingReason, NoBuyerReason, PostRefusal
 from domain.clock import ManualClock
-from portal.routers.publisher import NO_BUYER_WORDS, NOT_BILLED_WORDS, outcome_of
+from portal.routers.publisher import (
+    NO_BUYER_WORDS,
+    NOT_BILLED_WORDS,
+    POST_REFUSED_WORDS,
+    outcome_of,
+)
 from ppcx.settings import Settings
 from tests.api.conftest import Market, auth, build_market, project
 from tests.portal.conftest import Browser, accept, invite_user
@@ -263,3 +268,21 @@ def test_every_no_buyer_reason_has_words(reason: NoBuyerReason) -> None:
 @pytest.mark.parametrize("reason", list(BillingReason))
 def test_every_billing_reason_has_words(reason: BillingReason) -> None:
     assert reason in NOT_BILLED_WORDS
+
+
+def test_a_post_refused_after_a_block_shows_its_reason(
+    scene: Scene, api_settings: Settings
+) -> None:
+    market = scene.market
+    key = market.publishers[scene.publisher_id]
+    number = "+13105550999"
+    offer = market.ping(key, number).json()
+    assert offer["accepted"] is True
+    market.admin("POST", "/v1/blocklist", json={"number": number})
+    posted = market.client.post(f"/v1/pings/{offer['ping_id']}/post", headers=auth(key))
+    assert posted.status_code >= 400
+    project(api_settings)
+    page = scene.browser.get("/publisher/calls").text
+    row = page[page.index(offer["ping_id"]) :].split("</tr>", 1)[0]
+    assert "Post refused" in row
+    assert _html(POST_REFUSED_WORDS[PostRefusal.BLOCKED]) in row
