@@ -98,3 +98,11 @@ CURSOR_LENGTH_MAX = 500
 ID_LENGTH_MAX = 100  # an id given in a query (`campaign_id`, a DNI `pool`)
 ACCOUNT_LENGTH_MAX = 200  # a ledger account's name in a query
 GROUP_BY_LENGTH_MAX = 200  # a report's comma-separated dimensions
+
+# -- webhooks ----------------------------------------------------------------------------------
+# A failed delivery is tried again after a random delay up to min(cap, base × 2^(attempt-1))
+# (full jitter), or later when the endpoint's Retry-After says so, for 24 hours at most; the
+# attempts are bounded too, whatever the random draws.
+WEBHOOK_RETRY_BASE_S = 5
+WEBHOOK_RETRY_CAP_S = 3_600
+WEBHOOK_ATTEMPTS_MAX = 100
