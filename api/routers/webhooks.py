@@ -16,6 +16,7 @@ from api.params import PAGE_LIMIT_DEFAULT, PageCursor, PageLimit
 from api.routers.setup_reads import Row, _page
 from api.services import ApiServices
 from domain.api_key import OWNED_ROLES, Role
+from domain.ids import require_subject_id
 from domain.webhook import Webhook
 from handlers import parse
 
@@ -120,9 +121,8 @@ async def get_webhook(
     s: ApiServices = Depends(services),
 ) -> dict[str, Any]:
     """A webhook's current values, from the event store (never its secret)."""
-    command = parse.remove_webhook(webhook_id=webhook_id, by=who.by, owner_id=_own(who))
-    webhook = await s.call(s.webhooks.get, command.webhook_id, command.owner_id)
-    return webhook_view(webhook)
+    checked_id = require_subject_id(webhook_id, "whk", "webhook_id")
+    return webhook_view(await s.call(s.webhooks.get, checked_id, _own(who)))
 
 
 @router.patch("/v1/webhooks/{webhook_id}", response_model=WebhookOut)
