@@ -27,6 +27,7 @@ from api.routers import (
     setup_changes,
     setup_reads,
     telephony,
+    webhooks,
 )
 from api.services import ApiServices
 
@@ -77,6 +78,7 @@ def build_app(
         reports,
         dni,
         ops,
+        webhooks,
     ):
         app.include_router(module.router)
     openapi.install(app)

@@ -161,6 +161,10 @@ LINKS: tuple[Link, ...] = (
     Link("POST /v1/targets", "POST /v1/targets/{target_id}/pause"),
     Link("POST /v1/targets", "POST /v1/targets/{target_id}/resume"),
     Link("POST /v1/api-keys", "DELETE /v1/api-keys/{key_id}"),
+    Link("POST /v1/webhooks", "GET /v1/webhooks/{webhook_id}"),
+    Link("POST /v1/webhooks", "PATCH /v1/webhooks/{webhook_id}"),
+    Link("POST /v1/webhooks", "POST /v1/webhooks/{webhook_id}/secret"),
+    Link("POST /v1/webhooks", "DELETE /v1/webhooks/{webhook_id}"),
     Link("POST /v1/pings", "POST /v1/pings/{ping_id}/post", 200, PING_ID),
     Link("POST /v1/pings/{ping_id}/post", "GET /v1/calls/{call_id}", 200, CALL_ID),
     Link("POST /v1/pings/{ping_id}/post", "POST /v1/calls/{call_id}/events", 200, CALL_ID),
@@ -263,6 +267,7 @@ PATH_ID_PATTERNS = {
     "pool_id": "^pool_[0-9a-f]{32}$",
     "number_id": "^num_[0-9a-f]{32}$",
     "dispute_id": "^dsp_[0-9a-f]{40}$",
+    "webhook_id": "^whk_[0-9a-f]{32}$",
 }
 
 

@@ -26,6 +26,7 @@ from exchange.sweeper import Sweeper
 from handlers.calls import CallHandlers
 from handlers.setup import SetupHandlers
 from handlers.users import UserHandlers
+from handlers.webhooks import WebhookHandlers
 from projections.readers import SnapshotReader
 
 T = TypeVar("T")
@@ -73,6 +74,7 @@ class ApiServices:
     setup: SetupHandlers
     users: UserHandlers
     calls: CallHandlers
+    webhooks: WebhookHandlers
     auctions: AuctionService
     call_life: CallLife
     sweeper: Sweeper

@@ -444,3 +444,48 @@ class SetPassword:
 class SignOutEverywhere:
     user_id: str
     by: str
+
+
+# -- webhooks ----------------------------------------------------------------------------------
+# `owner_id` on a command acting on a webhook restricts it to that publisher's or buyer's
+# webhooks (None: an admin acts on any). URLs are checked by the handlers against the
+# deployment's outbound policy (webhooks.outbound), which the parsing layer does not know.
+
+
+@dataclass(frozen=True)
+class RegisterWebhook:
+    owner_role: Role
+    owner_id: str | None  # the key's publisher or buyer; None: an admin webhook
+    url: str
+    method: str  # WebhookMethod
+    events: tuple[str, ...]  # WebhookEvent values, each once, as given
+    description: str
+    by: str
+
+
+@dataclass(frozen=True)
+class ChangeWebhook:
+    """The fields given (None: unchanged); `paused` pauses or resumes."""
+
+    webhook_id: str
+    by: str
+    owner_id: str | None = None
+    url: str | None = None
+    method: str | None = None
+    events: tuple[str, ...] | None = None
+    description: str | None = None
+    paused: bool | None = None
+
+
+@dataclass(frozen=True)
+class RotateWebhookSecret:
+    webhook_id: str
+    by: str
+    owner_id: str | None = None
+
+
+@dataclass(frozen=True)
+class RemoveWebhook:
+    webhook_id: str
+    by: str
+    owner_id: str | None = None

@@ -11,7 +11,22 @@ from domain.limits import COMMAND_ID_LENGTH
 
 _NAMESPACE = uuid.UUID("6f1c3f8e-6d2a-4b8e-9a51-2f1e8c0d7b44")
 PREFIXES = frozenset(
-    {"pub", "buy", "cmp", "tgt", "num", "pool", "key", "call", "cmd", "dsp", "tx", "hold", "usr"}
+    {
+        "pub",
+        "buy",
+        "cmp",
+        "tgt",
+        "num",
+        "pool",
+        "key",
+        "call",
+        "cmd",
+        "dsp",
+        "tx",
+        "hold",
+        "usr",
+        "whk",
+    }
 )
 # matched against the whole string (`re.match` with `$` would let a trailing newline through)
 _ID_RE = re.compile(r"([a-z]+)_[0-9a-f]{32}")

@@ -20,6 +20,7 @@ from domain.publisher import Publisher
 from domain.receipt import CommandReceipt
 from domain.target import Target
 from domain.user import User
+from domain.webhook import Webhook
 
 Fold = Callable[[Ledger, str, Mapping[str, Any]], bool]
 
@@ -74,6 +75,7 @@ OUTSIDE_THE_LEDGER: tuple[type, ...] = (
     Target,
     TrackingNumber,
     User,
+    Webhook,
 )
 READS = Reads("domain.ledger_fold", handles=tuple(FOLDS), ignores=OUTSIDE_THE_LEDGER)
 _BY_TOPIC = {topic_of(cls): fold for cls, fold in FOLDS.items()}

@@ -49,6 +49,11 @@ SESSION_HOURS = 12  # a portal session cookie's life
 LOGIN_FAILURES_MAX = 5  # failed sign-ins per address (and per client address) …
 LOGIN_WINDOW_S = 900  # … within this window; then refused until the window passes
 KEY_EXPIRY_DAYS_MAX = 3_660  # an API key's `expires_at`: at most about ten years ahead
+# a webhook: its endpoint (a pixel's template too), the event types it subscribes to (each
+# once; there are 14), its description
+WEBHOOK_URL_LENGTH = Range(1, 2_000)
+WEBHOOK_EVENTS = Range(1, 14)
+WEBHOOK_DESCRIPTION_LENGTH_MAX = 500
 # an Idempotency-Key, which names the command it makes take effect at most once
 COMMAND_ID_LENGTH = Range(1, 200)
 

@@ -39,6 +39,7 @@ from domain.publisher import Publisher
 from domain.receipt import CommandReceipt
 from domain.target import Target
 from domain.user import User
+from domain.webhook import Webhook
 
 
 class Audience(StrEnum):
@@ -272,6 +273,12 @@ INTERNAL_EVENTS: tuple[type, ...] = (
     User.PasswordSet,
     User.SignedOutEverywhere,
     User.Disabled,
+    Webhook.Registered,
+    Webhook.Changed,
+    Webhook.SecretRotated,
+    Webhook.Paused,
+    Webhook.Resumed,
+    Webhook.Removed,
     BlockedCaller.CallerBlocked,
     BlockedCaller.CallerReblocked,
     BlockedCaller.CallerUnblocked,

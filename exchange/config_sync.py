@@ -30,6 +30,7 @@ from domain.publisher import Publisher
 from domain.receipt import CommandReceipt
 from domain.target import Target
 from domain.user import User
+from domain.webhook import Webhook
 from eventstore.application import PPCXApplication
 from exchange.hotstate import load_script
 from exchange.keys import Keys
@@ -68,6 +69,7 @@ READS = Reads(
     ignores=(
         Buyer.HoldPlaced,  # holds are the reservation scripts' (posted funds do not move)
         User,  # portal users are the portal's
+        Webhook,  # subscriptions are the delivery worker's
         Buyer.HoldVoided,
         CallerHistory.Started,  # a history is indexed once a call of it is billed
         ApiKey,

@@ -28,6 +28,7 @@ from domain.commands import (
     AllowPublisher,
     BlockCaller,
     ChangeCreditLimit,
+    ChangeWebhook,
     ConvertCall,
     CreateCampaign,
     CreateNumberPool,
@@ -41,10 +42,13 @@ from domain.commands import (
     ProvisionNumber,
     RegisterBuyer,
     RegisterPublisher,
+    RegisterWebhook,
+    RemoveWebhook,
     RenamePublisher,
     ResolveDispute,
     ResumeTarget,
     RevokeApiKey,
+    RotateWebhookSecret,
     SetStandingBid,
     UnblockCaller,
 )
@@ -68,11 +72,16 @@ from domain.limits import (
     RTB_DEADLINE_MS,
     RTB_TIMEOUT_MS,
     TARGET_NAME_DEFAULT,
+    WEBHOOK_DESCRIPTION_LENGTH_MAX,
+    WEBHOOK_EVENTS,
+    WEBHOOK_URL_LENGTH,
     WEIGHT,
 )
 from domain.money import parse_cents
 from domain.schedule import WeeklySchedule, parse_time_zone
 from domain.user import normal_email
+from domain.webhook import WebhookMethod
+from domain.webhook_events import WebhookEvent
 
 GEO_FIELDS = frozenset({"mode", "states", "zips", "area_codes"})
 
@@ -513,3 +522,105 @@ def invite_user(
     return InviteUser(
         email=normal_email(email), role=checked_role, owner_id=owner, invite_hash=invite_hash, by=by
     )
+
+
+# -- webhooks ----------------------------------------------------------------------------------
+WEBHOOK_STATUSES = {"active": False, "paused": True}  # PATCH `status` -> paused
+
+
+def webhook_url(value: object) -> str:
+    """A URL's type and length; its form and address are the outbound policy's (the handlers
+    apply it, with the method the webhook is left with)."""
+    if not isinstance(value, str) or not value:
+        raise ValidationError("url must be an http or https URL", field="url")
+    if len(value) > WEBHOOK_URL_LENGTH.maximum:
+        raise ValidationError(
+            f"url must be at most {WEBHOOK_URL_LENGTH.maximum} characters", field="url"
+        )
+    return value
+
+
+def webhook_method(value: object) -> str:
+    if not isinstance(value, str) or value not in set(WebhookMethod):
+        raise ValidationError("method must be POST or GET", field="method")
+    return value
+
+
+def webhook_events(value: object) -> tuple[str, ...]:
+    """Event types, each a known one, each once, in the order given."""
+    if not isinstance(value, list | tuple) or len(value) not in WEBHOOK_EVENTS:
+        raise ValidationError(
+            f"events must list {WEBHOOK_EVENTS.minimum}-{WEBHOOK_EVENTS.maximum} event types",
+            field="events",
+        )
+    known = set(WebhookEvent)
+    for index, item in enumerate(value):
+        if not isinstance(item, str) or item not in known:
+            raise ValidationError(
+                f"events[{index}] must be one of {', '.join(WebhookEvent)}",
+                field=f"events.{index}",
+            )
+    if len(set(value)) != len(value):
+        raise ValidationError("events must name each event type once", field="events")
+    return tuple(value)
+
+
+def register_webhook(
+    *,
+    url: object,
+    events: object,
+    by: str,
+    owner_role: Role,
+    owner_id: str | None,
+    method: object = WebhookMethod.POST.value,
+    description: object = "",
+) -> RegisterWebhook:
+    """A subscription of the key's own publisher or buyer (admin: of every call)."""
+    invariant((owner_role in OWNED_ROLES) == (owner_id is not None), "an owner for owned roles")
+    return RegisterWebhook(
+        owner_role=owner_role,
+        owner_id=owner_id,
+        url=webhook_url(url),
+        method=webhook_method(method),
+        events=webhook_events(events),
+        description=validate.text(description, "description", WEBHOOK_DESCRIPTION_LENGTH_MAX),
+        by=by,
+    )
+
+
+def change_webhook(
+    *,
+    webhook_id: object,
+    by: str,
+    owner_id: str | None = None,
+    url: object = None,
+    events: object = None,
+    method: object = None,
+    description: object = None,
+    status: object = None,
+) -> ChangeWebhook:
+    """The body's fields first, then the path's id (a bad body is 422 whatever the id)."""
+    if status is not None and status not in WEBHOOK_STATUSES:
+        raise ValidationError("status must be active or paused", field="status")
+    return ChangeWebhook(
+        url=None if url is None else webhook_url(url),
+        method=None if method is None else webhook_method(method),
+        events=None if events is None else webhook_events(events),
+        description=None
+        if description is None
+        else validate.text(description, "description", WEBHOOK_DESCRIPTION_LENGTH_MAX),
+        paused=None if status is None else WEBHOOK_STATUSES[str(status)],
+        webhook_id=require_subject_id(webhook_id, "whk", "webhook_id"),
+        by=by,
+        owner_id=owner_id,
+    )
+
+
+def rotate_webhook_secret(
+    *, webhook_id: object, by: str, owner_id: str | None = None
+) -> RotateWebhookSecret:
+    return RotateWebhookSecret(require_subject_id(webhook_id, "whk", "webhook_id"), by, owner_id)
+
+
+def remove_webhook(*, webhook_id: object, by: str, owner_id: str | None = None) -> RemoveWebhook:
+    return RemoveWebhook(require_subject_id(webhook_id, "whk", "webhook_id"), by, owner_id)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import random
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -27,8 +28,11 @@ from handlers.calls import CallHandlers
 from handlers.setup import SetupHandlers
 from handlers.unit_of_work import HandlerContext
 from handlers.users import UserHandlers
+from handlers.webhooks import WebhookHandlers, WebhookPolicy
 from ppcx.secrets import audit_key, secret_key
 from ppcx.settings import Settings
+from webhooks.outbound import OutboundPolicy, parse_networks
+from webhooks.secrets import secret_for
 
 DOMAIN_THREADS = 32
 REDIS_TIMEOUT_S = 2.0  # a command: Redis answers in well under a millisecond when up
@@ -45,6 +49,7 @@ class Domain:
     setup: SetupHandlers
     users: UserHandlers
     calls: CallHandlers
+    webhooks: WebhookHandlers
     clock: Clock = field(default_factory=SystemClock)
 
     def close(self) -> None:
@@ -75,7 +80,16 @@ def build_domain(
         setup=SetupHandlers(ctx),
         users=UserHandlers(ctx),
         calls=CallHandlers(ctx),
+        webhooks=WebhookHandlers(ctx, webhook_policy(settings)),
         clock=clock,
+    )
+
+
+def webhook_policy(settings: Settings) -> WebhookPolicy:
+    """Which URLs webhooks may name, and their secrets (derived from the deployment's)."""
+    outbound = OutboundPolicy(parse_networks(settings.webhook_allowed_networks))
+    return WebhookPolicy(
+        check_url=outbound.check, secret_of=functools.partial(secret_for, secret_key(settings))
     )
 
 

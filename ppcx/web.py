@@ -74,6 +74,7 @@ def create_app(
             app=domain.app,
             setup=domain.setup,
             users=domain.users,
+            webhooks=domain.webhooks,
             calls=domain.calls,
             auctions=exchange.auctions,
             call_life=exchange.call_life,

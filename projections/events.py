@@ -17,6 +17,7 @@ from domain.publisher import Publisher
 from domain.receipt import CommandReceipt
 from domain.target import Target
 from domain.user import User
+from domain.webhook import Webhook
 
 READS = Reads(
     "projections/ingest.sql",
@@ -36,6 +37,7 @@ READS = Reads(
         Buyer.HoldPlaced,
         Buyer.HoldPosted,
         Buyer.HoldVoided,
+        Webhook,  # webhooks (nothing secret: none is stored)
         Call,  # pings, bids, calls (LIKE 'Call.%') and the rollups
     ),
     ignores=(

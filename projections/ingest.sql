@@ -90,6 +90,52 @@ SELECT originator_id, json_extract_string(state, '$.role'), json_extract_string(
 FROM ev WHERE name = 'ApiKey.Issued'
 ON CONFLICT (key_id) DO NOTHING;
 
+-- webhooks: a row per registration, then each batch's last change, status and secret version
+INSERT INTO webhooks
+SELECT originator_id, json_extract_string(state, '$.owner_role'),
+       json_extract_string(state, '$.owner_id'), json_extract_string(state, '$.url'),
+       json_extract_string(state, '$.method'), CAST(json_extract(state, '$.events') AS VARCHAR),
+       json_extract_string(state, '$.description'), 'active', 1,
+       CAST(json_extract_string(state, '$.timestamp') AS TIMESTAMPTZ),
+       json_extract_string(state, '$.by'), originator_version,
+       CAST(json_extract_string(state, '$.timestamp') AS TIMESTAMPTZ),
+       json_extract_string(state, '$.by')
+FROM ev WHERE name = 'Webhook.Registered'
+ON CONFLICT (webhook_id) DO NOTHING;
+
+UPDATE webhooks SET
+    url = json_extract_string(c.state, '$.url'),
+    method = json_extract_string(c.state, '$.method'),
+    events = CAST(json_extract(c.state, '$.events') AS VARCHAR),
+    description = json_extract_string(c.state, '$.description')
+FROM (SELECT originator_id AS id, arg_max(state, notification_id) AS state
+      FROM ev WHERE name = 'Webhook.Changed' GROUP BY originator_id) c
+WHERE webhooks.webhook_id = c.id;
+
+UPDATE webhooks SET
+    secret_version = CAST(json_extract_string(c.state, '$.version') AS INTEGER)
+FROM (SELECT originator_id AS id, arg_max(state, notification_id) AS state
+      FROM ev WHERE name = 'Webhook.SecretRotated' GROUP BY originator_id) c
+WHERE webhooks.webhook_id = c.id;
+
+UPDATE webhooks SET status = c.status
+FROM (SELECT originator_id AS id,
+             arg_max(CASE name WHEN 'Webhook.Paused' THEN 'paused'
+                               WHEN 'Webhook.Resumed' THEN 'active' ELSE 'removed' END,
+                     notification_id) AS status
+      FROM ev WHERE name IN ('Webhook.Paused', 'Webhook.Resumed', 'Webhook.Removed')
+      GROUP BY originator_id) c
+WHERE webhooks.webhook_id = c.id;
+
+UPDATE webhooks SET
+    version = c.version,
+    changed_at = CAST(json_extract_string(c.state, '$.timestamp') AS TIMESTAMPTZ),
+    changed_by = json_extract_string(c.state, '$.by')
+FROM (SELECT originator_id AS id, max(originator_version) AS version,
+             arg_max(state, notification_id) AS state
+      FROM ev WHERE name LIKE 'Webhook.%' GROUP BY originator_id) c
+WHERE webhooks.webhook_id = c.id;
+
 -- every change after a creation as (object, key, new JSON value): the last value per key wins
 CREATE OR REPLACE TEMP TABLE setup_sets AS
 SELECT id, notification_id, key, json_extract(changes, '$.' || key) AS value

@@ -56,6 +56,14 @@ CREATE TABLE IF NOT EXISTS number_pools (
     numbers VARCHAR, lease_ttl_s INTEGER, allowed_origins VARCHAR, created_at TIMESTAMPTZ,
     created_by VARCHAR, version BIGINT, changed_at TIMESTAMPTZ, changed_by VARCHAR
 );
+-- webhooks' current values (nothing secret: the signing secret is derived, never stored);
+-- `events` is JSON text, `status` active|paused|removed
+CREATE TABLE IF NOT EXISTS webhooks (
+    webhook_id VARCHAR PRIMARY KEY, owner_role VARCHAR, owner_id VARCHAR, url VARCHAR,
+    method VARCHAR, events VARCHAR, description VARCHAR, status VARCHAR,
+    secret_version INTEGER, created_at TIMESTAMPTZ, created_by VARCHAR, version BIGINT,
+    changed_at TIMESTAMPTZ, changed_by VARCHAR
+);
 -- API keys, never their hash
 CREATE TABLE IF NOT EXISTS api_keys (
     key_id VARCHAR PRIMARY KEY, role VARCHAR, owner_id VARCHAR, label VARCHAR,

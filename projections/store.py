@@ -46,6 +46,7 @@ DATA_TABLES = (
     "tracking_numbers",
     "number_pools",
     "api_keys",
+    "webhooks",
     "setup_changes",
     "disputes",
     "pings",

@@ -42,6 +42,7 @@ from domain.publisher import Publisher
 from domain.receipt import CommandReceipt
 from domain.target import Target
 from domain.user import User
+from domain.webhook import Webhook
 from eventstore.rows import ChainedRow
 from exchange.auction import Bid, rank
 
@@ -72,6 +73,7 @@ READS = Reads(
     ),
     ignores=(
         User,
+        Webhook,
         Campaign.PublisherAllowed,  # who may ping is the handler's check, not a replayed one
         Campaign.PublisherDisallowed,
         Call.BidRejected,  # an auction is re-run from the bids received

@@ -51,6 +51,7 @@ from domain.receipt import CommandReceipt
 from domain.schedule import LocalPeriods, local_periods
 from domain.target import Target
 from domain.user import User
+from domain.webhook import Webhook
 from eventstore.application import PPCXApplication
 from eventstore.rows import ChainedRow
 from exchange.config_sync import ConfigSync
@@ -144,6 +145,7 @@ READS = Reads(
     # (`ConfigSync.sync_aggregates`): the fold only collects which ones exist
     ignores=(
         User,
+        Webhook,
         Buyer.CreditLimitChanged,
         Buyer.FundsDeposited,
         Buyer.HoldPlaced,  # a reservation opens at AuctionDecided or CallRouted

@@ -32,6 +32,7 @@ from domain.publisher import Publisher
 from domain.receipt import CommandReceipt
 from domain.target import Target
 from domain.user import User
+from domain.webhook import Webhook
 from projections.readers import NoProjections
 
 router = APIRouter(tags=["reading"])
@@ -42,6 +43,7 @@ TIMELINE_READS = Reads(
     ignores=(
         ApiKey,
         User,
+        Webhook,
         BlockedCaller,
         Buyer,
         CallerHistory,

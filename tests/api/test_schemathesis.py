@@ -27,6 +27,7 @@ EXAMPLES_PER_OPERATION = 20
 SEED = 1
 TEXT = "printable text (str.isprintable)"
 PHONE = "a phone number that exists (phonenumbers), beyond the E.164 shape"
+WEBHOOK_URL = "a URL with a host, no credentials or fragment, a public IP literal, pixel tokens"
 # operation -> why a schema-valid request may be 422
 RULES_BEYOND_SCHEMA: dict[str, str] = {
     "POST /v1/publishers": TEXT,
@@ -63,6 +64,9 @@ RULES_BEYOND_SCHEMA: dict[str, str] = {
     "PATCH /v1/campaigns/{campaign_id}": f"{TEXT}; payout against min_bid and margin",
     "PATCH /v1/targets/{target_id}": f"{TEXT}; a bid or an rtb_url, not both; a schedule's hours; "
     "the target as a whole stays valid",
+    "POST /v1/webhooks": f"{WEBHOOK_URL}; events each once",
+    "PATCH /v1/webhooks/{webhook_id}": f"{WEBHOOK_URL}; events each once",
+    "GET /v1/webhooks": "an opaque cursor this API issued",
 }
 POSITIVE_DEFAULT = ["2xx", "3xx", "401", "403", "404", "409", "429", "5xx"]
 
