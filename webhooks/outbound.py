@@ -17,27 +17,13 @@ from urllib.parse import urlsplit
 from domain.errors import ValidationError
 from domain.limits import WEBHOOK_URL_LENGTH
 from domain.webhook import WebhookMethod
+from webhooks.pixels import TOKENS as PIXEL_FILLERS
 
 Address = IPv4Address | IPv6Address
 Network = IPv4Network | IPv6Network
 SCHEMES = frozenset({"http", "https"})
-# a pixel's tokens (API.md "Webhooks and pixels"), filled in URL-encoded at delivery
-PIXEL_TOKENS = frozenset(
-    {
-        "call_id",
-        "event",
-        "campaign_id",
-        "publisher_id",
-        "source",
-        "keyword",
-        "click_id",
-        "payout",
-        "revenue",
-        "duration_s",
-        "state",
-        "zip",
-    }
-)
+# a pixel's tokens (API.md "Webhooks and pixels"): those `webhooks.pixels` fills
+PIXEL_TOKENS = frozenset(PIXEL_FILLERS)
 _TOKEN = re.compile(r"\{([a-z_]+)\}")
 _HARMLESS = "x"  # what a token stands for while the template is checked as a URL
 

@@ -38,6 +38,7 @@ from domain.receipt import CommandReceipt
 from domain.redaction import CallContext, Viewer, event_audience, redact_event
 from domain.target import Target
 from domain.user import User
+from domain.webhook import Webhook
 from domain.webhook_events import SENT_FOR, WebhookEvent
 
 StoredEvents = Sequence[tuple[str, Mapping[str, Any]]]
@@ -57,6 +58,7 @@ READS = Reads(
         Call.CallRouted,
         ApiKey,
         User,
+        Webhook,
         BlockedCaller,
         Buyer,
         CallerHistory,
