@@ -24,6 +24,13 @@ from ppcx.commands.common import configure_logging, console, fail, load_settings
 from ppcx.secrets import audit_key
 from ppcx.services import ServiceError, ServiceRunner
 from projections.checkpoints import CHECKPOINT_INTERVAL_S, Checkpoints
+from projections.conversions import (
+    ConversionFormat,
+    Worth,
+    conversions,
+    ga4_lines,
+    google_ads_csv,
+)
 from projections.export import export_directory, export_parquet
 from projections.projector import Projector, ProjectorStats
 from projections.readers import NoProjections, open_snapshot
@@ -325,9 +332,23 @@ def report(
     print_result(result.columns, result.rows, fmt, title=name)
 
 
-def export(to: Path = typer.Option(..., "--to", help="directory for the Parquet files")) -> None:
+export_app = typer.Typer(
+    help="Export the tables to Parquet (`--to DIR`), or conversions for ad platforms.",
+    invoke_without_command=True,
+)
+
+
+@export_app.callback()
+def export(
+    ctx: typer.Context,
+    to: Path | None = typer.Option(None, "--to", help="directory for the Parquet files"),
+) -> None:
     """Export the tables to Parquet, partitioned by day (the only command that writes files:
-    under `--to`, and nowhere else)."""
+    under `--to`, and nowhere else); `ppcx export conversions` writes to standard output."""
+    if ctx.invoked_subcommand is not None:
+        return
+    if to is None:
+        raise fail("--to DIR is required (or: ppcx export conversions --help)", code=2)
     settings = load_settings()
     try:
         directory = export_directory(to)
@@ -346,3 +367,42 @@ def export(to: Path = typer.Option(..., "--to", help="directory for the Parquet 
     for table, rows in written.items():
         console.print(f"{table:18s} {rows:>12,} rows", highlight=False)
     console.print(f"export: written under {directory}", markup=False, highlight=False)
+
+
+@export_app.command("conversions")
+def export_conversions(
+    fmt: ConversionFormat = typer.Option(
+        ConversionFormat.GOOGLE_ADS, "--format", help="google-ads (CSV) or ga4 (JSON lines)"
+    ),
+    since: str = typer.Option(..., "--from", help="first instant, RFC 3339 UTC"),
+    until: str = typer.Option(..., "--until", help="end instant (excluded), RFC 3339 UTC"),
+    publisher: str | None = typer.Option(None, help="only this publisher's calls (pub_…)"),
+    currency: str = typer.Option("USD", help="ISO 4217 code written with each value"),
+) -> None:
+    """Billed and converted calls that came from an ad click, as Google Ads' offline
+    click-conversion upload file or GA4 Measurement Protocol payloads, on standard output.
+    With --publisher a qualified call is worth the publisher's payout, else the revenue."""
+    start, end = utc_time(since, "--from"), utc_time(until, "--until")
+    if end <= start:
+        raise fail("--until must be after --from", code=2)
+    if len(currency) != 3 or not currency.isascii() or not currency.isalpha():
+        raise fail("--currency must be a three-letter code such as USD", code=2)
+    settings = load_settings()
+    try:
+        con = open_snapshot(settings.resolved_duckdb_path)
+    except NoProjections as error:
+        raise fail(str(error)) from None
+    try:
+        found = conversions(
+            con,
+            start,
+            end,
+            publisher_id=publisher,
+            worth=Worth.PAYOUT if publisher else Worth.REVENUE,
+        )
+    finally:
+        con.close()
+    if fmt == ConversionFormat.GOOGLE_ADS:
+        sys.stdout.write(google_ads_csv(found, currency.upper()))
+    else:
+        sys.stdout.write("".join(line + "\n" for line in ga4_lines(found, currency.upper())))
