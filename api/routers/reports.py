@@ -8,9 +8,10 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from fastapi import APIRouter, Depends, Path, Query
+from fastapi import APIRouter, Depends, Path, Query, Response
 
 from api.auth import Principal, require, services
+from api.openapi import problems
 from api.params import QueryTime
 from api.problems import Problem
 from api.services import ApiServices
@@ -18,6 +19,13 @@ from domain import redaction
 from domain.api_key import Role
 from domain.limits import GROUP_BY_LENGTH_MAX
 from domain.money import format_cents
+from projections.conversions import (
+    ConversionFormat,
+    Worth,
+    conversions,
+    ga4_lines,
+    google_ads_csv,
+)
 from projections.readers import NoProjections
 from projections.reports import REPORTS, ReportError, dimension_column, run_report
 
@@ -114,3 +122,68 @@ async def report(
     elif not dims and name == "attribution":
         dims = ["source"]
     return await s.call(report_rows, s, who, name, dims, start, end)
+
+
+CSV = "text/csv"
+NDJSON = "application/x-ndjson"
+CONVERSIONS_ANSWER: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "Google Ads' offline click-conversion file (CSV), or GA4 Measurement "
+        "Protocol bodies (one JSON object per line)",
+        "content": {
+            CSV: {
+                "schema": {"type": "string"},
+                "example": "Google Click ID,Conversion Name,Conversion Time,Conversion Value,"
+                "Conversion Currency\nCj0KCQ…,PPCX qualified call,2026-11-02 15:04:05+0000,"
+                "30.00,USD\n",
+            },
+            NDJSON: {
+                "schema": {"type": "string"},
+                "example": '{"client_id":"ppcx.call_…","timestamp_micros":1793631845000000,'
+                '"events":[{"name":"ppcx_qualified_call","params":{"click_id":"Cj0KCQ…",'
+                '"transaction_id":"call_…:ppcx_qualified_call","value":30.00,'
+                '"currency":"USD"}}]}\n',
+            },
+        },
+    },
+    **problems(403, 422, 503),
+}
+
+
+@router.get("/v1/conversions", response_class=Response, responses=CONVERSIONS_ANSWER)
+async def conversions_file(
+    start: QueryTime = Query(alias="from", examples=["2026-11-01T00:00:00Z"]),
+    end: QueryTime = Query(alias="until", examples=["2026-12-01T00:00:00Z"]),
+    file_format: ConversionFormat = Query(default=ConversionFormat.GOOGLE_ADS, alias="format"),
+    currency: str = Query(default="USD", pattern="^[A-Z]{3}$", examples=["USD"]),
+    who: Principal = Depends(require(Role.PUBLISHER)),
+    s: ApiServices = Depends(services),
+) -> Response:
+    """Offline conversions for ad platforms: calls completed in [from, until) that came from
+    an ad click (`attribution.click_id`) and were billed (not reversed) or converted, as
+    `ppcx export conversions` writes them. A publisher's own calls, each qualified call worth
+    its payout; an admin's, every call, worth the revenue."""
+    if end <= start:
+        raise Problem(
+            422,
+            "until must be after from",
+            errors=[{"field": "until", "message": "until must be after from"}],
+        )
+    mine = who.role == Role.PUBLISHER
+
+    def read() -> list[Any]:
+        try:
+            return conversions(
+                s.reports.cursor(),
+                start,
+                end,
+                publisher_id=who.owner_id if mine else None,
+                worth=Worth.PAYOUT if mine else Worth.REVENUE,
+            )
+        except NoProjections:
+            raise Problem(503, "no projections yet: run `ppcx project`") from None
+
+    found = await s.call(read)
+    if file_format == ConversionFormat.GOOGLE_ADS:
+        return Response(google_ads_csv(found, currency), media_type=CSV)
+    return Response("".join(f"{line}\n" for line in ga4_lines(found, currency)), media_type=NDJSON)

@@ -50,6 +50,7 @@ RULES_BEYOND_SCHEMA: dict[str, str] = {
     "POST /v1/targets/{target_id}/pause": TEXT,
     "GET /v1/invoices/{buyer_id}": "`from` before `to`",
     "GET /v1/statements/{publisher_id}": "`from` before `to`",
+    "GET /v1/conversions": "`from` before `until`",
     "GET /v1/reports/{name}": "group_by dimensions of the report",
     "GET /v1/publishers": "an opaque cursor this API issued",
     "GET /v1/buyers": "an opaque cursor this API issued",

@@ -17,7 +17,7 @@ from domain.clock import ManualClock
 from ppcx.cli import app
 from ppcx.settings import Settings
 from projections.conversions import GOOGLE_ADS_COLUMNS, QUALIFIED_CALL
-from tests.api.conftest import api_settings, auth, build_market, client, project
+from tests.api.conftest import ADMIN_KEY, api_settings, auth, build_market, client, project
 from tests.api.test_serve import _env
 
 __all__ = ["api_settings", "client"]
@@ -68,3 +68,20 @@ def test_a_billed_call_from_a_click_is_exported_for_google_ads_and_ga4(
     assert backwards.exit_code == 2
     other = run("--from", start, "--until", end, "--publisher", "pub_" + "0" * 32)
     assert other.stdout.splitlines() == [",".join(GOOGLE_ADS_COLUMNS)]
+    # the same file over HTTP, for the owning publisher (an admin: every call, at revenue)
+    params = {"from": start, "until": end}
+    answer = client.get("/v1/conversions", params=params, headers=auth(key))
+    assert answer.status_code == 200, answer.text
+    assert answer.headers["content-type"].startswith("text/csv")
+    assert answer.text == mine.stdout
+    other_key = next(k for p, k in market.publishers.items() if p != publisher_id)
+    theirs = client.get("/v1/conversions", params=params, headers=auth(other_key))
+    assert theirs.text.splitlines() == [",".join(GOOGLE_ADS_COLUMNS)]
+    buyer_key = next(iter(market.buyers.values()))
+    assert client.get("/v1/conversions", params=params, headers=auth(buyer_key)).status_code == 403
+    ga4_http = client.get(
+        "/v1/conversions", params={**params, "format": "ga4"}, headers=auth(ADMIN_KEY)
+    )
+    assert ga4_http.text == ga4.stdout
+    wrong = client.get("/v1/conversions", params={"from": end, "until": start}, headers=auth(key))
+    assert wrong.status_code == 422
