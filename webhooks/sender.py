@@ -9,15 +9,20 @@ import asyncio
 import socket
 import time
 from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
 from ipaddress import IPv6Address
 from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 
-from eventstore.deliveries import EXCERPT_BYTES_MAX
-from webhooks.deliveries import AttemptResult
+from domain.webhook import WebhookMethod
+from eventstore.deliveries import EXCERPT_BYTES_MAX, DeliveryRow
+from webhooks.deliveries import AttemptResult, body_of
 from webhooks.outbound import Address, Network, address_allowed, ip_address_of
+from webhooks.pixels import fill
 from webhooks.retry import AttemptError
+from webhooks.signing import signed
 
 REQUEST_TIMEOUT_S = 10.0  # an attempt's whole deadline: resolving, connecting, answering
 RESOLVE_TIMEOUT_S = 5.0
@@ -25,6 +30,31 @@ RESOLVE_TIMEOUT_S = 5.0
 
 class Refused(Exception):
     """The endpoint's host resolves to an address delivery may not reach (or to none)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    """Where a webhook's deliveries go, and how."""
+
+    method: str  # WebhookMethod
+    url: str  # a GET's: the pixel template
+    role: str  # the owner's (a pixel's buyer-only tokens)
+    secret: str  # signs a POST
+
+
+async def send(
+    client: httpx.AsyncClient,
+    endpoint: Endpoint,
+    delivery: DeliveryRow,
+    at: datetime,
+    allowed: tuple[Network, ...],
+) -> AttemptResult:
+    """One attempt of `delivery`: a POST signed at `at`, or a GET of the filled pixel."""
+    if endpoint.method == WebhookMethod.GET:
+        url = fill(endpoint.url, body_of(delivery), endpoint.role)
+        return await attempt(client, "GET", url, {}, None, allowed)
+    headers = signed(endpoint.secret, delivery.id, at, delivery.body)
+    return await attempt(client, "POST", endpoint.url, headers, delivery.body, allowed)
 
 
 async def resolve(host: str, port: int, allowed: tuple[Network, ...]) -> Address:

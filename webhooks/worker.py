@@ -34,7 +34,6 @@ from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.errors import NotFoundError
 
 from domain.clock import Clock
-from domain.webhook import WebhookMethod
 from eventstore.application import PPCXApplication
 from eventstore.deliveries import DeliveryRow, DeliveryStore
 from handlers.webhooks import WebhookHandlers
@@ -42,7 +41,6 @@ from webhooks.deliveries import (
     AttemptResult,
     DeliveryState,
     after_attempt,
-    body_of,
     from_ms,
     planned,
     stored_events,
@@ -50,10 +48,8 @@ from webhooks.deliveries import (
 )
 from webhooks.outbound import Network
 from webhooks.payloads import SENT_TOPICS
-from webhooks.pixels import fill
 from webhooks.retry import PAUSE_AFTER, AttemptError
-from webhooks.sender import attempt
-from webhooks.signing import signed
+from webhooks.sender import Endpoint, send
 from webhooks.subscribers import WEBHOOK_TOPIC_PREFIX, Subscriber, Subscribers
 
 logger = logging.getLogger(__name__)
@@ -246,12 +242,9 @@ class DeliveryWorker:
     async def _attempt(
         self, client: httpx.AsyncClient, subscriber: Subscriber, delivery: DeliveryRow
     ) -> AttemptResult:
-        if subscriber.method == WebhookMethod.GET:
-            url = fill(subscriber.url, body_of(delivery), subscriber.role)
-            return await attempt(client, "GET", url, {}, None, self.allowed)
         secret = self.secret_of(subscriber.webhook_id, subscriber.secret_version)
-        headers = signed(secret, delivery.id, self.clock.now(), delivery.body)
-        return await attempt(client, "POST", subscriber.url, headers, delivery.body, self.allowed)
+        endpoint = Endpoint(subscriber.method, subscriber.url, subscriber.role, secret)
+        return await send(client, endpoint, delivery, self.clock.now(), self.allowed)
 
     def _recorded(self, delivery: DeliveryRow, result: AttemptResult) -> None:
         now = self.clock.now()
