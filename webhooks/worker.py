@@ -48,7 +48,7 @@ from webhooks.deliveries import (
 )
 from webhooks.outbound import Network
 from webhooks.payloads import SENT_TOPICS
-from webhooks.retry import PAUSE_AFTER, AttemptError
+from webhooks.retry import PAUSE_AFTER, AttemptError, Outcome, classify
 from webhooks.sender import Endpoint, send
 from webhooks.subscribers import WEBHOOK_TOPIC_PREFIX, Subscriber, Subscribers
 
@@ -252,11 +252,17 @@ class DeliveryWorker:
         self.store.record_attempt(delivery, row, state, next_ms)
         self.stats.attempts += 1
         if state is not DeliveryState.DELIVERED:
-            self._pause_if_failing(delivery.webhook_id, now)
+            # a delivery that ran out of retries has failed for PAUSE_AFTER (or for
+            # WEBHOOK_ATTEMPTS_MAX attempts): its endpoint is paused even if its span of
+            # failures falls just short
+            gave_up = state is DeliveryState.FAILED and (
+                result.refused is None and classify(result.result) is Outcome.RETRY
+            )
+            self._pause_if_failing(delivery.webhook_id, now, gave_up=gave_up)
 
-    def _pause_if_failing(self, webhook_id: str, now: datetime) -> None:
+    def _pause_if_failing(self, webhook_id: str, now: datetime, *, gave_up: bool) -> None:
         since_ms = self.store.failing_since_ms(webhook_id)
-        if since_ms is None or now - from_ms(since_ms) < PAUSE_AFTER:
+        if since_ms is None or (not gave_up and now - from_ms(since_ms) < PAUSE_AFTER):
             return
         reason = f"every delivery failed since {from_ms(since_ms).isoformat()}"
         if self.handlers.pause_failing(webhook_id, reason, by=PAUSED_BY):

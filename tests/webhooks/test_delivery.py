@@ -380,6 +380,48 @@ async def test_a_410_fails_a_delivery_at_once(
     assert len(rx.requests) == len(expected)
 
 
+async def test_an_endpoint_failing_for_a_day_is_paused_with_a_reason(
+    domain: Domain,
+    market: Market,
+    hook_settings: Settings,
+    now_clock: ManualClock,
+    store: DeliveryStore,
+    receivers: list[Receiver],
+) -> None:
+    rx = receivers[0]
+    rx.status = 503
+    hook_id, _ = register(domain, Role.ADMIN, None, rx.url)
+    market.auction([])  # one event: ping.rejected
+    await relay(domain, hook_settings)
+    started = now_clock.now()
+    running = start(domain, hook_settings, now_clock, store)
+
+    def paused() -> bool:
+        now_clock.advance(timedelta(minutes=10))
+        return bool(running.worker.stats.paused)
+
+    try:
+        await until(paused, "the webhook paused")
+    finally:
+        await running.halt()
+    webhook = domain.webhooks.get(hook_id, None)
+    assert webhook.paused
+    assert running.worker.stats.paused == [hook_id]
+    assert now_clock.now() - started >= timedelta(hours=23)
+    assert len(rx.requests) > 1
+    (delivery,) = store.of_webhook(hook_id, 10)
+    assert delivery.state == "failed"
+    reasons = [
+        state["reason"]
+        for _, _, topic, state in (
+            (r[0], r[1], r[2], orjson.loads(r[3])) for r in domain.app.store.read_aggregate(hook_id)
+        )
+        if topic.endswith("Webhook.Paused")
+    ]
+    assert reasons
+    assert reasons[0].startswith("every delivery failed since")
+
+
 async def test_a_slow_receiver_does_not_delay_another(
     domain: Domain,
     market: Market,
