@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -107,3 +107,39 @@ class WebhookItem(WebhookOut, Stamped):
 class WebhookPage(BaseModel):
     items: list[WebhookItem]
     next_cursor: str | None = NEXT_CURSOR
+
+
+EXAMPLE_DELIVERY_ID = "msg_q3J0c2lnbmVkLWJvZHktaWQx"
+AT_EXAMPLE = "2026-03-08T07:00:05Z"
+
+
+class AttemptOut(BaseModel):
+    at: str = Field(description="when it was sent (RFC 3339)", examples=[AT_EXAMPLE])
+    status: int | None = Field(description="the endpoint's HTTP status; null: none (`error`)")
+    error: str | None = Field(
+        description="why there was no status (timeout, connection) or why nothing was sent "
+        "(an address webhooks may not reach)"
+    )
+    outcome: Literal["delivered", "retry", "failed"]
+    latency_ms: int
+    response_excerpt: str = Field(description="the answer's first 512 bytes (UTF-8, lossy)")
+
+
+class DeliveryOut(BaseModel):
+    id: str = Field(
+        description="the `webhook-id` the endpoint received (the same on every attempt)",
+        examples=[EXAMPLE_DELIVERY_ID],
+    )
+    event: str = Field(description="the event type (`webhook.test` for a test)")
+    call_id: str | None
+    version: int | None = Field(description="the call's event sent")
+    state: Literal["pending", "delivered", "failed"]
+    created_at: str = Field(examples=[AT_EXAMPLE])
+    attempts: list[AttemptOut]
+    last_status: int | None = Field(description="the last attempt's HTTP status")
+    next_attempt_at: str | None = Field(description="when it is tried again; null: it is not")
+    payload: dict[str, Any] = Field(description="the body sent (a pixel's tokens come from it)")
+
+
+class DeliveryPage(BaseModel):
+    items: list[DeliveryOut] = Field(description="the newest first")

@@ -165,6 +165,17 @@ LINKS: tuple[Link, ...] = (
     Link("POST /v1/webhooks", "PATCH /v1/webhooks/{webhook_id}"),
     Link("POST /v1/webhooks", "POST /v1/webhooks/{webhook_id}/secret"),
     Link("POST /v1/webhooks", "DELETE /v1/webhooks/{webhook_id}"),
+    Link("POST /v1/webhooks", "GET /v1/webhooks/{webhook_id}/deliveries"),
+    Link("POST /v1/webhooks", "POST /v1/webhooks/{webhook_id}/test"),
+    Link(
+        "POST /v1/webhooks/{webhook_id}/test",
+        "POST /v1/webhooks/{webhook_id}/deliveries/{delivery_id}/retry",
+        200,
+        parameters={
+            "webhook_id": "$request.path.webhook_id",
+            "delivery_id": "$response.body#/id",
+        },
+    ),
     Link("POST /v1/pings", "POST /v1/pings/{ping_id}/post", 200, PING_ID),
     Link("POST /v1/pings/{ping_id}/post", "GET /v1/calls/{call_id}", 200, CALL_ID),
     Link("POST /v1/pings/{ping_id}/post", "POST /v1/calls/{call_id}/events", 200, CALL_ID),
@@ -268,6 +279,7 @@ PATH_ID_PATTERNS = {
     "number_id": "^num_[0-9a-f]{32}$",
     "dispute_id": "^dsp_[0-9a-f]{40}$",
     "webhook_id": "^whk_[0-9a-f]{32}$",
+    "delivery_id": "^msg_[A-Za-z0-9_-]{24}$",
 }
 
 

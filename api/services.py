@@ -16,6 +16,7 @@ from api.keys import KeyHasher
 from api.metrics import Metrics
 from domain.clock import Clock
 from eventstore.application import PPCXApplication
+from eventstore.deliveries import DeliveryStore
 from eventstore.recent import RecentReads
 from exchange.auctions import AuctionService
 from exchange.call_life import CallLife
@@ -28,6 +29,7 @@ from handlers.setup import SetupHandlers
 from handlers.users import UserHandlers
 from handlers.webhooks import WebhookHandlers
 from projections.readers import SnapshotReader
+from webhooks.outbound import Network
 
 T = TypeVar("T")
 KEY_CACHE_MAX_AGE_S = 1.0
@@ -90,6 +92,8 @@ class ApiServices:
     sync_config: Callable[[], int]  # brings Redis's derived state up to the log
     readiness: Callable[[], Awaitable[dict[str, Any]]]  # {checks: {…}, lag: {…} | None}
     key_usage: KeyUsage
+    deliveries: DeliveryStore  # webhook deliveries and their attempts
+    webhook_networks: tuple[Network, ...]  # what webhooks may reach besides public addresses
     known_keys: KeyCache = field(default_factory=KeyCache)
 
     async def call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:

@@ -93,6 +93,19 @@ class WebhookHandlers:
 
         return self.ctx.run(change)
 
+    def pause_failing(self, webhook_id: str, reason: str, by: str) -> bool:
+        """Pause a webhook whose deliveries keep failing, saying why (the delivery worker's
+        call; its owner resumes it) → False when it is paused or removed already."""
+
+        def change() -> tuple[list[PPCXAggregate], bool]:
+            webhook = self.app.find(Webhook, webhook_id)
+            if webhook is None or webhook.removed or webhook.paused:
+                return [], False
+            webhook.pause(reason=reason, by=by, timestamp=self.ctx.now())
+            return [webhook], True
+
+        return self.ctx.run(change)
+
     def rotate_secret(self, cmd: RotateWebhookSecret) -> Webhook:
         def change() -> tuple[list[PPCXAggregate], Webhook]:
             webhook = self.get(cmd.webhook_id, cmd.owner_id)

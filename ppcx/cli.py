@@ -23,6 +23,7 @@ app.command("sql")(analytics.sql)
 app.command("report")(analytics.report)
 app.add_typer(analytics.export_app, name="export")
 app.command("serve")(api.serve)
+app.command("webhooks")(api.webhooks)
 app.add_typer(api.keys_app, name="keys")
 api.keys_app.command("list")(setup.list_keys)
 setup.targets_app.command("set")(targets.set_target)  # one `ppcx targets`: list, show, set

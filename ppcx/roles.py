@@ -6,6 +6,7 @@
 | `relay` | the event log → JetStream, and the signed checkpoints of the head | one |
 | `projector` | the log (or JetStream) → the DuckDB tables readers see | one |
 | `sweeper` | voids expired bids, closes calls that never reported their end | one |
+| `webhooks` | JetStream → webhook deliveries → HTTP (`webhooks.worker`) | one |
 
 `ppcx serve` runs every role in the embedded default, under one supervisor
 (`ppcx.supervisor`); `--role` runs some of them (docker-compose gives each its own service).
@@ -38,6 +39,7 @@ class Role(StrEnum):
     RELAY = "relay"
     PROJECTOR = "projector"
     SWEEPER = "sweeper"
+    WEBHOOKS = "webhooks"
 
 
 class ProjectorSource(StrEnum):
@@ -66,6 +68,7 @@ class ServePlan:
             (Role.RELAY, relay_role),
             (Role.PROJECTOR, projector_role),
             (Role.SWEEPER, sweeper_role),
+            (Role.WEBHOOKS, webhooks_role),
         ):
             if role in self.roles:
                 specs.append(ProcessSpec(role.value, target, (self,)))
@@ -214,3 +217,43 @@ def sweeper_role(plan: ServePlan) -> None:
             await runtime.close()
 
     asyncio.run(main())
+
+
+def webhooks_role(plan: ServePlan) -> None:
+    from ppcx.logs import configure_logging
+
+    configure_logging(role=Role.WEBHOOKS.value)
+    run_webhooks(plan.settings)
+
+
+def run_webhooks(settings: Settings) -> None:
+    """The delivery worker until SIGTERM or SIGINT (`ppcx webhooks`, or `serve`'s role)."""
+    from eventstore.deliveries import FILE_NAME, DeliveryStore
+    from ppcx.bootstrap import build_domain
+    from webhooks.outbound import parse_networks
+    from webhooks.worker import DeliveryWorker, StreamSource
+
+    if settings.nats_url is None:
+        raise RuntimeError("the webhooks role reads JetStream: PPCX's NATS URL is not set")
+    domain = build_domain(settings)
+    store = DeliveryStore(settings.resolved_data_dir / FILE_NAME)
+    worker = DeliveryWorker(
+        domain.app,
+        domain.webhooks,
+        store,
+        domain.clock,
+        parse_networks(settings.webhook_allowed_networks),
+        domain.webhooks.policy.secret_of,
+    )
+    source = StreamSource(
+        str(settings.nats_url), settings.nats_stream, settings.nats_subject_prefix
+    )
+
+    async def main() -> None:
+        await worker.run(source, _stop_on_signals())
+
+    try:
+        asyncio.run(main())
+    finally:
+        store.close()
+        domain.close()

@@ -18,6 +18,8 @@ from api.key_usage import KeyUsage
 from api.metrics import Metrics
 from api.services import ApiConfig, ApiServices
 from domain.clock import Clock
+from eventstore.deliveries import FILE_NAME as DELIVERIES_FILE
+from eventstore.deliveries import DeliveryStore
 from exchange.dni import DniLeases
 from exchange.keys import Keys
 from portal import app as portal
@@ -27,6 +29,7 @@ from ppcx.secrets import secret_key
 from ppcx.settings import Settings
 from ppcx.tuning import settle_garbage_collector
 from projections.readers import SnapshotReader
+from webhooks.outbound import parse_networks
 
 logger = logging.getLogger(__name__)
 SYNC_INTERVAL_S = 0.25
@@ -90,6 +93,8 @@ def create_app(
             executor=runtime.executor,
             sync_config=runtime.sync_config,
             readiness=readiness,
+            deliveries=DeliveryStore(settings.resolved_data_dir / DELIVERIES_FILE),
+            webhook_networks=parse_networks(settings.webhook_allowed_networks),
             key_usage=KeyUsage(exchange.redis_async, Keys(settings.redis_prefix), domain.clock),
         )
         await runtime.start()
@@ -113,6 +118,7 @@ def create_app(
             stop.set()
             await asyncio.gather(*loops, return_exceptions=True)
             services.reports.close()
+            services.deliveries.close()
             await runtime.close()
 
     app = build_app(lifespan, access_log=settings.access_log)

@@ -32,15 +32,15 @@ def serve(
     role: list[Role] = typer.Option(
         [],
         help="run only these roles (repeatable; default: all of them — api, relay, "
-        "projector, sweeper)",
+        "projector, sweeper, webhooks)",
     ),
     projector_source: ProjectorSource = typer.Option(
         ProjectorSource.LOG, help="where the projector reads events: the log, or JetStream"
     ),
 ) -> None:
-    """Serve the whole system: the HTTP API's workers, the relay, the projector and the
-    sweeper, supervised together (a dead one is restarted; Ctrl-C or SIGTERM stops all).
-    The embedded Redis and NATS are used when none are configured."""
+    """Serve the whole system: the HTTP API's workers, the relay, the projector, the sweeper
+    and the webhook delivery worker, supervised together (a dead one is restarted; Ctrl-C or
+    SIGTERM stops all). The embedded Redis and NATS are used when none are configured."""
     from prometheus_client import multiprocess
 
     from ppcx.supervisor import Supervisor
@@ -98,6 +98,20 @@ def serve(
         raise fail(str(error)) from None
     if code:
         raise typer.Exit(code)
+
+
+def webhooks() -> None:
+    """Deliver webhooks and pixels: read the events from JetStream (a durable consumer), send
+    each subscriber its calls' events, retry, record every attempt. `ppcx serve` runs it too."""
+    from ppcx.roles import run_webhooks
+
+    configure_logging(role=Role.WEBHOOKS.value)
+    settings = load_settings()
+    try:
+        with ServiceRunner(settings).session() as endpoints:
+            run_webhooks(settings.model_copy(update={"nats_url": endpoints.nats_url}))
+    except ServiceError as error:
+        raise fail(str(error)) from None
 
 
 @keys_app.command("create")

@@ -111,7 +111,7 @@ def test_keys_create_then_serve_with_two_workers_and_stop(
             time.sleep(0.2)
         state_file = Path(settings.data_dir) / "serve.json"
         roles = orjson.loads(state_file.read_bytes())["processes"]
-        assert set(roles) == {"api-1", "api-2", "relay", "projector", "sweeper"}
+        assert set(roles) == {"api-1", "api-2", "relay", "projector", "sweeper", "webhooks"}
         assert sorted(roles.values()) == sorted(_workers(server.pid))
         # any role that dies is replaced: an API worker, the relay, the projector
         for name in ("api-1", "relay", "projector"):
@@ -120,7 +120,7 @@ def test_keys_create_then_serve_with_two_workers_and_stop(
                 lambda name=name: (
                     orjson.loads(state_file.read_bytes())["processes"][name]
                     not in (roles[name], None)
-                    and len(_workers(server.pid)) == 5
+                    and len(_workers(server.pid)) == 6
                 ),
                 f"{name} was not replaced",
                 log,

@@ -24,7 +24,16 @@ def _compose() -> dict[str, dict[str, object]]:
 
 def test_production_shape_is_complete() -> None:
     services = _compose()
-    assert {"postgres", "redis", "nats", "api", "relay", "projector", "sweeper"} <= services.keys()
+    assert {
+        "postgres",
+        "redis",
+        "nats",
+        "api",
+        "relay",
+        "projector",
+        "sweeper",
+        "webhooks",
+    } <= services.keys()
     assert "-js" in services["nats"]["command"]  # type: ignore[operator]
     for name in ("postgres", "redis", "nats", "api"):
         assert "healthcheck" in services[name], name
@@ -33,7 +42,7 @@ def test_production_shape_is_complete() -> None:
 def test_every_ppcx_service_runs_an_existing_subcommand_with_valid_options() -> None:
     cli = typer.main.get_command(app)
     built = {name: s for name, s in _compose().items() if "build" in s}
-    assert set(built) == {"api", "relay", "projector", "sweeper"}
+    assert set(built) == {"api", "relay", "projector", "sweeper", "webhooks"}
     for name, service in built.items():
         args = service["command"]
         assert isinstance(args, list), name
