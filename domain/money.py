@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from decimal import ROUND_HALF_EVEN, Decimal
 
 from domain.errors import ValidationError
+from domain.invariant import invariant
 
 CURRENCY = "USD"
 MAX_AMOUNT_CENTS = 10**13  # $100 billion: anything above is a typo or an attack
@@ -66,8 +67,10 @@ def parse_cents(text: object, field: str = "amount", *, allow_negative: bool = F
 
 
 def format_cents(cents: int) -> str:
-    """ "45.50" from 4550; "-0.05" from -5."""
-    require_cents(cents, allow_negative=True)
+    """ "45.50" from 4550; "-0.05" from -5. Any whole number of cents: MAX_AMOUNT_CENTS bounds
+    an amount given as input, not a sum read back (an account's total of many deposits may
+    pass it, and must still be shown)."""
+    invariant(isinstance(cents, int) and not isinstance(cents, bool), "cents are an int")
     sign = "-" if cents < 0 else ""
     units, fraction = divmod(abs(cents), 100)
     return f"{sign}{units}.{fraction:02d}"
