@@ -35,6 +35,8 @@ class Webhook(PPCXAggregate):
         Resumed: type[PPCXAggregate.Event]
         Removed: type[PPCXAggregate.Event]
 
+    resumed_at: datetime | None = None  # when it was last resumed (None: never paused)
+
     @event("Registered")
     def __init__(
         self,
@@ -84,7 +86,9 @@ class Webhook(PPCXAggregate):
 
     @event("Resumed")
     def resume(self, by: str, timestamp: datetime) -> None:
+        """Its failing is counted afresh from now (a day of new failures pauses it again)."""
         self.paused = False
+        self.resumed_at = timestamp
 
     @event("Removed")
     def remove(self, by: str, timestamp: datetime) -> None:

@@ -39,6 +39,7 @@ class Subscriber:
     secret_version: int
     active: bool  # not paused (removed ones are not subscribers at all)
     registered_at: datetime  # it hears of events from then on, not of older ones
+    resumed_at: datetime | None = None  # its failing window starts again from here
 
 
 class Subscribers:
@@ -116,4 +117,5 @@ def _subscriber(webhook: Webhook, registered_at: datetime) -> Subscriber:
         secret_version=webhook.secret_version,
         active=not webhook.paused,
         registered_at=registered_at,
+        resumed_at=webhook.resumed_at,
     )

@@ -262,9 +262,17 @@ class DeliveryWorker:
 
     def _pause_if_failing(self, webhook_id: str, now: datetime, *, gave_up: bool) -> None:
         since_ms = self.store.failing_since_ms(webhook_id)
-        if since_ms is None or (not gave_up and now - from_ms(since_ms) < PAUSE_AFTER):
+        if since_ms is None:
             return
-        reason = f"every delivery failed since {from_ms(since_ms).isoformat()}"
+        since = from_ms(since_ms)
+        subscriber = self.subscribers.get(webhook_id)
+        resumed_at = subscriber.resumed_at if subscriber is not None else None
+        if resumed_at is not None and since < resumed_at:
+            since = resumed_at  # resumed by its owner: a fresh day to fail in
+            gave_up = False  # a delivery given up on since was begun before the resume
+        if not gave_up and now - since < PAUSE_AFTER:
+            return
+        reason = f"every delivery failed since {since.isoformat()}"
         if self.handlers.pause_failing(webhook_id, reason, by=PAUSED_BY):
             self.stats.paused.append(webhook_id)
             logger.warning("webhooks: paused %s: %s", webhook_id, reason)

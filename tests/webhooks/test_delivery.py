@@ -20,7 +20,14 @@ from standardwebhooks.webhooks import Webhook as StandardWebhook
 
 from domain.api_key import Role
 from domain.clock import ManualClock
-from domain.commands import CompleteCall, FailOver, PostCall, RecordAnswer, RegisterWebhook
+from domain.commands import (
+    ChangeWebhook,
+    CompleteCall,
+    FailOver,
+    PostCall,
+    RecordAnswer,
+    RegisterWebhook,
+)
 from domain.ids import new_id
 from domain.webhook_events import SENT_FOR, WebhookEvent
 from eventstore.deliveries import FILE_NAME, DeliveryStore
@@ -495,3 +502,48 @@ async def test_an_event_recorded_twice_is_one_delivery(
     )
     assert running.worker.record(message) == 1
     assert running.worker.record(message) == 0
+
+
+async def test_a_resumed_endpoint_gets_a_fresh_day_before_it_is_paused_again(
+    domain: Domain,
+    market: Market,
+    hook_settings: Settings,
+    now_clock: ManualClock,
+    store: DeliveryStore,
+    receivers: list[Receiver],
+) -> None:
+    rx = receivers[0]
+    rx.status = 503
+    hook_id, _ = register(domain, Role.ADMIN, None, rx.url)
+    market.auction([])
+    await relay(domain, hook_settings)
+    running = start(domain, hook_settings, now_clock, store)
+
+    def paused() -> bool:
+        now_clock.advance(timedelta(minutes=10))
+        return bool(running.worker.stats.paused)
+
+    try:
+        await until(paused, "the webhook paused")
+    finally:
+        await running.halt()
+    domain.webhooks.change(ChangeWebhook(hook_id, by="owner", paused=False))
+    resumed_at = now_clock.now()
+    market.auction([])  # a new event for the resumed endpoint, which still answers 503
+    await relay(domain, hook_settings)
+    running = start(domain, hook_settings, now_clock, store)
+
+    def failed_again() -> bool:
+        now_clock.advance(timedelta(minutes=10))
+        attempts = [d.attempts for d in store.of_webhook(hook_id, 10)]
+        return max(attempts) > 1 and len(attempts) == 2
+
+    try:
+        await until(failed_again, "the new delivery retried")
+        assert not domain.webhooks.get(hook_id, None).paused  # hours, not a day, of failing
+        assert running.worker.stats.paused == []
+        await until(paused, "the webhook paused again")
+    finally:
+        await running.halt()
+    assert now_clock.now() - resumed_at >= timedelta(hours=23)
+    assert domain.webhooks.get(hook_id, None).paused
