@@ -1,9 +1,11 @@
-"""Invite links: `/invite/<token>`, the token `inv_<user hex>_<secret>`. Its user part finds the
+"""Invite links: `/invite?token=<token>` (in the query, which access logs leave out), the
+token `inv_<user hex>_<secret>`. Its user part finds the
 account without an index; only a keyed hash of the whole token is stored (as for API keys)."""
 
 from __future__ import annotations
 
 import secrets
+from urllib.parse import parse_qs, urlsplit
 
 from api.keys import KeyHasher
 from domain.user import normal_email, user_id_for
@@ -11,7 +13,7 @@ from handlers import parse
 from handlers.users import UserHandlers
 
 PREFIX = "inv"
-PATH = "/invite/"
+PATH = "/invite?token="
 
 
 def new_token(user_id: str) -> str:
@@ -58,3 +60,8 @@ def invite(
         by=by,
     )
     return users.invite(command), link(base_url, token)
+
+
+def token_in(invite_link: str) -> str:
+    """The token of an invite link (the demo and the benchmarks accept their own invites)."""
+    return parse_qs(urlsplit(invite_link).query).get("token", [""])[0]

@@ -105,8 +105,9 @@ def _open_invite(request: Request, token: str) -> str:
     return user_id
 
 
-@router.get("/invite/{token}")
-async def invite_page(request: Request, token: str, v: Visitor = Depends(visitor)) -> Response:
+@router.get("/invite")
+async def invite_page(request: Request, v: Visitor = Depends(visitor)) -> Response:
+    token = request.query_params.get("token", "")
     s = services_of(request)
     user = await s.call(s.users.find, _open_invite(request, token))
     if user is None or not user.invite_open_at(s.clock.now()):
@@ -116,9 +117,10 @@ async def invite_page(request: Request, token: str, v: Visitor = Depends(visitor
     return render(request, v, "invite.html", {"email": user.email, "token": token})
 
 
-@router.post("/invite/{token}")
-async def accept_invite(request: Request, token: str, v: Visitor = Depends(visitor)) -> Response:
+@router.post("/invite")
+async def accept_invite(request: Request, v: Visitor = Depends(visitor)) -> Response:
     form = await posted(request, v)
+    token = str(form.get("token") or request.query_params.get("token") or "")
     s = services_of(request)
     user_id = _open_invite(request, token)
     password = form.get("password")

@@ -159,7 +159,7 @@ def test_ppcx_users_invite_prints_a_working_link_and_refuses_bad_input(
     )
     assert made.exit_code == 0, made.output
     link = made.output.strip().splitlines()[-1]
-    assert link.startswith("https://ppcx.test/invite/inv_")
+    assert link.startswith("https://ppcx.test/invite?token=inv_")
     again = runner.invoke(
         app, ["users", "invite", "--email", "fin@example.com", "--role", "finance"], env=env
     )

@@ -20,7 +20,7 @@ from api.keys import KeyHasher
 from domain.commands import SetPassword
 from domain.invariant import present
 from handlers import parse
-from portal.invites import invite, token_hash, user_of
+from portal.invites import invite, token_hash, token_in, user_of
 from portal.passwords import hash_password
 from ppcx.bootstrap import build_application, build_domain
 from ppcx.secrets import secret_key
@@ -74,7 +74,7 @@ def _people(settings: Settings, buyer_id: str, publisher_id: str) -> str:
             _, link = invite(
                 domain.users, keys, email=email, role=role, owner_id=owner, by="bench", base_url=""
             )
-            token = link.rsplit("/", 1)[-1]
+            token = token_in(link)
             user_id = present(user_of(token), "an invite token names its user")
             domain.users.set_password(
                 SetPassword(user_id, token_hash(keys, token), hash_password(PASSWORD))

@@ -39,7 +39,7 @@ from api.keys import KeyHasher
 from domain.clock import ManualClock
 from domain.commands import SetPassword
 from domain.invariant import present
-from portal.invites import invite, token_hash, user_of
+from portal.invites import invite, token_hash, token_in, user_of
 from portal.passwords import hash_password
 from ppcx.bootstrap import build_domain
 from ppcx.secrets import secret_key
@@ -529,7 +529,7 @@ def portal_users(settings: Settings, market: _Market, at: datetime) -> list[tupl
                 by="demo",
                 base_url="",
             )
-            token = link.rsplit("/", 1)[-1]
+            token = token_in(link)
             user_id = present(user_of(token), "an invite token names its user")
             domain.users.set_password(
                 SetPassword(user_id, token_hash(keys, token), hash_password(DEMO_PASSWORD))
