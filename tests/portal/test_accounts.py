@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from domain.user import User, user_id_for
+from portal.invites import token_in
 from portal.sessions import COOKIE
 from tests.portal.conftest import PASSWORD, accept, invite_user
 
@@ -160,6 +161,7 @@ def test_ppcx_users_invite_prints_a_working_link_and_refuses_bad_input(
     assert made.exit_code == 0, made.output
     link = made.output.strip().splitlines()[-1]
     assert link.startswith("https://ppcx.test/invite?token=inv_")
+    assert token_in(link) == link.split("token=", 1)[1]
     again = runner.invoke(
         app, ["users", "invite", "--email", "fin@example.com", "--role", "finance"], env=env
     )
