@@ -32,7 +32,15 @@ from portal.pages import (
     sign_in_url,
     visitor,
 )
-from portal.routers import account, admin, buyer_calls, buyer_money, buyer_targets, publisher
+from portal.routers import (
+    account,
+    admin,
+    buyer_calls,
+    buyer_money,
+    buyer_targets,
+    publisher,
+    webhooks,
+)
 from portal.sessions import Session, SessionCodec
 
 STATIC_DIR = Path(__file__).parent / "static"
@@ -64,7 +72,15 @@ def install(app: FastAPI, *, secret: str, public_base_url: str | None, redis_pre
     templates.env.globals["static"] = STATIC_URL
     app.state.portal = Portal(SessionCodec(secret), templates, public_base_url, limiter)
     app.mount(STATIC_URL, StaticFiles(directory=STATIC_DIR), name="portal-assets")
-    for module in (account, admin, buyer_targets, buyer_calls, buyer_money, publisher):
+    for module in (
+        account,
+        admin,
+        buyer_targets,
+        buyer_calls,
+        buyer_money,
+        publisher,
+        webhooks,
+    ):
         app.include_router(module.router)
     _error_pages(app)
 

@@ -35,6 +35,7 @@ BUYER_PAGES = (
     "/buyer/disputes",
     "/buyer/billing",
     "/buyer/performance",
+    "/webhooks",
     "/account",
 )
 PUBLISHER_PAGES = (
@@ -42,6 +43,7 @@ PUBLISHER_PAGES = (
     "/publisher/calls",
     "/publisher/statements",
     "/publisher/numbers",
+    "/webhooks",
     "/account",
 )
 UNLABELLED = """() => [...document.querySelectorAll(
