@@ -147,4 +147,11 @@ def test_the_served_system_left_no_process_behind(
 ) -> None:
     served_system, _ = system
     assert served_system.process.poll() is None
-    assert set(served_system.roles()) == {"api-1", "api-2", "relay", "projector", "sweeper"}
+    assert set(served_system.roles()) == {
+        "api-1",
+        "api-2",
+        "relay",
+        "projector",
+        "sweeper",
+        "webhooks",
+    }
