@@ -137,6 +137,16 @@ class DeliveryStore:
             found = self._db.execute(sql, (now_ms, *skip_webhooks, *skip_ids, limit))
             return [DeliveryRow(*row) for row in found.fetchall()]
 
+    def recorded(self, delivery_ids: Sequence[str]) -> set[str]:
+        """Those of `delivery_ids` that are recorded (by the primary key: cheap)."""
+        marks = ",".join("?" * len(delivery_ids))
+        with self._lock:
+            found = self._db.execute(
+                f"SELECT id FROM deliveries WHERE id IN ({marks})",  # noqa: S608 - marks
+                tuple(delivery_ids),
+            )
+            return {row[0] for row in found.fetchall()}
+
     def get(self, delivery_id: str) -> DeliveryRow | None:
         with self._lock:
             row = self._db.execute(

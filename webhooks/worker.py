@@ -42,7 +42,7 @@ from webhooks.deliveries import (
     DeliveryState,
     after_attempt,
     from_ms,
-    planned,
+    planned_through,
     stored_events,
     to_ms,
 )
@@ -181,8 +181,13 @@ class DeliveryWorker:
             return 0
         call_id = event["originator_id"]
         events = stored_events(self.app.store.read_aggregate(call_id))
-        rows = planned(
-            self.subscribers, call_id, event["originator_version"], events, self.clock.now()
+        rows = planned_through(
+            self.subscribers,
+            call_id,
+            event["originator_version"],
+            events,
+            self.clock.now(),
+            self.store.recorded,
         )
         return self.store.add(rows) if rows else 0
 
