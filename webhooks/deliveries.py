@@ -8,7 +8,7 @@ stream delivers twice is recorded once, and a retried body is byte-identical."""
 from __future__ import annotations
 
 import random
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -18,7 +18,7 @@ import orjson
 
 from eventstore.deliveries import AttemptRow, DeliveryRow, DeliveryStore
 from eventstore.rows import StoredRow
-from webhooks.payloads import SENT_TOPICS, Payload, Recipient, encode, payload
+from webhooks.payloads import SENT_TOPICS, Payload, Recipient, encode, message_id, payload
 from webhooks.retry import AttemptError, Outcome, classify, next_attempt_at
 from webhooks.subscribers import Subscribers
 
@@ -85,6 +85,41 @@ def planned(
             )
         )
     return rows
+
+
+def planned_through(
+    subscribers: Subscribers,
+    call_id: str,
+    version: int,
+    events: Sequence[tuple[str, Mapping[str, Any]]],
+    now: datetime,
+    recorded: Callable[[Sequence[str]], set[str]],
+) -> list[DeliveryRow]:
+    """The deliveries of the call's events up to `version` that `recorded` does not know yet.
+
+    Not only `version`'s: a worker killed mid-batch leaves messages unacknowledged that
+    JetStream redelivers only after its ack wait, while the next worker records the later ones.
+    A call's earlier events recorded with its later one keep its deliveries in order (the
+    store offers a call's next delivery only once the ones before are done)."""
+    wanted: dict[str, int] = {}
+    for v in range(1, min(version, len(events)) + 1):
+        topic, state = events[v - 1]
+        kind = SENT_TOPICS.get(topic)
+        if kind is None:
+            continue
+        at = datetime.fromisoformat(state["timestamp"])
+        for s in subscribers.hearing(kind, at):
+            wanted[message_id(s.webhook_id, call_id, v)] = v
+    if not wanted:
+        return []
+    known = recorded(list(wanted))
+    versions = sorted({v for id_, v in wanted.items() if id_ not in known})
+    return [
+        row
+        for v in versions
+        for row in planned(subscribers, call_id, v, events, now)
+        if row.id not in known
+    ]
 
 
 @dataclass(frozen=True, slots=True)

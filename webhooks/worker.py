@@ -4,7 +4,9 @@
   stream. For an event of `SENT_FOR` it builds each subscriber's body from the call's stored
   events and records the deliveries, *then* acknowledges the message: a worker that dies before
   the record gets the message again; after it, the record is there (and a second record of
-  the same delivery id is none). A webhook's own event makes the subscriber cache stale.
+  the same delivery id is none). The call's earlier events not recorded yet are recorded with
+  it: a killed worker's unacknowledged messages come back only after `ACK_WAIT_S`, behind
+  later ones. A webhook's own event makes the subscriber cache stale.
 * **Sending**: a loop picks the due deliveries (in order per call per endpoint: the store
   offers a call's next delivery only once the one before is delivered or failed), at most
   `PER_ENDPOINT` at a time to one webhook (a slow endpoint holds only its own slots), and
@@ -42,7 +44,7 @@ from webhooks.deliveries import (
     DeliveryState,
     after_attempt,
     from_ms,
-    planned,
+    planned_through,
     stored_events,
     to_ms,
 )
@@ -181,8 +183,13 @@ class DeliveryWorker:
             return 0
         call_id = event["originator_id"]
         events = stored_events(self.app.store.read_aggregate(call_id))
-        rows = planned(
-            self.subscribers, call_id, event["originator_version"], events, self.clock.now()
+        rows = planned_through(
+            self.subscribers,
+            call_id,
+            event["originator_version"],
+            events,
+            self.clock.now(),
+            self.store.recorded,
         )
         return self.store.add(rows) if rows else 0
 

@@ -220,11 +220,39 @@ def portal(
     publish("portal", "Portal pages", "ppcx-tools bench portal", figures, notes, write)
 
 
+@app.command("webhooks")
+def webhooks(
+    write: bool = typer.Option(False, help=f"update the section in {BENCHMARKS_MD}"),
+) -> None:
+    """Deliveries/s of the webhook worker to a loopback receiver vs a bare httpx client."""
+    from tools.bench import webhooks as bench
+    from webhooks.worker import PER_ENDPOINT
+
+    settings = load_settings()
+    with ServiceRunner(settings).session() as endpoints:
+        figures = bench.run(settings, endpoints.redis_url, endpoints.nats_url, console)
+    notes = [
+        f"{bench.CALLS} synthetic call lives, relayed to JetStream; {bench.ENDPOINTS} admin "
+        "webhooks (every event type) on paths of one aiohttp receiver on loopback that answers "
+        "200 at once. The worker (`webhooks.worker`, in this process) consumes the stream, "
+        "records the deliveries in SQLite, signs and sends them, at most "
+        f"{PER_ENDPOINT} in flight per endpoint and in order per call, and records "
+        "each attempt.",
+        "The baseline is a bare `httpx.AsyncClient` posting the same bodies with the same "
+        f"(pre-signed) headers, {PER_ENDPOINT} at a time per endpoint, to the same "
+        "receiver in the same run, with no order per call. Each figure is deliveries ÷ the time "
+        "from the first request the receiver saw to the last; receiver, worker and baseline "
+        "share one event loop.",
+    ]
+    publish("webhooks", "Webhook deliveries", "ppcx-tools bench webhooks", figures, notes, write)
+
+
 @app.command("all")
 def run_all(
     write: bool = typer.Option(True, help=f"update {BENCHMARKS_MD} (default: yes)"),
 ) -> None:
-    """Every benchmark in turn (store, exchange, HTTP, projections, replay, lag), each section of
+    """Every benchmark in turn (store, exchange, HTTP, projections, replay, lag, portal,
+    webhooks), each section of
     BENCHMARKS.md rewritten with its figures, baselines, ratios, machine and command."""
     import time
 
@@ -237,6 +265,7 @@ def run_all(
     steps.append(("replay", lambda: replay(calls=1_000_000, write=write)))
     steps.append(("lag", lambda: lag(seconds=60.0, write=write)))
     steps.append(("portal", lambda: portal(write=write)))
+    steps.append(("webhooks", lambda: webhooks(write=write)))
     began = time.perf_counter()
     for name, step in steps:
         console.rule(f"bench {name}")
