@@ -18,28 +18,9 @@ from typer.testing import CliRunner
 from ppcx.cli import app
 from ppcx.services import free_loopback_port
 from ppcx.settings import Settings
+from tests.support.environment import ppcx_env
 
 pytestmark = pytest.mark.e2e
-
-
-def _env(settings: Settings) -> dict[str, str]:
-    assert settings.redis_url is not None
-    assert settings.nats_url is not None
-    env = {
-        **os.environ,
-        "PPCX_DATA_DIR": str(settings.data_dir),
-        "REDIS_URL": settings.redis_url,
-        "NATS_URL": settings.nats_url,
-        "PPCX_REDIS_PREFIX": settings.redis_prefix,
-        # the test's own JetStream stream: nothing another test relays (or signs) reaches it
-        "PPCX_NATS_STREAM": settings.nats_stream,
-        "PPCX_NATS_SUBJECT_PREFIX": settings.nats_subject_prefix,
-        "SQLITE_DBNAME": str(settings.sqlite_dbname),
-        "PPCX_SECRET_KEY": str(settings.secret_key),
-        "PPCX_AUDIT_KEY": str(settings.audit_key),
-    }
-    env.pop("PPCX_BOOTSTRAP_ADMIN_KEY", None)
-    return env
 
 
 def _until(condition: Callable[[], bool], what: str, log: Path) -> None:
@@ -71,7 +52,7 @@ def _workers(server_pid: int) -> list[int]:
 def test_keys_create_then_serve_with_two_workers_and_stop(
     settings: Settings, redis_client: object, nats_stream: str
 ) -> None:
-    env = _env(settings)
+    env = ppcx_env(settings)
     result = CliRunner().invoke(app, ["keys", "create", "--role", "admin"], env=env)
     assert result.exit_code == 0, result.output
     admin_key = result.output.strip().splitlines()[-1]

@@ -141,9 +141,9 @@ def test_ppcx_users_invite_prints_a_working_link_and_refuses_bad_input(
     from typer.testing import CliRunner
 
     from ppcx.cli import app
-    from tests.api.test_serve import _env
+    from tests.support.environment import ppcx_env
 
-    env = {**_env(api_settings), "PPCX_PUBLIC_BASE_URL": "https://ppcx.test"}
+    env = {**ppcx_env(api_settings), "PPCX_PUBLIC_BASE_URL": "https://ppcx.test"}
     runner = CliRunner()
     bad = runner.invoke(
         app, ["users", "invite", "--email", "not-an-address", "--role", "admin"], env=env

@@ -23,8 +23,8 @@ from portal.routers.publisher import NO_BUYER_WORDS
 from ppcx.cli import app
 from ppcx.settings import Settings
 from tests.api.conftest import ADMIN_KEY, live_server, project
-from tests.api.test_serve import _env
 from tests.portal.browser import Requests, chromium, screenshot
+from tests.support.environment import ppcx_env
 from tools.market import BuyerSpec, MarketSpec, OverHttp
 
 __all__ = ["chromium", "live_server"]
@@ -93,7 +93,7 @@ def _billed_call(api: httpx.Client, key: object, ping_id: str) -> str:
 
 def _first_admin(api_settings: Settings, base_url: str) -> str:
     """`ppcx users invite` from the shell, against the server's own store → the link."""
-    env = {**_env(api_settings), "PPCX_PUBLIC_BASE_URL": base_url}
+    env = {**ppcx_env(api_settings), "PPCX_PUBLIC_BASE_URL": base_url}
     result = CliRunner().invoke(
         app, ["users", "invite", "--email", "root@example.com", "--role", "admin"], env=env
     )

@@ -16,7 +16,6 @@ from typer.testing import CliRunner
 from ppcx.cli import app
 from ppcx.settings import Settings
 from tests.api.conftest import ADMIN_KEY, live_server, project
-from tests.api.test_serve import _env
 from tests.portal.browser import Requests, chromium, screenshot
 from tests.portal.test_browser_journey import (
     PASSWORD,
@@ -26,6 +25,7 @@ from tests.portal.test_browser_journey import (
     _ping,
     _set_password,
 )
+from tests.support.environment import ppcx_env
 
 __all__ = ["chromium", "live_server"]
 pytestmark = [pytest.mark.integration, pytest.mark.browser]
@@ -85,7 +85,7 @@ def api(live_server: str) -> Iterator[httpx.Client]:
 
 
 def _invite(api_settings: Settings, base_url: str, email: str, role: str, owner: str) -> str:
-    env = {**_env(api_settings), "PPCX_PUBLIC_BASE_URL": base_url}
+    env = {**ppcx_env(api_settings), "PPCX_PUBLIC_BASE_URL": base_url}
     result = CliRunner().invoke(
         app,
         ["users", "invite", "--email", email, "--role", role, "--owner", owner],

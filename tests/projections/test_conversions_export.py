@@ -18,14 +18,14 @@ from ppcx.cli import app
 from ppcx.settings import Settings
 from projections.conversions import GOOGLE_ADS_COLUMNS, QUALIFIED_CALL
 from tests.api.conftest import ADMIN_KEY, api_settings, auth, build_market, client, project
-from tests.api.test_serve import _env
+from tests.support.environment import ppcx_env
 
 __all__ = ["api_settings", "client"]
 pytestmark = pytest.mark.integration
 
 
 def _env_of(settings: Settings) -> dict[str, str]:
-    return {**_env(settings), "PPCX_DUCKDB_PATH": str(settings.resolved_duckdb_path)}
+    return {**ppcx_env(settings), "PPCX_DUCKDB_PATH": str(settings.resolved_duckdb_path)}
 
 
 def test_a_billed_call_from_a_click_is_exported_for_google_ads_and_ga4(

@@ -9,7 +9,7 @@ import asyncio
 import random
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +32,7 @@ from domain.ids import new_id
 from domain.webhook_events import SENT_FOR, WebhookEvent
 from eventstore.deliveries import FILE_NAME, DeliveryStore
 from handlers import parse
-from ppcx.bootstrap import Domain, build_domain
+from ppcx.bootstrap import Domain
 from ppcx.settings import Settings
 from projections.relay import Relay
 from tests.support.market import Market, build_market
@@ -47,31 +47,6 @@ pytestmark = [pytest.mark.integration, pytest.mark.anyio]
 
 EVERY_EVENT = tuple(e.value for e in SENT_FOR.values())
 PIXEL = "/pixel?c={call_id}&e={event}&p={payout}&r={revenue}&s={state}&k={click_id}"
-
-
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-@pytest.fixture
-def hook_settings(settings: Settings, nats_stream: str) -> Settings:
-    return settings.model_copy(update={"webhook_allowed_networks": "127.0.0.0/8"})
-
-
-@pytest.fixture
-def now_clock() -> ManualClock:
-    """Near the wall clock: receivers check a signature's timestamp against theirs."""
-    return ManualClock(datetime.now(UTC).replace(microsecond=0))
-
-
-@pytest.fixture
-def domain(hook_settings: Settings, now_clock: ManualClock) -> Iterator[Domain]:
-    built = build_domain(hook_settings, clock=now_clock)
-    try:
-        yield built
-    finally:
-        built.close()
 
 
 @pytest.fixture

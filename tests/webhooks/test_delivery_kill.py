@@ -10,9 +10,8 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 
 import orjson
@@ -22,8 +21,9 @@ from aiohttp import web
 from domain.api_key import Role
 from domain.clock import ManualClock
 from eventstore.deliveries import FILE_NAME, DeliveryStore
-from ppcx.bootstrap import Domain, build_domain
+from ppcx.bootstrap import Domain
 from ppcx.settings import Settings
+from tests.support.environment import ppcx_env
 from tests.support.market import Market, build_market
 from tests.support.scenario import drive_calls
 from tests.support.waiting import until
@@ -41,30 +41,6 @@ from webhooks.worker import DeliveryWorker
 pytestmark = [pytest.mark.integration, pytest.mark.anyio]
 
 OPEN_FOR = 8  # requests answered at once before the receiver starts holding them
-
-
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-@pytest.fixture
-def hook_settings(settings: Settings, nats_stream: str) -> Settings:
-    return settings.model_copy(update={"webhook_allowed_networks": "127.0.0.0/8"})
-
-
-@pytest.fixture
-def now_clock() -> ManualClock:
-    return ManualClock(datetime.now(UTC).replace(microsecond=0))
-
-
-@pytest.fixture
-def domain(hook_settings: Settings, now_clock: ManualClock) -> Iterator[Domain]:
-    built = build_domain(hook_settings, clock=now_clock)
-    try:
-        yield built
-    finally:
-        built.close()
 
 
 @dataclass
@@ -103,23 +79,7 @@ async def receiver() -> AsyncIterator[tuple[HoldingReceiver, str]]:
 
 
 def _env(settings: Settings) -> dict[str, str]:
-    assert settings.redis_url is not None
-    assert settings.nats_url is not None
-    env = {
-        **os.environ,
-        "PPCX_DATA_DIR": str(settings.data_dir),
-        "REDIS_URL": settings.redis_url,
-        "NATS_URL": settings.nats_url,
-        "PPCX_REDIS_PREFIX": settings.redis_prefix,
-        "PPCX_NATS_STREAM": settings.nats_stream,
-        "PPCX_NATS_SUBJECT_PREFIX": settings.nats_subject_prefix,
-        "SQLITE_DBNAME": str(settings.sqlite_dbname),
-        "PPCX_SECRET_KEY": str(settings.secret_key),
-        "PPCX_AUDIT_KEY": str(settings.audit_key),
-        "PPCX_WEBHOOK_ALLOWED_NETWORKS": "127.0.0.0/8",
-    }
-    env.pop("PPCX_BOOTSTRAP_ADMIN_KEY", None)
-    return env
+    return {**ppcx_env(settings), "PPCX_WEBHOOK_ALLOWED_NETWORKS": "127.0.0.0/8"}
 
 
 def _start(settings: Settings, log: Path) -> subprocess.Popen[bytes]:
