@@ -186,28 +186,40 @@ class DeliveryStore:
         self, delivery: DeliveryRow, attempt: AttemptRow, state: str, next_attempt_ms: int | None
     ) -> None:
         """The attempt, and the delivery's state after it (with its next attempt's time)."""
+        self.record_attempts([(delivery, attempt, state, next_attempt_ms)])
+
+    def record_attempts(
+        self, attempts: Sequence[tuple[DeliveryRow, AttemptRow, str, int | None]]
+    ) -> None:
+        """Attempts as `record_attempt` records one, in one transaction."""
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
             try:
-                self._db.execute(
+                self._db.executemany(
                     "INSERT INTO attempts (delivery_id, webhook_id, n, at_ms, status, error, "
                     "outcome, latency_ms, excerpt) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (
-                        delivery.id,
-                        delivery.webhook_id,
-                        attempt.n,
-                        attempt.at_ms,
-                        attempt.status,
-                        attempt.error,
-                        attempt.outcome,
-                        attempt.latency_ms,
-                        attempt.excerpt[:EXCERPT_BYTES_MAX],
-                    ),
+                    [
+                        (
+                            delivery.id,
+                            delivery.webhook_id,
+                            attempt.n,
+                            attempt.at_ms,
+                            attempt.status,
+                            attempt.error,
+                            attempt.outcome,
+                            attempt.latency_ms,
+                            attempt.excerpt[:EXCERPT_BYTES_MAX],
+                        )
+                        for delivery, attempt, _, _ in attempts
+                    ],
                 )
-                self._db.execute(
+                self._db.executemany(
                     "UPDATE deliveries SET state = ?, next_attempt_ms = ?, attempts = ?, "
                     "first_attempt_ms = COALESCE(first_attempt_ms, ?) WHERE id = ?",
-                    (state, next_attempt_ms, attempt.n, attempt.at_ms, delivery.id),
+                    [
+                        (state, next_ms, attempt.n, attempt.at_ms, delivery.id)
+                        for delivery, attempt, state, next_ms in attempts
+                    ],
                 )
             except BaseException:
                 self._db.execute("ROLLBACK")

@@ -61,6 +61,19 @@ class Subscribers:
         self._refresh_if_due()
         return self._current.get(webhook_id)
 
+    def is_fresh(self) -> bool:
+        """False when the next read refreshes the cache from the store (an event loop reads
+        it from a thread then)."""
+        loaded_at = self._loaded_at
+        return loaded_at is not None and self._monotonic() - loaded_at < REFRESH_S
+
+    def cached(self, webhook_id: str) -> tuple[bool, Subscriber | None]:
+        """(True, the subscriber or None) while the cache is fresh, without reading the
+        store; (False, None) when it is due a refresh."""
+        if not self.is_fresh():
+            return False, None
+        return True, self._current.get(webhook_id)
+
     def hearing(self, kind: WebhookEvent, at: datetime) -> list[Subscriber]:
         """The active webhooks subscribed to `kind` and registered by `at` (whether each
         recipient may hear of the call is the payload's to say)."""
@@ -80,9 +93,9 @@ class Subscribers:
             self._refresh_locked()
 
     def _refresh_locked(self) -> None:
-        now = self._monotonic()
-        if self._loaded_at is not None and now - self._loaded_at < REFRESH_S:
+        if self.is_fresh():
             return
+        now = self._monotonic()
         self._read_registrations()
         current = {}
         for webhook_id, registered_at in self._registered.items():
