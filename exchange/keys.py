@@ -138,6 +138,10 @@ class Keys:
         """Failed portal sign-ins of one address or client (`who` is a hash), with a TTL."""
         return f"{self.prefix}:login:fail:{who}"
 
+    def live_poll(self, session: str) -> str:
+        """A portal session's last live-list poll (`session` is a hash), with a short TTL."""
+        return f"{self.prefix}:live:poll:{session}"
+
     def keys_used(self) -> str:
         return f"{self.prefix}:keys:used"
 

@@ -65,12 +65,14 @@ def is_portal_path(path: str) -> bool:
 
 
 def install(app: FastAPI, *, secret: str, public_base_url: str | None, redis_prefix: str) -> None:
+    keys = Keys(redis_prefix)
+
     def limiter(s: ApiServices) -> LoginLimiter:
-        return LoginLimiter(s.hot.redis, Keys(redis_prefix))
+        return LoginLimiter(s.hot.redis, keys)
 
     templates = Jinja2Templates(directory=TEMPLATES_DIR)
     templates.env.globals["static"] = STATIC_URL
-    app.state.portal = Portal(SessionCodec(secret), templates, public_base_url, limiter)
+    app.state.portal = Portal(SessionCodec(secret), templates, public_base_url, limiter, keys)
     app.mount(STATIC_URL, StaticFiles(directory=STATIC_DIR), name="portal-assets")
     for module in (
         account,

@@ -108,7 +108,7 @@ def _json_ready(column: str, value: Any) -> Any:
     return value
 
 
-def _money_names(row: dict[str, Any]) -> dict[str, Any]:
+def money_names(row: dict[str, Any]) -> dict[str, Any]:
     """`revenue_cents` → `revenue`: the API speaks decimal strings, not cents."""
     return {
         (k[: -len("_cents")] if k.endswith("_cents") else k): _json_ready(k, v)
@@ -180,7 +180,7 @@ def list_calls(
         next_cursor = _encode_cursor(last["pinged_at"], last["call_id"])
     shown = [redaction.call_row(who, row) for row in page]
     return Page(
-        items=[_money_names(row) for row in shown if row is not None], next_cursor=next_cursor
+        items=[money_names(row) for row in shown if row is not None], next_cursor=next_cursor
     )
 
 
@@ -215,7 +215,7 @@ def _shown(topic: str, state: dict[str, Any]) -> dict[str, Any]:
     }
     return {
         "type": topic.rsplit(".", 1)[-1],
-        **_money_names(payload),
+        **money_names(payload),
         "version": state["originator_version"],
     }
 

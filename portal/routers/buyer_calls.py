@@ -18,8 +18,9 @@ from api.routers import calls as api_calls
 from api.routers import setup_reads
 from domain.api_key import Role
 from domain.errors import Conflict, DomainError, NotFound
+from portal import live
 from portal.forms import field_errors
-from portal.pages import PageNotFound, Visitor, posted, redirect, render, signed_in
+from portal.pages import PageNotFound, Visitor, portal_of, posted, redirect, render, signed_in
 
 router = APIRouter(include_in_schema=False)
 buyer = signed_in(Role.BUYER)
@@ -96,9 +97,31 @@ async def _campaigns(request: Request, v: Visitor) -> list[str]:
 
 @router.get("/buyer/calls")
 async def calls(request: Request, v: Visitor = Depends(buyer)) -> Response:
+    context = await _calls_context(request, v)
+    try:
+        context["campaigns"] = await _campaigns(request, v)
+    except Problem as error:
+        if not unavailable(error):
+            raise
+        context["campaigns"] = []  # no projections yet: no choices, the live list still shows
+    return render(request, v, "buyer/calls.html", context)
+
+
+@router.get("/buyer/calls/live")
+async def calls_live(request: Request, v: Visitor = Depends(buyer)) -> Response:
+    """The list's first page again, for the page's poll (`portal.live`)."""
+    if not await live.poll_allowed(services_of(request), portal_of(request).keys, v.session.sid):
+        return Response(status_code=204)
+    context = await _calls_context(request, v, first_page=True)
+    return render(request, v, "buyer/_calls_list.html", context)
+
+
+async def _calls_context(
+    request: Request, v: Visitor, *, first_page: bool = False
+) -> dict[str, Any]:
     s = services_of(request)
     chosen = _call_filters(request)
-    cursor = request.query_params.get("cursor") or None
+    cursor = None if first_page else request.query_params.get("cursor") or None
     flags = {k: YES_NO[chosen[k]] for k in FILTERS if k in chosen}
     items: list[dict[str, Any]] = []
     next_cursor = None
@@ -118,15 +141,19 @@ async def calls(request: Request, v: Visitor = Depends(buyer)) -> Response:
         if not unavailable(error):
             raise
         waiting = True
-    context = {
+    behind = False
+    if cursor is None:  # the first page is live: the calls the projections have not reached
+        items, behind = await s.call(live.live_items, s, v.principal, items)
+        items = [i for i in items if live.matches(i, flags, chosen.get("campaign"))][:PAGE_SIZE]
+    return {
         "calls": items,
         "chosen": chosen,
-        "campaigns": await _campaigns(request, v),
         "next_cursor": next_cursor,
         "paged": cursor is not None,
-        "waiting": waiting,
+        "waiting": waiting and not items,
+        "behind": behind,
+        "live_ms": live.LIVE_POLL_MS,
     }
-    return render(request, v, "buyer/calls.html", context)
 
 
 def _detail(value: Any) -> str:

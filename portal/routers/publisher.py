@@ -25,7 +25,9 @@ from domain.api_key import Role
 from domain.call_state import BillingReason, NoBuyerReason, PostRefusal
 from domain.errors import NotFound
 from domain.limits import PAGE_LIMIT
+from portal import live
 from portal.pages import PageNotFound, Visitor, portal_of, render, signed_in
+from portal.routers.buyer_calls import unavailable
 
 router = APIRouter(include_in_schema=False)
 publisher = signed_in(Role.PUBLISHER)
@@ -60,6 +62,14 @@ OUTCOMES = {
     "refused": "Refused or no buyer",
     "billed": "Billed",
     "not_billed": "Not billed",
+}
+# the list's outcome filters as the API's SQL applies them (`api.routers.calls.OUTCOMES`),
+# for the live rows read from the log
+_OUTCOME_FILTERS: dict[str, Callable[[dict[str, Any]], bool]] = {
+    "all": lambda c: True,
+    "refused": lambda c: c.get("accepted") is False,
+    "billed": lambda c: c.get("billed") is True,
+    "not_billed": lambda c: bool(c.get("accepted")) and c.get("billed") is False,
 }
 CSV_COLUMNS = ("at", "kind", "call_id", "debit", "credit")
 KIND_WORDS = {"post": "payout (billed call)", "reversal": "reversal (dispute accepted)"}
@@ -143,37 +153,72 @@ async def campaigns(request: Request, v: Visitor = Depends(publisher)) -> Respon
 
 @router.get("/publisher/calls")
 async def calls(request: Request, v: Visitor = Depends(publisher)) -> Response:
+    context = await _calls_context(request, v)
+    try:
+        context["campaigns"] = await _campaigns(request, v)
+    except Problem as error:
+        if not unavailable(error):
+            raise
+        context["campaigns"] = []  # no projections yet: no choices, the live list still shows
+    return render(request, v, "publisher/calls.html", context)
+
+
+@router.get("/publisher/calls/live")
+async def calls_live(request: Request, v: Visitor = Depends(publisher)) -> Response:
+    """The list's first page again, for the page's poll (`portal.live`)."""
+    if not await live.poll_allowed(services_of(request), portal_of(request).keys, v.session.sid):
+        return Response(status_code=204)
+    context = await _calls_context(request, v, first_page=True)
+    return render(request, v, "publisher/_calls_list.html", context)
+
+
+async def _calls_context(
+    request: Request, v: Visitor, *, first_page: bool = False
+) -> dict[str, Any]:
     s = services_of(request)
     query = request.query_params
     campaign_id = query.get("campaign_id") or None
     outcome = query.get("outcome") or "all"
     if outcome not in OUTCOMES:
         outcome = "all"
-    cursor = query.get("cursor") or None
-    page = await s.call(
-        api_calls.list_calls,
-        s,
-        v.principal,
-        CALLS_PAGE,
-        cursor,
-        campaign_id,
-        outcome=None if outcome == "all" else outcome,
-    )
+    cursor = None if first_page else query.get("cursor") or None
+    items: list[dict[str, Any]] = []
+    next_cursor = None
+    try:
+        page = await s.call(
+            api_calls.list_calls,
+            s,
+            v.principal,
+            CALLS_PAGE,
+            cursor,
+            campaign_id,
+            outcome=None if outcome == "all" else outcome,
+        )
+        items, next_cursor = page.items, page.next_cursor
+    except Problem as error:
+        if not unavailable(error):
+            raise
+    behind = False
+    if cursor is None:  # the first page is live: the calls the projections have not reached
+        items, behind = await s.call(live.live_items, s, v.principal, items)
+        wanted = _OUTCOME_FILTERS[outcome]
+        items = [i for i in items if live.matches(i, {}, campaign_id) and wanted(i)][:CALLS_PAGE]
     rows = []
-    for call in page.items:
+    for call in items:
         shown, why, css = outcome_of(call)
         rows.append(
             {**call, "outcome": shown, "why": why, "css": css, "at": _when(call["pinged_at"])}
         )
     filters = {"campaign_id": campaign_id or "", "outcome": outcome}
-    context = {
+    return {
         "calls": rows,
-        "campaigns": await _campaigns(request, v),
         "filters": filters,
         "outcomes": OUTCOMES,
-        "next_cursor": page.next_cursor,
+        "next_cursor": next_cursor,
+        "paged": cursor is not None,
+        "behind": behind,
+        "live_ms": live.LIVE_POLL_MS,
     }
-    return render(request, v, "publisher/calls.html", context)
 
 
 def _detail(value: Any) -> str:
