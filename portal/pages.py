@@ -20,6 +20,7 @@ from api.keys import KeyHasher
 from api.services import ApiServices
 from domain.api_key import Role
 from domain.user import User
+from portal.audits import AuditJobs
 from portal.limiter import LoginLimiter
 from portal.sessions import COOKIE, SESSION_S, Session, SessionCodec
 
@@ -41,6 +42,7 @@ class Portal:
     templates: Jinja2Templates
     public_base_url: str | None
     limiter: Callable[[ApiServices], LoginLimiter]
+    audits: AuditJobs
 
 
 @dataclass
