@@ -78,10 +78,10 @@ async def _audit(request: Request, text: str) -> AuditRow:
 async def audits_page(request: Request, v: Visitor = Depends(finance)) -> Response:
     s = services_of(request)
     rows = await s.call(jobs_of(request).history, s.clock, HISTORY_SHOWN)
-    running = next((view(r) for r in rows if r.running), None)
+    audits = [view(r) for r in rows]
     context = {
-        "audits": [view(r) for r in rows],
-        "audit": running,
+        "audits": audits,
+        "audit": audits[0] if audits else None,  # the latest: its progress, or its verdict
         "poll": 1,
         "polls_max": POLLS_MAX,
     }
