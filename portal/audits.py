@@ -8,8 +8,8 @@ the next audit; the first audit has no expectation. One audit runs at a time.
 
 A running audit's thread records its progress and a heartbeat every `HEARTBEAT_S`. An audit
 whose process is gone (same host, no such pid), whose thread this process no longer runs, or
-whose heartbeat is older than `STALE_S` is recorded as interrupted by the next worker that
-looks: it is never shown as running forever.
+whose heartbeat is older than `STALE_S`, or that has run for longer than `RUN_S_MAX`, is
+recorded as interrupted by the next worker that looks: it is never shown as running forever.
 
 Threads: `ppcx-audit-<id>` runs verify; `ppcx-audit-<id>-heartbeat` writes its progress.
 Lock order: `AuditJobs._lock`, then the SQLite file's write lock (`begin`); the threads take
@@ -34,6 +34,7 @@ from replay.verify import Report, verify
 logger = logging.getLogger(__name__)
 HEARTBEAT_S = 1.0
 STALE_S = 60.0  # no heartbeat for this long: its process is stuck or gone
+RUN_S_MAX = 24 * 3600.0  # an audit still running after this long is given up on
 JOIN_S = 30.0  # for the heartbeat thread to stop
 ERROR_CHARS_MAX = 500
 
@@ -117,6 +118,8 @@ class AuditJobs:
         silent_s = (at_ms - row.heartbeat_ms) / 1000
         if silent_s > STALE_S:
             return f"no sign of life from its process for {silent_s:.0f} s"
+        if (at_ms - row.started_ms) / 1000 > RUN_S_MAX:
+            return f"still running after {RUN_S_MAX / 3600:.0f} h: given up on"
         return None
 
     # -- running --------------------------------------------------------------------------------

@@ -11,6 +11,7 @@ import re
 import sqlite3
 import subprocess
 import sys
+import threading
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -20,9 +21,9 @@ import pytest
 from fastapi.testclient import TestClient
 
 from domain.clock import ManualClock
-from eventstore.audits import AuditRow, AuditState, NewAudit
+from eventstore.audits import AuditRow, AuditState, AuditStore, NewAudit
 from eventstore.chain import chain_key
-from portal.audits import STALE_S, AuditJobs
+from portal.audits import RUN_S_MAX, STALE_S, AuditJobs
 from portal.routers.audits import POLLS_MAX
 from ppcx.settings import Settings
 from replay.verify import verify
@@ -210,6 +211,10 @@ def test_one_audit_at_a_time_its_progress_polled_and_a_dead_one_is_interrupted(
     mine = _running(jobs, clock, os.getpid())  # "this process", with no thread running it
     assert "interrupted" in finance.get(f"/finance/audits/{mine.id}").text
     assert jobs.records.get(mine.id).state is AuditState.INTERRUPTED  # type: ignore[union-attr]
+    endless = _running(jobs, clock, os.getppid())  # alive and beating, but for too long
+    clock.advance(timedelta(seconds=RUN_S_MAX + 1))
+    jobs.records.beat(endless.id, int(clock.now().timestamp() * 1000), events=1, position=1)
+    assert "given up on" in finance.get(f"/finance/audits/{endless.id}").text
     assert jobs.records.last_passed() is None
     assert finance.get("/finance/audits/999").status_code == 404
     assert finance.get("/finance/audits/x1").status_code == 404
@@ -242,3 +247,29 @@ def test_only_finance_and_admins_open_audits_and_a_post_needs_the_csrf_token(
     stranger = Browser(portal_app).get("/finance/audits", follow_redirects=False)
     assert stranger.status_code == 303
     assert stranger.headers["location"].startswith("/login")
+
+
+def test_of_several_workers_starting_at_once_one_audit_begins(tmp_path: Path) -> None:
+    """Each worker its own connection to the file: the check and the insert are atomic."""
+    path = tmp_path / "audits.sqlite"
+    starters = 8
+    barrier = threading.Barrier(starters)
+    outcomes: list[tuple[int, bool]] = []
+
+    def start(n: int) -> None:
+        store = AuditStore(path)
+        barrier.wait()
+        row, created = store.begin(NewAudit(f"w{n}@example.com", 1_000 + n, 1, "host", 10))
+        outcomes.append((row.id, created))
+
+    threads = [
+        threading.Thread(target=start, args=(n,), name=f"starter-{n}") for n in range(starters)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(outcomes) == starters
+    assert sorted(created for _, created in outcomes) == [False] * (starters - 1) + [True]
+    assert {audit_id for audit_id, _ in outcomes} == {1}
+    assert len(AuditStore(path).history(10)) == 1
