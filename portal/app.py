@@ -18,6 +18,7 @@ from api.problems import Problem
 from api.services import ApiServices
 from domain.errors import DomainError, NotFound
 from exchange.keys import Keys
+from portal.audits import AuditConfig, AuditJobs
 from portal.limiter import LoginLimiter
 from portal.pages import (
     TEMPLATES_DIR,
@@ -35,6 +36,7 @@ from portal.pages import (
 from portal.routers import (
     account,
     admin,
+    audits,
     buyer_calls,
     buyer_money,
     buyer_targets,
@@ -64,7 +66,14 @@ def is_portal_path(path: str) -> bool:
     return not path.startswith(API_PATHS)
 
 
-def install(app: FastAPI, *, secret: str, public_base_url: str | None, redis_prefix: str) -> None:
+def install(
+    app: FastAPI,
+    *,
+    secret: str,
+    public_base_url: str | None,
+    redis_prefix: str,
+    audits_config: AuditConfig,
+) -> None:
     keys = Keys(redis_prefix)
 
     def limiter(s: ApiServices) -> LoginLimiter:
@@ -72,7 +81,9 @@ def install(app: FastAPI, *, secret: str, public_base_url: str | None, redis_pre
 
     templates = Jinja2Templates(directory=TEMPLATES_DIR)
     templates.env.globals["static"] = STATIC_URL
-    app.state.portal = Portal(SessionCodec(secret), templates, public_base_url, limiter, keys)
+    app.state.portal = Portal(
+        SessionCodec(secret), templates, public_base_url, limiter, keys, AuditJobs(audits_config)
+    )
     app.mount(STATIC_URL, StaticFiles(directory=STATIC_DIR), name="portal-assets")
     for module in (
         account,
@@ -82,6 +93,7 @@ def install(app: FastAPI, *, secret: str, public_base_url: str | None, redis_pre
         buyer_money,
         publisher,
         webhooks,
+        audits,
     ):
         app.include_router(module.router)
     _error_pages(app)

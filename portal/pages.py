@@ -21,6 +21,7 @@ from api.services import ApiServices
 from domain.api_key import Role
 from domain.user import User
 from exchange.keys import Keys
+from portal.audits import AuditJobs
 from portal.limiter import LoginLimiter
 from portal.sessions import COOKIE, SESSION_S, Session, SessionCodec
 
@@ -43,6 +44,7 @@ class Portal:
     public_base_url: str | None
     limiter: Callable[[ApiServices], LoginLimiter]
     keys: Keys  # Redis keys of the portal's own (live-list polls)
+    audits: AuditJobs
 
 
 @dataclass

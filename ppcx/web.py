@@ -18,14 +18,17 @@ from api.key_usage import KeyUsage
 from api.metrics import Metrics
 from api.services import ApiConfig, ApiServices
 from domain.clock import Clock
+from eventstore.audits import FILE_NAME as AUDITS_FILE
+from eventstore.chain import chain_key
 from eventstore.deliveries import FILE_NAME as DELIVERIES_FILE
 from eventstore.deliveries import DeliveryStore
 from exchange.dni import DniLeases
 from exchange.keys import Keys
 from portal import app as portal
+from portal.audits import AuditConfig
 from ppcx import health
 from ppcx.runtime import build_runtime
-from ppcx.secrets import secret_key
+from ppcx.secrets import audit_key, secret_key
 from ppcx.settings import Settings
 from ppcx.tuning import settle_garbage_collector
 from projections.readers import SnapshotReader
@@ -127,6 +130,9 @@ def create_app(
         secret=secret_key(settings),
         public_base_url=settings.public_base_url,
         redis_prefix=settings.redis_prefix,
+        audits_config=AuditConfig(
+            settings.resolved_data_dir / AUDITS_FILE, chain_key(audit_key(settings))
+        ),
     )
     return app
 
