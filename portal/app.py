@@ -38,6 +38,7 @@ from portal.routers import (
     buyer_calls,
     buyer_money,
     buyer_targets,
+    finance,
     publisher,
     webhooks,
 )
@@ -78,6 +79,7 @@ def install(app: FastAPI, *, secret: str, public_base_url: str | None, redis_pre
         buyer_targets,
         buyer_calls,
         buyer_money,
+        finance,
         publisher,
         webhooks,
     ):
