@@ -1,7 +1,8 @@
 """The finance pages in a real browser (Playwright driving Debian's Chromium) against a real
-server on loopback: a finance user signs in, opens a buyer's dispute from the queue, accepts
-it, and the buyer's balance on the accounts page grows by exactly the reversed amount (both
-numbers read off the pages); no page asks for anything outside the server."""
+server on loopback: every finance page labelled, legible and keyboard-ready (the checks of
+test_browser_pages.py); a finance user opens a buyer's dispute from the queue, accepts it, and
+the buyer's balance on the accounts page grows by exactly the reversed amount (both numbers
+read off the pages); no page asks for anything outside the server."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 import httpx
 import pytest
@@ -19,6 +21,7 @@ from ppcx.cli import app
 from ppcx.settings import Settings
 from tests.api.conftest import ADMIN_KEY, live_server, project
 from tests.portal.browser import Requests, chromium, screenshot
+from tests.portal.test_browser_pages import _check
 from tests.support.environment import ppcx_env
 from tools.market import BuyerSpec, MarketSpec, OverHttp
 
@@ -120,14 +123,29 @@ def test_finance_accepts_a_dispute_and_the_buyers_balance_grows_by_the_reversal(
     project(api_settings)
 
     requests = Requests()
+    errors: list[str] = []
     context = chromium.new_context(base_url=live_server)
     context.on("request", lambda request: requests.urls.append(request.url))
     page = context.new_page()
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
     page.goto(link)
     page.get_by_label("Password (at least 12 characters)").fill(PASSWORD)
     page.get_by_label("The same password again").fill(PASSWORD)
     page.get_by_role("button", name="Set password and sign in").click()
     page.wait_for_url("**/finance/accounts")
+    buyer = urlencode({"buyer": market.buyers[0].id})  # this month's invoice
+    for path in (
+        "/finance/accounts",
+        "/finance/holds",
+        "/finance/journal",
+        "/finance/disputes",
+        f"/finance/disputes/{dispute_id}",
+        f"/finance/invoices?{buyer}",
+        f"/finance/invoices/print?{buyer}",
+        "/finance/statements",
+    ):
+        _check(page, path, errors)
     before = _available(page, account)
     screenshot(page, "finance-accounts", tmp_path)
 
