@@ -28,7 +28,7 @@ from domain.api_key import Role
 from domain.call_state import BillingReason
 from domain.errors import Conflict, DomainError, NotFound
 from domain.ids import call_of_dispute
-from domain.limits import ACCOUNT_LENGTH_MAX
+from domain.limits import ACCOUNT_LENGTH_MAX, CURSOR_LENGTH_MAX
 from domain.money import format_cents
 from portal.forms import field_errors
 from portal.pages import PageNotFound, Visitor, posted, redirect, render, signed_in
@@ -183,6 +183,8 @@ async def disputes(request: Request, v: Visitor = Depends(staff)) -> Response:
     """The queue: open disputes unless another state (or `any`) is chosen; open ones first."""
     status = request.query_params.get("status", "open")
     cursor = request.query_params.get("cursor") or None
+    if cursor is not None and len(cursor) > CURSOR_LENGTH_MAX:
+        raise PageNotFound()  # no page of this list
     items: list[dict[str, Any]] = []
     next_cursor = None
     waiting = False

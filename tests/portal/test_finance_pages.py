@@ -177,6 +177,7 @@ def test_the_dispute_queue_and_a_disputes_evidence(scene: dict[str, Any]) -> Non
     assert "wrong number" in queue.text
     assert dispute_id not in browser.get("/finance/disputes", params={"status": "accepted"}).text
     assert dispute_id in browser.get("/finance/disputes", params={"status": "any"}).text
+    assert browser.get("/finance/disputes", params={"cursor": "x" * 5000}).status_code == 404
     page = browser.get(f"/finance/disputes/{dispute_id}")
     assert page.status_code == 200
     assert '<dd id="dispute-status" class="">open</dd>' in page.text
