@@ -40,6 +40,7 @@ from portal.routers import (
     buyer_calls,
     buyer_money,
     buyer_targets,
+    finance,
     publisher,
     webhooks,
 )
@@ -91,6 +92,7 @@ def install(
         buyer_targets,
         buyer_calls,
         buyer_money,
+        finance,
         publisher,
         webhooks,
         audits,

@@ -30,7 +30,7 @@ HOME = {
     Role.BUYER: "/buyer/targets",
     Role.PUBLISHER: "/publisher/campaigns",
     Role.ADMIN: "/admin/users",
-    Role.FINANCE: "/account",
+    Role.FINANCE: "/finance/accounts",
     Role.ANALYST: "/account",
 }
 

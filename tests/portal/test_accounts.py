@@ -170,4 +170,4 @@ def test_ppcx_users_invite_prints_a_working_link_and_refuses_bad_input(
     browser = browser_factory()
     answer = accept(browser, link.removeprefix("https://ppcx.test"))
     assert answer.status_code == 303
-    assert answer.headers["location"] == "/account"
+    assert answer.headers["location"] == "/finance/accounts"
