@@ -35,6 +35,7 @@ from portal.pages import (
 from portal.routers import (
     account,
     admin,
+    analyst,
     buyer_calls,
     buyer_money,
     buyer_targets,
@@ -80,6 +81,7 @@ def install(app: FastAPI, *, secret: str, public_base_url: str | None, redis_pre
         buyer_money,
         publisher,
         webhooks,
+        analyst,
     ):
         app.include_router(module.router)
     _error_pages(app)

@@ -29,7 +29,7 @@ HOME = {
     Role.PUBLISHER: "/publisher/campaigns",
     Role.ADMIN: "/admin/users",
     Role.FINANCE: "/account",
-    Role.ANALYST: "/account",
+    Role.ANALYST: "/analyst/pnl",
 }
 
 
