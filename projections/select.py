@@ -89,7 +89,7 @@ def select_arrow(
     and whether rows were left unread."""
     invariant(rows_max > 0, "a positive row limit")
     with _refusals(explain):
-        reader = con.execute(one_select(con, query, explain)).fetch_record_batch(BATCH_ROWS)
+        reader = con.execute(one_select(con, query, explain)).to_arrow_reader(BATCH_ROWS)
         batches: list[pa.RecordBatch] = []
         read = 0
         cut = False
