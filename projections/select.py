@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import shutil
 import tempfile
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -62,20 +63,40 @@ def one_select(con: duckdb.DuckDBPyConnection, query: str, explain: str = READ_O
 
 
 @contextlib.contextmanager
-def _refusals(explain: str) -> Iterator[None]:
-    """The sandbox's refusal (a file read, a setting) as SqlRefused; other errors pass."""
+def _refusals(
+    con: duckdb.DuckDBPyConnection, explain: str, timeout_s: float | None
+) -> Iterator[None]:
+    """The sandbox's refusal (a file read, a setting) as SqlRefused, and a query still running
+    after `timeout_s` interrupted (SqlRefused too); other errors pass."""
+    timer = None
+    if timeout_s is not None:
+        timer = threading.Timer(timeout_s, con.interrupt)
+        timer.name = "sql-deadline"
+        timer.daemon = True
+        timer.start()
     try:
         yield
     except duckdb.PermissionException as error:
         raise SqlRefused(f"refused: {str(error).strip()}. {explain}") from None
+    except duckdb.InterruptException:
+        raise SqlRefused(f"stopped: the query ran longer than {timeout_s:g} s") from None
+    finally:
+        if timer is not None:
+            timer.cancel()
 
 
 def select_rows(
-    con: duckdb.DuckDBPyConnection, query: str, rows_max: int, explain: str = READ_ONLY
+    con: duckdb.DuckDBPyConnection,
+    query: str,
+    rows_max: int,
+    explain: str = READ_ONLY,
+    *,
+    timeout_s: float | None = None,
 ) -> Selected:
-    """At most `rows_max` rows of one SELECT (SqlRefused, or duckdb.Error for a bad query)."""
+    """At most `rows_max` rows of one SELECT, within `timeout_s` when given (SqlRefused, or
+    duckdb.Error for a bad query). `con` is a cursor of its own: a deadline interrupts it."""
     invariant(rows_max > 0, "a positive row limit")
-    with _refusals(explain):
+    with _refusals(con, explain, timeout_s):
         cursor = con.execute(one_select(con, query, explain))
         columns = [d[0] for d in cursor.description or []]
         rows = cursor.fetchmany(rows_max + 1)
@@ -83,12 +104,17 @@ def select_rows(
 
 
 def select_arrow(
-    con: duckdb.DuckDBPyConnection, query: str, rows_max: int, explain: str = READ_ONLY
+    con: duckdb.DuckDBPyConnection,
+    query: str,
+    rows_max: int,
+    explain: str = READ_ONLY,
+    *,
+    timeout_s: float | None = None,
 ) -> tuple[pa.Table, bool]:
     """`select_rows` as an Arrow table (read in batches, at most `rows_max` rows) → the table
     and whether rows were left unread."""
     invariant(rows_max > 0, "a positive row limit")
-    with _refusals(explain):
+    with _refusals(con, explain, timeout_s):
         reader = con.execute(one_select(con, query, explain)).to_arrow_reader(BATCH_ROWS)
         batches: list[pa.RecordBatch] = []
         read = 0

@@ -43,6 +43,7 @@ router = APIRouter(include_in_schema=False)
 analyst = signed_in(Role.ANALYST, Role.ADMIN, Role.FINANCE)
 ROWS_SHOWN_MAX = 500  # the console's table; the page says when a result had more
 DOWNLOAD_ROWS_MAX = 100_000  # a CSV or Parquet download
+QUERY_TIMEOUT_S = 30.0  # a console query still running then is stopped (and says so)
 CONSOLE_READ_ONLY = (
     "The console is read-only: one SELECT (or WITH, FROM, DESCRIBE, SHOW, SUMMARIZE) over "
     "the projections, reading and writing no file"
@@ -72,7 +73,7 @@ def _shown(value: Any) -> str:
 def _select(s: ApiServices, query: str, rows_max: int) -> Any:
     cursor = s.reports.cursor()
     try:
-        return select_rows(cursor, query, rows_max, CONSOLE_READ_ONLY)
+        return select_rows(cursor, query, rows_max, CONSOLE_READ_ONLY, timeout_s=QUERY_TIMEOUT_S)
     finally:
         cursor.close()
 
@@ -80,7 +81,9 @@ def _select(s: ApiServices, query: str, rows_max: int) -> Any:
 def _select_table(s: ApiServices, query: str) -> Any:
     cursor = s.reports.cursor()
     try:
-        table, _ = select_arrow(cursor, query, DOWNLOAD_ROWS_MAX, CONSOLE_READ_ONLY)
+        table, _ = select_arrow(
+            cursor, query, DOWNLOAD_ROWS_MAX, CONSOLE_READ_ONLY, timeout_s=QUERY_TIMEOUT_S
+        )
         return table
     finally:
         cursor.close()
