@@ -25,6 +25,7 @@ from api.routers import reports
 from api.services import ApiServices
 from domain.api_key import Role
 from domain.errors import DomainError
+from domain.limits import SQL_LENGTH
 from domain.money import format_cents
 from portal.forms import field_errors
 from portal.pages import PageNotFound, Visitor, posted, redirect, render, signed_in
@@ -32,6 +33,7 @@ from portal.routers.buyer_calls import unavailable
 from projections.readers import NoProjections
 from projections.reports import PNL_DIMENSIONS, dimension_column
 from projections.select import (
+    Selected,
     SqlRefused,
     discard,
     select_arrow,
@@ -70,7 +72,7 @@ def _shown(value: Any) -> str:
     return str(value)
 
 
-def _select(s: ApiServices, query: str, rows_max: int) -> Any:
+def _select(s: ApiServices, query: str, rows_max: int) -> Selected:
     cursor = s.reports.cursor()
     try:
         return select_rows(cursor, query, rows_max, CONSOLE_READ_ONLY, timeout_s=QUERY_TIMEOUT_S)
@@ -102,8 +104,12 @@ async def _query_of(request: Request, v: Visitor) -> tuple[str, str | None, dict
     return request.query_params.get("sql", ""), None, saved
 
 
-async def _run(s: ApiServices, query: str, rows_max: int) -> tuple[Any, str | None, bool]:
+async def _run(
+    s: ApiServices, query: str, rows_max: int
+) -> tuple[Selected | None, str | None, bool]:
     """(the result, an error message, no projections yet)."""
+    if len(query) > SQL_LENGTH.maximum:
+        return None, f"the SQL is longer than {SQL_LENGTH.maximum:,} characters", False
     try:
         return await s.call(_select, s, query, rows_max), None, False
     except NoProjections:
@@ -125,7 +131,9 @@ async def _console(
     save_name: str = "",
 ) -> Response:
     s = services_of(request)
-    result, refusal, waiting = (None, None, False)
+    result: Selected | None = None
+    refusal: str | None = None
+    waiting = False
     if query.strip() and not errors:
         result, refusal, waiting = await _run(s, query, ROWS_SHOWN_MAX)
     context = {
@@ -180,8 +188,10 @@ async def console_parquet(request: Request, v: Visitor = Depends(analyst)) -> Re
     query, name, saved = await _query_of(request, v)
     s = services_of(request)
     try:
+        if len(query) > SQL_LENGTH.maximum:
+            raise SqlRefused("too long")  # the console says so
         table = await s.call(_select_table, s, query)
-    except (NoProjections, SqlRefused, duckdb.Error):
+    except (NoProjections, SqlRefused, duckdb.Error):  # the console says why
         return await _console(request, v, query=query, name=name, saved=saved)
     path: Path = await s.call(write_parquet, table)
     return FileResponse(
@@ -347,6 +357,7 @@ async def pnl(request: Request, v: Visitor = Depends(analyst)) -> Response:
         "attribution_by": attribution_by,
         "attribution_choices": ATTRIBUTION_BY,
         "attribution_column": attribution_column,
+        "clicks_max": CLICKS_MAX,
         "by_day": by_day or [],
         "attribution": attribution or [],
         "funnel": (funnel or [{}])[0],
