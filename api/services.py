@@ -25,6 +25,7 @@ from exchange.dni import DniLeases
 from exchange.hotstate import HotState
 from exchange.sweeper import Sweeper
 from handlers.calls import CallHandlers
+from handlers.saved_queries import SavedQueryHandlers
 from handlers.setup import SetupHandlers
 from handlers.users import UserHandlers
 from handlers.webhooks import WebhookHandlers
@@ -75,6 +76,7 @@ class ApiServices:
     app: PPCXApplication
     setup: SetupHandlers
     users: UserHandlers
+    saved_queries: SavedQueryHandlers
     calls: CallHandlers
     webhooks: WebhookHandlers
     auctions: AuctionService

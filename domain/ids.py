@@ -26,6 +26,7 @@ PREFIXES = frozenset(
         "hold",
         "usr",
         "whk",
+        "sqr",
     }
 )
 # matched against the whole string (`re.match` with `$` would let a trailing newline through)

@@ -18,6 +18,7 @@ from domain.ledger import Ledger, Transfer
 from domain.numbers import NumberPool, TrackingNumber
 from domain.publisher import Publisher
 from domain.receipt import CommandReceipt
+from domain.saved_query import SavedQueries
 from domain.target import Target
 from domain.user import User
 from domain.webhook import Webhook
@@ -75,6 +76,7 @@ OUTSIDE_THE_LEDGER: tuple[type, ...] = (
     Target,
     TrackingNumber,
     User,
+    SavedQueries,
     Webhook,
 )
 READS = Reads("domain.ledger_fold", handles=tuple(FOLDS), ignores=OUTSIDE_THE_LEDGER)

@@ -54,6 +54,10 @@ KEY_EXPIRY_DAYS_MAX = 3_660  # an API key's `expires_at`: at most about ten year
 WEBHOOK_URL_LENGTH = Range(1, 2_000)
 WEBHOOK_EVENTS = Range(1, 14)
 WEBHOOK_DESCRIPTION_LENGTH_MAX = 500
+# an analyst's saved queries: a name, one SELECT, and how many one user keeps
+SAVED_QUERY_NAME_LENGTH = Range(1, 100)
+SQL_LENGTH = Range(1, 20_000)
+SAVED_QUERIES_MAX = 100
 # an Idempotency-Key, which names the command it makes take effect at most once
 COMMAND_ID_LENGTH = Range(1, 200)
 

@@ -37,6 +37,7 @@ from domain.invariant import invariant
 from domain.numbers import NumberPool, TrackingNumber
 from domain.publisher import Publisher
 from domain.receipt import CommandReceipt
+from domain.saved_query import SavedQueries
 from domain.target import Target
 from domain.user import User
 from domain.webhook import Webhook
@@ -273,6 +274,9 @@ INTERNAL_EVENTS: tuple[type, ...] = (
     User.PasswordSet,
     User.SignedOutEverywhere,
     User.Disabled,
+    SavedQueries.Started,
+    SavedQueries.Saved,
+    SavedQueries.Removed,
     Webhook.Registered,
     Webhook.Changed,
     Webhook.SecretRotated,

@@ -28,6 +28,7 @@ from domain.clock import to_ms
 from domain.numbers import NumberPool, TrackingNumber
 from domain.publisher import Publisher
 from domain.receipt import CommandReceipt
+from domain.saved_query import SavedQueries
 from domain.target import Target
 from domain.user import User
 from domain.webhook import Webhook
@@ -69,6 +70,7 @@ READS = Reads(
     ignores=(
         Buyer.HoldPlaced,  # holds are the reservation scripts' (posted funds do not move)
         User,  # portal users are the portal's
+        SavedQueries,  # so are an analyst's saved queries
         Webhook,  # subscriptions are the delivery worker's
         Buyer.HoldVoided,
         CallerHistory.Started,  # a history is indexed once a call of it is billed

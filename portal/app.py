@@ -36,6 +36,7 @@ from portal.pages import (
 from portal.routers import (
     account,
     admin,
+    analyst,
     audits,
     buyer_calls,
     buyer_money,
@@ -96,6 +97,7 @@ def install(
         publisher,
         webhooks,
         audits,
+        analyst,
     ):
         app.include_router(module.router)
     _error_pages(app)

@@ -31,7 +31,7 @@ HOME = {
     Role.PUBLISHER: "/publisher/campaigns",
     Role.ADMIN: "/admin/users",
     Role.FINANCE: "/finance/accounts",
-    Role.ANALYST: "/account",
+    Role.ANALYST: "/analyst/pnl",
 }
 
 

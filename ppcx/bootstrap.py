@@ -25,6 +25,7 @@ from exchange.hotstate import HotState
 from exchange.keys import Keys
 from exchange.sweeper import Sweeper
 from handlers.calls import CallHandlers
+from handlers.saved_queries import SavedQueryHandlers
 from handlers.setup import SetupHandlers
 from handlers.unit_of_work import HandlerContext
 from handlers.users import UserHandlers
@@ -48,6 +49,7 @@ class Domain:
     ctx: HandlerContext
     setup: SetupHandlers
     users: UserHandlers
+    saved_queries: SavedQueryHandlers
     calls: CallHandlers
     webhooks: WebhookHandlers
     clock: Clock = field(default_factory=SystemClock)
@@ -79,6 +81,7 @@ def build_domain(
         ctx=ctx,
         setup=SetupHandlers(ctx),
         users=UserHandlers(ctx),
+        saved_queries=SavedQueryHandlers(ctx),
         calls=CallHandlers(ctx),
         webhooks=WebhookHandlers(ctx, webhook_policy(settings)),
         clock=clock,

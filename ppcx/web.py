@@ -80,6 +80,7 @@ def create_app(
             app=domain.app,
             setup=domain.setup,
             users=domain.users,
+            saved_queries=domain.saved_queries,
             webhooks=domain.webhooks,
             calls=domain.calls,
             auctions=exchange.auctions,

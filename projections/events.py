@@ -15,6 +15,7 @@ from domain.catalog import Reads
 from domain.numbers import NumberPool, TrackingNumber
 from domain.publisher import Publisher
 from domain.receipt import CommandReceipt
+from domain.saved_query import SavedQueries
 from domain.target import Target
 from domain.user import User
 from domain.webhook import Webhook
@@ -43,6 +44,7 @@ READS = Reads(
     ignores=(
         CallerHistory,
         User,  # portal users: no table yet (the admins' page of portal part 2)
+        SavedQueries,  # an analyst's saved SQL: the portal's, no table
         CommandReceipt,
     ),
 )

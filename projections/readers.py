@@ -41,7 +41,8 @@ class NoProjections(RuntimeError):
     """Nothing has been projected yet."""
 
 
-def _sandbox(con: duckdb.DuckDBPyConnection, writable_directory: Path | None) -> None:
+def sandbox(con: duckdb.DuckDBPyConnection, writable_directory: Path | None) -> None:
+    """Configure and lock a connection's instance (the first time), then check it is so."""
     locked = con.execute("SELECT current_setting('lock_configuration')").fetchone()
     if not (locked and locked[0]):
         con.execute("SET GLOBAL TimeZone = 'UTC'")  # READER_TIME_ZONE
@@ -68,7 +69,7 @@ def connect_sandboxed(
     place its statements may write (the export's)."""
     con = duckdb.connect(str(path), read_only=True, config=EXTENSIONS_OFF)
     try:
-        _sandbox(con, writable_directory)
+        sandbox(con, writable_directory)
     except BaseException:
         con.close()
         raise

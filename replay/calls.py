@@ -40,6 +40,7 @@ from domain.invariant import InvariantViolation
 from domain.numbers import NumberPool, TrackingNumber
 from domain.publisher import Publisher
 from domain.receipt import CommandReceipt
+from domain.saved_query import SavedQueries
 from domain.target import Target
 from domain.user import User
 from domain.webhook import Webhook
@@ -73,6 +74,7 @@ READS = Reads(
     ),
     ignores=(
         User,
+        SavedQueries,
         Webhook,
         Campaign.PublisherAllowed,  # who may ping is the handler's check, not a replayed one
         Campaign.PublisherDisallowed,

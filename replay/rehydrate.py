@@ -48,6 +48,7 @@ from domain.clock import to_ms
 from domain.numbers import NumberPool, TrackingNumber
 from domain.publisher import Publisher
 from domain.receipt import CommandReceipt
+from domain.saved_query import SavedQueries
 from domain.schedule import LocalPeriods, local_periods
 from domain.target import Target
 from domain.user import User
@@ -145,6 +146,7 @@ READS = Reads(
     # (`ConfigSync.sync_aggregates`): the fold only collects which ones exist
     ignores=(
         User,
+        SavedQueries,
         Webhook,
         Buyer.CreditLimitChanged,
         Buyer.FundsDeposited,

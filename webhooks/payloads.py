@@ -36,6 +36,7 @@ from domain.numbers import NumberPool, TrackingNumber
 from domain.publisher import Publisher
 from domain.receipt import CommandReceipt
 from domain.redaction import CallContext, Viewer, event_audience, redact_event
+from domain.saved_query import SavedQueries
 from domain.target import Target
 from domain.user import User
 from domain.webhook import Webhook
@@ -58,6 +59,7 @@ READS = Reads(
         Call.CallRouted,
         ApiKey,
         User,
+        SavedQueries,
         Webhook,
         BlockedCaller,
         Buyer,

@@ -30,6 +30,7 @@ from domain.money import format_cents
 from domain.numbers import NumberPool, TrackingNumber
 from domain.publisher import Publisher
 from domain.receipt import CommandReceipt
+from domain.saved_query import SavedQueries
 from domain.target import Target
 from domain.user import User
 from domain.webhook import Webhook
@@ -43,6 +44,7 @@ TIMELINE_READS = Reads(
     ignores=(
         ApiKey,
         User,
+        SavedQueries,
         Webhook,
         BlockedCaller,
         Buyer,

@@ -20,7 +20,14 @@ from rich.text import Text
 from eventstore.application import PPCXApplication
 from eventstore.checkpoints import checkpoint_key
 from ppcx.bootstrap import build_application
-from ppcx.commands.common import configure_logging, console, fail, load_settings, utc_time
+from ppcx.commands.common import (
+    configure_logging,
+    console,
+    err_console,
+    fail,
+    load_settings,
+    utc_time,
+)
 from ppcx.secrets import audit_key
 from ppcx.services import ServiceError, ServiceRunner
 from projections.checkpoints import CHECKPOINT_INTERVAL_S, Checkpoints
@@ -46,6 +53,8 @@ from projections.reports import (
     to_csv,
     to_json,
 )
+from projections.select import READ_ONLY as SELECT_READ_ONLY
+from projections.select import SqlRefused, select_rows
 from projections.store import ProjectionStore
 
 
@@ -246,29 +255,8 @@ def print_result(
         console.print(table)
 
 
-class SqlRefused(ValueError):
-    """A `ppcx sql` statement that is not one read-only SELECT."""
-
-
-READ_ONLY = (
-    "`ppcx sql` is read-only: one SELECT (or WITH, FROM, DESCRIBE, SHOW, SUMMARIZE) over the "
-    "projections, reading and writing no file; `ppcx export --to DIR` writes Parquet"
-)
-
-
-def _one_select(con: duckdb.DuckDBPyConnection, query: str) -> str:
-    """The query, if it is exactly one SELECT; else SqlRefused saying why."""
-    statements = con.extract_statements(query)
-    if not statements:
-        raise SqlRefused("no SQL statement given")
-    if len(statements) > 1:
-        raise SqlRefused(
-            f"one statement at a time: this text holds {len(statements)} statements. " + READ_ONLY
-        )
-    kind = statements[0].type
-    if kind != duckdb.StatementType.SELECT:
-        raise SqlRefused(f"a {kind.name} statement is refused. " + READ_ONLY)
-    return query
+READ_ONLY = "`ppcx sql` is " + SELECT_READ_ONLY + "; `ppcx export --to DIR` writes Parquet"
+SQL_ROWS_MAX = 1_000_000  # what `ppcx sql` prints at most (it says so when there were more)
 
 
 def sql(
@@ -283,18 +271,16 @@ def sql(
     except NoProjections as error:
         raise fail(str(error)) from None
     try:
-        cursor = con.execute(_one_select(con, query))
-        columns = [d[0] for d in cursor.description or []]
-        rows = cursor.fetchall()
+        selected = select_rows(con, query, SQL_ROWS_MAX, READ_ONLY)
     except SqlRefused as error:
         raise fail(str(error)) from None
-    except duckdb.PermissionException as error:
-        raise fail(f"refused: {str(error).strip()}. {READ_ONLY}") from None
     except duckdb.Error as error:
         raise fail(str(error).strip()) from None
     finally:
         con.close()
-    print_result(columns, rows, fmt)
+    print_result(selected.columns, selected.rows, fmt)
+    if selected.cut:
+        err_console.print(f"(the first {SQL_ROWS_MAX:,} rows only)", style="yellow")
 
 
 def _when(text: str | None, option: str) -> datetime | None:
