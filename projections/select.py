@@ -30,6 +30,7 @@ READ_ONLY = (
     "reading and writing no file"
 )
 BATCH_ROWS = 10_000
+INTERRUPT_AGAIN_S = 0.1  # a deadline's interrupt, repeated until the query has ended
 PARQUET_NAME = "result.parquet"
 
 
@@ -68,12 +69,20 @@ def _refusals(
 ) -> Iterator[None]:
     """The sandbox's refusal (a file read, a setting) as SqlRefused, and a query still running
     after `timeout_s` interrupted (SqlRefused too); other errors pass."""
-    timer = None
+    done = threading.Event()
     if timeout_s is not None:
-        timer = threading.Timer(timeout_s, con.interrupt)
-        timer.name = "sql-deadline"
-        timer.daemon = True
-        timer.start()
+
+        def deadline() -> None:
+            if done.wait(timeout_s):
+                return
+            # again and again until the query ends: one sent before DuckDB had begun the
+            # query would be lost, and the query would run on
+            while True:
+                con.interrupt()
+                if done.wait(INTERRUPT_AGAIN_S):
+                    return
+
+        threading.Thread(target=deadline, name="sql-deadline", daemon=True).start()
     try:
         yield
     except duckdb.PermissionException as error:
@@ -81,8 +90,7 @@ def _refusals(
     except duckdb.InterruptException:
         raise SqlRefused(f"stopped: the query ran longer than {timeout_s:g} s") from None
     finally:
-        if timer is not None:
-            timer.cancel()
+        done.set()
 
 
 def select_rows(
