@@ -181,7 +181,7 @@ def _step(event: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _summary(events: list[dict[str, Any]]) -> dict[str, Any]:
+def call_summary(events: list[dict[str, Any]]) -> dict[str, Any]:
     """The facts the page heads with: bids, billing and its reason, conversion, dispute."""
     last = {str(e["type"]): e for e in events}
     billed, not_billed = last.get("CallBilled"), last.get("CallNotBilled")
@@ -245,7 +245,7 @@ async def _call_page(
     context = {
         "call": timeline,
         "steps": [_step(e) for e in events],
-        "summary": _summary(events),
+        "summary": call_summary(events),
         "form": form or {},
         "errors": errors or {},
         "failed": failed,  # which form the errors are of: "conversion" or "dispute"

@@ -73,7 +73,7 @@ async def disputes(request: Request, v: Visitor = Depends(buyer)) -> Response:
 # -- billing -----------------------------------------------------------------------------------
 
 
-def _month(text: str | None, today: date) -> tuple[datetime, datetime] | None:
+def month_range(text: str | None, today: date) -> tuple[datetime, datetime] | None:
     """`[first day, first day of the next month)` of a `YYYY-MM` month (UTC); None if bad."""
     try:
         first = (
@@ -132,7 +132,7 @@ async def _invoice(
 async def billing(request: Request, v: Visitor = Depends(buyer)) -> Response:
     s = services_of(request)
     month = request.query_params.get("month") or None
-    period = _month(month, s.clock.now().date())
+    period = month_range(month, s.clock.now().date())
     errors = {} if period is not None else {"month": "choose a month as YYYY-MM, e.g. 2026-03"}
     try:
         account = await api_buyers.get_buyer(str(v.principal.owner_id), who=v.principal, s=s)
@@ -155,7 +155,7 @@ INVOICE_COLUMNS = ("at", "transfer_id", "kind", "call_id", "debit", "credit")
 @router.get("/buyer/billing/invoice.csv")
 async def invoice_csv(request: Request, v: Visitor = Depends(buyer)) -> Response:
     s = services_of(request)
-    period = _month(request.query_params.get("month"), s.clock.now().date())
+    period = month_range(request.query_params.get("month"), s.clock.now().date())
     if period is None:
         raise PageNotFound()
     document = await _invoice(request, v, period)

@@ -32,9 +32,8 @@ from domain.limits import ACCOUNT_LENGTH_MAX, CURSOR_LENGTH_MAX
 from domain.money import format_cents
 from portal.forms import field_errors
 from portal.pages import PageNotFound, Visitor, posted, redirect, render, signed_in
-from portal.routers.buyer_calls import PAGE_SIZE, unavailable
-from portal.routers.buyer_calls import _summary as call_summary
-from portal.routers.buyer_money import DISPUTE_STATES, INVOICE_COLUMNS, _month
+from portal.routers.buyer_calls import PAGE_SIZE, call_summary, unavailable
+from portal.routers.buyer_money import DISPUTE_STATES, INVOICE_COLUMNS, month_range
 from portal.routers.publisher import timeline_row
 from projections.readers import NoProjections
 
@@ -386,7 +385,7 @@ async def _document_context(request: Request, v: Visitor, doc: Document) -> dict
     s = services_of(request)
     holder_id = request.query_params.get(doc.holder, "").strip()
     month = request.query_params.get("month") or None
-    period = _month(month, s.clock.now().astimezone(UTC).date())
+    period = month_range(month, s.clock.now().astimezone(UTC).date())
     errors = {} if period is not None else {"month": "choose a month as YYYY-MM, e.g. 2026-03"}
     found = None
     if holder_id and period is not None:
