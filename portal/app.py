@@ -35,6 +35,9 @@ from portal.pages import (
 from portal.routers import (
     account,
     admin,
+    admin_health,
+    admin_keys,
+    admin_lists,
     buyer_calls,
     buyer_money,
     buyer_targets,
@@ -75,6 +78,9 @@ def install(app: FastAPI, *, secret: str, public_base_url: str | None, redis_pre
     for module in (
         account,
         admin,
+        admin_health,
+        admin_keys,
+        admin_lists,
         buyer_targets,
         buyer_calls,
         buyer_money,

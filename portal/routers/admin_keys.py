@@ -1,0 +1,107 @@
+"""Admins' API keys page: the keys (from the projections, a page at a time), issuing one (role,
+owner, label, optional expiry; the secret shown once, on the page answering the issue),
+setting a key's expiry (blank: now) and revoking one. Every action calls the API's own route
+function with the signed-in admin as the principal, so its events record the user's id."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import Response
+from pydantic import ValidationError as ShapeError
+
+from api.auth import services_of
+from api.models import ApiKeyExpiryIn, ApiKeyIn
+from api.problems import Problem
+from api.routers import admin as api
+from api.routers import setup_reads
+from domain.api_key import ROLES, Role
+from domain.clock import format_rfc3339
+from domain.errors import DomainError, ValidationError
+from portal.forms import blank_is_unset, field_errors
+from portal.pages import Visitor, posted, redirect, render, signed_in
+
+router = APIRouter(include_in_schema=False)
+admin = signed_in(Role.ADMIN)
+PAGE_SIZE = 50  # keys a page
+ISSUE_FIELDS = ("role", "owner_id", "label", "expires_at")
+NOTICES = {
+    "expired": "The key's expiry is set: from then on it is answered 401.",
+    "revoked": "The key is revoked: it is answered 401 from now on.",
+}
+
+
+async def _keys(request: Request, v: Visitor) -> dict[str, Any] | None:
+    """A page of keys (None: no projections yet)."""
+    cursor = request.query_params.get("cursor") or None
+    try:
+        page: dict[str, Any] = await setup_reads.list_api_keys(
+            limit=PAGE_SIZE, cursor=cursor, who=v.principal, s=services_of(request)
+        )
+    except Problem as problem:
+        if problem.status == 503:
+            return None
+        raise
+    return page
+
+
+async def _page(
+    request: Request,
+    v: Visitor,
+    *,
+    form: dict[str, Any] | None = None,
+    errors: dict[str, str] | None = None,
+    issued: dict[str, Any] | None = None,
+    expiry: dict[str, str] | None = None,
+    status_code: int = 200,
+) -> Response:
+    context = {
+        "keys": await _keys(request, v),
+        "roles": ROLES,
+        "form": form or {},
+        "errors": errors or {},
+        "issued": issued,
+        "expiry": expiry or {},  # {key_id: the refused expiry's message}
+        "notice": NOTICES.get(request.query_params.get("done", "")),
+    }
+    return render(request, v, "admin/keys.html", context, status_code=status_code)
+
+
+@router.get("/admin/keys")
+async def keys_page(request: Request, v: Visitor = Depends(admin)) -> Response:
+    return await _page(request, v)
+
+
+@router.post("/admin/keys")
+async def issue(request: Request, v: Visitor = Depends(admin)) -> Response:
+    form = await posted(request, v)
+    given = {k: str(form.get(k) or "").strip() for k in ISSUE_FIELDS}
+    try:
+        body = ApiKeyIn.model_validate(blank_is_unset(given, ISSUE_FIELDS))
+        out = await api.create_api_key(body, who=v.principal, s=services_of(request))
+    except (DomainError, ShapeError) as error:
+        return await _page(request, v, form=given, errors=field_errors(error), status_code=422)
+    issued = {"id": out.id, "api_key": out.api_key, "role": out.role, "owner_id": out.owner_id}
+    return await _page(request, v, issued=issued, status_code=201)
+
+
+@router.post("/admin/keys/{key_id}/expire")
+async def expire(request: Request, key_id: str, v: Visitor = Depends(admin)) -> Response:
+    form = await posted(request, v)
+    s = services_of(request)
+    given = str(form.get("expires_at") or "").strip() or format_rfc3339(s.clock.now())
+    try:
+        body = ApiKeyExpiryIn.model_validate({"expires_at": given})
+        await api.expire_api_key(key_id, body, who=v.principal, s=s)
+    except (ShapeError, ValidationError) as error:
+        message = "; ".join(field_errors(error).values())
+        return await _page(request, v, expiry={key_id: message}, status_code=422)
+    return redirect("/admin/keys?done=expired")
+
+
+@router.post("/admin/keys/{key_id}/revoke")
+async def revoke(request: Request, key_id: str, v: Visitor = Depends(admin)) -> Response:
+    await posted(request, v)
+    await api.revoke_api_key(key_id, who=v.principal, s=services_of(request))
+    return redirect("/admin/keys?done=revoked")
