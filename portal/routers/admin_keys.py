@@ -6,6 +6,7 @@ function with the signed-in admin as the principal, so its events record the use
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
@@ -16,7 +17,7 @@ from api.models import ApiKeyExpiryIn, ApiKeyIn
 from api.problems import Problem
 from api.routers import admin as api
 from api.routers import setup_reads
-from domain.api_key import ROLES, Role
+from domain.api_key import ROLES, ApiKey, Role
 from domain.clock import format_rfc3339
 from domain.errors import DomainError, ValidationError
 from portal.forms import blank_is_unset, field_errors
@@ -46,6 +47,23 @@ async def _keys(request: Request, v: Visitor) -> dict[str, Any] | None:
     return page
 
 
+async def _fresh(request: Request, page: dict[str, Any] | None) -> None:
+    """The key just changed (`?key=`), as the event store has it now: the projected list
+    trails it by a few seconds."""
+    key_id = request.query_params.get("key")
+    shown = [k for k in (page or {}).get("items", []) if k["id"] == key_id]
+    if not shown or key_id is None:
+        return
+    s = services_of(request)
+    stored = await s.call(s.app.find, ApiKey, key_id)
+    if stored is None:
+        return
+    now = s.clock.now()
+    status = "revoked" if stored.revoked else "active" if stored.usable_at(now) else "expired"
+    expires_at = None if stored.expires_at is None else format_rfc3339(stored.expires_at)
+    shown[0].update(status=status, expires_at=expires_at)
+
+
 async def _page(
     request: Request,
     v: Visitor,
@@ -56,8 +74,10 @@ async def _page(
     expiry: dict[str, str] | None = None,
     status_code: int = 200,
 ) -> Response:
+    keys = await _keys(request, v)
+    await _fresh(request, keys)
     context = {
-        "keys": await _keys(request, v),
+        "keys": keys,
         "roles": ROLES,
         "form": form or {},
         "errors": errors or {},
@@ -97,11 +117,11 @@ async def expire(request: Request, key_id: str, v: Visitor = Depends(admin)) -> 
     except (ShapeError, ValidationError) as error:
         message = "; ".join(field_errors(error).values())
         return await _page(request, v, expiry={key_id: message}, status_code=422)
-    return redirect("/admin/keys?done=expired")
+    return redirect(f"/admin/keys?done=expired&key={quote(key_id, safe='')}")
 
 
 @router.post("/admin/keys/{key_id}/revoke")
 async def revoke(request: Request, key_id: str, v: Visitor = Depends(admin)) -> Response:
     await posted(request, v)
     await api.revoke_api_key(key_id, who=v.principal, s=services_of(request))
-    return redirect("/admin/keys?done=revoked")
+    return redirect(f"/admin/keys?done=revoked&key={quote(key_id, safe='')}")

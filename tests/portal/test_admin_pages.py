@@ -126,6 +126,11 @@ def test_expire_and_revoke_refuse_the_key_at_once_and_record_the_user(
         follow_redirects=False,
     )
     assert expired.status_code == 303
+    # the changed key as the store has it, before the projected list catches up
+    fresh = browser.get(expired.headers["location"]).text
+    assert re.search(rf'id="key-{expiring_id}">.*?>expired<', fresh, re.S)
+    assert f'action="/admin/keys/{expiring_id}/revoke"' in fresh  # an expired key can be revoked
+    assert f'action="/admin/keys/{expiring_id}/expire"' not in fresh
     done = browser.post_form(
         "/admin/keys", f"/admin/keys/{revoked_id}/revoke", {}, follow_redirects=False
     )
