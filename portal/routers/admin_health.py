@@ -18,7 +18,6 @@ from api.auth import services_of
 from api.services import ApiServices
 from domain.api_key import Role
 from portal.pages import Visitor, render, signed_in
-from ppcx.health import CHECK_TIMEOUT_S
 from projections.readers import NoProjections
 
 router = APIRouter(include_in_schema=False)
@@ -27,6 +26,7 @@ REFRESH_S = 2  # the partial's polling interval (no faster: every poll checks ea
 RATE_WINDOW_S = 60  # the auction rate is pings over this window
 TIMEOUT_WINDOW_S = 3600  # bidders' time-outs are counted over this window
 TIMEOUT_ROWS_MAX = 20  # bidders shown, most time-outs first
+TRAFFIC_TIMEOUT_S = 0.8  # the reports' reads, alongside readiness's own 0.8 s checks
 PINGS_SQL = "SELECT count(*) FROM pings WHERE occurred_at >= $since"
 TIMEOUTS_SQL = """
 SELECT b.buyer_id, b.target_id, t.name, t.rtb_url, count(*) AS timeouts,
@@ -70,9 +70,9 @@ def _traffic(s: ApiServices, now: datetime) -> Traffic:
 
 async def _bounded_traffic(s: ApiServices) -> Traffic:
     try:
-        return await asyncio.wait_for(s.call(_traffic, s, s.clock.now()), CHECK_TIMEOUT_S)
+        return await asyncio.wait_for(s.call(_traffic, s, s.clock.now()), TRAFFIC_TIMEOUT_S)
     except TimeoutError:
-        return Traffic(error=f"no answer within {CHECK_TIMEOUT_S} s")
+        return Traffic(error=f"no answer within {TRAFFIC_TIMEOUT_S} s")
     except Exception as error:  # a broken snapshot: the page still answers
         return Traffic(error=f"error: {type(error).__name__}")
 
