@@ -6,15 +6,20 @@ refusals in the API's words with nothing recorded, and other roles refused."""
 from __future__ import annotations
 
 import re
+from dataclasses import replace
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 
+from domain.call_state import BidOutcomeKind, BidSource
+from domain.commands import BidOutcome
 from portal.invites import invite
 from ppcx.settings import Settings
 from tests.api.conftest import ADMIN_KEY, BASE_URL, auth, build_market, event_count, project
 from tests.portal.conftest import Browser, accept, invite_user
+from tests.support.market import Market as SupportMarket
 
 pytestmark = pytest.mark.integration
 _NEW_KEY = re.compile(r'value="([^"]+)" id="new-key"')
@@ -275,3 +280,32 @@ class TestNatsDown:
         assert re.search(r'data-check="nats">.*?status-bad">down', page.text, re.S)
         assert re.search(r'data-check="redis">.*?status-good">up', page.text, re.S)
         assert "A dependency does not answer." in page.text
+
+
+def test_the_health_partial_shows_the_auction_rate_and_bidders_that_timed_out(
+    portal_app: TestClient, admin: tuple[Browser, str], api_settings: Settings
+) -> None:
+    browser, _ = admin
+    built = build_market(portal_app)
+    s = portal_app.app.state.services  # type: ignore[attr-defined]
+    (target_id, buyer_id), _ = built.targets.items()
+    market = SupportMarket(
+        SimpleNamespace(calls=s.calls, clock=s.clock),  # type: ignore[arg-type]
+        next(iter(built.publishers)),
+        built.campaign_id,
+        [buyer_id],
+        [target_id],
+    )
+    timed_out = BidOutcome(
+        target_id, buyer_id, BidOutcomeKind.TIMED_OUT, source=BidSource.RTB, timeout_ms=300
+    )
+    for n in range(3):
+        command = market.auction_command([], caller_hash=f"h-{n}")
+        s.calls.record_auction(replace(command, bids=(timed_out,)))
+    project(api_settings)
+    partial = browser.get("/admin/health/live").text
+    assert "0.05 pings/s (3 in the last 60 s)" in partial
+    row = re.search(r'<table id="timeouts">.*?</table>', partial, re.S)
+    assert row is not None
+    assert buyer_id in row.group(0)
+    assert '<td class="num">3</td>' in row.group(0)
