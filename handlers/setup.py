@@ -482,14 +482,19 @@ class SetupHandlers:
 
     def set_api_key_expiry(self, cmd: SetApiKeyExpiry) -> datetime:
         """Move a key's expiry: a time already past means now (the key stops at once); at
-        most `KEY_EXPIRY_DAYS_MAX` days ahead. A revoked key is left as it is."""
+        most `KEY_EXPIRY_DAYS_MAX` days ahead. A revoked or expired key is never brought back:
+        a later expiry for it is a Conflict, an earlier one changes nothing."""
 
         def change() -> tuple[list[PPCXAggregate], datetime]:
             at = self.ctx.now()
             key = self.app.load(ApiKey, cmd.key_id, "key_id")
             expires_at = at if cmd.expires_at <= at else check_expiry(cmd.expires_at, at)
-            if key.revoked or key.expires_at == expires_at:
-                return [], expires_at
+            if key.revoked:
+                raise Conflict("the key is revoked: issue a new one", field="key_id")
+            if key.expires_at is not None and key.expires_at <= at:
+                if expires_at > at:
+                    raise Conflict("the key has expired: issue a new one", field="key_id")
+                return [], key.expires_at
             key.set_expiry(expires_at=expires_at, by=cmd.by, timestamp=at)
             return [key], expires_at
 

@@ -191,7 +191,7 @@ async def revoke_api_key(
     return Response(status_code=204)
 
 
-@router.put("/v1/api-keys/{key_id}/expiry", response_model=ApiKeyExpiryOut)
+@router.put("/v1/api-keys/{key_id}/expiry", response_model=ApiKeyExpiryOut, responses=problems(409))
 async def expire_api_key(
     key_id: str,
     body: ApiKeyExpiryIn,
@@ -199,7 +199,8 @@ async def expire_api_key(
     s: ApiServices = Depends(services),
 ) -> ApiKeyExpiryOut:
     """Set when a key stops working (a time already past: now); from then on it is answered
-    401 like a revoked key, by this server at once and every worker within a second."""
+    401 like a revoked key, by this server at once and every worker within a second. A
+    revoked or expired key is never brought back (409); expiring it again changes nothing."""
     if key_id == who.key_id:
         raise Problem(409, "a key cannot expire itself")
     command = parse.set_api_key_expiry(key_id=key_id, expires_at=body.expires_at, by=who.by)

@@ -301,6 +301,22 @@ def test_an_admin_moves_a_keys_expiry_and_a_past_time_stops_it_now(
     past = client.put(path, json={"expires_at": "2020-01-01T00:00:00Z"}, headers=auth(ADMIN_KEY))
     assert past.json()["expires_at"] == format_rfc3339(clock.now())
     assert client.get("/v1/calls", headers=auth(issued["api_key"])).status_code == 401
+    # an expired key is never brought back; expiring it again changes nothing
+    clock.advance(timedelta(minutes=1))
+    back = client.put(path, json={"expires_at": format_rfc3339(later)}, headers=auth(ADMIN_KEY))
+    assert back.status_code == 409
+    again = client.put(path, json={"expires_at": "2020-01-01T00:00:00Z"}, headers=auth(ADMIN_KEY))
+    assert again.json()["expires_at"] == past.json()["expires_at"]
+    assert client.get("/v1/calls", headers=auth(issued["api_key"])).status_code == 401
+    revoked = market.admin("POST", "/v1/api-keys", json={"role": "analyst"})
+    client.delete(f"/v1/api-keys/{revoked['id']}", headers=auth(ADMIN_KEY)).raise_for_status()
+    revoked_path = f"/v1/api-keys/{revoked['id']}/expiry"
+    assert (
+        client.put(
+            revoked_path, json={"expires_at": format_rfc3339(later)}, headers=auth(ADMIN_KEY)
+        ).status_code
+        == 409
+    )
     unknown = client.put(
         "/v1/api-keys/key_0123456789abcdef0123456789abcdef/expiry",
         json={"expires_at": format_rfc3339(later)},
