@@ -11,10 +11,11 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
+from pydantic import BaseModel
 from pydantic import ValidationError as ShapeError
 
 from api.auth import Principal, services_of
-from api.models import BlockIn
+from api.models import BlockIn, BuyerIn, Created, CreatedWithKey, NumberIn, PublisherIn
 from api.problems import Problem
 from api.routers import admin as api
 from api.routers import setup_reads as reads
@@ -22,13 +23,23 @@ from api.services import ApiServices
 from domain.api_key import Role
 from domain.errors import DomainError
 from domain.limits import ID_LENGTH_MAX
-from portal.forms import field_errors
+from portal.forms import blank_is_unset, field_errors
 from portal.pages import Visitor, posted, redirect, render, signed_in
 
 router = APIRouter(include_in_schema=False)
 admin = signed_in(Role.ADMIN)
 PAGE_SIZE = 50  # rows a page
 Fetch = Callable[[dict[str, str | None], str | None, Principal, ApiServices], Awaitable[Any]]
+
+
+@dataclass(frozen=True)
+class Creation:
+    """A form on the list that creates one through the API's own route function."""
+
+    title: str
+    fields: tuple[tuple[str, str, str], ...]  # (name, label, hint)
+    model: type[BaseModel]
+    create: Callable[..., Awaitable[Created | CreatedWithKey]]
 
 
 @dataclass(frozen=True)
@@ -39,6 +50,7 @@ class Listing:
     filters: tuple[str, ...]  # query parameters passed on to the API
     fetch: Fetch
     links: tuple[tuple[str, str, str], ...] = ()  # (heading, path, query name) → ?name=<id>
+    creation: Creation | None = None
 
 
 async def _publishers(f: dict[str, str | None], c: str | None, w: Principal, s: Any) -> Any:
@@ -84,6 +96,12 @@ LISTINGS = (
         (("Id", "id"), ("Name", "name"), ("Status", "status")),
         (),
         _publishers,
+        creation=Creation(
+            "Register a publisher (its first API key is shown once)",
+            (("name", "Name", ""),),
+            PublisherIn,
+            api.register_publisher,
+        ),
     ),
     Listing(
         "Buyers",
@@ -97,6 +115,16 @@ LISTINGS = (
         (),
         _buyers,
         (("Targets", "/admin/targets", "buyer_id"),),
+        Creation(
+            "Register a buyer (its first API key is shown once)",
+            (
+                ("name", "Name", ""),
+                ("time_zone", "Time zone", "e.g. America/New_York"),
+                ("credit_limit", "Credit limit", "e.g. 0.00"),
+            ),
+            BuyerIn,
+            api.register_buyer,
+        ),
     ),
     Listing(
         "Campaigns",
@@ -144,6 +172,19 @@ LISTINGS = (
         ),
         ("campaign_id", "pool_id"),
         _numbers,
+        creation=Creation(
+            "Provision a static tracking number",
+            (
+                ("number", "Number", "E.164, e.g. +18005550100"),
+                ("campaign_id", "Campaign id", "cmp_…"),
+                ("publisher_id", "Publisher id", "pub_…"),
+                ("source", "Source", "e.g. google"),
+                ("medium", "Medium (optional)", ""),
+                ("keyword", "Keyword (optional)", ""),
+            ),
+            NumberIn,
+            api.provision_number,
+        ),
     ),
     Listing(
         "Number pools",
@@ -171,29 +212,68 @@ def _filters(request: Request, listing: Listing) -> dict[str, str | None]:
     return found
 
 
+async def _listing_page(
+    request: Request,
+    v: Visitor,
+    listing: Listing,
+    *,
+    form: dict[str, str] | None = None,
+    errors: dict[str, str] | None = None,
+    created: Created | CreatedWithKey | None = None,
+    status_code: int = 200,
+) -> Response:
+    filters = _filters(request, listing)
+    cursor = request.query_params.get("cursor") or None
+    try:
+        found = await listing.fetch(filters, cursor, v.principal, services_of(request))
+    except Problem as problem:
+        if problem.status != 503:
+            raise
+        found = None
+    context = {
+        "listing": listing,
+        "page": found,
+        "filters": {k: f for k, f in filters.items() if f is not None},
+        "form": form or {},
+        "errors": errors or {},
+        "created": created,
+    }
+    return render(request, v, "admin/list.html", context, status_code=status_code)
+
+
 def _page_for(listing: Listing) -> Callable[..., Awaitable[Response]]:
     async def page(request: Request, v: Visitor = Depends(admin)) -> Response:
-        filters = _filters(request, listing)
-        cursor = request.query_params.get("cursor") or None
-        try:
-            found = await listing.fetch(filters, cursor, v.principal, services_of(request))
-        except Problem as problem:
-            if problem.status != 503:
-                raise
-            found = None
-        context = {
-            "listing": listing,
-            "page": found,
-            "filters": {k: f for k, f in filters.items() if f is not None},
-        }
-        return render(request, v, "admin/list.html", context)
+        return await _listing_page(request, v, listing)
 
     page.__name__ = f"admin_{listing.path.rsplit('/', 1)[-1]}"
     return page
 
 
+def _create_for(listing: Listing, creation: Creation) -> Callable[..., Awaitable[Response]]:
+    async def create(request: Request, v: Visitor = Depends(admin)) -> Response:
+        form = await posted(request, v)
+        names = tuple(name for name, _, _ in creation.fields)
+        given = {name: str(form.get(name) or "").strip() for name in names}
+        try:
+            body = creation.model.model_validate(blank_is_unset(given, names))
+            created = await creation.create(body, who=v.principal, s=services_of(request))
+        except (DomainError, ShapeError) as error:
+            errors = field_errors(error)
+            return await _listing_page(
+                request, v, listing, form=given, errors=errors, status_code=422
+            )
+        return await _listing_page(request, v, listing, created=created, status_code=201)
+
+    create.__name__ = f"admin_create_{listing.path.rsplit('/', 1)[-1]}"
+    return create
+
+
 for _listing in LISTINGS:
     router.add_api_route(_listing.path, _page_for(_listing), methods=["GET"])
+    if _listing.creation is not None:
+        router.add_api_route(
+            _listing.path, _create_for(_listing, _listing.creation), methods=["POST"]
+        )
 
 
 # -- the block list ------------------------------------------------------------------------------

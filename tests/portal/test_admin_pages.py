@@ -309,3 +309,82 @@ def test_the_health_partial_shows_the_auction_rate_and_bidders_that_timed_out(
     assert row is not None
     assert buyer_id in row.group(0)
     assert '<td class="num">3</td>' in row.group(0)
+
+
+def test_an_admin_registers_a_publisher_and_a_buyer_and_provisions_a_number(
+    portal_app: TestClient, admin: tuple[Browser, str], api_settings: Settings
+) -> None:
+    browser, user_id = admin
+    made = browser.post_form("/admin/publishers", "/admin/publishers", {"name": "Gamma <Leads>"})
+    assert made.status_code == 201
+    publisher_id = re.search(r'id="created-id">(pub_\w+)<', made.text)
+    key = _NEW_KEY.search(made.text)
+    assert publisher_id is not None
+    assert key is not None
+    own = portal_app.get(f"/v1/publishers/{publisher_id.group(1)}", headers=auth(key.group(1)))
+    assert own.json()["name"] == "Gamma <Leads>"
+    buyer = browser.post_form(
+        "/admin/buyers",
+        "/admin/buyers",
+        {"name": "Delta Law", "time_zone": "America/Chicago", "credit_limit": "100.00"},
+    )
+    assert buyer.status_code == 201
+    assert re.search(r'id="created-id">buy_\w+<', buyer.text)
+    market = build_market(portal_app)
+    number = browser.post_form(
+        "/admin/numbers",
+        "/admin/numbers",
+        {
+            "number": "+18005550199",
+            "campaign_id": market.campaign_id,
+            "publisher_id": publisher_id.group(1),
+            "source": "google",
+            "medium": "",
+        },
+    )
+    assert number.status_code == 201
+    assert 'id="new-key"' not in number.text
+    project(api_settings)
+    assert "Gamma &lt;Leads&gt;" in browser.get("/admin/publishers").text
+    assert "Delta Law" in browser.get("/admin/buyers").text
+    numbers = browser.get(f"/admin/numbers?campaign_id={market.campaign_id}").text
+    assert "+18005550199" in numbers
+    assert _changes(portal_app, publisher_id.group(1)) == [("Registered", user_id)]
+
+
+@pytest.mark.parametrize(
+    ("path", "data", "field"),
+    [
+        (
+            "/admin/buyers",
+            {"name": "X", "time_zone": "Mars/Base", "credit_limit": "0.00"},
+            "time_zone",
+        ),
+        (
+            "/admin/buyers",
+            {"name": "X", "time_zone": "UTC", "credit_limit": "lots"},
+            "credit_limit",
+        ),
+        ("/admin/publishers", {"name": ""}, "name"),
+        (
+            "/admin/numbers",
+            {
+                "number": "+18005550199",
+                "campaign_id": "cmp_0123456789abcdef0123456789abcdef",
+                "publisher_id": "pub_0123456789abcdef0123456789abcdef",
+                "source": "google",
+            },
+            "campaign_id",
+        ),
+    ],
+)
+def test_a_bad_creation_is_422_next_to_the_field_and_records_nothing(
+    admin: tuple[Browser, str], api_settings: Settings, path: str, data: dict[str, str], field: str
+) -> None:
+    browser, _ = admin
+    before = event_count(api_settings)
+    refused = browser.post_form(path, path, data)
+    assert refused.status_code == 422, refused.text
+    assert f'id="e-{field}"' in refused.text
+    assert 'id="created-id"' not in refused.text
+    assert event_count(api_settings) == before
