@@ -388,3 +388,19 @@ def test_a_bad_creation_is_422_next_to_the_field_and_records_nothing(
     assert f'id="e-{field}"' in refused.text
     assert 'id="created-id"' not in refused.text
     assert event_count(api_settings) == before
+
+
+def test_a_polled_partial_after_sign_out_takes_the_page_to_sign_in(
+    admin: tuple[Browser, str],
+) -> None:
+    browser, _ = admin
+    browser.post_form("/account", "/logout", {}, follow_redirects=False)
+    polled = browser.get(
+        "/admin/health/live",
+        headers={"HX-Request": "true", "HX-Current-URL": "https://ppcx.test/admin/health"},
+        follow_redirects=False,
+    )
+    assert polled.status_code == 204
+    assert polled.headers["hx-redirect"] == "/login?next=%2Fadmin%2Fhealth"
+    plain = browser.get("/admin/health/live", follow_redirects=False)
+    assert plain.status_code == 303
