@@ -110,7 +110,8 @@ async def issue(request: Request, v: Visitor = Depends(admin)) -> Response:
 async def expire(request: Request, key_id: str, v: Visitor = Depends(admin)) -> Response:
     form = await posted(request, v)
     s = services_of(request)
-    given = str(form.get("expires_at") or "").strip() or format_rfc3339(s.clock.now())
+    typed = str(form.get("expires_at") or "").strip()
+    given = format_rfc3339(s.clock.now()) if typed.lower() in ("", "now") else typed
     try:
         body = ApiKeyExpiryIn.model_validate({"expires_at": given})
         await api.expire_api_key(key_id, body, who=v.principal, s=s)

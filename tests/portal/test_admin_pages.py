@@ -127,7 +127,7 @@ def test_expire_and_revoke_refuse_the_key_at_once_and_record_the_user(
     expired = browser.post_form(
         "/admin/keys",
         f"/admin/keys/{expiring_id}/expire",
-        {"expires_at": ""},
+        {"expires_at": "Now"},
         follow_redirects=False,
     )
     assert expired.status_code == 303
