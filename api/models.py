@@ -274,6 +274,19 @@ class ApiKeyIn(Body):
     )
 
 
+class ApiKeyExpiryIn(Body):
+    expires_at: Rfc3339 = Field(
+        description="when the key stops working (RFC 3339 with an offset): a time already "
+        f"past means now; at most {limits.KEY_EXPIRY_DAYS_MAX} days ahead",
+        examples=["2027-01-01T00:00:00Z"],
+    )
+
+
+class ApiKeyExpiryOut(BaseModel):
+    id: str
+    expires_at: str = Field(description="RFC 3339: the expiry recorded")
+
+
 class ApiKeyOut(BaseModel):
     id: str
     api_key: str = Field(description="shown once: store it now")

@@ -295,6 +295,13 @@ class RevokeApiKey:
 
 
 @dataclass(frozen=True)
+class SetApiKeyExpiry:
+    key_id: str
+    expires_at: datetime  # a time already past means "now" (checked by the handler)
+    by: str
+
+
+@dataclass(frozen=True)
 class BlockCaller:
     caller_hash: str
     reason: str

@@ -49,6 +49,7 @@ from domain.commands import (
     ResumeTarget,
     RevokeApiKey,
     RotateWebhookSecret,
+    SetApiKeyExpiry,
     SetStandingBid,
     UnblockCaller,
 )
@@ -457,6 +458,12 @@ def issue_api_key(
 
 def revoke_api_key(*, key_id: object, by: str) -> RevokeApiKey:
     return RevokeApiKey(require_subject_id(key_id, "key", "key_id"), by)
+
+
+def set_api_key_expiry(*, key_id: object, expires_at: datetime, by: str) -> SetApiKeyExpiry:
+    return SetApiKeyExpiry(
+        require_subject_id(key_id, "key", "key_id"), require_utc(expires_at, "expires_at"), by
+    )
 
 
 # -- the block list ------------------------------------------------------------------------------

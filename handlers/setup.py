@@ -3,6 +3,8 @@ the block list. Every check runs before an event is triggered; bad input records
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from domain.api_key import ApiKey, check_expiry
 from domain.base import PPCXAggregate
 from domain.blocklist import BlockedCaller, blocked_caller_id
@@ -30,6 +32,7 @@ from domain.commands import (
     RenamePublisher,
     ResumeTarget,
     RevokeApiKey,
+    SetApiKeyExpiry,
     SetStandingBid,
     SuspendPublisher,
     UnblockCaller,
@@ -476,6 +479,26 @@ class SetupHandlers:
             return [key], None
 
         self.ctx.run(change, hot=(cmd.key_id,))
+
+    def set_api_key_expiry(self, cmd: SetApiKeyExpiry) -> datetime:
+        """Move a key's expiry: a time already past means now (the key stops at once); at
+        most `KEY_EXPIRY_DAYS_MAX` days ahead. A revoked or expired key is never brought back:
+        a later expiry for it is a Conflict, an earlier one changes nothing."""
+
+        def change() -> tuple[list[PPCXAggregate], datetime]:
+            at = self.ctx.now()
+            key = self.app.load(ApiKey, cmd.key_id, "key_id")
+            expires_at = at if cmd.expires_at <= at else check_expiry(cmd.expires_at, at)
+            if key.revoked:
+                raise Conflict("the key is revoked: issue a new one", field="key_id")
+            if key.expires_at is not None and key.expires_at <= at:
+                if expires_at > at:
+                    raise Conflict("the key has expired: issue a new one", field="key_id")
+                return [], key.expires_at
+            key.set_expiry(expires_at=expires_at, by=cmd.by, timestamp=at)
+            return [key], expires_at
+
+        return self.ctx.run(change, hot=(cmd.key_id,))
 
     # -- block list ---------------------------------------------------------------------------
     def block_caller(self, cmd: BlockCaller) -> None:

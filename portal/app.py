@@ -7,6 +7,7 @@ import inspect
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote, urlsplit
 
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
@@ -28,6 +29,7 @@ from portal.pages import (
     Portal,
     SignInRequired,
     Visitor,
+    local_path,
     redirect,
     render,
     sign_in_url,
@@ -36,6 +38,9 @@ from portal.pages import (
 from portal.routers import (
     account,
     admin,
+    admin_health,
+    admin_keys,
+    admin_lists,
     analyst,
     audits,
     buyer_calls,
@@ -90,6 +95,9 @@ def install(
     for module in (
         account,
         admin,
+        admin_health,
+        admin_keys,
+        admin_lists,
         buyer_targets,
         buyer_calls,
         buyer_money,
@@ -143,6 +151,14 @@ def _error_pages(app: FastAPI) -> None:
         return await _page(request, "forbidden.html", 403)
 
     async def on_sign_in(request: Request, error: Exception) -> Response:
+        if request.headers.get("hx-request") == "true":
+            # a polled partial (the health page's): htmx takes the whole page to sign-in,
+            # and back to that page after it, instead of swapping the sign-in form in
+            page = local_path(urlsplit(request.headers.get("hx-current-url", "")).path) or "/"
+            return Response(
+                status_code=204,
+                headers={"HX-Redirect": f"/login?next={quote(page, safe='')}"},
+            )
         return redirect(sign_in_url(request))
 
     async def on_expired(request: Request, error: Exception) -> Response:

@@ -29,7 +29,7 @@ TEMPLATES_DIR = Path(__file__).parent / "templates"
 HOME = {
     Role.BUYER: "/buyer/targets",
     Role.PUBLISHER: "/publisher/campaigns",
-    Role.ADMIN: "/admin/users",
+    Role.ADMIN: "/admin/health",
     Role.FINANCE: "/finance/accounts",
     Role.ANALYST: "/analyst/pnl",
 }

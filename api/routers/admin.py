@@ -12,6 +12,8 @@ from fastapi import APIRouter, Depends, Path, Response
 from api.auth import Principal, require, services
 from api.models import (
     E164,
+    ApiKeyExpiryIn,
+    ApiKeyExpiryOut,
     ApiKeyIn,
     ApiKeyOut,
     BlockIn,
@@ -187,6 +189,24 @@ async def revoke_api_key(
     await s.call(s.setup.revoke_api_key, parse.revoke_api_key(key_id=key_id, by=who.by))
     s.known_keys.forget(key_id)  # the other workers refuse it within their cache's second
     return Response(status_code=204)
+
+
+@router.put("/v1/api-keys/{key_id}/expiry", response_model=ApiKeyExpiryOut, responses=problems(409))
+async def expire_api_key(
+    key_id: str,
+    body: ApiKeyExpiryIn,
+    who: Principal = Depends(admin),
+    s: ApiServices = Depends(services),
+) -> ApiKeyExpiryOut:
+    """Set when a key stops working (a time already past: now); from then on it is answered
+    401 like a revoked key, by this server at once and every worker within a second. A
+    revoked or expired key is never brought back (409); expiring it again changes nothing."""
+    if key_id == who.key_id:
+        raise Problem(409, "a key cannot expire itself")
+    command = parse.set_api_key_expiry(key_id=key_id, expires_at=body.expires_at, by=who.by)
+    expires_at = await s.call(s.setup.set_api_key_expiry, command)
+    s.known_keys.forget(key_id)
+    return ApiKeyExpiryOut(id=key_id, expires_at=format_rfc3339(expires_at))
 
 
 @router.post("/v1/numbers", status_code=201, response_model=Created)

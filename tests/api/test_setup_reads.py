@@ -278,3 +278,51 @@ def test_the_dispute_queue_by_status_and_buyer(
         "the recording is fine",
         True,
     )
+
+
+def test_an_admin_moves_a_keys_expiry_and_a_past_time_stops_it_now(
+    client: TestClient, market: Market, api_settings: Settings, clock: ManualClock
+) -> None:
+    issued = market.admin("POST", "/v1/api-keys", json={"role": "analyst"})
+    path = f"/v1/api-keys/{issued['id']}/expiry"
+    later = clock.now() + timedelta(hours=2)
+    moved = client.put(path, json={"expires_at": format_rfc3339(later)}, headers=auth(ADMIN_KEY))
+    assert moved.json() == {"id": issued["id"], "expires_at": format_rfc3339(later)}
+    too_far = format_rfc3339(clock.now() + timedelta(days=4000))
+    refused = client.put(path, json={"expires_at": too_far}, headers=auth(ADMIN_KEY))
+    assert refused.status_code == 422
+    assert refused.json()["errors"][0]["field"] == "expires_at"
+    assert client.put(path, json={}, headers=auth(ADMIN_KEY)).status_code == 422
+    other = client.put(
+        path, json={"expires_at": format_rfc3339(later)}, headers=auth(issued["api_key"])
+    )
+    assert other.status_code == 403
+    assert client.get("/v1/calls", headers=auth(issued["api_key"])).status_code != 401
+    past = client.put(path, json={"expires_at": "2020-01-01T00:00:00Z"}, headers=auth(ADMIN_KEY))
+    assert past.json()["expires_at"] == format_rfc3339(clock.now())
+    assert client.get("/v1/calls", headers=auth(issued["api_key"])).status_code == 401
+    # an expired key is never brought back; expiring it again changes nothing
+    clock.advance(timedelta(minutes=1))
+    back = client.put(path, json={"expires_at": format_rfc3339(later)}, headers=auth(ADMIN_KEY))
+    assert back.status_code == 409
+    again = client.put(path, json={"expires_at": "2020-01-01T00:00:00Z"}, headers=auth(ADMIN_KEY))
+    assert again.json()["expires_at"] == past.json()["expires_at"]
+    assert client.get("/v1/calls", headers=auth(issued["api_key"])).status_code == 401
+    revoked = market.admin("POST", "/v1/api-keys", json={"role": "analyst"})
+    client.delete(f"/v1/api-keys/{revoked['id']}", headers=auth(ADMIN_KEY)).raise_for_status()
+    revoked_path = f"/v1/api-keys/{revoked['id']}/expiry"
+    assert (
+        client.put(
+            revoked_path, json={"expires_at": format_rfc3339(later)}, headers=auth(ADMIN_KEY)
+        ).status_code
+        == 409
+    )
+    unknown = client.put(
+        "/v1/api-keys/key_0123456789abcdef0123456789abcdef/expiry",
+        json={"expires_at": format_rfc3339(later)},
+        headers=auth(ADMIN_KEY),
+    )
+    assert unknown.status_code == 404
+    project(api_settings)
+    mine = next(k for k in _all(client, ADMIN_KEY, "/v1/api-keys") if k["id"] == issued["id"])
+    assert mine["status"] == "expired"

@@ -25,7 +25,7 @@ def test_an_invited_admin_sets_a_password_signs_in_and_out(
     assert "ana@example.com" in page.text
     answer = accept(browser, path)
     assert answer.status_code == 303
-    assert answer.headers["location"] == "/admin/users"
+    assert answer.headers["location"] == "/admin/health"
     cookie = answer.headers["set-cookie"]
     assert COOKIE in cookie
     assert "HttpOnly" in cookie
@@ -42,7 +42,7 @@ def test_an_invited_admin_sets_a_password_signs_in_and_out(
     # and the password works
     again = browser.sign_in("ana@example.com")
     assert again.status_code == 303
-    assert again.headers["location"] == "/admin/users"
+    assert again.headers["location"] == "/admin/health"
 
 
 def test_a_weak_password_or_a_mismatch_is_refused_and_nothing_changes(

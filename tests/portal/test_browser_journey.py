@@ -140,7 +140,7 @@ def test_admin_buyer_and_publisher_run_their_business_in_the_browser(
 
     admin = new_page()
     _set_password(admin, _first_admin(api_settings, live_server))
-    admin.wait_for_url("**/admin/users")
+    admin.wait_for_url("**/admin/health")
     buyer_link = _invite_on_page(admin, "media@lawyers.example", "buyer", buyer_id)
     screenshot(admin, "admin-users", tmp_path)
     publisher_link = _invite_on_page(admin, "ops@acme.example", "publisher", publisher.id)

@@ -171,7 +171,7 @@ def test_an_admin_sees_every_webhook_once_projected(
     browser_factory: Any,
     api_settings: Settings,
 ) -> None:
-    browser, _ = publisher
+    browser, market = publisher
     webhook_id = _webhook_id(_register(browser).text)
     admin = browser_factory()
     _signed_in(portal_app, admin, "ada@example.com", "admin", None)
@@ -179,4 +179,8 @@ def test_an_admin_sees_every_webhook_once_projected(
     project(api_settings)
     listed = admin.get("/webhooks")
     assert f'href="/webhooks/{webhook_id}"' in listed.text
+    assert f"<td>{next(iter(market.publishers))} (publisher)</td>" in listed.text  # its owner
+    own = browser.get("/webhooks").text
+    assert f'href="/webhooks/{webhook_id}"' in own
+    assert '<th scope="col">Owner</th>' not in own  # the owner column is the admin's only
     assert admin.get(f"/webhooks/{webhook_id}").status_code == 200
