@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 
+from tenacity import retry, retry_if_exception_type, stop_after_delay, wait_random
+
 FILE_NAME = "audits.sqlite"
 BUSY_TIMEOUT_S = 10.0
 HISTORY_MAX = 200  # rows a history read returns at most
@@ -98,6 +100,20 @@ def _row(values: tuple[object, ...]) -> AuditRow:
     return AuditRow(*fields)  # type: ignore[arg-type]
 
 
+@retry(
+    retry=retry_if_exception_type(sqlite3.OperationalError),
+    stop=stop_after_delay(BUSY_TIMEOUT_S),
+    wait=wait_random(0.01, 0.1),
+    reraise=True,
+)
+def _prepare(db: sqlite3.Connection) -> None:
+    """WAL and the schema. Workers starting together race for a new file: switching its
+    journal mode answers "database is locked" at once (SQLite's busy timeout does not wait
+    for it), so the switch is tried again for as long as a busy write would wait."""
+    db.execute("PRAGMA journal_mode=WAL")
+    db.executescript(_SCHEMA)
+
+
 class AuditStore:
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -110,8 +126,7 @@ class AuditStore:
         db = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None)
         try:
             if not self._ready:
-                db.execute("PRAGMA journal_mode=WAL")
-                db.executescript(_SCHEMA)
+                _prepare(db)
                 self._ready = True
             yield db
         finally:

@@ -505,14 +505,19 @@ DEMO_USERS = (
     ("admin@demo.ppcx", "admin"),
     ("buyer@demo.ppcx", "buyer"),
     ("publisher@demo.ppcx", "publisher"),
+    ("finance@demo.ppcx", "finance"),
+    ("analyst@demo.ppcx", "analyst"),
 )
 
 
 def portal_users(settings: Settings, market: _Market, at: datetime) -> list[tuple[str, str]]:
     """Portal users for the demo's market, each invited and its password set (as a person
-    following the invite link would): an admin, a buyer's and a publisher's staff."""
+    following the invite link would): an admin, a buyer's and a publisher's staff, finance and
+    an analyst."""
     owners = {
         "admin": None,
+        "finance": None,
+        "analyst": None,
         "buyer": next(iter(market.buyers)),
         "publisher": next(iter(market.publishers)),
     }
