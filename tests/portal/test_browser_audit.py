@@ -85,7 +85,7 @@ def test_finance_runs_the_audit_in_the_browser_and_it_agrees_with_the_cli(
     page.get_by_label("Password (at least 12 characters)").fill(PASSWORD)
     page.get_by_label("The same password again").fill(PASSWORD)
     page.get_by_role("button", name="Set password and sign in").click()
-    page.wait_for_url("**/account")
+    page.wait_for_url("**/finance/accounts")  # finance starts on its ledger
     page.get_by_role("link", name="Audits").click()
     page.wait_for_url("**/finance/audits")
     assert page.get_by_text("No audits yet").is_visible()
