@@ -453,6 +453,12 @@ class SignOutEverywhere:
     by: str
 
 
+@dataclass(frozen=True)
+class DisableUser:
+    user_id: str
+    by: str
+
+
 # -- webhooks ----------------------------------------------------------------------------------
 # `owner_id` on a command acting on a webhook restricts it to that publisher's or buyer's
 # webhooks (None: an admin acts on any). URLs are checked by the handlers against the

@@ -45,6 +45,7 @@ KEY_HASH_LENGTH_MAX = 200
 EMAIL_LENGTH = Range(3, 254)  # a portal user's address (RFC 5321's path limit)
 PASSWORD_LENGTH = Range(12, 256)  # long enough to resist guessing; argon2 takes any length
 INVITE_VALID_DAYS = 7  # an invite link works this long, once
+USERS_LISTED_MAX = 10_000  # portal users an admin's list reads from the log, at most
 SESSION_HOURS = 12  # a portal session cookie's life
 LOGIN_FAILURES_MAX = 5  # failed sign-ins per address (and per client address) …
 LOGIN_WINDOW_S = 900  # … within this window; then refused until the window passes

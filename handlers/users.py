@@ -8,9 +8,10 @@ from datetime import timedelta
 
 from domain.base import PPCXAggregate
 from domain.buyer import Buyer
-from domain.commands import InviteUser, SetPassword, SignOutEverywhere
+from domain.catalog import topic_of
+from domain.commands import DisableUser, InviteUser, SetPassword, SignOutEverywhere
 from domain.errors import Conflict, NotFound
-from domain.limits import INVITE_VALID_DAYS
+from domain.limits import INVITE_VALID_DAYS, USERS_LISTED_MAX
 from domain.publisher import Publisher
 from domain.user import User, user_id_for
 from handlers.unit_of_work import HandlerContext
@@ -23,6 +24,16 @@ class UserHandlers:
 
     def find(self, user_id: str) -> User | None:
         return self.app.find(User, user_id)
+
+    def listed(self) -> list[User]:
+        """Every user, newest invite first (from the log's `Invited` events: users are few;
+        at most `USERS_LISTED_MAX`)."""
+        store = self.app.store
+        rows = store.read_topics(
+            1, USERS_LISTED_MAX, stop=store.head(), topics=[topic_of(User.Invited)]
+        )
+        found = (self.app.find(User, user_id) for _, user_id, _, _, _ in reversed(rows))
+        return [user for user in found if user is not None]
 
     def invite(self, cmd: InviteUser) -> str:
         """A new user with an open invite; an address that already has an account (invited
@@ -73,6 +84,21 @@ class UserHandlers:
         def change() -> tuple[list[PPCXAggregate], User]:
             user = self.app.load(User, cmd.user_id, "user_id")
             user.sign_out_everywhere(by=cmd.by, timestamp=self.ctx.now())
+            return [user], user
+
+        return self.ctx.run(change)
+
+    def disable(self, cmd: DisableUser) -> User:
+        """The user can no longer sign in and every session ends; disabling one already
+        disabled changes nothing. No one disables their own account (a Conflict)."""
+
+        def change() -> tuple[list[PPCXAggregate], User]:
+            user = self.app.load(User, cmd.user_id, "user_id")
+            if cmd.by == user.id:
+                raise Conflict("you cannot disable your own account", field="user_id")
+            if user.disabled:
+                return [], user
+            user.disable(by=cmd.by, timestamp=self.ctx.now())
             return [user], user
 
         return self.ctx.run(change)
