@@ -99,7 +99,10 @@ def test_keys_list_never_prints_a_hash(projected_market: ProjectedMarket) -> Non
     assert "status" in header
 
 
-def test_shell_completion_prints_a_script() -> None:
+def test_shell_completion_prints_a_script(monkeypatch: pytest.MonkeyPatch) -> None:
+    # the shell is named, not detected from the processes above the test (a run whose parent
+    # shell has gone has none to detect): Typer reads this when it builds the command
+    monkeypatch.setenv("_TYPER_COMPLETE_TEST_DISABLE_SHELL_DETECTION", "1")
     result = CliRunner().invoke(cli, ["--show-completion", "bash"])
     assert result.exit_code == 0, result.output
     assert "complete" in result.stdout
