@@ -78,8 +78,14 @@ def markets_on_different_masters(rig: RedisClusterRig, prefix: str) -> tuple[str
     raise AssertionError("no two of the market names hash to different masters")
 
 
-def build_cluster_market(client: TestClient, market: str, **target_extra: Any) -> Market:
-    """A campaign of `market` with two publishers and two funded buyers of that market."""
+def build_cluster_market(
+    client: TestClient,
+    market: str,
+    deposits: tuple[str, str] = ("1000.00", "1000.00"),
+    **target_extra: Any,
+) -> Market:
+    """A campaign of `market` with two publishers and two funded buyers of that market (no
+    credit: a buyer's funds are its deposit), bidding 50.00 and 45.00."""
     spec = MarketSpec(
         publishers=[{"name": f"Acme {market}"}, {"name": f"Beta {market}"}],
         campaign={
@@ -97,12 +103,12 @@ def build_cluster_market(client: TestClient, market: str, **target_extra: Any) -
                     "credit_limit": "0.00",
                     "market": market,
                 },
-                deposit={"amount": "1000.00", "reference": "wire"},
+                deposit={"amount": deposit, "reference": "wire"},
                 targets=[
                     {"destination": f"+1310555020{n}", "bid": bid, "buffer_s": 60, **target_extra}
                 ],
             )
-            for n, bid in enumerate(("50.00", "45.00"))
+            for n, (bid, deposit) in enumerate(zip(("50.00", "45.00"), deposits, strict=True))
         ],
     )
     return market_over_http(client, spec)
