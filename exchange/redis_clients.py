@@ -59,7 +59,7 @@ def server_identity(client: redis.Redis) -> tuple[str, bool]:
     loss; a master restarted in place keeps its node id (its markets' markers tell whether
     it kept its keys)."""
     if is_cluster(client):
-        nodes: dict[str, dict[str, Any]] = client.cluster_nodes()
+        nodes: dict[str, dict[str, Any]] = cast(redis.cluster.RedisCluster, client).cluster_nodes()
         masters = sorted(  # a master serving slots, suspected down or not (a failover
             str(node["node_id"])  # moves its slots to the replica: then it is gone from here)
             for node in nodes.values()
