@@ -12,6 +12,9 @@ How loss is noticed:
   keeps the state when it persists every write it acknowledged (the append-only file: our
   embedded default); without one, a restart may bring back an older state with its markers,
   so `watch` (every follower tick) takes a new run id without an AOF as a loss.
+* **A failover.** On a Redis Cluster (`PPCX_REDIS_CLUSTER`) the generation records the node
+  ids of the masters serving slots instead; a promoted replica may lack the last writes its
+  master acknowledged (replication is asynchronous), so a changed set is a loss too.
 
 How it is rebuilt (`rebuild`): the process that takes the rebuild lock drops the markers first
 (every process refuses from then on), waits `DRAIN_S` for the operations that passed a check
