@@ -220,8 +220,8 @@ class RedisClusterRig:
 
     @staticmethod
     def _role(node: Node) -> str:
-        info = node.client().info("replication")
-        return str(info["role"])
+        with node.client() as client:
+            return str(client.info("replication")["role"])
 
     def healthy(self) -> bool:
         """Every live node says `cluster_state:ok`, every slot has a live master and every
@@ -234,7 +234,8 @@ class RedisClusterRig:
         if len(owners) != SLOTS or not all(n.alive for n in owners.values()):
             return False
         for node in live:
-            info = node.client().info("replication")
+            with node.client() as client:
+                info = client.info("replication")
             if info["role"] == "slave" and info.get("master_link_status") != "up":
                 return False
         return True
