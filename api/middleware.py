@@ -10,10 +10,10 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
 import orjson
-import redis.exceptions as redis_errors
 
 from api.problems import RETRY_AFTER_S, problem_response
 from domain.limits import COMMAND_ID_LENGTH
+from exchange.redis_clients import UNAVAILABLE as REDIS_UNAVAILABLE
 
 logger = logging.getLogger(__name__)
 Scope = MutableMapping[str, Any]
@@ -112,7 +112,7 @@ class RequestGuard:
         if scope["method"] == "POST" and key is not None and self.idempotency is not None:
             try:
                 await self._idempotent(scope, replay, send, key, body)
-            except (redis_errors.ConnectionError, redis_errors.TimeoutError):
+            except REDIS_UNAVAILABLE:
                 # the records live in Redis: without it no retry can be recognised
                 await _send_problem(
                     send,
@@ -221,5 +221,5 @@ class RequestGuard:
                 ),
                 ex=self.ttl_s,
             )
-        except (redis_errors.ConnectionError, redis_errors.TimeoutError) as error:
+        except REDIS_UNAVAILABLE as error:
             logger.warning("idempotency record not kept (Redis unavailable: %s)", error)

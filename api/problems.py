@@ -252,6 +252,9 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(redis.exceptions.ConnectionError)
     @app.exception_handler(redis.exceptions.TimeoutError)
+    @app.exception_handler(redis.exceptions.ClusterError)  # a cluster's failover window
+    @app.exception_handler(redis.exceptions.TryAgainError)
+    @app.exception_handler(redis.exceptions.RedisClusterException)
     async def on_redis_unavailable(request: Request, error: Exception) -> Response:
         logger.warning("Redis unavailable on %s %s: %s", request.method, request.url.path, error)
         return problem_response(

@@ -44,6 +44,12 @@ its reads, its reservation script, its ping state — lives in one hash slot.
     <p>:dni:leases:{s:<session>}  hash  pool id → number the session leased (TTL: its
                                         longest lease), for pings naming only the session
 
+On a Redis Cluster (`PPCX_REDIS_CLUSTER`) every script names keys of one hash tag — a market
+`{m:M}`, a DNI pool `{pool:P}`, a DNI session `{s:S}` — or a single key (the follower's
+position, the rebuild lock, a sign-in counter); the other keys are read and written by
+single-key commands, non-transactional pipelines and per-slot deletes (see
+`exchange.redis_clients`).
+
 `<p>` is the configured prefix (`PPCX_REDIS_PREFIX`). Caller numbers appear only as keyed
 hashes. Time never enters a key except as the local cap periods, computed in the buyer's time
 zone by Python and passed to the scripts, which never read the clock.

@@ -11,11 +11,18 @@ import redis.asyncio as aioredis
 from domain.limits import LOGIN_FAILURES_MAX, LOGIN_WINDOW_S
 from exchange.keys import Keys
 
+# the window starts at the first failure (SET NX: Redis 6.2 has no EXPIRE NX)
+_COUNT_FAILURE = """
+redis.call('SET', KEYS[1], 0, 'EX', ARGV[1], 'NX')
+return redis.call('INCR', KEYS[1])
+"""
+
 
 class LoginLimiter:
     def __init__(self, client: aioredis.Redis, keys: Keys) -> None:
         self._redis = client
         self._keys = keys
+        self._count = client.register_script(_COUNT_FAILURE)
 
     def _slots(self, email: str, client_ip: str) -> list[str]:
         return [
@@ -33,12 +40,9 @@ class LoginLimiter:
         return max(waits, default=0)
 
     async def failed(self, email: str, client_ip: str) -> None:
-        async with self._redis.pipeline(transaction=True) as pipe:
-            for slot in self._slots(email, client_ip):
-                # the window starts at the first failure (SET NX: Redis 6.2 has no EXPIRE NX)
-                pipe.set(slot, 0, ex=LOGIN_WINDOW_S, nx=True)
-                pipe.incr(slot)
-            await pipe.execute()
+        # one script per counter: the two live in different hash slots on a Redis Cluster
+        for slot in self._slots(email, client_ip):
+            await self._count(keys=[slot], args=[LOGIN_WINDOW_S])
 
     async def succeeded(self, email: str) -> None:
         await self._redis.delete(self._slots(email, "")[0])

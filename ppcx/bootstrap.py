@@ -23,6 +23,7 @@ from exchange.caller_hash import CallerHasher
 from exchange.config_sync import ConfigSync
 from exchange.hotstate import HotState
 from exchange.keys import Keys
+from exchange.redis_clients import async_client, sync_client
 from exchange.sweeper import Sweeper
 from handlers.calls import CallHandlers
 from handlers.saved_queries import SavedQueryHandlers
@@ -133,14 +134,16 @@ def build_exchange(
     process runtime's one pool), or to a pool of their own when none is given (tests)."""
     keys = Keys(settings.redis_prefix)
     # bounded: a stopped Redis accepts connections and never answers (a 503, not a hang)
-    redis_async = aioredis.Redis.from_url(
+    redis_async = async_client(
         redis_url,
+        cluster=settings.redis_cluster,
         max_connections=256,
         socket_timeout=REDIS_TIMEOUT_S,
         socket_connect_timeout=REDIS_CONNECT_TIMEOUT_S,
     )
-    redis_sync = redis.Redis.from_url(
+    redis_sync = sync_client(
         redis_url,
+        cluster=settings.redis_cluster,
         socket_timeout=REDIS_TIMEOUT_S,
         socket_connect_timeout=REDIS_CONNECT_TIMEOUT_S,
     )

@@ -33,9 +33,9 @@ from types import FrameType
 from typing import Literal
 
 import orjson
-import redis
 
 from exchange.keys import delete_matching
+from exchange.redis_clients import sync_client
 from ppcx import keeper
 from ppcx.embedded import (
     SERVICE_NAMES,
@@ -101,9 +101,12 @@ class ServiceStatus:
     detail: str
 
 
-def drop_redis_keys(redis_url: str, pattern: str, batch: int = 1000) -> int:
-    """Delete every key matching `pattern` (a demo's or a run's namespace) → how many."""
-    client = redis.Redis.from_url(redis_url)
+def drop_redis_keys(
+    redis_url: str, pattern: str, batch: int = 1000, *, cluster: bool = False
+) -> int:
+    """Delete every key matching `pattern` (a demo's or a run's namespace) → how many (on a
+    cluster: on every master)."""
+    client = sync_client(redis_url, cluster=cluster)
     try:
         return delete_matching(client, pattern, batch)
     finally:

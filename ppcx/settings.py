@@ -41,6 +41,12 @@ class Settings(BaseSettings):
         validation_alias=AliasChoices("NATS_URL", "PPCX_NATS_URL"),
         description="[NATS_URL] e.g. nats://127.0.0.1:4222",
     )
+    redis_cluster: bool = Field(
+        default=False,
+        description="[PPCX_REDIS_CLUSTER] true: REDIS_URL names a node of a Redis Cluster and "
+        "PPCX speaks the cluster protocol (the other nodes are discovered from it); every "
+        "market's keys share one hash slot",
+    )
     redis_prefix: str = Field(
         default="ppcx", description="[PPCX_REDIS_PREFIX] namespace of every Redis key"
     )

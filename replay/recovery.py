@@ -12,6 +12,9 @@ How loss is noticed:
   keeps the state when it persists every write it acknowledged (the append-only file: our
   embedded default); without one, a restart may bring back an older state with its markers,
   so `watch` (every follower tick) takes a new run id without an AOF as a loss.
+* **A failover.** On a Redis Cluster (`PPCX_REDIS_CLUSTER`) the generation records the node
+  ids of the masters serving slots instead; a promoted replica may lack the last writes its
+  master acknowledged (replication is asynchronous), so a changed set is a loss too.
 
 How it is rebuilt (`rebuild`): the process that takes the rebuild lock drops the markers first
 (every process refuses from then on), waits `DRAIN_S` for the operations that passed a check
@@ -29,13 +32,13 @@ import time
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 import orjson
 import redis
 
 from eventstore.application import PPCXApplication
 from exchange.keys import Keys
+from exchange.redis_clients import CLUSTER_IDENTITY_PREFIX, server_identity
 from replay.rehydrate import mark_generation, rehydrate
 
 logger = logging.getLogger(__name__)
@@ -65,12 +68,6 @@ def read_generation(client: redis.Redis, keys: Keys) -> Generation | None:
     return Generation(str(data["id"]), str(data.get("run_id", "")))
 
 
-def _server(client: redis.Redis) -> tuple[str, bool]:
-    """The server's run id, and whether it keeps an append-only file."""
-    info: dict[str, Any] = client.info()
-    return str(info.get("run_id", "")), bool(info.get("aof_enabled"))
-
-
 def ensure(app: PPCXApplication, client: redis.Redis, prefix: str, now: datetime) -> str:
     """At a process's start: the state's generation is there ("present"); or the namespace is
     new and the log empty, so there is nothing to lose ("established"); or it is rebuilt
@@ -91,9 +88,12 @@ def watch(client: redis.Redis, prefix: str) -> bool:
     generation = read_generation(client, keys)
     if generation is None:
         return True
-    run_id, aof = _server(client)
+    run_id, aof = server_identity(client)
     if run_id == generation.run_id:
         return False
+    if run_id.startswith(CLUSTER_IDENTITY_PREFIX):
+        logger.warning("a Redis Cluster master failed over: writes it had not replicated are lost")
+        return True
     if aof:  # it restarted from its append-only file: every acknowledged write is there
         client.set(keys.generation(), orjson.dumps({"id": generation.id, "run_id": run_id}))
         return False

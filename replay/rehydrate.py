@@ -59,6 +59,7 @@ from exchange.config_sync import ConfigSync
 from exchange.hotstate import RESERVATION_GRACE_MS
 from exchange.keys import Keys, delete_matching
 from exchange.ping import BidState
+from exchange.redis_clients import server_identity
 from exchange.reservations import ReservationState
 from replay.log import event_name, pages
 
@@ -548,7 +549,7 @@ def mark_generation(client: redis.Redis, keys: Keys, markets: set[str], generati
     (`{id, run_id}`: the Redis server it was built on) — the last write of a rebuild."""
     for market in sorted(markets | {_text(m) for m in client.smembers(keys.markets())}):
         client.set(keys.generation_marker(market), generation)
-    run_id = str(client.info("server").get("run_id", ""))
+    run_id, _ = server_identity(client)
     client.set(keys.generation(), orjson.dumps({"id": generation, "run_id": run_id}))
 
 

@@ -117,7 +117,9 @@ def redis_client(settings: Settings) -> Iterator[redis.Redis]:
         yield client
     finally:
         client.close()
-        drop_redis_keys(settings.redis_url, f"{settings.redis_prefix}*")
+        drop_redis_keys(
+            settings.redis_url, f"{settings.redis_prefix}*", cluster=settings.redis_cluster
+        )
 
 
 @pytest.fixture

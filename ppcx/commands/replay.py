@@ -276,9 +276,9 @@ def rehydrate_redis() -> None:
     app_ = build_application(settings)
     try:
         with ServiceRunner(settings).session() as endpoints, console.status("rehydrating…"):
-            import redis as redis_lib
+            from exchange.redis_clients import sync_client
 
-            client = redis_lib.Redis.from_url(endpoints.redis_url)
+            client = sync_client(endpoints.redis_url, cluster=settings.redis_cluster)
             try:
                 summary = rehydrate(app_, client, settings.redis_prefix, SystemClock().now())
             finally:

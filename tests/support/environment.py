@@ -17,6 +17,7 @@ def ppcx_env(settings: Settings) -> dict[str, str]:
         "REDIS_URL": settings.redis_url,
         "NATS_URL": settings.nats_url,
         "PPCX_REDIS_PREFIX": settings.redis_prefix,
+        "PPCX_REDIS_CLUSTER": "true" if settings.redis_cluster else "false",
         # the test's own JetStream stream: nothing another test relays (or signs) reaches it
         "PPCX_NATS_STREAM": settings.nats_stream,
         "PPCX_NATS_SUBJECT_PREFIX": settings.nats_subject_prefix,

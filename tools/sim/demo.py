@@ -174,7 +174,7 @@ def reset_data(settings: Settings, redis_url: str, force: bool) -> None:
         Path(f"{duckdb}.wal"),
     ):
         path.unlink(missing_ok=True)
-    drop_redis_keys(redis_url, f"{settings.redis_prefix}:*")
+    drop_redis_keys(redis_url, f"{settings.redis_prefix}:*", cluster=settings.redis_cluster)
     (data / MARKER).write_text("created by ppcx demo\n")
 
 
