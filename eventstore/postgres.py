@@ -2,7 +2,14 @@
 reads aggregates for the library's repository and creates the tables; appends and the log's
 reads are our own SQL. The links of the tamper-evident chain (`eventstore.chain`) live in a
 table of their own, written in the same transaction as the events, while the events table is
-locked EXCLUSIVE (so links follow notification order)."""
+locked EXCLUSIVE (so links follow notification order).
+
+The EXCLUSIVE lock is the store's own: it serialises appends from every process of every host
+on the database (SQLite's write-turn lock file only orders the processes of one machine). The
+notification ids are numbered under that lock (the head plus one), not drawn from the table's
+sequence: a sequence value is spent by a transaction that rolls back (a version conflict, a
+host killed mid-append), and a spent value would be a gap in the ids that `replay verify`
+rightly reads as a deleted event."""
 
 from __future__ import annotations
 
@@ -53,9 +60,8 @@ class ChainedPostgresApplicationRecorder(PostgresApplicationRecorder):
             SQL("NOTIFY {}").format(Identifier(events_table_name.replace(".", "_"))),
         ]
         self.append_statement = SQL(
-            "INSERT INTO {}.{} (originator_id, originator_version, topic, state) "
-            "SELECT * FROM unnest(%s::text[], %s::bigint[], %s::text[], %s::bytea[]) "
-            "RETURNING notification_id, originator_id, originator_version"
+            "INSERT INTO {}.{} (notification_id, originator_id, originator_version, topic, state) "
+            "SELECT * FROM unnest(%s::bigint[], %s::text[], %s::bigint[], %s::text[], %s::bytea[])"
         ).format(schema, events)
         self.chain_head_statement = SQL(
             "SELECT digest FROM {}.{} ORDER BY notification_id DESC LIMIT 1"
@@ -114,21 +120,21 @@ class ChainedPostgresApplicationRecorder(PostgresApplicationRecorder):
         )
 
     def _append_locked(self, curs: Cursor[DictRow], rows: Sequence[StoredRow]) -> list[int]:
+        """Under the EXCLUSIVE lock: number the rows from the head, insert them, chain them."""
+        curs.execute(self.head_statement)
+        head_row = curs.fetchone()
+        first_id = int(head_row["head"] or 0) + 1 if head_row else 1
+        ids = list(range(first_id, first_id + len(rows)))
         curs.execute(
             self.append_statement,
             (
+                ids,
                 [r[0] for r in rows],
                 [r[1] for r in rows],
                 [r[2] for r in rows],
                 [r[3] for r in rows],
             ),
         )
-        # RETURNING order is not promised by SQL, so the rows name their event.
-        returned = {
-            (str(row["originator_id"]), int(row["originator_version"])): int(row["notification_id"])
-            for row in curs.fetchall()
-        }
-        ids = [returned[(r[0], r[1])] for r in rows]
         curs.execute(self.chain_head_statement)
         head = curs.fetchone()
         previous = bytes(head["digest"]) if head else GENESIS
