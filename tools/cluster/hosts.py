@@ -126,6 +126,12 @@ class Hosts:
             raise RuntimeError("the rig is not started")
         return self.singletons.env
 
+    def ppcx(self, *args: str) -> subprocess.CompletedProcess[str]:
+        """A `ppcx` command on this rig's store, stream and secrets (e.g. `replay verify`)."""
+        if self.singletons is None:
+            raise RuntimeError("the rig is not started")
+        return self.singletons.ppcx(*args)
+
     def roles(self, n: int) -> dict[str, int]:
         return self.hosts[n].roles()
 
