@@ -91,13 +91,14 @@ class Hosts:
     settings: Settings  # the same, as settings (for the checks in this process)
     ports: list[int]
     workers: int
+    host_roles: tuple[str, ...] = HOST_ROLES
     hosts: list[Host] = field(default_factory=list)
     singletons: Host | None = None
 
     # -- lifecycle ------------------------------------------------------------------------------
     def start(self, n: int) -> Host:
         """Start host n (again: same port, same data dir) and wait until /readyz is ready."""
-        host = self._spawn(f"host-{n}", self.ports[n], HOST_ROLES)
+        host = self._spawn(f"host-{n}", self.ports[n], self.host_roles)
         if n < len(self.hosts):
             self.hosts[n] = host
         else:
@@ -212,11 +213,15 @@ def hosts(
     postgres: Postgres,
     name: str,
     workers: int = 1,
+    roles: tuple[str, ...] = HOST_ROLES,
+    singletons: bool = True,
     extra: dict[str, str] | None = None,
 ) -> Iterator[Hosts]:
     """`count` hosts on `postgres`, sharing `redis_url` and `nats_url` under the Redis prefix
     and JetStream stream `name` (unique per rig: the caller cleans them up). The first host
-    starts alone (it creates the store's tables), then the singletons, then the others."""
+    starts alone (it creates the store's tables), then the singletons, then the others.
+    `roles`: each host's (the benchmark runs the API alone); `singletons`: whether the relay
+    and webhooks run at all."""
     shared = {
         **postgres.env(),
         "REDIS_URL": redis_url,
@@ -247,12 +252,13 @@ def hosts(
         audit_key=shared["PPCX_AUDIT_KEY"],
     )
     ports = [free_loopback_port() for _ in range(count)]
-    rig = Hosts(root, shared, settings, ports, workers)
+    rig = Hosts(root, shared, settings, ports, workers, roles)
     try:
         rig.start(0)
-        rig._start_singletons()
+        if singletons:
+            rig._start_singletons()
         for n in range(1, count):
-            rig.hosts.append(rig._spawn(f"host-{n}", rig.ports[n], HOST_ROLES))
+            rig.hosts.append(rig._spawn(f"host-{n}", rig.ports[n], roles))
         for host in rig.hosts[1:]:
             rig._await_ready(host)
         yield rig
