@@ -7,7 +7,10 @@ split evenly over the hosts, a fixed number of pings: it stops by itself). While
 runs, a sampler measures where the ceiling is:
 
 - the store's write lock: how often a PostgreSQL backend holds the events table's EXCLUSIVE
-  lock, and how many backends wait for it (`pg_locks`). Held a fraction ρ of the time, the
+  lock, and how many backends wait for it (`pg_locks`), against the appends the hosts made
+  (`ppcx_event_append_seconds` from each host's /metrics): by Little's law the mean wait for
+  the lock per append is the mean number of waiters ÷ appends/s, and the time it is held per
+  append the share held × the load's seconds ÷ appends. Held a fraction ρ of the time, the
   lock caps the store near (pings/s ÷ ρ) at the same batch sizes;
 - Redis: a PING's round trip, and the server's own CPU (`INFO cpu`);
 - CPU: the machine's busy share (`/proc/stat`), and the seconds each part used (the PPCX
@@ -63,6 +66,8 @@ class Usage:
     lock_held: int = 0
     lock_waiting: int = 0
     samples: int = 0
+    appends: int = 0  # event-store transactions of the hosts' writers (group commits)
+    append_s: float = 0.0  # their summed durations (waiting for the lock included)
     redis_rtt_ms: list[float] = field(default_factory=list)
     redis_cpu_s: float = 0.0
     ppcx_cpu_s: float = 0.0
@@ -78,6 +83,21 @@ class Usage:
     @property
     def lock_waiters_mean(self) -> float:
         return self.lock_waiting / self.samples if self.samples else 0.0
+
+    @property
+    def lock_wait_ms_per_append(self) -> float:
+        """Little's law: mean waiters ÷ appends per second."""
+        if not self.appends or not self.seconds:
+            return 0.0
+        return self.lock_waiters_mean / (self.appends / self.seconds) * 1000
+
+    @property
+    def lock_hold_ms_per_append(self) -> float:
+        return self.lock_held_share * self.seconds / self.appends * 1000 if self.appends else 0.0
+
+    @property
+    def append_ms_mean(self) -> float:
+        return self.append_s / self.appends * 1000 if self.appends else 0.0
 
 
 @dataclass(frozen=True)
@@ -131,11 +151,32 @@ def _redis_cpu_s(client: redis.Redis) -> float:
     return float(info["used_cpu_sys"]) + float(info["used_cpu_user"])
 
 
+def _appends(bases: list[str]) -> tuple[float, float]:
+    """(appends, their seconds) so far, summed over the hosts (each /metrics answers for all
+    of its workers)."""
+    count = seconds = 0.0
+    for base in bases:
+        for line in httpx.get(base + "/metrics", timeout=10).text.splitlines():
+            name, _, value = line.partition(" ")
+            if name == "ppcx_event_append_seconds_count":
+                count += float(value)
+            elif name == "ppcx_event_append_seconds_sum":
+                seconds += float(value)
+    return count, seconds
+
+
 class Sampler:
     """Samples the lock, Redis and the CPU while a load runs (its own thread)."""
 
-    def __init__(self, conninfo: str | None, schema: str, redis_url: str, groups: set[int]) -> None:
-        self.conninfo, self.schema, self.groups = conninfo, schema, groups
+    def __init__(
+        self,
+        conninfo: str | None,
+        schema: str,
+        redis_url: str,
+        groups: set[int],
+        bases: list[str],
+    ) -> None:
+        self.conninfo, self.schema, self.groups, self.bases = conninfo, schema, groups, bases
         self.redis = redis.Redis.from_url(redis_url)
         self.usage = Usage()
         self._stop = threading.Event()
@@ -148,6 +189,7 @@ class Sampler:
         ppcx0, pg0 = _cpu_s(self.groups, "postgres")
         redis0 = _redis_cpu_s(self.redis)
         gen0 = sum(os.times()[:2])
+        appends0, append_s0 = _appends(self.bases)
         self._thread.start()
         try:
             yield self.usage
@@ -162,6 +204,8 @@ class Sampler:
             u.ppcx_cpu_s, u.postgres_cpu_s = ppcx1 - ppcx0, pg1 - pg0
             u.redis_cpu_s = _redis_cpu_s(self.redis) - redis0
             u.generator_cpu_s = sum(os.times()[:2]) - gen0
+            appends1, append_s1 = _appends(self.bases)
+            u.appends, u.append_s = int(appends1 - appends0), append_s1 - append_s0
             self.redis.close()
 
     def _run(self) -> None:
@@ -322,7 +366,7 @@ def _run_postgres(
                 extra={"PPCX_BOOTSTRAP_ADMIN_KEY": ADMIN_KEY},
             ) as rig:
                 groups = {h.process.pid for h in rig.hosts}
-                sampler = Sampler(conninfo, schema, redis_url, groups)
+                sampler = Sampler(conninfo, schema, redis_url, groups, rig.bases)
                 measured, usage = _measure(
                     rig.bases,
                     sampler,
@@ -362,7 +406,7 @@ def _run_sqlite(root: Path, redis_url: str, nats_url: str, **load: int) -> Run:
     try:
         base = f"http://127.0.0.1:{port}"
         _wait_ready(base + "/healthz", server, data_dir / "serve.log")
-        sampler = Sampler(None, "", redis_url, {server.pid})
+        sampler = Sampler(None, "", redis_url, {server.pid}, [base])
         measured, usage = _measure(
             [base],
             sampler,
@@ -404,7 +448,10 @@ def _print(console: Console, run: Run) -> None:
     console.print(
         f"{run.hosts} host(s) on {run.store}: {run.load.per_s:,.0f} pings/s, "
         f"p99 {run.load.quantile(0.99):.1f} ms, {run.load.errors} errors; lock held "
-        f"{u.lock_held_share:.0%}, {u.lock_waiters_mean:.2f} backends waiting; machine "
+        f"{u.lock_held_share:.0%}, {u.lock_waiters_mean:.2f} backends waiting; {u.appends} appends "
+        f"({len(run.load.latencies_ms) / max(1, u.appends):.1f} pings each, "
+        f"{u.append_ms_mean:.1f} ms), lock wait {u.lock_wait_ms_per_append:.2f} ms and hold "
+        f"{u.lock_hold_ms_per_append:.2f} ms per append; machine "
         f"busy {u.machine_busy:.0%}; CPU s: ppcx {u.ppcx_cpu_s:.1f}, postgres "
         f"{u.postgres_cpu_s:.1f}, redis {u.redis_cpu_s:.1f}, load {u.generator_cpu_s:.1f}"
     )
@@ -446,6 +493,33 @@ def _figures(runs: list[Run]) -> list[Figure]:
                 f"{label}: backends waiting for the lock (mean)",
                 u.lock_waiters_mean,
                 "backends",
+                higher_is_better=False,
+            ),
+            Figure(
+                f"{label}: pings per append (group commit)",
+                len(r.load.latencies_ms) / max(1, u.appends),
+                "pings",
+                "1 host, SQLite",
+                len(base.load.latencies_ms) / max(1, base.usage.appends),
+            ),
+            Figure(
+                f"{label}: append transaction, mean",
+                u.append_ms_mean,
+                "ms",
+                "1 host, SQLite",
+                base.usage.append_ms_mean,
+                higher_is_better=False,
+            ),
+            Figure(
+                f"{label}: lock held per append",
+                u.lock_hold_ms_per_append,
+                "ms",
+                higher_is_better=False,
+            ),
+            Figure(
+                f"{label}: lock wait per append (Little's law)",
+                u.lock_wait_ms_per_append,
+                "ms",
                 higher_is_better=False,
             ),
             Figure(
@@ -510,7 +584,10 @@ def notes(runs: list[Run], workers: int, concurrency: int) -> list[str]:
             f"{r.hosts} host(s): machine {u.machine_busy:.0%} busy, {cpu_per_ping_ms:.2f} CPU-ms "
             f"per ping all parts together (PPCX {u.ppcx_cpu_s:.1f} s, PostgreSQL "
             f"{u.postgres_cpu_s:.1f} s, Redis {u.redis_cpu_s:.1f} s, load generator "
-            f"{u.generator_cpu_s:.1f} s); lock held {u.lock_held_share:.0%} → its ceiling "
+            f"{u.generator_cpu_s:.1f} s); lock held {u.lock_held_share:.0%}, "
+            f"{u.lock_hold_ms_per_append:.2f} ms per append of "
+            f"{len(r.load.latencies_ms) / max(1, u.appends):.1f} pings (waits for it "
+            f"{u.lock_wait_ms_per_append:.2f} ms per append) → its ceiling "
             f"≈ {lock_ceiling:,.0f} pings/s; CPU's ceiling on {cores} cores ≈ "
             f"{cores * 1000 / cpu_per_ping_ms if cpu_per_ping_ms else 0:,.0f} pings/s."
         )
