@@ -2,7 +2,14 @@
 reads aggregates for the library's repository and creates the tables; appends and the log's
 reads are our own SQL. The links of the tamper-evident chain (`eventstore.chain`) live in a
 table of their own, written in the same transaction as the events, while the events table is
-locked EXCLUSIVE (so links follow notification order)."""
+locked EXCLUSIVE (so links follow notification order).
+
+The EXCLUSIVE lock is the store's own: it serialises appends from every process of every host
+on the database (SQLite's write-turn lock file only orders the processes of one machine). The
+notification ids are numbered under that lock (the head plus one), not drawn from the table's
+sequence: a sequence value is spent by a transaction that rolls back (a version conflict, a
+host killed mid-append), and a spent value would be a gap in the ids that `replay verify`
+rightly reads as a deleted event."""
 
 from __future__ import annotations
 
@@ -47,22 +54,28 @@ class ChainedPostgresApplicationRecorder(PostgresApplicationRecorder):
                 "(notification_id bigint PRIMARY KEY, digest bytea NOT NULL)"
             ).format(*self.chain_table)
         )
-        self.lock_statements: list[Composed] = [
-            SQL("SET LOCAL lock_timeout = {}").format(Literal(f"{datastore.lock_timeout}s")),
-            SQL("LOCK TABLE {}.{} IN EXCLUSIVE MODE").format(schema, events),
-            SQL("NOTIFY {}").format(Identifier(events_table_name.replace(".", "_"))),
-        ]
-        self.append_statement = SQL(
-            "INSERT INTO {}.{} (originator_id, originator_version, topic, state) "
-            "SELECT * FROM unnest(%s::text[], %s::bigint[], %s::text[], %s::bytea[]) "
-            "RETURNING notification_id, originator_id, originator_version"
-        ).format(schema, events)
-        self.chain_head_statement = SQL(
-            "SELECT digest FROM {}.{} ORDER BY notification_id DESC LIMIT 1"
-        ).format(*self.chain_table)
-        self.chain_insert_statement = SQL("INSERT INTO {}.{} VALUES (%s, %s)").format(
-            *self.chain_table
+        # one round trip takes the lock and reads the head (id and link) under it: every
+        # round trip made while holding the lock is time every other host waits
+        self.lock_statement: Composed = SQL("; ").join(
+            [
+                SQL("SET LOCAL lock_timeout = {}").format(Literal(f"{datastore.lock_timeout}s")),
+                SQL("LOCK TABLE {}.{} IN EXCLUSIVE MODE").format(schema, events),
+                SQL("NOTIFY {}").format(Identifier(events_table_name.replace(".", "_"))),
+                SQL(
+                    "SELECT (SELECT MAX(notification_id) FROM {schema}.{events}) AS head, "
+                    "(SELECT digest FROM {schema}.{chain} ORDER BY notification_id DESC LIMIT 1) "
+                    "AS digest"
+                ).format(schema=schema, events=events, chain=self.chain_table[1]),
+            ]
         )
+        # and one more writes the events and their links
+        self.append_statement = SQL(
+            "WITH appended AS (INSERT INTO {schema}.{events} "
+            "(notification_id, originator_id, originator_version, topic, state) "
+            "SELECT * FROM unnest("
+            "%s::bigint[], %s::text[], %s::bigint[], %s::text[], %s::bytea[])) "
+            "INSERT INTO {schema}.{chain} SELECT * FROM unnest(%s::bigint[], %s::bytea[])"
+        ).format(schema=schema, events=events, chain=self.chain_table[1])
         self.read_chained_statement = SQL(
             "SELECT COALESCE(e.notification_id, c.notification_id) AS id, e.originator_id, "
             "e.originator_version, e.topic, e.state, c.digest "
@@ -100,12 +113,14 @@ class ChainedPostgresApplicationRecorder(PostgresApplicationRecorder):
             conn.transaction(),
             conn.cursor() as curs,
         ):
-            for statement in self.lock_statements:
-                curs.execute(statement)
+            curs.execute(self.lock_statement)
+            while curs.nextset():  # to the last statement's result: the head
+                pass
+            head = curs.fetchone()
             rows = build()
             if not rows:
                 return []
-            return self._append_locked(curs, rows)
+            return self._append_locked(curs, rows, head)
 
     def insert_events(self, stored_events: Sequence[StoredEvent], **_: Any) -> Sequence[int]:
         """The library's append (its `Application.save`), chained like every other."""
@@ -113,34 +128,32 @@ class ChainedPostgresApplicationRecorder(PostgresApplicationRecorder):
             [(str(s.originator_id), s.originator_version, s.topic, s.state) for s in stored_events]
         )
 
-    def _append_locked(self, curs: Cursor[DictRow], rows: Sequence[StoredRow]) -> list[int]:
+    def _append_locked(
+        self, curs: Cursor[DictRow], rows: Sequence[StoredRow], head: DictRow | None
+    ) -> list[int]:
+        """Under the EXCLUSIVE lock: number the rows from the head, chain them, and insert
+        events and links in one statement."""
+        first_id = int(head["head"] or 0) + 1 if head else 1
+        ids = list(range(first_id, first_id + len(rows)))
+        previous = bytes(head["digest"]) if head and head["digest"] is not None else GENESIS
+        links = []
+        for notification_id, (originator_id, version, topic, state) in zip(ids, rows, strict=True):
+            previous = self.hasher.link(
+                previous, notification_id, originator_id, version, topic, state
+            )
+            links.append(previous)
         curs.execute(
             self.append_statement,
             (
+                ids,
                 [r[0] for r in rows],
                 [r[1] for r in rows],
                 [r[2] for r in rows],
                 [r[3] for r in rows],
+                ids,
+                links,
             ),
         )
-        # RETURNING order is not promised by SQL, so the rows name their event.
-        returned = {
-            (str(row["originator_id"]), int(row["originator_version"])): int(row["notification_id"])
-            for row in curs.fetchall()
-        }
-        ids = [returned[(r[0], r[1])] for r in rows]
-        curs.execute(self.chain_head_statement)
-        head = curs.fetchone()
-        previous = bytes(head["digest"]) if head else GENESIS
-        links = []
-        for notification_id, (originator_id, version, topic, state) in sorted(
-            zip(ids, rows, strict=True), key=lambda pair: pair[0]
-        ):
-            previous = self.hasher.link(
-                previous, notification_id, originator_id, version, topic, state
-            )
-            links.append((notification_id, previous))
-        curs.executemany(self.chain_insert_statement, links)
         return ids
 
     # -- reading the log (EventStore) ---------------------------------------------------------
