@@ -26,6 +26,7 @@ from nats.aio.msg import Msg
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.errors import NotFoundError
 
+from eventstore.nats_servers import nats_servers
 from projections.relay import ChainedRow, ensure_stream
 from projections.store import ProjectionStore, stage_rows
 
@@ -95,14 +96,18 @@ class Projector:
         batch_events: int = BATCH_EVENTS,
         stop: asyncio.Event | None = None,
         on_progress: Callable[[ProjectorStats], None] | None = None,
+        replicas: int = 1,
     ) -> ProjectorStats:
         stop = stop or asyncio.Event()
         connection = await nats.connect(
-            nats_url, max_reconnect_attempts=-1, reconnect_time_wait=0.5, connect_timeout=2
+            nats_servers(nats_url),
+            max_reconnect_attempts=-1,
+            reconnect_time_wait=0.5,
+            connect_timeout=2,
         )
         try:
             js = connection.jetstream()
-            await ensure_stream(js, stream, subject_prefix)
+            await ensure_stream(js, stream, subject_prefix, replicas=replicas)
             if self.store.position() == 0:
                 # empty tables (new, or rebuilt for a new schema) read the stream from its
                 # start, whatever an earlier consumer acknowledged
@@ -166,7 +171,7 @@ class Projector:
     @staticmethod
     async def reset_consumer(nats_url: str, stream: str) -> None:
         """Forget the durable consumer, so a rebuild reads the stream from its start."""
-        connection = await nats.connect(nats_url, connect_timeout=2)
+        connection = await nats.connect(nats_servers(nats_url), connect_timeout=2)
         try:
             await connection.jetstream().delete_consumer(stream, DURABLE)
         except NotFoundError:
