@@ -162,11 +162,13 @@ class NatsCluster:
         self.stop()
 
     # -- readiness ---------------------------------------------------------------------------
-    def jsz(self, index: int) -> dict[str, object] | None:
-        """A node's JetStream report (`/jsz` on its monitoring port), None when it is down."""
+    def jsz(self, index: int, *, streams: bool = False) -> dict[str, object] | None:
+        """A node's JetStream report (`/jsz` on its monitoring port; with `streams`, each
+        stream's state as this node stores it), None when it is down."""
         url = f"http://127.0.0.1:{self.nodes[index].monitor_port}/jsz"
+        query = {"accounts": "true", "streams": "true"} if streams else {}
         try:
-            answer = httpx.get(url, timeout=HTTP_TIMEOUT_S, trust_env=False)
+            answer = httpx.get(url, params=query, timeout=HTTP_TIMEOUT_S, trust_env=False)
         except httpx.HTTPError:
             return None
         if answer.status_code != 200:
@@ -179,6 +181,17 @@ class NatsCluster:
         meta = report.get("meta_cluster") if report else None
         leader = meta.get("leader") if isinstance(meta, dict) else None
         return leader if isinstance(leader, str) and leader else None
+
+    def stored_messages(self, index: int, stream: str) -> int | None:
+        """How many messages of `stream` this node's own replica holds (None: the node is
+        down or holds no replica of it)."""
+        report = self.jsz(index, streams=True)
+        accounts = report.get("account_details") if report else None
+        for account in accounts if isinstance(accounts, list) else []:
+            for detail in account.get("stream_detail") or []:
+                if detail.get("name") == stream:
+                    return int(detail.get("state", {}).get("messages", 0))
+        return None
 
     def _knows_leader(self, index: int) -> bool:
         process = self._processes.get(index)
