@@ -151,10 +151,15 @@ async def lead(
 ) -> None:
     """Stand by until `lock` is taken, then `act(lost)` — which must return soon after `lost`
     is set — while the lock is held; again after a loss; until `stop` is set."""
+    standing_by = False
     while not stop.is_set():
         if not await asyncio.to_thread(lock.try_acquire):
+            if not standing_by:
+                logger.info("leader: %s stands by (another host leads)", lock.role)
+                standing_by = True
             await _wait(stop, poll_interval_s)
             continue
+        standing_by = False
         logger.info("leader: %s leads here (%s)", lock.role, lock.application_name)
         lost = asyncio.Event()
         watcher = asyncio.create_task(_watch(lock, stop, lost, poll_interval_s))
