@@ -12,7 +12,7 @@ import pickle
 import signal
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 
 import nats
@@ -22,7 +22,7 @@ from nats.js.errors import NotFoundError
 
 from domain.clock import ManualClock
 from eventstore.checkpoints import read_file
-from eventstore.leader import LeaderLock, lead, lock_key
+from eventstore.leader import lead, lock_key
 from ppcx.bootstrap import Domain, build_domain
 from ppcx.roles import Role, ServePlan, leader_lock
 from ppcx.services import Endpoints
@@ -67,6 +67,10 @@ def _cut(settings: Settings, key: int) -> None:
         connection.execute("SELECT pg_terminate_backend(%s)", (holder[0],))
 
 
+def _deployment(settings: Settings) -> tuple[str, str]:
+    return settings.postgres_dbname, settings.postgres_schema
+
+
 def test_one_session_holds_the_lock_and_a_cut_one_knows_it(postgres_settings: Settings) -> None:
     first, second = (leader_lock(postgres_settings, Role.RELAY) for _ in range(2))
     assert first is not None
@@ -94,13 +98,14 @@ def test_one_session_holds_the_lock_and_a_cut_one_knows_it(postgres_settings: Se
 def test_lead_acts_on_one_host_at_a_time(postgres_settings: Settings) -> None:
     """Two standbys: one acts; its session cut, it stops acting and the other starts."""
     locks = [leader_lock(postgres_settings, Role.RELAY) for _ in range(2)]
+    assert None not in locks
     acting: list[int] = []
     terms: list[int] = []
 
     async def scenario() -> None:
         stop = asyncio.Event()
 
-        def act_as(host: int) -> object:
+        def act_as(host: int) -> Callable[[asyncio.Event], Awaitable[None]]:
             async def act(lost: asyncio.Event) -> None:
                 acting.append(host)
                 terms.append(host)
@@ -112,14 +117,14 @@ def test_lead_acts_on_one_host_at_a_time(postgres_settings: Settings) -> None:
             return act
 
         tasks = [
-            asyncio.create_task(lead(lock, act_as(host), stop))  # type: ignore[arg-type]
+            asyncio.create_task(lead(lock, act_as(host), stop))
             for host, lock in enumerate(locks)
             if lock is not None
         ]
         try:
             await until(lambda: len(terms) == 1, "a leader")
             first = terms[0]
-            _cut(postgres_settings, locks[first].key)  # type: ignore[union-attr]
+            _cut(postgres_settings, lock_key("relay", *_deployment(postgres_settings)))
             await until(lambda: len(terms) == 2, "a second term")
             assert terms == [first, 1 - first]
             await until(lambda: acting == [1 - first], "the cut leader stopped acting")
@@ -225,7 +230,7 @@ def test_the_relay_runs_once_per_cluster_and_fails_over(
     domain, built = market
     settings = hosts_settings
     assert settings.nats_url is not None
-    key = lock_key("relay", settings.postgres_dbname, settings.postgres_schema)
+    key = lock_key("relay", *_deployment(settings))
     drive_calls(built, clock, 10, seed=1)
     dirs = [tmp_path / f"host{n + 1}" for n in range(HOSTS)]
     processes = [_start_relay(settings, data_dir) for data_dir in dirs]
