@@ -194,9 +194,11 @@ def relay_role(plan: ServePlan) -> None:
 
 
 def projector_role(plan: ServePlan) -> None:
+    import socket
+
     from ppcx.bootstrap import build_application
     from ppcx.logs import configure_logging
-    from projections.projector import Projector
+    from projections.projector import DURABLE, Projector, durable_for
     from projections.store import ProjectionStore
 
     configure_logging(role=Role.PROJECTOR.value)
@@ -206,6 +208,12 @@ def projector_role(plan: ServePlan) -> None:
     )
     projector = Projector(store)
     lock = leader_lock(settings, Role.PROJECTOR)
+    # hosts taking turns: each DuckDB file its own consumer (see projections.projector)
+    durable = (
+        DURABLE
+        if lock is None
+        else durable_for(socket.gethostname(), str(settings.resolved_duckdb_path))
+    )
     try:
         if plan.projector_source is ProjectorSource.NATS:
 
@@ -219,6 +227,7 @@ def projector_role(plan: ServePlan) -> None:
                         follow=True,
                         stop=stop,
                         replicas=settings.nats_replicas,
+                        durable=durable,
                     ),
                     _stop_on_signals(),
                 )

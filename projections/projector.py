@@ -5,7 +5,10 @@ Two sources give identical tables:
 * **log** (embedded mode): reads the notification log directly from the stored position;
 * **nats**: a durable JetStream pull consumer (`ppcx-projector`, ack-all); a batch is
   acknowledged only after its DuckDB transaction committed, and a redelivered message whose
-  notification id is at or below the stored position changes nothing.
+  notification id is at or below the stored position changes nothing. The consumer belongs to
+  one DuckDB file: where several hosts take turns projecting (`eventstore.leader`), each has a
+  durable of its own (`durable_for`), so its acknowledgements always match its own tables and
+  a host that leads again resumes where *it* stopped.
 
 A projector killed mid-batch loses the uncommitted transaction and resumes from the position
 of the last committed one: no duplicate, no gap.
@@ -15,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -33,6 +37,14 @@ from projections.store import ProjectionStore, stage_rows
 logger = logging.getLogger(__name__)
 BATCH_EVENTS = 40_000  # ~16 MB staged; larger batches stop paying off
 DURABLE = "ppcx-projector"
+
+
+def durable_for(host: str, duckdb_path: str) -> str:
+    """The durable consumer of one host's DuckDB file ("ppcx-projector-<digest>")."""
+    digest = hashlib.sha256(f"{host}\0{duckdb_path}".encode()).hexdigest()[:12]
+    return f"{DURABLE}-{digest}"
+
+
 FETCH_TIMEOUT_S = 1.0
 POLL_INTERVAL_S = 0.2
 ACK_WAIT_S = 300.0
@@ -97,6 +109,7 @@ class Projector:
         stop: asyncio.Event | None = None,
         on_progress: Callable[[ProjectorStats], None] | None = None,
         replicas: int = 1,
+        durable: str = DURABLE,
     ) -> ProjectorStats:
         stop = stop or asyncio.Event()
         connection = await nats.connect(
@@ -112,13 +125,13 @@ class Projector:
                 # empty tables (new, or rebuilt for a new schema) read the stream from its
                 # start, whatever an earlier consumer acknowledged
                 with contextlib.suppress(NotFoundError):
-                    await js.delete_consumer(stream, DURABLE)
+                    await js.delete_consumer(stream, durable)
             subscription = await js.pull_subscribe(
                 f"{subject_prefix}.>",
-                durable=DURABLE,
+                durable=durable,
                 stream=stream,
                 config=ConsumerConfig(
-                    durable_name=DURABLE,
+                    durable_name=durable,
                     ack_policy=AckPolicy.ALL,
                     deliver_policy=DeliverPolicy.ALL,
                     ack_wait=ACK_WAIT_S,
@@ -153,7 +166,11 @@ class Projector:
                         if on_progress is not None:
                             on_progress(self.stats)
                         continue
-                    if messages is not None and not follow and await self._caught_up(js, stream):
+                    if (
+                        messages is not None
+                        and not follow
+                        and await self._caught_up(js, stream, durable)
+                    ):
                         break
             finally:
                 ahead.cancel()
@@ -161,9 +178,9 @@ class Projector:
             await connection.close()
         return self.stats
 
-    async def _caught_up(self, js: nats.js.JetStreamContext, stream: str) -> bool:
+    async def _caught_up(self, js: nats.js.JetStreamContext, stream: str, durable: str) -> bool:
         try:
-            info = await js.consumer_info(stream, DURABLE)
+            info = await js.consumer_info(stream, durable)
         except NotFoundError:
             return True
         return (info.num_pending or 0) == 0 and (info.num_ack_pending or 0) == 0

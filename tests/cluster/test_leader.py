@@ -15,6 +15,7 @@ import sys
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 
+import duckdb
 import nats
 import psycopg
 import pytest
@@ -28,6 +29,7 @@ from ppcx.roles import Role, ServePlan, leader_lock
 from ppcx.services import Endpoints
 from ppcx.settings import Settings
 from projections.checkpoints import stream_name
+from projections.store import snapshot_path_for
 from tests.support.market import Market, build_market
 from tests.support.scenario import drive_calls
 from tests.support.waiting import until, wait_until
@@ -171,32 +173,60 @@ def market(hosts_settings: Settings, clock: ManualClock) -> Iterator[tuple[Domai
         domain.close()
 
 
-def _start_relay(settings: Settings, data_dir: Path) -> subprocess.Popen[bytes]:
-    """One host's relay role (`ppcx serve`'s `relay` process), in a process of its own."""
+def _start_role(settings: Settings, data_dir: Path, role: Role) -> subprocess.Popen[bytes]:
+    """One host's relay or projector role (the process `ppcx serve` runs for it), in a
+    process of its own, its data (checkpoints, DuckDB) in `data_dir`; its log in
+    `<data_dir>/<role>.log`."""
     plan = ServePlan(
-        settings=settings.model_copy(update={"data_dir": data_dir}),
-        roles=frozenset({Role.RELAY}),
+        settings=settings.model_copy(
+            update={"data_dir": data_dir, "duckdb_path": data_dir / "analytics.duckdb"}
+        ),
+        roles=frozenset({role}),
         host="127.0.0.1",
         port=0,
         api_workers=1,
     )
-    data_dir.mkdir(parents=True)
+    data_dir.mkdir(parents=True, exist_ok=True)
     process = subprocess.Popen(
         [
             sys.executable,
             "-c",
-            "import pickle, sys; from ppcx.roles import relay_role; "
-            "relay_role(pickle.loads(sys.stdin.buffer.read()))",
+            f"import pickle, sys; from ppcx.roles import {role.value}_role; "
+            f"{role.value}_role(pickle.loads(sys.stdin.buffer.read()))",
         ],
         stdin=subprocess.PIPE,
         stdout=subprocess.DEVNULL,
-        stderr=(data_dir / "relay.log").open("wb"),
+        stderr=(data_dir / f"{role.value}.log").open("wb"),
         env={**os.environ, "PYTHONPATH": os.getcwd()},
     )
     assert process.stdin is not None
     process.stdin.write(pickle.dumps(plan))
     process.stdin.close()
     return process
+
+
+def _projected(data_dir: Path) -> int:
+    """How far this host's projector got, as its readers see it (the published snapshot)."""
+    snapshot = snapshot_path_for(data_dir / "analytics.duckdb")
+    if not snapshot.exists():
+        return 0
+    with duckdb.connect(str(snapshot), read_only=True) as connection:
+        row = connection.execute(
+            "SELECT position FROM projection_position WHERE name = 'events'"
+        ).fetchone()
+    return int(row[0]) if row else 0
+
+
+def _stop(processes: list[subprocess.Popen[bytes]]) -> None:
+    for process in processes:
+        if process.poll() is None:
+            process.terminate()
+    for process in processes:
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            process.wait(timeout=30)
+        if process.poll() is None:
+            process.kill()
+            process.wait()
 
 
 def _checkpointed(data_dir: Path) -> int:
@@ -233,7 +263,7 @@ def test_the_relay_runs_once_per_cluster_and_fails_over(
     key = lock_key("relay", *_deployment(settings))
     drive_calls(built, clock, 10, seed=1)
     dirs = [tmp_path / f"host{n + 1}" for n in range(HOSTS)]
-    processes = [_start_relay(settings, data_dir) for data_dir in dirs]
+    processes = [_start_role(settings, data_dir, Role.RELAY) for data_dir in dirs]
     try:
         # one leads, and it alone publishes: its data dir has the checkpoints
         head = domain.app.store.head()
@@ -266,12 +296,34 @@ def test_the_relay_runs_once_per_cluster_and_fails_over(
         ids = _stream_ids(settings.nats_url, settings.nats_stream)
         assert ids == list(range(1, third_head + 1))  # every event once, in order
     finally:
-        for process in processes:
-            if process.poll() is None:
-                process.terminate()
-        for process in processes:
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                process.wait(timeout=30)
-            if process.poll() is None:
-                process.kill()
-                process.wait()
+        _stop(processes)
+
+
+def test_the_projector_runs_once_per_cluster_and_fails_over(
+    hosts_settings: Settings, market: tuple[Domain, Market], clock: ManualClock, tmp_path: Path
+) -> None:
+    """From the log (the default source): the leader's DuckDB follows the log; the standby's
+    stays where it was until the leader dies, then it catches up from there."""
+    domain, built = market
+    settings = hosts_settings.model_copy(update={"snapshot_interval_s": 0.1})
+    drive_calls(built, clock, 10, seed=1)
+    dirs = [tmp_path / f"host{n + 1}" for n in range(HOSTS)]
+    processes = [_start_role(settings, data_dir, Role.PROJECTOR) for data_dir in dirs]
+    try:
+        head = domain.app.store.head()
+        wait_until(lambda: max(map(_projected, dirs)) == head, "the leader's tables at the head")
+        holder = _holder(settings, lock_key("projector", *_deployment(settings)))
+        assert holder is not None
+        leader = next(n for n, p in enumerate(processes) if holder[1].endswith(f" {p.pid}"))
+        standby = 1 - leader
+        assert _projected(dirs[standby]) == 0
+        assert "stands by" in (dirs[standby] / "projector.log").read_text()
+
+        processes[leader].send_signal(signal.SIGKILL)
+        processes[leader].wait()
+        drive_calls(built, clock, 10, seed=2)
+        second_head = domain.app.store.head()
+        wait_until(lambda: _projected(dirs[standby]) == second_head, "the standby took over")
+        assert _projected(dirs[leader]) == head
+    finally:
+        _stop(processes)
