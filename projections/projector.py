@@ -37,6 +37,10 @@ from projections.store import ProjectionStore, stage_rows
 logger = logging.getLogger(__name__)
 BATCH_EVENTS = 40_000  # ~16 MB staged; larger batches stop paying off
 DURABLE = "ppcx-projector"
+# a host's own consumer left idle this long (the host gone, or standing by all along) is
+# removed by JetStream; should that host lead again, it reads the stream from its start and
+# skips what its tables hold
+HOST_DURABLE_INACTIVE_S = 7 * 24 * 3600.0
 
 
 def durable_for(host: str, duckdb_path: str) -> str:
@@ -136,6 +140,7 @@ class Projector:
                     deliver_policy=DeliverPolicy.ALL,
                     ack_wait=ACK_WAIT_S,
                     max_ack_pending=batch_events * 4,
+                    inactive_threshold=None if durable == DURABLE else HOST_DURABLE_INACTIVE_S,
                 ),
             )
 

@@ -17,7 +17,7 @@ from domain.clock import ManualClock
 from eventstore.nats_servers import nats_servers
 from ppcx.bootstrap import Domain, build_domain
 from ppcx.settings import Settings
-from projections.projector import Projector
+from projections.projector import Projector, durable_for
 from projections.relay import Relay
 from projections.store import ProjectionStore
 from tests.support.market import Market, build_market
@@ -104,6 +104,7 @@ async def test_a_node_killed_under_publishing_loses_and_duplicates_nothing(
                 stop=stop,
                 batch_events=PAGE_EVENTS,
                 replicas=settings.nats_replicas,
+                durable=durable_for("host1", str(tmp_path / "projected.duckdb")),  # as on PG
             )
         ),
     ]
