@@ -27,7 +27,9 @@ from tools.cluster.nats_cluster import NatsCluster
 
 pytestmark = [pytest.mark.integration, pytest.mark.cluster, pytest.mark.anyio]
 REPLICAS = 3
-CALLS_PER_ROUND = 3
+CALLS_PER_ROUND = 2
+ROUND_PAUSE_S = 0.1  # steady, not flooding: a relay stalled by the kill catches up soon
+PROJECTOR_BATCH_EVENTS = 1000
 PAGE_EVENTS = 50  # many small pages: the kill lands between and inside them
 
 
@@ -90,7 +92,7 @@ async def test_a_node_killed_under_publishing_loses_and_duplicates_nothing(
         while writing.is_set():
             seed += 1
             await asyncio.to_thread(drive_calls, built, clock, CALLS_PER_ROUND, seed)
-            await asyncio.sleep(0.01)
+            await asyncio.sleep(ROUND_PAUSE_S)
 
     tasks = [
         asyncio.create_task(write()),
@@ -102,7 +104,7 @@ async def test_a_node_killed_under_publishing_loses_and_duplicates_nothing(
                 settings.nats_subject_prefix,
                 follow=True,
                 stop=stop,
-                batch_events=PAGE_EVENTS,
+                batch_events=PROJECTOR_BATCH_EVENTS,
                 replicas=settings.nats_replicas,
                 durable=durable_for("host1", str(tmp_path / "projected.duckdb")),  # as on PG
             )
