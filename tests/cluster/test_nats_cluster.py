@@ -34,6 +34,19 @@ PAGE_EVENTS = 50  # many small pages: the kill lands between and inside them
 
 
 @pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture
+def nats_cluster(tmp_path: Path) -> Iterator[NatsCluster]:
+    """Three JetStream nodes routed to each other, formed (a meta leader elected); stopped
+    (no process left) after the test."""
+    with NatsCluster(tmp_path / "nats-cluster") as cluster:
+        yield cluster
+
+
+@pytest.fixture
 def cluster_settings(local_settings: Settings, nats_cluster: NatsCluster) -> Settings:
     return local_settings.model_copy(
         update={"nats_url": ",".join(nats_cluster.urls), "nats_replicas": REPLICAS}
