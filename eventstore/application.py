@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 
 from eventsourcing.application import AggregateNotFoundError, Application, LRUCache, Repository
 from eventsourcing.persistence import ApplicationRecorder, PersistenceError, Transcoder
+from eventsourcing.persistence import EventStore as LibraryEventStore
 from eventsourcing.popo import POPOFactory
 from eventsourcing.postgres import PostgresFactory
 from eventsourcing.sqlite import SQLiteAggregateRecorder, SQLiteFactory
@@ -122,6 +123,11 @@ class PPCXApplication(Application[str]):
 
     def construct_transcoder(self) -> Transcoder:
         return OrjsonTranscoder()
+
+    def construct_snapshot_store(self) -> LibraryEventStore[str]:
+        """The library's snapshot store, its table created as hosts starting together can."""
+        recorder = created_racing(lambda: self.factory.aggregate_recorder(purpose="snapshots"))
+        return self.factory.event_store(mapper=self.mapper, recorder=recorder)
 
     def construct_recorder(self) -> ApplicationRecorder:
         factory = self.factory
