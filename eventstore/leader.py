@@ -13,10 +13,13 @@ host runs it: a PostgreSQL session advisory lock.
 * **A leader notices a loss** on its own: every `POLL_INTERVAL_S` it asks the server, on the
   same session, whether it still holds the lock; an error or a "no" (the connection broke, the
   server restarted, an operator ended the backend) is a loss, and the role stops acting before
-  it stands by again. The client's `tcp_user_timeout` (`CLIENT_DROP_S`) is shorter than the
-  server's keepalive drop, so a leader cut off from the server gives up no later than the
-  server frees the lock for the next one. Even so, the relay stays safe if two briefly
-  overlap: JetStream drops a message id it already has (`Nats-Msg-Id`).
+  it stands by again — sitting out `LOST_BACKOFF_POLLS` polls first, so a standby that has
+  been waiting normally takes over (the lock is not fair; nothing depends on who). The
+  client's `tcp_user_timeout` (`CLIENT_DROP_S`) is shorter than the server's keepalive drop,
+  so a leader cut off from the server gives up no later than the server frees the lock for
+  the next one. Between a loss and its notice (up to a poll) two may act at once: the relay
+  stays exact (JetStream drops a message id it already has, `Nats-Msg-Id`), and each
+  projector writes the DuckDB file of its own host through a consumer of its own.
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ import psycopg
 
 logger = logging.getLogger(__name__)
 POLL_INTERVAL_S = 0.5
+LOST_BACKOFF_POLLS = 3  # a leader that lost the lock lets standbys try first
 CONNECT_TIMEOUT_S = 5
 CLIENT_DROP_S = 5  # unacknowledged data for this long: the client gives the connection up
 KEEPALIVE_IDLE_S = 5
@@ -178,7 +182,7 @@ async def lead(
                 lock.role,
                 "the lock was lost" if not held else "it ended",
             )
-            await _wait(stop, poll_interval_s)
+            await _wait(stop, poll_interval_s * LOST_BACKOFF_POLLS)
 
 
 async def _watch(

@@ -229,6 +229,13 @@ def _stop(processes: list[subprocess.Popen[bytes]]) -> None:
             process.wait()
 
 
+def _leading(settings: Settings, key: int, processes: list[subprocess.Popen[bytes]]) -> int:
+    """Which of `processes` holds the lock `key` (its application name ends in its pid)."""
+    holder = _holder(settings, key)
+    assert holder is not None
+    return next(n for n, p in enumerate(processes) if holder[1].endswith(f" {p.pid}"))
+
+
 def _checkpointed(data_dir: Path) -> int:
     """How far this host's relay published (its last checkpoint), 0 when it never did."""
     found = read_file(data_dir)
@@ -268,30 +275,31 @@ def test_the_relay_runs_once_per_cluster_and_fails_over(
         # one leads, and it alone publishes: its data dir has the checkpoints
         head = domain.app.store.head()
         wait_until(lambda: max(map(_checkpointed, dirs)) == head, "the leader at the head")
-        holder = _holder(settings, key)
-        assert holder is not None
-        leader = next(n for n, p in enumerate(processes) if holder[1].endswith(f" {p.pid}"))
-        standby = 1 - leader
-        assert _checkpointed(dirs[standby]) == 0
+        leader = _leading(settings, key, processes)
+        assert _checkpointed(dirs[1 - leader]) == 0  # the standby never published
 
-        # the leader's session cut: it stops, the standby takes over and publishes the rest
+        # the leader's session cut: it stops acting; whoever takes the lock next (the standby,
+        # normally: a cut leader backs off first) alone publishes the rest
         _cut(settings, key)
         wait_until(
             lambda: "stopped acting" in (dirs[leader] / "relay.log").read_text(),
             "the cut leader saying it stopped",
         )
+        wait_until(lambda: _holder(settings, key) is not None, "a new leader")
+        leader = _leading(settings, key, processes)
+        before = [_checkpointed(data_dir) for data_dir in dirs]
         drive_calls(built, clock, 10, seed=2)
         second_head = domain.app.store.head()
-        wait_until(lambda: _checkpointed(dirs[standby]) == second_head, "the standby took over")
-        assert _checkpointed(dirs[leader]) == head  # the cut one did not act again
+        wait_until(lambda: _checkpointed(dirs[leader]) == second_head, "the new leader publishes")
+        assert _checkpointed(dirs[1 - leader]) == before[1 - leader]  # the other did not act
 
-        # the new leader killed outright: the first one leads again
-        processes[standby].send_signal(signal.SIGKILL)
-        processes[standby].wait()
+        # the leader killed outright: the other (standing by, never exited) takes over
+        processes[leader].send_signal(signal.SIGKILL)
+        processes[leader].wait()
         drive_calls(built, clock, 10, seed=3)
         third_head = domain.app.store.head()
-        wait_until(lambda: _checkpointed(dirs[leader]) == third_head, "the first leads again")
-        assert processes[leader].poll() is None  # it stood by; it never exited
+        wait_until(lambda: _checkpointed(dirs[1 - leader]) == third_head, "the other took over")
+        assert processes[1 - leader].poll() is None
 
         ids = _stream_ids(settings.nats_url, settings.nats_stream)
         assert ids == list(range(1, third_head + 1))  # every event once, in order
@@ -312,12 +320,13 @@ def test_the_projector_runs_once_per_cluster_and_fails_over(
     try:
         head = domain.app.store.head()
         wait_until(lambda: max(map(_projected, dirs)) == head, "the leader's tables at the head")
-        holder = _holder(settings, lock_key("projector", *_deployment(settings)))
-        assert holder is not None
-        leader = next(n for n, p in enumerate(processes) if holder[1].endswith(f" {p.pid}"))
+        leader = _leading(settings, lock_key("projector", *_deployment(settings)), processes)
         standby = 1 - leader
+        wait_until(
+            lambda: "stands by" in (dirs[standby] / "projector.log").read_text(),
+            "the other saying it stands by",
+        )
         assert _projected(dirs[standby]) == 0
-        assert "stands by" in (dirs[standby] / "projector.log").read_text()
 
         processes[leader].send_signal(signal.SIGKILL)
         processes[leader].wait()
