@@ -17,11 +17,13 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any, TypeVar
 
 from eventsourcing.application import AggregateNotFoundError, Application, LRUCache, Repository
-from eventsourcing.persistence import ApplicationRecorder, Transcoder
+from eventsourcing.persistence import ApplicationRecorder, PersistenceError, Transcoder
+from eventsourcing.persistence import EventStore as LibraryEventStore
 from eventsourcing.popo import POPOFactory
 from eventsourcing.postgres import PostgresFactory
 from eventsourcing.sqlite import SQLiteAggregateRecorder, SQLiteFactory
 from eventsourcing.utils import Environment, EnvType
+from tenacity import retry, retry_if_exception, stop_after_delay, wait_random
 
 from domain.base import PPCXAggregate, PPCXEvent
 from domain.buyer import Buyer
@@ -44,6 +46,34 @@ Encoded = tuple[Any, StoredRow | None]  # an event, with its row if already enco
 AGGREGATE_CACHE_MAXSIZE = 50_000
 RECENT_CACHE_MAXSIZE = 10_000
 READ_LOCK_STRIPES = 64
+
+
+CREATE_TABLES_S_MAX = 30.0
+R = TypeVar("R")
+# what PostgreSQL answers the loser of two racing CREATE … IF NOT EXISTS: unique_violation
+# (on pg_class, pg_type), duplicate_table, duplicate_object, "tuple concurrently updated"
+RACING_CREATE_SQLSTATES = frozenset({"23505", "42P07", "42710", "XX000"})
+
+
+def _lost_a_creation_race(error: BaseException) -> bool:
+    cause = error.__cause__
+    return isinstance(error, PersistenceError) and (
+        getattr(cause, "sqlstate", None) in RACING_CREATE_SQLSTATES
+    )
+
+
+@retry(
+    retry=retry_if_exception(_lost_a_creation_race),
+    stop=stop_after_delay(CREATE_TABLES_S_MAX),
+    wait=wait_random(0.01, 0.2),
+    reraise=True,
+)
+def created_racing(create: Callable[[], R]) -> R:
+    """`create()` (the library's CREATE TABLE/INDEX … IF NOT EXISTS) again when another
+    process created the same catalog row at the same moment: PostgreSQL then refuses one of
+    them (a unique violation on pg_class/pg_type, or "tuple concurrently updated") — hosts
+    starting together on one database, each creating what is missing."""
+    return create()
 
 
 class _AggregateCache(LRUCache[str, Any]):
@@ -94,6 +124,11 @@ class PPCXApplication(Application[str]):
     def construct_transcoder(self) -> Transcoder:
         return OrjsonTranscoder()
 
+    def construct_snapshot_store(self) -> LibraryEventStore[str]:
+        """The library's snapshot store, its table created as hosts starting together can."""
+        recorder = created_racing(lambda: self.factory.aggregate_recorder(purpose="snapshots"))
+        return self.factory.event_store(mapper=self.mapper, recorder=recorder)
+
     def construct_recorder(self) -> ApplicationRecorder:
         factory = self.factory
         recorder: (
@@ -111,7 +146,7 @@ class PPCXApplication(Application[str]):
                 factory.datastore, events_table_name=f"{prefix}_events", chain_key=self.chain_key
             )
             if factory.env_create_table():
-                recorder.create_table()
+                created_racing(recorder.create_table)
         elif isinstance(factory, POPOFactory):  # in memory: pure tests
             recorder = ChainedMemoryApplicationRecorder(chain_key=self.chain_key)
         else:
@@ -121,7 +156,7 @@ class PPCXApplication(Application[str]):
 
     def positions(self) -> Positions:
         """Followers' durable positions (the relay's), kept in this store."""
-        return TrackedPositions(self.factory.tracking_recorder())
+        return TrackedPositions(created_racing(self.factory.tracking_recorder))
 
     # -- reading ------------------------------------------------------------------------------
     def load(self, cls: type[A], aggregate_id: object, field: str) -> A:

@@ -12,13 +12,13 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
-from urllib.parse import urlsplit
 
 import nats
 import orjson
 
 from domain.clock import Clock
 from eventstore.application import PPCXApplication
+from eventstore.nats_servers import nats_servers, nats_where
 from projections.readers import NoProjections, SnapshotReader
 from projections.relay import RELAY_NAME
 
@@ -56,7 +56,7 @@ async def _nats_answers(url: str) -> None:
         return None
 
     connection = await nats.connect(
-        url,
+        nats_servers(url),
         connect_timeout=CHECK_TIMEOUT_S,
         max_reconnect_attempts=0,
         allow_reconnect=False,
@@ -102,7 +102,7 @@ async def readiness(
 ) -> dict[str, Any]:
     """`{"checks": {event_store, redis, nats: "ok" | "error: …"}, "lag": {…}}`, every part
     bounded by `CHECK_TIMEOUT_S`."""
-    where = urlsplit(nats_url).netloc
+    where = nats_where(nats_url)
     checks = dict(
         await asyncio.gather(
             _bounded("event_store", lambda: in_thread(app.store.head)),

@@ -3,8 +3,8 @@
 | role | what it does | how many |
 |---|---|---|
 | `api` | the HTTP API (uvicorn, its own SO_REUSEPORT socket) | `--workers` |
-| `relay` | the event log → JetStream, and the signed checkpoints of the head | one |
-| `projector` | the log (or JetStream) → the DuckDB tables readers see | one |
+| `relay` | the event log → JetStream, and the signed checkpoints of the head | one (*) |
+| `projector` | the log (or JetStream) → the DuckDB tables readers see | one (*) |
 | `sweeper` | voids expired bids, closes calls that never reported their end | one |
 | `webhooks` | JetStream → webhook deliveries → HTTP (`webhooks.worker`) | one |
 
@@ -13,6 +13,11 @@
 Every role gets the same `Settings` object — service URLs already resolved by the parent —
 pickled to its spawned process: nothing is handed over through environment variables, except
 prometheus-client's own `PROMETHEUS_MULTIPROC_DIR`, which the library reads at import.
+
+(*) On PostgreSQL several hosts may each run `ppcx serve` with every role: the relay and the
+projector then act on one host at a time, the holder of their PostgreSQL advisory lock
+(`eventstore.leader`); the others stand by and take over when the leader's session ends. On
+SQLite (one host) they act at once, without a lock.
 """
 
 from __future__ import annotations
@@ -21,13 +26,18 @@ import asyncio
 import contextlib
 import logging
 import signal
-import time
+from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
+from functools import partial
+from typing import TYPE_CHECKING, Any
 
 from ppcx.settings import Settings
 from ppcx.supervisor import ProcessSpec
+
+if TYPE_CHECKING:
+    from eventstore.leader import LeaderLock
 
 logger = logging.getLogger(__name__)
 PROJECT_POLL_S = 0.2
@@ -84,6 +94,38 @@ def _stop_on_signals() -> asyncio.Event:
     return stop
 
 
+def leader_lock(settings: Settings, role: Role) -> LeaderLock | None:
+    """The lock that lets `role` act on one host at a time: on PostgreSQL, where every host
+    may run it; None on SQLite (one host)."""
+    if settings.persistence_module != "eventsourcing.postgres":
+        return None
+    from eventstore.leader import LeaderLock, PostgresAddress
+
+    address = PostgresAddress(
+        host=settings.postgres_host,
+        port=settings.postgres_port,
+        user=settings.postgres_user,
+        password=settings.postgres_password,
+        dbname=settings.postgres_dbname,
+        schema=settings.postgres_schema,
+    )
+    return LeaderLock(address, role.value)
+
+
+async def run_led(
+    lock: LeaderLock | None,
+    act: Callable[[asyncio.Event], Awaitable[object]],
+    stop: asyncio.Event,
+) -> None:
+    """`act(stop)` at once without a lock; with one, while this host leads (`lead`)."""
+    if lock is None:
+        await act(stop)
+        return
+    from eventstore.leader import lead
+
+    await lead(lock, act, stop)
+
+
 def uvicorn_options(settings: Settings) -> dict[str, Any]:
     return {
         "access_log": False,  # ours (PPCX_ACCESS_LOG) never logs a query string
@@ -132,12 +174,18 @@ def relay_role(plan: ServePlan) -> None:
             data_dir=settings.resolved_data_dir,
             events_stream=settings.nats_stream,
             events_subject_prefix=settings.nats_subject_prefix,
+            replicas=settings.nats_replicas,
         ),
         checkpoint_interval_s=settings.checkpoint_interval_s,
+        replicas=settings.nats_replicas,
     )
 
     async def main() -> None:
-        await relay.run(follow=True, stop=_stop_on_signals())
+        await run_led(
+            leader_lock(settings, Role.RELAY),
+            lambda stop: relay.run(follow=True, stop=stop),
+            _stop_on_signals(),
+        )
 
     try:
         asyncio.run(main())
@@ -146,9 +194,11 @@ def relay_role(plan: ServePlan) -> None:
 
 
 def projector_role(plan: ServePlan) -> None:
+    import socket
+
     from ppcx.bootstrap import build_application
     from ppcx.logs import configure_logging
-    from projections.projector import Projector
+    from projections.projector import DURABLE, Projector, durable_for
     from projections.store import ProjectionStore
 
     configure_logging(role=Role.PROJECTOR.value)
@@ -157,23 +207,44 @@ def projector_role(plan: ServePlan) -> None:
         settings.resolved_duckdb_path, snapshot_interval_s=settings.snapshot_interval_s
     )
     projector = Projector(store)
+    lock = leader_lock(settings, Role.PROJECTOR)
+    # hosts taking turns: each DuckDB file its own consumer (see projections.projector)
+    durable = (
+        DURABLE
+        if lock is None
+        else durable_for(socket.gethostname(), str(settings.resolved_duckdb_path))
+    )
     try:
         if plan.projector_source is ProjectorSource.NATS:
 
             async def from_nats() -> None:
-                await projector.run_from_nats(
-                    str(settings.nats_url),
-                    settings.nats_stream,
-                    settings.nats_subject_prefix,
-                    follow=True,
-                    stop=_stop_on_signals(),
+                await run_led(
+                    lock,
+                    lambda stop: projector.run_from_nats(
+                        str(settings.nats_url),
+                        settings.nats_stream,
+                        settings.nats_subject_prefix,
+                        follow=True,
+                        stop=stop,
+                        replicas=settings.nats_replicas,
+                        durable=durable,
+                    ),
+                    _stop_on_signals(),
                 )
 
             asyncio.run(from_nats())
         else:
             app = build_application(settings)
+
+            async def from_log() -> None:
+                await run_led(
+                    lock,
+                    partial(_project_log, projector, store, app.store.read_chained),
+                    _stop_on_signals(),
+                )
+
             try:
-                _project_log_until_stopped(projector, store, app.store.read_chained)
+                asyncio.run(from_log())
             finally:
                 app.close()
     finally:
@@ -181,18 +252,18 @@ def projector_role(plan: ServePlan) -> None:
         store.close()
 
 
-def _project_log_until_stopped(projector: Any, store: Any, read_chained: Any) -> None:
-    stopped = {"flag": False}
-
-    def stop_handler(signum: int, frame: object) -> None:
-        stopped["flag"] = True
-
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, stop_handler)
-    while not stopped["flag"]:
-        projector.run_from_log(read_chained, stop=lambda: stopped["flag"])
-        store.publish_snapshot()  # at most every snapshot interval, when something changed
-        time.sleep(PROJECT_POLL_S)
+async def _project_log(projector: Any, store: Any, read_chained: Any, stop: asyncio.Event) -> None:
+    """Follow the log until `stop`: DuckDB work on one thread of its own, off the loop."""
+    loop = asyncio.get_running_loop()
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="projector") as executor:
+        while not stop.is_set():
+            await loop.run_in_executor(
+                executor, partial(projector.run_from_log, read_chained, stop=stop.is_set)
+            )
+            # at most every snapshot interval, when something changed
+            await loop.run_in_executor(executor, store.publish_snapshot)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), PROJECT_POLL_S)
 
 
 def sweeper_role(plan: ServePlan) -> None:

@@ -39,7 +39,8 @@ class Settings(BaseSettings):
     nats_url: str | None = Field(
         default=None,
         validation_alias=AliasChoices("NATS_URL", "PPCX_NATS_URL"),
-        description="[NATS_URL] e.g. nats://127.0.0.1:4222",
+        description="[NATS_URL] e.g. nats://127.0.0.1:4222; a NATS cluster: several, "
+        "comma-separated (nats://a:4222,nats://b:4222,nats://c:4222)",
     )
     redis_cluster: bool = Field(
         default=False,
@@ -55,6 +56,14 @@ class Settings(BaseSettings):
     )
     nats_subject_prefix: str = Field(
         default="ppcx.events", description="[PPCX_NATS_SUBJECT_PREFIX] subject prefix"
+    )
+    nats_replicas: int = Field(
+        default=1,
+        ge=1,
+        le=5,
+        description="[PPCX_NATS_REPLICAS] copies JetStream keeps of each stream PPCX creates "
+        "(the events, the checkpoints): 3 on a three-node NATS cluster, so a stream survives "
+        "a node; a stream that exists keeps its own",
     )
 
     # -- event store: the eventsourcing library's own variables ---------------------------------

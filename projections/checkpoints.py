@@ -18,6 +18,7 @@ from nats.js.errors import NotFoundError
 
 from domain.clock import Clock, SystemClock
 from eventstore.checkpoints import Checkpoint, sign, write_file
+from eventstore.nats_servers import nats_servers, nats_where
 
 logger = logging.getLogger(__name__)
 CHECKPOINT_INTERVAL_S = 10.0
@@ -35,7 +36,9 @@ def subject_name(events_subject_prefix: str) -> str:
     return f"{parent}.checkpoints" if parent else "checkpoints"
 
 
-async def ensure_checkpoint_stream(js: JetStreamContext, stream: str, subject: str) -> None:
+async def ensure_checkpoint_stream(
+    js: JetStreamContext, stream: str, subject: str, *, replicas: int = 1
+) -> None:
     try:
         await js.stream_info(stream)
     except NotFoundError:
@@ -45,6 +48,7 @@ async def ensure_checkpoint_stream(js: JetStreamContext, stream: str, subject: s
                 subjects=[subject],
                 storage=StorageType.FILE,
                 max_msgs=CHECKPOINTS_KEPT_MAX,
+                num_replicas=replicas,
             )
         )
 
@@ -58,6 +62,7 @@ class Checkpoints:
     events_stream: str
     events_subject_prefix: str
     clock: Clock = SystemClock()  # noqa: RUF009 - a stateless default
+    replicas: int = 1  # of the checkpoints' stream, when this creates it
 
     async def save(self, js: JetStreamContext, position: int, link: bytes) -> Checkpoint:
         """Sign the head the relay reached, write it to the data dir, publish it."""
@@ -65,7 +70,7 @@ class Checkpoints:
         await asyncio.to_thread(write_file, self.data_dir, checkpoint)
         stream = stream_name(self.events_stream)
         subject = subject_name(self.events_subject_prefix)
-        await ensure_checkpoint_stream(js, stream, subject)
+        await ensure_checkpoint_stream(js, stream, subject, replicas=self.replicas)
         await js.publish(subject, checkpoint.to_json(), stream=stream)
         return checkpoint
 
@@ -82,7 +87,7 @@ async def newest_published(
     try:
         connection = await asyncio.wait_for(
             nats.connect(
-                nats_url,
+                nats_servers(nats_url),
                 connect_timeout=NEWEST_TIMEOUT_S,
                 max_reconnect_attempts=0,
                 allow_reconnect=False,
@@ -91,7 +96,7 @@ async def newest_published(
             NEWEST_TIMEOUT_S,
         )
     except (TimeoutError, OSError, nats.errors.Error):
-        logger.warning("checkpoints: NATS at %s does not answer", nats_url)
+        logger.warning("checkpoints: NATS at %s does not answer", nats_where(nats_url))
         return None
     try:
         js = connection.jetstream()

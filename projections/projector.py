@@ -5,7 +5,10 @@ Two sources give identical tables:
 * **log** (embedded mode): reads the notification log directly from the stored position;
 * **nats**: a durable JetStream pull consumer (`ppcx-projector`, ack-all); a batch is
   acknowledged only after its DuckDB transaction committed, and a redelivered message whose
-  notification id is at or below the stored position changes nothing.
+  notification id is at or below the stored position changes nothing. The consumer belongs to
+  one DuckDB file: where several hosts take turns projecting (`eventstore.leader`), each has a
+  durable of its own (`durable_for`), so its acknowledgements always match its own tables and
+  a host that leads again resumes where *it* stopped.
 
 A projector killed mid-batch loses the uncommitted transaction and resumes from the position
 of the last committed one: no duplicate, no gap.
@@ -15,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -26,12 +30,25 @@ from nats.aio.msg import Msg
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.errors import NotFoundError
 
+from eventstore.nats_servers import nats_servers
 from projections.relay import ChainedRow, ensure_stream
 from projections.store import ProjectionStore, stage_rows
 
 logger = logging.getLogger(__name__)
 BATCH_EVENTS = 40_000  # ~16 MB staged; larger batches stop paying off
 DURABLE = "ppcx-projector"
+# a host's own consumer left idle this long (the host gone, or standing by all along) is
+# removed by JetStream; should that host lead again, it reads the stream from its start and
+# skips what its tables hold
+HOST_DURABLE_INACTIVE_S = 7 * 24 * 3600.0
+
+
+def durable_for(host: str, duckdb_path: str) -> str:
+    """The durable consumer of one host's DuckDB file ("ppcx-projector-<digest>")."""
+    digest = hashlib.sha256(f"{host}\0{duckdb_path}".encode()).hexdigest()[:12]
+    return f"{DURABLE}-{digest}"
+
+
 FETCH_TIMEOUT_S = 1.0
 POLL_INTERVAL_S = 0.2
 ACK_WAIT_S = 300.0
@@ -95,29 +112,35 @@ class Projector:
         batch_events: int = BATCH_EVENTS,
         stop: asyncio.Event | None = None,
         on_progress: Callable[[ProjectorStats], None] | None = None,
+        replicas: int = 1,
+        durable: str = DURABLE,
     ) -> ProjectorStats:
         stop = stop or asyncio.Event()
         connection = await nats.connect(
-            nats_url, max_reconnect_attempts=-1, reconnect_time_wait=0.5, connect_timeout=2
+            nats_servers(nats_url),
+            max_reconnect_attempts=-1,
+            reconnect_time_wait=0.5,
+            connect_timeout=2,
         )
         try:
             js = connection.jetstream()
-            await ensure_stream(js, stream, subject_prefix)
+            await ensure_stream(js, stream, subject_prefix, replicas=replicas)
             if self.store.position() == 0:
                 # empty tables (new, or rebuilt for a new schema) read the stream from its
                 # start, whatever an earlier consumer acknowledged
                 with contextlib.suppress(NotFoundError):
-                    await js.delete_consumer(stream, DURABLE)
+                    await js.delete_consumer(stream, durable)
             subscription = await js.pull_subscribe(
                 f"{subject_prefix}.>",
-                durable=DURABLE,
+                durable=durable,
                 stream=stream,
                 config=ConsumerConfig(
-                    durable_name=DURABLE,
+                    durable_name=durable,
                     ack_policy=AckPolicy.ALL,
                     deliver_policy=DeliverPolicy.ALL,
                     ack_wait=ACK_WAIT_S,
                     max_ack_pending=batch_events * 4,
+                    inactive_threshold=None if durable == DURABLE else HOST_DURABLE_INACTIVE_S,
                 ),
             )
 
@@ -148,7 +171,11 @@ class Projector:
                         if on_progress is not None:
                             on_progress(self.stats)
                         continue
-                    if messages is not None and not follow and await self._caught_up(js, stream):
+                    if (
+                        messages is not None
+                        and not follow
+                        and await self._caught_up(js, stream, durable)
+                    ):
                         break
             finally:
                 ahead.cancel()
@@ -156,9 +183,9 @@ class Projector:
             await connection.close()
         return self.stats
 
-    async def _caught_up(self, js: nats.js.JetStreamContext, stream: str) -> bool:
+    async def _caught_up(self, js: nats.js.JetStreamContext, stream: str, durable: str) -> bool:
         try:
-            info = await js.consumer_info(stream, DURABLE)
+            info = await js.consumer_info(stream, durable)
         except NotFoundError:
             return True
         return (info.num_pending or 0) == 0 and (info.num_ack_pending or 0) == 0
@@ -166,7 +193,7 @@ class Projector:
     @staticmethod
     async def reset_consumer(nats_url: str, stream: str) -> None:
         """Forget the durable consumer, so a rebuild reads the stream from its start."""
-        connection = await nats.connect(nats_url, connect_timeout=2)
+        connection = await nats.connect(nats_servers(nats_url), connect_timeout=2)
         try:
             await connection.jetstream().delete_consumer(stream, DURABLE)
         except NotFoundError:

@@ -32,6 +32,7 @@ from nats.js.api import StorageType, StreamConfig
 from nats.js.errors import NotFoundError
 
 from domain.invariant import invariant, present
+from eventstore.nats_servers import nats_servers
 from eventstore.store import Positions
 from projections.checkpoints import CHECKPOINT_INTERVAL_S, Checkpoints
 
@@ -92,7 +93,7 @@ async def connect_nats(url: str, role: str) -> NATS:
         logger.info("%s: reconnected to NATS", role)
 
     return await nats.connect(
-        url,
+        nats_servers(url),
         max_reconnect_attempts=-1,
         reconnect_time_wait=0.5,
         connect_timeout=2,
@@ -103,7 +104,11 @@ async def connect_nats(url: str, role: str) -> NATS:
     )
 
 
-async def ensure_stream(js: JetStreamContext, stream: str, subject_prefix: str) -> None:
+async def ensure_stream(
+    js: JetStreamContext, stream: str, subject_prefix: str, *, replicas: int = 1
+) -> None:
+    """Create the events stream when missing, with `replicas` copies (3 on a three-node
+    NATS cluster: it survives a node); an existing stream keeps the replicas it has."""
     subjects = [f"{subject_prefix}.>"]
     try:
         info = await js.stream_info(stream)
@@ -114,12 +119,26 @@ async def ensure_stream(js: JetStreamContext, stream: str, subject_prefix: str) 
                 subjects=subjects,
                 storage=StorageType.FILE,
                 duplicate_window=DUPLICATE_WINDOW_S,
+                num_replicas=replicas,
             )
         )
         return
     if info.config.subjects != subjects:
         raise RuntimeError(
             f"stream {stream} exists with subjects {info.config.subjects}, not {subjects}"
+        )
+    warn_replicas(stream, info.config.num_replicas, replicas)
+
+
+def warn_replicas(stream: str, found: int | None, wanted: int) -> None:
+    """A stream made before the replicas setting changed is left as it is (changing it is
+    the operator's `nats stream edit --replicas`), and said so."""
+    if (found or 1) != wanted:
+        logger.warning(
+            "stream %s has %s replicas, not the %s configured; left as it is",
+            stream,
+            found or 1,
+            wanted,
         )
 
 
@@ -135,6 +154,7 @@ class Relay:
         page_events: int = PAGE_EVENTS,
         checkpoints: Checkpoints | None = None,
         checkpoint_interval_s: float = CHECKPOINT_INTERVAL_S,
+        replicas: int = 1,
         monotonic_s: Callable[[], float] = time.monotonic,
     ) -> None:
         invariant(0 < page_events <= PAGE_EVENTS, "a page is bounded by the pending limit")
@@ -149,6 +169,7 @@ class Relay:
         self.nats_url = nats_url
         self.stream = stream
         self.subject_prefix = subject_prefix
+        self.replicas = replicas
         self.stats = RelayStats()
 
     def position(self) -> int:
@@ -156,7 +177,7 @@ class Relay:
 
     async def _connect(self) -> NATS:
         return await nats.connect(
-            self.nats_url,
+            nats_servers(self.nats_url),
             max_reconnect_attempts=-1,
             reconnect_time_wait=0.5,
             connect_timeout=2,
@@ -185,7 +206,9 @@ class Relay:
                         js = None
                     if js is None:  # one context: each subscribes a reply inbox of its own
                         js = connection.jetstream(publish_async_max_pending=self.page_events)
-                        await ensure_stream(js, self.stream, self.subject_prefix)
+                        await ensure_stream(
+                            js, self.stream, self.subject_prefix, replicas=self.replicas
+                        )
                     rows = await asyncio.to_thread(
                         self.read_chained, self.stats.position + 1, self.page_events
                     )

@@ -45,6 +45,7 @@ from nats.js.errors import NotFoundError
 from domain.clock import Clock
 from eventstore.application import PPCXApplication
 from eventstore.deliveries import DeliveryRow, DeliveryStore
+from eventstore.nats_servers import nats_servers
 from handlers.webhooks import WebhookHandlers
 from webhooks.deliveries import (
     AttemptResult,
@@ -126,7 +127,10 @@ class DeliveryWorker:
 
     async def consume(self, source: StreamSource, stop: asyncio.Event) -> None:
         connection = await nats.connect(
-            source.nats_url, max_reconnect_attempts=-1, reconnect_time_wait=0.5, connect_timeout=2
+            nats_servers(source.nats_url),
+            max_reconnect_attempts=-1,
+            reconnect_time_wait=0.5,
+            connect_timeout=2,
         )
         try:
             subscription = await self._subscribe(connection, source, stop)

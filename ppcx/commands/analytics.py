@@ -106,8 +106,10 @@ def relay(
                     data_dir=settings.resolved_data_dir,
                     events_stream=settings.nats_stream,
                     events_subject_prefix=settings.nats_subject_prefix,
+                    replicas=settings.nats_replicas,
                 ),
                 checkpoint_interval_s=checkpoint_interval,
+                replicas=settings.nats_replicas,
             )
             total = app.store.head()
             started = time.perf_counter()
@@ -195,6 +197,7 @@ def project(
                             follow=follow,
                             stop=stop,
                             on_progress=show,
+                            replicas=settings.nats_replicas,
                         )
 
                     asyncio.run(main())
