@@ -207,19 +207,20 @@ def projector_role(plan: ServePlan) -> None:
         settings.resolved_duckdb_path, snapshot_interval_s=settings.snapshot_interval_s
     )
     projector = Projector(store)
-    lock = leader_lock(settings, Role.PROJECTOR)
-    # hosts taking turns: each DuckDB file its own consumer (see projections.projector)
+    # not elected: every host projects into its own DuckDB file, which its API reads (a read
+    # model per host; one projector per file). From JetStream, each file its own consumer.
+    per_host = settings.persistence_module == "eventsourcing.postgres"
     durable = (
-        DURABLE
-        if lock is None
-        else durable_for(socket.gethostname(), str(settings.resolved_duckdb_path))
+        durable_for(socket.gethostname(), str(settings.resolved_duckdb_path))
+        if per_host
+        else DURABLE
     )
     try:
         if plan.projector_source is ProjectorSource.NATS:
 
             async def from_nats() -> None:
                 await run_led(
-                    lock,
+                    None,
                     lambda stop: projector.run_from_nats(
                         str(settings.nats_url),
                         settings.nats_stream,
@@ -238,7 +239,7 @@ def projector_role(plan: ServePlan) -> None:
 
             async def from_log() -> None:
                 await run_led(
-                    lock,
+                    None,
                     partial(_project_log, projector, store, app.store.read_chained),
                     _stop_on_signals(),
                 )
@@ -321,7 +322,12 @@ def run_webhooks(settings: Settings) -> None:
     )
 
     async def main() -> None:
-        await worker.run(source, _stop_on_signals())
+        # once per deployment on PostgreSQL: one worker consumes the durable and sends
+        await run_led(
+            leader_lock(settings, Role.WEBHOOKS),
+            lambda stop: worker.run(source, stop),
+            _stop_on_signals(),
+        )
 
     try:
         asyncio.run(main())

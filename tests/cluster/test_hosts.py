@@ -6,8 +6,9 @@ and rolled back), the relay and both hosts' projections reach the head, and `rep
 passes against the relay's signed checkpoint — appends from two hosts were ordered by the
 store's own lock (PostgreSQL's EXCLUSIVE table lock), never by SQLite's per-machine lock file.
 
-The hosts run the API, sweeper and projector roles; the relay and webhooks run once, in the
-rig's `singletons` group (until leader election), which this test does not kill."""
+Every host runs every role; the relay and the webhook worker act on one host at a time (a
+PostgreSQL advisory lock). The host killed is the one whose relay leads: the other's relay
+takes over, so the projections and the checkpoint still reach the head."""
 
 from __future__ import annotations
 
@@ -15,8 +16,8 @@ import pytest
 
 from ppcx.bootstrap import build_application
 from tests.support.system import check_answers, check_log
-from tools.cluster.hosts import Hosts, wait_all_caught_up
-from tools.sim.served import Traffic, build
+from tools.cluster.hosts import START_BOUND_S, Hosts, wait_all_caught_up
+from tools.sim.served import Traffic, build, until
 
 pytestmark = [pytest.mark.integration, pytest.mark.cluster]
 CYCLES_AROUND = 25  # traffic cycles (per host) before, during and after the fault
@@ -37,34 +38,39 @@ def _contiguous_ids(rig: Hosts) -> tuple[int, int]:
 
 def test_a_host_killed_under_traffic_loses_no_acknowledged_request(two_hosts: Hosts) -> None:
     rig = two_hosts
-    survivor = rig.hosts[0]
+    until(lambda: rig.leader_of("relay") is not None, "a host's relay leads", START_BOUND_S)
+    victim = rig.leader_of("relay")
+    assert victim is not None
+    survivor_n = 1 - victim
+    survivor = rig.hosts[survivor_n]
     market = build(survivor)
     traffics = [Traffic(host, market).start() for host in rig.hosts]
     try:
         for traffic in traffics:
             traffic.wait_cycles(CYCLES_AROUND)
-        rig.kill(1)
-        before = traffics[0].statuses["pings 200"]
-        traffics[0].wait_cycles(CYCLES_AROUND)  # the survivor answers while its peer is gone
-        assert traffics[0].statuses["pings 200"] > before
-        rig.start(1)  # same port, same data dir: its traffic goes on
-        accepted = traffics[1].statuses["pings 200"]
-        traffics[1].wait_cycles(CYCLES_AROUND)
-        assert traffics[1].statuses["pings 200"] > accepted
+        rig.kill(victim)
+        before = traffics[survivor_n].statuses["pings 200"]
+        traffics[survivor_n].wait_cycles(CYCLES_AROUND)  # it answers while its peer is gone
+        assert traffics[survivor_n].statuses["pings 200"] > before
+        until(lambda: rig.leader_of("relay") == survivor_n, "the relay taken over", START_BOUND_S)
+        rig.start(victim)  # same port, same data dir: its traffic goes on
+        accepted = traffics[victim].statuses["pings 200"]
+        traffics[victim].wait_cycles(CYCLES_AROUND)
+        assert traffics[victim].statuses["pings 200"] > accepted
     finally:
         for traffic in traffics:
             traffic.stop()
     print(
-        "\nhost killed: "
+        f"\nhost {victim} (the relay's leader) killed: "
         + "; ".join(
             f"host {n}: {dict(t.statuses)}, dropped {t.connection_errors}, "
             f"unanswered for {t.unanswered_s:.1f} s"
             for n, t in enumerate(traffics)
         )
     )
-    check_answers(traffics[0])  # the survivor: no 5xx, no dropped connection
-    check_answers(traffics[1], connection_errors_allowed=True)  # cut with its host
-    assert traffics[1].connection_errors > 0  # the kill did cut the victim's traffic
+    check_answers(traffics[survivor_n])  # no 5xx, no dropped connection
+    check_answers(traffics[victim], connection_errors_allowed=True)  # cut with its host
+    assert traffics[victim].connection_errors > 0  # the kill did cut the victim's traffic
     wait_all_caught_up(rig)
     for traffic in traffics:
         check_log(survivor, traffic, market)

@@ -2,12 +2,12 @@
 group of its own (own data directory, own API port, own DuckDB projections), sharing the Redis
 and NATS the caller names, under a Redis prefix and a JetStream stream unique to the rig.
 
-Every host runs the roles that may run once per host: the API workers, the sweeper (its voids
-are atomic Redis scripts, as the API workers' background sweeps already are) and a projector
-(it reads the shared log into the host's own DuckDB file: a read model per host). The roles
-that must run once in the whole deployment — the relay (log → JetStream, signed checkpoints)
-and the webhook deliveries — run in one more process group, `singletons`, until leader
-election lets every host carry them.
+Every host runs every role: the API workers, the sweeper (its voids are atomic Redis scripts,
+as the API workers' background sweeps already are), a projector (it reads the shared log into
+the host's own DuckDB file: a read model per host), and the relay and the webhook worker, which
+act on one host at a time (elected by a PostgreSQL advisory lock, `eventstore.leader`; the
+others stand by). `singletons=True` runs the relay and webhooks instead in one more process
+group of their own, `singletons`, beside hosts without them.
 
 `kill(n)` SIGKILLs host n's whole process group (a host lost at once, mid-request), `start(n)`
 brings it back on the same port and data directory, `stop()` ends everything (SIGTERM, then
@@ -31,12 +31,15 @@ from typing import Any
 
 import httpx
 import orjson
+import psycopg
 
+from eventstore.leader import lock_key
 from ppcx.embedded import dies_with_parent, free_loopback_port
 from ppcx.settings import Settings
 from tools.sim.served import ADMIN_KEY, System, until
 
-HOST_ROLES = ("api", "sweeper", "projector")
+HOST_ROLES = ("api", "sweeper", "projector", "relay", "webhooks")
+HOST_ROLES_BESIDE_SINGLETONS = ("api", "sweeper", "projector")
 SINGLETON_ROLES = ("relay", "webhooks")
 START_BOUND_S = 180.0  # a loaded machine is slow, never this slow
 STOP_GRACE_S = 60.0
@@ -121,17 +124,51 @@ class Hosts:
     def bases(self) -> list[str]:
         return [h.base for h in self.hosts]
 
+    def _commander(self) -> Host:
+        """The process group whose environment a `ppcx` command borrows: the singletons, or
+        the first live host."""
+        if self.singletons is not None:
+            return self.singletons
+        live = [h for h in self.hosts if h.alive]
+        if not live:
+            raise RuntimeError("no host of the rig is running")
+        return live[0]
+
     def env(self) -> dict[str, str]:
         """The environment a `ppcx` command needs to act on this rig's store (and stream)."""
-        if self.singletons is None:
-            raise RuntimeError("the rig is not started")
-        return self.singletons.env
+        return self._commander().env
 
     def ppcx(self, *args: str) -> subprocess.CompletedProcess[str]:
         """A `ppcx` command on this rig's store, stream and secrets (e.g. `replay verify`)."""
-        if self.singletons is None:
-            raise RuntimeError("the rig is not started")
-        return self.singletons.ppcx(*args)
+        return self._commander().ppcx(*args)
+
+    def leader_of(self, role: str) -> int | None:
+        """Which live host's `role` (relay, webhooks) holds its leader lock now (None: no
+        host's does). The lock's session names its process: `ppcx <role> <hostname> <pid>`."""
+        settings = self.settings
+        key = lock_key(role, settings.postgres_dbname, settings.postgres_schema)
+        with psycopg.connect(
+            host=settings.postgres_host,
+            port=settings.postgres_port,
+            user=settings.postgres_user,
+            password=settings.postgres_password,
+            dbname=settings.postgres_dbname,
+            autocommit=True,
+        ) as connection:
+            found = connection.execute(
+                "SELECT a.application_name FROM pg_locks l "
+                "JOIN pg_stat_activity a ON a.pid = l.pid "
+                "WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1 "
+                "AND ((l.classid::bigint << 32) | l.objid::bigint) = %s",
+                (key,),
+            ).fetchone()
+        if found is None:
+            return None
+        pid = int(str(found[0]).rsplit(" ", 1)[-1])
+        for n, host in enumerate(self.hosts):
+            if host.alive and host.roles().get(role) == pid:
+                return n
+        return None
 
     def roles(self, n: int) -> dict[str, int]:
         return self.hosts[n].roles()
@@ -214,14 +251,14 @@ def hosts(
     name: str,
     workers: int = 1,
     roles: tuple[str, ...] = HOST_ROLES,
-    singletons: bool = True,
+    singletons: bool = False,
     extra: dict[str, str] | None = None,
 ) -> Iterator[Hosts]:
     """`count` hosts on `postgres`, sharing `redis_url` and `nats_url` under the Redis prefix
     and JetStream stream `name` (unique per rig: the caller cleans them up). The first host
     starts alone (it creates the store's tables), then the singletons, then the others.
-    `roles`: each host's (the benchmark runs the API alone); `singletons`: whether the relay
-    and webhooks run at all."""
+    `roles`: each host's (the benchmark runs the API alone); `singletons`: the relay and
+    webhooks in a group of their own instead (the hosts' roles should then leave them out)."""
     shared = {
         **postgres.env(),
         "REDIS_URL": redis_url,
