@@ -16,7 +16,7 @@ pytestmark = pytest.mark.unit
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def test_hosts_run_the_per_host_roles_on_the_shared_store() -> None:
+def test_hosts_run_every_role_on_the_shared_store() -> None:
     services = yaml.safe_load((ROOT / "docker-compose.hosts.yml").read_text())["services"]
     base = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]
     host = services["host"]
@@ -27,15 +27,16 @@ def test_hosts_run_the_per_host_roles_on_the_shared_store() -> None:
     assert command is not None
     assert name == "serve"
     command.make_context(name, rest)  # raises on an unknown option or a bad value
-    roles = {args[i + 1] for i, arg in enumerate(args) if arg == "--role"}
-    assert roles == {"api", "sweeper", "projector"}  # the relay and webhooks: once, elsewhere
-    # the per-host roles' single services are off; the singletons stay as they are
+    # every role on every host (no --role): the relay and webhooks elect a leader
+    assert "--role" not in args
+    # the single role services are all off
     assert {n for n, s in services.items() if s.get("profiles") == ["single"]} == {
         "api",
+        "relay",
         "projector",
         "sweeper",
+        "webhooks",
     }
-    assert {"relay", "webhooks"} <= base.keys() - services.keys()
     env = host["environment"]
     for variable in ("PERSISTENCE_MODULE", "POSTGRES_HOST", "REDIS_URL", "NATS_URL"):
         assert env[variable] == base["api"]["environment"][variable], variable
