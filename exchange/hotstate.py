@@ -15,10 +15,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import IntEnum
 from importlib import resources
-from typing import Any
+from typing import Any, cast
 
 import orjson
 import redis.asyncio as aioredis
+import redis.asyncio.cluster as aiocluster
+import redis.exceptions
 
 from domain.call import CALL_MAX_S
 from domain.call_state import ExclusionReason
@@ -29,6 +31,7 @@ from domain.schedule import LocalPeriods, local_periods
 from exchange.keys import Keys
 from exchange.market import MarketSnapshot, TargetRule
 from exchange.ping import BidState
+from exchange.redis_clients import is_cluster
 from exchange.reservations import ReleaseMode
 
 RESERVATION_GRACE_MS = 24 * 3600 * 1000  # a reservation key outlives its expiry by a day
@@ -134,10 +137,21 @@ def _periods_by_buyer(snapshot: MarketSnapshot, at: datetime) -> dict[str, Local
     return result
 
 
+REPLICAS_SEEN_S = 1.0  # how long a master's count of connected replicas is trusted
+
+
+class ReplicaDidNotAcknowledge(redis.exceptions.ConnectionError):
+    """A reservation no replica had within the bound: undone, and the ping refused as when
+    Redis is unavailable (a 503 with Retry-After)."""
+
+
 class HotState:
-    def __init__(self, client: aioredis.Redis, keys: Keys) -> None:
+    def __init__(self, client: aioredis.Redis, keys: Keys, *, replica_ack_ms: int = 0) -> None:
         self.redis = client
         self.keys = keys
+        # on a cluster: a reservation is kept only once a replica has it (`_replicated`)
+        self.replica_ack_ms = replica_ack_ms if is_cluster(client) else 0
+        self._replicas_seen: dict[str, tuple[float, int]] = {}  # node -> (when, replicas)
         self.scripts = {name: client.register_script(load_script(name)) for name in SCRIPT_NAMES}
         # cached per market with the generation they were read in: a rebuilt state counts
         # its config and funds versions from zero again
@@ -363,7 +377,42 @@ class HotState:
         found = ReserveStatus(int(status))
         if found is ReserveStatus.LOST:
             raise self._lost(market)
+        if found is ReserveStatus.RESERVED and not await self._replicated(market):
+            await self.release(market, target.target_id, target.buyer_id, hold_id, ReleaseMode.VOID)
+            raise ReplicaDidNotAcknowledge(
+                f"no replica of market {market}'s master had the reservation within "
+                f"{self.replica_ack_ms} ms"
+            )
         return found
+
+    async def _replicated(self, market: str) -> bool:
+        """Whether a replica of the master holding `market` has its writes so far (WAIT 1):
+        replication is asynchronous, and a reservation the master alone had would be lost to
+        a failover and over-committed on the promoted replica. A master with no replica
+        connected has none to lose it to (a promoted one, until its old master comes back as
+        its replica): nothing to wait for. Always true off a cluster."""
+        if not self.replica_ack_ms:
+            return True
+        cluster = cast(aiocluster.RedisCluster, self.redis)
+        node = present(cluster.get_node_from_key(self.keys.funds(market)), "a node per slot")
+        if not await self._has_replica(cluster, node):
+            return True
+        acknowledged = await cluster.execute_command(
+            "WAIT", 1, self.replica_ack_ms, target_nodes=node
+        )
+        return int(acknowledged) >= 1
+
+    async def _has_replica(self, cluster: aiocluster.RedisCluster, node: Any) -> bool:
+        """Whether `node` has a replica connected (ROLE), asked at most every
+        `REPLICAS_SEEN_S` per node."""
+        now = time.monotonic()
+        seen = self._replicas_seen.get(node.name)
+        if seen is None or now - seen[0] >= REPLICAS_SEEN_S:
+            role = await cluster.execute_command("ROLE", target_nodes=node)
+            replicas = len(role[2]) if role and role[0] in (b"master", "master") else 0
+            seen = (now, replicas)
+            self._replicas_seen[node.name] = seen
+        return seen[1] > 0
 
     async def release(
         self, market: str, target_id: str, buyer_id: str, hold_id: str, mode: ReleaseMode

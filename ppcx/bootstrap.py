@@ -147,7 +147,7 @@ def build_exchange(
         socket_timeout=REDIS_TIMEOUT_S,
         socket_connect_timeout=REDIS_CONNECT_TIMEOUT_S,
     )
-    hot = HotState(redis_async, keys)
+    hot = HotState(redis_async, keys, replica_ack_ms=settings.redis_replica_ack_ms)
     http = make_client()
     owns_executor = executor is None
     if executor is None:

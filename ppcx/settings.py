@@ -48,6 +48,15 @@ class Settings(BaseSettings):
         "PPCX speaks the cluster protocol (the other nodes are discovered from it); every "
         "market's keys share one hash slot",
     )
+    redis_replica_ack_ms: int = Field(
+        default=100,
+        ge=0,
+        le=5_000,
+        description="[PPCX_REDIS_REPLICA_ACK_MS] on a Redis Cluster, how long a reservation "
+        "waits for a replica to have it (WAIT 1) before the ping is refused with a 503 and the "
+        "reservation undone, so a failover never loses one; 0: no wait (a reservation the "
+        "dead master alone had may be over-committed until the loss is noticed)",
+    )
     redis_prefix: str = Field(
         default="ppcx", description="[PPCX_REDIS_PREFIX] namespace of every Redis key"
     )

@@ -7,6 +7,7 @@ buyer's funds exceeded, and Redis holds exactly the state the log implies."""
 
 from __future__ import annotations
 
+import signal
 import threading
 from collections import Counter
 from collections.abc import Iterator
@@ -190,3 +191,43 @@ def test_a_master_killed_under_traffic_is_refused_then_repaired_from_the_log(
     finally:
         app.close()
     assert _lasting_state(cluster_client, prefix) == before
+
+
+def test_a_reservation_no_replica_has_is_undone_and_the_ping_refused(
+    redis_cluster: RedisClusterRig,
+    cluster_settings: Settings,
+    cluster_client: redis.Redis,
+    clock: ManualClock,
+) -> None:
+    """PPCX_REDIS_REPLICA_ACK_MS: a reservation is kept only once a replica of its master has
+    it (WAIT 1), so a failover cannot lose it; with the replica stopped, the ping is refused
+    (503) and the reservation undone: the market's funds and caps are as they were."""
+    market_name = MARKET_NAMES[0]
+    keys = Keys(cluster_settings.redis_prefix)
+    with TestClient(
+        create_app(cluster_settings, clock=clock), base_url=BASE_URL, raise_server_exceptions=False
+    ) as client:
+        market = build_cluster_market(client, market_name)
+        key = market.publisher[1]
+        assert market.ping(key, "+13105560001").json()["accepted"] is True  # all is well
+
+        def state() -> tuple[object, object]:
+            return (
+                cluster_client.hgetall(keys.funds(market_name)),
+                cluster_client.hgetall(keys.caps(market_name)),
+            )
+
+        replica = redis_cluster.replica_of(redis_cluster.master_for(keys.funds(market_name)))
+        before = state()
+        replica.process.send_signal(signal.SIGSTOP)  # it has nothing more, for now
+        try:
+            refused = market.ping(key, "+13105560002")
+            assert refused.status_code == 503, refused.text
+            assert refused.headers["retry-after"]
+            assert state() == before  # the reservation was undone
+        finally:
+            replica.process.send_signal(signal.SIGCONT)
+        wait_until(redis_cluster.healthy, "the replica back in sync")
+        again = market.ping(key, "+13105560003")
+        assert again.status_code == 200, again.text
+        assert again.json()["accepted"] is True

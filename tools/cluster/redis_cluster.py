@@ -240,6 +240,17 @@ class RedisClusterRig:
                 return False
         return True
 
+    def replica_of(self, master: Node) -> Node:
+        """The live replica that follows `master`."""
+        for node in self.nodes:
+            if node is master or not node.alive:
+                continue
+            with node.client() as client:
+                info = client.info("replication")
+            if info["role"] == "slave" and int(info["master_port"]) == master.port:
+                return node
+        raise ClusterRigError(f"no live replica follows the master on port {master.port}")
+
     def kill_master_of(self, key: str) -> tuple[Node, Node]:
         """SIGKILL the master serving `key`, wait until its replica serves the slot and the
         cluster is healthy again → (the killed node, the promoted one)."""
