@@ -32,6 +32,13 @@ class CapsPatch(Body):
     daily_budget: str | None = Field(default=None, pattern=MONEY)
 
 
+class AutoPauseRuleIn(Body):
+    """Pause the target once it leaves `unanswered` calls unanswered within `window_s`."""
+
+    unanswered: int = bounded(limits.AUTO_PAUSE_UNANSWERED)
+    window_s: int = bounded(limits.AUTO_PAUSE_WINDOW_S)
+
+
 class TargetPatch(Body):
     name: str | None = sized(limits.NAME_LENGTH, default=None)
     destination: str | None = Field(default=None, description="E.164 number or SIP URI")
@@ -49,6 +56,12 @@ class TargetPatch(Body):
     priority: int | None = bounded(limits.PRIORITY, default=None)
     weight: int | None = bounded(limits.WEIGHT, default=None)
     status: Literal["active", "paused"] | None = None
+    auto_pause: list[AutoPauseRuleIn] | None = Field(
+        default=None,
+        max_length=limits.AUTO_PAUSE_RULES_MAX,
+        description="the whole list of auto-pause rules, replaced (empty: never paused "
+        "automatically; never set: 3 unanswered within 3600 s or 5 within 86400 s)",
+    )
     model_config = ConfigDict(
         extra="forbid",
         strict=True,
@@ -119,6 +132,11 @@ class TargetOut(BaseModel):
     priority: int
     weight: int
     status: Literal["active", "paused", "archived"]
+    auto_pause: list[dict[str, int]] | None = Field(
+        default=None,
+        description="the auto-pause rules in force (`unanswered` calls within `window_s`)",
+        examples=[[{"unanswered": 3, "window_s": 3600}, {"unanswered": 5, "window_s": 86400}]],
+    )
     version: int
 
 

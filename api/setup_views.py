@@ -62,6 +62,7 @@ def target_view(t: Target) -> dict[str, Any]:
         "priority": t.priority,
         "weight": t.weight,
         "status": target_status(t),
+        "auto_pause": [rule.to_dict() for rule in t.auto_pause_rules()],
         "version": t.version,
     }
 

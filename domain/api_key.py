@@ -33,10 +33,14 @@ class ApiKey(PPCXAggregate):
         Issued: type[PPCXAggregate.Created]
         Revoked: type[PPCXAggregate.Event]
         ExpirySet: type[PPCXAggregate.Event]
+        ExpiryWarned: type[PPCXAggregate.Event]
+        ExpiredUnused: type[PPCXAggregate.Event]
 
     # newer than the first stored logs: a class-level default, so a key loaded from an older
     # snapshot has it too (and its state equals its events' fold); None: it never expires
     expires_at: datetime | None = None
+    # the expiry its owner was last warned of (`ExpiryWarned`): warned once per expiry
+    warned_expires_at: datetime | None = None
 
     @event("Issued")
     def __init__(
@@ -63,6 +67,37 @@ class ApiKey(PPCXAggregate):
     def set_expiry(self, expires_at: datetime, by: str, timestamp: datetime) -> None:
         """From `expires_at` on, the key is refused exactly as a revoked one."""
         self.expires_at = expires_at
+
+    @event("ExpiredUnused")
+    def expire_unused(
+        self,
+        expires_at: datetime,
+        last_used_at: datetime,
+        reason: str,
+        by: str,
+        timestamp: datetime,
+    ) -> None:
+        """Expired by the exchange (`by` "system") at `expires_at`: unused since
+        `last_used_at` (its last use, or its issue); as `ExpirySet` with its reason (a new
+        event: `ExpirySet`'s fields are a stored format)."""
+        self.expires_at = expires_at
+
+    @event("ExpiryWarned")
+    def warn_expiry(
+        self, expires_at: datetime, warning_days: int, by: str, timestamp: datetime
+    ) -> None:
+        """Its owner is told the key expires at `expires_at` (within `warning_days`)."""
+        self.warned_expires_at = expires_at
+
+    def needs_warning(self, now: datetime, warning_days: int) -> bool:
+        """Usable, expiring within `warning_days` of `now`, and not warned of this expiry."""
+        return (
+            warning_days > 0
+            and self.usable_at(now)
+            and self.expires_at is not None
+            and self.expires_at - now <= timedelta(days=warning_days)
+            and self.warned_expires_at != self.expires_at
+        )
 
     def usable_at(self, now: datetime) -> bool:
         """Neither revoked nor expired at `now`."""

@@ -30,6 +30,7 @@ from domain.campaign import Distribution
 from domain.caps import Caps
 from domain.geo import GeoRule
 from domain.invariant import invariant
+from domain.quality import AutoPauseRule
 from domain.schedule import WeeklySchedule
 
 # -- set-up ------------------------------------------------------------------------------------
@@ -182,6 +183,8 @@ class TargetChanges:
     priority: int | None = None
     weight: int | None = None
     paused: bool | None = None  # `status`: paused or active
+    # the whole list of auto-pause rules, replaced (empty: never paused automatically)
+    auto_pause: tuple[AutoPauseRule, ...] | None = None
 
     def __post_init__(self) -> None:
         invariant(self.bid_cents is None or self.rtb_url is None, "a standing bid or an rtb_url")

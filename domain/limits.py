@@ -50,10 +50,12 @@ SESSION_HOURS = 12  # a portal session cookie's life
 LOGIN_FAILURES_MAX = 5  # failed sign-ins per address (and per client address) …
 LOGIN_WINDOW_S = 900  # … within this window; then refused until the window passes
 KEY_EXPIRY_DAYS_MAX = 3_660  # an API key's `expires_at`: at most about ten years ahead
+KEY_EXPIRY_WARNING_DAYS = Range(0, 365, default=7)  # warn this long before (0: never)
+KEY_UNUSED_EXPIRE_DAYS = Range(0, 3_660, default=0)  # expire a key unused this long (0: never)
 # a webhook: its endpoint (a pixel's template too), the event types it subscribes to (each
-# once; there are 14), its description
+# once; there are 15), its description
 WEBHOOK_URL_LENGTH = Range(1, 2_000)
-WEBHOOK_EVENTS = Range(1, 14)
+WEBHOOK_EVENTS = Range(1, 15)
 WEBHOOK_DESCRIPTION_LENGTH_MAX = 500
 # an analyst's saved queries: a name, one SELECT, and how many one user keeps
 SAVED_QUERY_NAME_LENGTH = Range(1, 100)
@@ -85,6 +87,12 @@ GEO_STATES_MAX = 100
 GEO_ZIPS_MAX = 50_000
 GEO_AREA_CODES_MAX = 1_000
 GEO_ENTRIES_MAX = 50_000  # states, ZIPs and area codes together
+# auto-pause (`domain/quality.py`): a target that leaves `unanswered` calls unanswered within
+# `window_s` is paused; each target may set its own rules (an empty list: never), else these
+AUTO_PAUSE_UNANSWERED = Range(1, 100)
+AUTO_PAUSE_WINDOW_S = Range(60, 7 * 86_400)
+AUTO_PAUSE_RULES_MAX = 5
+AUTO_PAUSE_RULES_DEFAULT: tuple[tuple[int, int], ...] = ((3, 3_600), (5, 86_400))
 
 # -- numbers and DNI pools -------------------------------------------------------------------
 POOL_SIZE = Range(1, 1_000)  # numbers in a pool

@@ -270,6 +270,8 @@ INTERNAL_EVENTS: tuple[type, ...] = (
     ApiKey.Issued,
     ApiKey.Revoked,
     ApiKey.ExpirySet,
+    ApiKey.ExpiryWarned,  # sent to its owner as a webhook (`webhooks.payloads.OWNED_SENT_FOR`)
+    ApiKey.ExpiredUnused,
     User.Invited,
     User.PasswordSet,
     User.SignedOutEverywhere,
@@ -313,8 +315,48 @@ INTERNAL_EVENTS: tuple[type, ...] = (
     Target.Resumed,
     Target.RulesChanged,
     Target.Archived,
+    Target.CallUnanswered,
+    Target.AutoPaused,  # sent to its buyer as a webhook (`webhooks.payloads.OWNED_SENT_FOR`)
     TrackingNumber.Provisioned,
 )
+# Events of an owned aggregate sent to its owner (a webhook): the fields the owner sees (who
+# recorded it — "system" — and the envelope aside); admins see them whole. The owner is named
+# by the aggregate's first event: a target's buyer, an API key's owner (role and id).
+OWNER_FIELDS: dict[type, frozenset[str]] = {
+    Target.AutoPaused: frozenset({"reason", "call_ids", "rule", "rule_version"}),
+    ApiKey.ExpiryWarned: frozenset({"expires_at", "warning_days"}),
+}
+OWNER_TOPICS: dict[str, frozenset[str]] = {topic_of(c): f for c, f in OWNER_FIELDS.items()}
+_OWNER_OF = {topic_of(Target.Created): ("buyer_id", Role.BUYER), topic_of(ApiKey.Issued): None}
+
+
+def owner_of(first_topic: str, first_state: Mapping[str, Any]) -> tuple[Role, str] | None:
+    """An owned aggregate's owner (role, id) from its first event; None: no owner (an
+    admin's key, say) or not an owned aggregate."""
+    if first_topic not in _OWNER_OF:
+        return None
+    named = _OWNER_OF[first_topic]
+    if named is not None:
+        field_name, role = named
+        return role, first_state[field_name]
+    owner_id = first_state.get("owner_id")
+    return None if owner_id is None else (Role(first_state["role"]), owner_id)
+
+
+def redact_owned(
+    viewer: Viewer, owner: tuple[Role, str] | None, topic: str, state: Mapping[str, Any]
+) -> dict[str, Any] | None:
+    """An owned aggregate's event as the viewer may see it: admins whole, its owner the
+    fields of `OWNER_FIELDS`, anyone else nothing (fail closed: an event not in the table is
+    admins' only)."""
+    if viewer.role == Role.ADMIN:
+        return dict(state)
+    shown = OWNER_TOPICS.get(topic)
+    if shown is None or owner is None or (viewer.role, viewer.owner_id) != owner:
+        return None
+    return {k: v for k, v in state.items() if k in ENVELOPE_FIELDS or k in shown}
+
+
 # The table as a reader of the log: every event has a rule, of its own or internal only.
 READS = Reads("domain.redaction", handles=(*CALL_EVENTS, *INTERNAL_EVENTS), ignores=())
 

@@ -48,6 +48,8 @@ def target_rule_changes(target: Target, changes: TargetChanges) -> dict[str, Any
         wanted["schedule"] = changes.schedule.to_dict()
     if changes.caps is not None:
         wanted["caps"] = Caps.from_dict({**target.caps, **changes.caps}).to_dict()
+    if changes.auto_pause is not None:
+        wanted["auto_pause"] = [rule.to_dict() for rule in changes.auto_pause]
     return _differing(target, wanted)
 
 

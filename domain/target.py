@@ -10,6 +10,7 @@ from eventsourcing.domain import event
 from domain.base import PPCXAggregate
 from domain.caps import Caps
 from domain.geo import GeoRule
+from domain.quality import AutoPauseRule, Unanswered, kept, rules_of
 from domain.schedule import WeeklySchedule
 
 # The attributes a `Target.RulesChanged` may set (its `changes` keys): the rules of
@@ -26,6 +27,7 @@ RULE_ATTRIBUTES: tuple[str, ...] = (
     "caps",
     "priority",
     "weight",
+    "auto_pause",
 )
 
 
@@ -37,10 +39,17 @@ class Target(PPCXAggregate):
         Resumed: type[PPCXAggregate.Event]
         RulesChanged: type[PPCXAggregate.Event]
         Archived: type[PPCXAggregate.Event]
+        CallUnanswered: type[PPCXAggregate.Event]
+        AutoPaused: type[PPCXAggregate.Event]
 
     # a state attribute newer than the first stored logs: a class-level default, so a target
     # loaded from an older snapshot has it too (and its state equals its events' fold)
     archived = False
+    # auto-pause (`domain/quality.py`): the target's own rules as stored (None: the defaults),
+    # and its recent unanswered calls, each `[call_id, RFC 3339 time]` (JSON as a snapshot
+    # keeps it), cleared when it is paused automatically or resumed
+    auto_pause: list[dict[str, int]] | None = None
+    unanswered: tuple[tuple[str, str], ...] = ()
 
     @event("Created")
     def __init__(
@@ -88,6 +97,33 @@ class Target(PPCXAggregate):
     @event("Resumed")
     def resume(self, by: str, timestamp: datetime) -> None:
         self.paused = False
+        self.unanswered = ()
+
+    @event("CallUnanswered")
+    def count_unanswered(self, call_id: str, by: str, timestamp: datetime) -> None:
+        """A call routed to this target ended without being answered (at `timestamp`)."""
+        recent = [*self.recent_unanswered(), Unanswered(call_id, timestamp)]
+        self.unanswered = tuple((u.call_id, u.at.isoformat()) for u in kept(recent, timestamp))
+
+    @event("AutoPaused")
+    def auto_pause_now(
+        self,
+        reason: str,
+        call_ids: list[str],
+        rule: dict[str, int],
+        rule_version: int,
+        by: str,
+        timestamp: datetime,
+    ) -> None:
+        """Paused by a quality rule (`domain.quality.tripped`), counting `call_ids`."""
+        self.paused = True
+        self.unanswered = ()
+
+    def recent_unanswered(self) -> list[Unanswered]:
+        return [Unanswered(c, datetime.fromisoformat(at)) for c, at in self.unanswered]
+
+    def auto_pause_rules(self) -> tuple[AutoPauseRule, ...]:
+        return rules_of(self.auto_pause)
 
     @event("RulesChanged")
     def change_rules(self, changes: dict[str, Any], by: str, timestamp: datetime) -> None:

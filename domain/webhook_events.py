@@ -6,7 +6,9 @@ from __future__ import annotations
 
 from enum import StrEnum
 
+from domain.api_key import ApiKey
 from domain.call import Call
+from domain.target import Target
 
 
 class WebhookEvent(StrEnum):
@@ -23,7 +25,8 @@ class WebhookEvent(StrEnum):
     DISPUTE_RESOLVED = "dispute.resolved"
     # issued by later issues' events (quality controls, call evidence): accepted in a
     # subscription today, sent once their events exist
-    TARGET_AUTO_PAUSED = "target.auto_paused"
+    TARGET_AUTO_PAUSED = "target.auto_paused"  # sent (OWNED_SENT_FOR)
+    API_KEY_EXPIRING = "api_key.expiring"  # sent (OWNED_SENT_FOR)
     CALL_RECORDED = "call.recorded"
     CALL_SCORED = "call.scored"
 
@@ -42,4 +45,12 @@ SENT_FOR: dict[type, WebhookEvent] = {
     Call.CallConverted: WebhookEvent.CALL_CONVERTED,
     Call.CallDisputed: WebhookEvent.CALL_DISPUTED,
     Call.DisputeResolved: WebhookEvent.DISPUTE_RESOLVED,
+}
+
+# events of an owned aggregate (a target, an API key) sent to its owner and to admins: the
+# body names the aggregate (`target_id`, `key_id`) and the fields `domain.redaction.OWNER_FIELDS`
+# lets its owner see
+OWNED_SENT_FOR: dict[type, WebhookEvent] = {
+    Target.AutoPaused: WebhookEvent.TARGET_AUTO_PAUSED,
+    ApiKey.ExpiryWarned: WebhookEvent.API_KEY_EXPIRING,
 }

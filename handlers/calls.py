@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from concurrent.futures import Future
+from datetime import datetime
 
 from domain import validate
 from domain.base import PPCXAggregate
@@ -18,6 +19,7 @@ from domain.buyer import Buyer
 from domain.call import Call
 from domain.call_state import (
     BidOutcomeKind,
+    BillingReason,
     CallStatus,
     FailoverReason,
     HoldStatus,
@@ -43,7 +45,9 @@ from domain.ids import dispute_id as make_dispute_id
 from domain.invariant import invariant, present
 from domain.ledger import hold_transfer
 from domain.limits import DURATION_S
+from domain.quality import AUTO_PAUSE_RULES_VERSION, tripped
 from domain.reported_time import event_time
+from domain.target import Target
 from handlers.results import (
     AuctionOutcome,
     DisputeResolution,
@@ -55,6 +59,7 @@ from handlers.results import (
 from handlers.unit_of_work import HandlerContext
 
 DURATION_S_MAX = 24 * 3600
+SYSTEM_BY = "system"  # the author of what the exchange decides itself (an auto-pause)
 BID_OUTCOMES = tuple(BidOutcomeKind)
 FAILOVER_REASONS = tuple(FailoverReason)
 
@@ -334,6 +339,7 @@ class CallHandlers:
             fresh = self._call(cmd.call_id)
             if fresh.route is None:
                 raise Conflict(f"call {fresh.id} is {fresh.status}; only a ringing call fails over")
+            failed_target_id = fresh.route.target_id
             buyers = {
                 buyer_id: self.app.load(Buyer, buyer_id, "buyer_id")
                 for buyer_id in dict.fromkeys(
@@ -368,9 +374,12 @@ class CallHandlers:
             buyer(hold.buyer_id).void_hold(
                 hold_id, fresh.id, hold.amount_cents, f"failed_over:{cmd.reason}", at
             )
-            return [fresh, *buyers.values()], FailoverOutcome(fresh.id, fresh.attempt, candidate)
+            touched: list[PPCXAggregate] = [fresh, *buyers.values()]
+            if candidate is None:  # the call ended unanswered at the target that failed
+                touched += self._count_unanswered(failed_target_id, fresh.id, at)
+            return touched, FailoverOutcome(fresh.id, fresh.attempt, candidate)
 
-        return self.ctx.run(change, hot=(cmd.call_id, *hot))
+        return self.ctx.run(change, hot=(cmd.call_id, *hot, route.target_id))
 
     # -- the billing decision ----------------------------------------------------------------
     def complete_call(self, cmd: CompleteCall) -> BillingDecision:
@@ -383,6 +392,7 @@ class CallHandlers:
         if not call.allows(Call.CallCompleted):
             raise Conflict(f"call {call.id} is {call.status}; it cannot complete")
         buyer_id = present(call.route, "a ringing call has a route").buyer_id
+        target_id = present(call.route, "a ringing call has a route").target_id
         history_id = caller_history_id(call.caller_hash, buyer_id, call.campaign_id)
 
         def change() -> tuple[list[PPCXAggregate], BillingDecision]:
@@ -431,9 +441,31 @@ class CallHandlers:
                 touched.append(history)
             else:
                 buyer.void_hold(hold_id, fresh.id, hold.amount_cents, decision.reason, at)
+            if decision.reason == BillingReason.NOT_ANSWERED:
+                touched += self._count_unanswered(route.target_id, fresh.id, at)
             return touched, billing_result(fresh)
 
-        return self.ctx.run(change, hot=(cmd.call_id, buyer_id, history_id))
+        return self.ctx.run(change, hot=(cmd.call_id, buyer_id, history_id, target_id))
+
+    def _count_unanswered(self, target_id: str, call_id: str, at: datetime) -> list[Target]:
+        """The target the call ended unanswered at counts it, and is paused when one of its
+        quality rules is met (`domain.quality`); saved with the call. A paused or archived
+        target counts nothing (calls in flight may end after its pause)."""
+        target = self.app.find(Target, target_id)
+        if target is None or target.paused or target.archived:
+            return []
+        target.count_unanswered(call_id=call_id, by=SYSTEM_BY, timestamp=at)
+        found = tripped(target.auto_pause_rules(), target.recent_unanswered(), at)
+        if found is not None:
+            target.auto_pause_now(
+                reason=found.reason,
+                call_ids=list(found.call_ids),
+                rule=found.rule.to_dict(),
+                rule_version=AUTO_PAUSE_RULES_VERSION,
+                by=SYSTEM_BY,
+                timestamp=at,
+            )
+        return [target]
 
     # -- after the call ------------------------------------------------------------------------
     def _buyers_call(self, call_id: str, buyer_id: str | None) -> Call:

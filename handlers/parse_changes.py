@@ -37,6 +37,7 @@ from domain.limits import (
     WEIGHT,
 )
 from domain.money import parse_cents
+from domain.quality import parse_rules
 from domain.schedule import parse_time_zone
 from handlers.parse import (
     geo_rule,
@@ -127,6 +128,7 @@ def change_target(
     priority: object = None,
     weight: object = None,
     status: object = None,
+    auto_pause: object = None,
 ) -> ChangeTarget:
     f = _Fields()
     if bid is not None and rtb_url is not None:
@@ -146,6 +148,7 @@ def change_target(
         priority=f.parse(priority, lambda v: validate.integer(v, "priority", PRIORITY)),
         weight=f.parse(weight, lambda v: validate.integer(v, "weight", WEIGHT)),
         paused=f.parse(status, _status),
+        auto_pause=f.parse(auto_pause, parse_rules),
     )
     f.check()
     return ChangeTarget(require_subject_id(target_id, "tgt", "target_id"), changes, by, buyer_id)

@@ -158,6 +158,9 @@ FROM (SELECT id, notification_id, changes, unnest(json_keys(changes)) AS key
                            THEN json_object('allowed_origins', json_extract(state, '$.origins'))
                        WHEN 'ApiKey.ExpirySet'
                            THEN json_object('expires_at', json_extract(state, '$.expires_at'))
+                       WHEN 'ApiKey.ExpiredUnused'
+                           THEN json_object('expires_at', json_extract(state, '$.expires_at'))
+                       WHEN 'Target.AutoPaused' THEN json_object('paused', true)
                        WHEN 'ApiKey.Revoked'
                            THEN json_object('revoked_at', json_extract(state, '$.timestamp'),
                                             'revoked_by', json_extract(state, '$.by'))
@@ -167,7 +170,8 @@ FROM (SELECT id, notification_id, changes, unnest(json_keys(changes)) AS key
                            'Target.Archived', 'Target.RulesChanged', 'Campaign.RulesChanged',
                            'Publisher.Renamed', 'Publisher.Suspended', 'Publisher.Reinstated',
                            'Buyer.CreditLimitChanged', 'Buyer.ProfileChanged',
-                           'NumberPool.OriginsAllowed', 'ApiKey.ExpirySet', 'ApiKey.Revoked')));
+                           'NumberPool.OriginsAllowed', 'ApiKey.ExpirySet', 'ApiKey.Revoked',
+                           'ApiKey.ExpiredUnused', 'Target.AutoPaused')));
 
 CREATE OR REPLACE TEMP TABLE setup_last AS
 SELECT id, key, arg_max(value, notification_id) AS value
@@ -180,8 +184,8 @@ SELECT originator_id AS id, max(originator_version) AS version,
            AS changed_at,
        arg_max(json_extract_string(state, '$.by'), notification_id) AS changed_by
 FROM ev
-WHERE name LIKE 'Target.%' OR name LIKE 'Campaign.%' OR name LIKE 'Publisher.%'
-   OR name LIKE 'NumberPool.%'
+WHERE (name LIKE 'Target.%' AND name <> 'Target.CallUnanswered') OR name LIKE 'Campaign.%'
+   OR name LIKE 'Publisher.%' OR name LIKE 'NumberPool.%'
    OR name IN ('Buyer.CreditLimitChanged', 'Buyer.ProfileChanged')
 GROUP BY originator_id;
 

@@ -39,6 +39,7 @@ from domain.catalog import Reads, name_of
 from domain.invariant import InvariantViolation
 from domain.numbers import NumberPool, TrackingNumber
 from domain.publisher import Publisher
+from domain.quality import AUTO_PAUSE_RULES_VERSION, Unanswered, kept, rules_of, tripped
 from domain.receipt import CommandReceipt
 from domain.saved_query import SavedQueries
 from domain.target import Target
@@ -186,11 +187,15 @@ class CallChecker:
     def __init__(self) -> None:
         self.failures: list[Failure] = []
         self.failure_count = 0
-        self.checked = {"auctions": 0, "billing": 0, "routes": 0}
+        self.checked = {"auctions": 0, "billing": 0, "routes": 0, "auto_pauses": 0}
         self.calls: dict[str, _Call] = {}
         self.pings = 0
         self.campaigns: dict[str, _Campaign] = {}
         self.targets: dict[str, _Target] = {}
+        # auto-pause: each target's rules as stored (None: the defaults) and the unanswered
+        # calls it counts, as `Target` keeps them (`domain.quality`)
+        self.auto_pause_rules: dict[str, list[dict[str, int]] | None] = {}
+        self.unanswered: dict[str, list[Unanswered]] = {}
         self.version = 0  # the version of the event being checked (its aggregate's)
         self.block_ids: dict[str, str] = {}  # BlockedCaller id -> caller hash
         self.blocked: set[str] = set()
@@ -208,6 +213,8 @@ class CallChecker:
             Target.Paused: self._target_paused,
             Target.Resumed: self._target_resumed,
             Target.Archived: self._target_archived,
+            Target.CallUnanswered: self._target_unanswered,
+            Target.AutoPaused: self._target_auto_paused,
             BlockedCaller.CallerBlocked: self._block,
             BlockedCaller.CallerReblocked: self._reblock,
             BlockedCaller.CallerUnblocked: self._unblock,
@@ -276,7 +283,7 @@ class CallChecker:
         return CallResults(
             self.failures,
             self.failure_count,
-            dict(self.checked),
+            {k: n for k, n in self.checked.items() if n or k != "auto_pauses"},
             dict(self.holds),
             self.last_stamp,
             self.pings,
@@ -301,6 +308,8 @@ class CallChecker:
 
     def _target_changed(self, target_id: str, data: dict[str, Any]) -> None:
         changes = data["changes"]
+        if "auto_pause" in changes:
+            self.auto_pause_rules[target_id] = changes["auto_pause"]
         if "bid_cents" in changes:
             self.targets[target_id].set(self.version, bid_cents=changes["bid_cents"])
 
@@ -309,6 +318,29 @@ class CallChecker:
 
     def _target_resumed(self, target_id: str, data: dict[str, Any]) -> None:
         self.targets[target_id].set(self.version, paused=False)
+        self.unanswered.pop(target_id, None)
+
+    def _target_unanswered(self, target_id: str, data: dict[str, Any]) -> None:
+        at = datetime.fromisoformat(data["timestamp"])
+        recent = [*self.unanswered.get(target_id, []), Unanswered(data["call_id"], at)]
+        self.unanswered[target_id] = kept(recent, at)
+
+    def _target_auto_paused(self, target_id: str, data: dict[str, Any]) -> None:
+        """The pause again from the counted calls and the target's rules: the same rule, the
+        same calls, the same version of the decision."""
+        self.checked["auto_pauses"] += 1
+        recent = self.unanswered.pop(target_id, [])
+        self.targets[target_id].set(self.version, paused=True)
+        if data["rule_version"] != AUTO_PAUSE_RULES_VERSION:
+            raise Broken("auto_pauses", f"rule_version {data['rule_version']} is unknown")
+        at = datetime.fromisoformat(data["timestamp"])
+        found = tripped(rules_of(self.auto_pause_rules.get(target_id)), recent, at)
+        expected = None if found is None else (found.rule.to_dict(), list(found.call_ids))
+        if expected != (data["rule"], data["call_ids"]):
+            raise Broken(
+                "auto_pauses",
+                f"paused by {data['rule']} counting {data['call_ids']}; the log says {expected}",
+            )
 
     def _target_archived(self, target_id: str, data: dict[str, Any]) -> None:
         self.targets[target_id].set(self.version, archived=True)

@@ -162,6 +162,8 @@ READS = Reads(
         Target.Resumed,
         Target.RulesChanged,
         Target.Archived,
+        Target.CallUnanswered,
+        Target.AutoPaused,
         Call.BidRejected,
         Call.BidTimedOut,
         Call.CallAnswered,

@@ -54,6 +54,8 @@ from replay.calls import FAILURES_KEPT_MAX, CallChecker, CallResults
 from replay.calls import serve as serve_calls
 from replay.log import SelectChained, event_name, pages
 
+# (and "auto_pauses", the targets' automatic pauses derived again, named once there is one: a
+# log without one gives the report it always gave)
 CHECKS = ("chain", "ledger", "balances", "auctions", "routes", "billing", "holds")
 # This process decodes what the books fold (every row is chained whatever its event): the
 # events that move money, whose recorded balance is checked, and those that set a limit.
@@ -336,7 +338,7 @@ class Verifier:
             self.fail(position, check, aggregate_id, message)
         report.failure_count += results.failure_count - len(results.failures)
         for check, count in results.checked.items():
-            report.checked[check] += count
+            report.checked[check] = report.checked.get(check, 0) + count
         report.head_link = self.previous_link.hex() if report.head else ""
         last_stamp = max(self.last_stamp, results.last_stamp)
         last_at = datetime.fromisoformat(last_stamp) if last_stamp else None

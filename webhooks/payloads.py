@@ -35,12 +35,19 @@ from domain.money import format_cents
 from domain.numbers import NumberPool, TrackingNumber
 from domain.publisher import Publisher
 from domain.receipt import CommandReceipt
-from domain.redaction import CallContext, Viewer, event_audience, redact_event
+from domain.redaction import (
+    CallContext,
+    Viewer,
+    event_audience,
+    owner_of,
+    redact_event,
+    redact_owned,
+)
 from domain.saved_query import SavedQueries
 from domain.target import Target
 from domain.user import User
 from domain.webhook import Webhook
-from domain.webhook_events import SENT_FOR, WebhookEvent
+from domain.webhook_events import OWNED_SENT_FOR, SENT_FOR, WebhookEvent
 
 StoredEvents = Sequence[tuple[str, Mapping[str, Any]]]
 
@@ -48,7 +55,7 @@ StoredEvents = Sequence[tuple[str, Mapping[str, Any]]]
 # events only say who its parties are (the ping also gives its facts); nothing else is read.
 READS = Reads(
     "webhooks.payloads",
-    handles=tuple(SENT_FOR),
+    handles=(*SENT_FOR, *OWNED_SENT_FOR, Target.Created, ApiKey.Issued),  # the owner: first
     ignores=(
         Call.PingReceived,
         Call.BidReceived,
@@ -57,7 +64,9 @@ READS = Reads(
         Call.PingExpired,
         Call.PostRefused,
         Call.CallRouted,
-        ApiKey,
+        ApiKey.Revoked,
+        ApiKey.ExpirySet,
+        ApiKey.ExpiredUnused,
         User,
         SavedQueries,
         Webhook,
@@ -68,11 +77,23 @@ READS = Reads(
         CommandReceipt,
         NumberPool,
         Publisher,
-        Target,
+        Target.StandingBidSet,
+        Target.Paused,
+        Target.Resumed,
+        Target.RulesChanged,
+        Target.Archived,
+        Target.CallUnanswered,
         TrackingNumber,
     ),
 )
-SENT_TOPICS: dict[str, WebhookEvent] = {topic_of(cls): kind for cls, kind in SENT_FOR.items()}
+OWNED_TOPICS: dict[str, WebhookEvent] = {topic_of(c): k for c, k in OWNED_SENT_FOR.items()}
+# every event sent: a call's (its id is the call's) and an owned aggregate's (a target's, a
+# key's: its id is the aggregate's)
+SENT_TOPICS: dict[str, WebhookEvent] = {
+    **{topic_of(cls): kind for cls, kind in SENT_FOR.items()},
+    **OWNED_TOPICS,
+}
+OWNED_ID_NAMES = {topic_of(Target.AutoPaused): "target_id", topic_of(ApiKey.ExpiryWarned): "key_id"}
 _PINGED = topic_of(Call.PingReceived)
 MESSAGE_ID_PREFIX = "msg_"
 
@@ -111,6 +132,8 @@ def payload(
     kind = SENT_TOPICS.get(topic)
     if kind is None:
         return None
+    if topic in OWNED_TOPICS:
+        return _owned_payload(webhook_id, call_id, recipient, events, index)
     version = index + 1  # a call's versions count its events from 1
     invariant(state.get("originator_version", version) == version, "events are in order")
     upto = events[: index + 1]
@@ -128,6 +151,30 @@ def payload(
     return {
         "id": message_id(webhook_id, call_id, version),
         "type": kind.value,
+        "created_at": _rfc3339(state["timestamp"]),
+        "data": data,
+    }
+
+
+def _owned_payload(
+    webhook_id: str, aggregate_id: str, recipient: Viewer, events: StoredEvents, index: int
+) -> Payload | None:
+    """An owned aggregate's event (a target's auto-pause, a key's expiry warning) for its
+    owner or an admin (`redaction.redact_owned`); None for anyone else."""
+    topic, state = events[index]
+    version = index + 1
+    invariant(state.get("originator_version", version) == version, "events are in order")
+    owner = owner_of(*events[0])
+    shown = redact_owned(recipient, owner, topic, state)
+    if shown is None:
+        return None
+    data: dict[str, Any] = {OWNED_ID_NAMES[topic]: aggregate_id, "version": version}
+    fields = _api_fields(shown)
+    invariant(not data.keys() & fields.keys(), "an event's fields do not hide its aggregate's")
+    data.update(fields)
+    return {
+        "id": message_id(webhook_id, aggregate_id, version),
+        "type": OWNED_TOPICS[topic].value,
         "created_at": _rfc3339(state["timestamp"]),
         "data": data,
     }

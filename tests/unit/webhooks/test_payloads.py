@@ -9,11 +9,12 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 
-from domain.api_key import Role
+from domain.api_key import ApiKey, Role
 from domain.call import Call
 from domain.catalog import ENVELOPE_FIELDS, event_classes, topic_of
 from domain.redaction import call_timeline
-from domain.webhook_events import SENT_FOR, WebhookEvent
+from domain.target import Target
+from domain.webhook_events import OWNED_SENT_FOR, SENT_FOR, WebhookEvent
 from tests.unit.webhooks.stories import (
     BUYERS,
     CALL_ID,
@@ -97,7 +98,63 @@ FULL = build(Story())  # won by a, failed over to b, answered, billed, converted
 def test_the_payloads_read_every_event_decided() -> None:
     assert READS.undecided() == []
     assert READS.handled | READS.ignored == set(event_classes())
-    assert READS.handled == set(SENT_FOR)
+    # an owned aggregate's events sent, and its first event, which names its owner
+    owners = {Target.Created, ApiKey.Issued}
+    assert READS.handled == set(SENT_FOR) | set(OWNED_SENT_FOR) | owners
+
+
+def _owned(topic: type, state: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    created = {"buyer_id": "buy_a", "originator_version": 1, "timestamp": "2026-03-01T00:00:00Z"}
+    first = (topic_of(Target.Created), created)
+    if topic is ApiKey.ExpiryWarned:
+        first = (
+            topic_of(ApiKey.Issued),
+            {**created, "role": "buyer", "owner_id": "buy_a", "key_hash": "h", "label": "l"},
+        )
+    return [first, (topic_of(topic), {**state, "originator_version": 2})]
+
+
+def test_an_owned_aggregates_event_goes_to_its_owner_and_admins_only() -> None:
+    paused = {
+        "reason": "3 calls unanswered within 3600 s",
+        "call_ids": ["call_1", "call_2", "call_3"],
+        "rule": {"unanswered": 3, "window_s": 3600},
+        "rule_version": 1,
+        "by": "system",
+        "timestamp": "2026-03-01T01:00:00+00:00",
+    }
+    events = _owned(Target.AutoPaused, paused)
+    owner = payload(HOOK, "tgt_1", WINNER, events, 1)
+    assert owner is not None
+    assert owner["type"] == "target.auto_paused"
+    assert owner["created_at"] == "2026-03-01T01:00:00Z"
+    assert owner["data"] == {
+        "target_id": "tgt_1",
+        "version": 2,
+        "reason": paused["reason"],
+        "call_ids": paused["call_ids"],
+        "rule": paused["rule"],
+        "rule_version": 1,
+    }
+    admin = payload(HOOK, "tgt_1", ADMIN, events, 1)
+    assert admin is not None
+    assert admin["data"]["by"] == "system"
+    for stranger in (*STRANGERS, THE_PUBLISHER, Recipient(Role.FINANCE, None)):
+        assert payload(HOOK, "tgt_1", stranger, events, 1) is None
+    assert payload(HOOK, "tgt_1", WINNER, events, 0) is None  # its creation is not sent
+    warned = {"expires_at": "2026-03-05T00:00:00+00:00", "warning_days": 7, "by": "system"}
+    warned["timestamp"] = "2026-03-01T00:00:00+00:00"
+    key_events = _owned(ApiKey.ExpiryWarned, warned)
+    to_owner = payload(HOOK, "key_1", WINNER, key_events, 1)
+    assert to_owner is not None
+    assert to_owner["type"] == "api_key.expiring"
+    assert to_owner["data"] == {
+        "key_id": "key_1",
+        "version": 2,
+        "expires_at": "2026-03-05T00:00:00Z",
+        "warning_days": 7,
+    }
+    assert payload(HOOK, "key_1", LOSER, key_events, 1) is None
 
 
 def test_each_event_goes_to_the_parties_its_timeline_shows_it_to() -> None:
@@ -105,6 +162,7 @@ def test_each_event_goes_to_the_parties_its_timeline_shows_it_to() -> None:
         WebhookEvent.PING_REJECTED,
         WebhookEvent.CALL_NOT_BILLED,
         WebhookEvent.TARGET_AUTO_PAUSED,
+        WebhookEvent.API_KEY_EXPIRING,
         WebhookEvent.CALL_RECORDED,
         WebhookEvent.CALL_SCORED,
     }
