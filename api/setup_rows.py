@@ -12,6 +12,7 @@ from domain.api_key import is_expired
 from domain.billing import PayoutRule, floor_cents
 from domain.clock import format_rfc3339
 from domain.money import format_cents
+from domain.quality import rules_of
 
 
 def time_text(value: datetime | None) -> str | None:
@@ -47,6 +48,10 @@ def target_item(row: dict[str, Any]) -> dict[str, Any]:
         "priority": row["priority"],
         "weight": row["weight"],
         "status": row["status"],
+        "auto_pause": [
+            r.to_dict()
+            for r in rules_of(json.loads(row["auto_pause"]) if row["auto_pause"] else None)
+        ],
         "version": row["version"],
         **_stamps(row),
     }

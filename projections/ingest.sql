@@ -60,7 +60,7 @@ SELECT originator_id, json_extract_string(state, '$.buyer_id'), json_extract_str
        CAST(json_extract_string(state, '$.weight') AS INTEGER),
        false, false, 'active', json_extract_string(state, '$.by'), originator_version,
        CAST(json_extract_string(state, '$.timestamp') AS TIMESTAMPTZ),
-       json_extract_string(state, '$.by')
+       json_extract_string(state, '$.by'), NULL
 FROM ev WHERE name = 'Target.Created'
 ON CONFLICT (target_id) DO NOTHING;
 
@@ -205,7 +205,8 @@ UPDATE targets SET
     priority = coalesce(CAST(json_extract_string(c.priority, '$') AS INTEGER), targets.priority),
     weight = coalesce(CAST(json_extract_string(c.weight, '$') AS INTEGER), targets.weight),
     paused = coalesce(CAST(json_extract_string(c.paused, '$') AS BOOLEAN), targets.paused),
-    archived = coalesce(CAST(json_extract_string(c.archived, '$') AS BOOLEAN), targets.archived)
+    archived = coalesce(CAST(json_extract_string(c.archived, '$') AS BOOLEAN), targets.archived),
+    auto_pause = coalesce(CAST(c.auto_pause AS VARCHAR), targets.auto_pause)
 FROM (SELECT id,
              any_value(value) FILTER (WHERE key = 'name') AS name,
              any_value(value) FILTER (WHERE key = 'destination') AS destination,
@@ -219,7 +220,8 @@ FROM (SELECT id,
              any_value(value) FILTER (WHERE key = 'priority') AS priority,
              any_value(value) FILTER (WHERE key = 'weight') AS weight,
              any_value(value) FILTER (WHERE key = 'paused') AS paused,
-             any_value(value) FILTER (WHERE key = 'archived') AS archived
+             any_value(value) FILTER (WHERE key = 'archived') AS archived,
+             any_value(value) FILTER (WHERE key = 'auto_pause') AS auto_pause
       FROM setup_last WHERE id LIKE 'tgt\_%' ESCAPE '\' GROUP BY id) c
 WHERE targets.target_id = c.id;
 

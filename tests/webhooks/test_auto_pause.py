@@ -20,7 +20,7 @@ from ppcx.bootstrap import Domain
 from ppcx.settings import Settings
 from ppcx.web import create_app
 from replay.verify import verify
-from tests.api.conftest import ADMIN_KEY, BASE_URL, Market, auth, build_market
+from tests.api.conftest import ADMIN_KEY, BASE_URL, Market, auth, build_market, project
 from tests.support.waiting import until
 from tests.webhooks.test_delivery import Receiver, receivers, relay, start  # noqa: F401
 
@@ -163,7 +163,7 @@ async def test_three_unanswered_calls_pause_the_target_and_its_buyer_hears(
 async def test_a_custom_rule_and_bad_rules(
     http: TestClient,
     now_clock: ManualClock,
-    receivers: list[Receiver],  # noqa: F811
+    api_hook_settings: Settings,
 ) -> None:
     market = build_market(http)
     target_id, _, buyer_key = target_of(market, 0)
@@ -192,6 +192,9 @@ async def test_a_custom_rule_and_bad_rules(
     assert get_target(market, target_id, buyer_key)["status"] == "active"
     unanswered_call(market, now_clock, "+13105550003")
     assert get_target(market, target_id, buyer_key)["status"] == "paused"
+    project(api_hook_settings)  # the list (the projection) says so too
+    listed = http.get("/v1/targets", headers=auth(buyer_key)).json()["items"]
+    assert [(t["status"], t["auto_pause"]) for t in listed] == [("paused", rule)]
 
     never = http.patch(f"/v1/targets/{target_id}", json={"auto_pause": []}, headers=auth(ADMIN_KEY))
     assert never.status_code == 200, never.text
