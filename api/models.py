@@ -503,3 +503,9 @@ class Readiness(BaseModel):
 
 class SweepOut(BaseModel):
     handled: int = Field(description="expired reservations released", examples=[0])
+    keys_warned: list[str] = Field(
+        default_factory=list, description="API keys whose owners were warned of their expiry"
+    )
+    keys_expired: list[str] = Field(
+        default_factory=list, description="API keys expired for being unused"
+    )

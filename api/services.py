@@ -15,6 +15,7 @@ from api.key_usage import KeyUsage
 from api.keys import KeyHasher
 from api.metrics import Metrics
 from domain.clock import Clock
+from domain.limits import KEY_EXPIRY_WARNING_DAYS_DEFAULT
 from eventstore.application import PPCXApplication
 from eventstore.deliveries import DeliveryStore
 from eventstore.recent import RecentReads
@@ -23,6 +24,7 @@ from exchange.call_life import CallLife
 from exchange.caller_hash import CallerHasher
 from exchange.dni import DniLeases
 from exchange.hotstate import HotState
+from exchange.key_hygiene import KeyHygiene
 from exchange.sweeper import Sweeper
 from handlers.calls import CallHandlers
 from handlers.saved_queries import SavedQueryHandlers
@@ -44,6 +46,7 @@ class ApiConfig:
     bootstrap_admin_key: str | None = None
     idempotency_ttl_s: int = 24 * 3600
     body_bytes_max: int = 64 * 1024
+    key_expiry_warning_days: int = KEY_EXPIRY_WARNING_DAYS_DEFAULT  # the portal's banner
 
 
 @dataclass(frozen=True)
@@ -97,6 +100,7 @@ class ApiServices:
     deliveries: DeliveryStore  # webhook deliveries and their attempts
     webhook_networks: tuple[Network, ...]  # what webhooks may reach besides public addresses
     known_keys: KeyCache = field(default_factory=KeyCache)
+    key_hygiene: KeyHygiene | None = None  # API keys' expiry warnings and unused expiry
 
     async def call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Run synchronous (event-store) work off the event loop, on the bounded pool."""

@@ -305,6 +305,25 @@ class SetApiKeyExpiry:
 
 
 @dataclass(frozen=True)
+class WarnApiKeyExpiry:
+    """Tell a key's owner it expires within `warning_days` (once per expiry)."""
+
+    key_id: str
+    warning_days: int
+    by: str
+
+
+@dataclass(frozen=True)
+class ExpireUnusedApiKey:
+    """Expire a key unused since `last_used_at` for at least `unused_days`."""
+
+    key_id: str
+    last_used_at: datetime
+    unused_days: int
+    by: str
+
+
+@dataclass(frozen=True)
 class BlockCaller:
     caller_hash: str
     reason: str

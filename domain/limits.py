@@ -50,8 +50,11 @@ SESSION_HOURS = 12  # a portal session cookie's life
 LOGIN_FAILURES_MAX = 5  # failed sign-ins per address (and per client address) …
 LOGIN_WINDOW_S = 900  # … within this window; then refused until the window passes
 KEY_EXPIRY_DAYS_MAX = 3_660  # an API key's `expires_at`: at most about ten years ahead
-KEY_EXPIRY_WARNING_DAYS = Range(0, 365, default=7)  # warn this long before (0: never)
-KEY_UNUSED_EXPIRE_DAYS = Range(0, 3_660, default=0)  # expire a key unused this long (0: never)
+# settings (PPCX_KEY_EXPIRY_WARNING_DAYS, PPCX_KEY_UNUSED_EXPIRE_DAYS) with their defaults
+KEY_EXPIRY_WARNING_DAYS = Range(0, 365)  # warn this long before a key expires (0: never)
+KEY_EXPIRY_WARNING_DAYS_DEFAULT = 7
+KEY_UNUSED_EXPIRE_DAYS = Range(0, 3_660)  # expire a key unused this long (0: never)
+KEY_UNUSED_EXPIRE_DAYS_DEFAULT = 0
 # a webhook: its endpoint (a pixel's template too), the event types it subscribes to (each
 # once; there are 15), its description
 WEBHOOK_URL_LENGTH = Range(1, 2_000)

@@ -3,7 +3,7 @@ the block list. Every check runs before an event is triggered; bad input records
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from domain.api_key import ApiKey, check_expiry
 from domain.base import PPCXAggregate
@@ -23,6 +23,7 @@ from domain.commands import (
     CreateTarget,
     DepositFunds,
     DisallowPublisher,
+    ExpireUnusedApiKey,
     IssueApiKey,
     PauseTarget,
     ProvisionNumber,
@@ -36,9 +37,11 @@ from domain.commands import (
     SetStandingBid,
     SuspendPublisher,
     UnblockCaller,
+    WarnApiKeyExpiry,
 )
 from domain.errors import ArchivedError, Conflict, NotFound, ValidationError
 from domain.ids import derived_id, new_id, require_command_id, require_subject_id
+from domain.invariant import present
 from domain.money import format_cents
 from domain.numbers import NumberPool, TrackingNumber, number_id
 from domain.publisher import Publisher
@@ -497,6 +500,43 @@ class SetupHandlers:
                 return [], key.expires_at
             key.set_expiry(expires_at=expires_at, by=cmd.by, timestamp=at)
             return [key], expires_at
+
+        return self.ctx.run(change, hot=(cmd.key_id,))
+
+    def warn_api_key_expiry(self, cmd: WarnApiKeyExpiry) -> bool:
+        """Record that the key's owner is warned of its expiry → whether it was now (not: the
+        key is unusable, not expiring within the window, or already warned of this expiry)."""
+
+        def change() -> tuple[list[PPCXAggregate], bool]:
+            at = self.ctx.now()
+            key = self.app.load(ApiKey, cmd.key_id, "key_id")
+            if not key.needs_warning(at, cmd.warning_days):
+                return [], False
+            expires_at = present(key.expires_at, "a key warned of expires")
+            key.warn_expiry(
+                expires_at=expires_at, warning_days=cmd.warning_days, by=cmd.by, timestamp=at
+            )
+            return [key], True
+
+        return self.ctx.run(change, hot=(cmd.key_id,))
+
+    def expire_unused_api_key(self, cmd: ExpireUnusedApiKey) -> bool:
+        """Expire a usable key unused since `last_used_at` for `unused_days` or more, now →
+        whether it was expired now."""
+
+        def change() -> tuple[list[PPCXAggregate], bool]:
+            at = self.ctx.now()
+            key = self.app.load(ApiKey, cmd.key_id, "key_id")
+            if not key.usable_at(at) or at - cmd.last_used_at < timedelta(days=cmd.unused_days):
+                return [], False
+            key.expire_unused(
+                expires_at=at,
+                last_used_at=cmd.last_used_at,
+                reason=f"unused for {cmd.unused_days} days or more",
+                by=cmd.by,
+                timestamp=at,
+            )
+            return [key], True
 
         return self.ctx.run(change, hot=(cmd.key_id,))
 

@@ -17,6 +17,7 @@ from starlette.datastructures import FormData
 
 from api.auth import Principal, services_of
 from api.keys import KeyHasher
+from api.routers import setup_reads
 from api.services import ApiServices
 from domain.api_key import Role
 from domain.user import User
@@ -53,6 +54,8 @@ class Visitor:
     user: User | None = None
     fresh: bool = False  # the session cookie must be (re)set on the response
     services: ApiServices = field(repr=False, default=None)  # type: ignore[assignment]
+    # API keys expiring soon that the user may see (admins all, an owner its own): a banner
+    expiring_keys: tuple[dict[str, Any], ...] = ()
 
     @property
     def principal(self) -> Principal:
@@ -103,7 +106,9 @@ async def visitor(request: Request) -> Visitor:
     if user is None or not user.can_sign_in() or user.session_epoch != session.epoch:
         # signed out everywhere, disabled, or a stale cookie: an anonymous session again
         return Visitor(Session.anonymous(), fresh=True, services=s)
-    return Visitor(session, user, services=s)
+    signed = Visitor(session, user, services=s)
+    expiring = await setup_reads.expiring_api_keys(signed.principal, s)
+    return Visitor(session, user, services=s, expiring_keys=tuple(expiring))
 
 
 def signed_in(*roles: Role) -> Callable[..., Awaitable[Visitor]]:
@@ -168,6 +173,7 @@ def render(
         "role": v.role.value if v.role else None,
         "csrf": portal.codec.csrf(v.session),
         "path": request.url.path,
+        "expiring_keys": v.expiring_keys,
         **(context or {}),
     }
     response = portal.templates.TemplateResponse(request, template, page, status_code=status_code)

@@ -22,6 +22,7 @@ from exchange.call_life import CallLife
 from exchange.caller_hash import CallerHasher
 from exchange.config_sync import ConfigSync
 from exchange.hotstate import HotState
+from exchange.key_hygiene import KeyHygiene
 from exchange.keys import Keys
 from exchange.redis_clients import async_client, sync_client
 from exchange.sweeper import Sweeper
@@ -105,6 +106,7 @@ class ExchangeRuntime:
     auctions: AuctionService
     call_life: CallLife
     sweeper: Sweeper
+    key_hygiene: KeyHygiene
     hasher: CallerHasher
     hot: HotState
     sync: ConfigSync
@@ -167,6 +169,16 @@ def build_exchange(
         auctions=auctions,
         call_life=CallLife(hot=hot, calls=domain.calls, clock=domain.clock, executor=executor),
         sweeper=Sweeper(hot=hot, calls=domain.calls, clock=domain.clock, executor=executor),
+        key_hygiene=KeyHygiene(
+            app=domain.app,
+            setup=domain.setup,
+            redis_client=redis_async,
+            keys=keys,
+            clock=domain.clock,
+            executor=executor,
+            warning_days=settings.key_expiry_warning_days,
+            unused_expire_days=settings.key_unused_expire_days,
+        ),
         hasher=hasher,
         hot=hot,
         sync=ConfigSync(domain.app, redis_sync, keys),

@@ -281,6 +281,7 @@ def sweeper_role(plan: ServePlan) -> None:
             while not stop.is_set():
                 try:
                     await runtime.exchange.sweeper.sweep()
+                    await runtime.exchange.key_hygiene.tick_if_due()
                 except Exception:  # logged; the next tick tries again
                     logger.exception("sweep failed; retrying")
                 with contextlib.suppress(TimeoutError):

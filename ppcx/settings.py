@@ -14,6 +14,8 @@ from typing import Literal
 from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from domain import limits
+
 PersistenceModule = Literal["eventsourcing.sqlite", "eventsourcing.postgres", "eventsourcing.popo"]
 
 
@@ -142,6 +144,20 @@ class Settings(BaseSettings):
     )
     audit_key: str | None = Field(
         default=None, description="[PPCX_AUDIT_KEY] keys the event log's tamper-evident chain"
+    )
+    key_expiry_warning_days: int = Field(
+        default=limits.KEY_EXPIRY_WARNING_DAYS_DEFAULT,
+        ge=limits.KEY_EXPIRY_WARNING_DAYS.minimum,
+        le=limits.KEY_EXPIRY_WARNING_DAYS.maximum,
+        description="[PPCX_KEY_EXPIRY_WARNING_DAYS] an API key's owner is warned (webhook "
+        "api_key.expiring, the portal's banner) this many days before it expires; 0: never",
+    )
+    key_unused_expire_days: int = Field(
+        default=limits.KEY_UNUSED_EXPIRE_DAYS_DEFAULT,
+        ge=limits.KEY_UNUSED_EXPIRE_DAYS.minimum,
+        le=limits.KEY_UNUSED_EXPIRE_DAYS.maximum,
+        description="[PPCX_KEY_UNUSED_EXPIRE_DAYS] an API key unused this many days (since its "
+        "last use, or its issue) is expired by the sweeper; 0: never",
     )
     bootstrap_admin_key: str | None = Field(
         default=None, description="[PPCX_BOOTSTRAP_ADMIN_KEY] an admin key accepted by serve"

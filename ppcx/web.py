@@ -58,6 +58,7 @@ def create_app(
         twilio_auth_token=settings.twilio_auth_token,
         public_base_url=settings.public_base_url,
         bootstrap_admin_key=settings.bootstrap_admin_key,
+        key_expiry_warning_days=settings.key_expiry_warning_days,
     )
 
     @contextlib.asynccontextmanager
@@ -100,7 +101,9 @@ def create_app(
             deliveries=DeliveryStore(settings.resolved_data_dir / DELIVERIES_FILE),
             webhook_networks=parse_networks(settings.webhook_allowed_networks),
             key_usage=KeyUsage(exchange.redis_async, Keys(settings.redis_prefix), domain.clock),
+            key_hygiene=exchange.key_hygiene,
         )
+        exchange.key_hygiene.forget = services.known_keys.forget  # refused here at once
         await runtime.start()
         settle_garbage_collector()
         stop = asyncio.Event()
@@ -115,6 +118,10 @@ def create_app(
         if background_sweep:
             loops.append(
                 asyncio.create_task(_every(SWEEP_INTERVAL_S, stop, exchange.sweeper.sweep, "sweep"))
+            )
+            hygiene = exchange.key_hygiene.tick_if_due
+            loops.append(
+                asyncio.create_task(_every(SWEEP_INTERVAL_S, stop, hygiene, "key hygiene"))
             )
         try:
             yield services

@@ -47,10 +47,15 @@ async def sweep(
     who: Principal = Depends(require()), s: ApiServices = Depends(services)
 ) -> SweepOut:
     """Release expired reservations now (bids never posted, calls that never reported their
-    end), as the background sweeper does every second; `handled` says how many."""
+    end), as the background sweeper does every second; `handled` says how many. Then the API
+    keys' hygiene, now: owners warned of an expiry near (`keys_warned`), keys unused too long
+    expired (`keys_expired`)."""
     handled = await s.sweeper.sweep()
     await s.call(s.sync_config)
-    return SweepOut(handled=handled)
+    hygiene = await s.key_hygiene.tick() if s.key_hygiene is not None else None
+    if hygiene is None:
+        return SweepOut(handled=handled)
+    return SweepOut(handled=handled, keys_warned=hygiene.warned, keys_expired=hygiene.expired)
 
 
 @router.get("/metrics", include_in_schema=False)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query
@@ -31,6 +32,7 @@ from api.services import ApiServices
 from api.setup_views import campaign_view, publisher_view, target_view
 from domain.api_key import OWNED_ROLES, Role
 from domain.campaign import Campaign
+from domain.clock import format_rfc3339
 from domain.errors import NotFound
 from domain.limits import ID_LENGTH_MAX
 from domain.publisher import Publisher
@@ -424,6 +426,38 @@ async def list_api_keys(
         setup_rows.api_key_item(row, used.get(row["key_id"]), now) for row in page["items"]
     ]
     return page
+
+
+EXPIRING_KEYS_SQL = """
+SELECT key_id, role, owner_id, label, expires_at FROM api_keys
+WHERE revoked_at IS NULL AND expires_at > $now AND expires_at <= $until
+  AND ($owner IS NULL OR (owner_id = $owner AND role = $role))
+ORDER BY expires_at, key_id LIMIT $limit
+"""
+EXPIRING_KEYS_SHOWN_MAX = 20
+
+
+async def expiring_api_keys(who: Principal, s: ApiServices) -> list[dict[str, Any]]:
+    """The usable keys expiring within the warning days (`PPCX_KEY_EXPIRY_WARNING_DAYS`),
+    soonest first, at most `EXPIRING_KEYS_SHOWN_MAX`: every key for an admin, its own for a
+    publisher or a buyer, none for anyone else (or with no projections yet). The portal's
+    banner; from the projections."""
+    days = s.config.key_expiry_warning_days
+    if days <= 0 or (who.role != Role.ADMIN and who.role not in OWNED_ROLES):
+        return []
+    now = s.clock.now()
+    params = {
+        "now": now,
+        "until": now + timedelta(days=days),
+        "owner": _owner(who),
+        "role": who.role.value,
+        "limit": EXPIRING_KEYS_SHOWN_MAX,
+    }
+    try:
+        rows = await s.call(_rows, s, EXPIRING_KEYS_SQL, params)
+    except Problem:  # no projections yet
+        return []
+    return [{**row, "expires_at": format_rfc3339(row["expires_at"])} for row in rows]
 
 
 # -- disputes ----------------------------------------------------------------------------------
