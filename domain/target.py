@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -49,7 +50,7 @@ class Target(PPCXAggregate):
     # and its recent unanswered calls, each `[call_id, RFC 3339 time]` (JSON as a snapshot
     # keeps it), cleared when it is paused automatically or resumed
     auto_pause: list[dict[str, int]] | None = None
-    unanswered: tuple[tuple[str, str], ...] = ()
+    unanswered: Sequence[Sequence[str]] = ()
 
     @event("Created")
     def __init__(
@@ -97,13 +98,13 @@ class Target(PPCXAggregate):
     @event("Resumed")
     def resume(self, by: str, timestamp: datetime) -> None:
         self.paused = False
-        self.unanswered = ()
+        self.unanswered = []
 
     @event("CallUnanswered")
     def count_unanswered(self, call_id: str, by: str, timestamp: datetime) -> None:
         """A call routed to this target ended without being answered (at `timestamp`)."""
         recent = [*self.recent_unanswered(), Unanswered(call_id, timestamp)]
-        self.unanswered = tuple((u.call_id, u.at.isoformat()) for u in kept(recent, timestamp))
+        self.unanswered = [[u.call_id, u.at.isoformat()] for u in kept(recent, timestamp)]
 
     @event("AutoPaused")
     def auto_pause_now(
@@ -117,7 +118,7 @@ class Target(PPCXAggregate):
     ) -> None:
         """Paused by a quality rule (`domain.quality.tripped`), counting `call_ids`."""
         self.paused = True
-        self.unanswered = ()
+        self.unanswered = []
 
     def recent_unanswered(self) -> list[Unanswered]:
         return [Unanswered(c, datetime.fromisoformat(at)) for c, at in self.unanswered]
