@@ -203,3 +203,28 @@ async def test_a_custom_rule_and_bad_rules(
     for n in range(4):
         unanswered_call(market, now_clock, f"+1310555100{n}")
     assert get_target(market, target_id, buyer_key)["status"] == "active"
+
+
+async def test_a_call_that_fails_over_to_its_end_counts_at_the_last_target(
+    http: TestClient, now_clock: ManualClock
+) -> None:
+    market = build_market(http)
+    first, _, first_key = target_of(market, 0)
+    last, _, last_key = target_of(market, 1)
+    one = [{"unanswered": 1, "window_s": 600}]
+    for target_id, key in ((first, first_key), (last, last_key)):
+        changed = http.patch(
+            f"/v1/targets/{target_id}", json={"auto_pause": one}, headers=auth(key)
+        )
+        assert changed.status_code == 200, changed.text
+    _, publisher_key = market.publisher
+    offer = market.ping(publisher_key).json()
+    posted = http.post(f"/v1/pings/{offer['ping_id']}/post", headers=auth(publisher_key))
+    call_id = posted.json()["call_id"]
+    for kind in ("no_answer", "busy"):  # to the second target, then no target left
+        moved = http.post(
+            f"/v1/calls/{call_id}/events", json={"type": kind}, headers=auth(publisher_key)
+        )
+        assert moved.status_code == 200, moved.text
+    assert get_target(market, last, last_key)["status"] == "paused"
+    assert get_target(market, first, first_key)["status"] == "active"  # it handed the call on
