@@ -2,7 +2,8 @@
 (`ApiKey.ExpiryWarned`, sent as the `api_key.expiring` webhook) when it enters the last
 `warning_days` before its expiry; a key unused for `unused_expire_days` (its last use as the API
 keeps it in Redis, else its issue) is expired by "system" (`ApiKey.ExpiredUnused`, with the
-reason). Both are off when their days are 0.
+reason). Both are off when their days are 0. Last uses are a hint Redis keeps (never events):
+when it holds none at all — a Redis that lost its data — no key is expired for being unused.
 
 Which keys exist is read from the log's `ApiKey.Issued` events, from where the last tick stopped;
 a key revoked or expired is never looked at again (neither is ever undone). The handlers check
@@ -88,6 +89,8 @@ class KeyHygiene:
             return done
         await in_thread(self.executor, self._read_issued)
         last_used = await self._last_used(list(self._issued))
+        # no use recorded at all (Redis lost its data, say): last uses unknown, none expired
+        uses_known = bool(last_used)
         for key_id, issued_at in list(self._issued.items()):
             key = await in_thread(self.executor, self.app.find, ApiKey, key_id)
             if key is None or not key.usable_at(now):
@@ -95,7 +98,7 @@ class KeyHygiene:
                 continue
             since = max(issued_at, last_used.get(key_id, issued_at))
             unused = self.unused_expire_days
-            if unused > 0 and now - since >= timedelta(days=unused):
+            if uses_known and unused > 0 and now - since >= timedelta(days=unused):
                 command = ExpireUnusedApiKey(key_id, since, unused, SYSTEM_BY)
                 if await in_thread(self.executor, self.setup.expire_unused_api_key, command):
                     done.expired.append(key_id)
