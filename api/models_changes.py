@@ -49,6 +49,7 @@ class TargetPatch(Body):
     priority: int | None = bounded(limits.PRIORITY, default=None)
     weight: int | None = bounded(limits.WEIGHT, default=None)
     status: Literal["active", "paused"] | None = None
+    requires_consent: bool | None = None
     model_config = ConfigDict(
         extra="forbid",
         strict=True,
@@ -120,6 +121,10 @@ class TargetOut(BaseModel):
     weight: int
     status: Literal["active", "paused", "archived"]
     version: int
+    requires_consent: bool | None = Field(
+        default=False,
+        description="only pings with the caller's consent reach it (null in lists: GET the target)",
+    )
 
 
 class CampaignOut(BaseModel):

@@ -63,6 +63,7 @@ def target_view(t: Target) -> dict[str, Any]:
         "weight": t.weight,
         "status": target_status(t),
         "version": t.version,
+        "requires_consent": t.requires_consent,
     }
 
 

@@ -110,6 +110,9 @@ CALL_EVENTS: dict[type, EventRule] = {
             "attribution": _to(PUBLISHER),
             "tags": _to(PUBLISHER),
             "market": ONLY_INTERNAL,  # the exchange's partition of its hot state
+            # the caller's consent references (TCPA evidence): the publisher sent them, and
+            # every buyer the call was decided for or routed to bought the call on them
+            "consent": _to(PUBLISHER, OTHER_BUYER),
         },
     ),
     Call.BidReceived: EventRule(

@@ -13,7 +13,8 @@ from domain.geo import GeoRule
 from domain.schedule import WeeklySchedule
 
 # The attributes a `Target.RulesChanged` may set (its `changes` keys): the rules of
-# `Target.Created` less the target's identity (buyer, campaign).
+# `Target.Created` less the target's identity (buyer, campaign), and `requires_consent`
+# (newer than `Created`: a target created requiring consent records it as a rule change).
 RULE_ATTRIBUTES: tuple[str, ...] = (
     "name",
     "destination",
@@ -26,6 +27,7 @@ RULE_ATTRIBUTES: tuple[str, ...] = (
     "caps",
     "priority",
     "weight",
+    "requires_consent",
 )
 
 
@@ -41,6 +43,7 @@ class Target(PPCXAggregate):
     # a state attribute newer than the first stored logs: a class-level default, so a target
     # loaded from an older snapshot has it too (and its state equals its events' fold)
     archived = False
+    requires_consent = False  # set by RulesChanged (a ping without consent is not for it)
 
     @event("Created")
     def __init__(

@@ -127,6 +127,7 @@ def change_target(
     priority: object = None,
     weight: object = None,
     status: object = None,
+    requires_consent: object = None,
 ) -> ChangeTarget:
     f = _Fields()
     if bid is not None and rtb_url is not None:
@@ -146,6 +147,9 @@ def change_target(
         priority=f.parse(priority, lambda v: validate.integer(v, "priority", PRIORITY)),
         weight=f.parse(weight, lambda v: validate.integer(v, "weight", WEIGHT)),
         paused=f.parse(status, _status),
+        requires_consent=f.parse(
+            requires_consent, lambda v: validate.boolean(v, "requires_consent")
+        ),
     )
     f.check()
     return ChangeTarget(require_subject_id(target_id, "tgt", "target_id"), changes, by, buyer_id)
