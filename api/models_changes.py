@@ -121,9 +121,8 @@ class TargetOut(BaseModel):
     weight: int
     status: Literal["active", "paused", "archived"]
     version: int
-    requires_consent: bool | None = Field(
-        default=False,
-        description="only pings with the caller's consent reach it (null in lists: GET the target)",
+    requires_consent: bool = Field(
+        default=False, description="true: only pings with the caller's consent reach it"
     )
 
 

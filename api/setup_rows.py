@@ -48,7 +48,7 @@ def target_item(row: dict[str, Any]) -> dict[str, Any]:
         "weight": row["weight"],
         "status": row["status"],
         "version": row["version"],
-        "requires_consent": None,  # not in the projection yet
+        "requires_consent": bool(row["requires_consent"]),
         **_stamps(row),
     }
 

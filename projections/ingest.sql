@@ -60,7 +60,7 @@ SELECT originator_id, json_extract_string(state, '$.buyer_id'), json_extract_str
        CAST(json_extract_string(state, '$.weight') AS INTEGER),
        false, false, 'active', json_extract_string(state, '$.by'), originator_version,
        CAST(json_extract_string(state, '$.timestamp') AS TIMESTAMPTZ),
-       json_extract_string(state, '$.by')
+       json_extract_string(state, '$.by'), false
 FROM ev WHERE name = 'Target.Created'
 ON CONFLICT (target_id) DO NOTHING;
 
@@ -201,7 +201,9 @@ UPDATE targets SET
     priority = coalesce(CAST(json_extract_string(c.priority, '$') AS INTEGER), targets.priority),
     weight = coalesce(CAST(json_extract_string(c.weight, '$') AS INTEGER), targets.weight),
     paused = coalesce(CAST(json_extract_string(c.paused, '$') AS BOOLEAN), targets.paused),
-    archived = coalesce(CAST(json_extract_string(c.archived, '$') AS BOOLEAN), targets.archived)
+    archived = coalesce(CAST(json_extract_string(c.archived, '$') AS BOOLEAN), targets.archived),
+    requires_consent = coalesce(CAST(json_extract_string(c.requires_consent, '$') AS BOOLEAN),
+                                targets.requires_consent)
 FROM (SELECT id,
              any_value(value) FILTER (WHERE key = 'name') AS name,
              any_value(value) FILTER (WHERE key = 'destination') AS destination,
@@ -215,7 +217,8 @@ FROM (SELECT id,
              any_value(value) FILTER (WHERE key = 'priority') AS priority,
              any_value(value) FILTER (WHERE key = 'weight') AS weight,
              any_value(value) FILTER (WHERE key = 'paused') AS paused,
-             any_value(value) FILTER (WHERE key = 'archived') AS archived
+             any_value(value) FILTER (WHERE key = 'archived') AS archived,
+             any_value(value) FILTER (WHERE key = 'requires_consent') AS requires_consent
       FROM setup_last WHERE id LIKE 'tgt\_%' ESCAPE '\' GROUP BY id) c
 WHERE targets.target_id = c.id;
 

@@ -44,7 +44,7 @@ CREATE TABLE IF NOT EXISTS targets (
     destination VARCHAR, bid_cents BIGINT, rtb_url VARCHAR, rtb_timeout_ms INTEGER,
     buffer_s INTEGER, geo VARCHAR, schedule VARCHAR, caps VARCHAR, priority INTEGER,
     weight INTEGER, paused BOOLEAN, archived BOOLEAN, status VARCHAR, created_by VARCHAR,
-    version BIGINT, changed_at TIMESTAMPTZ, changed_by VARCHAR
+    version BIGINT, changed_at TIMESTAMPTZ, changed_by VARCHAR, requires_consent BOOLEAN
 );
 CREATE TABLE IF NOT EXISTS tracking_numbers (
     number VARCHAR PRIMARY KEY, campaign_id VARCHAR, publisher_id VARCHAR, source VARCHAR,

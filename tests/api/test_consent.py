@@ -18,7 +18,14 @@ from ppcx.bootstrap import build_application
 from ppcx.settings import Settings
 from replay.log import event_name
 from replay.verify import Report, verify
-from tests.api.conftest import ADMIN_KEY, Market, auth, event_count, market_over_http
+from tests.api.conftest import (
+    ADMIN_KEY,
+    Market,
+    auth,
+    event_count,
+    market_over_http,
+    project,
+)
 from tests.api.test_telephony import _dial_of, _twilio_post
 from tools.market import BuyerSpec, MarketSpec
 
@@ -89,12 +96,20 @@ def _verify(settings: Settings) -> Report:
         app.close()
 
 
+def _listed(market: Market, settings: Settings) -> dict[str, bool]:
+    """`requires_consent` of the campaign's targets in the list (from the projections)."""
+    project(settings)
+    listed = market.admin("GET", "/v1/targets", params={"campaign_id": market.campaign_id})
+    return {t["id"]: t["requires_consent"] for t in listed["items"]}
+
+
 def test_a_target_requiring_consent_wins_only_pings_with_it(
     client: TestClient, api_settings: Settings
 ) -> None:
     market, strict, lax = _market(client)
     _, key = market.publisher
     strict_target = next(t for t, b in market.targets.items() if b == strict)
+    lax_target = next(t for t, b in market.targets.items() if b == lax)
 
     without = market.ping(key, "+13105550123").json()
     assert without["accepted"] is True
@@ -106,6 +121,7 @@ def test_a_target_requiring_consent_wins_only_pings_with_it(
     assert with_consent["accepted"] is True
     assert _winner(client, with_consent["ping_id"]) == strict
 
+    assert _listed(market, api_settings) == {strict_target: True, lax_target: False}
     # the rule is the target's, changed like any other: without it, the higher bid wins
     market.admin("PATCH", f"/v1/targets/{strict_target}", json={"requires_consent": False})
     assert market.admin("GET", f"/v1/targets/{strict_target}")["requires_consent"] is False
@@ -114,6 +130,7 @@ def test_a_target_requiring_consent_wins_only_pings_with_it(
 
     report = _verify(api_settings)
     assert report.ok, report.failures[:5]
+    assert _listed(market, api_settings) == {strict_target: False, lax_target: False}
 
 
 def test_only_the_calls_parties_see_its_consent_references(client: TestClient) -> None:
