@@ -478,6 +478,12 @@ CALL_COLUMNS: dict[str, Audiences] = {
     "conversion_value_cents": _to(BUYER),
     "disputed": _to(PUBLISHER, BUYER),
     "reversed": _to(PUBLISHER, BUYER),
+    # the caller's consent references (as `PingReceived.consent`): the publisher sent them,
+    # the call's buyer bought the call on them
+    "consent_trustedform_cert_url": _to(PUBLISHER, BUYER),
+    "consent_jornaya_leadid": _to(PUBLISHER, BUYER),
+    "consent_text_version": _to(PUBLISHER, BUYER),
+    "consented_at": _to(PUBLISHER, BUYER),
 }
 
 

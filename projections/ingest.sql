@@ -462,15 +462,20 @@ DELETE FROM open_holds WHERE transfer_id IN (SELECT v[2] FROM moves);
 INSERT INTO calls (call_id, pinged_at, campaign_id, vertical, publisher_id, caller_hash,
                    state, zip, source, medium, utm_campaign, keyword, tracking_number,
                    bid_count, expired, posted, attempts, answered, billed, revenue_cents,
-                   payout_cents, margin_cents, converted, disputed, reversed)
+                   payout_cents, margin_cents, converted, disputed, reversed,
+                   consent_trustedform_cert_url, consent_jornaya_leadid, consent_text_version,
+                   consented_at)
 SELECT e.originator_id, CAST(e.v[1] AS TIMESTAMPTZ), e.v[2], c.vertical, e.v[3], e.v[4],
        e.v[5], e.v[6], e.v[7], e.v[8], e.v[9], e.v[10], e.v[11],
-       0, false, false, 0, false, false, 0, 0, 0, false, false, false
+       0, false, false, 0, false, false, 0, 0, 0, false, false, false,
+       e.v[12], e.v[13], e.v[14], CAST(e.v[15] AS TIMESTAMPTZ)
 FROM (SELECT originator_id,
              json_extract_string(state, ['$.timestamp', '$.campaign_id', '$.publisher_id',
                  '$.caller_hash', '$.geo.state', '$.geo.zip', '$.attribution.source',
                  '$.attribution.medium', '$.attribution.campaign', '$.attribution.keyword',
-                 '$.attribution.tracking_number']) AS v
+                 '$.attribution.tracking_number', '$.consent.trustedform_cert_url',
+                 '$.consent.jornaya_leadid', '$.consent.text_version',
+                 '$.consent.consented_at']) AS v
       FROM ev WHERE name = 'Call.PingReceived') e
 LEFT JOIN campaigns c ON c.campaign_id = e.v[2];
 

@@ -107,7 +107,9 @@ CREATE TABLE IF NOT EXISTS calls (
     posted BOOLEAN, posted_at TIMESTAMPTZ, attempts INTEGER, answered BOOLEAN,
     completed_at TIMESTAMPTZ, duration_s INTEGER, billed BOOLEAN, not_billed_reason VARCHAR,
     revenue_cents BIGINT, payout_cents BIGINT, margin_cents BIGINT, converted BOOLEAN,
-    conversion_value_cents BIGINT, disputed BOOLEAN, reversed BOOLEAN
+    conversion_value_cents BIGINT, disputed BOOLEAN, reversed BOOLEAN,
+    consent_trustedform_cert_url VARCHAR, consent_jornaya_leadid VARCHAR,
+    consent_text_version VARCHAR, consented_at TIMESTAMPTZ
 );
 
 -- phase: 'posted' lines move posted balances; 'pending' lines are holds; 'released' lines

@@ -133,7 +133,9 @@ def test_a_target_requiring_consent_wins_only_pings_with_it(
     assert _listed(market, api_settings) == {strict_target: False, lax_target: False}
 
 
-def test_only_the_calls_parties_see_its_consent_references(client: TestClient) -> None:
+def test_only_the_calls_parties_see_its_consent_references(
+    client: TestClient, api_settings: Settings
+) -> None:
     market, strict, lax = _market(client)
     _, key = market.publisher
     offer = market.ping(key, consent=CONSENT).json()
@@ -148,6 +150,18 @@ def test_only_the_calls_parties_see_its_consent_references(client: TestClient) -
     other = client.get(f"/v1/calls/{offer['ping_id']}", headers=auth(market.buyers[lax]))
     assert other.status_code == 404
     assert CONSENT["jornaya_leadid"] not in other.text
+
+    # the calls list (from the projections; `ppcx export` writes the same columns)
+    project(api_settings)
+    for viewer in (market.buyers[strict], key):
+        listed = client.get("/v1/calls", headers=auth(viewer)).json()["items"]
+        row = next(r for r in listed if r["call_id"] == offer["ping_id"])
+        assert row["consent_trustedform_cert_url"] == CONSENT["trustedform_cert_url"]
+        assert row["consent_jornaya_leadid"] == CONSENT["jornaya_leadid"]
+        assert row["consent_text_version"] == CONSENT["text_version"]
+        assert row["consented_at"] == CONSENT["consented_at"]
+    others = client.get("/v1/calls", headers=auth(market.buyers[lax])).json()["items"]
+    assert offer["ping_id"] not in {r["call_id"] for r in others}
 
 
 @pytest.mark.parametrize(
