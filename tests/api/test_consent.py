@@ -290,3 +290,35 @@ def test_verify_catches_a_ping_whose_consent_was_edited(
     assert not report.ok
     assert {f.check for f in report.failures} == {"auctions"}
     assert any("consent" in f.message for f in report.failures)
+
+
+def test_an_rtb_ping_carries_consent_as_parameters(
+    client: TestClient, api_settings: Settings
+) -> None:
+    market, strict, _ = _market(client)
+    publisher_id, key = market.publisher
+    market.admin(
+        "POST",
+        "/v1/numbers",
+        json={
+            "number": "+18005550178",
+            "campaign_id": market.campaign_id,
+            "publisher_id": publisher_id,
+            "source": "rtb",
+        },
+    )
+    path = f"/v1/rtb/{market.campaign_id}.json"
+    before = event_count(api_settings)
+    bad = client.post(
+        path, json={"CID": "3105550123", "consented_at": "yesterday"}, headers=auth(key)
+    )
+    assert bad.status_code == 422, bad.text
+    assert {e["field"] for e in bad.json()["errors"]} == {"consented_at"}
+    assert event_count(api_settings) == before
+
+    body = {"CID": "3105550123", "jornaya_leadid": CONSENT["jornaya_leadid"]}
+    answer = client.post(path, json=body, headers=auth(key)).json()
+    assert answer["bidAmount"] == 30.0, answer
+    assert _winner(client, answer["bidId"]) == strict
+    ping = _event(_events(client, market.buyers[strict], answer["bidId"]), "PingReceived")
+    assert ping["consent"]["jornaya_leadid"] == CONSENT["jornaya_leadid"]
