@@ -19,7 +19,13 @@ from domain import limits
 from domain.api_key import Role
 from domain.call_state import TelephonyEvent
 from domain.campaign import Distribution
-from domain.clock import parse_rfc3339
+from domain.clock import format_rfc3339, parse_rfc3339
+from domain.consent import (
+    JORNAYA_LEADID_PATTERN,
+    TEXT_VERSION_PATTERN,
+    TRUSTEDFORM_CERT_URL_PATTERN,
+    Consent,
+)
 from domain.geo import GeoMode, parse_area_code, parse_e164, parse_state, parse_zip
 from domain.limits import Range
 from domain.money import AMOUNT_UNITS_DIGITS_MAX, MAX_AMOUNT_CENTS, SHARE_PATTERN
@@ -242,6 +248,10 @@ class TargetIn(Body):
     caps: CapsIn = Field(default_factory=CapsIn)
     priority: int = bounded(limits.PRIORITY)
     weight: int = bounded(limits.WEIGHT)
+    requires_consent: bool = Field(
+        default=False,
+        description="true: only pings carrying the caller's consent references reach it",
+    )
     model_config = ConfigDict(
         extra="forbid",
         strict=True,
@@ -361,10 +371,38 @@ class AttributionIn(Body):
     sub_id: str | None = Field(default=None, max_length=_ATTRIBUTION_MAX)
 
 
+class ConsentIn(Body):
+    """The caller's consent to be called (TCPA): references to the evidence, not the evidence.
+    A TrustedForm certificate or a Jornaya LeadiD is required."""
+
+    trustedform_cert_url: str | None = Field(
+        default=None,
+        pattern=TRUSTEDFORM_CERT_URL_PATTERN,
+        examples=["https://cert.trustedform.com/0123456789abcdef0123456789abcdef01234567"],
+    )
+    jornaya_leadid: str | None = Field(
+        default=None,
+        pattern=JORNAYA_LEADID_PATTERN,
+        examples=["3F2504E0-4F89-11D3-9A0C-0305E82C3301"],
+    )
+    text_version: str | None = Field(
+        default=None, pattern=TEXT_VERSION_PATTERN, examples=["tcpa-2024-03"]
+    )
+    consented_at: Rfc3339 | None = Field(default=None, examples=["2026-12-01T14:30:00Z"])
+
+    def parsed(self) -> Consent:
+        """The consent, checked by the domain's parser too (a reference is required)."""
+        given = self.model_dump(exclude_none=True)
+        if self.consented_at is not None:
+            given["consented_at"] = format_rfc3339(self.consented_at)
+        return Consent.parse(given)
+
+
 class PingIn(Body):
     campaign_id: str = id_of("cmp")
     caller: CallerIn
     attribution: AttributionIn = Field(default_factory=AttributionIn)
+    consent: ConsentIn | None = None
     tags: dict[TagKey, TagValue] = Field(
         default_factory=dict,
         max_length=limits.TAGS_MAX,

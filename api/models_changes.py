@@ -62,6 +62,7 @@ class TargetPatch(Body):
         description="the whole list of auto-pause rules, replaced (empty: never paused "
         "automatically; never set: 3 unanswered within 3600 s or 5 within 86400 s)",
     )
+    requires_consent: bool | None = None
     model_config = ConfigDict(
         extra="forbid",
         strict=True,
@@ -138,6 +139,9 @@ class TargetOut(BaseModel):
         examples=[[{"unanswered": 3, "window_s": 3600}, {"unanswered": 5, "window_s": 86400}]],
     )
     version: int
+    requires_consent: bool = Field(
+        default=False, description="true: only pings with the caller's consent reach it"
+    )
 
 
 class CampaignOut(BaseModel):

@@ -53,6 +53,7 @@ def target_item(row: dict[str, Any]) -> dict[str, Any]:
             for r in rules_of(json.loads(row["auto_pause"]) if row["auto_pause"] else None)
         ],
         "version": row["version"],
+        "requires_consent": bool(row["requires_consent"]),
         **_stamps(row),
     }
 

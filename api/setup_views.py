@@ -64,6 +64,7 @@ def target_view(t: Target) -> dict[str, Any]:
         "status": target_status(t),
         "auto_pause": [rule.to_dict() for rule in t.auto_pause_rules()],
         "version": t.version,
+        "requires_consent": t.requires_consent,
     }
 
 

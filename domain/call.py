@@ -44,6 +44,7 @@ from domain.call_state import (
     Route,
 )
 from domain.campaign import Distribution
+from domain.consent import ConsentJson
 from domain.errors import Conflict, Expired, Refused
 from domain.invariant import invariant, present
 
@@ -80,6 +81,10 @@ class Call(PPCXAggregate):
         conversion_value_cents: int | None
         disputes: dict[str, Dispute]
 
+    # newer than the first stored logs: a class-level default, so a call loaded from an older
+    # snapshot has it too
+    consent: ConsentJson | None = None
+
     # -- events -----------------------------------------------------------------------------
     class PingReceived(PPCXAggregate.Created):
         campaign_id: str
@@ -89,6 +94,9 @@ class Call(PPCXAggregate):
         attribution: dict[str, Any]
         tags: dict[str, str]
         market: str
+        # the caller's consent references, as the publisher sent them (None: none sent, or a
+        # log older than the field)
+        consent: ConsentJson | None = None
 
         def apply(self, aggregate: Call) -> None:
             aggregate.campaign_id = self.campaign_id
@@ -98,6 +106,7 @@ class Call(PPCXAggregate):
             aggregate.attribution = self.attribution
             aggregate.tags = self.tags
             aggregate.market = self.market
+            aggregate.consent = self.consent
             aggregate.status = CallStatus.PINGED
             aggregate.bid_targets = []
             aggregate.bids_rejected = 0
@@ -372,6 +381,8 @@ class Call(PPCXAggregate):
         tags: dict[str, str],
         market: str,
         at: datetime,
+        *,
+        consent: ConsentJson | None = None,
     ) -> Call:
         return cls.record_created(
             cls.PingReceived,
@@ -383,6 +394,7 @@ class Call(PPCXAggregate):
             attribution=attribution,
             tags=tags,
             market=market,
+            consent=consent,
             timestamp=at,
         )
 

@@ -133,6 +133,7 @@ class ExclusionReason(StrEnum):
     CAP_BUDGET = "cap_budget"
     INSUFFICIENT_FUNDS = "insufficient_funds"
     DUPLICATE = "duplicate"
+    CONSENT_MISSING = "consent_missing"  # the target requires consent; the ping had none
     ARCHIVED = "archived"  # a failover skips an archived target
 
 

@@ -28,6 +28,7 @@ from domain.call_state import (
 )
 from domain.campaign import Distribution
 from domain.caps import Caps
+from domain.consent import ConsentJson
 from domain.geo import GeoRule
 from domain.invariant import invariant
 from domain.quality import AutoPauseRule
@@ -131,6 +132,7 @@ class CreateTarget:
     weight: int
     by: str
     command_id: str | None = None
+    requires_consent: bool = False
 
     def __post_init__(self) -> None:
         invariant(
@@ -185,6 +187,7 @@ class TargetChanges:
     paused: bool | None = None  # `status`: paused or active
     # the whole list of auto-pause rules, replaced (empty: never paused automatically)
     auto_pause: tuple[AutoPauseRule, ...] | None = None
+    requires_consent: bool | None = None
 
     def __post_init__(self) -> None:
         invariant(self.bid_cents is None or self.rtb_url is None, "a standing bid or an rtb_url")
@@ -387,6 +390,7 @@ class RecordAuction:
     # True when the exchange minted call_id for this ping (it cannot be stored yet, so the
     # handler skips looking it up); False for an id that came from outside.
     fresh_call_id: bool = False
+    consent: ConsentJson | None = None  # the caller's consent references, as sent
 
 
 @dataclass(frozen=True)

@@ -109,6 +109,7 @@ TAG_KEY_LENGTH = Range(1, 64)
 TAG_VALUE_LENGTH_MAX = 200
 ATTRIBUTION_TEXT_LENGTH_MAX = 200  # source, medium, campaign, keyword, an RTB SubID
 CLICK_ID_LENGTH_MAX = 500
+CONSENT_TEXT_VERSION_LENGTH = Range(1, 64)  # the consent language's version label
 
 # -- a call ----------------------------------------------------------------------------------
 DURATION_S = Range(0, 86_400)  # a completed call's reported duration

@@ -110,6 +110,9 @@ CALL_EVENTS: dict[type, EventRule] = {
             "attribution": _to(PUBLISHER),
             "tags": _to(PUBLISHER),
             "market": ONLY_INTERNAL,  # the exchange's partition of its hot state
+            # the caller's consent references (TCPA evidence): the publisher sent them, and
+            # every buyer the call was decided for or routed to bought the call on them
+            "consent": _to(PUBLISHER, OTHER_BUYER),
         },
     ),
     Call.BidReceived: EventRule(
@@ -517,6 +520,12 @@ CALL_COLUMNS: dict[str, Audiences] = {
     "conversion_value_cents": _to(BUYER),
     "disputed": _to(PUBLISHER, BUYER),
     "reversed": _to(PUBLISHER, BUYER),
+    # the caller's consent references (as `PingReceived.consent`): the publisher sent them,
+    # the call's buyer bought the call on them
+    "consent_trustedform_cert_url": _to(PUBLISHER, BUYER),
+    "consent_jornaya_leadid": _to(PUBLISHER, BUYER),
+    "consent_text_version": _to(PUBLISHER, BUYER),
+    "consented_at": _to(PUBLISHER, BUYER),
 }
 
 

@@ -13,7 +13,15 @@ from domain.caps import Caps
 from domain.commands import CampaignChanges, TargetChanges
 from domain.target import Target
 
-_TARGET_PLAIN = ("name", "destination", "rtb_timeout_ms", "buffer_s", "priority", "weight")
+_TARGET_PLAIN = (
+    "name",
+    "destination",
+    "rtb_timeout_ms",
+    "buffer_s",
+    "priority",
+    "weight",
+    "requires_consent",
+)
 _CAMPAIGN_PLAIN = (
     "name",
     "vertical",

@@ -15,7 +15,8 @@ from domain.quality import AutoPauseRule, Unanswered, kept, rules_of
 from domain.schedule import WeeklySchedule
 
 # The attributes a `Target.RulesChanged` may set (its `changes` keys): the rules of
-# `Target.Created` less the target's identity (buyer, campaign).
+# `Target.Created` less the target's identity (buyer, campaign), and `requires_consent`
+# (newer than `Created`: a target created requiring consent records it as a rule change).
 RULE_ATTRIBUTES: tuple[str, ...] = (
     "name",
     "destination",
@@ -29,6 +30,7 @@ RULE_ATTRIBUTES: tuple[str, ...] = (
     "priority",
     "weight",
     "auto_pause",
+    "requires_consent",
 )
 
 
@@ -51,6 +53,7 @@ class Target(PPCXAggregate):
     # keeps it), cleared when it is paused automatically or resumed
     auto_pause: list[dict[str, int]] | None = None
     unanswered: Sequence[Sequence[str]] = ()
+    requires_consent = False  # set by RulesChanged (a ping without consent is not for it)
 
     @event("Created")
     def __init__(

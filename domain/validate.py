@@ -59,6 +59,12 @@ def integer(value: object, field: str, bounds: Range) -> int:
     return value
 
 
+def boolean(value: object, field: str) -> bool:
+    if not isinstance(value, bool):
+        raise ValidationError(f"{field} must be true or false", field=field)
+    return value
+
+
 def http_url(value: object, field: str) -> str:
     if not isinstance(value, str) or len(value) > URL_LENGTH_MAX:
         raise ValidationError(f"{field} must be an http(s) URL", field=field)

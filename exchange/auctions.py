@@ -159,6 +159,7 @@ class AuctionService:
             usage=usage.usage,
             headroom_cents=usage.headroom_cents,
             duplicate_buyers=usage.duplicate_buyers,
+            consented=request.consent is not None,
         )
         auction.excluded = eligibility.excluded
         await self._collect_bids(auction, eligibility.eligible)
@@ -359,6 +360,7 @@ class AuctionService:
             expires_at=expires_at,
             campaign_version=auction.campaign.version,
             fresh_call_id=auction.request.call_id is None,
+            consent=None if auction.request.consent is None else auction.request.consent.to_json(),
         )
         decision_ms = ((decided_at or asyncio.get_running_loop().time()) - started) * 1000
         await self._record_auction(command)

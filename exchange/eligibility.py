@@ -1,6 +1,7 @@
 """Which targets may bid on a ping, and why each other one may not (pure).
 
-The checks, in order: paused, geo (state, ZIP, area code allow/deny), the target's schedule
+The checks, in order: paused, the caller's consent (a target that requires it gets no ping
+without one), geo (state, ZIP, area code allow/deny), the target's schedule
 in its own time zone, caps (concurrency, local hour/day/month counts, daily budget), the
 buyer's funds, and a duplicate of a caller the buyer already paid for within the campaign's
 window. The caller's block-list status is decided before (a blocked caller gets no auction).
@@ -35,14 +36,16 @@ def eligible_targets(
     usage: Mapping[str, CapUsage],
     headroom_cents: Mapping[str, int],
     duplicate_buyers: frozenset[str],
+    consented: bool = False,
 ) -> Eligibility:
     """`headroom_cents[buyer]` is available funds plus credit limit; a standing bid must fit
-    in it, an RTB target needs at least the floor (its price is not known yet)."""
+    in it, an RTB target needs at least the floor (its price is not known yet). `consented`:
+    the ping carries the caller's consent references."""
     eligible: list[TargetRule] = []
     excluded: dict[str, ExclusionReason] = {}
     for t in targets:
         price = t.bid_cents if t.bid_cents is not None else floor_cents
-        reason = None if t.plain else _rule_reason(t, geo, at, usage, price)
+        reason = None if t.plain else _rule_reason(t, geo, at, usage, price, consented)
         if reason is None:
             if headroom_cents.get(t.buyer_id, 0) < price:
                 reason = ExclusionReason.INSUFFICIENT_FUNDS
@@ -56,11 +59,18 @@ def eligible_targets(
 
 
 def _rule_reason(
-    t: TargetRule, geo: Geo, at: datetime, usage: Mapping[str, CapUsage], price: int
+    t: TargetRule,
+    geo: Geo,
+    at: datetime,
+    usage: Mapping[str, CapUsage],
+    price: int,
+    consented: bool,
 ) -> ExclusionReason | None:
     """The target's own rules (a `plain` target has none of them)."""
     if t.paused:
         return ExclusionReason.PAUSED
+    if t.requires_consent and not consented:
+        return ExclusionReason.CONSENT_MISSING
     if not t.geo.admits(geo):
         return ExclusionReason.GEO
     if not t.schedule.is_open(at):

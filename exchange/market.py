@@ -58,7 +58,8 @@ class TargetRule:
     paused: bool
     version: int = 0  # the Target aggregate's version this rule was read at
     archived: bool = False  # never eligible, never a failover (kept for calls in flight)
-    plain: bool = False  # no pause, geo, schedule or cap rule: eligibility's fast path
+    plain: bool = False  # no pause, consent, geo, schedule or cap rule: eligibility's fast path
+    requires_consent: bool = False  # a ping without the caller's consent is not for it
     standing: Bid | None = None  # the standing bid, built once per snapshot
 
 
@@ -115,6 +116,7 @@ def target_json(t: Target) -> bytes:
             "weight": t.weight,
             "paused": t.paused,
             "archived": t.archived,
+            "requires_consent": t.requires_consent,
         }
     )
 
@@ -175,7 +177,14 @@ def parse_target(data: Mapping[str, Any]) -> TargetRule:
     schedule = WeeklySchedule.from_dict(data["schedule"])
     caps = Caps.from_dict(data["caps"])
     archived = bool(data.get("archived", False))  # JSON written before archiving lacks it
-    ruled = data["paused"] or archived or not geo.is_open or not schedule.always_open
+    requires_consent = bool(data.get("requires_consent", False))  # and before consent
+    ruled = (
+        data["paused"]
+        or archived
+        or requires_consent
+        or not geo.is_open
+        or not schedule.always_open
+    )
     plain = not ruled and caps == Caps()
     return TargetRule(
         target_id=data["id"],
@@ -196,6 +205,7 @@ def parse_target(data: Mapping[str, Any]) -> TargetRule:
         version=data["version"],
         archived=archived,
         plain=plain,
+        requires_consent=requires_consent,
         standing=None
         if data["bid_cents"] is None
         else Bid(data["id"], data["buyer_id"], data["bid_cents"], data["priority"], data["weight"]),

@@ -16,6 +16,7 @@ import orjson
 
 from domain.call_state import Candidate, NoBuyerReason, Route
 from domain.clock import to_ms
+from domain.consent import Consent
 from domain.geo import Geo
 
 
@@ -28,6 +29,7 @@ class PingRequest:
     attribution: dict[str, Any] = field(default_factory=dict)
     tags: dict[str, str] = field(default_factory=dict)
     call_id: str | None = None
+    consent: Consent | None = None  # the caller's consent references, as the publisher sent
 
 
 @dataclass(frozen=True, slots=True)

@@ -162,6 +162,7 @@ class CallHandlers:
                 cmd.tags,
                 cmd.market,
                 at,
+                consent=cmd.consent,
             )
             for bid in cmd.bids:
                 if bid.outcome == BidOutcomeKind.RECEIVED:

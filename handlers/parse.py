@@ -291,6 +291,7 @@ def create_target(
     caps: Mapping[str, object] | None = None,
     priority: object = PRIORITY.default,
     weight: object = WEIGHT.default,
+    requires_consent: object = False,
     command_id: str | None = None,
 ) -> CreateTarget:
     buyer = require_id(buyer_id, "buy", "buyer_id")
@@ -315,6 +316,7 @@ def create_target(
         weight=validate.integer(weight, "weight", WEIGHT),
         by=by,
         command_id=command_id,
+        requires_consent=validate.boolean(requires_consent, "requires_consent"),
     )
 
 

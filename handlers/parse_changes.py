@@ -129,6 +129,7 @@ def change_target(
     weight: object = None,
     status: object = None,
     auto_pause: object = None,
+    requires_consent: object = None,
 ) -> ChangeTarget:
     f = _Fields()
     if bid is not None and rtb_url is not None:
@@ -149,6 +150,9 @@ def change_target(
         weight=f.parse(weight, lambda v: validate.integer(v, "weight", WEIGHT)),
         paused=f.parse(status, _status),
         auto_pause=f.parse(auto_pause, parse_rules),
+        requires_consent=f.parse(
+            requires_consent, lambda v: validate.boolean(v, "requires_consent")
+        ),
     )
     f.check()
     return ChangeTarget(require_subject_id(target_id, "tgt", "target_id"), changes, by, buyer_id)

@@ -271,6 +271,10 @@ class SetupHandlers:
                 by=cmd.by,
                 timestamp=self.ctx.now(),
             )
+            if cmd.requires_consent:  # a rule newer than `Target.Created`: one save with it
+                target.change_rules(
+                    changes={"requires_consent": True}, by=cmd.by, timestamp=self.ctx.now()
+                )
             return [target], target_id
 
         return self.ctx.run(change)

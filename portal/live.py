@@ -89,6 +89,14 @@ def _pinged(call_id: str, event: Mapping[str, Any]) -> dict[str, Any]:
         state=(event.get("geo") or {}).get("state"),
         **{column: attribution.get(key) for column, key in _ATTRIBUTION.items()},
     )
+    consent = event.get("consent") or {}
+    at = consent.get("consented_at")
+    row.update(
+        consent_trustedform_cert_url=consent.get("trustedform_cert_url"),
+        consent_jornaya_leadid=consent.get("jornaya_leadid"),
+        consent_text_version=consent.get("text_version"),
+        consented_at=None if at is None else datetime.fromisoformat(at),
+    )
     return row
 
 

@@ -60,7 +60,7 @@ SELECT originator_id, json_extract_string(state, '$.buyer_id'), json_extract_str
        CAST(json_extract_string(state, '$.weight') AS INTEGER),
        false, false, 'active', json_extract_string(state, '$.by'), originator_version,
        CAST(json_extract_string(state, '$.timestamp') AS TIMESTAMPTZ),
-       json_extract_string(state, '$.by'), NULL
+       json_extract_string(state, '$.by'), NULL, false
 FROM ev WHERE name = 'Target.Created'
 ON CONFLICT (target_id) DO NOTHING;
 
@@ -206,7 +206,9 @@ UPDATE targets SET
     weight = coalesce(CAST(json_extract_string(c.weight, '$') AS INTEGER), targets.weight),
     paused = coalesce(CAST(json_extract_string(c.paused, '$') AS BOOLEAN), targets.paused),
     archived = coalesce(CAST(json_extract_string(c.archived, '$') AS BOOLEAN), targets.archived),
-    auto_pause = coalesce(CAST(c.auto_pause AS VARCHAR), targets.auto_pause)
+    auto_pause = coalesce(CAST(c.auto_pause AS VARCHAR), targets.auto_pause),
+    requires_consent = coalesce(CAST(json_extract_string(c.requires_consent, '$') AS BOOLEAN),
+                                targets.requires_consent)
 FROM (SELECT id,
              any_value(value) FILTER (WHERE key = 'name') AS name,
              any_value(value) FILTER (WHERE key = 'destination') AS destination,
@@ -221,7 +223,8 @@ FROM (SELECT id,
              any_value(value) FILTER (WHERE key = 'weight') AS weight,
              any_value(value) FILTER (WHERE key = 'paused') AS paused,
              any_value(value) FILTER (WHERE key = 'archived') AS archived,
-             any_value(value) FILTER (WHERE key = 'auto_pause') AS auto_pause
+             any_value(value) FILTER (WHERE key = 'auto_pause') AS auto_pause,
+             any_value(value) FILTER (WHERE key = 'requires_consent') AS requires_consent
       FROM setup_last WHERE id LIKE 'tgt\_%' ESCAPE '\' GROUP BY id) c
 WHERE targets.target_id = c.id;
 
@@ -465,15 +468,20 @@ DELETE FROM open_holds WHERE transfer_id IN (SELECT v[2] FROM moves);
 INSERT INTO calls (call_id, pinged_at, campaign_id, vertical, publisher_id, caller_hash,
                    state, zip, source, medium, utm_campaign, keyword, tracking_number,
                    bid_count, expired, posted, attempts, answered, billed, revenue_cents,
-                   payout_cents, margin_cents, converted, disputed, reversed)
+                   payout_cents, margin_cents, converted, disputed, reversed,
+                   consent_trustedform_cert_url, consent_jornaya_leadid, consent_text_version,
+                   consented_at)
 SELECT e.originator_id, CAST(e.v[1] AS TIMESTAMPTZ), e.v[2], c.vertical, e.v[3], e.v[4],
        e.v[5], e.v[6], e.v[7], e.v[8], e.v[9], e.v[10], e.v[11],
-       0, false, false, 0, false, false, 0, 0, 0, false, false, false
+       0, false, false, 0, false, false, 0, 0, 0, false, false, false,
+       e.v[12], e.v[13], e.v[14], CAST(e.v[15] AS TIMESTAMPTZ)
 FROM (SELECT originator_id,
              json_extract_string(state, ['$.timestamp', '$.campaign_id', '$.publisher_id',
                  '$.caller_hash', '$.geo.state', '$.geo.zip', '$.attribution.source',
                  '$.attribution.medium', '$.attribution.campaign', '$.attribution.keyword',
-                 '$.attribution.tracking_number']) AS v
+                 '$.attribution.tracking_number', '$.consent.trustedform_cert_url',
+                 '$.consent.jornaya_leadid', '$.consent.text_version',
+                 '$.consent.consented_at']) AS v
       FROM ev WHERE name = 'Call.PingReceived') e
 LEFT JOIN campaigns c ON c.campaign_id = e.v[2];
 

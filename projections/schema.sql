@@ -45,7 +45,8 @@ CREATE TABLE IF NOT EXISTS targets (
     buffer_s INTEGER, geo VARCHAR, schedule VARCHAR, caps VARCHAR, priority INTEGER,
     weight INTEGER, paused BOOLEAN, archived BOOLEAN, status VARCHAR, created_by VARCHAR,
     version BIGINT, changed_at TIMESTAMPTZ, changed_by VARCHAR,
-    auto_pause VARCHAR  -- its own auto-pause rules (JSON); NULL: the defaults
+    auto_pause VARCHAR,  -- its own auto-pause rules (JSON); NULL: the defaults
+    requires_consent BOOLEAN
 );
 CREATE TABLE IF NOT EXISTS tracking_numbers (
     number VARCHAR PRIMARY KEY, campaign_id VARCHAR, publisher_id VARCHAR, source VARCHAR,
@@ -108,7 +109,9 @@ CREATE TABLE IF NOT EXISTS calls (
     posted BOOLEAN, posted_at TIMESTAMPTZ, attempts INTEGER, answered BOOLEAN,
     completed_at TIMESTAMPTZ, duration_s INTEGER, billed BOOLEAN, not_billed_reason VARCHAR,
     revenue_cents BIGINT, payout_cents BIGINT, margin_cents BIGINT, converted BOOLEAN,
-    conversion_value_cents BIGINT, disputed BOOLEAN, reversed BOOLEAN
+    conversion_value_cents BIGINT, disputed BOOLEAN, reversed BOOLEAN,
+    consent_trustedform_cert_url VARCHAR, consent_jornaya_leadid VARCHAR,
+    consent_text_version VARCHAR, consented_at TIMESTAMPTZ
 );
 
 -- phase: 'posted' lines move posted balances; 'pending' lines are holds; 'released' lines

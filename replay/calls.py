@@ -32,7 +32,7 @@ from domain.billing import (
 from domain.blocklist import BlockedCaller
 from domain.buyer import Buyer
 from domain.call import RANKING_KEPT_MAX, Call
-from domain.call_state import BidSource, BillingReason, PostRefusal
+from domain.call_state import BidSource, BillingReason, ExclusionReason, PostRefusal
 from domain.caller_history import CallerHistory
 from domain.campaign import Campaign
 from domain.catalog import Reads, name_of
@@ -111,6 +111,7 @@ class Broken(Exception):
 class _Call:
     campaign_id: str
     caller_hash: str
+    consented: bool = False  # the ping carried the caller's consent references
     bids: list[Bid] = field(default_factory=list)
     ranking: dict[str, dict[str, Any]] = field(default_factory=dict)
     hold_id: str | None = None  # the hold of the current attempt
@@ -149,6 +150,7 @@ class _TargetState:
     bid_cents: int | None
     paused: bool = False
     archived: bool = False
+    requires_consent: bool = False
 
 
 @dataclass(slots=True)
@@ -160,7 +162,7 @@ class _Target:
 
     def set(self, version: int, **changes: Any) -> None:
         last = self.states[-1] if self.states else _TargetState(None)
-        state = _TargetState(last.bid_cents, last.paused, last.archived)
+        state = _TargetState(last.bid_cents, last.paused, last.archived, last.requires_consent)
         for name, value in changes.items():
             setattr(state, name, value)
         self.versions.append(version)
@@ -310,8 +312,9 @@ class CallChecker:
         changes = data["changes"]
         if "auto_pause" in changes:
             self.auto_pause_rules[target_id] = changes["auto_pause"]
-        if "bid_cents" in changes:
-            self.targets[target_id].set(self.version, bid_cents=changes["bid_cents"])
+        kept = {k: changes[k] for k in ("bid_cents", "requires_consent") if k in changes}
+        if kept:
+            self.targets[target_id].set(self.version, **kept)
 
     def _target_paused(self, target_id: str, data: dict[str, Any]) -> None:
         self.targets[target_id].set(self.version, paused=True)
@@ -366,12 +369,14 @@ class CallChecker:
         if call_id in self.calls:
             raise Broken("auctions", "a second PingReceived for the call")
         self.pings += 1
-        self.calls[call_id] = _Call(data["campaign_id"], data["caller_hash"])
+        self.calls[call_id] = _Call(
+            data["campaign_id"], data["caller_hash"], data.get("consent") is not None
+        )
 
     def _bid(self, call_id: str, data: dict[str, Any]) -> None:
         call = self._call(call_id, "auctions")
         if data.get("target_version") is not None:
-            self._check_bid_rules(data)
+            self._check_bid_rules(data, call.consented)
         call.bids.append(
             Bid(
                 data["target_id"],
@@ -382,9 +387,10 @@ class CallChecker:
             )
         )
 
-    def _check_bid_rules(self, data: dict[str, Any]) -> None:
+    def _check_bid_rules(self, data: dict[str, Any], consented: bool) -> None:
         """A bid names the target version whose rules made it: the target could bid then
-        (neither paused nor archived), and a standing bid is that version's bid."""
+        (neither paused nor archived, and a ping without consent is not for a target that
+        requires it), and a standing bid is that version's bid."""
         target_id, version = data["target_id"], data["target_version"]
         target = self.targets.get(target_id)
         state = target.at(version) if target else None
@@ -392,6 +398,11 @@ class CallChecker:
             raise Broken("auctions", f"a bid of {target_id} at version {version}: no such target")
         if state.paused or state.archived:
             raise Broken("auctions", f"{target_id} bid at version {version}, paused or archived")
+        if state.requires_consent and not consented:
+            raise Broken(
+                "auctions",
+                f"{target_id} requires consent at version {version}; the ping carried none",
+            )
         if data["source"] == BidSource.STANDING and data["amount_cents"] != state.bid_cents:
             raise Broken(
                 "auctions",
@@ -400,8 +411,9 @@ class CallChecker:
             )
 
     def _no_buyer(self, call_id: str, data: dict[str, Any]) -> None:
-        self._call(call_id, "auctions")
+        call = self._call(call_id, "auctions")
         del self.calls[call_id]
+        _check_exclusions(call, data)
 
     def _auction(self, call_id: str, data: dict[str, Any]) -> None:
         call = self._call(call_id, "auctions")
@@ -410,6 +422,7 @@ class CallChecker:
         call.hold_id = data["hold_id"]
         self._open(data["hold_id"], call_id, "bid", data["expires_at"])
         self.checked["auctions"] += 1
+        _check_exclusions(call, data)
         self._rerun_auction(call, bids, data)
 
     def _rerun_auction(self, call: _Call, bids: list[Bid], data: dict[str, Any]) -> None:
@@ -665,6 +678,16 @@ class CallChecker:
                 raise Broken("billing", "the recorded block flag is not the block list's")
 
         self._end(call_id, call, data["hold_id"], check)
+
+
+def _check_exclusions(call: _Call, data: dict[str, Any]) -> None:
+    """An exclusion for missing consent is only for a ping that carried none."""
+    if call.consented:
+        wrong = sorted(
+            t for t, r in data["excluded"].items() if r == ExclusionReason.CONSENT_MISSING
+        )
+        if wrong:
+            raise Broken("auctions", f"{wrong[0]} excluded for missing consent; the ping had it")
 
 
 def serve(conn: Connection) -> None:

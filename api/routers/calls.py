@@ -91,6 +91,10 @@ LIST_COLUMNS = (
     "conversion_value_cents",
     "disputed",
     "reversed",
+    "consent_trustedform_cert_url",
+    "consent_jornaya_leadid",
+    "consent_text_version",
+    "consented_at",
 )
 # yes/no filters a caller of `list_calls` may add (the portal's calls page); never in SQL as text
 FLAG_COLUMNS = ("billed", "converted", "disputed")

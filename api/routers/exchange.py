@@ -18,6 +18,7 @@ from api.problems import Problem
 from api.rtb_params import parse_rtb_ping
 from api.services import ApiServices
 from domain.api_key import Role
+from domain.consent import Consent
 from domain.errors import Suspended, ValidationError
 from domain.geo import Geo, parse_e164
 from domain.ids import derived_id
@@ -46,6 +47,7 @@ async def ping(
     geo = Geo.of_caller(number, body.caller.state, body.caller.zip, body.caller.area_code)
     idempotency = request.headers.get("idempotency-key")
     given = body.attribution.model_dump(exclude_none=True)
+    consent = None if body.consent is None else body.consent.parsed()
     result = await s.auctions.ping(
         PingRequest(
             campaign_id=body.campaign_id,
@@ -54,6 +56,7 @@ async def ping(
             geo=geo,
             attribution=await for_ping(s, given, body.campaign_id, who.owner_id),
             tags=body.tags,
+            consent=consent,
             call_id=derived_id("call", who.owner_id, idempotency) if idempotency else None,
         )
     )
@@ -99,6 +102,7 @@ async def _rtb(
         raise Problem(403, "RTB pings are sent with a publisher's key")
     started = time.perf_counter()
     rtb = parse_rtb_ping(params)
+    consent = Consent.from_parameters(params)  # checked before anything is recorded
     # The answer's phoneNumber is a static tracking number of the campaign and publisher,
     # so the transferred call comes back through PPCX's telephony and finds its bid;
     # without one there is nothing to answer with, and no auction is run.
@@ -122,6 +126,7 @@ async def _rtb(
             caller_number=rtb.number,
             geo=rtb.geo,
             attribution=attribution,
+            consent=consent,
         )
     )
     s.metrics.record_ping("rtb", result, started)
@@ -156,9 +161,11 @@ async def rtb_post(
     api_key: str | None = Query(default=None, include_in_schema=False),  # RTB_SECURITY
     s: ApiServices = Depends(services),
 ) -> Response:
-    """Ringba-style RTB ping: `CID`, `zipcode`, `State`, `SubID`, `exposeCallerId` in a JSON
-    body → `bidId`, `bidAmount`, `phoneNumber`, `phoneNumberNoPlus`, `expireInSeconds`,
-    `rejectReason`. The key may come as a Bearer header or `?api_key=` (never logged)."""
+    """Ringba-style RTB ping: `CID`, `zipcode`, `State`, `SubID`, `exposeCallerId` (and the
+    caller's consent: `trustedform_cert_url`, `jornaya_leadid`, `consent_text_version`,
+    `consented_at`) in a JSON body → `bidId`, `bidAmount`, `phoneNumber`, `phoneNumberNoPlus`,
+    `expireInSeconds`, `rejectReason`. The key may come as a Bearer header or `?api_key=`
+    (never logged)."""
     raw = await request.body()
     try:
         params = orjson.loads(raw) if raw else {}

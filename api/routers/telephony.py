@@ -25,6 +25,7 @@ from domain.api_key import Role
 from domain.billing import BillingDecision
 from domain.call import Call
 from domain.call_state import CallStatus, FailoverReason, NoBuyerReason, TelephonyEvent
+from domain.consent import Consent
 from domain.errors import Conflict, DomainError, Refused, ValidationError
 from domain.geo import Geo, parse_e164
 from domain.ids import derived_id
@@ -176,6 +177,9 @@ async def voice_inbound(request: Request, s: ApiServices = Depends(services)) ->
     except ValidationError:
         geo = Geo.of_caller(caller, None, None, None)
     call_sid = params.get("CallSid", "")
+    # the caller's consent: custom parameters on the webhook's URL (or in its body); a bad
+    # one is refused (422) before anything is recorded
+    consent = Consent.from_parameters({**request.query_params, **params})
     started = time.perf_counter()
     result = await s.auctions.ping(
         PingRequest(
@@ -184,6 +188,7 @@ async def voice_inbound(request: Request, s: ApiServices = Depends(services)) ->
             caller_number=caller,
             geo=geo,
             attribution=tracking.attribution,
+            consent=consent,
             call_id=derived_id("call", "twilio", call_sid) if call_sid else None,
         )
     )

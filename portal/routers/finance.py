@@ -213,8 +213,10 @@ async def disputes(request: Request, v: Visitor = Depends(staff)) -> Response:
 
 def _evidence(events: list[dict[str, Any]]) -> dict[str, Any]:
     """What finance weighs: duration against the target's buffer, the duplicate check the
-    billing decision recorded, conversion, and the billed buyer and amount."""
+    billing decision recorded, conversion, the billed buyer and amount, and the caller's
+    consent references the ping carried (TCPA)."""
     summary = call_summary(events)
+    ping = next((e for e in events if e["type"] == "PingReceived"), None)
     billing = summary["billing"] or {}
     billed = next((e for e in events if e["type"] == "CallBilled"), None)
     not_billed = next((e for e in events if e["type"] == "CallNotBilled"), None)
@@ -237,6 +239,7 @@ def _evidence(events: list[dict[str, Any]]) -> dict[str, Any]:
         if duration_s is None or buffer_s is None
         else int(duration_s) >= int(buffer_s),
         "duplicate": duplicate,
+        "consent": (ping or {}).get("consent"),
     }
 
 

@@ -41,7 +41,8 @@ RULES_BEYOND_SCHEMA: dict[str, str] = {
     "DELETE /v1/blocklist/{number}": PHONE,
     "GET /v1/blocklist": "an opaque cursor this API issued",
     "GET /v1/calls": "an opaque cursor this API issued",
-    "POST /v1/pings": f"{TEXT}; {PHONE}; geo derived from the number",
+    "POST /v1/pings": f"{TEXT}; {PHONE}; geo derived from the number; a consent names a "
+    "TrustedForm certificate or a LeadiD",
     "POST /v1/calls/{call_id}/dispute": TEXT,
     "POST /v1/calls/{call_id}/events": "`at` within minutes of the server's time; "
     "duration_s on completed",

@@ -138,3 +138,27 @@ def test_another_buyers_target_is_the_not_found_page(portal_app: Any, browser_fa
     paused = browser.post_form(f"/buyer/targets/{mine}", f"/buyer/targets/{theirs}/pause", {})
     assert paused.status_code == 404
     assert portal_app.app.state.services.app.find(Target, theirs).version == version
+
+
+def test_a_buyer_requires_consent_and_pings_without_it_pass_it_by(
+    portal_app: Any, browser_factory: Any
+) -> None:
+    market = build_market(portal_app, bids=("50.00",))
+    target_id, buyer_id = next(iter(market.targets.items()))
+    _, publisher_key = market.publisher
+    browser = _buyer_browser(portal_app, browser_factory, buyer_id)
+    assert 'name="requires_consent" checked' not in browser.get(f"/buyer/targets/{target_id}").text
+
+    form = {**_form(browser, target_id), "requires_consent": "on"}
+    saved = browser.post_form(f"/buyer/targets/{target_id}", f"/buyer/targets/{target_id}", form)
+    assert "Saved." in saved.text
+    assert 'name="requires_consent" checked' in saved.text
+    without = market.ping(publisher_key, number="+13105550101").json()
+    assert (without["accepted"], without["reason"]) == (False, "no_eligible_buyer")
+    leadid = {"jornaya_leadid": "3F2504E0-4F89-11D3-9A0C-0305E82C3301"}
+    assert market.ping(publisher_key, number="+13105550102", consent=leadid).json()["accepted"]
+
+    browser.post_form(
+        f"/buyer/targets/{target_id}", f"/buyer/targets/{target_id}", _form(browser, target_id)
+    )
+    assert market.ping(publisher_key, number="+13105550103").json()["accepted"] is True

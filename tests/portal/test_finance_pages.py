@@ -184,6 +184,7 @@ def test_the_dispute_queue_and_a_disputes_evidence(scene: dict[str, Any]) -> Non
     assert "75 s against a buffer of 60 s" in page.text
     assert "at or over the buffer" in page.text
     assert "not a duplicate" in page.text
+    assert '<dd id="evidence-consent">none sent with the ping</dd>' in page.text
     assert "50.00 USD (publisher payout 30.00 USD)" in page.text
     assert "publisher id" in page.text  # unredacted: finance sees the publisher's part too
     assert "Accept (reverse the charge)" in page.text
@@ -328,3 +329,32 @@ def test_buyer_and_publisher_users_get_the_forbidden_page(
             "/account", "/finance/disputes/dsp_x/resolve", {"decision": "accept"}
         )
         assert forged.status_code == 403
+
+
+def test_a_disputes_evidence_shows_the_consent_the_ping_carried(
+    portal_app: TestClient, browser_factory: Any, clock: ManualClock, api_settings: Settings
+) -> None:
+    market = build_market(portal_app)
+    buyer_id = next(iter(market.buyers))
+    _, publisher_key = market.publisher
+    cert = "https://cert.trustedform.com/" + "ab" * 20
+    consent = {
+        "trustedform_cert_url": cert,
+        "jornaya_leadid": "3F2504E0-4F89-11D3-9A0C-0305E82C3301",
+    }
+    ping = market.ping(publisher_key, consent=consent)
+    call_id = _call(portal_app, clock, publisher_key, ping, 75)
+    opened = portal_app.post(
+        f"/v1/calls/{call_id}/dispute",
+        json={"reason": "no consent on file"},
+        headers=auth(market.buyers[buyer_id]),
+    )
+    assert opened.status_code == 201, opened.text
+    browser: Browser = browser_factory()
+    _signed_in(portal_app, browser, "fay@example.com", "finance", None)
+    page = browser.get(f"/finance/disputes/{opened.json()['dispute_id']}")
+    assert page.status_code == 200
+    evidence = re.search(r'<dd id="evidence-consent">(.*?)</dd>', page.text, re.S)
+    assert evidence is not None
+    assert f'TrustedForm <a href="{cert}"' in evidence.group(1)
+    assert "Jornaya LeadiD <code>3F2504E0-4F89-11D3-9A0C-0305E82C3301</code>" in evidence.group(1)

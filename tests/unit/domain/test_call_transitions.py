@@ -110,6 +110,7 @@ def test_the_words_are_todays_strings() -> None:
         "cap_budget",
         "insufficient_funds",
         "duplicate",
+        "consent_missing",
         "archived",
     }
     assert set(Distribution) == {"auction", "waterfall", "round_robin", "weighted"}

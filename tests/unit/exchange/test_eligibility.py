@@ -10,7 +10,7 @@ from domain.caps import Caps, CapUsage
 from domain.geo import Geo, GeoRule
 from domain.schedule import WeeklySchedule
 from exchange.eligibility import eligible_targets, no_buyer_reason
-from exchange.market import TargetRule
+from exchange.market import TargetRule, parse_target
 
 pytestmark = pytest.mark.unit
 AT = datetime(2026, 3, 4, 18, 0, tzinfo=UTC)  # Wednesday 13:00 in New York
@@ -80,3 +80,56 @@ def test_no_buyer_reasons() -> None:
     assert no_buyer_reason({"a": "duplicate", "b": "geo"}, 0, 0) == "no_eligible_buyer"
     assert no_buyer_reason({}, 2, 0) == "below_floor"
     assert no_buyer_reason({}, 0, 0) == "no_eligible_buyer"
+
+
+def test_a_target_requiring_consent_is_excluded_from_a_ping_without_it() -> None:
+    stored = {
+        "version": 3,
+        "id": "strict",
+        "buyer_id": "buy_strict",
+        "campaign_id": "cmp",
+        "name": "strict",
+        "destination": "+13105550100",
+        "bid_cents": 5000,
+        "rtb_url": None,
+        "rtb_timeout_ms": 150,
+        "buffer_s": 90,
+        "geo": {},
+        "schedule": {},
+        "caps": {},
+        "priority": 0,
+        "weight": 1,
+        "paused": False,
+        "archived": False,
+    }
+    old = parse_target(stored)  # JSON written before the rule: no consent required
+    strict = parse_target({**stored, "requires_consent": True})
+    assert (old.requires_consent, old.plain) == (False, True)
+    assert (strict.requires_consent, strict.plain) == (True, False)  # no fast path for it
+
+    def excluded(consented: bool) -> dict[str, str]:
+        return dict(
+            eligible_targets(
+                [strict, _t("lax")],
+                geo=Geo("CA", "90210", "310"),
+                at=AT,
+                floor_cents=3500,
+                usage={},
+                headroom_cents={"buy_strict": 10_000, "buy_lax": 10_000},
+                duplicate_buyers=frozenset(),
+                consented=consented,
+            ).excluded
+        )
+
+    assert excluded(False) == {"strict": "consent_missing"}
+    assert excluded(True) == {}
+    paused = eligible_targets(
+        [_t("p", paused=True, requires_consent=True)],
+        geo=Geo("CA", "90210", "310"),
+        at=AT,
+        floor_cents=3500,
+        usage={},
+        headroom_cents={"buy_p": 10_000},
+        duplicate_buyers=frozenset(),
+    )
+    assert paused.excluded == {"p": "paused"}  # the first rule that fails is the reason

@@ -216,6 +216,7 @@ def test_the_publisher_gets_its_payout_and_the_buyer_its_price() -> None:
         "campaign_id": "cmp_1",
         "caller_hash": "hash_1",
         "geo": winner["call"]["geo"],
+        "consent": None,  # the caller's consent references: none sent with this ping
     }
     billed = _sent(FULL, ROUTED)["call.billed"]["data"]
     assert billed["revenue"] == "44.00"
