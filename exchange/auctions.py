@@ -34,7 +34,8 @@ from domain.call_state import (
 from domain.campaign import Distribution
 from domain.clock import Clock, to_ms
 from domain.commands import BidOutcome, RecordAuction
-from domain.errors import InsufficientFunds, NotFound, Suspended
+from domain.errors import InsufficientFunds, NotFound, RateLimited, Suspended
+from domain.limits import PING_BURST, PING_RATE_PER_S
 from domain.ids import new_id
 from domain.invariant import present
 from domain.money import format_cents
@@ -47,10 +48,12 @@ from exchange.eligibility import eligible_targets, no_buyer_reason
 from exchange.hotstate import HotState, Peek, ReserveStatus
 from exchange.market import CampaignRule, MarketSnapshot, TargetRule
 from exchange.ping import BidState, PingRequest, PingResult
+from exchange.rate_limits import Limit, RateLimiter, limit_header, policy_header
 from exchange.reservations import released_on_error, reserve
 from handlers.calls import CallHandlers
 
 RESERVE_ATTEMPTS_MAX = 16
+PING_SCOPE = "pings"  # a publisher's pings and RTB pings: one bucket
 # The campaign's RTB deadline bounds the whole decision, from the ping's arrival: bids are
 # collected until this much before it, leaving time to rank and reserve.
 RTB_DECISION_RESERVE_MS = 5
@@ -71,6 +74,7 @@ class AuctionService:
         http: httpx.AsyncClient,
         seeds: Callable[[], int],
         executor: ThreadPoolExecutor,
+        limiter: RateLimiter | None = None,
     ) -> None:
         self.hot = hot
         self.calls = calls
@@ -80,6 +84,7 @@ class AuctionService:
         self.seeds = seeds
         self.executor = executor
         self._campaign_markets: dict[str, str] = {}
+        self.limiter = limiter  # None: no rate limits (a bare service in unit tests)
 
     # -- where a campaign lives --------------------------------------------------------------
     async def _snapshot_for(self, campaign_id: str) -> tuple[MarketSnapshot, CampaignRule]:
@@ -126,6 +131,7 @@ class AuctionService:
                 f"campaign_id {request.campaign_id!r} does not exist", field="campaign_id"
             )
         _refuse_suspended(snapshot, request.publisher_id)
+        await self._refuse_over_limit(snapshot, request.publisher_id)
         market = snapshot.market
         # A blocked caller gets nothing, not even a bid won before the block.
         if peek.last_call_id is not None and not peek.blocked:
@@ -190,6 +196,34 @@ class AuctionService:
             ),
         )
         return await self._record(auction, None, reason=reason, started=started)
+
+    async def _refuse_over_limit(self, snapshot: MarketSnapshot, publisher_id: str) -> None:
+        """One token of the publisher's ping bucket, or `RateLimited` (its pings and RTB
+        pings share it); a refusal is reported to the log at most once a second, with the
+        count refused since the last report."""
+        if self.limiter is None:
+            return
+        limit = ping_limit(snapshot, publisher_id)
+        taken = await self.limiter.take(PING_SCOPE, publisher_id, limit)
+        if taken.allowed:
+            return
+        if taken.reported:
+            await in_thread(
+                self.executor,
+                self.calls.record_pings_refused,
+                publisher_id,
+                taken.reported,
+                taken.since_ms,
+                limit.rate_per_s,
+                limit.burst,
+            )
+        raise RateLimited(
+            f"publisher {publisher_id} sends more than {limit.rate_per_s} pings a second "
+            f"(bursts of {limit.burst}): retry later",
+            policy=policy_header(limit),
+            state=limit_header(limit, taken),
+            retry_after_ms=taken.retry_after_ms,
+        )
 
     async def _lookup(
         self, campaign_id: str, publisher_id: str, caller_hash: str
@@ -407,6 +441,16 @@ class AuctionService:
             decision_ms=decision_ms,
             bids_timed_out=timed_out,
         )
+
+
+def ping_limit(snapshot: MarketSnapshot, publisher_id: str) -> Limit:
+    """The publisher's ping limit: its own, or the defaults."""
+    rate_per_s, burst = snapshot.ping_limits.get(publisher_id, (None, None))
+    return Limit(
+        PING_SCOPE,
+        rate_per_s or present(PING_RATE_PER_S.default, "a default ping rate"),
+        burst or present(PING_BURST.default, "a default ping burst"),
+    )
 
 
 def _refuse_suspended(snapshot: MarketSnapshot, publisher_id: str) -> None:

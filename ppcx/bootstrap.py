@@ -23,6 +23,7 @@ from exchange.caller_hash import CallerHasher
 from exchange.config_sync import ConfigSync
 from exchange.hotstate import HotState
 from exchange.keys import Keys
+from exchange.rate_limits import RateLimiter
 from exchange.redis_clients import async_client, sync_client
 from exchange.sweeper import Sweeper
 from handlers.calls import CallHandlers
@@ -162,6 +163,7 @@ def build_exchange(
         http=http,
         seeds=seeds or (lambda: rng.getrandbits(63)),
         executor=executor,
+        limiter=RateLimiter(redis_async, keys, domain.clock),
     )
     return ExchangeRuntime(
         auctions=auctions,

@@ -39,6 +39,7 @@ from domain.catalog import Reads, name_of
 from domain.invariant import InvariantViolation
 from domain.numbers import NumberPool, TrackingNumber
 from domain.publisher import Publisher
+from domain.rate_limits import RateLimitReport
 from domain.receipt import CommandReceipt
 from domain.saved_query import SavedQueries
 from domain.target import Target
@@ -88,6 +89,7 @@ READS = Reads(
         Buyer,  # the books' half
         CallerHistory,  # duplicates come from this half's own index of billed callers
         CommandReceipt,
+        RateLimitReport,
         NumberPool,
         Publisher,
         TrackingNumber,

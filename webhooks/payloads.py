@@ -34,6 +34,7 @@ from domain.invariant import invariant
 from domain.money import format_cents
 from domain.numbers import NumberPool, TrackingNumber
 from domain.publisher import Publisher
+from domain.rate_limits import RateLimitReport
 from domain.receipt import CommandReceipt
 from domain.redaction import CallContext, Viewer, event_audience, redact_event
 from domain.saved_query import SavedQueries
@@ -66,6 +67,7 @@ READS = Reads(
         CallerHistory,
         Campaign,
         CommandReceipt,
+        RateLimitReport,
         NumberPool,
         Publisher,
         Target,

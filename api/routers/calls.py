@@ -29,6 +29,7 @@ from domain.limits import ID_LENGTH_MAX
 from domain.money import format_cents
 from domain.numbers import NumberPool, TrackingNumber
 from domain.publisher import Publisher
+from domain.rate_limits import RateLimitReport
 from domain.receipt import CommandReceipt
 from domain.saved_query import SavedQueries
 from domain.target import Target
@@ -51,6 +52,7 @@ TIMELINE_READS = Reads(
         CallerHistory,
         Campaign,
         CommandReceipt,
+        RateLimitReport,
         NumberPool,
         Publisher,
         Target,
