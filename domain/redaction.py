@@ -430,9 +430,7 @@ def redact_event(audience: Audience, topic: str, state: Mapping[str, Any]) -> di
     }
 
 
-def publisher_event(
-    viewer: Viewer, topic: str, state: Mapping[str, Any]
-) -> dict[str, Any] | None:
+def publisher_event(viewer: Viewer, topic: str, state: Mapping[str, Any]) -> dict[str, Any] | None:
     """An event of `PUBLISHER_EVENTS` as the viewer may see it: internal audiences all of it,
     the publisher it names its fields, anyone else nothing."""
     if viewer.role in INTERNAL_ROLES:

@@ -35,9 +35,9 @@ from domain.campaign import Distribution
 from domain.clock import Clock, to_ms
 from domain.commands import BidOutcome, RecordAuction
 from domain.errors import InsufficientFunds, NotFound, RateLimited, Suspended
-from domain.limits import PING_BURST, PING_RATE_PER_S
 from domain.ids import new_id
 from domain.invariant import present
+from domain.limits import PING_BURST, PING_RATE_PER_S
 from domain.money import format_cents
 from eventstore.store import VersionConflict
 from exchange.auction import AUCTION_RULES_VERSION, Bid, rank
@@ -106,11 +106,12 @@ class AuctionService:
         """A static tracking number of the campaign for the publisher (the first in order),
         from the market's configuration: a call transferred to it comes back through PPCX's
         telephony and finds its bid. None when there is none; NotFound for a campaign the
-        publisher may not send to."""
+        publisher may not send to. It takes the RTB ping's rate-limit token (`RateLimited`)."""
         snapshot, campaign = await self._snapshot_for(campaign_id)
         if publisher_id not in campaign.allowed_publishers:
             raise NotFound(f"campaign_id {campaign_id!r} does not exist", field="campaign_id")
         _refuse_suspended(snapshot, publisher_id)
+        await self._refuse_over_limit(snapshot, publisher_id)
         numbers = snapshot.static_numbers.get((campaign_id, publisher_id))
         return numbers[0] if numbers else None
 
@@ -131,7 +132,8 @@ class AuctionService:
                 f"campaign_id {request.campaign_id!r} does not exist", field="campaign_id"
             )
         _refuse_suspended(snapshot, request.publisher_id)
-        await self._refuse_over_limit(snapshot, request.publisher_id)
+        if not request.limit_taken:
+            await self._refuse_over_limit(snapshot, request.publisher_id)
         market = snapshot.market
         # A blocked caller gets nothing, not even a bid won before the block.
         if peek.last_call_id is not None and not peek.blocked:

@@ -28,6 +28,8 @@ class PingRequest:
     attribution: dict[str, Any] = field(default_factory=dict)
     tags: dict[str, str] = field(default_factory=dict)
     call_id: str | None = None
+    # its publisher's rate-limit token is already taken (an RTB ping: by `static_number`)
+    limit_taken: bool = False
 
 
 @dataclass(frozen=True, slots=True)

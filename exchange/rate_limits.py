@@ -62,7 +62,9 @@ class RateLimiter:
             args=[now_ms, limit.rate_per_s, limit.burst, RATE_LIMITED_REPORT_EVERY_MS],
         )
         allowed, remaining, retry_ms, full_ms, reported, since = (int(v) for v in raw)
-        return Taken(allowed == 1, remaining, retry_ms, full_ms, reported, None if since < 0 else since)
+        return Taken(
+            allowed == 1, remaining, retry_ms, full_ms, reported, None if since < 0 else since
+        )
 
 
 def policy_header(limit: Limit) -> str:

@@ -26,6 +26,7 @@ from domain.call_state import (
 )
 from domain.caller_history import CallerHistory, caller_history_id
 from domain.campaign import Campaign
+from domain.clock import from_ms, to_ms
 from domain.commands import (
     CompleteCall,
     ConvertCall,
@@ -44,7 +45,6 @@ from domain.invariant import invariant, present
 from domain.ledger import hold_transfer
 from domain.limits import DURATION_S
 from domain.rate_limits import RateLimitReport, report_id
-from domain.clock import from_ms, to_ms
 from domain.reported_time import event_time
 from handlers.results import (
     AuctionOutcome,

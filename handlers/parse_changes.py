@@ -13,7 +13,6 @@ from domain import validate
 from domain.billing import PayoutRule
 from domain.caps import Caps
 from domain.commands import (
-    SetPingLimit,
     ArchiveTarget,
     CampaignChanges,
     ChangeBuyerProfile,
@@ -22,18 +21,19 @@ from domain.commands import (
     ChangeTarget,
     ReinstatePublisher,
     RenamePublisher,
+    SetPingLimit,
     SuspendPublisher,
     TargetChanges,
 )
 from domain.errors import InvalidFields, ValidationError
 from domain.ids import require_subject_id
 from domain.limits import (
-    PING_BURST,
-    PING_RATE_PER_S,
     BID_TTL_S,
     BUFFER_S,
     DUPLICATE_WINDOW_DAYS,
     MAX_ATTEMPTS,
+    PING_BURST,
+    PING_RATE_PER_S,
     PRIORITY,
     RTB_DEADLINE_MS,
     RTB_TIMEOUT_MS,
@@ -268,7 +268,9 @@ def change_publisher(
     return rename, status
 
 
-def _ping_limit_fields(f: _Fields, rate_per_s: object, burst: object) -> tuple[int | None, int | None]:
+def _ping_limit_fields(
+    f: _Fields, rate_per_s: object, burst: object
+) -> tuple[int | None, int | None]:
     return (
         f.parse(rate_per_s, lambda v: validate.integer(v, "ping_rate_per_s", PING_RATE_PER_S)),
         f.parse(burst, lambda v: validate.integer(v, "ping_burst", PING_BURST)),

@@ -30,7 +30,6 @@ from domain.money import format_cents
 from domain.numbers import NumberPool, TrackingNumber
 from domain.publisher import Publisher
 from domain.rate_limits import RateLimitReport
-from domain.rate_limits import RateLimitReport
 from domain.receipt import CommandReceipt
 from domain.saved_query import SavedQueries
 from domain.target import Target

@@ -122,6 +122,7 @@ async def _rtb(
             caller_number=rtb.number,
             geo=rtb.geo,
             attribution=attribution,
+            limit_taken=True,  # by `static_number`
         )
     )
     s.metrics.record_ping("rtb", result, started)

@@ -126,9 +126,7 @@ async def change_publisher(
     and posts are refused, 403 `suspended`) or reinstate it; set its ping limit
     (`ping_rate_per_s`, `ping_burst`: over it, 429 `rate-limited`), obeyed by its next ping."""
     given = body.model_dump(exclude_none=True)
-    rename, status = parse_changes.change_publisher(
-        publisher_id=publisher_id, **given, by=who.by
-    )
+    rename, status = parse_changes.change_publisher(publisher_id=publisher_id, **given, by=who.by)
     ping_limit = parse_changes.change_ping_limit(publisher_id=publisher_id, **given, by=who.by)
     return publisher_view(
         await s.configured(s.setup.change_publisher, publisher_id, rename, status, ping_limit)

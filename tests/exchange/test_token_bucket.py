@@ -16,7 +16,9 @@ SCRIPT = load_script("token_bucket")
 counter = itertools.count()
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(
     rate_per_s=st.integers(1, 50),
     burst=st.integers(1, 20),
