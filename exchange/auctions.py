@@ -34,7 +34,7 @@ from domain.call_state import (
 from domain.campaign import Distribution
 from domain.clock import Clock, to_ms
 from domain.commands import BidOutcome, RecordAuction
-from domain.errors import InsufficientFunds, NotFound, RateLimited, Suspended
+from domain.errors import InsufficientFunds, NotFound, Suspended
 from domain.ids import new_id
 from domain.invariant import present
 from domain.limits import PING_BURST, PING_RATE_PER_S
@@ -48,7 +48,7 @@ from exchange.eligibility import eligible_targets, no_buyer_reason
 from exchange.hotstate import HotState, Peek, ReserveStatus
 from exchange.market import CampaignRule, MarketSnapshot, TargetRule
 from exchange.ping import BidState, PingRequest, PingResult
-from exchange.rate_limits import Limit, RateLimiter, limit_header, policy_header
+from exchange.rate_limits import Limit, RateLimiter, refusal
 from exchange.reservations import released_on_error, reserve
 from handlers.calls import CallHandlers
 
@@ -219,12 +219,11 @@ class AuctionService:
                 limit.rate_per_s,
                 limit.burst,
             )
-        raise RateLimited(
+        raise refusal(
+            limit,
+            taken,
             f"publisher {publisher_id} sends more than {limit.rate_per_s} pings a second "
             f"(bursts of {limit.burst}): retry later",
-            policy=policy_header(limit),
-            state=limit_header(limit, taken),
-            retry_after_ms=taken.retry_after_ms,
         )
 
     async def _lookup(

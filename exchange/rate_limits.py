@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import redis.asyncio as aioredis
 
 from domain.clock import Clock, to_ms
+from domain.errors import RateLimited
 from domain.invariant import invariant
 from domain.limits import RATE_LIMITED_REPORT_EVERY_MS
 from exchange.hotstate import load_script
@@ -78,3 +79,13 @@ def limit_header(limit: Limit, taken: Taken) -> str:
     """`RateLimit`: what is left and the seconds until the bucket is full again."""
     reset_s = -(-taken.full_after_ms // 1000)
     return f'"{limit.policy}";r={taken.remaining};t={reset_s}'
+
+
+def refusal(limit: Limit, taken: Taken, message: str) -> RateLimited:
+    """The error a refused request raises: the API answers it with a 429 and the headers."""
+    return RateLimited(
+        message,
+        policy=policy_header(limit),
+        state=limit_header(limit, taken),
+        retry_after_ms=taken.retry_after_ms,
+    )

@@ -29,7 +29,12 @@ router = APIRouter(tags=["exchange (publishers)"])
 RTB_ANSWER: dict[int | str, dict[str, Any]] = {200: {"model": RtbAnswer}}
 
 
-@router.post("/v1/pings", response_model=PingOut, response_model_exclude_none=True)
+@router.post(
+    "/v1/pings",
+    response_model=PingOut,
+    response_model_exclude_none=True,
+    responses=problems(429),
+)
 async def ping(
     body: PingIn,
     request: Request,

@@ -6,13 +6,16 @@ the refusals reported to the publisher, at most once a second."""
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 
 from domain.clock import ManualClock
+from domain.limits import DNI_BURST, DNI_RATE_PER_S
 from ppcx.settings import Settings
 from tests.api.conftest import ADMIN_KEY, Market, auth, build_market, event_count
+from tests.api.test_dni_cors import _lease, _pool
 
 pytestmark = pytest.mark.e2e
 
@@ -120,3 +123,22 @@ def test_refused_pings_are_reported_to_their_publisher_once_a_second(
     assert client.get("/v1/rate-limit-reports", headers=auth(b_key)).json()["items"] == []
     everyone = client.get("/v1/rate-limit-reports", headers=auth(ADMIN_KEY)).json()["items"]
     assert len(everyone) == 2
+
+
+def test_the_dni_endpoint_is_limited_per_client_address(
+    client: TestClient, clock: ManualClock
+) -> None:
+    market = build_market(client)
+    pool_id = _pool(market)
+    statuses = [_lease(client, pool_id, "sess-0001").status_code for _ in range(DNI_BURST + 2)]
+    assert statuses == [200] * DNI_BURST + [429] * 2
+    refused = _lease(client, pool_id, "sess-0001")
+    assert refused.json()["type"] == "https://ppcx.dev/problems/rate-limited"
+    assert refused.headers["RateLimit-Policy"] == f'"dni";q={DNI_BURST};w=5'
+    # another address has its own bucket (the test client's transport names the address)
+    transport: Any = client._transport
+    own_address, transport.client = transport.client, ("192.0.2.7", 50_000)
+    assert _lease(client, pool_id, "sess-0002").status_code == 200
+    transport.client = own_address
+    clock.advance(timedelta(milliseconds=1_000 // DNI_RATE_PER_S))  # one token back
+    assert [_lease(client, pool_id, "sess-0001").status_code for _ in range(2)] == [200, 429]
