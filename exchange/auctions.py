@@ -37,7 +37,7 @@ from domain.commands import BidOutcome, RecordAuction
 from domain.errors import InsufficientFunds, NotFound, Suspended
 from domain.ids import new_id
 from domain.invariant import present
-from domain.limits import PING_BURST, PING_RATE_PER_S
+from domain.limits import PING_BURST, PING_RATE_PER_S, RTB_BURST, RTB_RATE_PER_S
 from domain.money import format_cents
 from eventstore.store import VersionConflict
 from exchange.auction import AUCTION_RULES_VERSION, Bid, rank
@@ -48,12 +48,13 @@ from exchange.eligibility import eligible_targets, no_buyer_reason
 from exchange.hotstate import HotState, Peek, ReserveStatus
 from exchange.market import CampaignRule, MarketSnapshot, TargetRule
 from exchange.ping import BidState, PingRequest, PingResult
-from exchange.rate_limits import Limit, RateLimiter, refusal
+from exchange.rate_limits import Limit, RateLimiter, hashed, refusal
 from exchange.reservations import released_on_error, reserve
 from handlers.calls import CallHandlers
 
 RESERVE_ATTEMPTS_MAX = 16
 PING_SCOPE = "pings"  # a publisher's pings and RTB pings: one bucket
+RTB_SCOPE = "rtb"  # the RTB requests sent to one buyer endpoint
 # The campaign's RTB deadline bounds the whole decision, from the ping's arrival: bids are
 # collected until this much before it, leaving time to rank and reserve.
 RTB_DECISION_RESERVE_MS = 5
@@ -75,6 +76,7 @@ class AuctionService:
         seeds: Callable[[], int],
         executor: ThreadPoolExecutor,
         limiter: RateLimiter | None = None,
+        rtb_limit: Limit | None = None,
     ) -> None:
         self.hot = hot
         self.calls = calls
@@ -85,6 +87,8 @@ class AuctionService:
         self.executor = executor
         self._campaign_markets: dict[str, str] = {}
         self.limiter = limiter  # None: no rate limits (a bare service in unit tests)
+        # one buyer endpoint's RTB requests
+        self.rtb_limit = rtb_limit or Limit(RTB_SCOPE, RTB_RATE_PER_S, RTB_BURST)
 
     # -- where a campaign lives --------------------------------------------------------------
     async def _snapshot_for(self, campaign_id: str) -> tuple[MarketSnapshot, CampaignRule]:
@@ -226,6 +230,18 @@ class AuctionService:
             f"(bursts of {limit.burst}): retry later",
         )
 
+    async def _endpoints_over_limit(self, realtime: list[TargetRule]) -> frozenset[str]:
+        """The targets whose RTB endpoint (its URL) has no token left: not asked."""
+        if self.limiter is None:
+            return frozenset()
+        limiter = self.limiter
+        urls = sorted({present(t.rtb_url, "a real-time target has a URL") for t in realtime})
+        taken = await asyncio.gather(
+            *(limiter.take(RTB_SCOPE, hashed(url), self.rtb_limit) for url in urls)
+        )
+        refused = {url for url, t in zip(urls, taken, strict=True) if not t.allowed}
+        return frozenset(t.target_id for t in realtime if t.rtb_url in refused)
+
     async def _lookup(
         self, campaign_id: str, publisher_id: str, caller_hash: str
     ) -> tuple[MarketSnapshot, CampaignRule, Peek]:
@@ -296,7 +312,12 @@ class AuctionService:
                 int(auction.campaign.rtb_deadline_ms - elapsed_ms - RTB_DECISION_RESERVE_MS),
             )
             answers = await collect_rtb_bids(
-                self.http, realtime, request, deadline_ms=window_ms, floor_cents=floor
+                self.http,
+                realtime,
+                request,
+                deadline_ms=window_ms,
+                floor_cents=floor,
+                over_limit=await self._endpoints_over_limit(realtime),
             )
             for answer in answers:
                 auction.add_rtb(answer)

@@ -16,14 +16,14 @@ from domain.clock import Clock, SystemClock
 from eventstore.application import PPCXApplication
 from eventstore.chain import chain_key
 from eventstore.writer import EventWriter
-from exchange.auctions import AuctionService
+from exchange.auctions import RTB_SCOPE, AuctionService
 from exchange.bidders import make_client
 from exchange.call_life import CallLife
 from exchange.caller_hash import CallerHasher
 from exchange.config_sync import ConfigSync
 from exchange.hotstate import HotState
 from exchange.keys import Keys
-from exchange.rate_limits import RateLimiter
+from exchange.rate_limits import Limit, RateLimiter
 from exchange.redis_clients import async_client, sync_client
 from exchange.sweeper import Sweeper
 from handlers.calls import CallHandlers
@@ -164,6 +164,7 @@ def build_exchange(
         seeds=seeds or (lambda: rng.getrandbits(63)),
         executor=executor,
         limiter=RateLimiter(redis_async, keys, domain.clock),
+        rtb_limit=Limit(RTB_SCOPE, settings.rtb_endpoint_rate_per_s, settings.rtb_endpoint_burst),
     )
     return ExchangeRuntime(
         auctions=auctions,

@@ -5,6 +5,7 @@ the refusals reported to the publisher, at most once a second."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
@@ -14,8 +15,19 @@ from fastapi.testclient import TestClient
 from domain.clock import ManualClock
 from domain.limits import DNI_BURST, DNI_RATE_PER_S
 from ppcx.settings import Settings
-from tests.api.conftest import ADMIN_KEY, Market, auth, build_market, event_count
+from ppcx.web import create_app
+from tests.api.conftest import (
+    ADMIN_KEY,
+    BASE_URL,
+    Market,
+    auth,
+    build_market,
+    event_count,
+    market_over_http,
+)
 from tests.api.test_dni_cors import _lease, _pool
+from tools.market import BuyerSpec, MarketSpec
+from tools.sim.rtb_server import Bidder, RtbServer
 
 pytestmark = pytest.mark.e2e
 
@@ -142,3 +154,60 @@ def test_the_dni_endpoint_is_limited_per_client_address(
     transport.client = own_address
     clock.advance(timedelta(milliseconds=1_000 // DNI_RATE_PER_S))  # one token back
     assert [_lease(client, pool_id, "sess-0001").status_code for _ in range(2)] == [200, 429]
+
+
+@pytest.fixture
+def rtb_limited(
+    api_settings: Settings, clock: ManualClock, redis_client: object
+) -> Iterator[TestClient]:
+    """The app with a buyer endpoint limited to 2 RTB requests at once, 1 a second."""
+    limited = api_settings.model_copy(
+        update={"rtb_endpoint_rate_per_s": 1, "rtb_endpoint_burst": 2}
+    )
+    with TestClient(
+        create_app(limited, clock=clock), base_url=BASE_URL, raise_server_exceptions=False
+    ) as client:
+        yield client
+
+
+def _rtb_market(client: TestClient, url: str) -> Market:
+    return market_over_http(
+        client,
+        MarketSpec(
+            publishers=[{"name": "RTB Leads"}],
+            campaign={
+                "name": "RTB only",
+                "vertical": "legal",
+                "publisher_payout": {"fixed": "10.00"},
+                "rtb_deadline_ms": 5_000,
+            },
+            buyers=[
+                BuyerSpec(
+                    {"name": "RTB buyer", "time_zone": "UTC", "credit_limit": "1000.00"},
+                    targets=[
+                        {"destination": "+13105550300", "rtb_url": url, "rtb_timeout_ms": 5_000}
+                    ],
+                )
+            ],
+        ),
+    )
+
+
+def test_an_rtb_endpoint_over_its_limit_is_not_called(
+    rtb_limited: TestClient, clock: ManualClock
+) -> None:
+    with RtbServer({"none": Bidder(bid=None)}) as server:
+        market = _rtb_market(rtb_limited, server.url("none"))
+        _, key = market.publisher
+        answers = [market.ping(key, f"+1310555{n:04d}").json() for n in range(4)]
+        assert len(server.requests) == 2  # the burst; the other two were never sent
+        assert {a["reason"] for a in answers} == {"no_bid"}
+        timeline = rtb_limited.get(
+            f"/v1/calls/{answers[3]['ping_id']}", headers=auth(ADMIN_KEY)
+        ).json()
+        rejected = [e for e in timeline["events"] if e["type"] == "BidRejected"]
+        assert [e["reason"] for e in rejected] == ["rate_limited"]
+        clock.advance(timedelta(seconds=1))  # one request a second
+        market.ping(key, "+13105559998")
+        market.ping(key, "+13105559999")
+        assert len(server.requests) == 3
