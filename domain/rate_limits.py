@@ -30,17 +30,17 @@ class RateLimitReport(PPCXAggregate):
         id: str,
         publisher_id: str,
         refused: int,
-        since: datetime | None,
+        since_at: datetime | None,
         rate_per_s: int,
         burst: int,
         reason: str,
         timestamp: datetime,
     ) -> None:
-        """`refused` pings of the publisher were refused after `since` (the previous report;
+        """`refused` pings of the publisher were refused after `since_at` (the previous report;
         None: the first) up to `timestamp`, under the limit `rate_per_s` / `burst`."""
         self.publisher_id = publisher_id
         self.refused = refused
-        self.since = since
+        self.since_at = since_at
         self.rate_per_s = rate_per_s
         self.burst = burst
         self.reason = reason

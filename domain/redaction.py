@@ -319,7 +319,7 @@ INTERNAL_EVENTS: tuple[type, ...] = (
 )
 # Events of no call that one publisher may see: those naming it in `publisher_id` (its pings
 # refused over its rate limit), each field shown to it.
-_REFUSED_FIELDS = ("publisher_id", "refused", "since", "rate_per_s", "burst", "reason")
+_REFUSED_FIELDS = ("publisher_id", "refused", "since_at", "rate_per_s", "burst", "reason")
 PUBLISHER_EVENTS: dict[type, EventRule] = {
     RateLimitReport.PingsRefused: EventRule(
         Concern.CALL, _to(PUBLISHER), {name: _to(PUBLISHER) for name in _REFUSED_FIELDS}

@@ -98,7 +98,7 @@ class CallHandlers:
                 id=report,
                 publisher_id=publisher_id,
                 refused=refused,
-                since=since,
+                since_at=since,
                 rate_per_s=rate_per_s,
                 burst=burst,
                 reason="rate_limited",

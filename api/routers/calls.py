@@ -222,7 +222,7 @@ async def rate_limit_reports(
     s: ApiServices = Depends(services),
 ) -> Page:
     """Pings refused over a rate limit, newest first: one report per publisher per second at
-    most, with how many were refused since the previous one (`refused`, `since`) and the
+    most, with how many were refused since the previous one (`refused`, `since_at`) and the
     limit then (`rate_per_s`, `burst`). A publisher sees its own; an admin every one."""
     shown = []
     for topic, state in await s.call(_refusal_reports, s):

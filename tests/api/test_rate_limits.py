@@ -129,8 +129,8 @@ def test_refused_pings_are_reported_to_their_publisher_once_a_second(
     assert [r["refused"] for r in seen] == [7, 1]  # newest first
     assert {r["publisher_id"] for r in seen} == {a_id}
     assert all(r["reason"] == "rate_limited" and r["burst"] == 1 for r in seen)
-    assert seen[1]["since"] is None
-    assert seen[0]["since"] is not None
+    assert seen[1]["since_at"] is None
+    assert seen[0]["since_at"] is not None
     # another publisher sees none of them; an admin sees them all
     assert client.get("/v1/rate-limit-reports", headers=auth(b_key)).json()["items"] == []
     everyone = client.get("/v1/rate-limit-reports", headers=auth(ADMIN_KEY)).json()["items"]
