@@ -26,7 +26,7 @@ from domain.money import format_cents
 from exchange.ping import PingRequest
 
 router = APIRouter(tags=["exchange (publishers)"])
-RTB_ANSWER: dict[int | str, dict[str, Any]] = {200: {"model": RtbAnswer}}
+RTB_ANSWER: dict[int | str, dict[str, Any]] = {200: {"model": RtbAnswer}, **problems(429)}
 
 
 @router.post(

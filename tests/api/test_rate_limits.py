@@ -13,7 +13,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from domain.clock import ManualClock
-from domain.limits import DNI_BURST, DNI_RATE_PER_S
+from domain.limits import DNI_BURST, DNI_RATE_PER_S, PING_BURST, PING_RATE_PER_S
 from ppcx.settings import Settings
 from ppcx.web import create_app
 from tests.api.conftest import (
@@ -81,12 +81,12 @@ def test_the_429_says_when_to_retry_and_the_policy(client: TestClient) -> None:
 def test_a_limit_changed_by_patch_is_obeyed_by_the_next_ping(client: TestClient) -> None:
     market = build_market(client)
     publisher_id, key = market.publisher
-    assert _statuses(market, key, 3) == [200] * 3  # the defaults: 50 a second, bursts of 100
+    assert _statuses(market, key, 3) == [200] * 3  # the defaults: generous
     shown = _limit(market, publisher_id, ping_burst=1)
-    assert (shown["ping_rate_per_s"], shown["ping_burst"]) == (50, 1)
+    assert (shown["ping_rate_per_s"], shown["ping_burst"]) == (PING_RATE_PER_S.default, 1)
     assert _statuses(market, key, 2) == [200, 429]  # the bucket holds one token now
     got = client.get(f"/v1/publishers/{publisher_id}", headers=auth(ADMIN_KEY)).json()
-    assert (got["ping_rate_per_s"], got["ping_burst"]) == (50, 1)
+    assert (got["ping_rate_per_s"], got["ping_burst"]) == (PING_RATE_PER_S.default, 1)
 
 
 @pytest.mark.parametrize(
@@ -110,7 +110,10 @@ def test_bad_limits_are_422_and_change_nothing(
     assert {e["field"] for e in answer.json()["errors"]} == bad
     assert event_count(api_settings) == before
     got = client.get(f"/v1/publishers/{publisher_id}", headers=auth(ADMIN_KEY)).json()
-    assert (got["ping_rate_per_s"], got["ping_burst"]) == (50, 100)
+    assert (got["ping_rate_per_s"], got["ping_burst"]) == (
+        PING_RATE_PER_S.default,
+        PING_BURST.default,
+    )
 
 
 def test_refused_pings_are_reported_to_their_publisher_once_a_second(
