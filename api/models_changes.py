@@ -112,6 +112,14 @@ class PublisherPatch(Body):
         default=None, description="true: its pings and posts are refused (403 `suspended`)"
     )
     reason: str | None = Field(default=None, max_length=limits.TEXT_LENGTH_MAX)
+    ping_rate_per_s: int | None = bounded(
+        limits.PING_RATE_PER_S,
+        default=None,
+        description="its pings and RTB pings a second, on average (token bucket refill)",
+    )
+    ping_burst: int | None = bounded(
+        limits.PING_BURST, default=None, description="pings it may send at once (bucket size)"
+    )
 
 
 # -- one object, as GET and PATCH answer it ------------------------------------------------------
@@ -180,4 +188,6 @@ class PublisherOut(BaseModel):
     name: str
     status: Literal["active", "suspended"]
     suspended: bool
+    ping_rate_per_s: int
+    ping_burst: int
     version: int

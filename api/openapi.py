@@ -50,6 +50,8 @@ WHAT = {
     413: "The body is too large.",
     415: "The body is not `application/json`.",
     422: "The request is invalid: `errors[]` names each field (dotted path) and why.",
+    429: "Over a rate limit: retry after `Retry-After` seconds (`RateLimit-Policy` and "
+    "`RateLimit` give the quota and what is left).",
     503: "A dependency is unavailable (Redis, the projections, telephony): retry "
     "(`Retry-After` when known).",
 }

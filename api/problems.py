@@ -23,6 +23,7 @@ from domain.errors import (
     InsufficientFunds,
     InvalidFields,
     NotFound,
+    RateLimited,
     Refused,
     Suspended,
     ValidationError,
@@ -65,6 +66,7 @@ PROBLEM_TYPES: Mapping[str, int] = {
     "payload-too-large": 413,
     "unsupported-media-type": 415,
     "validation": 422,
+    "rate-limited": 429,
     "internal-error": 500,
     "unavailable": 503,
     "concurrency-conflict": 503,
@@ -81,6 +83,7 @@ DEFAULT_KINDS: Mapping[int, str] = {
     413: "payload-too-large",
     415: "unsupported-media-type",
     422: "validation",
+    429: "rate-limited",
     500: "internal-error",
     503: "unavailable",
 }
@@ -150,6 +153,7 @@ DOMAIN_STATUSES: tuple[tuple[type[DomainError], int], ...] = (
     (Suspended, 403),
     (Expired, 410),
     (ConcurrencyConflict, 503),
+    (RateLimited, 429),
     (InsufficientFunds, 409),
     (Conflict, 409),
     (ValidationError, 422),
@@ -182,6 +186,16 @@ def allowed_methods(app: FastAPI, path: str) -> list[str]:
     return sorted(found)
 
 
+def rate_limit_headers(error: RateLimited) -> dict[str, str]:
+    """`Retry-After` (whole seconds, at least one) and draft-ietf-httpapi-ratelimit-headers'
+    `RateLimit-Policy` and `RateLimit`."""
+    return {
+        "Retry-After": str(max(1, -(-error.retry_after_ms // 1000))),
+        "RateLimit-Policy": error.policy,
+        "RateLimit": error.state,
+    }
+
+
 def install(app: FastAPI) -> None:
     @app.exception_handler(Problem)
     async def on_problem(request: Request, error: Problem) -> Response:
@@ -200,12 +214,17 @@ def install(app: FastAPI) -> None:
         errors = [{"field": error.field, "message": error.message}] if error.field else None
         if isinstance(error, InvalidFields):  # every bad field of one request
             errors = [{"field": e.field or "body", "message": e.message} for e in error.errors]
-        reason = {"reason": error.reason} if isinstance(error, Refused | Suspended) else None
+        reason = (
+            {"reason": error.reason}
+            if isinstance(error, Refused | Suspended | RateLimited)
+            else None
+        )
         return problem_response(
             status,
             error.message,
             kind=error.code,
             errors=errors,
+            headers=rate_limit_headers(error) if isinstance(error, RateLimited) else None,
             instance=request.url.path,
             extensions=reason,
         )

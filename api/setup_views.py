@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from domain import limits
 from domain.billing import PayoutRule
 from domain.buyer import Buyer
 from domain.campaign import Campaign
@@ -109,5 +110,7 @@ def publisher_view(p: Publisher) -> dict[str, Any]:
         "name": p.name,
         "status": "suspended" if p.suspended else "active",
         "suspended": p.suspended,
+        "ping_rate_per_s": p.ping_rate_per_s or limits.PING_RATE_PER_S.default,
+        "ping_burst": p.ping_burst or limits.PING_BURST.default,
         "version": p.version,
     }

@@ -52,6 +52,16 @@ class RenamePublisher:
 
 
 @dataclass(frozen=True)
+class SetPingLimit:
+    """A publisher's ping rate limit: the fields given (None: unchanged)."""
+
+    publisher_id: str
+    rate_per_s: int | None
+    burst: int | None
+    by: str
+
+
+@dataclass(frozen=True)
 class RegisterBuyer:
     name: str
     time_zone: str

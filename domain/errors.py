@@ -91,3 +91,17 @@ class ConcurrencyConflict(Conflict):
     """Optimistic-concurrency retries were exhausted on a hot aggregate."""
 
     code = "concurrency-conflict"
+
+
+class RateLimited(DomainError):
+    """Too many requests of one owner (a publisher's pings, a client's DNI requests): refused
+    until its token bucket refills (429, with `Retry-After` and the RateLimit headers)."""
+
+    code = "rate-limited"
+
+    def __init__(self, message: str, *, policy: str, state: str, retry_after_ms: int) -> None:
+        super().__init__(message)
+        self.reason = "rate_limited"
+        self.policy = policy  # the `RateLimit-Policy` header's value
+        self.state = state  # the `RateLimit` header's value
+        self.retry_after_ms = retry_after_ms

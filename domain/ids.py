@@ -27,6 +27,7 @@ PREFIXES = frozenset(
         "usr",
         "whk",
         "sqr",
+        "rlr",
     }
 )
 # matched against the whole string (`re.match` with `$` would let a trailing newline through)

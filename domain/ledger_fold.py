@@ -17,6 +17,7 @@ from domain.catalog import Reads, topic_of
 from domain.ledger import Ledger, Transfer
 from domain.numbers import NumberPool, TrackingNumber
 from domain.publisher import Publisher
+from domain.rate_limits import RateLimitReport
 from domain.receipt import CommandReceipt
 from domain.saved_query import SavedQueries
 from domain.target import Target
@@ -71,6 +72,7 @@ OUTSIDE_THE_LEDGER: tuple[type, ...] = (
     CallerHistory,
     Campaign,
     CommandReceipt,
+    RateLimitReport,
     NumberPool,
     Publisher,
     Target,

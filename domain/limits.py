@@ -128,3 +128,18 @@ GROUP_BY_LENGTH_MAX = 200  # a report's comma-separated dimensions
 WEBHOOK_RETRY_BASE_S = 5
 WEBHOOK_RETRY_CAP_S = 3_600
 WEBHOOK_ATTEMPTS_MAX = 100
+
+# -- rate limits (token buckets: `rate_per_s` tokens a second, at most `burst` saved) --------
+# a publisher's pings and RTB pings together, settable per publisher. Generous by default:
+# above what one publisher reaches in BENCHMARKS.md (one publisher, ~760 pings/s a host), so
+# only a publisher given a limit of its own, or a runaway one, is refused
+PING_RATE_PER_S = Range(1, 100_000, default=5_000)
+PING_BURST = Range(1, 1_000_000, default=10_000)
+# the public DNI endpoint, per client address (hashed); a page asks once per visit
+DNI_RATE_PER_S = 20
+DNI_BURST = 100
+# outbound RTB requests, per buyer endpoint (its URL, hashed): over it the request is not sent
+RTB_RATE_PER_S = 10_000
+RTB_BURST = 20_000
+# a refused ping is recorded at most this often per publisher, with the count refused since
+RATE_LIMITED_REPORT_EVERY_MS = 1_000

@@ -16,10 +16,14 @@ class Publisher(PPCXAggregate):
         Renamed: type[PPCXAggregate.Event]
         Suspended: type[PPCXAggregate.Event]
         Reinstated: type[PPCXAggregate.Event]
+        PingLimitSet: type[PPCXAggregate.Event]
 
     # newer than the first stored logs: a class-level default, so a publisher loaded from an
     # older snapshot has it too (and its state equals its events' fold)
     suspended = False
+    # its pings' token bucket (None: `domain.limits.PING_RATE_PER_S` / `PING_BURST` defaults)
+    ping_rate_per_s: int | None = None
+    ping_burst: int | None = None
 
     @event("Registered")
     def __init__(self, id: str, name: str, by: str, timestamp: datetime) -> None:
@@ -38,3 +42,11 @@ class Publisher(PPCXAggregate):
     @event("Reinstated")
     def reinstate(self, by: str, timestamp: datetime) -> None:
         self.suspended = False
+
+    @event("PingLimitSet")
+    def set_ping_limit(
+        self, rate_per_s: int | None, burst: int | None, by: str, timestamp: datetime
+    ) -> None:
+        """Its pings and RTB pings together: `rate_per_s` a second, bursts of `burst`."""
+        self.ping_rate_per_s = rate_per_s
+        self.ping_burst = burst

@@ -36,6 +36,7 @@ from domain.catalog import ENVELOPE_FIELDS, Reads, topic_of
 from domain.invariant import invariant
 from domain.numbers import NumberPool, TrackingNumber
 from domain.publisher import Publisher
+from domain.rate_limits import RateLimitReport
 from domain.receipt import CommandReceipt
 from domain.saved_query import SavedQueries
 from domain.target import Target
@@ -312,6 +313,7 @@ INTERNAL_EVENTS: tuple[type, ...] = (
     Publisher.Renamed,
     Publisher.Suspended,
     Publisher.Reinstated,
+    Publisher.PingLimitSet,
     Target.Created,
     Target.StandingBidSet,
     Target.Paused,
@@ -360,10 +362,24 @@ def redact_owned(
     return {k: v for k, v in state.items() if k in ENVELOPE_FIELDS or k in shown}
 
 
+# Events of no call that one publisher may see: those naming it in `publisher_id` (its pings
+# refused over its rate limit), each field shown to it.
+_REFUSED_FIELDS = ("publisher_id", "refused", "since_at", "rate_per_s", "burst", "reason")
+PUBLISHER_EVENTS: dict[type, EventRule] = {
+    RateLimitReport.PingsRefused: EventRule(
+        Concern.CALL, _to(PUBLISHER), {name: _to(PUBLISHER) for name in _REFUSED_FIELDS}
+    ),
+}
 # The table as a reader of the log: every event has a rule, of its own or internal only.
-READS = Reads("domain.redaction", handles=(*CALL_EVENTS, *INTERNAL_EVENTS), ignores=())
+READS = Reads(
+    "domain.redaction",
+    handles=(*CALL_EVENTS, *PUBLISHER_EVENTS, *INTERNAL_EVENTS),
+    ignores=(),
+)
 
-EVENT_RULES: dict[str, EventRule] = {topic_of(cls): rule for cls, rule in CALL_EVENTS.items()}
+EVENT_RULES: dict[str, EventRule] = {
+    topic_of(cls): rule for cls, rule in (CALL_EVENTS | PUBLISHER_EVENTS).items()
+}
 INTERNAL_TOPICS = frozenset(topic_of(cls) for cls in INTERNAL_EVENTS)
 _DECIDED = topic_of(Call.AuctionDecided)
 _ROUTED = topic_of(Call.CallRouted)
@@ -457,6 +473,16 @@ def redact_event(audience: Audience, topic: str, state: Mapping[str, Any]) -> di
         for name, value in state.items()
         if name in ENVELOPE_FIELDS or audience in rule.fields.get(name, ONLY_INTERNAL)
     }
+
+
+def publisher_event(viewer: Viewer, topic: str, state: Mapping[str, Any]) -> dict[str, Any] | None:
+    """An event of `PUBLISHER_EVENTS` as the viewer may see it: internal audiences all of it,
+    the publisher it names its fields, anyone else nothing."""
+    if viewer.role in INTERNAL_ROLES:
+        return dict(state)
+    if viewer.role != Role.PUBLISHER or viewer.owner_id != state.get("publisher_id"):
+        return None
+    return redact_event(Audience.PUBLISHER, topic, state)
 
 
 def call_timeline(

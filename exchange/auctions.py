@@ -37,6 +37,7 @@ from domain.commands import BidOutcome, RecordAuction
 from domain.errors import InsufficientFunds, NotFound, Suspended
 from domain.ids import new_id
 from domain.invariant import present
+from domain.limits import PING_BURST, PING_RATE_PER_S, RTB_BURST, RTB_RATE_PER_S
 from domain.money import format_cents
 from eventstore.store import VersionConflict
 from exchange.auction import AUCTION_RULES_VERSION, Bid, rank
@@ -47,10 +48,13 @@ from exchange.eligibility import eligible_targets, no_buyer_reason
 from exchange.hotstate import HotState, Peek, ReserveStatus
 from exchange.market import CampaignRule, MarketSnapshot, TargetRule
 from exchange.ping import BidState, PingRequest, PingResult
+from exchange.rate_limits import Limit, RateLimiter, hashed, refusal
 from exchange.reservations import released_on_error, reserve
 from handlers.calls import CallHandlers
 
 RESERVE_ATTEMPTS_MAX = 16
+PING_SCOPE = "pings"  # a publisher's pings and RTB pings: one bucket
+RTB_SCOPE = "rtb"  # the RTB requests sent to one buyer endpoint
 # The campaign's RTB deadline bounds the whole decision, from the ping's arrival: bids are
 # collected until this much before it, leaving time to rank and reserve.
 RTB_DECISION_RESERVE_MS = 5
@@ -71,6 +75,8 @@ class AuctionService:
         http: httpx.AsyncClient,
         seeds: Callable[[], int],
         executor: ThreadPoolExecutor,
+        limiter: RateLimiter | None = None,
+        rtb_limit: Limit | None = None,
     ) -> None:
         self.hot = hot
         self.calls = calls
@@ -80,6 +86,9 @@ class AuctionService:
         self.seeds = seeds
         self.executor = executor
         self._campaign_markets: dict[str, str] = {}
+        self.limiter = limiter  # None: no rate limits (a bare service in unit tests)
+        # one buyer endpoint's RTB requests
+        self.rtb_limit = rtb_limit or Limit(RTB_SCOPE, RTB_RATE_PER_S, RTB_BURST)
 
     # -- where a campaign lives --------------------------------------------------------------
     async def _snapshot_for(self, campaign_id: str) -> tuple[MarketSnapshot, CampaignRule]:
@@ -101,11 +110,12 @@ class AuctionService:
         """A static tracking number of the campaign for the publisher (the first in order),
         from the market's configuration: a call transferred to it comes back through PPCX's
         telephony and finds its bid. None when there is none; NotFound for a campaign the
-        publisher may not send to."""
+        publisher may not send to. It takes the RTB ping's rate-limit token (`RateLimited`)."""
         snapshot, campaign = await self._snapshot_for(campaign_id)
         if publisher_id not in campaign.allowed_publishers:
             raise NotFound(f"campaign_id {campaign_id!r} does not exist", field="campaign_id")
         _refuse_suspended(snapshot, publisher_id)
+        await self._refuse_over_limit(snapshot, publisher_id)
         numbers = snapshot.static_numbers.get((campaign_id, publisher_id))
         return numbers[0] if numbers else None
 
@@ -126,6 +136,8 @@ class AuctionService:
                 f"campaign_id {request.campaign_id!r} does not exist", field="campaign_id"
             )
         _refuse_suspended(snapshot, request.publisher_id)
+        if not request.limit_taken:
+            await self._refuse_over_limit(snapshot, request.publisher_id)
         market = snapshot.market
         # A blocked caller gets nothing, not even a bid won before the block.
         if peek.last_call_id is not None and not peek.blocked:
@@ -191,6 +203,45 @@ class AuctionService:
             ),
         )
         return await self._record(auction, None, reason=reason, started=started)
+
+    async def _refuse_over_limit(self, snapshot: MarketSnapshot, publisher_id: str) -> None:
+        """One token of the publisher's ping bucket, or `RateLimited` (its pings and RTB
+        pings share it); a refusal is reported to the log at most once a second, with the
+        count refused since the last report."""
+        if self.limiter is None:
+            return
+        limit = ping_limit(snapshot, publisher_id)
+        taken = await self.limiter.take(PING_SCOPE, publisher_id, limit)
+        if taken.allowed:
+            return
+        if taken.reported:
+            await in_thread(
+                self.executor,
+                self.calls.record_pings_refused,
+                publisher_id,
+                taken.reported,
+                taken.since_ms,
+                limit.rate_per_s,
+                limit.burst,
+            )
+        raise refusal(
+            limit,
+            taken,
+            f"publisher {publisher_id} sends more than {limit.rate_per_s} pings a second "
+            f"(bursts of {limit.burst}): retry later",
+        )
+
+    async def _endpoints_over_limit(self, realtime: list[TargetRule]) -> frozenset[str]:
+        """The targets whose RTB endpoint (its URL) has no token left: not asked."""
+        if self.limiter is None:
+            return frozenset()
+        limiter = self.limiter
+        urls = sorted({present(t.rtb_url, "a real-time target has a URL") for t in realtime})
+        taken = await asyncio.gather(
+            *(limiter.take(RTB_SCOPE, hashed(url), self.rtb_limit) for url in urls)
+        )
+        refused = {url for url, t in zip(urls, taken, strict=True) if not t.allowed}
+        return frozenset(t.target_id for t in realtime if t.rtb_url in refused)
 
     async def _lookup(
         self, campaign_id: str, publisher_id: str, caller_hash: str
@@ -262,7 +313,12 @@ class AuctionService:
                 int(auction.campaign.rtb_deadline_ms - elapsed_ms - RTB_DECISION_RESERVE_MS),
             )
             answers = await collect_rtb_bids(
-                self.http, realtime, request, deadline_ms=window_ms, floor_cents=floor
+                self.http,
+                realtime,
+                request,
+                deadline_ms=window_ms,
+                floor_cents=floor,
+                over_limit=await self._endpoints_over_limit(realtime),
             )
             for answer in answers:
                 auction.add_rtb(answer)
@@ -409,6 +465,16 @@ class AuctionService:
             decision_ms=decision_ms,
             bids_timed_out=timed_out,
         )
+
+
+def ping_limit(snapshot: MarketSnapshot, publisher_id: str) -> Limit:
+    """The publisher's ping limit: its own, or the defaults."""
+    rate_per_s, burst = snapshot.ping_limits.get(publisher_id, (None, None))
+    return Limit(
+        PING_SCOPE,
+        rate_per_s or present(PING_RATE_PER_S.default, "a default ping rate"),
+        burst or present(PING_BURST.default, "a default ping burst"),
+    )
 
 
 def _refuse_suspended(snapshot: MarketSnapshot, publisher_id: str) -> None:

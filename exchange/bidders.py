@@ -28,6 +28,7 @@ from exchange.market import TargetRule
 RESPONSE_BYTES_MAX = 16 * 1024
 _unwinding: set[asyncio.Task[RtbAnswer]] = set()  # cancelled requests, referenced until done
 EXPIRES_IN_S_MAX = 3600
+RATE_LIMITED = "rate_limited"  # the reason of a bid not asked: its endpoint is over its limit
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,6 +164,20 @@ async def _ask(
     return _parse(target, payload, latency(), floor_cents)
 
 
+async def _not_asked(target: TargetRule) -> RtbAnswer:
+    return RtbAnswer(
+        BidOutcome(
+            target.target_id,
+            target.buyer_id,
+            BidOutcomeKind.REJECTED,
+            reason=RATE_LIMITED,
+            source=BidSource.RTB,
+            priority=target.priority,
+            weight=target.weight,
+        )
+    )
+
+
 async def collect_rtb_bids(
     client: httpx.AsyncClient,
     targets: Sequence[TargetRule],
@@ -170,14 +185,24 @@ async def collect_rtb_bids(
     *,
     deadline_ms: int,
     floor_cents: int,
+    over_limit: frozenset[str] = frozenset(),
 ) -> list[RtbAnswer]:
-    """Ask every RTB target at once; return one answer per target by the deadline."""
+    """Ask every RTB target at once; return one answer per target by the deadline. A target
+    in `over_limit` (its endpoint is over its rate limit) is not asked: its answer is a
+    rejection, `rate_limited`."""
     if not targets:
         return []
     invariant("caller_number" not in request, "never send the caller's number")
     invariant("number" not in request.get("caller", {}), "never send the caller's number")
     body = orjson.dumps(request)
-    tasks = [asyncio.create_task(_ask(client, t, body, deadline_ms, floor_cents)) for t in targets]
+    tasks = [
+        asyncio.create_task(
+            _not_asked(t)
+            if t.target_id in over_limit
+            else _ask(client, t, body, deadline_ms, floor_cents)
+        )
+        for t in targets
+    ]
     done, pending = await asyncio.wait(tasks, timeout=deadline_ms / 1000)
     for task in pending:  # their outcome is "timed out"; let them unwind off the hot path
         task.cancel()

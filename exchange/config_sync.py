@@ -27,6 +27,7 @@ from domain.catalog import Reads, topic_of
 from domain.clock import to_ms
 from domain.numbers import NumberPool, TrackingNumber
 from domain.publisher import Publisher
+from domain.rate_limits import RateLimitReport
 from domain.receipt import CommandReceipt
 from domain.saved_query import SavedQueries
 from domain.target import Target
@@ -77,6 +78,7 @@ READS = Reads(
         ApiKey,
         Call,
         CommandReceipt,
+        RateLimitReport,
         NumberPool,  # DNI pools are read from the store
     ),
 )

@@ -43,6 +43,9 @@ its reads, its reservation script, its ping state — lives in one hash slot.
     <p>:login:fail:<hash>          string failed portal sign-ins (TTL: the window)
     <p>:dni:leases:{s:<session>}  hash  pool id → number the session leased (TTL: its
                                         longest lease), for pings naming only the session
+    <p>:{rl:<scope>:<owner>}      hash  one token bucket (`token_bucket.lua`): a publisher's
+                                        pings, a DNI client's hashed address, an RTB
+                                        endpoint's hashed URL (TTL: until it is full again)
 
 On a Redis Cluster (`PPCX_REDIS_CLUSTER`) every script names keys of one hash tag — a market
 `{m:M}`, a DNI pool `{pool:P}`, a DNI session `{s:S}` — or a single key (the follower's
@@ -162,6 +165,10 @@ class Keys:
 
     def dni_session_leases(self, session: str) -> str:
         return f"{self.prefix}:dni:leases:{{s:{session}}}"
+
+    def rate_bucket(self, scope: str, owner: str) -> str:
+        """One token bucket, its own hash tag (one key: a cluster's any slot)."""
+        return f"{self.prefix}:{{rl:{scope}:{owner}}}"
 
 
 def delete_matching(client: redis.Redis, pattern: str, batch: int = 1000) -> int:

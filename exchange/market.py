@@ -135,8 +135,17 @@ def number_json(n: TrackingNumber) -> bytes:
 
 
 def publisher_json(p: Publisher) -> bytes:
-    """What a ping needs of a publisher: whether it is suspended (written to every market)."""
-    return orjson.dumps({"version": p.version, "id": p.id, "suspended": p.suspended})
+    """What a ping needs of a publisher: whether it is suspended, its ping limit (null: the
+    defaults) — written to every market."""
+    return orjson.dumps(
+        {
+            "version": p.version,
+            "id": p.id,
+            "suspended": p.suspended,
+            "ping_rate_per_s": p.ping_rate_per_s,
+            "ping_burst": p.ping_burst,
+        }
+    )
 
 
 def buyer_json(b: Buyer) -> bytes:
@@ -231,6 +240,8 @@ class MarketSnapshot:
     counted: dict[str, list[TargetRule]] = field(default_factory=dict)  # hour/day/month/budget
     concurrent: dict[str, list[TargetRule]] = field(default_factory=dict)  # concurrency caps
     suspended_publishers: set[str] = field(default_factory=set)  # their pings are refused
+    # (rate a second, burst) of publishers with a limit of their own (others: the defaults)
+    ping_limits: dict[str, tuple[int | None, int | None]] = field(default_factory=dict)
 
     @classmethod
     def parse(cls, market: str, raw: Mapping[bytes, bytes]) -> MarketSnapshot:
@@ -263,8 +274,12 @@ class MarketSnapshot:
 
     def _add_other(self, kind: bytes, data: dict[str, Any]) -> None:
         """A tracking number or a publisher's status (anything else is not the auction's)."""
-        if kind == b"publisher" and data["suspended"]:
-            self.suspended_publishers.add(data["id"])
+        if kind == b"publisher":
+            if data["suspended"]:
+                self.suspended_publishers.add(data["id"])
+            limit = (data.get("ping_rate_per_s"), data.get("ping_burst"))
+            if limit != (None, None):
+                self.ping_limits[data["id"]] = limit
         elif kind == b"number" and data["pool_id"] is None:
             owner = (data["campaign_id"], data["publisher_id"])
             self.static_numbers.setdefault(owner, []).append(data["number"])

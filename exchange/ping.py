@@ -30,6 +30,8 @@ class PingRequest:
     tags: dict[str, str] = field(default_factory=dict)
     call_id: str | None = None
     consent: Consent | None = None  # the caller's consent references, as the publisher sent
+    # its publisher's rate-limit token is already taken (an RTB ping: by `static_number`)
+    limit_taken: bool = False
 
 
 @dataclass(frozen=True, slots=True)

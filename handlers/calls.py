@@ -28,6 +28,7 @@ from domain.call_state import (
 )
 from domain.caller_history import CallerHistory, caller_history_id
 from domain.campaign import Campaign
+from domain.clock import from_ms, to_ms
 from domain.commands import (
     CompleteCall,
     ConvertCall,
@@ -46,6 +47,7 @@ from domain.invariant import invariant, present
 from domain.ledger import hold_transfer
 from domain.limits import DURATION_S
 from domain.quality import AUTO_PAUSE_RULES_VERSION, tripped
+from domain.rate_limits import RateLimitReport, report_id
 from domain.reported_time import event_time
 from domain.target import Target
 from handlers.results import (
@@ -84,6 +86,32 @@ class CallHandlers:
     def __init__(self, ctx: HandlerContext) -> None:
         self.ctx = ctx
         self.app = ctx.app
+
+    def record_pings_refused(
+        self, publisher_id: str, refused: int, since_ms: int | None, rate_per_s: int, burst: int
+    ) -> str:
+        """A report of the publisher's pings refused over its rate limit (at most one per
+        publisher per report interval, decided by the token bucket) → its id."""
+
+        def change() -> tuple[list[PPCXAggregate], str]:
+            at = self.ctx.now()
+            report = report_id(publisher_id, to_ms(at))
+            if self.app.exists(report):
+                return [], report
+            since = None if since_ms is None else from_ms(since_ms)
+            created = RateLimitReport(
+                id=report,
+                publisher_id=publisher_id,
+                refused=refused,
+                since_at=since,
+                rate_per_s=rate_per_s,
+                burst=burst,
+                reason="rate_limited",
+                timestamp=at,
+            )
+            return [created], report
+
+        return self.ctx.run(change)
 
     def load_call(self, call_id: str, publisher_id: str | None = None) -> Call:
         """The call; NotFound when it is missing or belongs to another publisher."""

@@ -21,6 +21,7 @@ from domain.commands import (
     ChangeTarget,
     ReinstatePublisher,
     RenamePublisher,
+    SetPingLimit,
     SuspendPublisher,
     TargetChanges,
 )
@@ -31,6 +32,8 @@ from domain.limits import (
     BUFFER_S,
     DUPLICATE_WINDOW_DAYS,
     MAX_ATTEMPTS,
+    PING_BURST,
+    PING_RATE_PER_S,
     PRIORITY,
     RTB_DEADLINE_MS,
     RTB_TIMEOUT_MS,
@@ -247,10 +250,14 @@ def change_publisher(
     name: object = None,
     suspended: object = None,
     reason: object = None,
+    ping_rate_per_s: object = None,
+    ping_burst: object = None,
 ) -> tuple[RenamePublisher | None, PublisherStatusChange | None]:
     """A rename and a suspension (`suspended: true`, with an optional `reason`) or a
-    reinstatement (`suspended: false`), each when given."""
+    reinstatement (`suspended: false`), each when given (the ping limit's fields are checked
+    with the others; `change_ping_limit` makes their command)."""
     f = _Fields()
+    _ping_limit_fields(f, ping_rate_per_s, ping_burst)
     checked_name = f.parse(name, validate.name)
     checked_reason = f.parse(reason, lambda v: validate.text(v, "reason"))
     if suspended is not None and not isinstance(suspended, bool):
@@ -266,3 +273,31 @@ def change_publisher(
     elif suspended is False:
         status = ReinstatePublisher(subject, by)
     return rename, status
+
+
+def _ping_limit_fields(
+    f: _Fields, rate_per_s: object, burst: object
+) -> tuple[int | None, int | None]:
+    return (
+        f.parse(rate_per_s, lambda v: validate.integer(v, "ping_rate_per_s", PING_RATE_PER_S)),
+        f.parse(burst, lambda v: validate.integer(v, "ping_burst", PING_BURST)),
+    )
+
+
+def change_ping_limit(
+    *,
+    publisher_id: object,
+    by: str,
+    ping_rate_per_s: object = None,
+    ping_burst: object = None,
+    **_other_fields: object,
+) -> SetPingLimit | None:
+    """A publisher's new ping limit (its pings and RTB pings a second, and its burst), when
+    either is given."""
+    f = _Fields()
+    rate_per_s, burst = _ping_limit_fields(f, ping_rate_per_s, ping_burst)
+    f.check()
+    if rate_per_s is None and burst is None:
+        return None
+    subject = require_subject_id(publisher_id, "pub", "publisher_id")
+    return SetPingLimit(subject, rate_per_s, burst, by)

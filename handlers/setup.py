@@ -34,6 +34,7 @@ from domain.commands import (
     ResumeTarget,
     RevokeApiKey,
     SetApiKeyExpiry,
+    SetPingLimit,
     SetStandingBid,
     SuspendPublisher,
     UnblockCaller,
@@ -91,9 +92,10 @@ class SetupHandlers:
         publisher_id: str,
         rename: RenamePublisher | None,
         status: SuspendPublisher | ReinstatePublisher | None,
+        ping_limit: SetPingLimit | None = None,
     ) -> Publisher:
-        """Rename, suspend or reinstate a publisher in one save (each only when it changes
-        something) → the publisher after."""
+        """Rename, suspend or reinstate a publisher, set its ping limit, in one save (each
+        only when it changes something) → the publisher after."""
 
         def change() -> tuple[list[PPCXAggregate], Publisher]:
             publisher = self.app.load(Publisher, publisher_id, "publisher_id")
@@ -104,6 +106,11 @@ class SetupHandlers:
                 publisher.suspend(reason=status.reason, by=status.by, timestamp=at)
             elif isinstance(status, ReinstatePublisher) and publisher.suspended:
                 publisher.reinstate(by=status.by, timestamp=at)
+            if ping_limit is not None:
+                rate_per_s = ping_limit.rate_per_s or publisher.ping_rate_per_s
+                burst = ping_limit.burst or publisher.ping_burst
+                if (rate_per_s, burst) != (publisher.ping_rate_per_s, publisher.ping_burst):
+                    publisher.set_ping_limit(rate_per_s, burst, by=ping_limit.by, timestamp=at)
             return ([publisher] if publisher.pending_events else []), publisher
 
         return self.ctx.run(change, hot=(publisher_id,))

@@ -16,7 +16,7 @@ from domain.clock import Clock, SystemClock
 from eventstore.application import PPCXApplication
 from eventstore.chain import chain_key
 from eventstore.writer import EventWriter
-from exchange.auctions import AuctionService
+from exchange.auctions import RTB_SCOPE, AuctionService
 from exchange.bidders import make_client
 from exchange.call_life import CallLife
 from exchange.caller_hash import CallerHasher
@@ -24,6 +24,7 @@ from exchange.config_sync import ConfigSync
 from exchange.hotstate import HotState
 from exchange.key_hygiene import KeyHygiene
 from exchange.keys import Keys
+from exchange.rate_limits import Limit, RateLimiter
 from exchange.redis_clients import async_client, sync_client
 from exchange.sweeper import Sweeper
 from handlers.calls import CallHandlers
@@ -164,6 +165,8 @@ def build_exchange(
         http=http,
         seeds=seeds or (lambda: rng.getrandbits(63)),
         executor=executor,
+        limiter=RateLimiter(redis_async, keys, domain.clock),
+        rtb_limit=Limit(RTB_SCOPE, settings.rtb_endpoint_rate_per_s, settings.rtb_endpoint_burst),
     )
     return ExchangeRuntime(
         auctions=auctions,

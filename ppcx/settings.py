@@ -15,6 +15,7 @@ from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from domain import limits
+from domain.limits import RTB_BURST, RTB_RATE_PER_S
 
 PersistenceModule = Literal["eventsourcing.sqlite", "eventsourcing.postgres", "eventsourcing.popo"]
 
@@ -49,6 +50,20 @@ class Settings(BaseSettings):
         description="[PPCX_REDIS_CLUSTER] true: REDIS_URL names a node of a Redis Cluster and "
         "PPCX speaks the cluster protocol (the other nodes are discovered from it); every "
         "market's keys share one hash slot",
+    )
+    rtb_endpoint_rate_per_s: int = Field(
+        default=RTB_RATE_PER_S,
+        ge=1,
+        le=1_000_000,
+        description="[PPCX_RTB_ENDPOINT_RATE_PER_S] RTB requests a second sent to one buyer "
+        "endpoint (its URL), on average; over it a request is not sent (its bid: rejected, "
+        "`rate_limited`)",
+    )
+    rtb_endpoint_burst: int = Field(
+        default=RTB_BURST,
+        ge=1,
+        le=1_000_000,
+        description="[PPCX_RTB_ENDPOINT_BURST] RTB requests one endpoint may get at once",
     )
     redis_replica_ack_ms: int = Field(
         default=100,

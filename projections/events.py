@@ -14,6 +14,7 @@ from domain.campaign import Campaign
 from domain.catalog import Reads
 from domain.numbers import NumberPool, TrackingNumber
 from domain.publisher import Publisher
+from domain.rate_limits import RateLimitReport
 from domain.receipt import CommandReceipt
 from domain.saved_query import SavedQueries
 from domain.target import Target
@@ -46,5 +47,6 @@ READS = Reads(
         User,  # portal users: no table yet (the admins' page of portal part 2)
         SavedQueries,  # an analyst's saved SQL: the portal's, no table
         CommandReceipt,
+        RateLimitReport,
     ),
 )

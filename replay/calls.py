@@ -40,6 +40,7 @@ from domain.invariant import InvariantViolation
 from domain.numbers import NumberPool, TrackingNumber
 from domain.publisher import Publisher
 from domain.quality import AUTO_PAUSE_RULES_VERSION, Unanswered, kept, rules_of, tripped
+from domain.rate_limits import RateLimitReport
 from domain.receipt import CommandReceipt
 from domain.saved_query import SavedQueries
 from domain.target import Target
@@ -89,6 +90,7 @@ READS = Reads(
         Buyer,  # the books' half
         CallerHistory,  # duplicates come from this half's own index of billed callers
         CommandReceipt,
+        RateLimitReport,
         NumberPool,
         Publisher,
         TrackingNumber,

@@ -47,6 +47,7 @@ from domain.catalog import Reads, name_of
 from domain.clock import to_ms
 from domain.numbers import NumberPool, TrackingNumber
 from domain.publisher import Publisher
+from domain.rate_limits import RateLimitReport
 from domain.receipt import CommandReceipt
 from domain.saved_query import SavedQueries
 from domain.schedule import LocalPeriods, local_periods
@@ -176,10 +177,12 @@ READS = Reads(
         Call.DisputeResolved,
         ApiKey,
         CommandReceipt,
+        RateLimitReport,
         NumberPool,  # DNI leases are not rebuilt
         Publisher.Renamed,
         Publisher.Suspended,
         Publisher.Reinstated,
+        Publisher.PingLimitSet,  # written from the aggregate, as its suspension
     ),
 )
 

@@ -34,6 +34,7 @@ from domain.invariant import invariant
 from domain.money import format_cents
 from domain.numbers import NumberPool, TrackingNumber
 from domain.publisher import Publisher
+from domain.rate_limits import RateLimitReport
 from domain.receipt import CommandReceipt
 from domain.redaction import (
     CallContext,
@@ -75,6 +76,7 @@ READS = Reads(
         CallerHistory,
         Campaign,
         CommandReceipt,
+        RateLimitReport,
         NumberPool,
         Publisher,
         Target.StandingBidSet,

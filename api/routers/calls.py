@@ -23,12 +23,13 @@ from domain.buyer import Buyer
 from domain.call import Call
 from domain.caller_history import CallerHistory
 from domain.campaign import Campaign
-from domain.catalog import Reads
+from domain.catalog import Reads, topic_of
 from domain.errors import NotFound
 from domain.limits import ID_LENGTH_MAX
 from domain.money import format_cents
 from domain.numbers import NumberPool, TrackingNumber
 from domain.publisher import Publisher
+from domain.rate_limits import RateLimitReport
 from domain.receipt import CommandReceipt
 from domain.saved_query import SavedQueries
 from domain.target import Target
@@ -37,6 +38,8 @@ from domain.webhook import Webhook
 from projections.readers import NoProjections
 
 router = APIRouter(tags=["reading"])
+REFUSED_TOPIC = topic_of(RateLimitReport.PingsRefused)
+RATE_LIMIT_REPORTS_READ_MAX = 100_000  # reports read from the log for one list, at most
 # A timeline shows any event of a call (as the redaction table allows), and nothing else.
 TIMELINE_READS = Reads(
     "GET /v1/calls/{call_id}",
@@ -51,6 +54,7 @@ TIMELINE_READS = Reads(
         CallerHistory,
         Campaign,
         CommandReceipt,
+        RateLimitReport,
         NumberPool,
         Publisher,
         Target,
@@ -201,6 +205,37 @@ async def calls(
     """Calls, newest first, from the projections (a few seconds behind the log): a publisher
     sees its own, a buyer those routed to it; columns as `domain.redaction` allows."""
     return await s.call(list_calls, s, who, limit, cursor, campaign_id)
+
+
+def _refusal_reports(s: ApiServices) -> list[tuple[str, dict[str, Any]]]:
+    """Reports of refused pings (the log's first `RATE_LIMIT_REPORTS_READ_MAX`), newest first."""
+    store = s.app.store
+    rows = store.read_topics(
+        1, RATE_LIMIT_REPORTS_READ_MAX, stop=store.head(), topics=[REFUSED_TOPIC]
+    )
+    return [
+        (topic, {"id": report_id, **orjson.loads(stored)})
+        for _, report_id, _, topic, stored in reversed(rows)
+    ]
+
+
+@router.get("/v1/rate-limit-reports", response_model=Page)
+async def rate_limit_reports(
+    limit: PageLimit = PAGE_LIMIT_DEFAULT,
+    who: Principal = Depends(require(Role.PUBLISHER)),
+    s: ApiServices = Depends(services),
+) -> Page:
+    """Pings refused over a rate limit, newest first: one report per publisher per second at
+    most, with how many were refused since the previous one (`refused`, `since_at`) and the
+    limit then (`rate_per_s`, `burst`). A publisher sees its own; an admin every one."""
+    shown = []
+    for topic, state in await s.call(_refusal_reports, s):
+        seen = redaction.publisher_event(who, topic, state)
+        if seen is not None:
+            shown.append({"type": "PingsRefused", "id": state["id"], **money_names(seen)})
+        if len(shown) >= limit:
+            break
+    return Page(items=shown, next_cursor=None)
 
 
 def _timeline(s: ApiServices, call_id: str) -> list[tuple[str, dict[str, Any]]]:

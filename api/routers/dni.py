@@ -18,11 +18,14 @@ from api.services import ApiServices
 from domain.limits import (
     ATTRIBUTION_TEXT_LENGTH_MAX,
     CLICK_ID_LENGTH_MAX,
+    DNI_BURST,
+    DNI_RATE_PER_S,
     DNI_SESSION_LENGTH,
     ID_LENGTH_MAX,
 )
 from domain.numbers import NumberPool
 from exchange.dni import SESSION_PATTERN
+from exchange.rate_limits import Limit, refusal
 
 router = APIRouter(tags=["call tracking"])
 SCRIPT = (resources.files("api") / "dni.js").read_bytes()
@@ -30,6 +33,8 @@ SCRIPT_MAX_AGE_S = 300
 PREFLIGHT_MAX_AGE_S = 600  # how long a browser may reuse a preflight's answer
 ALLOWED_METHODS = "GET"
 ALLOWED_HEADERS = "Content-Type"
+DNI_SCOPE = "dni"
+DNI_LIMIT = Limit(DNI_SCOPE, DNI_RATE_PER_S, DNI_BURST)  # per client address
 
 
 def _cors(pool: NumberPool | None, origin: str | None) -> dict[str, str]:
@@ -39,7 +44,19 @@ def _cors(pool: NumberPool | None, origin: str | None) -> dict[str, str]:
     return {"Access-Control-Allow-Origin": origin}
 
 
-@router.get("/v1/dni/number", response_model=LeaseOut, responses=problems(403, 404))
+async def _refuse_over_limit(request: Request, s: ApiServices) -> None:
+    """One token of the client address's bucket (the address keyed-hashed, never stored as
+    it is), or `RateLimited` (429) before anything is read."""
+    limiter = s.auctions.limiter
+    if limiter is None:
+        return
+    address = request.client.host if request.client else ""
+    taken = await limiter.take(DNI_SCOPE, s.auctions.hasher(f"client:{address}"), DNI_LIMIT)
+    if not taken.allowed:
+        raise refusal(DNI_LIMIT, taken, "too many number requests from this address")
+
+
+@router.get("/v1/dni/number", response_model=LeaseOut, responses=problems(403, 404, 429))
 async def lease_number(
     request: Request,
     response: Response,
@@ -63,6 +80,7 @@ async def lease_number(
     (the pool's own domain, a server) is served."""
     response.headers["Vary"] = "Origin"
     response.headers["Cache-Control"] = "no-store"  # one session's lease
+    await _refuse_over_limit(request, s)
     found = await s.call(s.app.find, NumberPool, pool)
     if found is None:
         raise Problem(404, f"number pool {pool!r} does not exist")

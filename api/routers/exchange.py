@@ -27,10 +27,15 @@ from domain.money import format_cents
 from exchange.ping import PingRequest
 
 router = APIRouter(tags=["exchange (publishers)"])
-RTB_ANSWER: dict[int | str, dict[str, Any]] = {200: {"model": RtbAnswer}}
+RTB_ANSWER: dict[int | str, dict[str, Any]] = {200: {"model": RtbAnswer}, **problems(429)}
 
 
-@router.post("/v1/pings", response_model=PingOut, response_model_exclude_none=True)
+@router.post(
+    "/v1/pings",
+    response_model=PingOut,
+    response_model_exclude_none=True,
+    responses=problems(429),
+)
 async def ping(
     body: PingIn,
     request: Request,
@@ -127,6 +132,7 @@ async def _rtb(
             geo=rtb.geo,
             attribution=attribution,
             consent=consent,
+            limit_taken=True,  # by `static_number`
         )
     )
     s.metrics.record_ping("rtb", result, started)

@@ -123,10 +123,11 @@ async def change_publisher(
     s: ApiServices = Depends(services),
 ) -> dict[str, Any]:
     """Rename a publisher, suspend it (`suspended: true`, a `reason`: its pings, RTB pings
-    and posts are refused, 403 `suspended`) or reinstate it."""
-    rename, status = parse_changes.change_publisher(
-        publisher_id=publisher_id, **body.model_dump(exclude_none=True), by=who.by
-    )
+    and posts are refused, 403 `suspended`) or reinstate it; set its ping limit
+    (`ping_rate_per_s`, `ping_burst`: over it, 429 `rate-limited`), obeyed by its next ping."""
+    given = body.model_dump(exclude_none=True)
+    rename, status = parse_changes.change_publisher(publisher_id=publisher_id, **given, by=who.by)
+    ping_limit = parse_changes.change_ping_limit(publisher_id=publisher_id, **given, by=who.by)
     return publisher_view(
-        await s.configured(s.setup.change_publisher, publisher_id, rename, status)
+        await s.configured(s.setup.change_publisher, publisher_id, rename, status, ping_limit)
     )

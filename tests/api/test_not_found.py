@@ -14,7 +14,7 @@ from fastapi.testclient import TestClient
 
 import domain.errors
 from api.problems import DEFAULT_KINDS, PROBLEM_TYPES, TYPE_BASE, domain_status
-from domain.errors import DomainError, InvalidFields, Refused, ValidationError
+from domain.errors import DomainError, InvalidFields, RateLimited, Refused, ValidationError
 from ppcx.settings import Settings
 from tests.api.conftest import ADMIN_KEY, Market, auth, build_market, event_count
 
@@ -327,6 +327,8 @@ def _example(cls: type[DomainError]) -> DomainError:
     holds one)."""
     if issubclass(cls, InvalidFields):
         return cls([ValidationError("x", field="f")])
+    if issubclass(cls, RateLimited):
+        return cls("x", policy='"p";q=1;w=1', state='"p";r=0;t=1', retry_after_ms=1)
     return cls("x", reason="blocked") if issubclass(cls, Refused) else cls("x")
 
 
