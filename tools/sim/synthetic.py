@@ -421,6 +421,7 @@ class _FastLog:
                         "attribution": attribution,
                         "tags": {},
                         "market": "main",
+                        "consent": None,  # the field's default (issue 23): no consent sent
                     }
                 ),
             )
