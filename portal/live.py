@@ -139,6 +139,7 @@ def matches(item: Mapping[str, Any], flags: Mapping[str, bool], campaign: str | 
 
 
 async def poll_allowed(s: ApiServices, keys: Keys, session_id: str) -> bool:
-    """False when this session polled less than `LIVE_POLL_MIN_MS` ago."""
+    """False when this session polled less than `LIVE_POLL_MIN_MS` ago (a page's poll then
+    answers 204: `too_soon`)."""
     key = keys.live_poll(hashlib.sha256(session_id.encode()).hexdigest())
     return bool(await s.hot.redis.set(key, b"1", nx=True, px=LIVE_POLL_MIN_MS))

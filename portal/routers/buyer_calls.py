@@ -4,7 +4,8 @@ redaction, checks and messages are the API's."""
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Awaitable
+from typing import Any, TypeVar
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
@@ -23,6 +24,7 @@ from portal.forms import field_errors
 from portal.pages import PageNotFound, Visitor, portal_of, posted, redirect, render, signed_in
 
 router = APIRouter(include_in_schema=False)
+T = TypeVar("T")
 buyer = signed_in(Role.BUYER)
 PAGE_SIZE = 50
 YES_NO = {"yes": True, "no": False}
@@ -72,6 +74,22 @@ def unavailable(error: Problem) -> bool:
     return error.status == 503
 
 
+async def unless_unavailable(read: Awaitable[T], default: T) -> T:
+    """`read`'s answer, or `default` while the projections are not built yet."""
+    try:
+        return await read
+    except Problem as error:
+        if not unavailable(error):
+            raise
+        return default
+
+
+async def too_soon(request: Request, v: Visitor) -> bool:
+    """A live list's poll sooner than its session may (`portal.live`)."""
+    s = services_of(request)
+    return not await live.poll_allowed(s, portal_of(request).keys, v.session.sid)
+
+
 # -- calls -------------------------------------------------------------------------------------
 
 
@@ -98,19 +116,15 @@ async def _campaigns(request: Request, v: Visitor) -> list[str]:
 @router.get("/buyer/calls")
 async def calls(request: Request, v: Visitor = Depends(buyer)) -> Response:
     context = await _calls_context(request, v)
-    try:
-        context["campaigns"] = await _campaigns(request, v)
-    except Problem as error:
-        if not unavailable(error):
-            raise
-        context["campaigns"] = []  # no projections yet: no choices, the live list still shows
+    # no projections yet: no choices, the live list still shows
+    context["campaigns"] = await unless_unavailable(_campaigns(request, v), [])
     return render(request, v, "buyer/calls.html", context)
 
 
 @router.get("/buyer/calls/live")
 async def calls_live(request: Request, v: Visitor = Depends(buyer)) -> Response:
     """The list's first page again, for the page's poll (`portal.live`)."""
-    if not await live.poll_allowed(services_of(request), portal_of(request).keys, v.session.sid):
+    if await too_soon(request, v):
         return Response(status_code=204)
     context = await _calls_context(request, v, first_page=True)
     return render(request, v, "buyer/_calls_list.html", context)

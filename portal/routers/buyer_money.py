@@ -39,10 +39,11 @@ PERIODS = (7, 30, 90)
 # -- disputes ----------------------------------------------------------------------------------
 
 
-@router.get("/buyer/disputes")
-async def disputes(request: Request, v: Visitor = Depends(buyer)) -> Response:
-    status = request.query_params.get("status", "")
-    cursor = request.query_params.get("cursor") or None
+async def dispute_page(
+    request: Request, v: Visitor, status: str, cursor: str | None
+) -> dict[str, Any]:
+    """A page of the disputes the visitor may see (the API's list), in `status` (any other
+    word: every state): the page's context; `waiting` while nothing is projected yet."""
     items: list[dict[str, Any]] = []
     next_cursor = None
     waiting = False
@@ -59,14 +60,20 @@ async def disputes(request: Request, v: Visitor = Depends(buyer)) -> Response:
         if not unavailable(error):
             raise
         waiting = True
-    context = {
+    return {
         "disputes": items,
-        "status": status if status in DISPUTE_STATES else "",
         "states": list(DISPUTE_STATES),
         "next_cursor": next_cursor,
         "paged": cursor is not None,
         "waiting": waiting,
     }
+
+
+@router.get("/buyer/disputes")
+async def disputes(request: Request, v: Visitor = Depends(buyer)) -> Response:
+    status = request.query_params.get("status", "")
+    context = await dispute_page(request, v, status, request.query_params.get("cursor") or None)
+    context["status"] = status if status in DISPUTE_STATES else ""
     return render(request, v, "buyer/disputes.html", context)
 
 

@@ -22,7 +22,7 @@ from api.models import ResolveIn
 from api.params import JOURNAL_CURSOR
 from api.problems import Problem
 from api.routers import calls as api_calls
-from api.routers import finance, setup_reads
+from api.routers import finance
 from api.services import ApiServices
 from domain.api_key import Role
 from domain.call_state import BillingReason
@@ -33,7 +33,12 @@ from domain.money import format_cents
 from portal.forms import field_errors
 from portal.pages import PageNotFound, Visitor, posted, redirect, render, signed_in
 from portal.routers.buyer_calls import PAGE_SIZE, call_summary, unavailable
-from portal.routers.buyer_money import DISPUTE_STATES, INVOICE_COLUMNS, month_range
+from portal.routers.buyer_money import (
+    DISPUTE_STATES,
+    INVOICE_COLUMNS,
+    dispute_page,
+    month_range,
+)
 from portal.routers.publisher import timeline_row
 from projections.readers import NoProjections
 
@@ -184,30 +189,10 @@ async def disputes(request: Request, v: Visitor = Depends(staff)) -> Response:
     cursor = request.query_params.get("cursor") or None
     if cursor is not None and len(cursor) > CURSOR_LENGTH_MAX:
         raise PageNotFound()  # no page of this list
-    items: list[dict[str, Any]] = []
-    next_cursor = None
-    waiting = False
-    try:
-        page = await setup_reads.list_disputes(
-            status=DISPUTE_STATES.get(status),
-            limit=PAGE_SIZE,
-            cursor=cursor,
-            who=v.principal,
-            s=services_of(request),
-        )
-        items, next_cursor = page["items"], page["next_cursor"]
-    except Problem as error:
-        if not unavailable(error):
-            raise
-        waiting = True
-    context = {
-        "disputes": sorted(items, key=lambda d: d["status"] != "open"),  # stable: id order
-        "status": status if status in DISPUTE_STATES else "any",
-        "states": list(DISPUTE_STATES),
-        "next_cursor": next_cursor,
-        "paged": cursor is not None,
-        "waiting": waiting,
-    }
+    context = await dispute_page(request, v, status, cursor)
+    # open ones first; the sort is stable: id order within each
+    context["disputes"] = sorted(context["disputes"], key=lambda d: d["status"] != "open")
+    context["status"] = status if status in DISPUTE_STATES else "any"
     return render(request, v, "finance/disputes.html", context)
 
 

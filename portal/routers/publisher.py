@@ -27,7 +27,7 @@ from domain.errors import NotFound
 from domain.limits import PAGE_LIMIT
 from portal import live
 from portal.pages import PageNotFound, Visitor, portal_of, render, signed_in
-from portal.routers.buyer_calls import unavailable
+from portal.routers.buyer_calls import too_soon, unavailable, unless_unavailable
 
 router = APIRouter(include_in_schema=False)
 publisher = signed_in(Role.PUBLISHER)
@@ -154,19 +154,15 @@ async def campaigns(request: Request, v: Visitor = Depends(publisher)) -> Respon
 @router.get("/publisher/calls")
 async def calls(request: Request, v: Visitor = Depends(publisher)) -> Response:
     context = await _calls_context(request, v)
-    try:
-        context["campaigns"] = await _campaigns(request, v)
-    except Problem as error:
-        if not unavailable(error):
-            raise
-        context["campaigns"] = []  # no projections yet: no choices, the live list still shows
+    # no projections yet: no choices, the live list still shows
+    context["campaigns"] = await unless_unavailable(_campaigns(request, v), [])
     return render(request, v, "publisher/calls.html", context)
 
 
 @router.get("/publisher/calls/live")
 async def calls_live(request: Request, v: Visitor = Depends(publisher)) -> Response:
     """The list's first page again, for the page's poll (`portal.live`)."""
-    if not await live.poll_allowed(services_of(request), portal_of(request).keys, v.session.sid):
+    if await too_soon(request, v):
         return Response(status_code=204)
     context = await _calls_context(request, v, first_page=True)
     return render(request, v, "publisher/_calls_list.html", context)

@@ -12,7 +12,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
+from typer.testing import CliRunner
+
+from ppcx.cli import app
+from ppcx.settings import Settings
+from tests.api.conftest import ADMIN_KEY
+from tests.support.environment import ppcx_env
 
 CHROMIUM_CANDIDATES = ("/usr/bin/chromium", "/usr/bin/chromium-browser")
 SCREENSHOTS_DIR = Path(__file__).resolve().parents[2] / "docs" / "portal"
@@ -61,3 +68,34 @@ def screenshot(page: Any, name: str, tmp_path: Path) -> Path:
     path = folder / f"{name}.png"
     page.screenshot(path=str(path), full_page=True)
     return path
+
+
+@pytest.fixture
+def api_settings(settings: Settings) -> Settings:
+    """The served app's settings: no public base URL, so links and cookies follow the loopback
+    address the browser uses (a Secure cookie would not come back over plain http)."""
+    return settings.model_copy(update={"bootstrap_admin_key": ADMIN_KEY, "public_base_url": None})
+
+
+@pytest.fixture
+def api(live_server: str) -> Iterator[httpx.Client]:
+    """An HTTP client of the live server (its API, as machines use it)."""
+    with httpx.Client(base_url=live_server, timeout=30) as client:
+        yield client
+
+
+def bearer(key: object) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key}"}
+
+
+def cli_invite(
+    settings: Settings, base_url: str, email: str, role: str, owner: str | None = None
+) -> str:
+    """`ppcx users invite` from the shell, against the server's own store → the one-time link."""
+    env = {**ppcx_env(settings), "PPCX_PUBLIC_BASE_URL": base_url}
+    args = ["users", "invite", "--email", email, "--role", role]
+    if owner is not None:
+        args += ["--owner", owner]
+    result = CliRunner().invoke(app, args, env=env)
+    assert result.exit_code == 0, result.output
+    return str(result.output.strip().splitlines()[-1])

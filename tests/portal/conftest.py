@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 import httpx
@@ -90,3 +91,26 @@ def accept(browser: Browser, invite_path: str, password: str = PASSWORD) -> Any:
         {"password": password, "confirm": password},
         follow_redirects=False,
     )
+
+
+def completed_call(
+    client: TestClient, clock: ManualClock, key: str, ping: Any, duration_s: int
+) -> str:
+    """Post the pinged call, answer it and complete it after `duration_s` → its id."""
+    offer = ping.json()
+    assert offer["accepted"] is True, offer
+    posted = client.post(f"/v1/pings/{offer['ping_id']}/post", headers=auth(key))
+    assert posted.status_code == 200, posted.text
+    call_id = str(posted.json()["call_id"])
+    answered = client.post(
+        f"/v1/calls/{call_id}/events", json={"type": "answered"}, headers=auth(key)
+    )
+    assert answered.status_code == 200, answered.text
+    clock.advance(timedelta(seconds=duration_s))
+    done = client.post(
+        f"/v1/calls/{call_id}/events",
+        json={"type": "completed", "duration_s": duration_s},
+        headers=auth(key),
+    )
+    assert done.status_code == 200, done.text
+    return call_id

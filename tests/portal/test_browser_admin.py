@@ -5,50 +5,28 @@ asks for anything outside the server."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from typer.testing import CliRunner
 
-from ppcx.cli import app
 from ppcx.settings import Settings
 from tests.api.conftest import ADMIN_KEY, live_server, project
-from tests.portal.browser import Requests, chromium, screenshot
-from tests.support.environment import ppcx_env
+from tests.portal.browser import (
+    Requests,
+    api,
+    api_settings,
+    bearer,
+    chromium,
+    cli_invite,
+    screenshot,
+)
 
-__all__ = ["chromium", "live_server"]
+__all__ = ["api", "api_settings", "chromium", "live_server"]  # the fixtures used
 pytestmark = [pytest.mark.integration, pytest.mark.browser]
 PASSWORD = "correct horse battery staple"
 WAIT_MS = 20_000  # generous: a loaded machine still polls within it
-
-
-@pytest.fixture
-def api_settings(settings: Settings) -> Settings:
-    """No public base URL: links and cookies follow the loopback address the browser uses."""
-    return settings.model_copy(update={"bootstrap_admin_key": ADMIN_KEY, "public_base_url": None})
-
-
-@pytest.fixture
-def api(live_server: str) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=live_server, timeout=30) as client:
-        yield client
-
-
-def _auth(key: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {key}"}
-
-
-def _first_admin(api_settings: Settings, base_url: str) -> str:
-    """`ppcx users invite` from the shell, against the server's own store → the link."""
-    env = {**ppcx_env(api_settings), "PPCX_PUBLIC_BASE_URL": base_url}
-    result = CliRunner().invoke(
-        app, ["users", "invite", "--email", "root@example.com", "--role", "admin"], env=env
-    )
-    assert result.exit_code == 0, result.output
-    return result.output.strip().splitlines()[-1]
 
 
 def test_an_admin_watches_health_and_expires_a_key_in_the_browser(
@@ -57,18 +35,18 @@ def test_an_admin_watches_health_and_expires_a_key_in_the_browser(
     from playwright.sync_api import expect
 
     issued = api.post(
-        "/v1/api-keys", json={"role": "admin", "label": "partner"}, headers=_auth(ADMIN_KEY)
+        "/v1/api-keys", json={"role": "admin", "label": "partner"}, headers=bearer(ADMIN_KEY)
     )
     assert issued.status_code == 201, issued.text
     key_id, key = issued.json()["id"], issued.json()["api_key"]
     project(api_settings)
-    assert api.get("/v1/api-keys", headers=_auth(key)).status_code == 200
+    assert api.get("/v1/api-keys", headers=bearer(key)).status_code == 200
 
     requests = Requests()
     context = chromium.new_context(base_url=live_server)
     context.on("request", lambda request: requests.urls.append(request.url))
     page = context.new_page()
-    page.goto(_first_admin(api_settings, live_server))
+    page.goto(cli_invite(api_settings, live_server, "root@example.com", "admin"))
     page.get_by_label("Password (at least 12 characters)").fill(PASSWORD)
     page.get_by_label("The same password again").fill(PASSWORD)
     page.get_by_role("button", name="Set password and sign in").click()
@@ -91,7 +69,7 @@ def test_an_admin_watches_health_and_expires_a_key_in_the_browser(
     expect(row).to_contain_text("expired")  # as the store has it, before the list catches up
     screenshot(page, "admin-keys", tmp_path)
 
-    refused = api.get("/v1/api-keys", headers=_auth(key))
+    refused = api.get("/v1/api-keys", headers=bearer(key))
     assert refused.status_code == 401
     assert "expired" in refused.json()["detail"]
     assert requests.outside(live_server) == []

@@ -5,41 +5,29 @@ a query over the projections shows its rows; no page asks for anything outside t
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from typer.testing import CliRunner
 
 import tools.market
-from ppcx.cli import app
 from ppcx.settings import Settings
 from tests.api.conftest import ADMIN_KEY, live_server, project
-from tests.portal.browser import Requests, chromium, screenshot
-from tests.support.environment import ppcx_env
+from tests.portal.browser import (
+    Requests,
+    api,
+    api_settings,
+    bearer,
+    chromium,
+    cli_invite,
+    screenshot,
+)
 from tools.market import BuyerSpec, MarketSpec, OverHttp
 
-__all__ = ["chromium", "live_server"]
+__all__ = ["api", "api_settings", "chromium", "live_server"]  # the fixtures used
 pytestmark = [pytest.mark.integration, pytest.mark.browser]
 PASSWORD = "correct horse battery staple"
-
-
-@pytest.fixture
-def api_settings(settings: Settings) -> Settings:
-    """No public base URL: links and cookies follow the loopback address the browser uses."""
-    return settings.model_copy(update={"bootstrap_admin_key": ADMIN_KEY, "public_base_url": None})
-
-
-@pytest.fixture
-def api(live_server: str) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=live_server, timeout=30) as client:
-        yield client
-
-
-def _auth(key: object) -> dict[str, str]:
-    return {"Authorization": f"Bearer {key}"}
 
 
 def _billed_calls(api: httpx.Client) -> list[str]:
@@ -69,26 +57,16 @@ def _billed_calls(api: httpx.Client) -> list[str]:
             "caller": {"number": number, "state": "CA"},
             "attribution": {"source": "google", "keyword": "car accident lawyer"},
         }
-        offer = api.post("/v1/pings", json=body, headers=_auth(key)).json()
+        offer = api.post("/v1/pings", json=body, headers=bearer(key)).json()
         assert offer["accepted"] is True, offer
-        call_id = api.post(f"/v1/pings/{offer['ping_id']}/post", headers=_auth(key)).json()[
+        call_id = api.post(f"/v1/pings/{offer['ping_id']}/post", headers=bearer(key)).json()[
             "call_id"
         ]
         for event in ({"type": "answered"}, {"type": "completed", "duration_s": 120}):
-            answer = api.post(f"/v1/calls/{call_id}/events", json=event, headers=_auth(key))
+            answer = api.post(f"/v1/calls/{call_id}/events", json=event, headers=bearer(key))
             assert answer.status_code < 300, answer.text
         calls.append(str(call_id))
     return calls
-
-
-def _analyst_invite(api_settings: Settings, base_url: str) -> str:
-    """`ppcx users invite --role analyst` from the shell → the one-time link."""
-    env = {**ppcx_env(api_settings), "PPCX_PUBLIC_BASE_URL": base_url}
-    result = CliRunner().invoke(
-        app, ["users", "invite", "--email", "ana@example.com", "--role", "analyst"], env=env
-    )
-    assert result.exit_code == 0, result.output
-    return str(result.output.strip().splitlines()[-1])
 
 
 def test_an_analyst_reads_the_pnl_and_queries_the_projections(
@@ -101,7 +79,7 @@ def test_an_analyst_reads_the_pnl_and_queries_the_projections(
     context.on("request", lambda request: requests.urls.append(request.url))
     page = context.new_page()
 
-    page.goto(_analyst_invite(api_settings, live_server))
+    page.goto(cli_invite(api_settings, live_server, "ana@example.com", "analyst"))
     page.get_by_label("Password (at least 12 characters)").fill(PASSWORD)
     page.get_by_label("The same password again").fill(PASSWORD)
     page.get_by_role("button", name="Set password and sign in").click()

@@ -8,7 +8,6 @@ from __future__ import annotations
 import os
 import socket
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,26 +21,21 @@ from eventstore.audits import FILE_NAME, AuditStore, NewAudit
 from ppcx.cli import app
 from ppcx.settings import Settings
 from tests.api.conftest import ADMIN_KEY, live_server
-from tests.portal.browser import Requests, chromium, screenshot
+from tests.portal.browser import (
+    Requests,
+    api,
+    api_settings,
+    chromium,
+    cli_invite,
+    screenshot,
+)
 from tests.support.environment import ppcx_env
 from tools.market import BuyerSpec, MarketSpec, OverHttp
 
-__all__ = ["chromium", "live_server"]
+__all__ = ["api", "api_settings", "chromium", "live_server"]  # the fixtures used
 pytestmark = [pytest.mark.integration, pytest.mark.browser]
 PASSWORD = "correct horse battery staple"
 WAIT_MS = 120_000  # an upper bound for a loaded machine, never a margin relied on
-
-
-@pytest.fixture
-def api_settings(settings: Settings) -> Settings:
-    """No public base URL: links and cookies follow the loopback address the browser uses."""
-    return settings.model_copy(update={"bootstrap_admin_key": ADMIN_KEY, "public_base_url": None})
-
-
-@pytest.fixture
-def api(live_server: str) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=live_server, timeout=30) as client:
-        yield client
 
 
 def _market(api: httpx.Client) -> None:
@@ -64,13 +58,6 @@ def _market(api: httpx.Client) -> None:
     tools.market.build_market(OverHttp(api, ADMIN_KEY), spec)
 
 
-def _invite(env: dict[str, str], email: str, role: str) -> str:
-    """`ppcx users invite` from the shell, against the server's own store → the link."""
-    result = CliRunner().invoke(app, ["users", "invite", "--email", email, "--role", role], env=env)
-    assert result.exit_code == 0, result.output
-    return result.output.strip().splitlines()[-1]
-
-
 def test_finance_runs_the_audit_in_the_browser_and_it_agrees_with_the_cli(
     live_server: str, api: httpx.Client, api_settings: Settings, chromium: Any, tmp_path: Path
 ) -> None:
@@ -81,7 +68,7 @@ def test_finance_runs_the_audit_in_the_browser_and_it_agrees_with_the_cli(
     context.on("request", lambda request: requests.urls.append(request.url))
     page = context.new_page()
     page.set_default_timeout(WAIT_MS)
-    page.goto(_invite(env, "fi@example.com", "finance"))
+    page.goto(cli_invite(api_settings, live_server, "fi@example.com", "finance"))
     page.get_by_label("Password (at least 12 characters)").fill(PASSWORD)
     page.get_by_label("The same password again").fill(PASSWORD)
     page.get_by_role("button", name="Set password and sign in").click()

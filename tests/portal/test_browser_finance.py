@@ -6,7 +6,6 @@ read off the pages); no page asks for anything outside the server."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -14,37 +13,25 @@ from urllib.parse import urlencode
 
 import httpx
 import pytest
-from typer.testing import CliRunner
 
 import tools.market
-from ppcx.cli import app
 from ppcx.settings import Settings
 from tests.api.conftest import ADMIN_KEY, live_server, project
-from tests.portal.browser import Requests, chromium, screenshot
+from tests.portal.browser import (
+    Requests,
+    api,
+    api_settings,
+    bearer,
+    chromium,
+    cli_invite,
+    screenshot,
+)
 from tests.portal.test_browser_pages import _check
-from tests.support.environment import ppcx_env
 from tools.market import BuyerSpec, MarketSpec, OverHttp
 
-__all__ = ["chromium", "live_server"]
+__all__ = ["api", "api_settings", "chromium", "live_server"]  # the fixtures used
 pytestmark = [pytest.mark.integration, pytest.mark.browser]
 PASSWORD = "correct horse battery staple"
-
-
-@pytest.fixture
-def api_settings(settings: Settings) -> Settings:
-    """The server's settings: no public base URL, so links and cookies follow the loopback
-    address the browser uses (a Secure cookie would not come back over plain http)."""
-    return settings.model_copy(update={"bootstrap_admin_key": ADMIN_KEY, "public_base_url": None})
-
-
-@pytest.fixture
-def api(live_server: str) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=live_server, timeout=30) as client:
-        yield client
-
-
-def _auth(key: object) -> dict[str, str]:
-    return {"Authorization": f"Bearer {key}"}
 
 
 def _market(api: httpx.Client) -> tools.market.Market:
@@ -78,32 +65,22 @@ def _disputed_call(api: httpx.Client, market: tools.market.Market) -> str:
     """A call billed to the buyer, which then disputes it → the dispute's id."""
     publisher, buyer = market.publishers[0], market.buyers[0]
     body = {"campaign_id": market.campaign_id, "caller": {"number": "+13105550142", "state": "CA"}}
-    offer = api.post("/v1/pings", json=body, headers=_auth(publisher.api_key)).json()
+    offer = api.post("/v1/pings", json=body, headers=bearer(publisher.api_key)).json()
     assert offer["accepted"] is True, offer
-    posted = api.post(f"/v1/pings/{offer['ping_id']}/post", headers=_auth(publisher.api_key))
+    posted = api.post(f"/v1/pings/{offer['ping_id']}/post", headers=bearer(publisher.api_key))
     call_id = str(posted.json()["call_id"])
     for event in ({"type": "answered"}, {"type": "completed", "duration_s": 90}):
         answer = api.post(
-            f"/v1/calls/{call_id}/events", json=event, headers=_auth(publisher.api_key)
+            f"/v1/calls/{call_id}/events", json=event, headers=bearer(publisher.api_key)
         )
         assert answer.status_code < 300, answer.text
     disputed = api.post(
         f"/v1/calls/{call_id}/dispute",
         json={"reason": "caller hung up at once"},
-        headers=_auth(buyer.api_key),
+        headers=bearer(buyer.api_key),
     )
     assert disputed.status_code == 201, disputed.text
     return str(disputed.json()["dispute_id"])
-
-
-def _finance_invite(api_settings: Settings, base_url: str) -> str:
-    """`ppcx users invite --role finance` from the shell, against the server's store."""
-    env = {**ppcx_env(api_settings), "PPCX_PUBLIC_BASE_URL": base_url}
-    result = CliRunner().invoke(
-        app, ["users", "invite", "--email", "books@example.com", "--role", "finance"], env=env
-    )
-    assert result.exit_code == 0, result.output
-    return result.output.strip().splitlines()[-1]
 
 
 def _available(page: Any, account: str) -> Decimal:
@@ -119,7 +96,7 @@ def test_finance_accepts_a_dispute_and_the_buyers_balance_grows_by_the_reversal(
     market = _market(api)
     account = f"buyer:{market.buyers[0].id}"
     dispute_id = _disputed_call(api, market)
-    link = _finance_invite(api_settings, live_server)
+    link = cli_invite(api_settings, live_server, "books@example.com", "finance")
     project(api_settings)
 
     requests = Requests()

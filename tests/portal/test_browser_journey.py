@@ -6,7 +6,6 @@ page asks for anything outside the server."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -14,36 +13,28 @@ from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
-from typer.testing import CliRunner
 
 import tools.market
 from domain.call_state import NoBuyerReason
 from domain.schedule import DAYS
 from portal.routers.publisher import NO_BUYER_WORDS
-from ppcx.cli import app
 from ppcx.settings import Settings
 from tests.api.conftest import ADMIN_KEY, live_server, project
-from tests.portal.browser import Requests, chromium, screenshot
-from tests.support.environment import ppcx_env
+from tests.portal.browser import (
+    Requests,
+    api,
+    api_settings,
+    bearer,
+    chromium,
+    cli_invite,
+    screenshot,
+)
 from tools.market import BuyerSpec, MarketSpec, OverHttp
 
-__all__ = ["chromium", "live_server"]
+__all__ = ["api", "api_settings", "chromium", "live_server"]  # the fixtures used
 pytestmark = [pytest.mark.integration, pytest.mark.browser]
 PASSWORD = "correct horse battery staple"
 BUYER_TZ = "America/New_York"
-
-
-@pytest.fixture
-def api_settings(settings: Settings) -> Settings:
-    """The server's settings: no public base URL, so links and cookies follow the loopback
-    address the browser uses (a Secure cookie would not come back over plain http)."""
-    return settings.model_copy(update={"bootstrap_admin_key": ADMIN_KEY, "public_base_url": None})
-
-
-@pytest.fixture
-def api(live_server: str) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=live_server, timeout=30) as client:
-        yield client
 
 
 def _market(api: httpx.Client) -> tools.market.Market:
@@ -71,34 +62,25 @@ def _market(api: httpx.Client) -> tools.market.Market:
     return tools.market.build_market(OverHttp(api, ADMIN_KEY), spec)
 
 
-def _auth(key: object) -> dict[str, str]:
-    return {"Authorization": f"Bearer {key}"}
-
-
 def _ping(api: httpx.Client, key: object, campaign_id: str, number: str) -> dict[str, Any]:
     body = {"campaign_id": campaign_id, "caller": {"number": number, "state": "CA"}}
-    answer = api.post("/v1/pings", json=body, headers=_auth(key))
+    answer = api.post("/v1/pings", json=body, headers=bearer(key))
     assert answer.status_code == 200, answer.text
     found: dict[str, Any] = answer.json()
     return found
 
 
 def _billed_call(api: httpx.Client, key: object, ping_id: str) -> str:
-    call_id = str(api.post(f"/v1/pings/{ping_id}/post", headers=_auth(key)).json()["call_id"])
+    call_id = str(api.post(f"/v1/pings/{ping_id}/post", headers=bearer(key)).json()["call_id"])
     for event in ({"type": "answered"}, {"type": "completed", "duration_s": 120}):
-        answer = api.post(f"/v1/calls/{call_id}/events", json=event, headers=_auth(key))
+        answer = api.post(f"/v1/calls/{call_id}/events", json=event, headers=bearer(key))
         assert answer.status_code < 300, answer.text
     return call_id
 
 
 def _first_admin(api_settings: Settings, base_url: str) -> str:
     """`ppcx users invite` from the shell, against the server's own store → the link."""
-    env = {**ppcx_env(api_settings), "PPCX_PUBLIC_BASE_URL": base_url}
-    result = CliRunner().invoke(
-        app, ["users", "invite", "--email", "root@example.com", "--role", "admin"], env=env
-    )
-    assert result.exit_code == 0, result.output
-    link = result.output.strip().splitlines()[-1]
+    link = cli_invite(api_settings, base_url, "root@example.com", "admin")
     assert link.startswith(f"{base_url}/invite?token=inv_")
     return link
 
@@ -130,7 +112,7 @@ def test_admin_buyer_and_publisher_run_their_business_in_the_browser(
     target_id = next(t for t, b in market.targets if b == buyer_id)
     other_target = next(t for t, b in market.targets if b == other_buyer)
     # the other buyer stops bidding: the edited target is the only one left
-    assert api.post(f"/v1/targets/{other_target}/pause", headers=_auth(other_key)).is_success
+    assert api.post(f"/v1/targets/{other_target}/pause", headers=bearer(other_key)).is_success
     requests = Requests()
 
     def new_page() -> Any:
@@ -170,7 +152,7 @@ def test_admin_buyer_and_publisher_run_their_business_in_the_browser(
     buyer.get_by_text("Saved. The next ping obeys the new rules.").wait_for()
     offer = _ping(api, publisher.api_key, market.campaign_id, "+13105550112")
     assert offer["accepted"] is True
-    timeline = api.get(f"/v1/calls/{offer['ping_id']}", headers=_auth(buyer_key)).json()
+    timeline = api.get(f"/v1/calls/{offer['ping_id']}", headers=bearer(buyer_key)).json()
     bids = [e for e in timeline["events"] if e["type"] == "BidReceived"]
     assert [b["amount"] for b in bids] == ["47.25"]
     _billed_call(api, publisher.api_key, offer["ping_id"])

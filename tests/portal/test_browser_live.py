@@ -6,45 +6,29 @@ rows come from the log's tail, `portal.live`)."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from typer.testing import CliRunner
 
 from portal.live import LIVE_POLL_MS
-from ppcx.cli import app
 from ppcx.settings import Settings
-from tests.api.conftest import ADMIN_KEY, live_server
-from tests.portal.browser import Requests, chromium, screenshot
+from tests.api.conftest import live_server
+from tests.portal.browser import (
+    Requests,
+    api,
+    api_settings,
+    chromium,
+    cli_invite,
+    screenshot,
+)
 from tests.portal.test_browser_journey import _market, _ping, _set_password
-from tests.support.environment import ppcx_env
 
-__all__ = ["chromium", "live_server"]
+__all__ = ["api", "api_settings", "chromium", "live_server"]  # the fixtures used
 pytestmark = [pytest.mark.integration, pytest.mark.browser]
 SHOWN_WITHIN_S = 2.0  # the issue's promise, from the ping's answer to the row on the page
 WAIT_MS_MAX = 60_000  # how long the test waits before it gives up (then measures anyway)
-
-
-@pytest.fixture
-def api_settings(settings: Settings) -> Settings:
-    return settings.model_copy(update={"bootstrap_admin_key": ADMIN_KEY, "public_base_url": None})
-
-
-@pytest.fixture
-def api(live_server: str) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=live_server, timeout=30) as client:
-        yield client
-
-
-def _invite(settings: Settings, base_url: str, email: str, role: str, owner: str) -> str:
-    env = {**ppcx_env(settings), "PPCX_PUBLIC_BASE_URL": base_url}
-    args = ["users", "invite", "--email", email, "--role", role, "--owner", owner]
-    result = CliRunner().invoke(app, args, env=env)
-    assert result.exit_code == 0, result.output
-    return result.output.strip().splitlines()[-1]
 
 
 def test_a_new_call_shows_on_open_calls_pages_within_two_seconds_of_its_ping(
@@ -60,7 +44,7 @@ def test_a_new_call_shows_on_open_calls_pages_within_two_seconds_of_its_ping(
         context = chromium.new_context(base_url=live_server)
         context.on("request", lambda request: requests.urls.append(request.url))
         page = context.new_page()
-        _set_password(page, _invite(api_settings, live_server, email, role, owner))
+        _set_password(page, cli_invite(api_settings, live_server, email, role, owner))
         page.wait_for_url(f"**{home}")
         return page
 

@@ -5,29 +5,32 @@ the server."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from typer.testing import CliRunner
 
-from ppcx.cli import app
 from ppcx.settings import Settings
-from tests.api.conftest import ADMIN_KEY, live_server, project
-from tests.portal.browser import Requests, chromium, screenshot
+from tests.api.conftest import live_server, project
+from tests.portal.browser import (
+    Requests,
+    api,
+    api_settings,
+    bearer,
+    chromium,
+    cli_invite,
+    screenshot,
+)
 from tests.portal.test_browser_journey import (
     PASSWORD,
-    _auth,
     _billed_call,
     _market,
     _ping,
     _set_password,
 )
-from tests.support.environment import ppcx_env
 
-__all__ = ["chromium", "live_server"]
+__all__ = ["api", "api_settings", "chromium", "live_server"]  # the fixtures used
 pytestmark = [pytest.mark.integration, pytest.mark.browser]
 BUYER_PAGES = (
     "/buyer/targets",
@@ -73,28 +76,6 @@ LOW_CONTRAST = """() => {
   return bad; }"""
 
 
-@pytest.fixture
-def api_settings(settings: Settings) -> Settings:
-    return settings.model_copy(update={"bootstrap_admin_key": ADMIN_KEY, "public_base_url": None})
-
-
-@pytest.fixture
-def api(live_server: str) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=live_server, timeout=30) as client:
-        yield client
-
-
-def _invite(api_settings: Settings, base_url: str, email: str, role: str, owner: str) -> str:
-    env = {**ppcx_env(api_settings), "PPCX_PUBLIC_BASE_URL": base_url}
-    result = CliRunner().invoke(
-        app,
-        ["users", "invite", "--email", email, "--role", role, "--owner", owner],
-        env=env,
-    )
-    assert result.exit_code == 0, result.output
-    return result.output.strip().splitlines()[-1]
-
-
 def _check(page: Any, path: str, errors: list[str]) -> None:
     page.goto(path)
     assert page.locator("h1").count() == 1, path
@@ -129,7 +110,7 @@ def test_every_page_is_labelled_legible_keyboard_ready_and_self_contained(
     assert api.post(
         f"/v1/calls/{offer['ping_id']}/conversion",
         json={"value": "120.00"},
-        headers=_auth(buyer_key),
+        headers=bearer(buyer_key),
     ).is_success
     project(api_settings)
     requests = Requests()
@@ -148,7 +129,7 @@ def test_every_page_is_labelled_legible_keyboard_ready_and_self_contained(
 
     buyer = new_page()
     _set_password(
-        buyer, _invite(api_settings, live_server, "media@buyer.example", "buyer", buyer_id)
+        buyer, cli_invite(api_settings, live_server, "media@buyer.example", "buyer", buyer_id)
     )
     buyer.wait_for_url("**/buyer/targets")
     for path in BUYER_PAGES:
@@ -168,7 +149,8 @@ def test_every_page_is_labelled_legible_keyboard_ready_and_self_contained(
 
     pub = new_page()
     _set_password(
-        pub, _invite(api_settings, live_server, "ops@publisher.example", "publisher", publisher.id)
+        pub,
+        cli_invite(api_settings, live_server, "ops@publisher.example", "publisher", publisher.id),
     )
     pub.wait_for_url("**/publisher/campaigns")
     for path in PUBLISHER_PAGES:

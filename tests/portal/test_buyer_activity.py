@@ -15,31 +15,18 @@ from fastapi.testclient import TestClient
 
 from domain.clock import ManualClock
 from ppcx.settings import Settings
-from tests.portal.conftest import Browser, accept, auth, build_market, invite_user, project
+from tests.portal.conftest import (
+    Browser,
+    accept,
+    auth,
+    build_market,
+    completed_call,
+    invite_user,
+    project,
+)
 
 pytestmark = pytest.mark.integration
 PERIOD = {"from": "2026-03-01T00:00:00Z", "to": "2026-04-01T00:00:00Z"}
-
-
-def _call(client: TestClient, clock: ManualClock, key: str, ping: Any, duration_s: int) -> str:
-    """Post the pinged call, answer it and complete it after `duration_s` → its id."""
-    offer = ping.json()
-    assert offer["accepted"] is True, offer
-    posted = client.post(f"/v1/pings/{offer['ping_id']}/post", headers=auth(key))
-    assert posted.status_code == 200, posted.text
-    call_id = str(posted.json()["call_id"])
-    answered = client.post(
-        f"/v1/calls/{call_id}/events", json={"type": "answered"}, headers=auth(key)
-    )
-    assert answered.status_code == 200, answered.text
-    clock.advance(timedelta(seconds=duration_s))
-    done = client.post(
-        f"/v1/calls/{call_id}/events",
-        json={"type": "completed", "duration_s": duration_s},
-        headers=auth(key),
-    )
-    assert done.status_code == 200, done.text
-    return call_id
 
 
 @pytest.fixture
@@ -51,7 +38,7 @@ def scene(
     market = build_market(portal_app)
     (_, mine), (other_target, other) = list(market.targets.items())
     _, publisher_key = market.publisher
-    billed = _call(portal_app, clock, publisher_key, market.ping(publisher_key), 75)
+    billed = completed_call(portal_app, clock, publisher_key, market.ping(publisher_key), 75)
     raised = portal_app.put(
         f"/v1/targets/{other_target}/bid",
         json={"amount": "61.00"},
@@ -59,7 +46,7 @@ def scene(
     )
     assert raised.status_code == 204, raised.text
     clock.advance(timedelta(minutes=5))
-    theirs = _call(
+    theirs = completed_call(
         portal_app, clock, publisher_key, market.ping(publisher_key, number="+13105550999"), 90
     )
     browser: Browser = browser_factory()

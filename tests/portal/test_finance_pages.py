@@ -17,7 +17,15 @@ from fastapi.testclient import TestClient
 import portal.routers.finance as finance_pages
 from domain.clock import ManualClock
 from ppcx.settings import Settings
-from tests.portal.conftest import Browser, accept, auth, build_market, invite_user, project
+from tests.portal.conftest import (
+    Browser,
+    accept,
+    auth,
+    build_market,
+    completed_call,
+    invite_user,
+    project,
+)
 
 pytestmark = pytest.mark.integration
 MARCH = {"from": "2026-03-01T00:00:00Z", "to": "2026-04-01T00:00:00Z"}
@@ -29,27 +37,6 @@ PATHS = (
     "/finance/invoices",
     "/finance/statements",
 )
-
-
-def _call(client: TestClient, clock: ManualClock, key: str, ping: Any, duration_s: int) -> str:
-    """Post the pinged call, answer it and complete it after `duration_s` → its id."""
-    offer = ping.json()
-    assert offer["accepted"] is True, offer
-    posted = client.post(f"/v1/pings/{offer['ping_id']}/post", headers=auth(key))
-    assert posted.status_code == 200, posted.text
-    call_id = str(posted.json()["call_id"])
-    answered = client.post(
-        f"/v1/calls/{call_id}/events", json={"type": "answered"}, headers=auth(key)
-    )
-    assert answered.status_code == 200, answered.text
-    clock.advance(timedelta(seconds=duration_s))
-    done = client.post(
-        f"/v1/calls/{call_id}/events",
-        json={"type": "completed", "duration_s": duration_s},
-        headers=auth(key),
-    )
-    assert done.status_code == 200, done.text
-    return call_id
 
 
 def _signed_in(client: TestClient, browser: Browser, email: str, role: str, owner: Any) -> Any:
@@ -68,7 +55,7 @@ def scene(
     buyer_id = next(iter(market.buyers))
     publisher_id, publisher_key = market.publisher
     clock.advance(timedelta(minutes=10))
-    call_id = _call(portal_app, clock, publisher_key, market.ping(publisher_key), 75)
+    call_id = completed_call(portal_app, clock, publisher_key, market.ping(publisher_key), 75)
     clock.advance(timedelta(minutes=30))
     opened = portal_app.post(
         f"/v1/calls/{call_id}/dispute",
@@ -343,7 +330,7 @@ def test_a_disputes_evidence_shows_the_consent_the_ping_carried(
         "jornaya_leadid": "3F2504E0-4F89-11D3-9A0C-0305E82C3301",
     }
     ping = market.ping(publisher_key, consent=consent)
-    call_id = _call(portal_app, clock, publisher_key, ping, 75)
+    call_id = completed_call(portal_app, clock, publisher_key, ping, 75)
     opened = portal_app.post(
         f"/v1/calls/{call_id}/dispute",
         json={"reason": "no consent on file"},
