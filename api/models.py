@@ -26,7 +26,14 @@ from domain.consent import (
     TRUSTEDFORM_CERT_URL_PATTERN,
     Consent,
 )
-from domain.geo import GeoMode, parse_area_code, parse_e164, parse_state, parse_zip
+from domain.geo import (
+    GeoMode,
+    parse_area_code,
+    parse_caller,
+    parse_e164,
+    parse_state,
+    parse_zip,
+)
 from domain.limits import Range
 from domain.money import AMOUNT_UNITS_DIGITS_MAX, MAX_AMOUNT_CENTS, SHARE_PATTERN
 from domain.validate import SLUG_PATTERN
@@ -60,6 +67,15 @@ TagKey = Annotated[
 TagValue = Annotated[str, StringConstraints(max_length=limits.TAG_VALUE_LENGTH_MAX)]
 # Checked by the domain's own parsers, so the errors name the body's field ("caller.zip").
 PhoneNumber = Annotated[str, AfterValidator(parse_e164)]
+
+
+def _caller_number(number: str) -> str:
+    return parse_caller(number)[0]
+
+
+# A caller's number: E.164 as written and parseable; one that is not valid is screened
+# before the auction (`domain.screening`), not refused as input.
+CallerNumber = Annotated[str, AfterValidator(_caller_number)]
 UsState = Annotated[str, AfterValidator(parse_state)]
 Zip = Annotated[str, AfterValidator(parse_zip)]
 AreaCode = Annotated[str, AfterValidator(parse_area_code)]
@@ -166,6 +182,19 @@ class SharePayout(Body):
     )
 
 
+class VelocityIn(Body):
+    """Refuse a ping whose caller was pinged `calls` times or more, across all campaigns,
+    within the last `window_s` seconds (`calls` 0: off, the default)."""
+
+    calls: int = Field(ge=limits.VELOCITY_CALLS.minimum, le=limits.VELOCITY_CALLS.maximum)
+    window_s: int = Field(ge=limits.VELOCITY_WINDOW_S.minimum, le=limits.VELOCITY_WINDOW_S.maximum)
+    model_config = ConfigDict(
+        extra="forbid",
+        strict=True,
+        json_schema_extra={"examples": [{"calls": 10, "window_s": 600}]},
+    )
+
+
 class CampaignIn(Body):
     name: str = sized(limits.NAME_LENGTH, examples=["LA car accidents"])
     vertical: str = Field(pattern=f"^{SLUG_PATTERN}$", examples=["legal"])
@@ -179,6 +208,15 @@ class CampaignIn(Body):
     bid_ttl_s: int = bounded(limits.BID_TTL_S)
     rtb_deadline_ms: int = bounded(limits.RTB_DEADLINE_MS)
     market: str = limits.MARKET_DEFAULT
+    exclude_toll_free: bool = Field(
+        default=False, description="true: a toll-free caller's ping is refused (screened)"
+    )
+    exclude_premium_rate: bool = Field(
+        default=False, description="true: a premium-rate caller's ping is refused (screened)"
+    )
+    velocity: VelocityIn | None = Field(
+        default=None, description="the caller-velocity screen; not given: off"
+    )
     model_config = ConfigDict(
         extra="forbid",
         strict=True,
@@ -343,7 +381,12 @@ class BlockIn(Body):
 
 
 class CallerIn(Body):
-    number: PhoneNumber = Field(pattern=E164, examples=["+13105550123"])
+    number: CallerNumber = Field(
+        pattern=E164,
+        examples=["+13105550123"],
+        description="E.164 as written; a number that is not possible or not in its "
+        "country's numbering plan is screened (answer `screen`), a malformed one is a 422",
+    )
     state: UsState | None = Field(
         default=None, examples=["CA"], description="derived from the number when not given"
     )
@@ -436,6 +479,12 @@ class PingOut(BaseModel):
     expires_at: str | None = None
     bid_count: int | None = None
     reason: str | None = Field(default=None, examples=["no_eligible_buyer"])
+    screen: str | None = Field(
+        default=None,
+        examples=["velocity"],
+        description="with reason `screened`: the screen that refused the ping before the "
+        "auction (invalid_number, unassignable_number, premium_rate, toll_free, velocity)",
+    )
 
 
 class RtbAnswer(BaseModel):

@@ -15,6 +15,7 @@ from api.models import (
     GeoIn,
     ScheduleIn,
     SharePayout,
+    VelocityIn,
     bounded,
     sized,
 )
@@ -93,6 +94,11 @@ class CampaignPatch(Body):
     max_attempts: int | None = bounded(limits.MAX_ATTEMPTS, default=None)
     bid_ttl_s: int | None = bounded(limits.BID_TTL_S, default=None)
     rtb_deadline_ms: int | None = bounded(limits.RTB_DEADLINE_MS, default=None)
+    exclude_toll_free: bool | None = None
+    exclude_premium_rate: bool | None = None
+    velocity: VelocityIn | None = Field(
+        default=None, description="the caller-velocity screen (`calls` 0: off)"
+    )
     model_config = ConfigDict(
         extra="forbid",
         strict=True,
@@ -152,7 +158,7 @@ class TargetOut(BaseModel):
     )
 
 
-class CampaignOut(BaseModel):
+class CampaignFields(BaseModel):
     id: str
     name: str
     vertical: str
@@ -169,6 +175,15 @@ class CampaignOut(BaseModel):
     floor: str = Field(description="the lowest price a bid may win at")
     allowed_publishers: list[str]
     version: int
+
+
+class CampaignOut(CampaignFields):
+    """A campaign read from the event store, with its screening settings (not in the
+    projections' list yet)."""
+
+    exclude_toll_free: bool
+    exclude_premium_rate: bool
+    velocity: dict[str, int] = Field(examples=[{"calls": 10, "window_s": 600}])
 
 
 class BuyerOut(BaseModel):

@@ -11,8 +11,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from domain.errors import ValidationError
-from domain.geo import Geo, parse_e164, parse_state, parse_zip
+from domain.geo import Geo, parse_caller, parse_state, parse_zip
 from domain.limits import ATTRIBUTION_TEXT_LENGTH_MAX
+from domain.screening import CallerLine
 
 EXPOSE = {"yes": True, "true": True, "1": True, "no": False, "false": False, "0": False}
 # A caller id: E.164 with its "+", or a North American number as 11 digits (1 and the ten)
@@ -26,6 +27,7 @@ class RtbPing:
     number: str | None  # None: anonymous, or the publisher chose not to expose it
     geo: Geo
     sub_id: str | None
+    caller_line: CallerLine | None = None  # the number classified (screened before the auction)
 
 
 def _text(params: Mapping[str, Any], name: str) -> str | None:
@@ -37,14 +39,15 @@ def _text(params: Mapping[str, Any], name: str) -> str | None:
     return value
 
 
-def caller_id(cid: str) -> str:
-    """The E.164 number of an RTB caller id (`+13105550123`, `13105550123`, `3105550123`)."""
+def caller_id(cid: str) -> tuple[str, CallerLine]:
+    """The E.164 number of an RTB caller id (`+13105550123`, `13105550123`, `3105550123`),
+    with its classification (a number that is not valid is screened, not refused)."""
     if cid.startswith("+"):
-        return parse_e164(cid, "CID")
+        return parse_caller(cid, "CID")
     if _NANP_FULL_RE.fullmatch(cid):
-        return parse_e164("+" + cid, "CID")
+        return parse_caller("+" + cid, "CID")
     if _NANP_NATIONAL_RE.fullmatch(cid):
-        return parse_e164("+1" + cid, "CID")
+        return parse_caller("+1" + cid, "CID")
     raise ValidationError(
         "CID must be an E.164 number (+13105550123) or a North American one of 10 or 11 "
         "digits (3105550123, 13105550123)",
@@ -66,7 +69,7 @@ def parse_rtb_ping(params: Mapping[str, Any]) -> RtbPing:
             f"exposeCallerId must be one of {', '.join(EXPOSE)}", field="exposeCallerId"
         )
     cid = _text(params, "CID")
-    number = caller_id(cid) if cid is not None and expose else None
+    number, line = caller_id(cid) if cid is not None and expose else (None, None)
     state_field = "State" if "State" in params else "state"
     state = _text(params, state_field)
     if state is not None:
@@ -83,4 +86,4 @@ def parse_rtb_ping(params: Mapping[str, Any]) -> RtbPing:
             f"SubID must be at most {ATTRIBUTION_TEXT_LENGTH_MAX} printable characters",
             field="SubID",
         )
-    return RtbPing(number=number, geo=geo, sub_id=sub_id)
+    return RtbPing(number=number, geo=geo, sub_id=sub_id, caller_line=line)

@@ -13,6 +13,7 @@ from domain.campaign import Campaign
 from domain.caps import Caps
 from domain.money import format_cents
 from domain.publisher import Publisher
+from domain.screening import VelocityRule
 from domain.target import Target
 
 
@@ -83,6 +84,9 @@ def campaign_view(c: Campaign) -> dict[str, Any]:
         "max_attempts": c.max_attempts,
         "bid_ttl_s": c.bid_ttl_s,
         "rtb_deadline_ms": c.rtb_deadline_ms,
+        "exclude_toll_free": c.exclude_toll_free,
+        "exclude_premium_rate": c.exclude_premium_rate,
+        "velocity": dict(VelocityRule.from_dict(c.velocity).to_dict()),
         "market": c.market,
         "floor": format_cents(c.floor_cents()),
         "allowed_publishers": sorted(c.allowed_publishers),

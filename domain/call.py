@@ -1,5 +1,6 @@
 """A call: the life of one ping, from the auction to the billing decision and after.
 
+    PingReceived → PingScreened (refused before the auction: `domain.screening`)
     PingReceived → BidReceived / BidRejected / BidTimedOut (one per bidder)
       → AuctionDecided (hold placed on the winner) | NoBuyerFound
       → PingExpired (hold voided) | PostRefused (blocked caller: hold voided)
@@ -47,6 +48,7 @@ from domain.campaign import Distribution
 from domain.consent import ConsentJson
 from domain.errors import Conflict, Expired, Refused
 from domain.invariant import invariant, present
+from domain.screening import Refusal, ScreeningJson
 
 RANKING_KEPT_MAX = 16  # candidates recorded for failover and replay (a bound on event size)
 # A routed call lives at most this long: one that never reports its end is closed by the
@@ -84,6 +86,7 @@ class Call(PPCXAggregate):
     # newer than the first stored logs: a class-level default, so a call loaded from an older
     # snapshot has it too
     consent: ConsentJson | None = None
+    screening: ScreeningJson | None = None  # the facts the ping was screened on
 
     # -- events -----------------------------------------------------------------------------
     class PingReceived(PPCXAggregate.Created):
@@ -97,6 +100,9 @@ class Call(PPCXAggregate):
         # the caller's consent references, as the publisher sent them (None: none sent, or a
         # log older than the field)
         consent: ConsentJson | None = None
+        # the facts the ping was screened on (`domain.screening`; None: an anonymous caller,
+        # screening off, or a log older than the field)
+        screening: ScreeningJson | None = None
 
         def apply(self, aggregate: Call) -> None:
             aggregate.campaign_id = self.campaign_id
@@ -107,6 +113,7 @@ class Call(PPCXAggregate):
             aggregate.tags = self.tags
             aggregate.market = self.market
             aggregate.consent = self.consent
+            aggregate.screening = self.screening
             aggregate.status = CallStatus.PINGED
             aggregate.bid_targets = []
             aggregate.bids_rejected = 0
@@ -123,6 +130,18 @@ class Call(PPCXAggregate):
             aggregate.converted = False
             aggregate.conversion_value_cents = None
             aggregate.disputes = {}
+
+    class PingScreened(PPCXAggregate.Event):
+        """Refused before the auction by a screen (`domain.screening.Screen`) of the rules'
+        version, on the facts it names (the same as `PingReceived.screening`)."""
+
+        screen: str  # a Screen
+        reason: str
+        rule_version: int
+        facts: ScreeningJson
+
+        def apply(self, aggregate: Call) -> None:
+            aggregate.status = CallStatus.SCREENED
 
     class BidReceived(PPCXAggregate.Event):
         target_id: str
@@ -383,6 +402,7 @@ class Call(PPCXAggregate):
         at: datetime,
         *,
         consent: ConsentJson | None = None,
+        screening: ScreeningJson | None = None,
     ) -> Call:
         return cls.record_created(
             cls.PingReceived,
@@ -395,6 +415,20 @@ class Call(PPCXAggregate):
             tags=tags,
             market=market,
             consent=consent,
+            screening=screening,
+            timestamp=at,
+        )
+
+    def screen_out(self, refusal: Refusal, rule_version: int, at: datetime) -> None:
+        """The ping is refused by a screen, on the facts its PingReceived recorded."""
+        self._require(self.PingScreened, action="screen the ping")
+        facts = present(self.screening, "a screened ping recorded its facts")
+        self.trigger_event(
+            self.PingScreened,
+            screen=refusal.screen,
+            reason=refusal.reason,
+            rule_version=rule_version,
+            facts=facts,
             timestamp=at,
         )
 
@@ -767,6 +801,7 @@ _CONNECTED = (
 CALL_TRANSITIONS: Mapping[type[PPCXAggregate.Event], Transition] = MappingProxyType(
     {
         Call.PingReceived: _moves((), CallStatus.PINGED),
+        Call.PingScreened: _moves((CallStatus.PINGED,), CallStatus.SCREENED),
         Call.BidReceived: _keeps((CallStatus.PINGED,)),
         Call.BidRejected: _keeps((CallStatus.PINGED,)),
         Call.BidTimedOut: _keeps((CallStatus.PINGED,)),

@@ -28,6 +28,7 @@ class CallStatus(StrEnum):
     """Where a call is in its life (`domain.call.CALL_TRANSITIONS` says how it moves)."""
 
     PINGED = "pinged"
+    SCREENED = "screened"  # refused before the auction (`PingScreened`)
     DECIDED = "decided"
     NO_BUYER = "no_buyer"
     EXPIRED = "expired"
@@ -117,6 +118,9 @@ class NoBuyerReason(StrEnum):
     TIMED_OUT = "timed_out"
     NO_BID = "no_bid"
     DUPLICATE = "duplicate"
+    # the ping's answer only, never a NoBuyerFound: screened before the auction (the call
+    # records `PingScreened`; the answer's `screen` names which)
+    SCREENED = "screened"
 
 
 class ExclusionReason(StrEnum):

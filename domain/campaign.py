@@ -38,7 +38,14 @@ RULE_ATTRIBUTES: tuple[str, ...] = (
     "max_attempts",
     "bid_ttl_s",
     "rtb_deadline_ms",
+    # screening before the auction (`domain.screening`): newer than `Created`, so set by a
+    # `RulesChanged` (in the same save as `Created` when a campaign is created with them)
+    "exclude_toll_free",
+    "exclude_premium_rate",
+    "velocity",
 )
+# the screening attributes, which `Created` never stores
+SCREENING_ATTRIBUTES: tuple[str, ...] = ("exclude_toll_free", "exclude_premium_rate", "velocity")
 
 
 class Campaign(PPCXAggregate):
@@ -47,6 +54,11 @@ class Campaign(PPCXAggregate):
         PublisherAllowed: type[PPCXAggregate.Event]
         PublisherDisallowed: type[PPCXAggregate.Event]
         RulesChanged: type[PPCXAggregate.Event]
+
+    # newer than the first stored logs: class-level defaults, so an older campaign loads
+    exclude_toll_free = False
+    exclude_premium_rate = False
+    velocity: dict[str, int] | None = None  # `domain.screening.VelocityJson`; None: default
 
     @event("Created")
     def __init__(

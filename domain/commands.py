@@ -33,6 +33,7 @@ from domain.geo import GeoRule
 from domain.invariant import invariant
 from domain.quality import AutoPauseRule
 from domain.schedule import WeeklySchedule
+from domain.screening import Refusal, ScreeningJson, VelocityRule
 
 # -- set-up ------------------------------------------------------------------------------------
 
@@ -107,6 +108,11 @@ class CreateCampaign:
     market: str
     by: str
     command_id: str | None = None
+    # screening (`domain.screening`), recorded by a RulesChanged after Created when not the
+    # defaults
+    exclude_toll_free: bool = False
+    exclude_premium_rate: bool = False
+    velocity: VelocityRule | None = None
 
 
 @dataclass(frozen=True)
@@ -237,6 +243,9 @@ class CampaignChanges:
     max_attempts: int | None = None
     bid_ttl_s: int | None = None
     rtb_deadline_ms: int | None = None
+    exclude_toll_free: bool | None = None
+    exclude_premium_rate: bool | None = None
+    velocity: VelocityRule | None = None
 
     def is_empty(self) -> bool:
         return all(getattr(self, f.name) is None for f in fields(self))
@@ -401,6 +410,10 @@ class RecordAuction:
     # handler skips looking it up); False for an id that came from outside.
     fresh_call_id: bool = False
     consent: ConsentJson | None = None  # the caller's consent references, as sent
+    # the facts the ping was screened on, and the screen's refusal when it was refused (then
+    # there is no auction: no bids, no winner, `no_buyer_reason` SCREENED)
+    screening: ScreeningJson | None = None
+    screened: Refusal | None = None
 
 
 @dataclass(frozen=True)

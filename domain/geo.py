@@ -12,6 +12,7 @@ import phonenumbers
 
 from domain.errors import ValidationError
 from domain.limits import GEO_AREA_CODES_MAX, GEO_ENTRIES_MAX, GEO_STATES_MAX, GEO_ZIPS_MAX
+from domain.screening import CallerLine, LineType, classify
 
 # USPS codes of the states, DC and the territories, with the names the phonenumbers
 # geocoder gives them (it describes a US number as "California" or as "Los Angeles, CA").
@@ -119,6 +120,34 @@ def parse_e164(number: object, field: str = "number") -> str:
     ):
         raise ValidationError(f"{field} is not a valid phone number", field=field)
     return number
+
+
+def parse_caller(number: object, field: str = "number") -> tuple[str, CallerLine]:
+    """A caller's number: E.164 as written and parseable by the phonenumbers library, as
+    `parse_e164` (a malformed one is a ValidationError), but not necessarily valid — a
+    number that is not possible or not in the numbering plan is screened before the auction
+    (`domain.screening`), not refused as input. → the number and its classification."""
+    if not isinstance(number, str) or _E164_RE.fullmatch(number) is None:
+        raise ValidationError(
+            f"{field} must be an E.164 phone number such as +13105550123 (a + and digits)",
+            field=field,
+        )
+    parsed = _phone_number(number)
+    if (
+        parsed is None
+        or phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164) != number
+    ):
+        raise ValidationError(f"{field} is not a phone number", field=field)
+    return number, classify(parsed)
+
+
+def classify_number(e164: str) -> CallerLine:
+    """The classification of a number taken as E.164 (`parse_caller`'s, for callers that
+    did not keep it)."""
+    parsed = _phone_number(e164)
+    if parsed is None:
+        return CallerLine(False, False, LineType.UNKNOWN, None)
+    return classify(parsed)
 
 
 def area_code_of(e164: str) -> str | None:

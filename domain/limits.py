@@ -143,3 +143,22 @@ RTB_RATE_PER_S = 10_000
 RTB_BURST = 20_000
 # a refused ping is recorded at most this often per publisher, with the count refused since
 RATE_LIMITED_REPORT_EVERY_MS = 1_000
+
+# -- screening before the auction (`domain/screening.py`) --------------------------------------
+# caller velocity: a ping is refused when the same caller (its hash) was pinged `calls` times
+# or more, across all campaigns, within the last `window_s` seconds; each campaign sets its own
+# (`velocity`; calls 0: off). Off by default: an existing campaign's traffic is not refused by
+# a rule it never chose (a publisher's IVR may ping one caller several times), and a campaign
+# turns it on with `PATCH /v1/campaigns/{id}` (`{"calls": 10, "window_s": 600}` is a sane
+# first setting).
+VELOCITY_CALLS = Range(0, 1_000, default=0)
+VELOCITY_WINDOW_S = Range(60, 86_400, default=600)
+# Redis keeps a caller's pings this long (the longest window any campaign may set) and at most
+# this many (a flood from one caller stays small; a count at the bound is over any rule)
+VELOCITY_KEPT_MAX = 2 * VELOCITY_CALLS.maximum
+# Replay's margin: a ping's time is taken when it arrives, its Redis script runs a little later,
+# so a concurrent ping timestamped just before another may not be counted by it yet. Replay
+# derives the count from the log and accepts a recorded count that misses only pings this
+# close before it (and resolves each check once the log is this far past it, since a ping
+# is recorded after it is screened). Far above a ping's decision time (p99 < 100 ms).
+VELOCITY_RACE_MS = 10_000

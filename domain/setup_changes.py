@@ -32,6 +32,8 @@ _CAMPAIGN_PLAIN = (
     "max_attempts",
     "bid_ttl_s",
     "rtb_deadline_ms",
+    "exclude_toll_free",
+    "exclude_premium_rate",
 )
 
 
@@ -73,6 +75,8 @@ def campaign_rule_changes(campaign: Campaign, changes: CampaignChanges) -> dict[
         wanted["payout"] = changes.payout.to_dict()
     if changes.distribution is not None:
         wanted["distribution"] = changes.distribution.value
+    if changes.velocity is not None:
+        wanted["velocity"] = changes.velocity.to_dict()
     found = _differing(campaign, wanted)
     if found:
         after = {

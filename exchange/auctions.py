@@ -35,10 +35,19 @@ from domain.campaign import Distribution
 from domain.clock import Clock, to_ms
 from domain.commands import BidOutcome, RecordAuction
 from domain.errors import InsufficientFunds, NotFound, Suspended
+from domain.geo import classify_number
 from domain.ids import new_id
 from domain.invariant import present
 from domain.limits import PING_BURST, PING_RATE_PER_S, RTB_BURST, RTB_RATE_PER_S
 from domain.money import format_cents
+from domain.screening import (
+    SCREENING_RULES_VERSION,
+    Refusal,
+    ScreeningJson,
+    VelocitySeen,
+    number_refusal,
+    screen,
+)
 from eventstore.store import VersionConflict
 from exchange.auction import AUCTION_RULES_VERSION, Bid, rank
 from exchange.bidders import RtbAnswer, collect_rtb_bids
@@ -50,6 +59,7 @@ from exchange.market import CampaignRule, MarketSnapshot, TargetRule
 from exchange.ping import BidState, PingRequest, PingResult
 from exchange.rate_limits import Limit, RateLimiter, hashed, refusal
 from exchange.reservations import released_on_error, reserve
+from exchange.velocity import VelocityCounter
 from handlers.calls import CallHandlers
 
 RESERVE_ATTEMPTS_MAX = 16
@@ -77,6 +87,7 @@ class AuctionService:
         executor: ThreadPoolExecutor,
         limiter: RateLimiter | None = None,
         rtb_limit: Limit | None = None,
+        velocity: VelocityCounter | None = None,
     ) -> None:
         self.hot = hot
         self.calls = calls
@@ -89,6 +100,7 @@ class AuctionService:
         self.limiter = limiter  # None: no rate limits (a bare service in unit tests)
         # one buyer endpoint's RTB requests
         self.rtb_limit = rtb_limit or Limit(RTB_SCOPE, RTB_RATE_PER_S, RTB_BURST)
+        self.velocity = velocity  # None: no screening before the auction (PPCX_SCREENING)
 
     # -- where a campaign lives --------------------------------------------------------------
     async def _snapshot_for(self, campaign_id: str) -> tuple[MarketSnapshot, CampaignRule]:
@@ -147,10 +159,6 @@ class AuctionService:
             if repeated is not None:
                 return repeated
         call_id = request.call_id or new_id("call")
-        targets = snapshot.by_campaign.get(campaign.campaign_id, [])
-        usage = await self.hot.read_usage(
-            snapshot, campaign.campaign_id, peek, now, campaign.duplicate_window_days
-        )
         auction = _Auction(
             call_id,
             request,
@@ -160,6 +168,61 @@ class AuctionService:
             now,
             seed=self.seeds(),
             started=started,
+        )
+        refusal = await self._screen(auction)
+        if refusal is not None:
+            return await self._record(
+                auction, None, reason=NoBuyerReason.SCREENED, started=started, screened=refusal
+            )
+        try:
+            return await self._auction(auction, peek, started)
+        except BaseException:
+            velocity = auction.screening["velocity"] if auction.screening else None
+            if velocity is not None and not auction.recorded and self.velocity is not None:
+                await self.velocity.forget(caller_hash, call_id)  # never in the log
+            raise
+
+    async def _screen(self, auction: _Auction) -> Refusal | None:
+        """The screens before the auction (`domain.screening`): the number's, then — when it
+        passes them — its velocity counted in Redis, then the campaign's. The facts go to
+        `auction.screening` (recorded with the ping). None: it passes (or an anonymous
+        caller, or screening is off)."""
+        number = auction.request.caller_number
+        if self.velocity is None or number is None:
+            return None
+        line = auction.request.caller_line or classify_number(number)
+        campaign = auction.campaign
+        refusal = number_refusal(line)
+        seen = None
+        if refusal is None:
+            rule = campaign.screening.velocity
+            window_s = rule.window_s if rule.on else 0
+            at_ms = to_ms(auction.at)
+            count = await self.velocity.count_and_add(
+                auction.caller_hash, auction.call_id, at_ms, window_s
+            )
+            seen = VelocitySeen(at_ms, count, rule.calls if rule.on else 0, window_s)
+            refusal = screen(line, seen, campaign.screening)
+        auction.screening = {
+            "rule_version": SCREENING_RULES_VERSION,
+            "campaign_version": campaign.version,
+            "line": line.to_json(),
+            "velocity": None if seen is None else seen.to_json(),
+        }
+        return refusal
+
+    async def _auction(self, auction: _Auction, peek: Peek, started: float) -> PingResult:
+        """The auction of a ping that passed its screens."""
+        request, campaign, snapshot, now = (
+            auction.request,
+            auction.campaign,
+            auction.snapshot,
+            auction.at,
+        )
+        market = snapshot.market
+        targets = snapshot.by_campaign.get(campaign.campaign_id, [])
+        usage = await self.hot.read_usage(
+            snapshot, campaign.campaign_id, peek, now, campaign.duplicate_window_days
         )
         if usage.blocked:
             return await self._record(auction, None, reason=NoBuyerReason.BLOCKED, started=started)
@@ -391,6 +454,7 @@ class AuctionService:
         expires_at: datetime | None = None,
         started: float,
         decided_at: float | None = None,
+        screened: Refusal | None = None,
     ) -> PingResult:
         command = RecordAuction(
             call_id=auction.call_id,
@@ -417,9 +481,12 @@ class AuctionService:
             campaign_version=auction.campaign.version,
             fresh_call_id=auction.request.call_id is None,
             consent=None if auction.request.consent is None else auction.request.consent.to_json(),
+            screening=auction.screening,
+            screened=screened,
         )
         decision_ms = ((decided_at or asyncio.get_running_loop().time()) - started) * 1000
         await self._record_auction(command)
+        auction.recorded = True
         bid_count = len(auction.bids)
         timed_out = sum(1 for b in command.bids if b.outcome == BidOutcomeKind.TIMED_OUT)
         if winner is None:
@@ -433,6 +500,7 @@ class AuctionService:
                 bid_count,
                 decision_ms=decision_ms,
                 bids_timed_out=timed_out,
+                screen=None if screened is None else screened.screen,
             )
         expires_at = present(expires_at, "an accepted ping's bid has an expiry")
         state = BidState.won(
@@ -503,6 +571,8 @@ class _Auction:
     ranking: list[Candidate] = field(default_factory=list)
     skipped: list[tuple[str, ExclusionReason]] = field(default_factory=list)
     rr_cursor: int = 0
+    screening: ScreeningJson | None = None  # the facts it was screened on
+    recorded: bool = False  # its events are in the log
 
     def add_rtb(self, answer: RtbAnswer) -> None:
         self.rtb.append(answer)

@@ -46,6 +46,9 @@ its reads, its reservation script, its ping state — lives in one hash slot.
     <p>:{rl:<scope>:<owner>}      hash  one token bucket (`token_bucket.lua`): a publisher's
                                         pings, a DNI client's hashed address, an RTB
                                         endpoint's hashed URL (TTL: until it is full again)
+    <p>:{v:<caller>}             zset  caller velocity (`velocity.lua`): call id → ping ms, the
+                                        caller's pings across all campaigns and markets (its
+                                        own hash tag; TTL: the longest velocity window)
 
 On a Redis Cluster (`PPCX_REDIS_CLUSTER`) every script names keys of one hash tag — a market
 `{m:M}`, a DNI pool `{pool:P}`, a DNI session `{s:S}` — or a single key (the follower's
@@ -165,6 +168,11 @@ class Keys:
 
     def dni_session_leases(self, session: str) -> str:
         return f"{self.prefix}:dni:leases:{{s:{session}}}"
+
+    def velocity(self, caller_hash: str) -> str:
+        """A caller's recent pings across every market, its own hash tag (one key: a
+        cluster's any slot)."""
+        return f"{self.prefix}:{{v:{caller_hash}}}"
 
     def rate_bucket(self, scope: str, owner: str) -> str:
         """One token bucket, its own hash tag (one key: a cluster's any slot)."""

@@ -17,6 +17,7 @@ from domain.geo import GeoRule
 from domain.numbers import TrackingNumber
 from domain.publisher import Publisher
 from domain.schedule import WeeklySchedule
+from domain.screening import SCREENING_DEFAULTS, ScreeningSettings
 from domain.target import Target
 from exchange.auction import Bid
 
@@ -37,6 +38,7 @@ class CampaignRule:
     rtb_deadline_ms: int
     market: str
     allowed_publishers: frozenset[str]
+    screening: ScreeningSettings = SCREENING_DEFAULTS  # the screens before the auction
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +94,9 @@ def campaign_json(c: Campaign) -> bytes:
             "rtb_deadline_ms": c.rtb_deadline_ms,
             "market": c.market,
             "allowed_publishers": sorted(c.allowed_publishers),
+            "exclude_toll_free": c.exclude_toll_free,
+            "exclude_premium_rate": c.exclude_premium_rate,
+            "velocity": c.velocity,
         }
     )
 
@@ -178,6 +183,7 @@ def parse_campaign(data: Mapping[str, Any]) -> CampaignRule:
         rtb_deadline_ms=data["rtb_deadline_ms"],
         market=data["market"],
         allowed_publishers=frozenset(data["allowed_publishers"]),
+        screening=ScreeningSettings.of_rules(data),  # JSON written before screening lacks it
     )
 
 

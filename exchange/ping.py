@@ -18,6 +18,7 @@ from domain.call_state import Candidate, NoBuyerReason, Route
 from domain.clock import to_ms
 from domain.consent import Consent
 from domain.geo import Geo
+from domain.screening import CallerLine, Screen
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,6 +33,8 @@ class PingRequest:
     consent: Consent | None = None  # the caller's consent references, as the publisher sent
     # its publisher's rate-limit token is already taken (an RTB ping: by `static_number`)
     limit_taken: bool = False
+    # the caller's number classified where it was parsed (None: classified by the exchange)
+    caller_line: CallerLine | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +50,7 @@ class PingResult:
     winner: Route | None = None  # with the hold of its funds
     decision_ms: float = 0.0  # ping received → winner reserved (before the durable append)
     bids_timed_out: int = 0  # real-time bidders that missed the deadline (metrics)
+    screen: Screen | None = None  # the screen that refused it (reason SCREENED)
 
 
 @dataclass(frozen=True, slots=True)

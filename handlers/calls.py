@@ -49,6 +49,7 @@ from domain.limits import DURATION_S
 from domain.quality import AUTO_PAUSE_RULES_VERSION, tripped
 from domain.rate_limits import RateLimitReport, report_id
 from domain.reported_time import event_time
+from domain.screening import SCREENING_RULES_VERSION
 from domain.target import Target
 from handlers.results import (
     AuctionOutcome,
@@ -191,7 +192,11 @@ class CallHandlers:
                 cmd.market,
                 at,
                 consent=cmd.consent,
+                screening=cmd.screening,
             )
+            if cmd.screened is not None:
+                call.screen_out(cmd.screened, SCREENING_RULES_VERSION, at)
+                return call, False
             for bid in cmd.bids:
                 if bid.outcome == BidOutcomeKind.RECEIVED:
                     call.record_bid(
@@ -275,6 +280,12 @@ class CallHandlers:
                 bid.amount_cents is None or bid.amount_cents <= 0
             ):
                 raise ValidationError("a received bid has a positive amount", field="bids")
+        if cmd.screened is not None:
+            if cmd.bids or cmd.winner_target_id is not None or cmd.screening is None:
+                raise ValidationError(
+                    "a screened ping has its facts, and no bids or winner", field="screened"
+                )
+            return
         if (cmd.winner_target_id is None) == (cmd.no_buyer_reason is None):
             raise ValidationError(
                 "an auction has a winner or a reason for none", field="winner_target_id"

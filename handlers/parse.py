@@ -80,6 +80,7 @@ from domain.limits import (
 )
 from domain.money import parse_cents
 from domain.schedule import WeeklySchedule, parse_time_zone
+from domain.screening import parse_velocity
 from domain.user import normal_email
 from domain.webhook import WebhookMethod
 from domain.webhook_events import WebhookEvent
@@ -186,6 +187,9 @@ def create_campaign(
     rtb_deadline_ms: object = RTB_DEADLINE_MS.default,
     market: object = MARKET_DEFAULT,
     command_id: str | None = None,
+    exclude_toll_free: object = False,
+    exclude_premium_rate: object = False,
+    velocity: object = None,
 ) -> CreateCampaign:
     checked_name = validate.name(name)
     checked_vertical = validate.slug(vertical, "vertical")
@@ -221,6 +225,9 @@ def create_campaign(
         market=validate.slug(market, "market"),
         by=by,
         command_id=command_id,
+        exclude_toll_free=validate.boolean(exclude_toll_free, "exclude_toll_free"),
+        exclude_premium_rate=validate.boolean(exclude_premium_rate, "exclude_premium_rate"),
+        velocity=None if velocity is None else parse_velocity(velocity),
     )
 
 

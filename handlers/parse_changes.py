@@ -42,6 +42,7 @@ from domain.limits import (
 from domain.money import parse_cents
 from domain.quality import parse_rules
 from domain.schedule import parse_time_zone
+from domain.screening import parse_velocity
 from handlers.parse import (
     geo_rule,
     parse_credit_limit,
@@ -193,6 +194,9 @@ def change_campaign(
     max_attempts: object = None,
     bid_ttl_s: object = None,
     rtb_deadline_ms: object = None,
+    exclude_toll_free: object = None,
+    exclude_premium_rate: object = None,
+    velocity: object = None,
 ) -> ChangeCampaign:
     f = _Fields()
     changes = CampaignChanges(
@@ -216,6 +220,13 @@ def change_campaign(
         rtb_deadline_ms=f.parse(
             rtb_deadline_ms, lambda v: validate.integer(v, "rtb_deadline_ms", RTB_DEADLINE_MS)
         ),
+        exclude_toll_free=f.parse(
+            exclude_toll_free, lambda v: validate.boolean(v, "exclude_toll_free")
+        ),
+        exclude_premium_rate=f.parse(
+            exclude_premium_rate, lambda v: validate.boolean(v, "exclude_premium_rate")
+        ),
+        velocity=f.parse(velocity, parse_velocity),
     )
     f.check()
     return ChangeCampaign(require_subject_id(campaign_id, "cmp", "campaign_id"), changes, by)

@@ -4,6 +4,7 @@ the block list. Every check runs before an event is triggered; bad input records
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Any
 
 from domain.api_key import ApiKey, check_expiry
 from domain.base import PPCXAggregate
@@ -204,6 +205,9 @@ class SetupHandlers:
                 by=cmd.by,
                 timestamp=self.ctx.now(),
             )
+            screening = _screening_rules(cmd)
+            if screening:  # rules newer than `Campaign.Created`: one save with it
+                campaign.change_rules(changes=screening, by=cmd.by, timestamp=self.ctx.now())
             return [campaign], campaign_id
 
         return self.ctx.run(change)
@@ -585,3 +589,16 @@ class SetupHandlers:
             return [existing], None
 
         self.ctx.run(change, hot=(block_id,))
+
+
+def _screening_rules(cmd: CreateCampaign) -> dict[str, Any]:
+    """The screening rules a new campaign sets other than the defaults (a RulesChanged's
+    `changes`)."""
+    changes: dict[str, Any] = {}
+    if cmd.exclude_toll_free:
+        changes["exclude_toll_free"] = True
+    if cmd.exclude_premium_rate:
+        changes["exclude_premium_rate"] = True
+    if cmd.velocity is not None:
+        changes["velocity"] = cmd.velocity.to_dict()
+    return changes

@@ -27,6 +27,7 @@ from exchange.keys import Keys
 from exchange.rate_limits import Limit, RateLimiter
 from exchange.redis_clients import async_client, sync_client
 from exchange.sweeper import Sweeper
+from exchange.velocity import VelocityCounter
 from handlers.calls import CallHandlers
 from handlers.saved_queries import SavedQueryHandlers
 from handlers.setup import SetupHandlers
@@ -167,6 +168,7 @@ def build_exchange(
         executor=executor,
         limiter=RateLimiter(redis_async, keys, domain.clock),
         rtb_limit=Limit(RTB_SCOPE, settings.rtb_endpoint_rate_per_s, settings.rtb_endpoint_burst),
+        velocity=VelocityCounter(redis_async, keys) if settings.screening else None,
     )
     return ExchangeRuntime(
         auctions=auctions,

@@ -65,6 +65,12 @@ class Settings(BaseSettings):
         le=1_000_000,
         description="[PPCX_RTB_ENDPOINT_BURST] RTB requests one endpoint may get at once",
     )
+    screening: bool = Field(
+        default=True,
+        description="[PPCX_SCREENING] false: pings are not screened before the auction (no "
+        "number, line-type or velocity screen; nothing counted or recorded for them) — for "
+        "measuring its cost and for an emergency; replay checks only the pings screened",
+    )
     redis_replica_ack_ms: int = Field(
         default=100,
         ge=0,

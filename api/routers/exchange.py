@@ -20,7 +20,7 @@ from api.services import ApiServices
 from domain.api_key import Role
 from domain.consent import Consent
 from domain.errors import Suspended, ValidationError
-from domain.geo import Geo, parse_e164
+from domain.geo import Geo, parse_caller
 from domain.ids import derived_id
 from domain.invariant import present
 from domain.money import format_cents
@@ -48,7 +48,7 @@ async def ping(
     if who.owner_id is None:
         raise Problem(403, "pings are sent with a publisher's key")
     started = time.perf_counter()
-    number = parse_e164(body.caller.number, "caller.number")
+    number, line = parse_caller(body.caller.number, "caller.number")
     geo = Geo.of_caller(number, body.caller.state, body.caller.zip, body.caller.area_code)
     idempotency = request.headers.get("idempotency-key")
     given = body.attribution.model_dump(exclude_none=True)
@@ -63,6 +63,7 @@ async def ping(
             tags=body.tags,
             consent=consent,
             call_id=derived_id("call", who.owner_id, idempotency) if idempotency else None,
+            caller_line=line,
         )
     )
     s.metrics.record_ping("api", result, started)
@@ -76,7 +77,9 @@ async def ping(
             expires_at=expires_at.isoformat(),
             bid_count=result.bid_count,
         )
-    return PingOut(ping_id=result.call_id, accepted=False, reason=result.reason)
+    return PingOut(
+        ping_id=result.call_id, accepted=False, reason=result.reason, screen=result.screen
+    )
 
 
 @router.post("/v1/pings/{ping_id}/post", response_model=PostOut, responses=problems(409, 410))
@@ -133,6 +136,7 @@ async def _rtb(
             attribution=attribution,
             consent=consent,
             limit_taken=True,  # by `static_number`
+            caller_line=rtb.caller_line,
         )
     )
     s.metrics.record_ping("rtb", result, started)
@@ -146,6 +150,8 @@ async def _rtb(
         }
     else:
         answer |= {"bidAmount": _number_literal(0), "rejectReason": result.reason}
+        if result.screen is not None:
+            answer["screen"] = result.screen
     return _rtb_answer(answer)
 
 

@@ -27,7 +27,7 @@ from domain.call import Call
 from domain.call_state import CallStatus, FailoverReason, NoBuyerReason, TelephonyEvent
 from domain.consent import Consent
 from domain.errors import Conflict, DomainError, Refused, ValidationError
-from domain.geo import Geo, parse_e164
+from domain.geo import Geo, parse_caller, parse_e164
 from domain.ids import derived_id
 from domain.invariant import present
 from domain.money import format_cents
@@ -166,10 +166,11 @@ async def voice_inbound(request: Request, s: ApiServices = Depends(services)) ->
     tracking = await attribution.of_number(s, to)
     if tracking is None:
         return _say("This number is not in service.")
-    try:
-        caller: str | None = parse_e164(params.get("From"), "From")
+    caller: str | None
+    try:  # a number that is not valid is screened before the auction
+        caller, line = parse_caller(params.get("From"), "From")
     except ValidationError:  # "anonymous", "restricted", …
-        caller = None
+        caller, line = None, None
     try:
         geo = Geo.of_caller(
             caller, params.get("FromState") or None, params.get("FromZip") or None, None
@@ -190,11 +191,12 @@ async def voice_inbound(request: Request, s: ApiServices = Depends(services)) ->
             attribution=tracking.attribution,
             consent=consent,
             call_id=derived_id("call", "twilio", call_sid) if call_sid else None,
+            caller_line=line,
         )
     )
     s.metrics.record_ping("twilio", result, started)
     if not result.accepted:
-        if result.reason == NoBuyerReason.BLOCKED:
+        if result.reason in (NoBuyerReason.BLOCKED, NoBuyerReason.SCREENED):
             return Response(twilio.refuse(), media_type=TWIML)
         return _say("Sorry, nobody can take your call right now. Please try again later.")
     try:

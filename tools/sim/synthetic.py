@@ -422,6 +422,7 @@ class _FastLog:
                         "tags": {},
                         "market": "main",
                         "consent": None,  # the field's default (issue 23): no consent sent
+                        "screening": None,  # the field's default (issue 23): not screened
                     }
                 ),
             )
