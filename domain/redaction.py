@@ -114,6 +114,19 @@ CALL_EVENTS: dict[type, EventRule] = {
             # the caller's consent references (TCPA evidence): the publisher sent them, and
             # every buyer the call was decided for or routed to bought the call on them
             "consent": _to(PUBLISHER, OTHER_BUYER),
+            # the facts it was screened on (the number's classification, the velocity
+            # count): the publisher's traffic, no buyer's business
+            "screening": _to(PUBLISHER),
+        },
+    ),
+    Call.PingScreened: EventRule(
+        Concern.CALL,
+        _to(PUBLISHER),
+        {
+            "screen": _to(PUBLISHER),
+            "reason": _to(PUBLISHER),
+            "rule_version": _to(PUBLISHER),
+            "facts": _to(PUBLISHER),
         },
     ),
     Call.BidReceived: EventRule(

@@ -32,10 +32,12 @@ class WebhookEvent(StrEnum):
 
 
 # the stored call event each webhook event is sent for (a ping is accepted when its auction
-# found a winner: AuctionDecided; rejected when none: NoBuyerFound)
+# found a winner: AuctionDecided; rejected when none: NoBuyerFound, or when screened out
+# before the auction: PingScreened)
 SENT_FOR: dict[type, WebhookEvent] = {
     Call.AuctionDecided: WebhookEvent.PING_ACCEPTED,
     Call.NoBuyerFound: WebhookEvent.PING_REJECTED,
+    Call.PingScreened: WebhookEvent.PING_REJECTED,  # refused before the auction
     Call.CallPosted: WebhookEvent.CALL_POSTED,
     Call.CallAnswered: WebhookEvent.CALL_ANSWERED,
     Call.CallFailedOver: WebhookEvent.CALL_FAILED_OVER,

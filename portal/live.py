@@ -36,7 +36,8 @@ LIVE_TAIL_EVENTS_MAX = 5_000  # log rows read past the snapshot per poll, at mos
 PINGED = topic_of(Call.PingReceived)
 DECIDED = topic_of(Call.AuctionDecided)
 NO_BUYER = topic_of(Call.NoBuyerFound)
-_TOPICS = (PINGED, DECIDED, NO_BUYER)
+SCREENED = topic_of(Call.PingScreened)
+_TOPICS = (PINGED, DECIDED, NO_BUYER, SCREENED)
 _ATTRIBUTION = {
     "source": "source",
     "medium": "medium",
@@ -74,7 +75,13 @@ def unprojected_rows(s: ApiServices, after: int) -> tuple[list[dict[str, Any]], 
         if topic == PINGED:
             rows[call_id] = _pinged(call_id, event)
         elif call_id in rows:  # its ping is in the snapshot: its row is there too
-            rows[call_id].update(_decided(event) if topic == DECIDED else _refused(event))
+            rows[call_id].update(
+                _decided(event)
+                if topic == DECIDED
+                else {"accepted": False, "no_buyer_reason": "screened"}
+                if topic == SCREENED
+                else _refused(event)
+            )
     return sorted(rows.values(), key=lambda r: (r["pinged_at"], r["call_id"]), reverse=True), cut
 
 

@@ -500,8 +500,12 @@ CREATE OR REPLACE TEMP TABLE call_changes AS
 SELECT call_id,
        count(*) FILTER (WHERE name = 'Call.BidReceived') AS bids_added,
        arg_max(name = 'Call.AuctionDecided', notification_id)
-           FILTER (WHERE name IN ('Call.AuctionDecided', 'Call.NoBuyerFound')) AS accepted,
-       arg_max(v[2], notification_id) FILTER (WHERE name = 'Call.NoBuyerFound')
+           FILTER (WHERE name IN ('Call.AuctionDecided', 'Call.NoBuyerFound',
+                                  'Call.PingScreened')) AS accepted,
+       -- a ping refused before the auction: 'screened' (its screen is in the timeline)
+       arg_max(CASE WHEN name = 'Call.PingScreened' THEN 'screened' ELSE v[2] END,
+               notification_id)
+           FILTER (WHERE name IN ('Call.NoBuyerFound', 'Call.PingScreened'))
            AS no_buyer_reason,
        arg_max(coalesce(v[3], v[4]), notification_id)
            FILTER (WHERE name IN ('Call.AuctionDecided', 'Call.CallRouted', 'Call.CallBilled'))

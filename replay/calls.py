@@ -43,13 +43,26 @@ from domain.quality import AUTO_PAUSE_RULES_VERSION, Unanswered, kept, rules_of,
 from domain.rate_limits import RateLimitReport
 from domain.receipt import CommandReceipt
 from domain.saved_query import SavedQueries
+from domain.screening import (
+    SCREENING_RULES_VERSION,
+    CallerLine,
+    Refusal,
+    Screen,
+    ScreeningSettings,
+    VelocitySeen,
+    number_refusal,
+    screen,
+)
 from domain.target import Target
 from domain.user import User
 from domain.webhook import Webhook
 from eventstore.rows import ChainedRow
 from exchange.auction import Bid, rank
+from replay.velocity import Velocity
 
 FAILURES_KEPT_MAX = 1000  # the report lists the first failures; the count covers them all
+# checks the report names only once a log has one, so older logs give the report they gave
+NAMED_WHEN_FOUND = frozenset({"auto_pauses", "screening"})
 NEEDS_NO_STATE = frozenset({name_of(Call.CallAnswered)})  # the fact alone is the input
 AUCTION_DECIDED = name_of(Call.AuctionDecided)
 READS = Reads(
@@ -62,6 +75,7 @@ READS = Reads(
         BlockedCaller.CallerReblocked,
         BlockedCaller.CallerUnblocked,
         Call.PingReceived,
+        Call.PingScreened,
         Call.BidReceived,
         Call.AuctionDecided,
         Call.NoBuyerFound,
@@ -122,6 +136,8 @@ class _Call:
     answered: bool = False
     completed: bool = False
     duration_s: int = 0
+    screening: dict[str, Any] | None = None  # the facts it was screened on
+    refusal: Refusal | None = None  # what the screens decide on them
 
 
 @dataclass(slots=True)
@@ -191,7 +207,13 @@ class CallChecker:
     def __init__(self) -> None:
         self.failures: list[Failure] = []
         self.failure_count = 0
-        self.checked = {"auctions": 0, "billing": 0, "routes": 0, "auto_pauses": 0}
+        self.checked = {
+            "auctions": 0,
+            "billing": 0,
+            "routes": 0,
+            "auto_pauses": 0,
+            "screening": 0,
+        }
         self.calls: dict[str, _Call] = {}
         self.pings = 0
         self.campaigns: dict[str, _Campaign] = {}
@@ -201,6 +223,8 @@ class CallChecker:
         self.auto_pause_rules: dict[str, list[dict[str, int]] | None] = {}
         self.unanswered: dict[str, list[Unanswered]] = {}
         self.version = 0  # the version of the event being checked (its aggregate's)
+        self.position = 0  # its position in the log
+        self.velocity = Velocity()
         self.block_ids: dict[str, str] = {}  # BlockedCaller id -> caller hash
         self.blocked: set[str] = set()
         # (caller, buyer, campaign) -> (last billed at, call): only campaigns with a window
@@ -223,6 +247,7 @@ class CallChecker:
             BlockedCaller.CallerReblocked: self._reblock,
             BlockedCaller.CallerUnblocked: self._unblock,
             Call.PingReceived: self._ping,
+            Call.PingScreened: self._screened,
             Call.BidReceived: self._bid,
             Call.AuctionDecided: self._auction,
             Call.NoBuyerFound: self._no_buyer,
@@ -265,6 +290,7 @@ class CallChecker:
                     continue
                 data: dict[str, Any] = orjson.loads(state)
                 self.version = version or 0
+                self.position = position
                 stamp = data.get("timestamp")
                 if type(stamp) is str and stamp > last_stamp:  # RFC 3339, UTC: ordered
                     last_stamp = stamp
@@ -284,10 +310,12 @@ class CallChecker:
         return self.handlers.get(name)
 
     def results(self) -> CallResults:
+        for failure in self.velocity.resolve(None):
+            self.fail(*failure)
         return CallResults(
             self.failures,
             self.failure_count,
-            {k: n for k, n in self.checked.items() if n or k != "auto_pauses"},
+            {k: n for k, n in self.checked.items() if n or k not in NAMED_WHEN_FOUND},
             dict(self.holds),
             self.last_stamp,
             self.pings,
@@ -371,9 +399,69 @@ class CallChecker:
         if call_id in self.calls:
             raise Broken("auctions", "a second PingReceived for the call")
         self.pings += 1
-        self.calls[call_id] = _Call(
+        call = self.calls[call_id] = _Call(
             data["campaign_id"], data["caller_hash"], data.get("consent") is not None
         )
+        facts = data.get("screening")
+        if facts is not None:
+            self.checked["screening"] += 1
+            call.screening = facts
+            call.refusal = self._rescreen(call_id, call, facts)
+
+    # -- screening before the auction -----------------------------------------------------------
+    def _rescreen(self, call_id: str, call: _Call, facts: dict[str, Any]) -> Refusal | None:
+        """The screens again on the recorded facts and the campaign's settings at the version
+        named; the velocity count goes to the log's own count of the caller's pings (checked
+        once the log is `VELOCITY_RACE_MS` past it). → what the screens decide."""
+        if facts["rule_version"] != SCREENING_RULES_VERSION:
+            raise Broken("screening", f"rule_version {facts['rule_version']} is unknown")
+        campaign = self.campaigns.get(call.campaign_id)
+        rules = None if campaign is None else campaign.at(facts["campaign_version"])
+        if rules is None:
+            raise Broken(
+                "screening", f"screened with campaign version {facts['campaign_version']}: none"
+            )
+        settings = ScreeningSettings.of_rules(rules)
+        line = CallerLine.from_json(facts["line"])
+        seen = None if facts["velocity"] is None else VelocitySeen.from_json(facts["velocity"])
+        refusal = screen(line, seen, settings)
+        for failure in self.velocity.resolve(seen.at_ms if seen is not None else None):
+            self.fail(*failure)
+        if seen is None:
+            if number_refusal(line) is None:
+                raise Broken("screening", "a valid number's ping was not counted for velocity")
+            return refusal
+        rule = settings.velocity
+        if (seen.calls, seen.window_s) != ((rule.calls, rule.window_s) if rule.on else (0, 0)):
+            raise Broken(
+                "screening",
+                f"counted for {seen.calls} calls in {seen.window_s} s; the campaign's velocity "
+                f"at version {facts['campaign_version']} is {rule.to_dict()}",
+            )
+        refused = refusal is not None and refusal.screen == Screen.VELOCITY
+        self.velocity.add(call_id, call.caller_hash, seen, self.position, refused)
+        return refusal
+
+    def _screened(self, call_id: str, data: dict[str, Any]) -> None:
+        """A refusal: the screens on the ping's facts refuse it, by the same screen."""
+        call = self._call(call_id, "screening")
+        del self.calls[call_id]
+        if call.screening is None or data["facts"] != call.screening:
+            raise Broken("screening", "the refusal's facts are not those its ping recorded")
+        if data["rule_version"] != SCREENING_RULES_VERSION:
+            raise Broken("screening", f"rule_version {data['rule_version']} is unknown")
+        expected = None if call.refusal is None else call.refusal.screen
+        if expected != data["screen"]:
+            raise Broken("screening", f"refused by {data['screen']}; the screens give {expected}")
+
+    @staticmethod
+    def _passed(call: _Call) -> None:
+        """An auction ran: the screens on the ping's facts let it through."""
+        if call.refusal is not None:
+            raise Broken(
+                "screening",
+                f"the ping went to auction; the screens refuse it ({call.refusal.screen})",
+            )
 
     def _bid(self, call_id: str, data: dict[str, Any]) -> None:
         call = self._call(call_id, "auctions")
@@ -415,6 +503,7 @@ class CallChecker:
     def _no_buyer(self, call_id: str, data: dict[str, Any]) -> None:
         call = self._call(call_id, "auctions")
         del self.calls[call_id]
+        self._passed(call)
         _check_exclusions(call, data)
 
     def _auction(self, call_id: str, data: dict[str, Any]) -> None:
@@ -424,6 +513,7 @@ class CallChecker:
         call.hold_id = data["hold_id"]
         self._open(data["hold_id"], call_id, "bid", data["expires_at"])
         self.checked["auctions"] += 1
+        self._passed(call)
         _check_exclusions(call, data)
         self._rerun_auction(call, bids, data)
 

@@ -115,6 +115,7 @@ STATELESS = frozenset(
     for cls in (
         Call.BidReceived,
         Call.NoBuyerFound,
+        Call.PingScreened,
         Call.CallPosted,
         Call.PingExpired,
         Call.PostRefused,
@@ -134,6 +135,7 @@ READS = Reads(
         Call.PingReceived,
         Call.BidReceived,
         Call.NoBuyerFound,
+        Call.PingScreened,
         Call.AuctionDecided,
         Call.CallPosted,
         Call.PingExpired,
@@ -224,6 +226,7 @@ class Fold:
             Call.PingReceived: self._ping,
             Call.BidReceived: self._bid,
             Call.NoBuyerFound: self._closed_ping,
+            Call.PingScreened: self._closed_ping,
             Call.AuctionDecided: self._decided,
             Call.CallPosted: self._closed_ping,
             Call.PingExpired: self._closed_ping,

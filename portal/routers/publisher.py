@@ -43,6 +43,8 @@ NO_BUYER_WORDS: dict[str, str] = {
     NoBuyerReason.NO_BID: "the buyers asked in real time declined to bid",
     NoBuyerReason.DUPLICATE: "duplicate caller: every buyer already paid for this caller "
     "within the campaign's duplicate window",
+    NoBuyerReason.SCREENED: "refused before the auction by a robocall or spam screen "
+    "(its timeline names which)",
 }
 # why a call was not billed (`not_billed_reason`)
 NOT_BILLED_WORDS: dict[str, str] = {
