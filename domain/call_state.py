@@ -28,7 +28,6 @@ class CallStatus(StrEnum):
     """Where a call is in its life (`domain.call.CALL_TRANSITIONS` says how it moves)."""
 
     PINGED = "pinged"
-    SCREENED = "screened"  # refused before the auction (`PingScreened`)
     DECIDED = "decided"
     NO_BUYER = "no_buyer"
     EXPIRED = "expired"
@@ -42,6 +41,7 @@ class CallStatus(StrEnum):
     BILLED = "billed"
     NOT_BILLED = "not_billed"
     REVERSED = "reversed"
+    SCREENED = "screened"  # refused before the auction (`PingScreened`)
 
 
 class HoldStatus(StrEnum):
