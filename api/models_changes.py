@@ -178,8 +178,7 @@ class CampaignFields(BaseModel):
 
 
 class CampaignOut(CampaignFields):
-    """A campaign read from the event store, with its screening settings (not in the
-    projections' list yet)."""
+    """A campaign, with its screening settings (`domain.screening`)."""
 
     exclude_toll_free: bool
     exclude_premium_rate: bool

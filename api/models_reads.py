@@ -8,7 +8,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from api.models_changes import CampaignFields, TargetOut
+from api.models_changes import CampaignOut, TargetOut
 
 NEXT_CURSOR = Field(default=None, description="pass as `cursor` for the next page")
 
@@ -23,7 +23,7 @@ class TargetItem(TargetOut, Stamped):
     pass
 
 
-class CampaignItem(CampaignFields, Stamped):
+class CampaignItem(CampaignOut, Stamped):
     pass
 
 

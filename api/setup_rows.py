@@ -13,6 +13,7 @@ from domain.billing import PayoutRule, floor_cents
 from domain.clock import format_rfc3339
 from domain.money import format_cents
 from domain.quality import rules_of
+from domain.screening import VelocityRule
 
 
 def time_text(value: datetime | None) -> str | None:
@@ -73,6 +74,13 @@ def campaign_item(row: dict[str, Any]) -> dict[str, Any]:
         "max_attempts": row["max_attempts"],
         "bid_ttl_s": row["bid_ttl_s"],
         "rtb_deadline_ms": row["rtb_deadline_ms"],
+        "exclude_toll_free": bool(row["exclude_toll_free"]),
+        "exclude_premium_rate": bool(row["exclude_premium_rate"]),
+        "velocity": dict(
+            VelocityRule.from_dict(
+                json.loads(row["velocity"]) if row["velocity"] else None
+            ).to_dict()
+        ),
         "market": row["market"],
         "floor": format_cents(floor_cents(rule, row["min_margin_cents"], row["min_bid_cents"])),
         "allowed_publishers": list(row["allowed_publishers"] or []),

@@ -41,7 +41,7 @@ SELECT originator_id, json_extract_string(state, '$.name'), json_extract_string(
        CAST(json_extract_string(state, '$.rtb_deadline_ms') AS INTEGER),
        json_extract_string(state, '$.by'), originator_version,
        CAST(json_extract_string(state, '$.timestamp') AS TIMESTAMPTZ),
-       json_extract_string(state, '$.by')
+       json_extract_string(state, '$.by'), false, false, NULL
 FROM ev WHERE name = 'Campaign.Created'
 ON CONFLICT (campaign_id) DO NOTHING;
 
@@ -246,7 +246,12 @@ UPDATE campaigns SET
     bid_ttl_s = coalesce(CAST(json_extract_string(c.bid_ttl_s, '$') AS INTEGER),
                          campaigns.bid_ttl_s),
     rtb_deadline_ms = coalesce(CAST(json_extract_string(c.rtb_deadline_ms, '$') AS INTEGER),
-                               campaigns.rtb_deadline_ms)
+                               campaigns.rtb_deadline_ms),
+    exclude_toll_free = coalesce(CAST(json_extract_string(c.exclude_toll_free, '$') AS BOOLEAN),
+                                 campaigns.exclude_toll_free),
+    exclude_premium_rate = coalesce(CAST(json_extract_string(c.exclude_premium_rate, '$')
+                                         AS BOOLEAN), campaigns.exclude_premium_rate),
+    velocity = coalesce(CAST(c.velocity AS VARCHAR), campaigns.velocity)
 FROM (SELECT id,
              any_value(value) FILTER (WHERE key = 'name') AS name,
              any_value(value) FILTER (WHERE key = 'vertical') AS vertical,
@@ -260,7 +265,11 @@ FROM (SELECT id,
                  AS allow_negative_margin,
              any_value(value) FILTER (WHERE key = 'max_attempts') AS max_attempts,
              any_value(value) FILTER (WHERE key = 'bid_ttl_s') AS bid_ttl_s,
-             any_value(value) FILTER (WHERE key = 'rtb_deadline_ms') AS rtb_deadline_ms
+             any_value(value) FILTER (WHERE key = 'rtb_deadline_ms') AS rtb_deadline_ms,
+             any_value(value) FILTER (WHERE key = 'exclude_toll_free') AS exclude_toll_free,
+             any_value(value) FILTER (WHERE key = 'exclude_premium_rate')
+                 AS exclude_premium_rate,
+             any_value(value) FILTER (WHERE key = 'velocity') AS velocity
       FROM setup_last WHERE id LIKE 'cmp\_%' ESCAPE '\' GROUP BY id) c
 WHERE campaigns.campaign_id = c.id;
 

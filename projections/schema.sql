@@ -21,7 +21,9 @@ CREATE TABLE IF NOT EXISTS campaigns (
     payout_rule VARCHAR, duplicate_window_days INTEGER, distribution VARCHAR,
     min_bid_cents BIGINT, min_margin_cents BIGINT, allow_negative_margin BOOLEAN,
     max_attempts INTEGER, bid_ttl_s INTEGER, rtb_deadline_ms INTEGER, created_by VARCHAR,
-    version BIGINT, changed_at TIMESTAMPTZ, changed_by VARCHAR
+    version BIGINT, changed_at TIMESTAMPTZ, changed_by VARCHAR,
+    -- screening before the auction (set by RulesChanged; velocity JSON, NULL: the default)
+    exclude_toll_free BOOLEAN, exclude_premium_rate BOOLEAN, velocity VARCHAR
 );
 -- the publishers a campaign allows now and once allowed (allowed = false: disallowed since)
 CREATE TABLE IF NOT EXISTS campaign_publishers (

@@ -202,6 +202,14 @@ def test_toll_free_and_premium_rate_callers_are_refused_only_where_excluded(
     report = _verify(api_settings)
     assert report.ok, report.failures[:5]
     assert report.checked["screening"] == 5
+    project(api_settings)  # the list (from the projections) shows the settings too
+    listed = client.get("/v1/campaigns", headers=auth(ADMIN_KEY)).json()["items"]
+    item = next(c for c in listed if c["id"] == strict)
+    assert {k: item[k] for k in ("exclude_toll_free", "exclude_premium_rate", "velocity")} == {
+        "exclude_toll_free": True,
+        "exclude_premium_rate": True,
+        "velocity": {"calls": 0, "window_s": 600},
+    }
 
 
 @pytest.mark.parametrize(

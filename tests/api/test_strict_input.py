@@ -272,8 +272,8 @@ REFUSED_CALLERS: list[tuple[str, dict[str, Any]]] = [
     ("formatted", {"number": "+1 (310) 555-0123"}),
     ("dashes", {"number": "+1-310-555-0123"}),
     ("no plus", {"number": "13105550123"}),
-    ("unassigned exchange", {"number": "+13101000000"}),
-    ("unassigned area code", {"number": "+11105550123"}),
+    # (a number outside the numbering plan — an unassigned exchange or area code — is no
+    # longer bad input: it is screened before the auction, tests/api/test_screening.py)
     ("trailing newline", {"number": "+13105550123\n"}),
     ("lower-case state", {"number": "+13105550123", "state": "ca"}),
     ("padded state", {"number": "+13105550123", "state": " CA"}),
@@ -413,7 +413,6 @@ def test_a_twilio_dial_duration_that_is_not_a_whole_number_is_refused(
         ({"CID": "３１０５５５０１２３"}, "CID"),
         ({"CID": " 3105550123"}, "CID"),
         ({"CID": "310-555-0123"}, "CID"),
-        ({"CID": "+13101000000"}, "CID"),
         ({"CID": "3105550123", "SubID": "s" * 201}, "SubID"),
         ({"CID": "3105550123", "zipcode": "90210-1234"}, "zipcode"),
         ({"CID": "3105550123", "exposeCallerId": "maybe"}, "exposeCallerId"),

@@ -134,6 +134,11 @@ async def _drive(
         return Load(time.perf_counter() - began, latencies, errors, first_error[:1])
 
 
+# the campaign's caller-velocity screen: on, at a setting a campaign would choose (every
+# ping's caller is new, so none is refused: the cost measured is the screening itself)
+BENCH_VELOCITY = {"calls": 10, "window_s": 600}
+
+
 def _market(base_url: str, targets: int) -> tuple[str, str]:
     """One campaign, one publisher, `targets` funded buyers with standing bids → the
     publisher's key and the campaign."""
@@ -144,6 +149,7 @@ def _market(base_url: str, targets: int) -> tuple[str, str]:
             "vertical": "legal",
             "publisher_payout": {"fixed": "20.00"},
             "duplicate_window_days": 0,
+            "velocity": BENCH_VELOCITY,
         },
         buyers=[
             BuyerSpec(
@@ -207,6 +213,7 @@ def run(
     concurrency: int = 32,
     workers: int = 2,
     targets: int = 10,
+    screening_rounds: int = 0,
 ) -> list[Figure]:
     with tempfile.TemporaryDirectory(prefix="ppcx-bench-http-") as scratch:
         root = Path(scratch)
@@ -305,6 +312,21 @@ def run(
             measured = sweep[concurrency]
             one = pings_from(sent, SEQUENTIAL_PINGS)
             measured_one = uvloop.run(_drive(api_url, "/v1/pings", one, key, 1))
+            sent += SEQUENTIAL_PINGS
+            screening: list[Figure] = []
+            if screening_rounds:
+                screening = _screening_ab(
+                    env,
+                    root,
+                    bin_dir,
+                    console,
+                    first_caller=sent,
+                    pings=pings,
+                    concurrency=concurrency,
+                    workers=workers,
+                    targets=targets,
+                    rounds=screening_rounds,
+                )
         finally:
             _stop(api)
             # the run's hot state (a day of reservation keys) would outlive it in a shared Redis
@@ -381,6 +403,112 @@ def run(
             "mean of latencies",
             statistics.fmean(measured.latencies_ms),
             "ms",
+            higher_is_better=False,
+        ),
+        *screening,
+    ]
+
+
+def _serve(
+    env: dict[str, str], bin_dir: Path, log: Path, workers: int
+) -> tuple[subprocess.Popen[bytes], str]:
+    """`ppcx serve` with the API role alone (its workers sweep) → the process and its URL."""
+    port = free_loopback_port()
+    process = _start(
+        [
+            str(bin_dir / "ppcx"),
+            "serve",
+            "--role",
+            "api",
+            "--port",
+            str(port),
+            "--workers",
+            str(workers),
+        ],
+        env,
+        log,
+    )
+    return process, f"http://127.0.0.1:{port}"
+
+
+def _screening_ab(
+    env: dict[str, str],
+    root: Path,
+    bin_dir: Path,
+    console: Console,
+    *,
+    first_caller: int,
+    pings: int,
+    concurrency: int,
+    workers: int,
+    targets: int,
+    rounds: int,
+) -> list[Figure]:
+    """The ping path's throughput with screening on and off: two fresh servers side by side
+    (`PPCX_SCREENING` true and false, each its own store and Redis prefix, the same market),
+    a warm-up round each, then interleaved rounds at the full load — off then on, then on
+    then off, … so a drift of the machine falls on both — each side's median of its rounds
+    → the figures and the ratio."""
+    servers: dict[str, tuple[subprocess.Popen[bytes], str]] = {}
+    envs = {
+        side: {
+            **env,
+            "PPCX_SCREENING": "true" if side == "on" else "false",
+            "PPCX_DATA_DIR": str(root / f"data-{side}"),
+            "PPCX_REDIS_PREFIX": f"{env['PPCX_REDIS_PREFIX']}{side}",
+        }
+        for side in ("on", "off")
+    }
+    loads: dict[str, list[Load]] = {"on": [], "off": []}
+    try:
+        sides = {}
+        for side, side_env in envs.items():
+            log = root / f"api-{side}.log"
+            servers[side] = _serve(side_env, bin_dir, log, workers)
+            _wait_ready(servers[side][1] + "/healthz", servers[side][0], log)
+            sides[side] = (servers[side][1], *_market(servers[side][1], targets))
+        time.sleep(1.0)  # the workers' config sync has seen the markets
+        caller = first_caller
+        console.print(
+            f"screening on vs off: {rounds} interleaved rounds of {pings} pings each, "
+            f"{concurrency} clients"
+        )
+        for n in range(-1, rounds):  # round -1: the warm-up, not counted
+            for side in ("off", "on") if n % 2 == 0 else ("on", "off"):
+                url, key, campaign = sides[side]
+                count = pings // 4 if n < 0 else pings
+                bodies = [
+                    {"campaign_id": campaign, "caller": {"number": _caller(c), "state": "CA"}}
+                    for c in range(caller, caller + count)
+                ]
+                caller += count
+                load = uvloop.run(_drive(url, "/v1/pings", bodies, key, concurrency))
+                if load.errors:
+                    console.print(f"[yellow]{load.errors} failed: {load.first_error[0]}[/]")
+                if n >= 0:
+                    loads[side].append(load)
+                    console.print(f"  round {n + 1}, screening {side}: {load.per_s:,.0f} pings/s")
+    finally:
+        for process, _ in servers.values():
+            _stop(process)
+        for side_env in envs.values():
+            drop_redis_keys(env["REDIS_URL"], f"{side_env['PPCX_REDIS_PREFIX']}*")
+    on_load, off_load = _median(loads["on"]), _median(loads["off"])
+    return [
+        Figure(
+            f"screening on: durable pings/s ({concurrency} clients)",
+            on_load.per_s,
+            "pings/s",
+            "screening off (PPCX_SCREENING=false)",
+            off_load.per_s,
+            target="≥ 0.85 × off",
+        ),
+        Figure(
+            "screening on: ping latency p50",
+            on_load.quantile(0.5),
+            "ms",
+            "screening off p50",
+            off_load.quantile(0.5),
             higher_is_better=False,
         ),
     ]

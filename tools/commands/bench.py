@@ -96,9 +96,17 @@ def http(
     workers: int = typer.Option(
         2, min=1, max=16, help="worker processes of `ppcx serve` (and of the baseline)"
     ),
+    screening_rounds: int = typer.Option(
+        5,
+        min=0,
+        max=21,
+        help="interleaved rounds of `--pings` with screening on and off, two fresh servers "
+        "side by side (0: skip)",
+    ),
     write: bool = typer.Option(False, help=f"update the section in {BENCHMARKS_MD}"),
 ) -> None:
-    """Durable pings/s and latency through `ppcx serve` vs a bare FastAPI + Redis endpoint."""
+    """Durable pings/s and latency through `ppcx serve` vs a bare FastAPI + Redis endpoint;
+    and the ping path with screening on vs off."""
     from tools.bench import http as bench
 
     settings = load_settings()
@@ -110,10 +118,21 @@ def http(
             pings=pings,
             concurrency=concurrency,
             workers=workers,
+            screening_rounds=screening_rounds,
         )
     notes = http_notes(workers, concurrency)
+    if screening_rounds:
+        notes.append(
+            "Screening on vs off: two more fresh `ppcx serve` (the same market, the campaign's "
+            "velocity 10 calls in 600 s; every caller new, so nothing is refused: the cost is "
+            "the screening itself — the number classified, one Redis script per ping, the "
+            f"facts recorded), {screening_rounds} interleaved rounds at {concurrency} clients "
+            "after a warm-up, each side's median; off is `PPCX_SCREENING=false`, the ping path "
+            "as before screening."
+        )
     command = (
         f"ppcx-tools bench http --pings {pings} --concurrency {concurrency} --workers {workers}"
+        f" --screening-rounds {screening_rounds}"
     )
     publish("http", "HTTP API", command, figures, notes, write)
 
