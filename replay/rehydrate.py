@@ -14,7 +14,10 @@ One pass over the raw stored rows folds what the log implies at `now`:
   has left (the key expires a window after the newest bill), and **unposted bids** (a second
   ping of the same caller returns the bid) with the time they have left;
 - **round-robin cursors**, one past the last cursor an auction recorded (auctions that found
-  no buyer do not record theirs, so a cursor may restart a little behind: fairness only).
+  no buyer do not record theirs, so a cursor may restart a little behind: fairness only);
+- **caller velocity** (`velocity.lua`'s sets): every ping recorded with a velocity count within
+  the longest window before `now`, at its recorded time (the newest `VELOCITY_KEPT_MAX` per
+  caller), each set expiring that window after its newest ping.
 
 Configuration (campaigns, targets, buyers, tracking numbers), buyers' posted funds and credit
 limits and the block list are then written by the exchange's own follower
@@ -45,6 +48,7 @@ from domain.caller_history import CallerHistory
 from domain.campaign import Campaign, Distribution
 from domain.catalog import Reads, name_of
 from domain.clock import to_ms
+from domain.limits import VELOCITY_KEPT_MAX
 from domain.numbers import NumberPool, TrackingNumber
 from domain.publisher import Publisher
 from domain.rate_limits import RateLimitReport
@@ -62,6 +66,7 @@ from exchange.keys import Keys, delete_matching
 from exchange.ping import BidState
 from exchange.redis_clients import server_identity
 from exchange.reservations import ReservationState
+from exchange.velocity import KEEP_MS as VELOCITY_KEEP_MS
 from replay.log import event_name, pages
 
 PIPELINE_COMMANDS_MAX = 2000
@@ -208,6 +213,8 @@ class Fold:
         self.unposted: dict[str, UnpostedBid] = {}
         self.cursors: dict[str, int] = {}  # round-robin campaign -> next cursor
         self.histories: dict[str, History] = {}
+        # caller hash -> {call id: ping ms}: the velocity sets, within the longest window
+        self.velocity: dict[str, dict[str, int]] = {}
         self.reservations = 0
         # reservations made before this (RFC 3339 text, UTC) lie in no current period
         self._reach = (now - PERIOD_REACH).isoformat()
@@ -295,6 +302,14 @@ class Fold:
         self.unposted[call_id] = UnpostedBid(
             data["campaign_id"], data["publisher_id"], data["caller_hash"]
         )
+        facts = data.get("screening")
+        seen = None if facts is None else facts["velocity"]
+        if seen is not None and self.now_ms - VELOCITY_KEEP_MS < seen["at_ms"] <= self.now_ms:
+            pings = self.velocity.setdefault(data["caller_hash"], {})
+            pings[call_id] = seen["at_ms"]
+            if len(pings) > 2 * VELOCITY_KEPT_MAX:  # a flood: keep the newest, as the script
+                newest = sorted(pings.items(), key=lambda p: p[1])[-VELOCITY_KEPT_MAX:]
+                self.velocity[data["caller_hash"]] = dict(newest)
 
     def _bid(self, call_id: str, version: int, data: dict[str, Any]) -> None:
         found = self.unposted.get(call_id)
@@ -441,6 +456,7 @@ def clear(client: redis.Redis, keys: Keys) -> int:
     idempotency or DNI)."""
     client.delete(keys.generation())
     deleted = delete_matching(client, keys.market_pattern("*"), DELETE_BATCH_KEYS)
+    deleted += delete_matching(client, keys.velocity("*"), DELETE_BATCH_KEYS)
     client.delete(f"{keys.prefix}:hotstate:position", keys.markets())
     return deleted
 
@@ -552,6 +568,17 @@ def _write_duplicates(write: _Writer, keys: Keys, fold: Fold) -> int:
     return written
 
 
+def _write_velocity(write: _Writer, keys: Keys, fold: Fold) -> int:
+    """Each caller's recent pings as the velocity script keeps them; the set expires the
+    longest window after its newest ping (relative: Redis's clock is not `now`)."""
+    for caller_hash, pings in fold.velocity.items():
+        newest = dict(sorted(pings.items(), key=lambda p: p[1])[-VELOCITY_KEPT_MAX:])
+        key = keys.velocity(caller_hash)
+        write("zadd", key, newest)
+        write("pexpire", key, max(newest.values()) + VELOCITY_KEEP_MS - fold.now_ms)
+    return len(fold.velocity)
+
+
 def mark_generation(client: redis.Redis, keys: Keys, markets: set[str], generation: str) -> None:
     """The state is whole again: every market's marker, then the namespace's generation
     (`{id, run_id}`: the Redis server it was built on) — the last write of a rebuild."""
@@ -592,6 +619,7 @@ def rehydrate(
     _write_caps(write, keys, fold)
     bids = _write_bids_and_cursors(write, keys, fold)
     duplicates = _write_duplicates(write, keys, fold)
+    velocity = _write_velocity(write, keys, fold)
     write.flush()
     markets = {m for m, _ in fold.campaigns.values()} | {m for m, _ in fold.buyers.values()}
     mark_generation(client, keys, markets, generation or uuid.uuid4().hex)
@@ -604,4 +632,5 @@ def rehydrate(
         "unposted_bids": bids,
         "duplicate_keys": duplicates,
         "round_robin_cursors": len(fold.cursors),
+        "velocity_callers": velocity,
     }

@@ -15,12 +15,15 @@ from typing import Any
 
 import orjson
 import pytest
+import redis
 from fastapi.testclient import TestClient
 
 from domain.clock import ManualClock, to_ms
 from domain.screening import SCREENING_RULES_VERSION
+from ppcx.bootstrap import build_application
 from ppcx.settings import Settings
 from replay.log import event_name
+from replay.rehydrate import rehydrate
 from tests.api.conftest import (
     ADMIN_KEY,
     BASE_URL,
@@ -71,10 +74,11 @@ def _ping(market: Market, key: str, campaign_id: str, number: str) -> dict[str, 
     return dict(response.json())
 
 
-def _burst(market: Market, clock: ManualClock, caller: str) -> list[dict[str, Any]]:
+def _burst(market: Market, clock: ManualClock, caller: str) -> tuple[list[dict[str, Any]], str]:
     """Both campaigns with velocity 3 in 600 s; four pings of `caller` 1 s apart, from both
     publishers on both campaigns (a publisher's second ping for a caller and campaign would
-    get its unexpired bid back, no new ping) → the answers: the fourth is refused."""
+    get its unexpired bid back, no new ping) → the answers (the fourth is refused) and the
+    second campaign."""
     market.admin("PATCH", f"/v1/campaigns/{market.campaign_id}", json={"velocity": VELOCITY})
     second = _second_campaign(market, velocity=VELOCITY)
     key, other_key = market.publishers.values()
@@ -88,7 +92,7 @@ def _burst(market: Market, clock: ManualClock, caller: str) -> list[dict[str, An
         answers.append(_ping(market, sender, campaign, caller))
         clock.advance(timedelta(seconds=1))
     assert [a.get("screen") for a in answers] == [None, None, None, "velocity"]
-    return answers
+    return answers, second
 
 
 def _events(client: TestClient, key: str, call_id: str) -> list[dict[str, Any]]:
@@ -286,7 +290,7 @@ def test_a_bad_screening_setting_is_refused_naming_it(client: TestClient) -> Non
 def test_verify_catches_an_edited_screening(
     client: TestClient, api_settings: Settings, clock: ManualClock, edit: str
 ) -> None:
-    answers = _burst(build_market(client), clock, "+13105550160")
+    answers, _ = _burst(build_market(client), clock, "+13105550160")
     assert _verify(api_settings).ok
 
     db = Path(str(api_settings.sqlite_dbname))
@@ -311,7 +315,7 @@ def test_verify_catches_a_velocity_refusal_the_log_does_not_justify(
 ) -> None:
     """A refusal's recorded count and decision agree, but the log holds fewer pings of the
     caller than it counted: an earlier ping edited to another caller."""
-    answers = _burst(build_market(client), clock, "+13105550161")
+    answers, _ = _burst(build_market(client), clock, "+13105550161")
     rowid, data = _row(
         Path(str(api_settings.sqlite_dbname)), answers[0]["ping_id"], "Call.PingReceived"
     )
@@ -340,3 +344,23 @@ def test_screening_off_records_no_facts(
     report = _verify(off)
     assert report.ok, report.failures[:5]
     assert "screening" not in report.checked
+
+
+def test_velocity_counts_are_rebuilt_after_redis_is_lost(
+    client: TestClient, api_settings: Settings, clock: ManualClock, redis_client: redis.Redis
+) -> None:
+    market = build_market(client)
+    _, second = _burst(market, clock, "+13105550170")
+    for key in redis_client.scan_iter(match=f"{api_settings.redis_prefix}*"):
+        redis_client.delete(key)
+    app = build_application(api_settings)
+    try:
+        rebuilt = rehydrate(app, redis_client, api_settings.redis_prefix, clock.now())
+    finally:
+        app.close()
+    assert rebuilt["velocity_callers"] == 1
+    _, other_key = market.publishers.values()
+    again = _ping(market, other_key, second, "+13105550170")
+    assert again.get("screen") == "velocity"  # four pings in the window, refused one included
+    report = _verify(api_settings)
+    assert report.ok, report.failures[:5]
