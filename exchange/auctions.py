@@ -169,12 +169,12 @@ class AuctionService:
             seed=self.seeds(),
             started=started,
         )
-        refusal = await self._screen(auction)
-        if refusal is not None:
-            return await self._record(
-                auction, None, reason=NoBuyerReason.SCREENED, started=started, screened=refusal
-            )
         try:
+            refusal = await self._screen(auction)
+            if refusal is not None:
+                return await self._record(
+                    auction, None, reason=NoBuyerReason.SCREENED, started=started, screened=refusal
+                )
             return await self._auction(auction, peek, started)
         except BaseException:
             velocity = auction.screening["velocity"] if auction.screening else None

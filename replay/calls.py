@@ -425,12 +425,18 @@ class CallChecker:
         line = CallerLine.from_json(facts["line"])
         seen = None if facts["velocity"] is None else VelocitySeen.from_json(facts["velocity"])
         refusal = screen(line, seen, settings)
-        for failure in self.velocity.resolve(seen.at_ms if seen is not None else None):
-            self.fail(*failure)
         if seen is None:
             if number_refusal(line) is None:
                 raise Broken("screening", "a valid number's ping was not counted for velocity")
             return refusal
+        for failure in self.velocity.resolve(seen.at_ms):  # the checks the log is past
+            self.fail(*failure)
+        # what the count must justify: a velocity refusal, or a pass (a ping refused by
+        # another screen is counted, and its count decides nothing)
+        refused = (
+            False if refusal is None else (True if refusal.screen == Screen.VELOCITY else None)
+        )
+        self.velocity.add(call_id, call.caller_hash, seen, self.position, refused)
         rule = settings.velocity
         if (seen.calls, seen.window_s) != ((rule.calls, rule.window_s) if rule.on else (0, 0)):
             raise Broken(
@@ -438,8 +444,6 @@ class CallChecker:
                 f"counted for {seen.calls} calls in {seen.window_s} s; the campaign's velocity "
                 f"at version {facts['campaign_version']} is {rule.to_dict()}",
             )
-        refused = refusal is not None and refusal.screen == Screen.VELOCITY
-        self.velocity.add(call_id, call.caller_hash, seen, self.position, refused)
         return refusal
 
     def _screened(self, call_id: str, data: dict[str, Any]) -> None:

@@ -39,7 +39,7 @@ class _Pending:
     call_id: str = field(compare=False)
     caller_hash: str = field(compare=False)
     seen: VelocitySeen = field(compare=False)
-    refused: bool = field(compare=False)
+    refused: bool = field(compare=False)  # by velocity (else: let through)
 
 
 class Velocity:
@@ -50,16 +50,23 @@ class Velocity:
         self.added = 0
 
     def add(
-        self, call_id: str, caller_hash: str, seen: VelocitySeen, position: int, refused: bool
+        self,
+        call_id: str,
+        caller_hash: str,
+        seen: VelocitySeen,
+        position: int,
+        refused: bool | None,
     ) -> None:
-        """A ping counted at `seen.at_ms`; its decision is checked later (`resolve`)."""
+        """A ping counted at `seen.at_ms`; its decision — `refused` for velocity (True), let
+        through (False), refused by another screen (None: nothing to check) — is checked
+        later (`resolve`)."""
         times = self.times.setdefault(caller_hash, [])
         bisect.insort(times, seen.at_ms)
         self.latest_ms = seen.at_ms if self.latest_ms is None else max(self.latest_ms, seen.at_ms)
         horizon = self.latest_ms - KEEP_MS
         if times[0] < horizon:
             del times[: bisect.bisect_left(times, horizon)]
-        if seen.window_s:
+        if seen.window_s and refused is not None:
             heapq.heappush(
                 self.pending,
                 _Pending(
