@@ -28,8 +28,8 @@ from domain.consent import (
 )
 from domain.geo import (
     GeoMode,
+    check_caller,
     parse_area_code,
-    parse_caller,
     parse_e164,
     parse_state,
     parse_zip,
@@ -69,13 +69,9 @@ TagValue = Annotated[str, StringConstraints(max_length=limits.TAG_VALUE_LENGTH_M
 PhoneNumber = Annotated[str, AfterValidator(parse_e164)]
 
 
-def _caller_number(number: str) -> str:
-    return parse_caller(number)[0]
-
-
 # A caller's number: E.164 as written and parseable; one that is not valid is screened
 # before the auction (`domain.screening`), not refused as input.
-CallerNumber = Annotated[str, AfterValidator(_caller_number)]
+CallerNumber = Annotated[str, AfterValidator(check_caller)]
 UsState = Annotated[str, AfterValidator(parse_state)]
 Zip = Annotated[str, AfterValidator(parse_zip)]
 AreaCode = Annotated[str, AfterValidator(parse_area_code)]

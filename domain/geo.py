@@ -122,11 +122,13 @@ def parse_e164(number: object, field: str = "number") -> str:
     return number
 
 
-def parse_caller(number: object, field: str = "number") -> tuple[str, CallerLine]:
-    """A caller's number: E.164 as written and parseable by the phonenumbers library, as
-    `parse_e164` (a malformed one is a ValidationError), but not necessarily valid — a
-    number that is not possible or not in the numbering plan is screened before the auction
-    (`domain.screening`), not refused as input. → the number and its classification."""
+def check_caller(number: object, field: str = "number") -> str:
+    """`parse_caller`'s check alone (a request model's field; the route classifies)."""
+    _caller_parsed(number, field)
+    return str(number)
+
+
+def _caller_parsed(number: object, field: str) -> phonenumbers.PhoneNumber:
     if not isinstance(number, str) or _E164_RE.fullmatch(number) is None:
         raise ValidationError(
             f"{field} must be an E.164 phone number such as +13105550123 (a + and digits)",
@@ -138,7 +140,15 @@ def parse_caller(number: object, field: str = "number") -> tuple[str, CallerLine
         or phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164) != number
     ):
         raise ValidationError(f"{field} is not a phone number", field=field)
-    return number, classify(parsed)
+    return parsed
+
+
+def parse_caller(number: object, field: str = "number") -> tuple[str, CallerLine]:
+    """A caller's number: E.164 as written and parseable by the phonenumbers library, as
+    `parse_e164` (a malformed one is a ValidationError), but not necessarily valid — a
+    number that is not possible or not in the numbering plan is screened before the auction
+    (`domain.screening`), not refused as input. → the number and its classification."""
+    return str(number), classify(_caller_parsed(number, field))
 
 
 def classify_number(e164: str) -> CallerLine:

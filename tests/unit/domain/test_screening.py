@@ -199,3 +199,21 @@ def test_replay_agrees_with_exact_counts_and_catches_a_flipped_decision(
     caught = surely_before >= calls if refused else others < calls
     assert [f[2] for f in failures] == ([f"call_{n}"] if caught else [])
     assert all(f[1] == "screening" for f in failures)
+
+
+@given(
+    country=st.sampled_from(["1", "44", "49", "33", "61", "52", "91", "800", "882", "7"]),
+    digits=st.text("0123456789", min_size=4, max_size=13),
+)
+def test_valid_is_the_librarys_is_valid_number(country: str, digits: str) -> None:
+    """`classify` reads validity from the number's type (one match, not two): the same as
+    the library's `is_valid_number` for any number it parses."""
+    try:
+        parsed = phonenumbers.parse(f"+{country}{digits}", None)
+    except phonenumbers.NumberParseException:
+        return
+    line = classify(parsed)
+    assert line.valid == phonenumbers.is_valid_number(parsed)
+    assert line.possible == phonenumbers.is_possible_number(parsed)
+    if line.valid:
+        assert line.region == phonenumbers.region_code_for_number(parsed)
