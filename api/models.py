@@ -4,7 +4,7 @@ Unknown fields are refused too, so a typo is an error rather than a silent defau
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
@@ -166,6 +166,57 @@ class SharePayout(Body):
     )
 
 
+class IvrQuestionIn(Body):
+    """One question asked before the auction (`<Gather>`): a passed one tags the ping."""
+
+    id: str = Field(pattern=f"^{SLUG_PATTERN}$", examples=["injured"])
+    prompt: str = sized(
+        limits.IVR_PROMPT_LENGTH,
+        examples=["Press 1 if you were injured in an accident in the last two years."],
+    )
+    input: Literal["dtmf", "speech"] = Field(
+        default="dtmf", description="keypad digits, or speech (Twilio's transcription)"
+    )
+    accept: list[str] = Field(
+        min_length=1,
+        max_length=limits.IVR_ACCEPTS_MAX,
+        description="accepted answers: digits (dtmf), or phrases matched as lower-case words "
+        "(speech)",
+        examples=[["1"]],
+    )
+    tag: TagKey = Field(description="the ping's tag a passed answer sets", examples=["injured"])
+    tag_value: TagValue = Field(default="yes", description="the tag's value")
+    timeout_s: int = bounded(limits.IVR_TIMEOUT_S)
+
+
+class IvrOnFailIn(Body):
+    """What a caller who fails a question gets: a message and a hang-up, or the fallback
+    number dialled."""
+
+    action: Literal["hangup", "fallback"] = "hangup"
+    fallback_number: str | None = Field(default=None, pattern=E164, examples=["+18005550199"])
+    message: str | None = Field(
+        default=None,
+        min_length=limits.IVR_MESSAGE_LENGTH.minimum,
+        max_length=limits.IVR_MESSAGE_LENGTH.maximum,
+    )
+
+
+class IvrIn(Body):
+    """A campaign's IVR qualification (no questions: none asked; the setting is removed)."""
+
+    questions: list[IvrQuestionIn] = Field(max_length=limits.IVR_QUESTIONS_MAX)
+    on_fail: IvrOnFailIn = Field(default_factory=IvrOnFailIn)
+
+
+# a target's required tags: names (any value), or names with the value each requires (null:
+# any value)
+RequiredTagsIn = (
+    Annotated[list[TagKey], Field(max_length=limits.REQUIRED_TAGS_MAX)]
+    | Annotated[dict[TagKey, TagValue | None], Field(max_length=limits.REQUIRED_TAGS_MAX)]
+)
+
+
 class CampaignIn(Body):
     name: str = sized(limits.NAME_LENGTH, examples=["LA car accidents"])
     vertical: str = Field(pattern=f"^{SLUG_PATTERN}$", examples=["legal"])
@@ -179,6 +230,9 @@ class CampaignIn(Body):
     bid_ttl_s: int = bounded(limits.BID_TTL_S)
     rtb_deadline_ms: int = bounded(limits.RTB_DEADLINE_MS)
     market: str = limits.MARKET_DEFAULT
+    ivr: IvrIn | None = Field(
+        default=None, description="questions asked before the auction (Twilio calls)"
+    )
     model_config = ConfigDict(
         extra="forbid",
         strict=True,
@@ -251,6 +305,11 @@ class TargetIn(Body):
     requires_consent: bool = Field(
         default=False,
         description="true: only pings carrying the caller's consent references reach it",
+    )
+    requires_tags: RequiredTagsIn | None = Field(
+        default=None,
+        description="tags a ping must carry to reach it: names, or names and values",
+        examples=[{"injured": "yes"}],
     )
     model_config = ConfigDict(
         extra="forbid",

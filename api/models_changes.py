@@ -13,6 +13,8 @@ from api.models import (
     Body,
     FixedPayout,
     GeoIn,
+    IvrIn,
+    RequiredTagsIn,
     ScheduleIn,
     SharePayout,
     bounded,
@@ -63,6 +65,10 @@ class TargetPatch(Body):
         "automatically; never set: 3 unanswered within 3600 s or 5 within 86400 s)",
     )
     requires_consent: bool | None = None
+    requires_tags: RequiredTagsIn | None = Field(
+        default=None,
+        description="the whole set of tags a ping must carry, replaced (empty: none)",
+    )
     model_config = ConfigDict(
         extra="forbid",
         strict=True,
@@ -93,6 +99,10 @@ class CampaignPatch(Body):
     max_attempts: int | None = bounded(limits.MAX_ATTEMPTS, default=None)
     bid_ttl_s: int | None = bounded(limits.BID_TTL_S, default=None)
     rtb_deadline_ms: int | None = bounded(limits.RTB_DEADLINE_MS, default=None)
+    ivr: IvrIn | None = Field(
+        default=None,
+        description="the IVR questions, replaced (no questions: none asked)",
+    )
     model_config = ConfigDict(
         extra="forbid",
         strict=True,
@@ -150,6 +160,11 @@ class TargetOut(BaseModel):
     requires_consent: bool = Field(
         default=False, description="true: only pings with the caller's consent reach it"
     )
+    requires_tags: dict[str, str | None] | None = Field(
+        default=None,
+        description="tags a ping must carry to reach it (a null value: any value)",
+        examples=[{"injured": "yes"}],
+    )
 
 
 class CampaignOut(BaseModel):
@@ -169,6 +184,9 @@ class CampaignOut(BaseModel):
     floor: str = Field(description="the lowest price a bid may win at")
     allowed_publishers: list[str]
     version: int
+    ivr: dict[str, Any] | None = Field(
+        default=None, description="the IVR questions asked before the auction (null: none)"
+    )
 
 
 class BuyerOut(BaseModel):

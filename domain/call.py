@@ -2,6 +2,7 @@
 
     PingReceived → BidReceived / BidRejected / BidTimedOut (one per bidder)
       → AuctionDecided (hold placed on the winner) | NoBuyerFound
+      | QualificationFailed (a Twilio caller failed the campaign's IVR questions: no auction)
       → PingExpired (hold voided) | PostRefused (blocked caller: hold voided)
       | CallPosted → CallRouted(attempt 1)
           → CallAnswered → CallCompleted → CallBilled | CallNotBilled
@@ -349,6 +350,20 @@ class Call(PPCXAggregate):
         def apply(self, aggregate: Call) -> None:
             aggregate.disputes[self.dispute_id] = Dispute(DisputeStatus.OPEN, self.reason)
 
+    class QualificationFailed(PPCXAggregate.Event):
+        """The caller failed the campaign's IVR qualification (`domain.ivr.judge`): no
+        auction; the call went where the campaign says (`action`: hangup or fallback).
+        `answer` is what `judge` keeps of the answer (keypad digits; never speech)."""
+
+        question_id: str
+        answer: str | None
+        action: str  # a domain.ivr.FailAction
+        rule_version: int
+        campaign_version: int | None
+
+        def apply(self, aggregate: Call) -> None:
+            aggregate.status = CallStatus.DISQUALIFIED
+
     class DisputeResolved(PPCXAggregate.Event):
         dispute_id: str
         accepted: bool
@@ -395,6 +410,28 @@ class Call(PPCXAggregate):
             tags=tags,
             market=market,
             consent=consent,
+            timestamp=at,
+        )
+
+    def fail_qualification(
+        self,
+        *,
+        question_id: str,
+        answer: str | None,
+        action: str,
+        rule_version: int,
+        campaign_version: int | None,
+        at: datetime,
+    ) -> None:
+        """The caller failed a qualification question: the call ends before any auction."""
+        self._require(self.QualificationFailed, action="fail its qualification")
+        self.trigger_event(
+            self.QualificationFailed,
+            question_id=question_id,
+            answer=answer,
+            action=action,
+            rule_version=rule_version,
+            campaign_version=campaign_version,
             timestamp=at,
         )
 
@@ -772,6 +809,7 @@ CALL_TRANSITIONS: Mapping[type[PPCXAggregate.Event], Transition] = MappingProxyT
         Call.BidTimedOut: _keeps((CallStatus.PINGED,)),
         Call.AuctionDecided: _moves((CallStatus.PINGED,), CallStatus.DECIDED),
         Call.NoBuyerFound: _moves((CallStatus.PINGED,), CallStatus.NO_BUYER),
+        Call.QualificationFailed: _moves((CallStatus.PINGED,), CallStatus.DISQUALIFIED),
         Call.PingExpired: _moves((CallStatus.DECIDED,), CallStatus.EXPIRED),
         Call.PostRefused: _moves((CallStatus.DECIDED,), CallStatus.REFUSED),
         Call.CallPosted: _moves((CallStatus.DECIDED,), CallStatus.POSTED),

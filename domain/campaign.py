@@ -25,7 +25,8 @@ DISTRIBUTIONS: tuple[Distribution, ...] = tuple(Distribution)
 
 
 # The attributes a `Campaign.RulesChanged` may set (its `changes` keys): the rules of
-# `Campaign.Created` less its market (a partition of the exchange's hot state).
+# `Campaign.Created` less its market (a partition of the exchange's hot state), and `ivr`
+# (newer than `Created`: a campaign created with questions records them as a rule change).
 RULE_ATTRIBUTES: tuple[str, ...] = (
     "name",
     "vertical",
@@ -38,6 +39,7 @@ RULE_ATTRIBUTES: tuple[str, ...] = (
     "max_attempts",
     "bid_ttl_s",
     "rtb_deadline_ms",
+    "ivr",
 )
 
 
@@ -47,6 +49,11 @@ class Campaign(PPCXAggregate):
         PublisherAllowed: type[PPCXAggregate.Event]
         PublisherDisallowed: type[PPCXAggregate.Event]
         RulesChanged: type[PPCXAggregate.Event]
+
+    # a setting newer than the first stored logs: a class-level default, so a campaign loaded
+    # from an older snapshot has it too. The IVR questions asked before the auction, as
+    # `domain.ivr.IvrScript.to_dict()` stores them (None: none asked)
+    ivr: dict[str, Any] | None = None
 
     @event("Created")
     def __init__(

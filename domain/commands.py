@@ -31,6 +31,7 @@ from domain.caps import Caps
 from domain.consent import ConsentJson
 from domain.geo import GeoRule
 from domain.invariant import invariant
+from domain.ivr import IvrScript
 from domain.quality import AutoPauseRule
 from domain.schedule import WeeklySchedule
 
@@ -107,6 +108,7 @@ class CreateCampaign:
     market: str
     by: str
     command_id: str | None = None
+    ivr: IvrScript | None = None  # questions asked before the auction (a rule change)
 
 
 @dataclass(frozen=True)
@@ -143,6 +145,7 @@ class CreateTarget:
     by: str
     command_id: str | None = None
     requires_consent: bool = False
+    requires_tags: Mapping[str, str | None] | None = None  # tags a ping must carry (a rule)
 
     def __post_init__(self) -> None:
         invariant(
@@ -198,6 +201,8 @@ class TargetChanges:
     # the whole list of auto-pause rules, replaced (empty: never paused automatically)
     auto_pause: tuple[AutoPauseRule, ...] | None = None
     requires_consent: bool | None = None
+    # the whole mapping of required tags, replaced (empty: none required)
+    requires_tags: Mapping[str, str | None] | None = None
 
     def __post_init__(self) -> None:
         invariant(self.bid_cents is None or self.rtb_url is None, "a standing bid or an rtb_url")
@@ -237,6 +242,7 @@ class CampaignChanges:
     max_attempts: int | None = None
     bid_ttl_s: int | None = None
     rtb_deadline_ms: int | None = None
+    ivr: IvrScript | None = None  # the whole script, replaced (no questions: none asked)
 
     def is_empty(self) -> bool:
         return all(getattr(self, f.name) is None for f in fields(self))

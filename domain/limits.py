@@ -75,6 +75,14 @@ DUPLICATE_WINDOW_DAYS = Range(0, 365, default=30)
 MAX_ATTEMPTS = Range(1, 10, default=3)  # routes per call: the winner and its failovers
 BID_TTL_S = Range(5, 3_600, default=60)  # how long an accepted ping's bid stays valid
 RTB_DEADLINE_MS = Range(20, 5_000, default=250)  # the whole decision, from the ping's arrival
+# IVR qualification (`domain/ivr.py`): the questions a campaign asks before its auction
+IVR_QUESTIONS_MAX = 5
+IVR_PROMPT_LENGTH = Range(1, 500)  # what the caller hears (<Say>)
+IVR_ACCEPTS_MAX = 10  # accepted answers of one question
+IVR_DIGITS_LENGTH = Range(1, 8)  # an accepted keypad answer (also the longest answer kept)
+IVR_PHRASE_LENGTH = Range(1, 100)  # an accepted spoken phrase
+IVR_TIMEOUT_S = Range(1, 30, default=5)  # silence before Twilio gives up on an answer
+IVR_MESSAGE_LENGTH = Range(1, 500)  # what a caller who fails hears
 
 # -- a buyer ---------------------------------------------------------------------------------
 CREDIT_LIMIT_CENTS_MAX = 10**11  # $1 billion
@@ -96,6 +104,7 @@ AUTO_PAUSE_UNANSWERED = Range(1, 100)
 AUTO_PAUSE_WINDOW_S = Range(60, 7 * 86_400)
 AUTO_PAUSE_RULES_MAX = 5
 AUTO_PAUSE_RULES_DEFAULT: tuple[tuple[int, int], ...] = ((3, 3_600), (5, 86_400))
+REQUIRED_TAGS_MAX = 20  # tags a target requires on a ping (`requires_tags`)
 
 # -- numbers and DNI pools -------------------------------------------------------------------
 POOL_SIZE = Range(1, 1_000)  # numbers in a pool

@@ -172,6 +172,7 @@ class AuctionService:
             headroom_cents=usage.headroom_cents,
             duplicate_buyers=usage.duplicate_buyers,
             consented=request.consent is not None,
+            tags=request.tags,
         )
         auction.excluded = eligibility.excluded
         await self._collect_bids(auction, eligibility.eligible)

@@ -56,6 +56,7 @@ from domain.commands import (
 from domain.errors import ValidationError
 from domain.geo import GeoRule, parse_e164
 from domain.ids import require_id, require_subject_id
+from domain.ivr import parse_required_tags, parse_script
 from domain.invariant import invariant
 from domain.limits import (
     BID_TTL_S,
@@ -125,6 +126,7 @@ def register_buyer(
         market=validate.slug(market, "market"),
         by=by,
         command_id=command_id,
+        ivr=None if ivr is None else parse_script(ivr),
     )
 
 
@@ -186,6 +188,7 @@ def create_campaign(
     rtb_deadline_ms: object = RTB_DEADLINE_MS.default,
     market: object = MARKET_DEFAULT,
     command_id: str | None = None,
+    ivr: object = None,
 ) -> CreateCampaign:
     checked_name = validate.name(name)
     checked_vertical = validate.slug(vertical, "vertical")
@@ -293,6 +296,7 @@ def create_target(
     weight: object = WEIGHT.default,
     requires_consent: object = False,
     command_id: str | None = None,
+    requires_tags: object = None,
 ) -> CreateTarget:
     buyer = require_id(buyer_id, "buy", "buyer_id")
     campaign = require_id(campaign_id, "cmp", "campaign_id")
@@ -317,6 +321,7 @@ def create_target(
         by=by,
         command_id=command_id,
         requires_consent=validate.boolean(requires_consent, "requires_consent"),
+        requires_tags=None if requires_tags is None else parse_required_tags(requires_tags),
     )
 
 

@@ -27,6 +27,7 @@ from domain.commands import (
 )
 from domain.errors import InvalidFields, ValidationError
 from domain.ids import require_subject_id
+from domain.ivr import parse_required_tags, parse_script
 from domain.limits import (
     BID_TTL_S,
     BUFFER_S,
@@ -133,6 +134,7 @@ def change_target(
     status: object = None,
     auto_pause: object = None,
     requires_consent: object = None,
+    requires_tags: object = None,
 ) -> ChangeTarget:
     f = _Fields()
     if bid is not None and rtb_url is not None:
@@ -156,6 +158,7 @@ def change_target(
         requires_consent=f.parse(
             requires_consent, lambda v: validate.boolean(v, "requires_consent")
         ),
+        requires_tags=f.parse(requires_tags, parse_required_tags),
     )
     f.check()
     return ChangeTarget(require_subject_id(target_id, "tgt", "target_id"), changes, by, buyer_id)
@@ -193,6 +196,7 @@ def change_campaign(
     max_attempts: object = None,
     bid_ttl_s: object = None,
     rtb_deadline_ms: object = None,
+    ivr: object = None,
 ) -> ChangeCampaign:
     f = _Fields()
     changes = CampaignChanges(
@@ -216,6 +220,7 @@ def change_campaign(
         rtb_deadline_ms=f.parse(
             rtb_deadline_ms, lambda v: validate.integer(v, "rtb_deadline_ms", RTB_DEADLINE_MS)
         ),
+        ivr=f.parse(ivr, parse_script),
     )
     f.check()
     return ChangeCampaign(require_subject_id(campaign_id, "cmp", "campaign_id"), changes, by)

@@ -37,7 +37,7 @@ PASSING = frozenset({CallStatus.POSTED, CallStatus.FAILING_OVER, CallStatus.UNRO
 
 def test_the_table_has_one_row_per_call_event_class() -> None:
     call_events = {cls for cls in event_classes() if topic_of(cls).startswith(CALL_TOPIC_PREFIX)}
-    assert len(call_events) == 18
+    assert len(call_events) == 19
     assert set(CALL_TRANSITIONS) == call_events
 
 
@@ -77,6 +77,7 @@ def test_the_words_are_todays_strings() -> None:
         "billed",
         "not_billed",
         "reversed",
+        "disqualified",
     ]
     assert set(HoldStatus) == {"pending", "posted", "voided"}
     assert set(DisputeStatus) == {"open", "accepted", "rejected"}
@@ -111,6 +112,7 @@ def test_the_words_are_todays_strings() -> None:
         "insufficient_funds",
         "duplicate",
         "consent_missing",
+        "tags_missing",
         "archived",
     }
     assert set(Distribution) == {"auction", "waterfall", "round_robin", "weighted"}
