@@ -25,6 +25,7 @@ from exchange.caller_hash import CallerHasher
 from exchange.dni import DniLeases
 from exchange.hotstate import HotState
 from exchange.key_hygiene import KeyHygiene
+from exchange.qualification import IvrStates, QualificationService
 from exchange.sweeper import Sweeper
 from handlers.calls import CallHandlers
 from handlers.saved_queries import SavedQueryHandlers
@@ -99,6 +100,8 @@ class ApiServices:
     key_usage: KeyUsage
     deliveries: DeliveryStore  # webhook deliveries and their attempts
     webhook_networks: tuple[Network, ...]  # what webhooks may reach besides public addresses
+    qualification: QualificationService  # IVR questions before a Twilio call's auction
+    ivr_states: IvrStates  # the signed state between a call's IVR questions
     known_keys: KeyCache = field(default_factory=KeyCache)
     key_hygiene: KeyHygiene | None = None  # API keys' expiry warnings and unused expiry
 

@@ -55,6 +55,36 @@ def dial(
     return _xml(response)
 
 
+def gather(
+    prompt: str, *, speech: bool, action: str, timeout_s: int, digits_max: int | None
+) -> str:
+    """Ask one question: say `prompt` and collect keypad digits (at most `digits_max`, or
+    until #) or speech; Twilio posts the answer (`Digits`, `SpeechResult`) to `action`, and
+    posts there with no answer too when the caller stays silent for `timeout_s`."""
+    response = VoiceResponse()
+    verb = response.gather(
+        input="speech" if speech else "dtmf",
+        action=action,
+        method="POST",
+        timeout=timeout_s,
+        num_digits=None if speech else digits_max,
+        speech_timeout="auto" if speech else None,
+        action_on_empty_result=True,
+    )
+    verb.say(prompt)
+    return _xml(response)
+
+
+def forward(number: str, message: str | None) -> str:
+    """Say `message` (when there is one), then connect the caller to `number` (a fallback
+    outside the exchange: no callbacks, nothing billed)."""
+    response = VoiceResponse()
+    if message:
+        response.say(message)
+    response.dial(number)
+    return _xml(response)
+
+
 def reject(message: str) -> str:
     """Say `message`, then hang up."""
     response = VoiceResponse()

@@ -31,7 +31,7 @@ from domain.caps import Caps
 from domain.consent import ConsentJson
 from domain.geo import GeoRule
 from domain.invariant import invariant
-from domain.ivr import IvrScript
+from domain.ivr import FailAction, IvrScript
 from domain.quality import AutoPauseRule
 from domain.schedule import WeeklySchedule
 
@@ -407,6 +407,26 @@ class RecordAuction:
     # handler skips looking it up); False for an id that came from outside.
     fresh_call_id: bool = False
     consent: ConsentJson | None = None  # the caller's consent references, as sent
+
+
+@dataclass(frozen=True)
+class RecordDisqualification:
+    """A Twilio caller failed the campaign's IVR qualification: the ping (with the tags of
+    the questions passed before) and the failure, recorded as one save; no auction."""
+
+    call_id: str
+    campaign_id: str
+    publisher_id: str
+    caller_hash: str
+    geo: dict[str, Any]
+    attribution: dict[str, Any]
+    tags: dict[str, str]
+    market: str
+    question_id: str
+    answer: str | None  # what `domain.ivr.judge` keeps of the answer
+    action: FailAction
+    campaign_version: int  # the campaign's version whose questions were asked
+    consent: ConsentJson | None = None
 
 
 @dataclass(frozen=True)

@@ -325,7 +325,9 @@ def _on_fail(given: object, field: str, errors: _Errors) -> OnFail:
         except ValidationError as error:
             errors.found.append(error)
     if action == FailAction.HANGUP and raw_number is not None:
-        errors.add(f"{field}.fallback_number is for the fallback action", f"{field}.fallback_number")
+        errors.add(
+            f"{field}.fallback_number is for the fallback action", f"{field}.fallback_number"
+        )
     message = None
     if given.get("message") is not None:
         message = _text(given["message"], f"{field}.message", IVR_MESSAGE_LENGTH.maximum, errors)

@@ -172,6 +172,18 @@ CALL_EVENTS: dict[type, EventRule] = {
         _to(PUBLISHER),
         {"reason": _to(PUBLISHER), "excluded": ONLY_INTERNAL, "skipped": ONLY_INTERNAL},
     ),
+    # a caller who failed the campaign's IVR questions: the publisher's call, no buyer's
+    Call.QualificationFailed: EventRule(
+        Concern.CALL,
+        _to(PUBLISHER),
+        {
+            "question_id": _to(PUBLISHER),
+            "answer": _to(PUBLISHER),
+            "action": _to(PUBLISHER),
+            "rule_version": _to(PUBLISHER),
+            "campaign_version": _to(PUBLISHER),
+        },
+    ),
     Call.PingExpired: EventRule(Concern.HOLDER, _to(PUBLISHER, BUYER), {"hold_id": _to(BUYER)}),
     Call.PostRefused: EventRule(
         Concern.HOLDER,
@@ -552,6 +564,9 @@ CALL_COLUMNS: dict[str, Audiences] = {
     "consent_jornaya_leadid": _to(PUBLISHER, BUYER),
     "consent_text_version": _to(PUBLISHER, BUYER),
     "consented_at": _to(PUBLISHER, BUYER),
+    # IVR qualification: a disqualified call had no auction, so no buyer
+    "disqualified_question_id": _to(PUBLISHER),
+    "disqualified_action": _to(PUBLISHER),
 }
 
 

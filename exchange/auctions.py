@@ -106,6 +106,11 @@ class AuctionService:
                 return snapshot, campaign
         raise NotFound(f"campaign_id {campaign_id!r} does not exist", field="campaign_id")
 
+    async def market_of(self, campaign_id: str) -> tuple[MarketSnapshot, CampaignRule]:
+        """The campaign's market (its configuration now) and its rules; NotFound when none
+        has it."""
+        return await self._snapshot_for(campaign_id)
+
     async def static_number(self, campaign_id: str, publisher_id: str) -> str | None:
         """A static tracking number of the campaign for the publisher (the first in order),
         from the market's configuration: a call transferred to it comes back through PPCX's

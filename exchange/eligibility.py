@@ -1,10 +1,11 @@
 """Which targets may bid on a ping, and why each other one may not (pure).
 
 The checks, in order: paused, the caller's consent (a target that requires it gets no ping
-without one), the ping's tags (a target that requires tags gets no ping lacking one), geo (state, ZIP, area code allow/deny), the target's schedule
-in its own time zone, caps (concurrency, local hour/day/month counts, daily budget), the
-buyer's funds, and a duplicate of a caller the buyer already paid for within the campaign's
-window. The caller's block-list status is decided before (a blocked caller gets no auction).
+without one), the ping's tags (a target that requires tags gets no ping lacking one), geo
+(state, ZIP, area code allow/deny), the target's schedule in its own time zone, caps
+(concurrency, local hour/day/month counts, daily budget), the buyer's funds, and a duplicate
+of a caller the buyer already paid for within the campaign's window. The caller's block-list
+status is decided before (a blocked caller gets no auction).
 """
 
 from __future__ import annotations

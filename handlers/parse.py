@@ -56,8 +56,8 @@ from domain.commands import (
 from domain.errors import ValidationError
 from domain.geo import GeoRule, parse_e164
 from domain.ids import require_id, require_subject_id
-from domain.ivr import parse_required_tags, parse_script
 from domain.invariant import invariant
+from domain.ivr import parse_required_tags, parse_script
 from domain.limits import (
     BID_TTL_S,
     BUFFER_S,
@@ -126,7 +126,6 @@ def register_buyer(
         market=validate.slug(market, "market"),
         by=by,
         command_id=command_id,
-        ivr=None if ivr is None else parse_script(ivr),
     )
 
 
@@ -224,6 +223,7 @@ def create_campaign(
         market=validate.slug(market, "market"),
         by=by,
         command_id=command_id,
+        ivr=None if ivr is None else parse_script(ivr),
     )
 
 

@@ -24,6 +24,7 @@ from exchange.config_sync import ConfigSync
 from exchange.hotstate import HotState
 from exchange.key_hygiene import KeyHygiene
 from exchange.keys import Keys
+from exchange.qualification import IvrStates, QualificationService
 from exchange.rate_limits import Limit, RateLimiter
 from exchange.redis_clients import async_client, sync_client
 from exchange.sweeper import Sweeper
@@ -115,6 +116,8 @@ class ExchangeRuntime:
     redis_sync: redis.Redis
     http: httpx.AsyncClient
     executor: ThreadPoolExecutor
+    qualification: QualificationService
+    ivr_states: IvrStates
     owns_executor: bool = True  # False: the process's runtime owns the pool
 
     async def close(self) -> None:
@@ -156,7 +159,8 @@ def build_exchange(
     if executor is None:
         executor = ThreadPoolExecutor(max_workers=DOMAIN_THREADS, thread_name_prefix="ppcx-io")
     rng = random.SystemRandom()
-    hasher = CallerHasher(secret_key(settings))
+    secret = secret_key(settings)
+    hasher = CallerHasher(secret)
     auctions = AuctionService(
         hot=hot,
         calls=domain.calls,
@@ -189,5 +193,13 @@ def build_exchange(
         redis_sync=redis_sync,
         http=http,
         executor=executor,
+        qualification=QualificationService(
+            app=domain.app,
+            auctions=auctions,
+            calls=domain.calls,
+            hasher=hasher,
+            executor=executor,
+        ),
+        ivr_states=IvrStates(secret),
         owns_executor=owns_executor,
     )

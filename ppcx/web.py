@@ -102,6 +102,8 @@ def create_app(
             webhook_networks=parse_networks(settings.webhook_allowed_networks),
             key_usage=KeyUsage(exchange.redis_async, Keys(settings.redis_prefix), domain.clock),
             key_hygiene=exchange.key_hygiene,
+            qualification=exchange.qualification,
+            ivr_states=exchange.ivr_states,
         )
         exchange.key_hygiene.forget = services.known_keys.forget  # refused here at once
         await runtime.start()

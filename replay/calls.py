@@ -37,6 +37,7 @@ from domain.caller_history import CallerHistory
 from domain.campaign import Campaign
 from domain.catalog import Reads, name_of
 from domain.invariant import InvariantViolation
+from domain.ivr import IVR_RULES_VERSION, IvrScript, judge, satisfies
 from domain.numbers import NumberPool, TrackingNumber
 from domain.publisher import Publisher
 from domain.quality import AUTO_PAUSE_RULES_VERSION, Unanswered, kept, rules_of, tripped
@@ -49,6 +50,8 @@ from domain.webhook import Webhook
 from eventstore.rows import ChainedRow
 from exchange.auction import Bid, rank
 
+# checks named in the report only when the log has events for them (newer features)
+OPTIONAL_CHECKS = frozenset({"auto_pauses", "qualifications"})
 FAILURES_KEPT_MAX = 1000  # the report lists the first failures; the count covers them all
 NEEDS_NO_STATE = frozenset({name_of(Call.CallAnswered)})  # the fact alone is the input
 AUCTION_DECIDED = name_of(Call.AuctionDecided)
@@ -65,6 +68,7 @@ READS = Reads(
         Call.BidReceived,
         Call.AuctionDecided,
         Call.NoBuyerFound,
+        Call.QualificationFailed,
         Call.PingExpired,
         Call.PostRefused,
         Call.CallRouted,
@@ -114,6 +118,7 @@ class _Call:
     campaign_id: str
     caller_hash: str
     consented: bool = False  # the ping carried the caller's consent references
+    tags: dict[str, str] = field(default_factory=dict)  # the ping's tags
     bids: list[Bid] = field(default_factory=list)
     ranking: dict[str, dict[str, Any]] = field(default_factory=dict)
     hold_id: str | None = None  # the hold of the current attempt
@@ -153,6 +158,7 @@ class _TargetState:
     paused: bool = False
     archived: bool = False
     requires_consent: bool = False
+    requires_tags: dict[str, str | None] | None = None
 
 
 @dataclass(slots=True)
@@ -164,7 +170,9 @@ class _Target:
 
     def set(self, version: int, **changes: Any) -> None:
         last = self.states[-1] if self.states else _TargetState(None)
-        state = _TargetState(last.bid_cents, last.paused, last.archived, last.requires_consent)
+        state = _TargetState(
+            last.bid_cents, last.paused, last.archived, last.requires_consent, last.requires_tags
+        )
         for name, value in changes.items():
             setattr(state, name, value)
         self.versions.append(version)
@@ -191,7 +199,13 @@ class CallChecker:
     def __init__(self) -> None:
         self.failures: list[Failure] = []
         self.failure_count = 0
-        self.checked = {"auctions": 0, "billing": 0, "routes": 0, "auto_pauses": 0}
+        self.checked = {
+            "auctions": 0,
+            "billing": 0,
+            "routes": 0,
+            "auto_pauses": 0,
+            "qualifications": 0,
+        }
         self.calls: dict[str, _Call] = {}
         self.pings = 0
         self.campaigns: dict[str, _Campaign] = {}
@@ -226,6 +240,7 @@ class CallChecker:
             Call.BidReceived: self._bid,
             Call.AuctionDecided: self._auction,
             Call.NoBuyerFound: self._no_buyer,
+            Call.QualificationFailed: self._disqualified,
             Call.PingExpired: self._expired,
             Call.PostRefused: self._refused,
             Call.CallRouted: self._routed,
@@ -287,7 +302,7 @@ class CallChecker:
         return CallResults(
             self.failures,
             self.failure_count,
-            {k: n for k, n in self.checked.items() if n or k != "auto_pauses"},
+            {k: n for k, n in self.checked.items() if n or k not in OPTIONAL_CHECKS},
             dict(self.holds),
             self.last_stamp,
             self.pings,
@@ -314,7 +329,11 @@ class CallChecker:
         changes = data["changes"]
         if "auto_pause" in changes:
             self.auto_pause_rules[target_id] = changes["auto_pause"]
-        kept = {k: changes[k] for k in ("bid_cents", "requires_consent") if k in changes}
+        kept = {
+            k: changes[k]
+            for k in ("bid_cents", "requires_consent", "requires_tags")
+            if k in changes
+        }
         if kept:
             self.targets[target_id].set(self.version, **kept)
 
@@ -372,13 +391,16 @@ class CallChecker:
             raise Broken("auctions", "a second PingReceived for the call")
         self.pings += 1
         self.calls[call_id] = _Call(
-            data["campaign_id"], data["caller_hash"], data.get("consent") is not None
+            data["campaign_id"],
+            data["caller_hash"],
+            data.get("consent") is not None,
+            dict(data.get("tags") or {}),
         )
 
     def _bid(self, call_id: str, data: dict[str, Any]) -> None:
         call = self._call(call_id, "auctions")
         if data.get("target_version") is not None:
-            self._check_bid_rules(data, call.consented)
+            self._check_bid_rules(data, call)
         call.bids.append(
             Bid(
                 data["target_id"],
@@ -389,10 +411,10 @@ class CallChecker:
             )
         )
 
-    def _check_bid_rules(self, data: dict[str, Any], consented: bool) -> None:
+    def _check_bid_rules(self, data: dict[str, Any], call: _Call) -> None:
         """A bid names the target version whose rules made it: the target could bid then
-        (neither paused nor archived, and a ping without consent is not for a target that
-        requires it), and a standing bid is that version's bid."""
+        (neither paused nor archived, and a ping without consent, or without a tag it
+        requires, is not for it), and a standing bid is that version's bid."""
         target_id, version = data["target_id"], data["target_version"]
         target = self.targets.get(target_id)
         state = target.at(version) if target else None
@@ -400,10 +422,16 @@ class CallChecker:
             raise Broken("auctions", f"a bid of {target_id} at version {version}: no such target")
         if state.paused or state.archived:
             raise Broken("auctions", f"{target_id} bid at version {version}, paused or archived")
-        if state.requires_consent and not consented:
+        if state.requires_consent and not call.consented:
             raise Broken(
                 "auctions",
                 f"{target_id} requires consent at version {version}; the ping carried none",
+            )
+        if not satisfies(state.requires_tags, call.tags):
+            raise Broken(
+                "auctions",
+                f"{target_id} requires tags {state.requires_tags} at version {version}; the "
+                f"ping's tags lack them",
             )
         if data["source"] == BidSource.STANDING and data["amount_cents"] != state.bid_cents:
             raise Broken(
@@ -415,7 +443,44 @@ class CallChecker:
     def _no_buyer(self, call_id: str, data: dict[str, Any]) -> None:
         call = self._call(call_id, "auctions")
         del self.calls[call_id]
-        _check_exclusions(call, data)
+        self._check_exclusions(call, data)
+
+    def _disqualified(self, call_id: str, data: dict[str, Any]) -> None:
+        """The qualification's failure again: the answer kept, judged by the question of the
+        campaign's version the call names, fails; nothing was auctioned."""
+        call = self._call(call_id, "qualifications")
+        del self.calls[call_id]
+        self.checked["qualifications"] += 1
+        if call.bids:
+            raise Broken("qualifications", "a disqualified call has bids")
+        if data["rule_version"] != IVR_RULES_VERSION:
+            raise Broken("qualifications", f"rule_version {data['rule_version']} is unknown")
+        campaign = self.campaigns.get(call.campaign_id)
+        version = data.get("campaign_version")
+        rules = None if campaign is None or version is None else campaign.at(version)
+        script = IvrScript.of(rules.get("ivr") if rules else None)
+        question = script.question(data["question_id"]) if script else None
+        if script is None or question is None:
+            raise Broken(
+                "qualifications",
+                f"campaign {call.campaign_id} at version {version} asks no question "
+                f"{data['question_id']!r}",
+            )
+        if data["action"] != script.on_fail.action:
+            raise Broken(
+                "qualifications",
+                f"action {data['action']} is not the campaign's {script.on_fail.action}",
+            )
+        verdict = judge(question, data["answer"])
+        if verdict.passed or verdict.kept != data["answer"]:
+            raise Broken(
+                "qualifications",
+                f"the answer {data['answer']!r} to {question.id} passes, or is not what the "
+                "rule keeps",
+            )
+        asked_before = script.questions[: script.questions.index(question)]
+        if any(q.tag not in call.tags for q in asked_before):
+            raise Broken("qualifications", "a question before the failed one was not passed")
 
     def _auction(self, call_id: str, data: dict[str, Any]) -> None:
         call = self._call(call_id, "auctions")
@@ -424,7 +489,7 @@ class CallChecker:
         call.hold_id = data["hold_id"]
         self._open(data["hold_id"], call_id, "bid", data["expires_at"])
         self.checked["auctions"] += 1
-        _check_exclusions(call, data)
+        self._check_exclusions(call, data)
         self._rerun_auction(call, bids, data)
 
     def _rerun_auction(self, call: _Call, bids: list[Bid], data: dict[str, Any]) -> None:
@@ -499,6 +564,29 @@ class CallChecker:
                 f"floor {data['floor_cents']} is not {floor} of campaign version {version}",
             )
         return payout
+
+    def _check_exclusions(self, call: _Call, data: dict[str, Any]) -> None:
+        """An exclusion for missing consent is only for a ping that carried none; one for
+        missing tags, only for a target that required (at some version so far) a tag the
+        ping lacks."""
+        if call.consented:
+            wrong = sorted(
+                t for t, r in data["excluded"].items() if r == ExclusionReason.CONSENT_MISSING
+            )
+            if wrong:
+                raise Broken(
+                    "auctions", f"{wrong[0]} excluded for missing consent; the ping had it"
+                )
+        for target_id, reason in sorted(data["excluded"].items()):
+            if reason != ExclusionReason.TAGS_MISSING:
+                continue
+            target = self.targets.get(target_id)
+            states = target.states if target else []
+            if all(satisfies(s.requires_tags, call.tags) for s in states):
+                raise Broken(
+                    "auctions",
+                    f"{target_id} excluded for missing tags; the ping has every tag it required",
+                )
 
     # -- holds as the call sees them ------------------------------------------------------------
     def _open(self, hold_id: str, call_id: str, kind: str, at: str | None) -> None:
@@ -680,16 +768,6 @@ class CallChecker:
                 raise Broken("billing", "the recorded block flag is not the block list's")
 
         self._end(call_id, call, data["hold_id"], check)
-
-
-def _check_exclusions(call: _Call, data: dict[str, Any]) -> None:
-    """An exclusion for missing consent is only for a ping that carried none."""
-    if call.consented:
-        wrong = sorted(
-            t for t, r in data["excluded"].items() if r == ExclusionReason.CONSENT_MISSING
-        )
-        if wrong:
-            raise Broken("auctions", f"{wrong[0]} excluded for missing consent; the ping had it")
 
 
 def serve(conn: Connection) -> None:

@@ -118,6 +118,7 @@ STATELESS = frozenset(
         Call.CallPosted,
         Call.PingExpired,
         Call.PostRefused,
+        Call.QualificationFailed,
     )
 )
 READS = Reads(
@@ -138,6 +139,7 @@ READS = Reads(
         Call.CallPosted,
         Call.PingExpired,
         Call.PostRefused,
+        Call.QualificationFailed,  # a ping that never had an auction: nothing kept for it
         Call.CallRouted,
         Buyer.HoldPosted,
         Buyer.HoldVoided,
@@ -228,6 +230,7 @@ class Fold:
             Call.CallPosted: self._closed_ping,
             Call.PingExpired: self._closed_ping,
             Call.PostRefused: self._closed_ping,
+            Call.QualificationFailed: self._closed_ping,
             Call.CallRouted: self._routed,
             Buyer.HoldPosted: self._posted,
             Buyer.HoldVoided: self._voided,

@@ -65,6 +65,7 @@ READS = Reads(
         Call.PingExpired,
         Call.PostRefused,
         Call.CallRouted,
+        Call.QualificationFailed,  # no auction, no buyer: no webhook event type (yet)
         ApiKey.Revoked,
         ApiKey.ExpirySet,
         ApiKey.ExpiredUnused,

@@ -25,13 +25,15 @@ from domain.api_key import Role
 from domain.billing import BillingDecision
 from domain.call import Call
 from domain.call_state import CallStatus, FailoverReason, NoBuyerReason, TelephonyEvent
-from domain.consent import Consent
+from domain.consent import Consent, ConsentJson
 from domain.errors import Conflict, DomainError, Refused, ValidationError
 from domain.geo import Geo, parse_e164
 from domain.ids import derived_id
 from domain.invariant import present
+from domain.ivr import HANGUP_MESSAGE_DEFAULT, FailAction, InputKind, Question, judge
 from domain.money import format_cents
 from exchange.ping import PingRequest
+from exchange.qualification import IvrState
 from handlers.results import Routed
 
 router = APIRouter(tags=["telephony"])
@@ -157,15 +159,100 @@ def _say(message: str) -> Response:
 @router.post("/v1/voice/inbound", response_class=Response, responses=TWIML_ANSWER)
 async def voice_inbound(request: Request, s: ApiServices = Depends(services)) -> Response:
     """Twilio's voice webhook for a tracking or DNI number: run the auction and answer TwiML
-    `<Dial>` to the winner (its status callbacks come back to `/v1/voice/status`)."""
+    `<Dial>` to the winner (its status callbacks come back to `/v1/voice/status`). A campaign
+    with IVR questions (`ivr`) is asked first: the answer is `<Gather>` for its first
+    question, whose answer comes back to `/v1/voice/ivr`."""
     params = await _verified_form(request, s)
+    tracking = await _tracking(s, params)
+    if tracking is None:
+        return _say("This number is not in service.")
+    caller, geo = _caller(params)
+    call_sid = params.get("CallSid", "")
+    # the caller's consent: custom parameters on the webhook's URL (or in its body); a bad
+    # one is refused (422) before anything is recorded
+    consent = Consent.from_parameters({**request.query_params, **params})
+    found = await s.qualification.script(tracking.campaign_id, tracking.publisher_id)
+    if found is not None and call_sid:
+        campaign, script = found
+        state = IvrState(
+            call_sid,
+            tracking.campaign_id,
+            campaign.version,
+            0,
+            {},
+            None if consent is None else consent.to_json(),
+        )
+        return _gather(request, s, script.questions[0], state)
+    return await _auction_and_dial(request, s, tracking, caller, geo, consent, call_sid, {})
+
+
+@router.post("/v1/voice/ivr", response_class=Response, responses=TWIML_ANSWER)
+async def voice_ivr(
+    request: Request, state: str = "", s: ApiServices = Depends(services)
+) -> Response:
+    """The answer to an IVR question (`Digits` or `SpeechResult`; none when the caller said
+    nothing), posted by Twilio's `<Gather>`: the next question's `<Gather>`; or, every
+    question passed, the auction with the answers as the ping's tags and `<Dial>` to the
+    winner; or, failed, the campaign's `on_fail` (a message and a hang-up, or `<Dial>` to
+    its fallback number), recorded as `QualificationFailed`. `state` is the exchange's own
+    signed state of the call (403 when it is not, or not for this CallSid)."""
+    params = await _verified_form(request, s)
+    call_sid = params.get("CallSid", "")
+    current = s.ivr_states.verify(state, call_sid)
+    if current is None:
+        raise Problem(403, "the IVR state is not one this exchange signed for this call")
+    tracking = await _tracking(s, params)
+    if tracking is None or tracking.campaign_id != current.campaign_id:
+        return _say("This number is not in service.")
+    caller, geo = _caller(params)
+    consent = None if current.consent is None else Consent.parse(_given(current.consent))
+    script = await s.qualification.script_at(current.campaign_id, current.campaign_version)
+    if script is None or current.question >= len(script.questions):  # none asked any more
+        return await _auction_and_dial(
+            request, s, tracking, caller, geo, consent, call_sid, current.tags
+        )
+    question = script.questions[current.question]
+    field = "SpeechResult" if question.input == InputKind.SPEECH else "Digits"
+    verdict = judge(question, params.get(field))
+    if verdict.passed:
+        passed = current.next(present(verdict.tag, "a passed question sets its tag"))
+        if passed.question < len(script.questions):
+            return _gather(request, s, script.questions[passed.question], passed)
+        return await _auction_and_dial(
+            request, s, tracking, caller, geo, consent, call_sid, passed.tags
+        )
+    await s.qualification.disqualify(
+        PingRequest(
+            campaign_id=tracking.campaign_id,
+            publisher_id=tracking.publisher_id,
+            caller_number=caller,
+            geo=geo,
+            attribution=tracking.attribution,
+            consent=consent,
+            call_id=derived_id("call", "twilio", call_sid),
+        ),
+        current,
+        question_id=question.id,
+        answer=verdict.kept,
+        action=script.on_fail.action,
+    )
+    on_fail = script.on_fail
+    if on_fail.action == FailAction.FALLBACK and on_fail.fallback_number:
+        return Response(twilio.forward(on_fail.fallback_number, on_fail.message), media_type=TWIML)
+    return _say(on_fail.message or HANGUP_MESSAGE_DEFAULT)
+
+
+async def _tracking(s: ApiServices, params: dict[str, str]) -> attribution.Tracked | None:
+    """The tracking number Twilio's `To` names, or None (not a number, not provisioned)."""
     try:
         to = parse_e164(params.get("To"), "To")
     except ValidationError:
-        return _say("This number is not in service.")
-    tracking = await attribution.of_number(s, to)
-    if tracking is None:
-        return _say("This number is not in service.")
+        return None
+    return await attribution.of_number(s, to)
+
+
+def _caller(params: dict[str, str]) -> tuple[str | None, Geo]:
+    """The caller's number (None: withheld) and where the caller is, as Twilio says."""
     try:
         caller: str | None = parse_e164(params.get("From"), "From")
     except ValidationError:  # "anonymous", "restricted", …
@@ -176,10 +263,38 @@ async def voice_inbound(request: Request, s: ApiServices = Depends(services)) ->
         )
     except ValidationError:
         geo = Geo.of_caller(caller, None, None, None)
-    call_sid = params.get("CallSid", "")
-    # the caller's consent: custom parameters on the webhook's URL (or in its body); a bad
-    # one is refused (422) before anything is recorded
-    consent = Consent.from_parameters({**request.query_params, **params})
+    return caller, geo
+
+
+def _given(consent: ConsentJson) -> dict[str, object]:
+    return {k: v for k, v in consent.items() if v is not None}
+
+
+def _gather(request: Request, s: ApiServices, question: Question, state: IvrState) -> Response:
+    action = _base(request, s) + "/v1/voice/ivr?" + urlencode({"state": s.ivr_states.sign(state)})
+    speech = question.input == InputKind.SPEECH
+    twiml = twilio.gather(
+        question.prompt,
+        speech=speech,
+        action=action,
+        timeout_s=question.timeout_s,
+        digits_max=None if speech else question.digits_max,
+    )
+    return Response(twiml, media_type=TWIML)
+
+
+async def _auction_and_dial(
+    request: Request,
+    s: ApiServices,
+    tracking: attribution.Tracked,
+    caller: str | None,
+    geo: Geo,
+    consent: Consent | None,
+    call_sid: str,
+    tags: dict[str, str],
+) -> Response:
+    """The auction of a Twilio call (with `tags`: the IVR's answers) and the TwiML for it:
+    `<Dial>` to the winner, a refusal, or an apology."""
     started = time.perf_counter()
     result = await s.auctions.ping(
         PingRequest(
@@ -188,6 +303,7 @@ async def voice_inbound(request: Request, s: ApiServices = Depends(services)) ->
             caller_number=caller,
             geo=geo,
             attribution=tracking.attribution,
+            tags=tags,
             consent=consent,
             call_id=derived_id("call", "twilio", call_sid) if call_sid else None,
         )
