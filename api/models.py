@@ -177,9 +177,8 @@ class IvrQuestionIn(Body):
     input: Literal["dtmf", "speech"] = Field(
         default="dtmf", description="keypad digits, or speech (Twilio's transcription)"
     )
-    accept: list[str] = Field(
-        min_length=1,
-        max_length=limits.IVR_ACCEPTS_MAX,
+    accept: list[str] = sized(
+        limits.IVR_ACCEPTS,
         description="accepted answers: digits (dtmf), or phrases matched as lower-case words "
         "(speech)",
         examples=[["1"]],

@@ -31,7 +31,7 @@ from typing import Any
 from domain.errors import InvalidFields, ValidationError
 from domain.geo import parse_e164
 from domain.limits import (
-    IVR_ACCEPTS_MAX,
+    IVR_ACCEPTS,
     IVR_DIGITS_LENGTH,
     IVR_MESSAGE_LENGTH,
     IVR_PHRASE_LENGTH,
@@ -52,9 +52,7 @@ _QUESTION_ID_RE = re.compile(SLUG_PATTERN)
 _TAG_KEY_RE = re.compile(rf"[A-Za-z0-9_.\-]{{{TAG_KEY_LENGTH.minimum},{TAG_KEY_LENGTH.maximum}}}")
 _DIGITS_RE = re.compile(rf"[0-9*#]{{{IVR_DIGITS_LENGTH.minimum},{IVR_DIGITS_LENGTH.maximum}}}")
 _WORD_RE = re.compile(r"[^\W_]+")  # letters and digits of any script
-_QUESTION_KEYS = frozenset(
-    {"id", "prompt", "input", "accept", "tag", "tag_value", "timeout_s"}
-)
+_QUESTION_KEYS = frozenset({"id", "prompt", "input", "accept", "tag", "tag_value", "timeout_s"})
 _ON_FAIL_KEYS = frozenset({"action", "fallback_number", "message"})
 
 
@@ -227,8 +225,11 @@ def _text(value: object, field: str, bounds_max: int, errors: _Errors) -> str | 
 
 
 def _accepts(value: object, kind: InputKind | None, field: str, errors: _Errors) -> tuple[str, ...]:
-    if not isinstance(value, list) or not 1 <= len(value) <= IVR_ACCEPTS_MAX:
-        errors.add(f"{field} must be a list of 1 to {IVR_ACCEPTS_MAX} answers", field)
+    if not isinstance(value, list) or len(value) not in IVR_ACCEPTS:
+        errors.add(
+            f"{field} must be a list of {IVR_ACCEPTS.minimum} to {IVR_ACCEPTS.maximum} answers",
+            field,
+        )
         return ()
     accepted: list[str] = []
     for n, item in enumerate(value):
@@ -243,11 +244,7 @@ def _accepts(value: object, kind: InputKind | None, field: str, errors: _Errors)
             accepted.append(item)
         elif kind == InputKind.SPEECH:
             phrase = words(item) if isinstance(item, str) else ()
-            if (
-                not isinstance(item, str)
-                or not phrase
-                or len(item) > IVR_PHRASE_LENGTH.maximum
-            ):
+            if not isinstance(item, str) or not phrase or len(item) > IVR_PHRASE_LENGTH.maximum:
                 errors.add(
                     f"{at} must be a phrase of at most {IVR_PHRASE_LENGTH.maximum} characters "
                     "with a word in it",

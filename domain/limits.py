@@ -78,7 +78,7 @@ RTB_DEADLINE_MS = Range(20, 5_000, default=250)  # the whole decision, from the 
 # IVR qualification (`domain/ivr.py`): the questions a campaign asks before its auction
 IVR_QUESTIONS_MAX = 5
 IVR_PROMPT_LENGTH = Range(1, 500)  # what the caller hears (<Say>)
-IVR_ACCEPTS_MAX = 10  # accepted answers of one question
+IVR_ACCEPTS = Range(1, 10)  # accepted answers of one question
 IVR_DIGITS_LENGTH = Range(1, 8)  # an accepted keypad answer (also the longest answer kept)
 IVR_PHRASE_LENGTH = Range(1, 100)  # an accepted spoken phrase
 IVR_TIMEOUT_S = Range(1, 30, default=5)  # silence before Twilio gives up on an answer

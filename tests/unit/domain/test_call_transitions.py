@@ -33,6 +33,8 @@ from tests.support.log_v1 import FIXTURE
 AT = datetime(2026, 3, 2, 12, tzinfo=UTC)
 CALL_TOPIC_PREFIX = f"{Call.__module__}:{Call.__qualname__}."
 PASSING = frozenset({CallStatus.POSTED, CallStatus.FAILING_OVER, CallStatus.UNROUTED})
+# call events newer than the stored log v1 (it has none of them; their own tests cover them)
+NEWER_THAN_LOG_V1: frozenset[type] = frozenset({Call.QualificationFailed})
 
 
 def test_the_table_has_one_row_per_call_event_class() -> None:
@@ -182,4 +184,4 @@ def test_every_call_of_the_stored_log_obeys_the_table() -> None:
             seen.add(type(event))
         assert call is not None
         assert call.status not in PASSING, (call_id, call.status)
-    assert seen == set(CALL_TRANSITIONS)
+    assert seen == set(CALL_TRANSITIONS) - NEWER_THAN_LOG_V1
