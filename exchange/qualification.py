@@ -124,12 +124,13 @@ class QualificationService:
         self.executor = executor
 
     async def script(
-        self, campaign_id: str, publisher_id: str
+        self, campaign_id: str, publisher_id: str, caller_number: str | None
     ) -> tuple[CampaignRule, IvrScript] | None:
         """The campaign's questions now, with its rules (their version names the questions)
         → None when it asks none, or when the ping would be refused anyway (an unknown
-        campaign, a publisher it does not allow or that is suspended): the auction's path
-        answers those as it always did."""
+        campaign, a publisher it does not allow or that is suspended, a blocked caller): the
+        auction's path answers those as it always did, and a blocked caller is asked
+        nothing."""
         try:
             snapshot, campaign = await self.auctions.market_of(campaign_id)
         except NotFound:
@@ -140,6 +141,12 @@ class QualificationService:
             or publisher_id in snapshot.suspended_publishers
         ):
             return None
+        if caller_number is not None:
+            peek = await self.auctions.hot.peek(
+                snapshot.market, campaign_id, publisher_id, self.hasher(caller_number)
+            )
+            if peek.blocked:
+                return None
         return campaign, campaign.ivr
 
     async def script_at(self, campaign_id: str, version: int) -> IvrScript | None:

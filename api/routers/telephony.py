@@ -171,7 +171,7 @@ async def voice_inbound(request: Request, s: ApiServices = Depends(services)) ->
     # the caller's consent: custom parameters on the webhook's URL (or in its body); a bad
     # one is refused (422) before anything is recorded
     consent = Consent.from_parameters({**request.query_params, **params})
-    found = await s.qualification.script(tracking.campaign_id, tracking.publisher_id)
+    found = await s.qualification.script(tracking.campaign_id, tracking.publisher_id, caller)
     if found is not None and call_sid:
         campaign, script = found
         state = IvrState(

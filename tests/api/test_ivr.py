@@ -268,6 +268,23 @@ def test_the_state_between_questions_is_the_exchanges_own(
     assert ping["tags"] == {"injured": "yes", "has_lawyer": "no"}
 
 
+def test_consent_rides_through_the_questions_and_a_blocked_caller_is_asked_nothing(
+    client: TestClient, api_settings: Settings
+) -> None:
+    market, _, _ = _market(client, {"questions": [INJURED]})
+    leadid = "3F2504E0-4F89-11D3-9A0C-0305E82C3301"
+    inbound = {**_inbound("CA-IVR-10"), "jornaya_leadid": leadid}
+    _, action = _gather_of(_twilio_post(client, "/v1/voice/inbound", inbound))
+    # the answer's webhook carries Twilio's parameters only: the consent is in the state
+    _dial_of(_twilio_post(client, action, {**_inbound("CA-IVR-10"), "Digits": "1"}))
+    ping = _events(client, derived_id("call", "twilio", "CA-IVR-10"))[0]
+    assert ping["consent"]["jornaya_leadid"] == leadid
+
+    market.admin("POST", "/v1/blocklist", json={"number": "+13105550666", "reason": "abuse"})
+    blocked = {**_inbound("CA-IVR-11"), "From": "+13105550666"}
+    assert _said(_twilio_post(client, "/v1/voice/inbound", blocked)) == ["Reject"]
+
+
 def test_the_settings_are_checked_naming_the_field_and_nothing_changes(
     client: TestClient, api_settings: Settings
 ) -> None:
