@@ -312,7 +312,11 @@ def test_the_settings_are_checked_naming_the_field_and_nothing_changes(
 
     market.admin("PATCH", campaign, json={"ivr": {"questions": [INJURED]}})
     assert market.admin("GET", campaign)["ivr"]["questions"][0]["id"] == "injured"
-    _gather_of(_twilio_post(client, "/v1/voice/inbound", _inbound("CA-IVR-7")))
+    _, action = _gather_of(_twilio_post(client, "/v1/voice/inbound", _inbound("CA-IVR-7")))
+    # the questions change while the caller answers: the call is judged by those it was asked
+    market.admin("PATCH", campaign, json={"ivr": {"questions": [LAWYER]}})
+    answered = _twilio_post(client, action, {**_inbound("CA-IVR-7"), "Digits": "1"})
+    assert _dial_of(answered)[0] == "+13105550200"
     market.admin("PATCH", campaign, json={"ivr": {"questions": []}})  # removed
     assert market.admin("GET", campaign)["ivr"] is None
     assert _dial_of(_twilio_post(client, "/v1/voice/inbound", _inbound("CA-IVR-8")))[0] == (
