@@ -30,7 +30,15 @@ from domain.errors import Conflict, DomainError, Refused, ValidationError
 from domain.geo import Geo, parse_e164
 from domain.ids import derived_id
 from domain.invariant import present
-from domain.ivr import HANGUP_MESSAGE_DEFAULT, FailAction, InputKind, Question, judge
+from domain.ivr import (
+    HANGUP_MESSAGE_DEFAULT,
+    FailAction,
+    InputKind,
+    OnFail,
+    Question,
+    Verdict,
+    judge,
+)
 from domain.money import format_cents
 from exchange.ping import PingRequest
 from exchange.qualification import IvrState
@@ -221,22 +229,31 @@ async def voice_ivr(
         return await _auction_and_dial(
             request, s, tracking, caller, geo, consent, call_sid, passed.tags
         )
-    await s.qualification.disqualify(
-        PingRequest(
-            campaign_id=tracking.campaign_id,
-            publisher_id=tracking.publisher_id,
-            caller_number=caller,
-            geo=geo,
-            attribution=tracking.attribution,
-            consent=consent,
-            call_id=derived_id("call", "twilio", call_sid),
-        ),
-        current,
-        question_id=question.id,
-        answer=verdict.kept,
-        action=script.on_fail.action,
+    request_of_call = PingRequest(
+        campaign_id=tracking.campaign_id,
+        publisher_id=tracking.publisher_id,
+        caller_number=caller,
+        geo=geo,
+        attribution=tracking.attribution,
+        consent=consent,
+        call_id=derived_id("call", "twilio", call_sid),
     )
-    on_fail = script.on_fail
+    return await _disqualified(s, request_of_call, current, question.id, verdict, script.on_fail)
+
+
+async def _disqualified(
+    s: ApiServices,
+    request: PingRequest,
+    state: IvrState,
+    question_id: str,
+    verdict: Verdict,
+    on_fail: OnFail,
+) -> Response:
+    """Record the failed qualification (the ping and `QualificationFailed`), then answer the
+    campaign's `on_fail`: the fallback number's `<Dial>`, or a message and a hang-up."""
+    await s.qualification.disqualify(
+        request, state, question_id=question_id, answer=verdict.kept, action=on_fail.action
+    )
     if on_fail.action == FailAction.FALLBACK and on_fail.fallback_number:
         return Response(twilio.forward(on_fail.fallback_number, on_fail.message), media_type=TWIML)
     return _say(on_fail.message or HANGUP_MESSAGE_DEFAULT)
