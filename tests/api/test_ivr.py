@@ -130,7 +130,7 @@ def test_an_ivr_answered_right_is_auctioned_with_its_tags_and_dialled(
     assert gather.findtext("Say") == INJURED["prompt"]
 
     answered = _twilio_post(client, action, {**_inbound("CA-IVR-1"), "Digits": "1"})
-    destination, _ = _dial_of(answered)
+    destination, dial_action = _dial_of(answered)
     assert destination == "+13105550200"  # the higher bid, which requires injured=yes
     call_id = derived_id("call", "twilio", "CA-IVR-1")
     events = _events(client, call_id)
@@ -141,6 +141,16 @@ def test_an_ivr_answered_right_is_auctioned_with_its_tags_and_dialled(
     assert _dial_of(_twilio_post(client, action, {**_inbound("CA-IVR-1"), "Digits": "1"}))[0] == (
         destination
     )
+    # the rest of the journey as for any Twilio call: the dial completes, the call is billed
+    split = urlsplit(dial_action)
+    done = _twilio_post(
+        client,
+        f"{split.path}?{split.query}",
+        {"CallSid": "CA-IVR-1", "DialCallStatus": "completed", "DialCallDuration": "95"},
+    )
+    assert _said(done) == ["Hangup"]
+    billed = next(e for e in _events(client, call_id) if e["type"] == "CallBilled")
+    assert (billed["revenue"], billed["buyer_id"]) == ("50.00", market.targets[strict])
 
     # an API ping without the tag: the target requiring it is excluded, the other one wins
     _, key = market.publisher
