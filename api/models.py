@@ -547,3 +547,9 @@ class SweepOut(BaseModel):
     keys_expired: list[str] = Field(
         default_factory=list, description="API keys expired for being unused"
     )
+    recordings_fetched: int = Field(
+        default=0, description="call recordings fetched from Twilio, stored and recorded"
+    )
+    recordings_deleted: int = Field(
+        default=0, description="call recordings deleted at the end of their retention"
+    )

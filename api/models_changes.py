@@ -20,6 +20,7 @@ from api.models import (
 )
 from domain import limits
 from domain.campaign import Distribution
+from domain.recording import DISCLOSURE_DEFAULT
 
 
 class CapsPatch(Body):
@@ -63,6 +64,12 @@ class TargetPatch(Body):
         "automatically; never set: 3 unanswered within 3600 s or 5 within 86400 s)",
     )
     requires_consent: bool | None = None
+    whisper: str | None = Field(
+        default=None,
+        max_length=limits.WHISPER_LENGTH.maximum,
+        description="said to the buyer's agent before the call is connected (\"\" removes it)",
+        examples=["Call from PPCX: legal, California, qualified"],
+    )
     model_config = ConfigDict(
         extra="forbid",
         strict=True,
@@ -81,6 +88,20 @@ class ArchiveIn(Body):
     reason: str = Field(default="", max_length=limits.TEXT_LENGTH_MAX)
 
 
+class RecordingIn(Body):
+    """The campaign's call recording: the disclosure said to the caller before the transfer,
+    how long recordings are kept, whether the publisher may listen."""
+
+    enabled: bool
+    disclosure: str = Field(
+        default=DISCLOSURE_DEFAULT,
+        min_length=limits.RECORDING_DISCLOSURE_LENGTH.minimum,
+        max_length=limits.RECORDING_DISCLOSURE_LENGTH.maximum,
+    )
+    retention_days: int = bounded(limits.RECORDING_RETENTION_DAYS)
+    publisher_access: bool = False
+
+
 class CampaignPatch(Body):
     name: str | None = sized(limits.NAME_LENGTH, default=None)
     vertical: str | None = None
@@ -93,6 +114,7 @@ class CampaignPatch(Body):
     max_attempts: int | None = bounded(limits.MAX_ATTEMPTS, default=None)
     bid_ttl_s: int | None = bounded(limits.BID_TTL_S, default=None)
     rtb_deadline_ms: int | None = bounded(limits.RTB_DEADLINE_MS, default=None)
+    recording: RecordingIn | None = None
     model_config = ConfigDict(
         extra="forbid",
         strict=True,
@@ -150,6 +172,9 @@ class TargetOut(BaseModel):
     requires_consent: bool = Field(
         default=False, description="true: only pings with the caller's consent reach it"
     )
+    whisper: str | None = Field(
+        default=None, description="said to its agent before connecting (null in lists: GET it)"
+    )
 
 
 class CampaignOut(BaseModel):
@@ -169,6 +194,10 @@ class CampaignOut(BaseModel):
     floor: str = Field(description="the lowest price a bid may win at")
     allowed_publishers: list[str]
     version: int
+    recording: dict[str, Any] | None = Field(
+        default=None,
+        description="the call recording rule (null: calls are not recorded; null in lists)",
+    )
 
 
 class BuyerOut(BaseModel):

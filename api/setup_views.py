@@ -66,6 +66,7 @@ def target_view(t: Target) -> dict[str, Any]:
         "auto_pause": [rule.to_dict() for rule in t.auto_pause_rules()],
         "version": t.version,
         "requires_consent": t.requires_consent,
+        "whisper": t.whisper,
     }
 
 
@@ -87,6 +88,7 @@ def campaign_view(c: Campaign) -> dict[str, Any]:
         "floor": format_cents(c.floor_cents()),
         "allowed_publishers": sorted(c.allowed_publishers),
         "version": c.version,
+        "recording": c.recording,
     }
 
 

@@ -38,6 +38,7 @@ RULE_ATTRIBUTES: tuple[str, ...] = (
     "max_attempts",
     "bid_ttl_s",
     "rtb_deadline_ms",
+    "recording",  # newer than `Created`: set by RulesChanged only (`domain/recording.py`)
 )
 
 
@@ -47,6 +48,10 @@ class Campaign(PPCXAggregate):
         PublisherAllowed: type[PPCXAggregate.Event]
         PublisherDisallowed: type[PPCXAggregate.Event]
         RulesChanged: type[PPCXAggregate.Event]
+
+    # the recording rule (`domain.recording.RecordingRule.to_dict`; None: calls are not
+    # recorded): newer than the first stored logs, a class-level default
+    recording: dict[str, Any] | None = None
 
     @event("Created")
     def __init__(

@@ -31,6 +31,7 @@ from domain.caps import Caps
 from domain.consent import ConsentJson
 from domain.geo import GeoRule
 from domain.invariant import invariant
+from domain.recording import RecordingRule
 from domain.quality import AutoPauseRule
 from domain.schedule import WeeklySchedule
 
@@ -198,6 +199,7 @@ class TargetChanges:
     # the whole list of auto-pause rules, replaced (empty: never paused automatically)
     auto_pause: tuple[AutoPauseRule, ...] | None = None
     requires_consent: bool | None = None
+    whisper: str | None = None  # "" clears it
 
     def __post_init__(self) -> None:
         invariant(self.bid_cents is None or self.rtb_url is None, "a standing bid or an rtb_url")
@@ -237,6 +239,7 @@ class CampaignChanges:
     max_attempts: int | None = None
     bid_ttl_s: int | None = None
     rtb_deadline_ms: int | None = None
+    recording: RecordingRule | None = None
 
     def is_empty(self) -> bool:
         return all(getattr(self, f.name) is None for f in fields(self))
@@ -538,3 +541,29 @@ class RemoveWebhook:
     webhook_id: str
     by: str
     owner_id: str | None = None
+
+
+# -- call recordings (issue 24, item 1) ------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RecordRecording:
+    """A recording fetched and stored: its hash and size as the store computed them."""
+
+    call_id: str
+    recording_id: str
+    sha256: str
+    duration_s: int
+    size_bytes: int
+    location: str
+    content_type: str
+
+
+@dataclass(frozen=True)
+class DeleteRecording:
+    """A recording's bytes were deleted from the store (`reason`: "retention" or an admin's)."""
+
+    call_id: str
+    recording_id: str
+    reason: str
+    by: str

@@ -58,6 +58,8 @@ def target_rule_changes(target: Target, changes: TargetChanges) -> dict[str, Any
         wanted["caps"] = Caps.from_dict({**target.caps, **changes.caps}).to_dict()
     if changes.auto_pause is not None:
         wanted["auto_pause"] = [rule.to_dict() for rule in changes.auto_pause]
+    if changes.whisper is not None:
+        wanted["whisper"] = changes.whisper or None  # "" clears it
     return _differing(target, wanted)
 
 
@@ -73,6 +75,8 @@ def campaign_rule_changes(campaign: Campaign, changes: CampaignChanges) -> dict[
         wanted["payout"] = changes.payout.to_dict()
     if changes.distribution is not None:
         wanted["distribution"] = changes.distribution.value
+    if changes.recording is not None:
+        wanted["recording"] = changes.recording.to_dict()
     found = _differing(campaign, wanted)
     if found:
         after = {

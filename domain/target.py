@@ -31,6 +31,7 @@ RULE_ATTRIBUTES: tuple[str, ...] = (
     "weight",
     "auto_pause",
     "requires_consent",
+    "whisper",  # newer than `Created`: set by RulesChanged only (`domain/recording.py`)
 )
 
 
@@ -54,6 +55,7 @@ class Target(PPCXAggregate):
     auto_pause: list[dict[str, int]] | None = None
     unanswered: Sequence[Sequence[str]] = ()
     requires_consent = False  # set by RulesChanged (a ping without consent is not for it)
+    whisper: str | None = None  # set by RulesChanged: said to its agent before connecting
 
     @event("Created")
     def __init__(

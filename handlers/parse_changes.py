@@ -41,6 +41,7 @@ from domain.limits import (
 )
 from domain.money import parse_cents
 from domain.quality import parse_rules
+from domain.recording import parse_recording_rule, parse_whisper
 from domain.schedule import parse_time_zone
 from handlers.parse import (
     geo_rule,
@@ -133,6 +134,7 @@ def change_target(
     status: object = None,
     auto_pause: object = None,
     requires_consent: object = None,
+    whisper: object = None,
 ) -> ChangeTarget:
     f = _Fields()
     if bid is not None and rtb_url is not None:
@@ -156,6 +158,7 @@ def change_target(
         requires_consent=f.parse(
             requires_consent, lambda v: validate.boolean(v, "requires_consent")
         ),
+        whisper=f.parse(whisper, lambda v: parse_whisper(v) or ""),
     )
     f.check()
     return ChangeTarget(require_subject_id(target_id, "tgt", "target_id"), changes, by, buyer_id)
@@ -193,6 +196,7 @@ def change_campaign(
     max_attempts: object = None,
     bid_ttl_s: object = None,
     rtb_deadline_ms: object = None,
+    recording: object = None,
 ) -> ChangeCampaign:
     f = _Fields()
     changes = CampaignChanges(
@@ -216,6 +220,7 @@ def change_campaign(
         rtb_deadline_ms=f.parse(
             rtb_deadline_ms, lambda v: validate.integer(v, "rtb_deadline_ms", RTB_DEADLINE_MS)
         ),
+        recording=f.parse(recording, parse_recording_rule),
     )
     f.check()
     return ChangeCampaign(require_subject_id(campaign_id, "cmp", "campaign_id"), changes, by)

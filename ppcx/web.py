@@ -102,6 +102,7 @@ def create_app(
             webhook_networks=parse_networks(settings.webhook_allowed_networks),
             key_usage=KeyUsage(exchange.redis_async, Keys(settings.redis_prefix), domain.clock),
             key_hygiene=exchange.key_hygiene,
+            recorder=exchange.recorder,
         )
         exchange.key_hygiene.forget = services.known_keys.forget  # refused here at once
         await runtime.start()
@@ -122,6 +123,10 @@ def create_app(
             hygiene = exchange.key_hygiene.tick_if_due
             loops.append(
                 asyncio.create_task(_every(SWEEP_INTERVAL_S, stop, hygiene, "key hygiene"))
+            )
+            recorder = exchange.recorder.tick
+            loops.append(
+                asyncio.create_task(_every(SWEEP_INTERVAL_S, stop, recorder, "recordings"))
             )
         try:
             yield services
