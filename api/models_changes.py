@@ -67,7 +67,7 @@ class TargetPatch(Body):
     whisper: str | None = Field(
         default=None,
         max_length=limits.WHISPER_LENGTH.maximum,
-        description="said to the buyer's agent before the call is connected (\"\" removes it)",
+        description='said to the buyer\'s agent before the call is connected ("" removes it)',
         examples=["Call from PPCX: legal, California, qualified"],
     )
     model_config = ConfigDict(

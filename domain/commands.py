@@ -31,8 +31,8 @@ from domain.caps import Caps
 from domain.consent import ConsentJson
 from domain.geo import GeoRule
 from domain.invariant import invariant
-from domain.recording import RecordingRule
 from domain.quality import AutoPauseRule
+from domain.recording import RecordingRule
 from domain.schedule import WeeklySchedule
 
 # -- set-up ------------------------------------------------------------------------------------

@@ -191,7 +191,7 @@ class S3Store:
         return digest.hexdigest(), size
 
     def size(self, key: str) -> int | None:
-        from botocore.exceptions import ClientError
+        from botocore.exceptions import ClientError  # noqa: PLC0415 - only with S3
 
         try:
             head = self.client.head_object(Bucket=self.bucket, Key=self._key(key))
@@ -206,7 +206,7 @@ class S3Store:
         if size is None:
             raise FileNotFoundError(key)
         reader = _S3Reader(self.client, self.bucket, self._key(key), size)
-        return io.BufferedReader(reader, buffer_size=RECORDING_READ_CHUNK_BYTES)  # type: ignore[return-value]
+        return io.BufferedReader(reader, buffer_size=RECORDING_READ_CHUNK_BYTES)
 
     def digest(self, key: str) -> tuple[str, int] | None:
         if self.size(key) is None:
@@ -233,8 +233,8 @@ def s3_store(
 ) -> S3Store:
     """An S3 store over boto3 (credentials given explicitly: nothing here reads the
     environment; None leaves boto3's own chain, e.g. an instance role)."""
-    import boto3
-    from botocore.config import Config
+    import boto3  # noqa: PLC0415 - boto3 is loaded only when S3 is configured
+    from botocore.config import Config  # noqa: PLC0415
 
     client = boto3.client(
         "s3",

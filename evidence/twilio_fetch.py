@@ -28,7 +28,7 @@ import tempfile
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import IO, Any
+from typing import IO, Protocol, cast
 
 import httpx
 import orjson
@@ -62,7 +62,6 @@ from domain.recording import (
     retention_ends,
 )
 from evidence.recordings import RecordingStore, TooLarge
-from exchange.keys import Keys
 from handlers.recordings import RecordingHandlers
 
 logger = logging.getLogger(__name__)
@@ -142,6 +141,16 @@ def http_client() -> httpx.Client:
     )
 
 
+class RecordingKeys(Protocol):
+    """The Redis keys the worker uses (`exchange.keys.Keys` spells them)."""
+
+    def recordings_pending(self) -> str: ...
+
+    def recording_claim(self, recording_sid: str) -> str: ...
+
+    def recordings_expiry(self) -> str: ...
+
+
 @dataclass(frozen=True)
 class Pending:
     call_id: str
@@ -173,7 +182,7 @@ class RecordingWorker:
         self,
         *,
         redis_client: redis.Redis,
-        keys: Keys,
+        keys: RecordingKeys,
         store: RecordingStore,
         handlers: RecordingHandlers,
         api: TwilioApi | None,
@@ -198,7 +207,7 @@ class RecordingWorker:
         return bool(self.redis.hsetnx(self.keys.recordings_pending(), recording_sid, entry))
 
     def pending(self) -> dict[str, Pending]:
-        raw: dict[Any, Any] = self.redis.hgetall(self.keys.recordings_pending())  # type: ignore[assignment]
+        raw = cast("dict[bytes, bytes]", self.redis.hgetall(self.keys.recordings_pending()))
         return {_text(k): Pending.from_json(v) for k, v in raw.items()}
 
     # -- the tick ----------------------------------------------------------------------------------
@@ -213,18 +222,23 @@ class RecordingWorker:
         """Fetch the queued recordings this worker can claim (at most `limit`) → how many
         were stored and recorded."""
         if self.api is None:
-            return 0  # not configured: the queue waits (logged once per process by the role)
+            return 0  # not configured: the queue waits (a callback is refused without it)
         done = 0
         key = self.keys.recordings_pending()
         cursor, count = 0, 0
         while count < limit:
-            cursor, found = self.redis.hscan(key, cursor, count=limit)  # type: ignore[misc]
+            scanned = cast(
+                "tuple[int, dict[bytes, bytes]]", self.redis.hscan(key, cursor, count=limit)
+            )
+            cursor, found = scanned
             for sid, raw in found.items():
                 if count >= limit:
                     break
                 recording_sid = _text(sid)
                 if not self.redis.set(
-                    self.keys.recording_claim(recording_sid), "1", nx=True,
+                    self.keys.recording_claim(recording_sid),
+                    "1",
+                    nx=True,
                     px=RECORDING_CLAIM_LEASE_MS,
                 ):
                     continue  # another worker has it, or it is backing off
@@ -250,13 +264,19 @@ class RecordingWorker:
         if permanent or ticks >= RECORDING_TICKS_MAX:
             logger.error(
                 "recording %s of %s given up after %d tick(s): %s",
-                recording_sid, entry.call_id, ticks, error,
+                recording_sid,
+                entry.call_id,
+                ticks,
+                error,
             )
             self.redis.hdel(self.keys.recordings_pending(), recording_sid)
             return
         logger.warning(
             "recording %s of %s not fetched (tick %d): %s",
-            recording_sid, entry.call_id, ticks, error,
+            recording_sid,
+            entry.call_id,
+            ticks,
+            error,
         )
         updated = Pending(entry.call_id, entry.duration_s, ticks)
         self.redis.hset(self.keys.recordings_pending(), recording_sid, updated.to_json())
@@ -315,11 +335,14 @@ class RecordingWorker:
     def sweep_expired(self, limit: int = RECORDING_SWEEP_BATCH_MAX) -> int:
         """Delete the recordings whose retention ended → how many."""
         now_ms = to_ms(self.clock.now())
-        due = self.redis.zrangebyscore(
-            self.keys.recordings_expiry(), "-inf", now_ms, start=0, num=limit
+        due = cast(
+            "list[bytes]",
+            self.redis.zrangebyscore(
+                self.keys.recordings_expiry(), "-inf", now_ms, start=0, num=limit
+            ),
         )
         deleted = 0
-        for member in due:  # type: ignore[union-attr]
+        for member in due:
             call_id, _, rec_id = _text(member).partition("/")
             try:
                 deleted += self.delete(call_id, rec_id, RETENTION_REASON, SYSTEM_BY)

@@ -15,9 +15,9 @@ import redis.asyncio as aioredis
 from domain.clock import Clock, SystemClock
 from eventstore.application import PPCXApplication
 from eventstore.chain import chain_key
+from eventstore.writer import EventWriter
 from evidence.recordings import DirectoryStore, RecordingStore, s3_store
 from evidence.twilio_fetch import RecordingWorker, TwilioApi
-from eventstore.writer import EventWriter
 from exchange.auctions import RTB_SCOPE, AuctionService
 from exchange.bidders import make_client
 from exchange.call_life import CallLife
