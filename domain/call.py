@@ -54,6 +54,7 @@ RANKING_KEPT_MAX = 16  # candidates recorded for failover and replay (a bound on
 # A routed call lives at most this long: one that never reports its end is closed by the
 # sweeper after it (not billed), and its hold and reservation are kept until then.
 CALL_MAX_S = 4 * 3600
+_NO_RECORDINGS: Mapping[str, Recording] = MappingProxyType({})
 
 
 class Call(PPCXAggregate):
@@ -82,12 +83,14 @@ class Call(PPCXAggregate):
         converted: bool
         conversion_value_cents: int | None
         disputes: dict[str, Dispute]
+        recordings: Mapping[str, Recording]
 
     # newer than the first stored logs: a class-level default, so a call loaded from an older
     # snapshot has it too
     consent: ConsentJson | None = None
-    # its recordings by id (`CallRecorded`, `RecordingDeleted`); replaced, never changed in place
-    recordings: Mapping[str, Recording] = MappingProxyType({})
+    # its recordings by id (`CallRecorded`, `RecordingDeleted`); replaced, never changed in
+    # place (not annotated here: the library would make it a field of the constructor)
+    recordings = _NO_RECORDINGS
 
     # -- events -----------------------------------------------------------------------------
     class PingReceived(PPCXAggregate.Created):

@@ -15,7 +15,7 @@ from typing import Any, BinaryIO
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response, StreamingResponse
-from pydantic import Field
+from pydantic import BaseModel, Field
 from starlette.concurrency import iterate_in_threadpool
 
 from api.auth import Principal, require, services
@@ -34,10 +34,13 @@ router = APIRouter(tags=["recordings"])
 listeners = require(Role.PUBLISHER, Role.BUYER, Role.FINANCE, Role.ANALYST)
 admin = require()
 _RANGE_RE = re.compile(r"bytes=([0-9]{0,15})-([0-9]{0,15})")
+_BINARY = {"schema": {"type": "string", "format": "binary"}, "example": "RIFF…WAVE…"}
 AUDIO: dict[int | str, dict[str, Any]] = {
-    200: {"description": "the recording", "content": {"audio/wav": {}, "audio/mpeg": {}}},
-    206: {"description": "the range asked for (`Content-Range`)", "content": {"audio/wav": {}}},
-    416: {"description": "the range lies outside the recording (`Content-Range: bytes */size`)"},
+    200: {"description": "the recording", "content": {"audio/wav": _BINARY, "audio/mpeg": _BINARY}},
+    206: {
+        "description": "the range asked for (`Content-Range`)",
+        "content": {"audio/wav": _BINARY},
+    },
 }
 
 
@@ -106,7 +109,7 @@ def _listened(s: ApiServices, who: Principal, call_id: str) -> tuple[Call, Recor
 @router.get(
     "/v1/calls/{call_id}/recording",
     response_class=Response,
-    responses={**AUDIO, **problems(404)},
+    responses={**AUDIO, **problems(404, 416)},
 )
 async def call_recording(
     call_id: str,
@@ -132,7 +135,11 @@ async def call_recording(
     }
     wanted = byte_range(request.headers.get("range"), size)
     if wanted is False:
-        return Response(status_code=416, headers={**headers, "Content-Range": f"bytes */{size}"})
+        raise Problem(
+            416,
+            f"the recording has {size} bytes: the range lies outside it",
+            headers={**headers, "Content-Range": f"bytes */{size}"},
+        )
     start, end = wanted if isinstance(wanted, tuple) else (0, size - 1)
     stream = await s.call(store.open, recording.location)
     length = end - start + 1
@@ -149,6 +156,14 @@ async def call_recording(
     )
 
 
+class RecordingsDeletedOut(BaseModel):
+    call_id: str = Field(examples=["call_0d5c6c1e0a5b4b1e9f1f3f0b8b3c2a11"])
+    deleted: list[str] = Field(
+        description="the recordings deleted now (empty: deleted before)",
+        examples=[["rec_5f0e2b7d9c1a4e3f8b6d0c2a1e9f7b3d"]],
+    )
+
+
 class RecordingDeleteIn(Body):
     reason: str = Field(
         min_length=limits.NAME_LENGTH.minimum,
@@ -157,7 +172,9 @@ class RecordingDeleteIn(Body):
     )
 
 
-@router.delete("/v1/calls/{call_id}/recording", responses=problems(404))
+@router.delete(
+    "/v1/calls/{call_id}/recording", response_model=RecordingsDeletedOut, responses=problems(404)
+)
 async def delete_call_recording(
     call_id: str,
     body: RecordingDeleteIn,
