@@ -39,7 +39,9 @@ AT = datetime(2026, 12, 1, 12, tzinfo=UTC)
 
 def test_the_recording_rule_parses_with_defaults_and_names_a_bad_field() -> None:
     rule = parse_recording_rule({"enabled": True})
-    assert rule == RecordingRule(True, DISCLOSURE_DEFAULT, RECORDING_RETENTION_DAYS.default or 0, False)
+    assert rule == RecordingRule(
+        True, DISCLOSURE_DEFAULT, RECORDING_RETENTION_DAYS.default or 0, False
+    )
     assert RecordingRule.of(rule.to_dict()) == rule
     assert RecordingRule.of(None) is None
     for bad, field in (
