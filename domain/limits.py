@@ -122,6 +122,7 @@ RECORDING_BYTES_MAX = 512 * 1024 * 1024  # a fetched recording larger than this 
 RECORDING_FETCH_ATTEMPTS_MAX = 5  # tries of one fetch within one worker tick (tenacity)
 RECORDING_FETCH_TIMEOUT_S = 60.0  # one HTTP request to Twilio's API
 RECORDING_PENDING_BATCH_MAX = 20  # recordings fetched per tick
+RECORDING_PENDING_MAX = 100_000  # recordings queued at once (beyond: the callback is a 503)
 RECORDING_TICKS_MAX = 50  # ticks a recording is tried in before it is given up (logged)
 RECORDING_CLAIM_LEASE_MS = 300_000  # one worker's claim on a pending fetch
 RECORDING_SWEEP_BATCH_MAX = 200  # expired recordings deleted per tick

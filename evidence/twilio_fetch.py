@@ -50,6 +50,7 @@ from domain.limits import (
     RECORDING_FETCH_ATTEMPTS_MAX,
     RECORDING_FETCH_TIMEOUT_S,
     RECORDING_PENDING_BATCH_MAX,
+    RECORDING_PENDING_MAX,
     RECORDING_RETENTION_DAYS,
     RECORDING_SWEEP_BATCH_MAX,
     RECORDING_TICKS_MAX,
@@ -80,6 +81,11 @@ BACKOFF_S_MAX = 600  # between two ticks' tries of one recording
 
 class Retryable(Exception):
     """Twilio did not give the recording this time (not there yet, throttled, down)."""
+
+
+class QueueFull(Exception):
+    """`RECORDING_PENDING_MAX` recordings wait already (Twilio's API unreachable, or the
+    worker not running)."""
 
 
 class Refused(Exception):
@@ -201,8 +207,11 @@ class RecordingWorker:
 
     # -- the callback's side: queue --------------------------------------------------------------
     def enqueue(self, call_id: str, recording_sid: str, duration_s: int) -> bool:
-        """Queue a fetch (a retried callback queues nothing more) → whether it was new."""
+        """Queue a fetch (a retried callback queues nothing more) → whether it was new. The
+        queue is bounded: `QueueFull` beyond `RECORDING_PENDING_MAX`."""
         parse_recording_sid(recording_sid)
+        if self.redis.hlen(self.keys.recordings_pending()) >= RECORDING_PENDING_MAX:
+            raise QueueFull(f"{RECORDING_PENDING_MAX} recordings wait to be fetched")
         entry = Pending(call_id, duration_s).to_json()
         return bool(self.redis.hsetnx(self.keys.recordings_pending(), recording_sid, entry))
 

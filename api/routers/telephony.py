@@ -36,6 +36,7 @@ from domain.money import format_cents
 from domain.recording import RecordingRule, parse_recording_sid
 from domain.target import Target
 from eventstore.application import PPCXApplication
+from evidence.twilio_fetch import QueueFull
 from exchange.ping import PingRequest
 from handlers.results import Routed
 
@@ -361,7 +362,10 @@ async def voice_recording(
     duration_s = _seconds(params.get("RecordingDuration"), "RecordingDuration")
     if s.recorder is None:
         raise Problem(503, "call recordings are not configured")
-    await s.call(s.recorder.enqueue, call_id, recording_sid, duration_s)
+    try:
+        await s.call(s.recorder.enqueue, call_id, recording_sid, duration_s)
+    except QueueFull as error:
+        raise Problem(503, f"call recordings cannot be queued now: {error}") from None
     return Response(twilio.empty(), media_type=TWIML)
 
 

@@ -478,3 +478,20 @@ def test_a_campaign_without_recording_dials_as_before_and_a_bad_rule_is_refused(
     assert verb is not None
     assert verb.get("record") is None
     assert verb.find("Number").get("url") is None  # type: ignore[union-attr]
+
+
+def test_a_fetch_twilio_refuses_is_given_up_and_records_nothing(
+    rec_client: TestClient, rec_settings: Settings, fake_twilio: FakeTwilio, redis_client: Any
+) -> None:
+    client = rec_client
+    journey = _call_recorded_twilio_journey(client)
+    fake_twilio.token = "another-token"  # Twilio refuses the deployment's credentials: 401
+    assert _report_recording(client, journey).status_code == 200
+    pending = f"{rec_settings.redis_prefix}:recordings:pending"
+    assert redis_client.hlen(pending) == 1
+    assert _sweep(client)["recordings_fetched"] == 0
+    assert len(fake_twilio.requests) == 1  # a refusal is not retried
+    assert redis_client.hlen(pending) == 0  # given up (logged)
+    types = [e["type"] for e in _timeline(client, journey.call_id, ADMIN_KEY)]
+    assert "CallRecorded" not in types
+    assert not list(rec_settings.resolved_recordings_dir.rglob("*.wav"))
