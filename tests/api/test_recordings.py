@@ -29,7 +29,7 @@ from domain.clock import ManualClock
 from ppcx.commands.replay import verify_log
 from ppcx.settings import Settings
 from ppcx.web import create_app
-from tests.api.conftest import ADMIN_KEY, BASE_URL, Market, auth, build_market
+from tests.api.conftest import ADMIN_KEY, BASE_URL, Market, auth, build_market, project
 from tests.api.test_telephony import sign
 
 pytestmark = pytest.mark.e2e
@@ -388,6 +388,13 @@ def test_a_twilio_call_is_disclosed_whispered_recorded_fetched_hashed_and_verifi
     assert [e["reason"] for e in removal] == ["caller request"]
     assert "by" not in removal[0]
     assert _verify(rec_settings, tmp_path)["ok"]
+    # the projections take the new events and rules in their stride
+    project(rec_settings)
+    listed = client.get("/v1/calls", headers=auth(ADMIN_KEY))
+    assert listed.status_code == 200, listed.text
+    assert journey.call_id in {c["call_id"] for c in listed.json()["items"]}
+    for path in ("/v1/targets", "/v1/campaigns"):
+        assert client.get(path, headers=auth(ADMIN_KEY)).status_code == 200, path
 
 
 def test_retention_deletes_a_recording_and_the_publisher_listens_when_allowed(
