@@ -28,6 +28,7 @@ import tempfile
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import datetime
 from typing import IO, Protocol, cast
 
 import httpx
@@ -41,6 +42,7 @@ from tenacity import (
 )
 
 from domain.call import Call
+from domain.catalog import topic_of
 from domain.clock import Clock, to_ms
 from domain.commands import DeleteRecording, RecordRecording
 from domain.errors import DomainError
@@ -75,6 +77,8 @@ CONTENT_TYPES = {
     "audio/wave": "audio/wav",
     "audio/mpeg": "audio/mpeg",
 }
+INDEX_TOPICS = (topic_of(Call.CallRecorded), topic_of(Call.RecordingDeleted))
+INDEX_PAGE_ROWS = 1_000
 REDIRECTS_MAX = 3  # Twilio may redirect a media fetch to a signed URL
 BACKOFF_S_MAX = 600  # between two ticks' tries of one recording
 
@@ -156,6 +160,8 @@ class RecordingKeys(Protocol):
 
     def recordings_expiry(self) -> str: ...
 
+    def recordings_indexed(self) -> str: ...
+
 
 @dataclass(frozen=True)
 class Pending:
@@ -225,7 +231,40 @@ class RecordingWorker:
         return await loop.run_in_executor(self.executor, functools.partial(self.run_once))
 
     def run_once(self) -> TickResult:
+        self.ensure_indexed()
         return TickResult(self.fetch_pending(), self.sweep_expired())
+
+    def ensure_indexed(self) -> int:
+        """The retention index built from the log when Redis has none (a new namespace, or
+        a Redis that lost its data): every recording recorded and not deleted, due at its
+        `CallRecorded` time plus its campaign's retention now → how many were indexed."""
+        marker = self.keys.recordings_indexed()
+        if self.redis.exists(marker):
+            return 0
+        store = self.handlers.app.store
+        stop, start = store.head(), 1
+        recorded: dict[str, tuple[str, datetime]] = {}
+        while start <= stop:
+            rows = store.read_topics(start, INDEX_PAGE_ROWS, stop=stop, topics=INDEX_TOPICS)
+            if not rows:
+                break
+            for _, call_id, _, topic, state in rows:
+                data = orjson.loads(state)
+                member = f"{call_id}/{data['recording_id']}"
+                if topic == INDEX_TOPICS[0]:
+                    recorded[member] = (call_id, datetime.fromisoformat(data["timestamp"]))
+                else:
+                    recorded.pop(member, None)
+            start = rows[-1][0] + 1
+        for member, (call_id, at) in recorded.items():
+            rule = self.handlers.rule_of(call_id)
+            days = rule.retention_days if rule else RECORDING_RETENTION_DAYS.default or 0
+            ends = to_ms(retention_ends(at, days))
+            self.redis.zadd(self.keys.recordings_expiry(), {member: ends}, nx=True)
+        self.redis.set(marker, str(stop))
+        if recorded:
+            logger.info("recordings' retention indexed from the log: %d", len(recorded))
+        return len(recorded)
 
     def fetch_pending(self, limit: int = RECORDING_PENDING_BATCH_MAX) -> int:
         """Fetch the queued recordings this worker can claim (at most `limit`) → how many

@@ -48,6 +48,8 @@ its reads, its reservation script, its ping state — lives in one hash slot.
                                         data: lost with Redis, see DESIGN.md "Call recordings")
     <p>:recordings:claim:<sid>    str   one worker's lease on fetching <sid> (TTL)
     <p>:recordings:expiry         zset  "<call>/<recording>" → when retention ends (epoch ms)
+    <p>:recordings:indexed        str   set once the expiry set was built from the log (missing:
+                                        a new namespace, or Redis lost it: built again)
     <p>:{rl:<scope>:<owner>}      hash  one token bucket (`token_bucket.lua`): a publisher's
                                         pings, a DNI client's hashed address, an RTB
                                         endpoint's hashed URL (TTL: until it is full again)
@@ -183,6 +185,9 @@ class Keys:
 
     def recordings_expiry(self) -> str:
         return f"{self.prefix}:recordings:expiry"
+
+    def recordings_indexed(self) -> str:
+        return f"{self.prefix}:recordings:indexed"
 
 
 def delete_matching(client: redis.Redis, pattern: str, batch: int = 1000) -> int:
