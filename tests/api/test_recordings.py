@@ -511,3 +511,42 @@ def test_a_fetch_twilio_refuses_is_given_up_and_records_nothing(
     types = [e["type"] for e in _timeline(client, journey.call_id, ADMIN_KEY)]
     assert "CallRecorded" not in types
     assert not list(rec_settings.resolved_recordings_dir.rglob("*.wav"))
+
+
+def test_a_failover_dial_records_without_saying_the_disclosure_again(
+    rec_client: TestClient,
+) -> None:
+    client = rec_client
+    market = build_market(client)
+    publisher_id, _ = market.publisher
+    market.admin(
+        "POST",
+        "/v1/numbers",
+        json={
+            "number": "+18005550100",
+            "campaign_id": market.campaign_id,
+            "publisher_id": publisher_id,
+            "source": "tv",
+        },
+    )
+    market.admin(
+        "PATCH", f"/v1/campaigns/{market.campaign_id}", json={"recording": {"enabled": True}}
+    )
+    first = ET.fromstring(
+        _twilio_post(
+            client,
+            "/v1/voice/inbound",
+            {"CallSid": "CA9200", "From": "+13105550123", "To": "+18005550100"},
+        ).text
+    )
+    assert [child.tag for child in first] == ["Say", "Dial"]
+    action = str(first.find("Dial").get("action"))  # type: ignore[union-attr]
+    second = ET.fromstring(
+        _twilio_post(client, action, {"CallSid": "CA9200", "DialCallStatus": "no-answer"}).text
+    )
+    assert [child.tag for child in second] == ["Dial"]
+    verb = second.find("Dial")
+    assert verb is not None
+    assert verb.get("record") == "record-from-answer-dual"
+    assert verb.findtext("Number") == "+13105550201"
+    assert verb.find("Number").get("url") is None  # type: ignore[union-attr]  # no whisper set
