@@ -79,6 +79,7 @@ CONTENT_TYPES = {
 }
 INDEX_TOPICS = (topic_of(Call.CallRecorded), topic_of(Call.RecordingDeleted))
 INDEX_PAGE_ROWS = 1_000
+PENDING_SEEN_MAX = 1_000  # queued recordings looked at per tick (most may be backing off)
 REDIRECTS_MAX = 3  # Twilio may redirect a media fetch to a signed URL
 BACKOFF_S_MAX = 600  # between two ticks' tries of one recording
 
@@ -270,15 +271,16 @@ class RecordingWorker:
         """Fetch the queued recordings this worker can claim (at most `limit`) → how many
         were stored and recorded."""
         if self.api is None:
-            return 0  # not configured: the queue waits (a callback is refused without it)
+            return 0  # not configured: the queue waits for PPCX_TWILIO_ACCOUNT_SID
         done = 0
         key = self.keys.recordings_pending()
-        cursor, count = 0, 0
-        while count < limit:
+        cursor, count, seen = 0, 0, 0
+        while count < limit and seen < PENDING_SEEN_MAX:
             scanned = cast(
                 "tuple[int, dict[bytes, bytes]]", self.redis.hscan(key, cursor, count=limit)
             )
             cursor, found = scanned
+            seen += len(found)
             for sid, raw in found.items():
                 if count >= limit:
                     break
