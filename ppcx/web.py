@@ -27,6 +27,7 @@ from exchange.keys import Keys
 from portal import app as portal
 from portal.audits import AuditConfig
 from ppcx import health
+from ppcx.bootstrap import recording_store
 from ppcx.runtime import build_runtime
 from ppcx.secrets import audit_key, secret_key
 from ppcx.settings import Settings
@@ -144,7 +145,9 @@ def create_app(
         public_base_url=settings.public_base_url,
         redis_prefix=settings.redis_prefix,
         audits_config=AuditConfig(
-            settings.resolved_data_dir / AUDITS_FILE, chain_key(audit_key(settings))
+            settings.resolved_data_dir / AUDITS_FILE,
+            chain_key(audit_key(settings)),
+            recordings=recording_store(settings),
         ),
     )
     return app
