@@ -29,6 +29,7 @@ from domain.consent import (
 from domain.geo import GeoMode, parse_area_code, parse_e164, parse_state, parse_zip
 from domain.limits import Range
 from domain.money import AMOUNT_UNITS_DIGITS_MAX, MAX_AMOUNT_CENTS, SHARE_PATTERN
+from domain.recording import DISCLOSURE_DEFAULT
 from domain.validate import SLUG_PATTERN
 
 # ASCII digits only: pydantic-core's regex `\d` matches any Unicode digit ("１０.００"), and
@@ -166,6 +167,20 @@ class SharePayout(Body):
     )
 
 
+class RecordingIn(Body):
+    """The campaign's call recording: the disclosure said to the caller before the transfer,
+    how long recordings are kept, whether the publisher may listen."""
+
+    enabled: bool
+    disclosure: str = Field(
+        default=DISCLOSURE_DEFAULT,
+        min_length=limits.RECORDING_DISCLOSURE_LENGTH.minimum,
+        max_length=limits.RECORDING_DISCLOSURE_LENGTH.maximum,
+    )
+    retention_days: int = bounded(limits.RECORDING_RETENTION_DAYS)
+    publisher_access: bool = False
+
+
 class CampaignIn(Body):
     name: str = sized(limits.NAME_LENGTH, examples=["LA car accidents"])
     vertical: str = Field(pattern=f"^{SLUG_PATTERN}$", examples=["legal"])
@@ -178,6 +193,9 @@ class CampaignIn(Body):
     max_attempts: int = bounded(limits.MAX_ATTEMPTS)
     bid_ttl_s: int = bounded(limits.BID_TTL_S)
     rtb_deadline_ms: int = bounded(limits.RTB_DEADLINE_MS)
+    recording: RecordingIn | None = Field(
+        default=None, description="record its calls (null: not recorded; PATCH changes it)"
+    )
     market: str = limits.MARKET_DEFAULT
     model_config = ConfigDict(
         extra="forbid",
@@ -251,6 +269,13 @@ class TargetIn(Body):
     requires_consent: bool = Field(
         default=False,
         description="true: only pings carrying the caller's consent references reach it",
+    )
+    whisper: str | None = Field(
+        default=None,
+        min_length=limits.WHISPER_LENGTH.minimum,
+        max_length=limits.WHISPER_LENGTH.maximum,
+        description="said to the buyer's agent before the call is connected",
+        examples=["Call from PPCX: legal, California, qualified"],
     )
     model_config = ConfigDict(
         extra="forbid",

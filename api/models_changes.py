@@ -13,6 +13,7 @@ from api.models import (
     Body,
     FixedPayout,
     GeoIn,
+    RecordingIn,
     ScheduleIn,
     SharePayout,
     bounded,
@@ -20,7 +21,6 @@ from api.models import (
 )
 from domain import limits
 from domain.campaign import Distribution
-from domain.recording import DISCLOSURE_DEFAULT
 
 
 class CapsPatch(Body):
@@ -86,20 +86,6 @@ class TargetPatch(Body):
 
 class ArchiveIn(Body):
     reason: str = Field(default="", max_length=limits.TEXT_LENGTH_MAX)
-
-
-class RecordingIn(Body):
-    """The campaign's call recording: the disclosure said to the caller before the transfer,
-    how long recordings are kept, whether the publisher may listen."""
-
-    enabled: bool
-    disclosure: str = Field(
-        default=DISCLOSURE_DEFAULT,
-        min_length=limits.RECORDING_DISCLOSURE_LENGTH.minimum,
-        max_length=limits.RECORDING_DISCLOSURE_LENGTH.maximum,
-    )
-    retention_days: int = bounded(limits.RECORDING_RETENTION_DAYS)
-    publisher_access: bool = False
 
 
 class CampaignPatch(Body):

@@ -108,6 +108,7 @@ class CreateCampaign:
     market: str
     by: str
     command_id: str | None = None
+    recording: RecordingRule | None = None  # None: calls are not recorded
 
 
 @dataclass(frozen=True)
@@ -144,6 +145,7 @@ class CreateTarget:
     by: str
     command_id: str | None = None
     requires_consent: bool = False
+    whisper: str | None = None  # said to its agent before connecting
 
     def __post_init__(self) -> None:
         invariant(

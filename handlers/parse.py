@@ -79,6 +79,7 @@ from domain.limits import (
     WEIGHT,
 )
 from domain.money import parse_cents
+from domain.recording import parse_recording_rule, parse_whisper
 from domain.schedule import WeeklySchedule, parse_time_zone
 from domain.user import normal_email
 from domain.webhook import WebhookMethod
@@ -186,6 +187,7 @@ def create_campaign(
     rtb_deadline_ms: object = RTB_DEADLINE_MS.default,
     market: object = MARKET_DEFAULT,
     command_id: str | None = None,
+    recording: object = None,
 ) -> CreateCampaign:
     checked_name = validate.name(name)
     checked_vertical = validate.slug(vertical, "vertical")
@@ -221,6 +223,7 @@ def create_campaign(
         market=validate.slug(market, "market"),
         by=by,
         command_id=command_id,
+        recording=None if recording is None else parse_recording_rule(recording),
     )
 
 
@@ -293,6 +296,7 @@ def create_target(
     weight: object = WEIGHT.default,
     requires_consent: object = False,
     command_id: str | None = None,
+    whisper: object = None,
 ) -> CreateTarget:
     buyer = require_id(buyer_id, "buy", "buyer_id")
     campaign = require_id(campaign_id, "cmp", "campaign_id")
@@ -317,6 +321,7 @@ def create_target(
         by=by,
         command_id=command_id,
         requires_consent=validate.boolean(requires_consent, "requires_consent"),
+        whisper=None if whisper is None else parse_whisper(whisper),
     )
 
 

@@ -4,6 +4,7 @@ the block list. Every check runs before an event is triggered; bad input records
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Any
 
 from domain.api_key import ApiKey, check_expiry
 from domain.base import PPCXAggregate
@@ -204,6 +205,12 @@ class SetupHandlers:
                 by=cmd.by,
                 timestamp=self.ctx.now(),
             )
+            if cmd.recording is not None:  # newer than `Campaign.Created`: one save with it
+                campaign.change_rules(
+                    changes={"recording": cmd.recording.to_dict()},
+                    by=cmd.by,
+                    timestamp=self.ctx.now(),
+                )
             return [campaign], campaign_id
 
         return self.ctx.run(change)
@@ -278,10 +285,14 @@ class SetupHandlers:
                 by=cmd.by,
                 timestamp=self.ctx.now(),
             )
-            if cmd.requires_consent:  # a rule newer than `Target.Created`: one save with it
-                target.change_rules(
-                    changes={"requires_consent": True}, by=cmd.by, timestamp=self.ctx.now()
-                )
+            # rules newer than `Target.Created`: recorded as a change, in the same save
+            newer: dict[str, Any] = {}
+            if cmd.requires_consent:
+                newer["requires_consent"] = True
+            if cmd.whisper:
+                newer["whisper"] = cmd.whisper
+            if newer:
+                target.change_rules(changes=newer, by=cmd.by, timestamp=self.ctx.now())
             return [target], target_id
 
         return self.ctx.run(change)

@@ -550,3 +550,48 @@ def test_a_failover_dial_records_without_saying_the_disclosure_again(
     assert verb.get("record") == "record-from-answer-dual"
     assert verb.findtext("Number") == "+13105550201"
     assert verb.find("Number").get("url") is None  # type: ignore[union-attr]  # no whisper set
+
+
+def test_a_campaign_and_a_target_may_be_created_recording_and_whispering(
+    rec_client: TestClient,
+) -> None:
+    client = rec_client
+    market = build_market(client)
+    rule = {"enabled": True, "disclosure": DISCLOSURE, "retention_days": 7}
+    created = market.admin(
+        "POST",
+        "/v1/campaigns",
+        json={
+            "name": "Recorded",
+            "vertical": "legal",
+            "publisher_payout": {"fixed": "30.00"},
+            "recording": rule,
+        },
+    )
+    campaign = market.admin("GET", f"/v1/campaigns/{created['id']}")
+    assert campaign["recording"] == {**rule, "publisher_access": False}
+    buyer_id = next(iter(market.buyers))
+    target = market.admin(
+        "POST",
+        "/v1/targets",
+        json={
+            "buyer_id": buyer_id,
+            "campaign_id": created["id"],
+            "destination": "+13105550299",
+            "bid": "50.00",
+            "whisper": WHISPER,
+        },
+    )
+    assert market.admin("GET", f"/v1/targets/{target['id']}")["whisper"] == WHISPER
+    refused = client.post(
+        "/v1/targets",
+        json={
+            "buyer_id": buyer_id,
+            "campaign_id": created["id"],
+            "destination": "+13105550298",
+            "bid": "50.00",
+            "whisper": "two\nlines",
+        },
+        headers=auth(ADMIN_KEY),
+    )
+    assert refused.status_code == 422
