@@ -29,6 +29,7 @@ from domain.consent import (
 from domain.geo import GeoMode, parse_area_code, parse_e164, parse_state, parse_zip
 from domain.limits import Range
 from domain.money import AMOUNT_UNITS_DIGITS_MAX, MAX_AMOUNT_CENTS, SHARE_PATTERN
+from domain.recording import DISCLOSURE_DEFAULT
 from domain.validate import SLUG_PATTERN
 
 # ASCII digits only: pydantic-core's regex `\d` matches any Unicode digit ("１０.００"), and
@@ -216,6 +217,20 @@ RequiredTagsIn = (
 )
 
 
+class RecordingIn(Body):
+    """The campaign's call recording: the disclosure said to the caller before the transfer,
+    how long recordings are kept, whether the publisher may listen."""
+
+    enabled: bool
+    disclosure: str = Field(
+        default=DISCLOSURE_DEFAULT,
+        min_length=limits.RECORDING_DISCLOSURE_LENGTH.minimum,
+        max_length=limits.RECORDING_DISCLOSURE_LENGTH.maximum,
+    )
+    retention_days: int = bounded(limits.RECORDING_RETENTION_DAYS)
+    publisher_access: bool = False
+
+
 class CampaignIn(Body):
     name: str = sized(limits.NAME_LENGTH, examples=["LA car accidents"])
     vertical: str = Field(pattern=f"^{SLUG_PATTERN}$", examples=["legal"])
@@ -228,6 +243,9 @@ class CampaignIn(Body):
     max_attempts: int = bounded(limits.MAX_ATTEMPTS)
     bid_ttl_s: int = bounded(limits.BID_TTL_S)
     rtb_deadline_ms: int = bounded(limits.RTB_DEADLINE_MS)
+    recording: RecordingIn | None = Field(
+        default=None, description="record its calls (null: not recorded; PATCH changes it)"
+    )
     market: str = limits.MARKET_DEFAULT
     ivr: IvrIn | None = Field(
         default=None, description="questions asked before the auction (Twilio calls)"
@@ -309,6 +327,13 @@ class TargetIn(Body):
         default=None,
         description="tags a ping must carry to reach it: names, or names and values",
         examples=[{"injured": "yes"}],
+    )
+    whisper: str | None = Field(
+        default=None,
+        min_length=limits.WHISPER_LENGTH.minimum,
+        max_length=limits.WHISPER_LENGTH.maximum,
+        description="said to the buyer's agent before the call is connected",
+        examples=["Call from PPCX: legal, California, qualified"],
     )
     model_config = ConfigDict(
         extra="forbid",
@@ -604,4 +629,10 @@ class SweepOut(BaseModel):
     )
     keys_expired: list[str] = Field(
         default_factory=list, description="API keys expired for being unused"
+    )
+    recordings_fetched: int = Field(
+        default=0, description="call recordings fetched from Twilio, stored and recorded"
+    )
+    recordings_deleted: int = Field(
+        default=0, description="call recordings deleted at the end of their retention"
     )

@@ -14,6 +14,7 @@ from api.models import (
     FixedPayout,
     GeoIn,
     IvrIn,
+    RecordingIn,
     RequiredTagsIn,
     ScheduleIn,
     SharePayout,
@@ -69,6 +70,12 @@ class TargetPatch(Body):
         default=None,
         description="the whole set of tags a ping must carry, replaced (empty: none)",
     )
+    whisper: str | None = Field(
+        default=None,
+        max_length=limits.WHISPER_LENGTH.maximum,
+        description='said to the buyer\'s agent before the call is connected ("" removes it)',
+        examples=["Call from PPCX: legal, California, qualified"],
+    )
     model_config = ConfigDict(
         extra="forbid",
         strict=True,
@@ -103,6 +110,7 @@ class CampaignPatch(Body):
         default=None,
         description="the IVR questions, replaced (no questions: none asked)",
     )
+    recording: RecordingIn | None = None
     model_config = ConfigDict(
         extra="forbid",
         strict=True,
@@ -165,6 +173,9 @@ class TargetOut(BaseModel):
         description="tags a ping must carry to reach it (a null value: any value)",
         examples=[{"injured": "yes"}],
     )
+    whisper: str | None = Field(
+        default=None, description="said to its agent before connecting (null in lists: GET it)"
+    )
 
 
 class CampaignOut(BaseModel):
@@ -186,6 +197,10 @@ class CampaignOut(BaseModel):
     version: int
     ivr: dict[str, Any] | None = Field(
         default=None, description="the IVR questions asked before the auction (null: none)"
+    )
+    recording: dict[str, Any] | None = Field(
+        default=None,
+        description="the call recording rule (null: calls are not recorded; null in lists)",
     )
 
 

@@ -67,6 +67,7 @@ def target_view(t: Target) -> dict[str, Any]:
         "version": t.version,
         "requires_consent": t.requires_consent,
         "requires_tags": t.requires_tags or None,
+        "whisper": t.whisper,
     }
 
 
@@ -89,6 +90,7 @@ def campaign_view(c: Campaign) -> dict[str, Any]:
         "allowed_publishers": sorted(c.allowed_publishers),
         "version": c.version,
         "ivr": c.ivr,
+        "recording": c.recording,
     }
 
 

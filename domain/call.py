@@ -8,6 +8,7 @@
           → CallAnswered → CallCompleted → CallBilled | CallNotBilled
           → CallFailedOver → CallRouted(attempt n+1) … | (none left) CallCompleted, CallNotBilled
       → CallConverted, CallDisputed → DisputeResolved
+      → CallRecorded (the recording stored, its SHA-256) → RecordingDeleted (retention, admin)
 
 The call owns its holds: it knows each hold's buyer, amount and status, and refuses to post
 or void a hold twice (the buyer's account only moves the money). `AuctionDecided` records the
@@ -20,7 +21,7 @@ one table, `CALL_TRANSITIONS`, at the end of this module.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
@@ -48,11 +49,13 @@ from domain.campaign import Distribution
 from domain.consent import ConsentJson
 from domain.errors import Conflict, Expired, Refused
 from domain.invariant import invariant, present
+from domain.recording import SHA256_RE, Recording, is_recording_key
 
 RANKING_KEPT_MAX = 16  # candidates recorded for failover and replay (a bound on event size)
 # A routed call lives at most this long: one that never reports its end is closed by the
 # sweeper after it (not billed), and its hold and reservation are kept until then.
 CALL_MAX_S = 4 * 3600
+_NO_RECORDINGS: Mapping[str, Recording] = MappingProxyType({})
 
 
 class Call(PPCXAggregate):
@@ -81,10 +84,14 @@ class Call(PPCXAggregate):
         converted: bool
         conversion_value_cents: int | None
         disputes: dict[str, Dispute]
+        recordings: Mapping[str, Recording]
 
     # newer than the first stored logs: a class-level default, so a call loaded from an older
     # snapshot has it too
     consent: ConsentJson | None = None
+    # its recordings by id (`CallRecorded`, `RecordingDeleted`); replaced, never changed in
+    # place (not annotated here: the library would make it a field of the constructor)
+    recordings = _NO_RECORDINGS
 
     # -- events -----------------------------------------------------------------------------
     class PingReceived(PPCXAggregate.Created):
@@ -378,6 +385,43 @@ class Call(PPCXAggregate):
             )
             if self.accepted:
                 aggregate.status = CallStatus.REVERSED
+
+    class CallRecorded(PPCXAggregate.Event):
+        """The call's recording was fetched from the telephony and stored: `location` is its
+        key in the recordings store, `sha256` and `size_bytes` those of the stored bytes."""
+
+        recording_id: str
+        sha256: str
+        duration_s: int
+        size_bytes: int
+        location: str
+        content_type: str
+
+        def apply(self, aggregate: Call) -> None:
+            recording = Recording(
+                self.recording_id,
+                self.sha256,
+                self.duration_s,
+                self.size_bytes,
+                self.location,
+                self.content_type,
+            )
+            aggregate.recordings = {**aggregate.recordings, self.recording_id: recording}
+
+    class RecordingDeleted(PPCXAggregate.Event):
+        """The recording's bytes were deleted from the store (`reason`: "retention", or an
+        admin's words); its hash stays in the log."""
+
+        recording_id: str
+        reason: str
+        by: str
+
+        def apply(self, aggregate: Call) -> None:
+            kept = aggregate.recordings[self.recording_id]
+            aggregate.recordings = {
+                **aggregate.recordings,
+                self.recording_id: replace(kept, deleted=True),
+            }
 
     def void(self, hold_id: str) -> None:
         """The hold is voided (applying an event: the call's own holds only)."""
@@ -763,6 +807,48 @@ class Call(PPCXAggregate):
             timestamp=at,
         )
 
+    def record_recording(
+        self,
+        *,
+        recording_id: str,
+        sha256: str,
+        duration_s: int,
+        size_bytes: int,
+        location: str,
+        content_type: str,
+        at: datetime,
+    ) -> bool:
+        """Record a stored recording; False (nothing recorded) when it was recorded before."""
+        if recording_id in self.recordings:
+            return False
+        self._require(self.CallRecorded, action="record a recording")
+        invariant(SHA256_RE.fullmatch(sha256) is not None, "a recording's hash is SHA-256 hex")
+        invariant(is_recording_key(location), "a recording's key is made of ids")
+        invariant(size_bytes > 0, "a stored recording has bytes")
+        self.trigger_event(
+            self.CallRecorded,
+            recording_id=recording_id,
+            sha256=sha256,
+            duration_s=duration_s,
+            size_bytes=size_bytes,
+            location=location,
+            content_type=content_type,
+            timestamp=at,
+        )
+        return True
+
+    def delete_recording(self, recording_id: str, reason: str, by: str, at: datetime) -> bool:
+        """Record a recording's deletion; False when it was deleted before."""
+        recording = self.recordings.get(recording_id)
+        if recording is None:
+            raise Conflict(f"call {self.id} has no recording {recording_id}")
+        if recording.deleted:
+            return False
+        self.trigger_event(
+            self.RecordingDeleted, recording_id=recording_id, reason=reason, by=by, timestamp=at
+        )
+        return True
+
 
 # -- how a call moves ----------------------------------------------------------------------------
 
@@ -826,6 +912,9 @@ CALL_TRANSITIONS: Mapping[type[PPCXAggregate.Event], Transition] = MappingProxyT
         Call.CallConverted: _keeps(_CONNECTED),
         Call.CallDisputed: _keeps((CallStatus.BILLED,)),
         Call.DisputeResolved: _moves((CallStatus.BILLED,), CallStatus.REVERSED, CallStatus.BILLED),
+        # a recording arrives once the dial ended: whatever the call's billing became
+        Call.CallRecorded: _keeps(_CONNECTED),
+        Call.RecordingDeleted: _keeps(_CONNECTED),
     }
 )
 

@@ -40,6 +40,7 @@ RULE_ATTRIBUTES: tuple[str, ...] = (
     "bid_ttl_s",
     "rtb_deadline_ms",
     "ivr",
+    "recording",  # newer than `Created`: set by RulesChanged only (`domain/recording.py`)
 )
 
 
@@ -54,6 +55,9 @@ class Campaign(PPCXAggregate):
     # from an older snapshot has it too. The IVR questions asked before the auction, as
     # `domain.ivr.IvrScript.to_dict()` stores them (None: none asked)
     ivr: dict[str, Any] | None = None
+    # the recording rule (`domain.recording.RecordingRule.to_dict`; None: calls are not
+    # recorded): newer than the first stored logs, a class-level default
+    recording: dict[str, Any] | None = None
 
     @event("Created")
     def __init__(

@@ -33,6 +33,7 @@ from domain.geo import GeoRule
 from domain.invariant import invariant
 from domain.ivr import FailAction, IvrScript
 from domain.quality import AutoPauseRule
+from domain.recording import RecordingRule
 from domain.schedule import WeeklySchedule
 
 # -- set-up ------------------------------------------------------------------------------------
@@ -109,6 +110,7 @@ class CreateCampaign:
     by: str
     command_id: str | None = None
     ivr: IvrScript | None = None  # questions asked before the auction (a rule change)
+    recording: RecordingRule | None = None  # None: calls are not recorded
 
 
 @dataclass(frozen=True)
@@ -146,6 +148,7 @@ class CreateTarget:
     command_id: str | None = None
     requires_consent: bool = False
     requires_tags: Mapping[str, str | None] | None = None  # tags a ping must carry (a rule)
+    whisper: str | None = None  # said to its agent before connecting
 
     def __post_init__(self) -> None:
         invariant(
@@ -203,6 +206,7 @@ class TargetChanges:
     requires_consent: bool | None = None
     # the whole mapping of required tags, replaced (empty: none required)
     requires_tags: Mapping[str, str | None] | None = None
+    whisper: str | None = None  # "" clears it
 
     def __post_init__(self) -> None:
         invariant(self.bid_cents is None or self.rtb_url is None, "a standing bid or an rtb_url")
@@ -243,6 +247,7 @@ class CampaignChanges:
     bid_ttl_s: int | None = None
     rtb_deadline_ms: int | None = None
     ivr: IvrScript | None = None  # the whole script, replaced (no questions: none asked)
+    recording: RecordingRule | None = None
 
     def is_empty(self) -> bool:
         return all(getattr(self, f.name) is None for f in fields(self))
@@ -564,3 +569,29 @@ class RemoveWebhook:
     webhook_id: str
     by: str
     owner_id: str | None = None
+
+
+# -- call recordings (issue 24, item 1) ------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RecordRecording:
+    """A recording fetched and stored: its hash and size as the store computed them."""
+
+    call_id: str
+    recording_id: str
+    sha256: str
+    duration_s: int
+    size_bytes: int
+    location: str
+    content_type: str
+
+
+@dataclass(frozen=True)
+class DeleteRecording:
+    """A recording's bytes were deleted from the store (`reason`: "retention" or an admin's)."""
+
+    call_id: str
+    recording_id: str
+    reason: str
+    by: str

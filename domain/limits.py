@@ -123,6 +123,21 @@ CONSENT_TEXT_VERSION_LENGTH = Range(1, 64)  # the consent language's version lab
 # -- a call ----------------------------------------------------------------------------------
 DURATION_S = Range(0, 86_400)  # a completed call's reported duration
 
+# -- call recordings (issue 24, item 1; `domain/recording.py`) ---------------------------------
+RECORDING_DISCLOSURE_LENGTH = Range(1, 500)  # the words said to the caller before the transfer
+RECORDING_RETENTION_DAYS = Range(1, 3_660, default=90)  # a recording is deleted after this
+RECORDING_DURATION_S = Range(0, 86_400)  # Twilio's RecordingDuration
+RECORDING_BYTES_MAX = 512 * 1024 * 1024  # a fetched recording larger than this is refused
+RECORDING_FETCH_ATTEMPTS_MAX = 5  # tries of one fetch within one worker tick (tenacity)
+RECORDING_FETCH_TIMEOUT_S = 60.0  # one HTTP request to Twilio's API
+RECORDING_PENDING_BATCH_MAX = 20  # recordings fetched per tick
+RECORDING_PENDING_MAX = 100_000  # recordings queued at once (beyond: the callback is a 503)
+RECORDING_TICKS_MAX = 50  # ticks a recording is tried in before it is given up (logged)
+RECORDING_CLAIM_LEASE_MS = 300_000  # one worker's claim on a pending fetch
+RECORDING_SWEEP_BATCH_MAX = 200  # expired recordings deleted per tick
+RECORDING_READ_CHUNK_BYTES = 64 * 1024  # a streamed answer's chunk
+WHISPER_LENGTH = Range(1, 300)  # the words the buyer's agent hears before being connected
+
 # -- reading -----------------------------------------------------------------------------------
 PAGE_LIMIT = Range(1, 1_000, default=100)  # items of a list page
 CURSOR_LENGTH_MAX = 500

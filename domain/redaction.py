@@ -277,6 +277,30 @@ CALL_EVENTS: dict[type, EventRule] = {
             "by": ONLY_INTERNAL,
         },
     ),
+    # a call's recording: its facts (hash, length, type) to the call's publisher and the
+    # buyer it was routed to — both may ask for the audio by the campaign's rule; where it
+    # is stored only to internal audiences
+    Call.CallRecorded: EventRule(
+        Concern.ROUTED,
+        _to(PUBLISHER, BUYER),
+        {
+            "recording_id": _to(PUBLISHER, BUYER),
+            "sha256": _to(PUBLISHER, BUYER),
+            "duration_s": _to(PUBLISHER, BUYER),
+            "size_bytes": _to(PUBLISHER, BUYER),
+            "location": ONLY_INTERNAL,
+            "content_type": _to(PUBLISHER, BUYER),
+        },
+    ),
+    Call.RecordingDeleted: EventRule(
+        Concern.ROUTED,
+        _to(PUBLISHER, BUYER),
+        {
+            "recording_id": _to(PUBLISHER, BUYER),
+            "reason": _to(PUBLISHER, BUYER),
+            "by": ONLY_INTERNAL,
+        },
+    ),
 }
 
 # Events of the other aggregates (set-up, accounts, keys, the block list, command receipts),

@@ -32,6 +32,7 @@ RULE_ATTRIBUTES: tuple[str, ...] = (
     "auto_pause",
     "requires_consent",
     "requires_tags",
+    "whisper",  # newer than `Created`: set by RulesChanged only (`domain/recording.py`)
 )
 
 
@@ -58,6 +59,7 @@ class Target(PPCXAggregate):
     # the tags a ping must carry to reach it (`domain.ivr.satisfies`): name -> the value it
     # requires, or None for any value; None or empty: none required. Set by RulesChanged
     requires_tags: dict[str, str | None] | None = None
+    whisper: str | None = None  # set by RulesChanged: said to its agent before connecting
 
     @event("Created")
     def __init__(

@@ -27,7 +27,7 @@ class WebhookEvent(StrEnum):
     # subscription today, sent once their events exist
     TARGET_AUTO_PAUSED = "target.auto_paused"  # sent (OWNED_SENT_FOR)
     API_KEY_EXPIRING = "api_key.expiring"  # sent (OWNED_SENT_FOR)
-    CALL_RECORDED = "call.recorded"
+    CALL_RECORDED = "call.recorded"  # sent (SENT_FOR)
     CALL_SCORED = "call.scored"
 
 
@@ -45,6 +45,7 @@ SENT_FOR: dict[type, WebhookEvent] = {
     Call.CallConverted: WebhookEvent.CALL_CONVERTED,
     Call.CallDisputed: WebhookEvent.CALL_DISPUTED,
     Call.DisputeResolved: WebhookEvent.DISPUTE_RESOLVED,
+    Call.CallRecorded: WebhookEvent.CALL_RECORDED,
 }
 
 # events of an owned aggregate (a target, an API key) sent to its owner and to admins: the

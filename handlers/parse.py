@@ -80,6 +80,7 @@ from domain.limits import (
     WEIGHT,
 )
 from domain.money import parse_cents
+from domain.recording import parse_recording_rule, parse_whisper
 from domain.schedule import WeeklySchedule, parse_time_zone
 from domain.user import normal_email
 from domain.webhook import WebhookMethod
@@ -188,6 +189,7 @@ def create_campaign(
     market: object = MARKET_DEFAULT,
     command_id: str | None = None,
     ivr: object = None,
+    recording: object = None,
 ) -> CreateCampaign:
     checked_name = validate.name(name)
     checked_vertical = validate.slug(vertical, "vertical")
@@ -224,6 +226,7 @@ def create_campaign(
         by=by,
         command_id=command_id,
         ivr=None if ivr is None else parse_script(ivr),
+        recording=None if recording is None else parse_recording_rule(recording),
     )
 
 
@@ -297,6 +300,7 @@ def create_target(
     requires_consent: object = False,
     command_id: str | None = None,
     requires_tags: object = None,
+    whisper: object = None,
 ) -> CreateTarget:
     buyer = require_id(buyer_id, "buy", "buyer_id")
     campaign = require_id(campaign_id, "cmp", "campaign_id")
@@ -322,6 +326,7 @@ def create_target(
         command_id=command_id,
         requires_consent=validate.boolean(requires_consent, "requires_consent"),
         requires_tags=None if requires_tags is None else parse_required_tags(requires_tags),
+        whisper=None if whisper is None else parse_whisper(whisper),
     )
 
 

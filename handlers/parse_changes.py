@@ -42,6 +42,7 @@ from domain.limits import (
 )
 from domain.money import parse_cents
 from domain.quality import parse_rules
+from domain.recording import parse_recording_rule, parse_whisper
 from domain.schedule import parse_time_zone
 from handlers.parse import (
     geo_rule,
@@ -135,6 +136,7 @@ def change_target(
     auto_pause: object = None,
     requires_consent: object = None,
     requires_tags: object = None,
+    whisper: object = None,
 ) -> ChangeTarget:
     f = _Fields()
     if bid is not None and rtb_url is not None:
@@ -159,6 +161,7 @@ def change_target(
             requires_consent, lambda v: validate.boolean(v, "requires_consent")
         ),
         requires_tags=f.parse(requires_tags, parse_required_tags),
+        whisper=f.parse(whisper, lambda v: parse_whisper(v) or ""),
     )
     f.check()
     return ChangeTarget(require_subject_id(target_id, "tgt", "target_id"), changes, by, buyer_id)
@@ -197,6 +200,7 @@ def change_campaign(
     bid_ttl_s: object = None,
     rtb_deadline_ms: object = None,
     ivr: object = None,
+    recording: object = None,
 ) -> ChangeCampaign:
     f = _Fields()
     changes = CampaignChanges(
@@ -221,6 +225,7 @@ def change_campaign(
             rtb_deadline_ms, lambda v: validate.integer(v, "rtb_deadline_ms", RTB_DEADLINE_MS)
         ),
         ivr=f.parse(ivr, parse_script),
+        recording=f.parse(recording, parse_recording_rule),
     )
     f.check()
     return ChangeCampaign(require_subject_id(campaign_id, "cmp", "campaign_id"), changes, by)

@@ -205,9 +205,14 @@ class SetupHandlers:
                 by=cmd.by,
                 timestamp=self.ctx.now(),
             )
+            newer: dict[str, Any] = {}  # rules newer than `Campaign.Created`: one save with it
             ivr = None if cmd.ivr is None else cmd.ivr.stored()
-            if ivr is not None:  # a setting newer than `Campaign.Created`: one save with it
-                campaign.change_rules(changes={"ivr": ivr}, by=cmd.by, timestamp=self.ctx.now())
+            if ivr is not None:
+                newer["ivr"] = ivr
+            if cmd.recording is not None:
+                newer["recording"] = cmd.recording.to_dict()
+            if newer:
+                campaign.change_rules(changes=newer, by=cmd.by, timestamp=self.ctx.now())
             return [campaign], campaign_id
 
         return self.ctx.run(change)
@@ -287,6 +292,8 @@ class SetupHandlers:
                 newer["requires_consent"] = True
             if cmd.requires_tags:
                 newer["requires_tags"] = dict(cmd.requires_tags)
+            if cmd.whisper:
+                newer["whisper"] = cmd.whisper
             if newer:
                 target.change_rules(changes=newer, by=cmd.by, timestamp=self.ctx.now())
             return [target], target_id

@@ -282,6 +282,7 @@ def sweeper_role(plan: ServePlan) -> None:
                 try:
                     await runtime.exchange.sweeper.sweep()
                     await runtime.exchange.key_hygiene.tick_if_due()
+                    await runtime.exchange.recorder.tick()
                 except Exception:  # logged; the next tick tries again
                     logger.exception("sweep failed; retrying")
                 with contextlib.suppress(TimeoutError):

@@ -77,6 +77,8 @@ READS = Reads(
         Call.CallCompleted,
         Call.CallBilled,
         Call.CallNotBilled,
+        Call.CallRecorded,  # the recordings the store must still hold (`replay.verify`)
+        Call.RecordingDeleted,
     ),
     ignores=(
         User,
@@ -101,6 +103,7 @@ READS = Reads(
     ),
 )
 Failure = tuple[int, str, str, str]  # position, check, aggregate id, message
+Recorded = tuple[int, str, str, str, int, bool]
 Handler = Callable[[str, dict[str, Any]], None]
 
 
@@ -193,6 +196,8 @@ class CallResults:
     open_holds: dict[str, tuple[str, str, str | None, str | None]]  # hold -> call, kind, …
     last_stamp: str
     calls: int
+    # recording -> (position of its CallRecorded, call, location, sha256, size, deleted)
+    recordings: dict[str, Recorded] = field(default_factory=dict)
 
 
 class CallChecker:
@@ -215,6 +220,8 @@ class CallChecker:
         self.auto_pause_rules: dict[str, list[dict[str, int]] | None] = {}
         self.unanswered: dict[str, list[Unanswered]] = {}
         self.version = 0  # the version of the event being checked (its aggregate's)
+        self.position = 0  # its notification id
+        self.recordings: dict[str, Recorded] = {}
         self.block_ids: dict[str, str] = {}  # BlockedCaller id -> caller hash
         self.blocked: set[str] = set()
         # (caller, buyer, campaign) -> (last billed at, call): only campaigns with a window
@@ -249,6 +256,8 @@ class CallChecker:
             Call.CallCompleted: self._completed,
             Call.CallBilled: self._billed,
             Call.CallNotBilled: self._not_billed,
+            Call.CallRecorded: self._recorded,
+            Call.RecordingDeleted: self._recording_deleted,
         }
         self.handlers = {name_of(cls): handler for cls, handler in handlers.items()}
         self._by_topic: dict[str, Handler | None] = {}
@@ -280,6 +289,7 @@ class CallChecker:
                     continue
                 data: dict[str, Any] = orjson.loads(state)
                 self.version = version or 0
+                self.position = position
                 stamp = data.get("timestamp")
                 if type(stamp) is str and stamp > last_stamp:  # RFC 3339, UTC: ordered
                     last_stamp = stamp
@@ -306,7 +316,25 @@ class CallChecker:
             dict(self.holds),
             self.last_stamp,
             self.pings,
+            dict(self.recordings),
         )
+
+    # -- recordings: collected here, their bytes checked by `replay.verify` ------------------
+    def _recorded(self, call_id: str, data: dict[str, Any]) -> None:
+        self.recordings[data["recording_id"]] = (
+            self.position,
+            call_id,
+            str(data["location"]),
+            str(data["sha256"]),
+            int(data["size_bytes"]),
+            False,
+        )
+
+    def _recording_deleted(self, call_id: str, data: dict[str, Any]) -> None:
+        found = self.recordings.get(data["recording_id"])
+        if found is None:
+            raise Broken("recordings", f"recording {data['recording_id']} was never recorded")
+        self.recordings[data["recording_id"]] = (*found[:5], True)
 
     # -- configuration ------------------------------------------------------------------------
     def _campaign(self, campaign_id: str, data: dict[str, Any]) -> None:

@@ -177,6 +177,8 @@ READS = Reads(
         Call.CallConverted,
         Call.CallDisputed,
         Call.DisputeResolved,
+        Call.CallRecorded,  # evidence: no hot state
+        Call.RecordingDeleted,
         ApiKey,
         CommandReceipt,
         RateLimitReport,

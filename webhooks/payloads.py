@@ -66,6 +66,7 @@ READS = Reads(
         Call.PostRefused,
         Call.CallRouted,
         Call.QualificationFailed,  # no auction, no buyer: no webhook event type (yet)
+        Call.RecordingDeleted,
         ApiKey.Revoked,
         ApiKey.ExpirySet,
         ApiKey.ExpiredUnused,

@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import re
 import time
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from urllib.parse import urlencode
@@ -25,6 +26,7 @@ from domain.api_key import Role
 from domain.billing import BillingDecision
 from domain.call import Call
 from domain.call_state import CallStatus, FailoverReason, NoBuyerReason, TelephonyEvent
+from domain.campaign import Campaign
 from domain.consent import Consent, ConsentJson
 from domain.errors import Conflict, DomainError, Refused, ValidationError
 from domain.geo import Geo, parse_e164
@@ -40,6 +42,10 @@ from domain.ivr import (
     judge,
 )
 from domain.money import format_cents
+from domain.recording import RecordingRule, parse_recording_sid
+from domain.target import Target
+from eventstore.application import PPCXApplication
+from evidence.twilio_fetch import QueueFull
 from exchange.ping import PingRequest
 from exchange.qualification import IvrState
 from handlers.results import Routed
@@ -150,14 +156,62 @@ def _base(request: Request, s: ApiServices) -> str:
 
 
 def _dial(
-    request: Request, s: ApiServices, call_id: str, attempt: int, destination: str
+    request: Request,
+    s: ApiServices,
+    call_id: str,
+    attempt: int,
+    destination: str,
+    *,
+    evidence: DialEvidence | None = None,
 ) -> Response:
-    base = _base(request, s) + "/v1/voice/status?"
-    action = base + urlencode({"call_id": call_id, "leg": "dial", "attempt": attempt})
-    answered = base + urlencode({"call_id": call_id, "leg": "answered"})
-    return Response(
-        twilio.dial(destination, action=action, answered_callback=answered), media_type=TWIML
+    base = _base(request, s) + "/v1/voice/"
+    action = base + "status?" + urlencode({"call_id": call_id, "leg": "dial", "attempt": attempt})
+    answered = base + "status?" + urlencode({"call_id": call_id, "leg": "answered"})
+    recorded, whisper_url = None, None
+    if evidence is not None and evidence.rule is not None and evidence.rule.enabled:
+        recorded = twilio.Recorded(
+            evidence.rule.disclosure if evidence.first else None,
+            base + "recording?" + urlencode({"call_id": call_id}),
+        )
+    if evidence is not None and evidence.whisper:
+        whisper_url = base + "whisper?" + urlencode({"call_id": call_id, "attempt": attempt})
+    twiml = twilio.dial(
+        destination,
+        action=action,
+        answered_callback=answered,
+        recorded=recorded,
+        whisper_url=whisper_url,
     )
+    return Response(twiml, media_type=TWIML)
+
+
+@dataclass(frozen=True)
+class DialEvidence:
+    """What a dial says and records: the campaign's recording rule (its disclosure said on
+    the first dial only), and whether the routed target has a whisper."""
+
+    rule: RecordingRule | None
+    whisper: bool
+    first: bool
+
+
+def _evidence_of(app: PPCXApplication, call_id: str, *, first: bool) -> DialEvidence:
+    """The recording rule of the call's campaign and its routed target's whisper, now."""
+    call = app.load(Call, call_id, "call_id")
+    campaign = app.find(Campaign, call.campaign_id)
+    target = app.find(Target, call.route.target_id) if call.route is not None else None
+    return DialEvidence(
+        RecordingRule.of(campaign.recording) if campaign is not None else None,
+        bool(target is not None and target.whisper),
+        first,
+    )
+
+
+async def _dial_with_evidence(
+    request: Request, s: ApiServices, call_id: str, attempt: int, destination: str, *, first: bool
+) -> Response:
+    evidence = await s.call(_evidence_of, s.app, call_id, first=first)
+    return _dial(request, s, call_id, attempt, destination, evidence=evidence)
 
 
 def _say(message: str) -> Response:
@@ -339,7 +393,9 @@ async def _auction_and_dial(
         if call.route is None:
             raise
         routed = Routed(call.id, call.attempt, call.route)
-    return _dial(request, s, result.call_id, routed.attempt, routed.destination)
+    return await _dial_with_evidence(
+        request, s, result.call_id, routed.attempt, routed.destination, first=True
+    )
 
 
 @router.post(
@@ -371,7 +427,9 @@ async def voice_status(  # noqa: PLR0911 - one answer per Twilio callback kind
         status = params.get("DialCallStatus", "")
         if attempt and attempt != call.attempt:  # a retried callback for an earlier attempt
             if call.route is not None and call.status == CallStatus.ROUTING:
-                return _dial(request, s, call_id, call.attempt, call.route.destination)
+                return await _dial_with_evidence(
+                    request, s, call_id, call.attempt, call.route.destination, first=False
+                )
             return Response(twilio.hangup(), media_type=TWIML)
         if status == "completed":
             duration = _seconds(params.get("DialCallDuration"), "DialCallDuration")
@@ -382,12 +440,65 @@ async def voice_status(  # noqa: PLR0911 - one answer per Twilio callback kind
         if status in FAILOVER and call.allows(Call.CallFailedOver):
             result = await s.call_life.failed_over(call_id, FAILOVER[status], None)
             if result.destination is not None:
-                return _dial(request, s, call_id, result.attempt, result.destination)
+                return await _dial_with_evidence(
+                    request, s, call_id, result.attempt, result.destination, first=False
+                )
         return _say("Sorry, nobody can take your call right now. Please try again later.")
     if params.get("CallStatus") == "completed" and call.allows(Call.CallCompleted):
         duration_s = _seconds(params.get("CallDuration"), "CallDuration")
         with contextlib.suppress(DomainError):  # ended by the dial callback meanwhile
             await _complete(s, call_id, duration_s, None)
+    return Response(twilio.empty(), media_type=TWIML)
+
+
+@router.post(
+    "/v1/voice/whisper",
+    response_class=Response,
+    responses={**TWIML_ANSWER, **problems(404)},
+)
+async def voice_whisper(
+    request: Request, call_id: str, attempt: int = 0, s: ApiServices = Depends(services)
+) -> Response:
+    """The whisper: Twilio plays this to the buyer's agent when they pick up, before it
+    connects the caller (the `<Number url>` of the dial) — the target's `whisper` text, said.
+    A dial of an earlier attempt, or a target without a whisper, hears nothing."""
+    await _verified_form(request, s)
+    call = await s.call(s.app.find, Call, call_id)
+    if call is None:
+        raise Problem(404, f"call_id {call_id!r} does not exist")
+    whisper = None
+    if call.route is not None and attempt == call.attempt:
+        target = await s.call(s.app.find, Target, call.route.target_id)
+        whisper = target.whisper if target is not None else None
+    return Response(twilio.say(whisper) if whisper else twilio.empty(), media_type=TWIML)
+
+
+@router.post(
+    "/v1/voice/recording",
+    response_class=Response,
+    responses={**TWIML_ANSWER, **problems(404, 422, 503)},
+)
+async def voice_recording(
+    request: Request, call_id: str, s: ApiServices = Depends(services)
+) -> Response:
+    """Twilio's recording-status callback (`recordingStatusCallback` of a recording dial):
+    a `completed` recording is queued to be fetched from Twilio's API, stored and hashed by
+    the recordings worker (`CallRecorded` follows); this answers at once. Only the
+    `RecordingSid` is kept — the `RecordingUrl` Twilio sends is never fetched."""
+    params = await _verified_form(request, s)
+    call = await s.call(s.app.find, Call, call_id)
+    if call is None:
+        raise Problem(404, f"call_id {call_id!r} does not exist")
+    if params.get("RecordingStatus") != "completed":  # absent or failed: nothing to fetch
+        return Response(twilio.empty(), media_type=TWIML)
+    recording_sid = parse_recording_sid(params.get("RecordingSid"))
+    duration_s = _seconds(params.get("RecordingDuration"), "RecordingDuration")
+    if s.recorder is None:
+        raise Problem(503, "call recordings are not configured")
+    try:
+        await s.call(s.recorder.enqueue, call_id, recording_sid, duration_s)
+    except QueueFull as error:
+        raise Problem(503, f"call recordings cannot be queued now: {error}") from None
     return Response(twilio.empty(), media_type=TWIML)
 
 

@@ -47,6 +47,8 @@ EVENT_NAMES = {
     "CallConverted": "Converted",
     "CallDisputed": "Disputed",
     "DisputeResolved": "Dispute resolved",
+    "CallRecorded": "Recorded",
+    "RecordingDeleted": "Recording deleted",
 }
 BILLING_REASONS = {
     "billable": "billable: the call lasted at least its buffer",
