@@ -364,6 +364,12 @@ class Call(PPCXAggregate):
             if self.accepted:
                 aggregate.status = CallStatus.REVERSED
 
+    class PhrasesSpotted(PPCXAggregate.Event):
+        recording_id: str
+        phrases: list[str]
+        campaign_version: int | None
+        rule_version: int
+
     def void(self, hold_id: str) -> None:
         """The hold is voided (applying an event: the call's own holds only)."""
         self.holds[hold_id] = self.holds[hold_id].with_status(HoldStatus.VOIDED)
@@ -759,6 +765,14 @@ _CONNECTED = (
     CallStatus.REVERSED,
 )
 
+# statuses a call has ended in (its recording, transcript and score come after)
+_ENDED = (
+    CallStatus.COMPLETED,
+    CallStatus.BILLED,
+    CallStatus.NOT_BILLED,
+    CallStatus.REVERSED,
+)
+
 # The one table of the call's life. Commands check their precondition from it (`Call.allows`);
 # `apply()` never does: a stored event is a fact, and replay applies it as it is. A test
 # holds the table to the event classes and the stored log v1 to the table. POSTED,
@@ -788,6 +802,7 @@ CALL_TRANSITIONS: Mapping[type[PPCXAggregate.Event], Transition] = MappingProxyT
         Call.CallConverted: _keeps(_CONNECTED),
         Call.CallDisputed: _keeps((CallStatus.BILLED,)),
         Call.DisputeResolved: _moves((CallStatus.BILLED,), CallStatus.REVERSED, CallStatus.BILLED),
+        Call.PhrasesSpotted: _keeps(_ENDED),
     }
 )
 

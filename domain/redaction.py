@@ -267,10 +267,15 @@ CALL_EVENTS: dict[type, EventRule] = {
     ),
 }
 
+# Events of the call's evidence whose audiences are not decided here (issue 24: the helper
+# that owns each decides): internal only until then
+INTERNAL_CALL_EVENTS: tuple[type, ...] = (Call.PhrasesSpotted,)
+
 # Events of the other aggregates (set-up, accounts, keys, the block list, command receipts),
 # class by class: never shown or sent to publishers or buyers (yet). Each is named, so that
 # a new one is decided too.
 INTERNAL_EVENTS: tuple[type, ...] = (
+    *INTERNAL_CALL_EVENTS,
     ApiKey.Issued,
     ApiKey.Revoked,
     ApiKey.ExpirySet,

@@ -86,6 +86,7 @@ READS = Reads(
         Call.CallConverted,
         Call.CallDisputed,
         Call.DisputeResolved,  # a reversal is the books' (Buyer.TransferReversed)
+        Call.PhrasesSpotted,
         ApiKey,
         Buyer,  # the books' half
         CallerHistory,  # duplicates come from this half's own index of billed callers

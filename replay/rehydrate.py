@@ -175,6 +175,7 @@ READS = Reads(
         Call.CallConverted,
         Call.CallDisputed,
         Call.DisputeResolved,
+        Call.PhrasesSpotted,  # evidence after the call: no hot state
         ApiKey,
         CommandReceipt,
         RateLimitReport,

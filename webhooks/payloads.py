@@ -65,6 +65,7 @@ READS = Reads(
         Call.PingExpired,
         Call.PostRefused,
         Call.CallRouted,
+        Call.PhrasesSpotted,
         ApiKey.Revoked,
         ApiKey.ExpirySet,
         ApiKey.ExpiredUnused,

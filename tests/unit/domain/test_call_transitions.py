@@ -33,11 +33,14 @@ from tests.support.log_v1 import FIXTURE
 AT = datetime(2026, 3, 2, 12, tzinfo=UTC)
 CALL_TOPIC_PREFIX = f"{Call.__module__}:{Call.__qualname__}."
 PASSING = frozenset({CallStatus.POSTED, CallStatus.FAILING_OVER, CallStatus.UNROUTED})
+# call events newer than the stored log v1 (issue 24's evidence): the table has their rows, the
+# old log none of them
+NEWER_THAN_LOG_V1 = frozenset({Call.PhrasesSpotted})
 
 
 def test_the_table_has_one_row_per_call_event_class() -> None:
     call_events = {cls for cls in event_classes() if topic_of(cls).startswith(CALL_TOPIC_PREFIX)}
-    assert len(call_events) == 18
+    assert len(call_events) == 18 + len(NEWER_THAN_LOG_V1)
     assert set(CALL_TRANSITIONS) == call_events
 
 
@@ -180,4 +183,4 @@ def test_every_call_of_the_stored_log_obeys_the_table() -> None:
             seen.add(type(event))
         assert call is not None
         assert call.status not in PASSING, (call_id, call.status)
-    assert seen == set(CALL_TRANSITIONS)
+    assert seen == set(CALL_TRANSITIONS) - NEWER_THAN_LOG_V1
