@@ -22,7 +22,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from domain.base import PPCXAggregate
 from domain.billing import BILLING_RULES_VERSION
@@ -47,6 +47,8 @@ from domain.campaign import Distribution
 from domain.consent import ConsentJson
 from domain.errors import Conflict, Expired, Refused
 from domain.invariant import invariant, present
+from domain.limits import SCORE_BP
+from domain.scoring import FeaturesJson, is_model_version
 
 RANKING_KEPT_MAX = 16  # candidates recorded for failover and replay (a bound on event size)
 # A routed call lives at most this long: one that never reports its end is closed by the
@@ -84,6 +86,11 @@ class Call(PPCXAggregate):
     # newer than the first stored logs: a class-level default, so a call loaded from an older
     # snapshot has it too
     consent: ConsentJson | None = None
+    # the call's latest lead score (`CallScored`; None: never scored): basis points, the model
+    # that gave it and the features it read
+    score_bp: int | None = None
+    score_model_version: str | None = None
+    score_features: FeaturesJson | None = None
 
     # -- events -----------------------------------------------------------------------------
     class PingReceived(PPCXAggregate.Created):
@@ -369,6 +376,19 @@ class Call(PPCXAggregate):
         phrases: list[str]
         campaign_version: int | None
         rule_version: int
+
+    class CallScored(PPCXAggregate.Event):
+        """A lead score (`domain.scoring`): the probability of conversion in basis points,
+        from the model `model_version` over `features` (the call's, read from its events)."""
+
+        score_bp: int
+        model_version: str
+        features: dict[str, Any]
+
+        def apply(self, aggregate: Call) -> None:
+            aggregate.score_bp = self.score_bp
+            aggregate.score_model_version = self.model_version
+            aggregate.score_features = cast("FeaturesJson", self.features)
 
     def void(self, hold_id: str) -> None:
         """The hold is voided (applying an event: the call's own holds only)."""
@@ -690,6 +710,23 @@ class Call(PPCXAggregate):
             )
         return held
 
+    def score(self, score_bp: int, model_version: str, features: FeaturesJson, at: datetime) -> bool:
+        """Record a lead score of the ended call; False (nothing recorded) when its latest
+        score is by the same model over the same features (a redelivered trigger)."""
+        self._require(self.CallScored, action="score")
+        invariant(score_bp in SCORE_BP, "a score is 0..10000 basis points")
+        invariant(is_model_version(model_version), "a model's version is its hash")
+        if self.score_model_version == model_version and self.score_features == features:
+            return False
+        self.trigger_event(
+            self.CallScored,
+            score_bp=score_bp,
+            model_version=model_version,
+            features=dict(features),
+            timestamp=at,
+        )
+        return True
+
     def convert(self, value_cents: int | None, by: str, at: datetime) -> None:
         if not self.allows(self.CallConverted):
             raise Conflict(f"call {self.id} was never connected; it cannot convert")
@@ -803,6 +840,7 @@ CALL_TRANSITIONS: Mapping[type[PPCXAggregate.Event], Transition] = MappingProxyT
         Call.CallDisputed: _keeps((CallStatus.BILLED,)),
         Call.DisputeResolved: _moves((CallStatus.BILLED,), CallStatus.REVERSED, CallStatus.BILLED),
         Call.PhrasesSpotted: _keeps(_ENDED),
+        Call.CallScored: _keeps(_ENDED),
     }
 )
 

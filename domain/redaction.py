@@ -39,6 +39,7 @@ from domain.publisher import Publisher
 from domain.rate_limits import RateLimitReport
 from domain.receipt import CommandReceipt
 from domain.saved_query import SavedQueries
+from domain.scoring_model import ScoringModels
 from domain.target import Target
 from domain.user import User
 from domain.webhook import Webhook
@@ -265,6 +266,17 @@ CALL_EVENTS: dict[type, EventRule] = {
             "by": ONLY_INTERNAL,
         },
     ),
+    # a lead score: its parties see the score and the model's version; the features it read
+    # (the publisher's attribution, the IVR's answers, phrases of the recording) stay inside
+    Call.CallScored: EventRule(
+        Concern.ROUTED,
+        _to(PUBLISHER, BUYER),
+        {
+            "score_bp": _to(PUBLISHER, BUYER),
+            "model_version": _to(PUBLISHER, BUYER),
+            "features": ONLY_INTERNAL,
+        },
+    ),
 }
 
 # Events of the call's evidence whose audiences are not decided here (issue 24: the helper
@@ -328,6 +340,9 @@ INTERNAL_EVENTS: tuple[type, ...] = (
     Target.CallUnanswered,
     Target.AutoPaused,  # sent to its buyer as a webhook (`webhooks.payloads.OWNED_SENT_FOR`)
     TrackingNumber.Provisioned,
+    ScoringModels.Started,
+    ScoringModels.ModelTrained,
+    ScoringModels.ModelActivated,
 )
 # Events of an owned aggregate sent to its owner (a webhook): the fields the owner sees (who
 # recorded it — "system" — and the envelope aside); admins see them whole. The owner is named

@@ -43,11 +43,13 @@ from domain.quality import AUTO_PAUSE_RULES_VERSION, Unanswered, kept, rules_of,
 from domain.rate_limits import RateLimitReport
 from domain.receipt import CommandReceipt
 from domain.saved_query import SavedQueries
+from domain.scoring_model import ScoringModels
 from domain.target import Target
 from domain.user import User
 from domain.webhook import Webhook
 from eventstore.rows import ChainedRow
 from exchange.auction import Bid, rank
+from replay import scores
 
 FAILURES_KEPT_MAX = 1000  # the report lists the first failures; the count covers them all
 NEEDS_NO_STATE = frozenset({name_of(Call.CallAnswered)})  # the fact alone is the input
@@ -73,6 +75,9 @@ READS = Reads(
         Call.CallCompleted,
         Call.CallBilled,
         Call.CallNotBilled,
+        Call.PhrasesSpotted,  # a call's features (`replay.scores`)
+        Call.CallScored,  # re-scored from the log (`replay.scores`)
+        ScoringModels.ModelTrained,  # the models the scores name
     ),
     ignores=(
         User,
@@ -86,7 +91,8 @@ READS = Reads(
         Call.CallConverted,
         Call.CallDisputed,
         Call.DisputeResolved,  # a reversal is the books' (Buyer.TransferReversed)
-        Call.PhrasesSpotted,
+        ScoringModels.Started,
+        ScoringModels.ModelActivated,  # which model scores is the scorer's choice
         ApiKey,
         Buyer,  # the books' half
         CallerHistory,  # duplicates come from this half's own index of billed callers
@@ -98,6 +104,7 @@ READS = Reads(
     ),
 )
 Failure = tuple[int, str, str, str]  # position, check, aggregate id, message
+OPTIONAL_CHECKS = frozenset({"auto_pauses", scores.CHECK})  # named once the log has one
 Handler = Callable[[str, dict[str, Any]], None]
 
 
@@ -193,6 +200,7 @@ class CallChecker:
         self.failures: list[Failure] = []
         self.failure_count = 0
         self.checked = {"auctions": 0, "billing": 0, "routes": 0, "auto_pauses": 0}
+        self.scores = scores.ScoreChecker()
         self.calls: dict[str, _Call] = {}
         self.pings = 0
         self.campaigns: dict[str, _Campaign] = {}
@@ -236,6 +244,8 @@ class CallChecker:
             Call.CallBilled: self._billed,
             Call.CallNotBilled: self._not_billed,
         }
+        for cls, reads in self.scores.handlers().items():
+            handlers[cls] = _both(reads, handlers[cls]) if cls in handlers else reads
         self.handlers = {name_of(cls): handler for cls, handler in handlers.items()}
         self._by_topic: dict[str, Handler | None] = {}
         self._stateless: set[str] = set()
@@ -272,6 +282,8 @@ class CallChecker:
                 handler(call_id, data)
             except Broken as broken:
                 self.fail(position, broken.check, call_id, broken.message)
+            except scores.Broken as broken:
+                self.fail(position, scores.CHECK, call_id, str(broken))
             except (InvariantViolation, KeyError, TypeError, ValueError, AttributeError) as error:
                 name = topic.partition(":")[2]
                 check = "auctions" if name == AUCTION_DECIDED else "billing"
@@ -288,7 +300,11 @@ class CallChecker:
         return CallResults(
             self.failures,
             self.failure_count,
-            {k: n for k, n in self.checked.items() if n or k != "auto_pauses"},
+            {
+                k: n
+                for k, n in {**self.checked, "scores": self.scores.checked}.items()
+                if n or k not in OPTIONAL_CHECKS
+            },
             dict(self.holds),
             self.last_stamp,
             self.pings,
@@ -681,6 +697,16 @@ class CallChecker:
                 raise Broken("billing", "the recorded block flag is not the block list's")
 
         self._end(call_id, call, data["hold_id"], check)
+
+
+def _both(first: Handler, then: Handler) -> Handler:
+    """Two readers of one event: the scores' (which only follows the call) first."""
+
+    def handle(aggregate_id: str, data: dict[str, Any]) -> None:
+        first(aggregate_id, data)
+        then(aggregate_id, data)
+
+    return handle
 
 
 def _check_exclusions(call: _Call, data: dict[str, Any]) -> None:

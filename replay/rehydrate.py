@@ -50,6 +50,7 @@ from domain.publisher import Publisher
 from domain.rate_limits import RateLimitReport
 from domain.receipt import CommandReceipt
 from domain.saved_query import SavedQueries
+from domain.scoring_model import ScoringModels
 from domain.schedule import LocalPeriods, local_periods
 from domain.target import Target
 from domain.user import User
@@ -176,6 +177,8 @@ READS = Reads(
         Call.CallDisputed,
         Call.DisputeResolved,
         Call.PhrasesSpotted,  # evidence after the call: no hot state
+        Call.CallScored,
+        ScoringModels,
         ApiKey,
         CommandReceipt,
         RateLimitReport,

@@ -45,6 +45,7 @@ from domain.redaction import (
     redact_owned,
 )
 from domain.saved_query import SavedQueries
+from domain.scoring_model import ScoringModels
 from domain.target import Target
 from domain.user import User
 from domain.webhook import Webhook
@@ -72,6 +73,7 @@ READS = Reads(
         User,
         SavedQueries,
         Webhook,
+        ScoringModels,
         BlockedCaller,
         Buyer,
         CallerHistory,
