@@ -710,7 +710,9 @@ class Call(PPCXAggregate):
             )
         return held
 
-    def score(self, score_bp: int, model_version: str, features: FeaturesJson, at: datetime) -> bool:
+    def score(
+        self, score_bp: int, model_version: str, features: FeaturesJson, at: datetime
+    ) -> bool:
         """Record a lead score of the ended call; False (nothing recorded) when its latest
         score is by the same model over the same features (a redelivered trigger)."""
         self._require(self.CallScored, action="score")
