@@ -29,6 +29,7 @@ from exchange.redis_clients import async_client, sync_client
 from exchange.sweeper import Sweeper
 from handlers.calls import CallHandlers
 from handlers.saved_queries import SavedQueryHandlers
+from handlers.scoring import ScoringHandlers
 from handlers.setup import SetupHandlers
 from handlers.unit_of_work import HandlerContext
 from handlers.users import UserHandlers
@@ -55,6 +56,7 @@ class Domain:
     saved_queries: SavedQueryHandlers
     calls: CallHandlers
     webhooks: WebhookHandlers
+    scoring: ScoringHandlers
     clock: Clock = field(default_factory=SystemClock)
 
     def close(self) -> None:
@@ -87,6 +89,7 @@ def build_domain(
         saved_queries=SavedQueryHandlers(ctx),
         calls=CallHandlers(ctx),
         webhooks=WebhookHandlers(ctx, webhook_policy(settings)),
+        scoring=ScoringHandlers(ctx),
         clock=clock,
     )
 
