@@ -3,7 +3,8 @@
 `ModelTrained` with the model itself (its canonical JSON, `domain.scoring.LinearModel`: a few
 thousand whole numbers at most), so `replay verify` re-scores every `Call.CallScored` from the
 log alone; `ModelActivated` makes a trained model the one the scorer uses (training activates
-its model unless told not to; activating an older one rolls back)."""
+its model unless told not to; activating an older one rolls back). A model scores the calls
+pinged after it was trained, never the history it learned from."""
 
 from __future__ import annotations
 
@@ -30,7 +31,7 @@ class ScoringModels(PPCXAggregate):
 
     @event("Started")
     def __init__(self, id: str, by: str, timestamp: datetime) -> None:
-        self.trained: dict[str, int] = {}  # version → features version
+        self.trained: dict[str, datetime] = {}  # version → when it was trained
         self.active_version: str | None = None
 
     def check_train(self, model: LinearModel, auc_bp: int) -> None:
@@ -53,7 +54,7 @@ class ScoringModels(PPCXAggregate):
     ) -> None:
         """A model was trained on `calls_trained` calls of the log (those pinged from
         `since_at`; None: all) and measured on `calls_held_out` others: `auc_bp`."""
-        self.trained = {**self.trained, version: features_version}
+        self.trained = {**self.trained, version: timestamp}
 
     def check_activate(self, version: str) -> None:
         if version not in self.trained:
@@ -64,6 +65,12 @@ class ScoringModels(PPCXAggregate):
     @event("ModelActivated")
     def activate(self, version: str, by: str, timestamp: datetime) -> None:
         self.active_version = version
+
+    @property
+    def active_trained_at(self) -> datetime | None:
+        """When the model in use was trained: it scores the calls pinged from then on (not
+        the calls it learned from)."""
+        return None if self.active_version is None else self.trained[self.active_version]
 
 
 def model_of(data: ModelJson | dict[str, Any], version: str) -> LinearModel:

@@ -6,7 +6,10 @@ when phrases are spotted in its recording later (`PhrasesSpotted`): each time wi
 in use (`ScoringModels`' active version) over the call's features as its events say then. The
 score is appended *before* the message is acknowledged: a scorer that dies in between scores
 the call again on redelivery, and `Call.score` records nothing when the call's latest score is
-by the same model over the same features (so each (model, features) is recorded once).
+by the same model over the same features (so each (model, features) is recorded once). A model
+scores the calls pinged after it was trained: never the history it learned from (which would
+flatter the scores-vs-conversion report), and `replay verify` follows every such call's
+features from the first model on.
 
 The model in use is read from the log (its `ModelTrained` event holds the model itself, checked
 against its hash) and, when the models directory has its file, checked against the file: a
@@ -86,16 +89,17 @@ class Scorer:
         return self._active
 
     def _read_active(self) -> ActiveModel | None:
-        version = self.handlers.active_version()
-        if version is None:
+        found = self.handlers.active_version()
+        if found is None:
             return None
+        version, trained_at = found
         model = self.handlers.recorded_model(version)
         if model is None:
             raise ModelMismatch(f"the active model {version} was never recorded as trained")
         on_disk = self.models.get(version)
         if on_disk is not None and on_disk != model:
             raise ModelMismatch(f"the model file {version}.json is not the model in the log")
-        return ActiveModel(version, model)
+        return ActiveModel(version, model, trained_at)
 
     def score_all(self, messages: Sequence[bytes]) -> int:
         """Score the calls these stream messages end (or add phrases to) → how many scores

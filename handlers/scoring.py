@@ -20,6 +20,7 @@ from handlers.unit_of_work import HandlerContext
 class ActiveModel:
     version: str
     model: LinearModel
+    trained_at: datetime  # it scores the calls pinged from then on
 
 
 class ScoringHandlers:
@@ -74,9 +75,12 @@ class ScoringHandlers:
 
         self.ctx.run(change)
 
-    def active_version(self) -> str | None:
+    def active_version(self) -> tuple[str, datetime] | None:
+        """The model in use and when it was trained; None: none is."""
         models = self.app.find(ScoringModels, SCORING_MODELS_ID)
-        return models.active_version if models is not None else None
+        if models is None or models.active_version is None:
+            return None
+        return models.active_version, models.trained[models.active_version]
 
     def recorded_model(self, version: str) -> LinearModel | None:
         """A trained model as the log recorded it (its `ModelTrained`), checked against its
@@ -90,14 +94,19 @@ class ScoringHandlers:
 
     def score_call(self, call_id: str, active: ActiveModel) -> int | None:
         """Score the ended call with the model in use → its score, or None when nothing was
-        recorded (not ended, or already scored by this model over the same features)."""
+        recorded (not ended, pinged before the model was trained, or already scored by this
+        model over the same features)."""
 
         def change() -> tuple[list[PPCXAggregate], int | None]:
             call = self.app.find(Call, call_id)
             if call is None or not call.allows(Call.CallScored):
                 return [], None
+            rows = self.app.store.read_aggregate(call_id)
+            first: dict[str, Any] = orjson.loads(rows[0][3])
+            if datetime.fromisoformat(first["timestamp"]) <= active.trained_at:
+                return [], None  # history the model may have learned from
             fold = FeatureFold()
-            for _, version, topic, state in self.app.store.read_aggregate(call_id):
+            for _, version, topic, state in rows:
                 if version <= call.version:  # the events the loaded call has, no later
                     fold.feed(topic.partition(":")[2], orjson.loads(state))
             features = fold.features()

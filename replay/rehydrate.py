@@ -50,8 +50,8 @@ from domain.publisher import Publisher
 from domain.rate_limits import RateLimitReport
 from domain.receipt import CommandReceipt
 from domain.saved_query import SavedQueries
-from domain.scoring_model import ScoringModels
 from domain.schedule import LocalPeriods, local_periods
+from domain.scoring_model import ScoringModels
 from domain.target import Target
 from domain.user import User
 from domain.webhook import Webhook

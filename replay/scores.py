@@ -5,9 +5,11 @@ its hash), over the features it recorded, gives the recorded score; and the reco
 are the call's own, as its events up to the score say (`domain.scoring.FeatureFold`).
 
 Run inside `replay.calls.CallChecker` (the calls' worker), fed the same decoded events. A
-call's features are followed from the first trained model on (before it, nothing can be
-scored): a score of a call pinged earlier has its score checked, not its features, and is
-counted in `features_unchecked`.
+call's features are followed from the first trained model on (memory stays flat on a log
+without scoring): a model scores only the calls pinged after it was trained
+(`evidence.scorer`), so every score's call is followed. One whose ping the log holds before
+the first model (a ping and a training racing on two hosts) has its score checked, not its
+features, and is counted in `features_unchecked`.
 """
 
 from __future__ import annotations

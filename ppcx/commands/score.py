@@ -9,6 +9,7 @@ from datetime import datetime
 import orjson
 import typer
 
+from domain.clock import Clock
 from domain.limits import SCORING_HOLDOUT_PERCENT
 from ppcx.commands.common import configure_logging, console, fail, load_settings, utc_time
 from ppcx.settings import Settings
@@ -50,6 +51,7 @@ def train_and_record(
     holdout_percent: int,
     activate: bool,
     by: str = TRAINED_BY,
+    clock: Clock | None = None,
 ) -> Trained:
     """Read the ended calls of the log, train, write the model file, record the training
     (and activate the model) in the log."""
@@ -57,7 +59,7 @@ def train_and_record(
     from ppcx.bootstrap import build_domain
     from replay.log import pages
 
-    domain = build_domain(settings)
+    domain = build_domain(settings, clock=clock)
     try:
         calls = LogCalls(since_at=since_at)
         for page in pages(domain.app.store.read_chained):
