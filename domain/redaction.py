@@ -572,6 +572,9 @@ CALL_COLUMNS: dict[str, Audiences] = {
     "consent_jornaya_leadid": _to(PUBLISHER, BUYER),
     "consent_text_version": _to(PUBLISHER, BUYER),
     "consented_at": _to(PUBLISHER, BUYER),
+    # the call's latest lead score (`Call.CallScored`), as its timeline shows it
+    "score_bp": _to(PUBLISHER, BUYER),
+    "score_model_version": _to(PUBLISHER, BUYER),
 }
 
 
@@ -613,6 +616,7 @@ REPORTS: dict[str, Audiences] = {
     "repeat_callers": _to(PUBLISHER),
     "missed_calls": _to(PUBLISHER, BUYER),
     "heatmap": _to(PUBLISHER, BUYER),
+    "scores": _to(PUBLISHER, BUYER),  # lead scores vs conversion: its own calls' scores
 }
 REPORT_COLUMNS: dict[str, Audiences] = {
     # dimensions
@@ -658,6 +662,11 @@ REPORT_COLUMNS: dict[str, Audiences] = {
     "repeat_callers": _to(PUBLISHER),
     "repeat_share": _to(PUBLISHER),
     "repeat_calls": _to(PUBLISHER),
+    # the scores report (a call's score and model: its parties see them)
+    "model_version": _to(PUBLISHER, BUYER),
+    "score_decile": _to(PUBLISHER, BUYER),
+    "conversions": _to(PUBLISHER, BUYER),
+    "mean_score_bp": _to(PUBLISHER, BUYER),
 }
 
 

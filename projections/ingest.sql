@@ -491,7 +491,8 @@ SELECT originator_id AS call_id, notification_id, name,
        json_extract_string(state, ['$.timestamp', '$.reason', '$.winner_buyer_id',
            '$.buyer_id', '$.winner_target_id', '$.target_id', '$.price_cents',
            '$.payout_cents', '$.attempt', '$.duration_s', '$.revenue_cents',
-           '$.margin_cents', '$.value_cents', '$.accepted']) AS v
+           '$.margin_cents', '$.value_cents', '$.accepted', '$.score_bp',
+           '$.model_version']) AS v
 FROM ev
 WHERE name LIKE 'Call.%' AND name NOT IN ('Call.PingReceived', 'Call.BidRejected',
                                           'Call.BidTimedOut');
@@ -547,7 +548,11 @@ SELECT call_id,
            FILTER (WHERE name = 'Call.CallConverted') AS conversion_value_cents,
        CASE WHEN bool_or(name = 'Call.CallDisputed') THEN true END AS disputed,
        CASE WHEN bool_or(name = 'Call.DisputeResolved' AND v[14] = 'true') THEN true END
-           AS reversed
+           AS reversed,
+       arg_max(CAST(v[15] AS INTEGER), notification_id)
+           FILTER (WHERE name = 'Call.CallScored') AS score_bp,
+       arg_max(v[16], notification_id) FILTER (WHERE name = 'Call.CallScored')
+           AS score_model_version
 FROM call_events
 GROUP BY call_id;
 
@@ -575,7 +580,9 @@ UPDATE calls SET
     converted = coalesce(c.converted, calls.converted),
     conversion_value_cents = coalesce(c.conversion_value_cents, calls.conversion_value_cents),
     disputed = coalesce(c.disputed, calls.disputed),
-    reversed = coalesce(c.reversed, calls.reversed)
+    reversed = coalesce(c.reversed, calls.reversed),
+    score_bp = coalesce(c.score_bp, calls.score_bp),
+    score_model_version = coalesce(c.score_model_version, calls.score_model_version)
 FROM call_changes c
 WHERE calls.call_id = c.call_id;
 

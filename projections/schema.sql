@@ -111,7 +111,8 @@ CREATE TABLE IF NOT EXISTS calls (
     revenue_cents BIGINT, payout_cents BIGINT, margin_cents BIGINT, converted BOOLEAN,
     conversion_value_cents BIGINT, disputed BOOLEAN, reversed BOOLEAN,
     consent_trustedform_cert_url VARCHAR, consent_jornaya_leadid VARCHAR,
-    consent_text_version VARCHAR, consented_at TIMESTAMPTZ
+    consent_text_version VARCHAR, consented_at TIMESTAMPTZ,
+    score_bp INTEGER, score_model_version VARCHAR
 );
 
 -- phase: 'posted' lines move posted balances; 'pending' lines are holds; 'released' lines
