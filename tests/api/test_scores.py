@@ -33,7 +33,7 @@ MODEL = LinearModel(-2_000_000, {"duration_s>=120": 2_500_000, "phrase=appointme
 
 
 @pytest.fixture
-def scoring(api_settings: Settings, clock: ManualClock, client: TestClient) -> Iterator[Domain]:
+def scoring(api_settings: Settings, clock: ManualClock) -> Iterator[Domain]:
     domain = build_domain(api_settings, clock=clock)
     try:
         yield domain
@@ -41,7 +41,7 @@ def scoring(api_settings: Settings, clock: ManualClock, client: TestClient) -> I
         domain.close()
 
 
-def _scored_calls(
+def scored_calls(
     client: TestClient, clock: ManualClock, scoring: Domain, settings: Settings
 ) -> tuple[Market, list[str]]:
     market = build_market(client)
@@ -52,7 +52,7 @@ def _scored_calls(
     _, key = market.publisher
     long_call = completed_call(client, clock, key, market.ping(key, "+13105550101"), 300)
     short_call = completed_call(client, clock, key, market.ping(key, "+13105550102"), 30)
-    buyer_key = market.buyers[_buyer_of(client, market, long_call)]
+    buyer_key = market.buyers[buyer_of(client, market, long_call)]
     converted = client.post(
         f"/v1/calls/{long_call}/conversion", json={"value": "100.00"}, headers=auth(buyer_key)
     )
@@ -66,7 +66,7 @@ def _scored_calls(
     return market, [long_call, short_call]
 
 
-def _buyer_of(client: TestClient, market: Market, call_id: str) -> str:
+def buyer_of(client: TestClient, market: Market, call_id: str) -> str:
     events = client.get(f"/v1/calls/{call_id}", headers=auth(market.finance_key)).json()
     return next(e["buyer_id"] for e in events["events"] if e["type"] == "CallBilled")
 
@@ -80,9 +80,9 @@ def _scored_event(client: TestClient, key: str, call_id: str) -> dict[str, Any]:
 def test_the_timeline_list_report_and_webhook_show_the_score(
     client: TestClient, clock: ManualClock, scoring: Domain, api_settings: Settings
 ) -> None:
-    market, (long_call, short_call) = _scored_calls(client, clock, scoring, api_settings)
+    market, (long_call, short_call) = scored_calls(client, clock, scoring, api_settings)
     _, publisher_key = market.publisher
-    buyer_id = _buyer_of(client, market, long_call)
+    buyer_id = buyer_of(client, market, long_call)
     buyer_key = market.buyers[buyer_id]
     expected = MODEL.score_bp(_features(scoring, long_call))
 
