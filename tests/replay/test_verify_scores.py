@@ -5,6 +5,7 @@ log alone — and a tampered score, or tampered features, failing it."""
 
 from __future__ import annotations
 
+import asyncio
 import random
 import sqlite3
 from datetime import timedelta
@@ -21,15 +22,17 @@ from domain.clock import ManualClock
 from domain.scoring_model import SCORING_MODELS_ID, ScoringModels
 from eventstore.chain import chain_key
 from evidence.models import ModelStore
-from evidence.scorer import Scorer
+from evidence.scorer import Scorer, StreamSource
 from handlers import parse
 from ppcx.bootstrap import Domain, ExchangeRuntime
 from ppcx.cli import app as cli
 from ppcx.commands.score import train_and_record
 from ppcx.settings import Settings
+from projections.relay import Relay
 from replay.verify import Report, verify
 from tests.replay.conftest import Market, market
 from tests.support.exchange import caller, ping, sync
+from tests.support.waiting import until
 
 pytestmark = [pytest.mark.anyio, pytest.mark.integration]
 HISTORY = 120  # the calls a model learns from
@@ -216,3 +219,41 @@ async def test_a_model_file_that_is_not_the_logs_stops_the_scorer(
     _tamper(store.path(str(result["version"])))
     with pytest.raises(ValueError, match="does not hash"):
         Scorer(domain.scoring, store).active()
+
+
+async def test_the_scorer_role_scores_from_jetstream(
+    domain: Domain,
+    runtime: ExchangeRuntime,
+    clock: ManualClock,
+    settings: Settings,
+    nats_stream: str,
+) -> None:
+    """The role's loop: the relay publishes the log, the scorer's durable consumer reads it
+    and scores the calls ended after the model, acknowledging each after its score."""
+    m = market(domain, runtime, deposits=DEPOSITS, caps=({"hourly": 60},) * 4)
+    history = await _calls(domain, runtime, clock, m, HISTORY, seed=24)
+    train_and_record(settings, since_at=None, holdout_percent=20, activate=True, clock=clock)
+    clock.advance(timedelta(minutes=1))
+    ended = await _calls(domain, runtime, clock, m, 10, seed=26)
+    assert settings.nats_url is not None
+    await Relay(
+        domain.app.store.read_chained,
+        domain.app.positions(),
+        nats_url=settings.nats_url,
+        stream=nats_stream,
+        subject_prefix=settings.nats_subject_prefix,
+    ).run(follow=False)
+    scorer = Scorer(domain.scoring, ModelStore(settings.resolved_models_dir))
+    stop = asyncio.Event()
+    source = StreamSource(settings.nats_url, nats_stream, settings.nats_subject_prefix)
+    task = asyncio.create_task(scorer.run(source, stop))
+    try:
+        await until(lambda: scorer.stats.scored == len(ended), "every call after the model")
+    finally:
+        stop.set()
+        await task
+    assert [domain.app.load(Call, c, "call_id").score_bp is None for c in history] == [
+        True
+    ] * HISTORY
+    assert all(domain.app.load(Call, c, "call_id").score_bp is not None for c in ended)
+    assert _verify(settings, domain).ok
