@@ -110,3 +110,44 @@ def test_a_model_of_another_kind_or_with_fractions_is_refused() -> None:
         LinearModel.from_json({**good, "kind": "pickle"})
     with pytest.raises(InvariantViolation):
         LinearModel.from_json({**good, "weights_micro": {"a": 0.5}})
+
+
+def test_the_models_aggregate_records_trainings_and_activations() -> None:
+    from domain.errors import Conflict, NotFound
+    from domain.scoring_model import SCORING_MODELS_ID, ScoringModels, model_of
+
+    model = LinearModel(-1, {"a": 2})
+    models = ScoringModels(id=SCORING_MODELS_ID, by="cli", timestamp=AT)
+    models.check_train(model, 8_000)
+    models.record_training(
+        version=model.version,
+        features_version=1,
+        auc_bp=8_000,
+        calls_trained=80,
+        calls_held_out=20,
+        since_at=None,
+        model=dict(model.to_json()),
+        by="cli",
+        timestamp=AT,
+    )
+    assert models.active_version is None
+    models.check_activate(model.version)
+    models.activate(version=model.version, by="cli", timestamp=AT)
+    assert models.active_trained_at == AT
+    with pytest.raises(Conflict):
+        models.check_train(model, 8_000)  # the same model twice
+    with pytest.raises(Conflict):
+        models.check_activate(model.version)
+    with pytest.raises(NotFound):
+        models.check_activate("0" * 16)
+    assert model_of(model.to_json(), model.version) == model
+    with pytest.raises(InvariantViolation):
+        model_of(model.to_json(), "0" * 16)  # a model recorded under another's version
+
+
+def test_serve_runs_the_scorer_only_when_it_is_on() -> None:
+    from ppcx.roles import Role, default_roles
+    from ppcx.settings import Settings
+
+    assert Role.SCORER not in default_roles(Settings())
+    assert default_roles(Settings(scorer=True)) == frozenset(Role)
