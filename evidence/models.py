@@ -47,6 +47,8 @@ from domain.scoring import (
 )
 
 CONVERTED = "Call.CallConverted"
+# calls that ended without a conversation: never scored, never learned from
+UNHEARD = frozenset({"Call.NoBuyerFound", "Call.PingExpired", "Call.PostRefused"})
 RANDOM_STATE = 0
 REGULARISATION_C = 1.0  # inverse L2 strength (scikit-learn's default)
 FIT_ITERATIONS_MAX = 1_000
@@ -214,6 +216,8 @@ class LogCalls:
             name = topic.partition(":")[2]
             if name == CONVERTED:
                 self.converted.add(call_id)
+            elif name in UNHEARD:
+                self.folds.pop(call_id, None)  # memory: only calls that may end in a talk
             elif name in FEATURE_EVENTS:
                 self._feature(call_id, name, orjson.loads(state))
 

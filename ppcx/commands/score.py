@@ -94,7 +94,7 @@ def train_command(
         None, help="only calls pinged at or after this time (RFC 3339); default: all"
     ),
     holdout: int = typer.Option(
-        SCORING_HOLDOUT_PERCENT.default,
+        SCORING_HOLDOUT_PERCENT.default or SCORING_HOLDOUT_PERCENT.minimum,
         min=SCORING_HOLDOUT_PERCENT.minimum,
         max=SCORING_HOLDOUT_PERCENT.maximum,
         help="percent of the calls held out to measure the model's AUC",
@@ -115,7 +115,7 @@ def train_command(
         trained = train_and_record(
             settings,
             since_at=since_at,
-            holdout_percent=holdout or SCORING_HOLDOUT_PERCENT.minimum,
+            holdout_percent=holdout,
             activate=activate,
         )
     except TooFewCalls as error:
