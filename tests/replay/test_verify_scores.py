@@ -257,3 +257,21 @@ async def test_the_scorer_role_scores_from_jetstream(
     ] * HISTORY
     assert all(domain.app.load(Call, c, "call_id").score_bp is not None for c in ended)
     assert _verify(settings, domain).ok
+
+
+async def test_the_command_line_activates_a_trained_model_and_refuses_an_unknown_one(
+    scored: tuple[Domain, list[str], dict[str, object]], settings: Settings
+) -> None:
+    domain, _, result = scored
+    models = domain.app.load(ScoringModels, SCORING_MODELS_ID, "id")
+    older = next(v for v in models.trained if v != result["version"])  # the CLI's, inactive
+    runner = CliRunner()
+    back = runner.invoke(cli, ["score", "activate", older], env=_env(settings))
+    assert back.exit_code == 0, back.output
+    assert domain.app.load(ScoringModels, SCORING_MODELS_ID, "id").active_version == older
+    again = runner.invoke(cli, ["score", "activate", older], env=_env(settings))
+    assert again.exit_code == 1
+    assert "active already" in again.output
+    unknown = runner.invoke(cli, ["score", "activate", "0" * 16], env=_env(settings))
+    assert unknown.exit_code == 1
+    assert "no trained model" in unknown.output
