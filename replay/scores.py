@@ -2,7 +2,8 @@
 `Call.CallScored`): every score re-computed from the log alone — the model its event names
 (`ScoringModels.ModelTrained` records the model itself, checked against its version, which is
 its hash), over the features it recorded, gives the recorded score; and the recorded features
-are the call's own, as its events up to the score say (`domain.scoring.FeatureFold`).
+are the call's own, as its events up to the score say (`domain.scoring.FeatureFold`); and
+the call was pinged after the model was trained (a model never scores its own history).
 
 Run inside `replay.calls.CallChecker` (the calls' worker), fed the same decoded events. A
 call's features are followed from the first trained model on (memory stays flat on a log
@@ -15,6 +16,7 @@ features, and is counted in `features_unchecked`.
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 from domain.call import Call
@@ -34,7 +36,9 @@ class Broken(Exception):
 class ScoreChecker:
     def __init__(self) -> None:
         self.models: dict[str, LinearModel] = {}
+        self.trained_at: dict[str, datetime] = {}  # model version → its training's time
         self.folds: dict[str, FeatureFold] = {}  # calls followed, from the first model on
+        self.pinged_at: dict[str, datetime] = {}  # … and when each was pinged
         self.checked = 0
         self.features_unchecked = 0
 
@@ -54,6 +58,7 @@ class ScoreChecker:
     def _ping(self, call_id: str, data: dict[str, Any]) -> None:
         if self.models:
             self.folds[call_id] = fold = FeatureFold()
+            self.pinged_at[call_id] = datetime.fromisoformat(data["timestamp"])
             fold.feed(name_of(Call.PingReceived), data)
 
     def _feature(self, name: str) -> Handler:
@@ -66,10 +71,12 @@ class ScoreChecker:
 
     def _forget(self, call_id: str, data: dict[str, Any]) -> None:
         self.folds.pop(call_id, None)
+        self.pinged_at.pop(call_id, None)
 
     def _trained(self, models_id: str, data: dict[str, Any]) -> None:
         try:
             self.models[data["version"]] = model_of(data["model"], data["version"])
+            self.trained_at[data["version"]] = datetime.fromisoformat(data["timestamp"])
         except (InvariantViolation, KeyError, TypeError, ValueError) as error:
             raise Broken(f"model {data.get('version')}: {type(error).__name__} {error}") from None
 
@@ -90,6 +97,8 @@ class ScoreChecker:
         if fold is None:
             self.features_unchecked += 1
             return
+        if self.pinged_at[call_id] <= self.trained_at[str(version)]:
+            raise Broken(f"model {version} scored a call pinged before it was trained")
         own = fold.features()
         if own is None or own.to_json() != data["features"]:
             raise Broken(

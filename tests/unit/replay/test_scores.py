@@ -16,6 +16,7 @@ from domain.scoring_model import SCORING_MODELS_ID, ScoringModels
 from replay.calls import CallChecker
 
 AT = datetime(2026, 11, 30, 9, tzinfo=UTC).isoformat()
+TRAINED_AT = datetime(2026, 11, 30, 8, tzinfo=UTC).isoformat()
 MODEL = LinearModel(-1_000_000, {"phrase=appointment": 3_000_000})
 CALL = "call_1"
 
@@ -24,13 +25,15 @@ def _row(position: int, aggregate_id: str, topic: str, data: dict[str, Any]) -> 
     return (position, aggregate_id, 1, topic, orjson.dumps({"timestamp": AT, **data}), b"")
 
 
-def _rows(score_bp: int, features: dict[str, Any], model: dict[str, Any]) -> list[Any]:
+def _rows(
+    score_bp: int, features: dict[str, Any], model: dict[str, Any], trained_at: str = TRAINED_AT
+) -> list[Any]:
     return [
         _row(
             1,
             SCORING_MODELS_ID,
             topic_of(ScoringModels.ModelTrained),
-            {"version": MODEL.version, "model": model},
+            {"version": MODEL.version, "model": model, "timestamp": trained_at},
         ),
         _row(
             2,
@@ -92,6 +95,11 @@ def test_a_score_that_the_log_does_not_give_fails(
     score_bp: int, features: dict[str, Any], model: dict[str, Any]
 ) -> None:
     assert _failures(_rows(score_bp, dict(features), dict(model)))
+
+
+def test_a_model_never_scores_a_call_pinged_before_its_training() -> None:
+    rows = _rows(MODEL.score_bp(FEATURES), dict(FEATURES.to_json()), dict(MODEL.to_json()), AT)
+    assert _failures(rows) == [(5, "scores")]
 
 
 def test_a_log_without_scores_names_no_scores_check() -> None:
