@@ -1,5 +1,6 @@
 """A buyer's pages show its calls' lead scores: the calls list's Score column and the call
-page's "Lead score" with the model, and the timeline's "Lead scored" step."""
+page's "Lead score" with the model, and the timeline's "Lead scored" step; a publisher's calls
+list has the Score column too."""
 
 from __future__ import annotations
 
@@ -41,3 +42,23 @@ def test_the_buyer_sees_its_calls_scores(
     assert listed.status_code == 200
     assert ">Score<" in listed.text
     assert "62.2 %" in listed.text
+
+
+def test_the_publisher_sees_its_calls_scores(
+    portal_app: TestClient,
+    browser_factory: Any,
+    clock: ManualClock,
+    scoring: Domain,
+    api_settings: Settings,
+) -> None:
+    market, _ = scored_calls(portal_app, clock, scoring, api_settings)
+    publisher_id, _ = market.publisher
+    browser: Browser = browser_factory()
+    link = invite_user(portal_app, "pia@example.com", "publisher", publisher_id)
+    assert accept(browser, link).status_code == 303
+    project(api_settings)
+    listed = browser.get("/publisher/calls")
+    assert listed.status_code == 200, listed.text
+    assert ">Score<" in listed.text
+    assert "62.2 %" in listed.text
+    assert "11.9 %" in listed.text  # the short call: 1192 bp
