@@ -77,15 +77,15 @@ class Scorer:
         self.models = models
         self.stats = ScorerStats()
         self._active: ActiveModel | None = None
-        self._models_seen = -1  # the models aggregate's version when `_active` was read
+        self._stale = True  # read the model in use before the first score
 
     def active(self) -> ActiveModel | None:
-        """The model in use, re-read when the models aggregate has changed."""
-        found = self.handlers.app.store.read_aggregate(SCORING_MODELS_ID)
-        version_now = found[-1][1] if found else 0
-        if version_now != self._models_seen:
+        """The model in use: read from the log once, and again after the stream has carried
+        an event of the models (it carries the log in order, so a call pinged after an
+        activation comes after it)."""
+        if self._stale:
             self._active = self._read_active()
-            self._models_seen = version_now
+            self._stale = False
         return self._active
 
     def _read_active(self) -> ActiveModel | None:
@@ -107,7 +107,9 @@ class Scorer:
         calls: list[str] = []
         for data in messages:
             event = orjson.loads(data)
-            if event["topic"] in SCORED_AFTER and event["originator_id"] not in calls:
+            if event["originator_id"] == SCORING_MODELS_ID:
+                self._stale = True  # trained or activated: read again before scoring
+            elif event["topic"] in SCORED_AFTER and event["originator_id"] not in calls:
                 calls.append(event["originator_id"])
         self.stats.messages += len(messages)
         if not calls:

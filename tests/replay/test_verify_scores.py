@@ -125,6 +125,11 @@ def _scored_rows(settings: Settings) -> list[tuple[int, bytes]]:
     return rows
 
 
+def _active_version(scorer: Scorer) -> str | None:
+    active = scorer.active()
+    return None if active is None else active.version
+
+
 def _tamper(path: Path) -> None:
     path.write_bytes(path.read_bytes().replace(b'"intercept_micro":', b'"intercept_micro":1'))
 
@@ -265,10 +270,20 @@ async def test_the_command_line_activates_a_trained_model_and_refuses_an_unknown
     domain, _, result = scored
     models = domain.app.load(ScoringModels, SCORING_MODELS_ID, "id")
     older = next(v for v in models.trained if v != result["version"])  # the CLI's, inactive
+    scorer = Scorer(domain.scoring, ModelStore(settings.resolved_models_dir))
+    assert _active_version(scorer) == result["version"]
     runner = CliRunner()
     back = runner.invoke(cli, ["score", "activate", older], env=_env(settings))
     assert back.exit_code == 0, back.output
     assert domain.app.load(ScoringModels, SCORING_MODELS_ID, "id").active_version == older
+    # the scorer reads the model in use again once the stream carries the models' event
+    assert _active_version(scorer) == result["version"]
+    activated = {
+        "topic": topic_of(ScoringModels.ModelActivated),
+        "originator_id": SCORING_MODELS_ID,
+    }
+    assert scorer.score_all([orjson.dumps(activated)]) == 0
+    assert _active_version(scorer) == older
     again = runner.invoke(cli, ["score", "activate", older], env=_env(settings))
     assert again.exit_code == 1
     assert "active already" in again.output
