@@ -24,7 +24,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from domain.base import PPCXAggregate
 from domain.billing import BILLING_RULES_VERSION
@@ -49,7 +49,9 @@ from domain.campaign import Distribution
 from domain.consent import ConsentJson
 from domain.errors import Conflict, Expired, Refused
 from domain.invariant import invariant, present
+from domain.limits import SCORE_BP
 from domain.recording import SHA256_RE, Recording, is_recording_key
+from domain.scoring import FeaturesJson, is_model_version
 
 RANKING_KEPT_MAX = 16  # candidates recorded for failover and replay (a bound on event size)
 # A routed call lives at most this long: one that never reports its end is closed by the
@@ -92,6 +94,11 @@ class Call(PPCXAggregate):
     # its recordings by id (`CallRecorded`, `RecordingDeleted`); replaced, never changed in
     # place (not annotated here: the library would make it a field of the constructor)
     recordings = _NO_RECORDINGS
+    # the call's latest lead score (`CallScored`; None: never scored): basis points, the model
+    # that gave it and the features it read
+    score_bp: int | None = None
+    score_model_version: str | None = None
+    score_features: FeaturesJson | None = None
 
     # -- events -----------------------------------------------------------------------------
     class PingReceived(PPCXAggregate.Created):
@@ -422,6 +429,25 @@ class Call(PPCXAggregate):
                 **aggregate.recordings,
                 self.recording_id: replace(kept, deleted=True),
             }
+
+    class PhrasesSpotted(PPCXAggregate.Event):
+        recording_id: str
+        phrases: list[str]
+        campaign_version: int | None
+        rule_version: int
+
+    class CallScored(PPCXAggregate.Event):
+        """A lead score (`domain.scoring`): the probability of conversion in basis points,
+        from the model `model_version` over `features` (the call's, read from its events)."""
+
+        score_bp: int
+        model_version: str
+        features: dict[str, Any]
+
+        def apply(self, aggregate: Call) -> None:
+            aggregate.score_bp = self.score_bp
+            aggregate.score_model_version = self.model_version
+            aggregate.score_features = cast("FeaturesJson", self.features)
 
     def void(self, hold_id: str) -> None:
         """The hold is voided (applying an event: the call's own holds only)."""
@@ -765,6 +791,25 @@ class Call(PPCXAggregate):
             )
         return held
 
+    def score(
+        self, score_bp: int, model_version: str, features: FeaturesJson, at: datetime
+    ) -> bool:
+        """Record a lead score of the ended call; False (nothing recorded) when its latest
+        score is by the same model over the same features (a redelivered trigger)."""
+        self._require(self.CallScored, action="score")
+        invariant(score_bp in SCORE_BP, "a score is 0..10000 basis points")
+        invariant(is_model_version(model_version), "a model's version is its hash")
+        if self.score_model_version == model_version and self.score_features == features:
+            return False
+        self.trigger_event(
+            self.CallScored,
+            score_bp=score_bp,
+            model_version=model_version,
+            features=dict(features),
+            timestamp=at,
+        )
+        return True
+
     def convert(self, value_cents: int | None, by: str, at: datetime) -> None:
         if not self.allows(self.CallConverted):
             raise Conflict(f"call {self.id} was never connected; it cannot convert")
@@ -882,6 +927,14 @@ _CONNECTED = (
     CallStatus.REVERSED,
 )
 
+# statuses a call has ended in (its recording, transcript and score come after)
+_ENDED = (
+    CallStatus.COMPLETED,
+    CallStatus.BILLED,
+    CallStatus.NOT_BILLED,
+    CallStatus.REVERSED,
+)
+
 # The one table of the call's life. Commands check their precondition from it (`Call.allows`);
 # `apply()` never does: a stored event is a fact, and replay applies it as it is. A test
 # holds the table to the event classes and the stored log v1 to the table. POSTED,
@@ -915,6 +968,8 @@ CALL_TRANSITIONS: Mapping[type[PPCXAggregate.Event], Transition] = MappingProxyT
         # a recording arrives once the dial ended: whatever the call's billing became
         Call.CallRecorded: _keeps(_CONNECTED),
         Call.RecordingDeleted: _keeps(_CONNECTED),
+        Call.PhrasesSpotted: _keeps(_ENDED),
+        Call.CallScored: _keeps(_ENDED),
     }
 )
 

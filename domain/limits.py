@@ -167,3 +167,11 @@ RTB_RATE_PER_S = 10_000
 RTB_BURST = 20_000
 # a refused ping is recorded at most this often per publisher, with the count refused since
 RATE_LIMITED_REPORT_EVERY_MS = 1_000
+
+# -- lead scoring (issue 24, item 5: `domain.scoring`, `evidence.models`) ----------------------
+SCORE_BP = Range(0, 10_000)  # a score: the probability of conversion in basis points
+SCORING_WEIGHTS_MAX = 2_000  # tokens a model weighs (the largest weights are kept)
+SCORING_TOKEN_LENGTH_MAX = 200  # a token's characters (a keyword or a phrase, cut)
+SCORING_CALLS_MAX = 1_000_000  # calls one training reads from the log, at most
+SCORING_CALLS_MIN = 20  # fewer calls than this (or one class only): no model is trained
+SCORING_HOLDOUT_PERCENT = Range(5, 50, default=20)  # the calls kept out to measure the AUC

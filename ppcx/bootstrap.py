@@ -33,6 +33,7 @@ from exchange.sweeper import Sweeper
 from handlers.calls import CallHandlers
 from handlers.recordings import RecordingHandlers
 from handlers.saved_queries import SavedQueryHandlers
+from handlers.scoring import ScoringHandlers
 from handlers.setup import SetupHandlers
 from handlers.unit_of_work import HandlerContext
 from handlers.users import UserHandlers
@@ -60,6 +61,7 @@ class Domain:
     calls: CallHandlers
     webhooks: WebhookHandlers
     recordings: RecordingHandlers
+    scoring: ScoringHandlers
     clock: Clock = field(default_factory=SystemClock)
 
     def close(self) -> None:
@@ -93,6 +95,7 @@ def build_domain(
         calls=CallHandlers(ctx),
         webhooks=WebhookHandlers(ctx, webhook_policy(settings)),
         recordings=RecordingHandlers(ctx),
+        scoring=ScoringHandlers(ctx),
         clock=clock,
     )
 

@@ -140,6 +140,16 @@ class Settings(BaseSettings):
         "pixels may reach besides public addresses (loopback, private and link-local ranges "
         "are refused unless listed here, e.g. 127.0.0.0/8 in tests)",
     )
+    scorer: bool = Field(
+        default=False,
+        description="[PPCX_SCORER] `ppcx serve` runs the lead scorer too (role `scorer`: each "
+        "ended call scored with the active model, `ppcx score train`); off by default",
+    )
+    scoring_models_dir: Path | None = Field(
+        default=None,
+        description="[PPCX_SCORING_MODELS_DIR] where trained scoring models are written, "
+        "<version>.json (default: <data dir>/models)",
+    )
     access_log: bool = Field(
         default=False,
         description="[PPCX_ACCESS_LOG] log every request (method, path without its query, "
@@ -249,6 +259,12 @@ class Settings(BaseSettings):
         if self.duckdb_path is not None:
             return self.duckdb_path.expanduser().resolve()
         return self.resolved_data_dir / "analytics.duckdb"
+
+    @property
+    def resolved_models_dir(self) -> Path:
+        if self.scoring_models_dir is not None:
+            return self.scoring_models_dir.expanduser().resolve()
+        return self.resolved_data_dir / "models"
 
     def eventstore_env(self) -> dict[str, str]:
         """The eventsourcing library's environment, built from these settings only."""

@@ -496,7 +496,7 @@ SELECT originator_id AS call_id, notification_id, name,
            '$.buyer_id', '$.winner_target_id', '$.target_id', '$.price_cents',
            '$.payout_cents', '$.attempt', '$.duration_s', '$.revenue_cents',
            '$.margin_cents', '$.value_cents', '$.accepted', '$.question_id',
-           '$.action']) AS v
+           '$.action', '$.score_bp', '$.model_version']) AS v
 FROM ev
 WHERE name LIKE 'Call.%' AND name NOT IN ('Call.PingReceived', 'Call.BidRejected',
                                           'Call.BidTimedOut');
@@ -556,7 +556,11 @@ SELECT call_id,
        arg_max(v[15], notification_id) FILTER (WHERE name = 'Call.QualificationFailed')
            AS disqualified_question_id,
        arg_max(v[16], notification_id) FILTER (WHERE name = 'Call.QualificationFailed')
-           AS disqualified_action
+           AS disqualified_action,
+       arg_max(CAST(v[17] AS INTEGER), notification_id)
+           FILTER (WHERE name = 'Call.CallScored') AS score_bp,
+       arg_max(v[18], notification_id) FILTER (WHERE name = 'Call.CallScored')
+           AS score_model_version
 FROM call_events
 GROUP BY call_id;
 
@@ -587,7 +591,9 @@ UPDATE calls SET
     reversed = coalesce(c.reversed, calls.reversed),
     disqualified_question_id = coalesce(c.disqualified_question_id,
                                         calls.disqualified_question_id),
-    disqualified_action = coalesce(c.disqualified_action, calls.disqualified_action)
+    disqualified_action = coalesce(c.disqualified_action, calls.disqualified_action),
+    score_bp = coalesce(c.score_bp, calls.score_bp),
+    score_model_version = coalesce(c.score_model_version, calls.score_model_version)
 FROM call_changes c
 WHERE calls.call_id = c.call_id;
 

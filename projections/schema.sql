@@ -115,7 +115,8 @@ CREATE TABLE IF NOT EXISTS calls (
     consent_trustedform_cert_url VARCHAR, consent_jornaya_leadid VARCHAR,
     consent_text_version VARCHAR, consented_at TIMESTAMPTZ,
     -- IVR qualification: the question a caller failed (no auction), and what it got
-    disqualified_question_id VARCHAR, disqualified_action VARCHAR
+    disqualified_question_id VARCHAR, disqualified_action VARCHAR,
+    score_bp INTEGER, score_model_version VARCHAR
 );
 
 -- phase: 'posted' lines move posted balances; 'pending' lines are holds; 'released' lines

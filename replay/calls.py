@@ -44,14 +44,18 @@ from domain.quality import AUTO_PAUSE_RULES_VERSION, Unanswered, kept, rules_of,
 from domain.rate_limits import RateLimitReport
 from domain.receipt import CommandReceipt
 from domain.saved_query import SavedQueries
+from domain.scoring_model import ScoringModels
 from domain.target import Target
 from domain.user import User
 from domain.webhook import Webhook
 from eventstore.rows import ChainedRow
 from exchange.auction import Bid, rank
+from replay import scores
 
 # checks named in the report only when the log has events for them (newer features)
-OPTIONAL_CHECKS = frozenset({"auto_pauses", "qualifications"})
+OPTIONAL_CHECKS = frozenset(
+    {"auto_pauses", "qualifications", scores.CHECK}
+)  # named once the log has one
 FAILURES_KEPT_MAX = 1000  # the report lists the first failures; the count covers them all
 NEEDS_NO_STATE = frozenset({name_of(Call.CallAnswered)})  # the fact alone is the input
 AUCTION_DECIDED = name_of(Call.AuctionDecided)
@@ -79,6 +83,9 @@ READS = Reads(
         Call.CallNotBilled,
         Call.CallRecorded,  # the recordings the store must still hold (`replay.verify`)
         Call.RecordingDeleted,
+        Call.PhrasesSpotted,  # a call's features (`replay.scores`)
+        Call.CallScored,  # re-scored from the log (`replay.scores`)
+        ScoringModels.ModelTrained,  # the models the scores name
     ),
     ignores=(
         User,
@@ -92,6 +99,8 @@ READS = Reads(
         Call.CallConverted,
         Call.CallDisputed,
         Call.DisputeResolved,  # a reversal is the books' (Buyer.TransferReversed)
+        ScoringModels.Started,
+        ScoringModels.ModelActivated,  # which model scores is the scorer's choice
         ApiKey,
         Buyer,  # the books' half
         CallerHistory,  # duplicates come from this half's own index of billed callers
@@ -211,6 +220,7 @@ class CallChecker:
             "auto_pauses": 0,
             "qualifications": 0,
         }
+        self.scores = scores.ScoreChecker()
         self.calls: dict[str, _Call] = {}
         self.pings = 0
         self.campaigns: dict[str, _Campaign] = {}
@@ -259,6 +269,8 @@ class CallChecker:
             Call.CallRecorded: self._recorded,
             Call.RecordingDeleted: self._recording_deleted,
         }
+        for cls, reads in self.scores.handlers().items():
+            handlers[cls] = _both(reads, handlers[cls]) if cls in handlers else reads
         self.handlers = {name_of(cls): handler for cls, handler in handlers.items()}
         self._by_topic: dict[str, Handler | None] = {}
         self._stateless: set[str] = set()
@@ -296,6 +308,8 @@ class CallChecker:
                 handler(call_id, data)
             except Broken as broken:
                 self.fail(position, broken.check, call_id, broken.message)
+            except scores.Broken as broken:
+                self.fail(position, scores.CHECK, call_id, str(broken))
             except (InvariantViolation, KeyError, TypeError, ValueError, AttributeError) as error:
                 name = topic.partition(":")[2]
                 check = "auctions" if name == AUCTION_DECIDED else "billing"
@@ -312,7 +326,11 @@ class CallChecker:
         return CallResults(
             self.failures,
             self.failure_count,
-            {k: n for k, n in self.checked.items() if n or k not in OPTIONAL_CHECKS},
+            {
+                k: n
+                for k, n in {**self.checked, "scores": self.scores.checked}.items()
+                if n or k not in OPTIONAL_CHECKS
+            },
             dict(self.holds),
             self.last_stamp,
             self.pings,
@@ -796,6 +814,16 @@ class CallChecker:
                 raise Broken("billing", "the recorded block flag is not the block list's")
 
         self._end(call_id, call, data["hold_id"], check)
+
+
+def _both(first: Handler, then: Handler) -> Handler:
+    """Two readers of one event: the scores' (which only follows the call) first."""
+
+    def handle(aggregate_id: str, data: dict[str, Any]) -> None:
+        first(aggregate_id, data)
+        then(aggregate_id, data)
+
+    return handle
 
 
 def serve(conn: Connection) -> None:

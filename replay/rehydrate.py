@@ -51,6 +51,7 @@ from domain.rate_limits import RateLimitReport
 from domain.receipt import CommandReceipt
 from domain.saved_query import SavedQueries
 from domain.schedule import LocalPeriods, local_periods
+from domain.scoring_model import ScoringModels
 from domain.target import Target
 from domain.user import User
 from domain.webhook import Webhook
@@ -179,6 +180,9 @@ READS = Reads(
         Call.DisputeResolved,
         Call.CallRecorded,  # evidence: no hot state
         Call.RecordingDeleted,
+        Call.PhrasesSpotted,  # evidence after the call: no hot state
+        Call.CallScored,
+        ScoringModels,
         ApiKey,
         CommandReceipt,
         RateLimitReport,

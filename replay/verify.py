@@ -59,8 +59,9 @@ from replay.calls import serve as serve_calls
 from replay.log import SelectChained, event_name, pages
 
 # (and "auto_pauses", the targets' automatic pauses derived again, "qualifications", the IVR
-# qualifications failed judged again, and "recordings", the stored recordings hashed again,
-# each named once there is one: a log without one gives the report it always gave)
+# qualifications failed judged again, "recordings", the stored recordings hashed again, and
+# "scores", the lead scores re-computed (`replay.scores`), each named once there is one: a log
+# without one gives the report it always gave)
 CHECKS = ("chain", "ledger", "balances", "auctions", "routes", "billing", "holds")
 # This process decodes what the books fold (every row is chained whatever its event): the
 # events that move money, whose recorded balance is checked, and those that set a limit.

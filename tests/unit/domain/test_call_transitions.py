@@ -35,13 +35,19 @@ CALL_TOPIC_PREFIX = f"{Call.__module__}:{Call.__qualname__}."
 PASSING = frozenset({CallStatus.POSTED, CallStatus.FAILING_OVER, CallStatus.UNROUTED})
 # call events newer than the stored log v1 (it has none of them; their own tests cover them)
 NEWER_THAN_LOG_V1: frozenset[type] = frozenset(
-    {Call.QualificationFailed, Call.CallRecorded, Call.RecordingDeleted}
+    {
+        Call.QualificationFailed,
+        Call.CallRecorded,
+        Call.RecordingDeleted,
+        Call.PhrasesSpotted,
+        Call.CallScored,
+    }
 )
 
 
 def test_the_table_has_one_row_per_call_event_class() -> None:
     call_events = {cls for cls in event_classes() if topic_of(cls).startswith(CALL_TOPIC_PREFIX)}
-    assert len(call_events) == 21
+    assert len(call_events) == 18 + len(NEWER_THAN_LOG_V1)
     assert set(CALL_TRANSITIONS) == call_events
 
 
