@@ -67,6 +67,8 @@ def target_view(t: Target) -> dict[str, Any]:
         "auto_pause": [rule.to_dict() for rule in t.auto_pause_rules()],
         "version": t.version,
         "requires_consent": t.requires_consent,
+        "requires_tags": t.requires_tags or None,
+        "whisper": t.whisper,
     }
 
 
@@ -91,6 +93,8 @@ def campaign_view(c: Campaign) -> dict[str, Any]:
         "floor": format_cents(c.floor_cents()),
         "allowed_publishers": sorted(c.allowed_publishers),
         "version": c.version,
+        "ivr": c.ivr,
+        "recording": c.recording,
     }
 
 

@@ -42,6 +42,7 @@ class CallStatus(StrEnum):
     NOT_BILLED = "not_billed"
     REVERSED = "reversed"
     SCREENED = "screened"  # refused before the auction (`PingScreened`)
+    DISQUALIFIED = "disqualified"  # failed the campaign's IVR qualification: no auction
 
 
 class HoldStatus(StrEnum):
@@ -138,6 +139,7 @@ class ExclusionReason(StrEnum):
     INSUFFICIENT_FUNDS = "insufficient_funds"
     DUPLICATE = "duplicate"
     CONSENT_MISSING = "consent_missing"  # the target requires consent; the ping had none
+    TAGS_MISSING = "tags_missing"  # the target requires tags the ping lacks (`requires_tags`)
     ARCHIVED = "archived"  # a failover skips an archived target
 
 

@@ -25,7 +25,8 @@ DISTRIBUTIONS: tuple[Distribution, ...] = tuple(Distribution)
 
 
 # The attributes a `Campaign.RulesChanged` may set (its `changes` keys): the rules of
-# `Campaign.Created` less its market (a partition of the exchange's hot state).
+# `Campaign.Created` less its market (a partition of the exchange's hot state), and `ivr`
+# (newer than `Created`: a campaign created with questions records them as a rule change).
 RULE_ATTRIBUTES: tuple[str, ...] = (
     "name",
     "vertical",
@@ -43,6 +44,8 @@ RULE_ATTRIBUTES: tuple[str, ...] = (
     "exclude_toll_free",
     "exclude_premium_rate",
     "velocity",
+    "ivr",
+    "recording",  # newer than `Created`: set by RulesChanged only (`domain/recording.py`)
 )
 # the screening attributes, which `Created` never stores
 SCREENING_ATTRIBUTES: tuple[str, ...] = ("exclude_toll_free", "exclude_premium_rate", "velocity")
@@ -59,6 +62,13 @@ class Campaign(PPCXAggregate):
     exclude_toll_free = False
     exclude_premium_rate = False
     velocity: dict[str, int] | None = None  # `domain.screening.VelocityJson`; None: default
+    # a setting newer than the first stored logs: a class-level default, so a campaign loaded
+    # from an older snapshot has it too. The IVR questions asked before the auction, as
+    # `domain.ivr.IvrScript.to_dict()` stores them (None: none asked)
+    ivr: dict[str, Any] | None = None
+    # the recording rule (`domain.recording.RecordingRule.to_dict`; None: calls are not
+    # recorded): newer than the first stored logs, a class-level default
+    recording: dict[str, Any] | None = None
 
     @event("Created")
     def __init__(

@@ -28,6 +28,8 @@ PREFIXES = frozenset(
         "whk",
         "sqr",
         "rlr",
+        "rec",  # a call recording (`domain/recording.py`)
+        "scm",
     }
 )
 # matched against the whole string (`re.match` with `$` would let a trailing newline through)

@@ -27,8 +27,8 @@ class WebhookEvent(StrEnum):
     # subscription today, sent once their events exist
     TARGET_AUTO_PAUSED = "target.auto_paused"  # sent (OWNED_SENT_FOR)
     API_KEY_EXPIRING = "api_key.expiring"  # sent (OWNED_SENT_FOR)
-    CALL_RECORDED = "call.recorded"
-    CALL_SCORED = "call.scored"
+    CALL_RECORDED = "call.recorded"  # sent (SENT_FOR)
+    CALL_SCORED = "call.scored"  # sent (SENT_FOR)
 
 
 # the stored call event each webhook event is sent for (a ping is accepted when its auction
@@ -47,6 +47,8 @@ SENT_FOR: dict[type, WebhookEvent] = {
     Call.CallConverted: WebhookEvent.CALL_CONVERTED,
     Call.CallDisputed: WebhookEvent.CALL_DISPUTED,
     Call.DisputeResolved: WebhookEvent.DISPUTE_RESOLVED,
+    Call.CallRecorded: WebhookEvent.CALL_RECORDED,
+    Call.CallScored: WebhookEvent.CALL_SCORED,
 }
 
 # events of an owned aggregate (a target, an API key) sent to its owner and to admins: the

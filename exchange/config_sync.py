@@ -30,6 +30,7 @@ from domain.publisher import Publisher
 from domain.rate_limits import RateLimitReport
 from domain.receipt import CommandReceipt
 from domain.saved_query import SavedQueries
+from domain.scoring_model import ScoringModels
 from domain.target import Target
 from domain.user import User
 from domain.webhook import Webhook
@@ -80,6 +81,7 @@ READS = Reads(
         CommandReceipt,
         RateLimitReport,
         NumberPool,  # DNI pools are read from the store
+        ScoringModels,  # the scorer's, read from the store
     ),
 )
 TOPICS = sorted(READS.topics)

@@ -57,6 +57,7 @@ from domain.errors import ValidationError
 from domain.geo import GeoRule, parse_e164
 from domain.ids import require_id, require_subject_id
 from domain.invariant import invariant
+from domain.ivr import parse_required_tags, parse_script
 from domain.limits import (
     BID_TTL_S,
     BUFFER_S,
@@ -79,6 +80,7 @@ from domain.limits import (
     WEIGHT,
 )
 from domain.money import parse_cents
+from domain.recording import parse_recording_rule, parse_whisper
 from domain.schedule import WeeklySchedule, parse_time_zone
 from domain.screening import parse_velocity
 from domain.user import normal_email
@@ -190,6 +192,8 @@ def create_campaign(
     exclude_toll_free: object = False,
     exclude_premium_rate: object = False,
     velocity: object = None,
+    ivr: object = None,
+    recording: object = None,
 ) -> CreateCampaign:
     checked_name = validate.name(name)
     checked_vertical = validate.slug(vertical, "vertical")
@@ -228,6 +232,8 @@ def create_campaign(
         exclude_toll_free=validate.boolean(exclude_toll_free, "exclude_toll_free"),
         exclude_premium_rate=validate.boolean(exclude_premium_rate, "exclude_premium_rate"),
         velocity=None if velocity is None else parse_velocity(velocity),
+        ivr=None if ivr is None else parse_script(ivr),
+        recording=None if recording is None else parse_recording_rule(recording),
     )
 
 
@@ -300,6 +306,8 @@ def create_target(
     weight: object = WEIGHT.default,
     requires_consent: object = False,
     command_id: str | None = None,
+    requires_tags: object = None,
+    whisper: object = None,
 ) -> CreateTarget:
     buyer = require_id(buyer_id, "buy", "buyer_id")
     campaign = require_id(campaign_id, "cmp", "campaign_id")
@@ -324,6 +332,8 @@ def create_target(
         by=by,
         command_id=command_id,
         requires_consent=validate.boolean(requires_consent, "requires_consent"),
+        requires_tags=None if requires_tags is None else parse_required_tags(requires_tags),
+        whisper=None if whisper is None else parse_whisper(whisper),
     )
 
 

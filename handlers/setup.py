@@ -205,9 +205,15 @@ class SetupHandlers:
                 by=cmd.by,
                 timestamp=self.ctx.now(),
             )
-            screening = _screening_rules(cmd)
-            if screening:  # rules newer than `Campaign.Created`: one save with it
-                campaign.change_rules(changes=screening, by=cmd.by, timestamp=self.ctx.now())
+            newer: dict[str, Any] = {}  # rules newer than `Campaign.Created`: one save with it
+            ivr = None if cmd.ivr is None else cmd.ivr.stored()
+            if ivr is not None:
+                newer["ivr"] = ivr
+            if cmd.recording is not None:
+                newer["recording"] = cmd.recording.to_dict()
+            newer |= _screening_rules(cmd)
+            if newer:
+                campaign.change_rules(changes=newer, by=cmd.by, timestamp=self.ctx.now())
             return [campaign], campaign_id
 
         return self.ctx.run(change)
@@ -282,10 +288,15 @@ class SetupHandlers:
                 by=cmd.by,
                 timestamp=self.ctx.now(),
             )
-            if cmd.requires_consent:  # a rule newer than `Target.Created`: one save with it
-                target.change_rules(
-                    changes={"requires_consent": True}, by=cmd.by, timestamp=self.ctx.now()
-                )
+            newer: dict[str, Any] = {}  # rules newer than `Target.Created`: one save with it
+            if cmd.requires_consent:
+                newer["requires_consent"] = True
+            if cmd.requires_tags:
+                newer["requires_tags"] = dict(cmd.requires_tags)
+            if cmd.whisper:
+                newer["whisper"] = cmd.whisper
+            if newer:
+                target.change_rules(changes=newer, by=cmd.by, timestamp=self.ctx.now())
             return [target], target_id
 
         return self.ctx.run(change)

@@ -17,6 +17,7 @@ from domain.publisher import Publisher
 from domain.rate_limits import RateLimitReport
 from domain.receipt import CommandReceipt
 from domain.saved_query import SavedQueries
+from domain.scoring_model import ScoringModels
 from domain.target import Target
 from domain.user import User
 from domain.webhook import Webhook
@@ -48,5 +49,6 @@ READS = Reads(
         SavedQueries,  # an analyst's saved SQL: the portal's, no table
         CommandReceipt,
         RateLimitReport,
+        ScoringModels,  # the models in use: `ppcx score` and the log say which
     ),
 )

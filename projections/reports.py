@@ -41,7 +41,27 @@ ATTRIBUTION_DIMENSIONS = {
     "keyword": "keyword",
     "tracking_number": "tracking_number",
 }
-REPORTS = ("pnl", "attribution", "funnel", "buyers", "repeat_callers", "missed_calls", "heatmap")
+# lead scores vs conversion (the calls table's latest score of each call)
+SCORES_DIMENSIONS = {
+    "source": "source",
+    "medium": "medium",
+    "keyword": "keyword",
+    "campaign": "campaign_id",
+    "publisher": "publisher_id",
+    "buyer": "buyer_id",
+    "model": "score_model_version AS model_version",
+    "day": "CAST(pinged_at AS DATE) AS day",
+}
+REPORTS = (
+    "pnl",
+    "attribution",
+    "funnel",
+    "buyers",
+    "repeat_callers",
+    "missed_calls",
+    "heatmap",
+    "scores",
+)
 MONEY_SUFFIX = "_cents"
 
 
@@ -62,7 +82,11 @@ def sql(name: str) -> str:
     return (resources.files("projections") / "reports" / f"{name}.sql").read_text()
 
 
-DIMENSIONS = {"pnl": PNL_DIMENSIONS, "attribution": ATTRIBUTION_DIMENSIONS}
+DIMENSIONS = {
+    "pnl": PNL_DIMENSIONS,
+    "attribution": ATTRIBUTION_DIMENSIONS,
+    "scores": SCORES_DIMENSIONS,
+}
 
 
 def dimension_column(report: str, dimension: str) -> str | None:
@@ -104,6 +128,9 @@ def run_report(
         text = text.replace("{dimensions}", _dimensions(group_by, PNL_DIMENSIONS, report))
     elif report == "attribution":
         text = text.replace("{dimensions}", _dimensions(group_by, ATTRIBUTION_DIMENSIONS, report))
+    elif report == "scores":  # the deciles alone, or within the dimensions
+        chosen = _dimensions(group_by, SCORES_DIMENSIONS, report) + "," if group_by else ""
+        text = text.replace("{dimensions}", chosen)
     elif group_by:
         raise ReportError(f"{report} takes no group_by")
     params: dict[str, Any] = {"start": start, "end": end}
