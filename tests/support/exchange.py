@@ -60,4 +60,8 @@ def ping(
 
 
 def caller(n: int) -> str:
-    return f"+1310555{n:04d}"
+    """A distinct valid number for each n below 1,000,000 (the exchange screens a number that
+    is not: `domain.screening`): +1 310 555 nnnn below 10,000, then +1 310 2xx xxxx."""
+    if n < 10_000:
+        return f"+1310555{n:04d}"
+    return f"+1310{200 + n // 10_000:03d}{n % 10_000:04d}"

@@ -95,6 +95,12 @@ async def _bare_evalsha(redis_url: str, rounds: int) -> list[float]:
 _callers = itertools.count(1_000_000)  # every ping of a run from a new caller
 
 
+def _caller(n: int) -> str:
+    """A distinct valid number per n (below 8,000,000): exchanges 200–999 of area code 310
+    (an unassigned one, 0xx or 1xx, would be screened before the auction)."""
+    return f"+1310{200 + (n // 10_000) % 800:03d}{n % 10_000:04d}"
+
+
 async def _pings(runtime: ExchangeRuntime, publisher: str, campaign: str, count: int) -> Latencies:
     decision, durable = [], []
     callers = _callers
@@ -103,7 +109,7 @@ async def _pings(runtime: ExchangeRuntime, publisher: str, campaign: str, count:
         request = PingRequest(
             campaign,
             publisher,
-            f"+1310{next(callers):07d}",
+            _caller(next(callers)),
             Geo("CA", "90210", "310"),
             {"source": "bench"},
         )
