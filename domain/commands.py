@@ -18,6 +18,7 @@ from typing import Any
 
 from domain.api_key import Role
 from domain.billing import PayoutRule
+from domain.call_flags import EndedBy
 from domain.call_state import (
     BidOutcomeKind,
     BidSource,
@@ -31,6 +32,7 @@ from domain.caps import Caps
 from domain.consent import ConsentJson
 from domain.geo import GeoRule
 from domain.invariant import invariant
+from domain.limits import BUZZER_MARGIN_S, SHORT_CALL_S
 from domain.quality import AutoPauseRule
 from domain.schedule import WeeklySchedule
 
@@ -107,6 +109,10 @@ class CreateCampaign:
     market: str
     by: str
     command_id: str | None = None
+    # traffic quality (`domain.call_flags`): rules newer than `Campaign.Created`
+    buzzer_margin_s: int = BUZZER_MARGIN_S.default or 0
+    short_call_s: int = SHORT_CALL_S.default or 0
+    bill_buzzer_beaters: bool = False
 
 
 @dataclass(frozen=True)
@@ -237,6 +243,9 @@ class CampaignChanges:
     max_attempts: int | None = None
     bid_ttl_s: int | None = None
     rtb_deadline_ms: int | None = None
+    buzzer_margin_s: int | None = None
+    short_call_s: int | None = None
+    bill_buzzer_beaters: bool | None = None
 
     def is_empty(self) -> bool:
         return all(getattr(self, f.name) is None for f in fields(self))
@@ -437,6 +446,7 @@ class CompleteCall:
     call_id: str
     duration_s: int
     at: datetime | None = None
+    ended_by: EndedBy | None = None  # who hung up first (None: not reported)
 
 
 @dataclass(frozen=True)

@@ -28,6 +28,7 @@ PREFIXES = frozenset(
         "whk",
         "sqr",
         "rlr",
+        "trf",
     }
 )
 # matched against the whole string (`re.match` with `$` would let a trailing newline through)

@@ -32,6 +32,9 @@ _CAMPAIGN_PLAIN = (
     "max_attempts",
     "bid_ttl_s",
     "rtb_deadline_ms",
+    "buzzer_margin_s",
+    "short_call_s",
+    "bill_buzzer_beaters",
 )
 
 

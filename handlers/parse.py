@@ -60,6 +60,7 @@ from domain.invariant import invariant
 from domain.limits import (
     BID_TTL_S,
     BUFFER_S,
+    BUZZER_MARGIN_S,
     CREDIT_LIMIT_CENTS_MAX,
     DUPLICATE_WINDOW_DAYS,
     KEY_HASH_LENGTH_MAX,
@@ -72,6 +73,7 @@ from domain.limits import (
     PRIORITY,
     RTB_DEADLINE_MS,
     RTB_TIMEOUT_MS,
+    SHORT_CALL_S,
     TARGET_NAME_DEFAULT,
     WEBHOOK_DESCRIPTION_LENGTH_MAX,
     WEBHOOK_EVENTS,
@@ -186,6 +188,9 @@ def create_campaign(
     rtb_deadline_ms: object = RTB_DEADLINE_MS.default,
     market: object = MARKET_DEFAULT,
     command_id: str | None = None,
+    buzzer_margin_s: object = BUZZER_MARGIN_S.default,
+    short_call_s: object = SHORT_CALL_S.default,
+    bill_buzzer_beaters: object = False,
 ) -> CreateCampaign:
     checked_name = validate.name(name)
     checked_vertical = validate.slug(vertical, "vertical")
@@ -221,6 +226,9 @@ def create_campaign(
         market=validate.slug(market, "market"),
         by=by,
         command_id=command_id,
+        buzzer_margin_s=validate.integer(buzzer_margin_s, "buzzer_margin_s", BUZZER_MARGIN_S),
+        short_call_s=validate.integer(short_call_s, "short_call_s", SHORT_CALL_S),
+        bill_buzzer_beaters=validate.boolean(bill_buzzer_beaters, "bill_buzzer_beaters"),
     )
 
 

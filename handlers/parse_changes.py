@@ -30,6 +30,7 @@ from domain.ids import require_subject_id
 from domain.limits import (
     BID_TTL_S,
     BUFFER_S,
+    BUZZER_MARGIN_S,
     DUPLICATE_WINDOW_DAYS,
     MAX_ATTEMPTS,
     PING_BURST,
@@ -37,6 +38,7 @@ from domain.limits import (
     PRIORITY,
     RTB_DEADLINE_MS,
     RTB_TIMEOUT_MS,
+    SHORT_CALL_S,
     WEIGHT,
 )
 from domain.money import parse_cents
@@ -193,6 +195,9 @@ def change_campaign(
     max_attempts: object = None,
     bid_ttl_s: object = None,
     rtb_deadline_ms: object = None,
+    buzzer_margin_s: object = None,
+    short_call_s: object = None,
+    bill_buzzer_beaters: object = None,
 ) -> ChangeCampaign:
     f = _Fields()
     changes = CampaignChanges(
@@ -215,6 +220,15 @@ def change_campaign(
         bid_ttl_s=f.parse(bid_ttl_s, lambda v: validate.integer(v, "bid_ttl_s", BID_TTL_S)),
         rtb_deadline_ms=f.parse(
             rtb_deadline_ms, lambda v: validate.integer(v, "rtb_deadline_ms", RTB_DEADLINE_MS)
+        ),
+        buzzer_margin_s=f.parse(
+            buzzer_margin_s, lambda v: validate.integer(v, "buzzer_margin_s", BUZZER_MARGIN_S)
+        ),
+        short_call_s=f.parse(
+            short_call_s, lambda v: validate.integer(v, "short_call_s", SHORT_CALL_S)
+        ),
+        bill_buzzer_beaters=f.parse(
+            bill_buzzer_beaters, lambda v: validate.boolean(v, "bill_buzzer_beaters")
         ),
     )
     f.check()

@@ -41,7 +41,7 @@ SELECT originator_id, json_extract_string(state, '$.name'), json_extract_string(
        CAST(json_extract_string(state, '$.rtb_deadline_ms') AS INTEGER),
        json_extract_string(state, '$.by'), originator_version,
        CAST(json_extract_string(state, '$.timestamp') AS TIMESTAMPTZ),
-       json_extract_string(state, '$.by')
+       json_extract_string(state, '$.by'), NULL, NULL, NULL
 FROM ev WHERE name = 'Campaign.Created'
 ON CONFLICT (campaign_id) DO NOTHING;
 
@@ -246,7 +246,13 @@ UPDATE campaigns SET
     bid_ttl_s = coalesce(CAST(json_extract_string(c.bid_ttl_s, '$') AS INTEGER),
                          campaigns.bid_ttl_s),
     rtb_deadline_ms = coalesce(CAST(json_extract_string(c.rtb_deadline_ms, '$') AS INTEGER),
-                               campaigns.rtb_deadline_ms)
+                               campaigns.rtb_deadline_ms),
+    buzzer_margin_s = coalesce(CAST(json_extract_string(c.buzzer_margin_s, '$') AS INTEGER),
+                               campaigns.buzzer_margin_s),
+    short_call_s = coalesce(CAST(json_extract_string(c.short_call_s, '$') AS INTEGER),
+                            campaigns.short_call_s),
+    bill_buzzer_beaters = coalesce(CAST(json_extract_string(c.bill_buzzer_beaters, '$')
+                                        AS BOOLEAN), campaigns.bill_buzzer_beaters)
 FROM (SELECT id,
              any_value(value) FILTER (WHERE key = 'name') AS name,
              any_value(value) FILTER (WHERE key = 'vertical') AS vertical,
@@ -260,7 +266,10 @@ FROM (SELECT id,
                  AS allow_negative_margin,
              any_value(value) FILTER (WHERE key = 'max_attempts') AS max_attempts,
              any_value(value) FILTER (WHERE key = 'bid_ttl_s') AS bid_ttl_s,
-             any_value(value) FILTER (WHERE key = 'rtb_deadline_ms') AS rtb_deadline_ms
+             any_value(value) FILTER (WHERE key = 'rtb_deadline_ms') AS rtb_deadline_ms,
+             any_value(value) FILTER (WHERE key = 'buzzer_margin_s') AS buzzer_margin_s,
+             any_value(value) FILTER (WHERE key = 'short_call_s') AS short_call_s,
+             any_value(value) FILTER (WHERE key = 'bill_buzzer_beaters') AS bill_buzzer_beaters
       FROM setup_last WHERE id LIKE 'cmp\_%' ESCAPE '\' GROUP BY id) c
 WHERE campaigns.campaign_id = c.id;
 
@@ -355,6 +364,36 @@ WHERE name LIKE 'Target.%' OR name LIKE 'Campaign.%' OR name LIKE 'Publisher.%'
    OR name LIKE 'TrackingNumber.%' OR name LIKE 'NumberPool.%' OR name LIKE 'ApiKey.%'
    OR name IN ('Buyer.Registered', 'Buyer.CreditLimitChanged', 'Buyer.ProfileChanged')
 ON CONFLICT (position) DO NOTHING;
+
+-- automatic pauses of targets, and the anomaly watch's flags on publishers (one row each),
+-- with the admin's clearing merged in
+INSERT INTO auto_pauses
+SELECT notification_id, originator_id,
+       CAST(json_extract_string(state, '$.timestamp') AS TIMESTAMPTZ),
+       json_extract_string(state, '$.reason'),
+       CAST(json_extract_string(state, '$.rule_version') AS INTEGER)
+FROM ev WHERE name = 'Target.AutoPaused'
+ON CONFLICT (notification_id) DO NOTHING;
+
+INSERT INTO review_flags
+SELECT notification_id, originator_id, json_extract_string(state, '$.campaign_id'),
+       CAST(json_extract_string(state, '$.timestamp') AS TIMESTAMPTZ),
+       json_extract_string(state, '$.rate'),
+       json_extract_string(state, '$.publisher_rates.' || json_extract_string(state, '$.rate')),
+       json_extract_string(state, '$.campaign_rates.' || json_extract_string(state, '$.rate')),
+       CAST(json_extract_string(state, '$.rule_version') AS INTEGER), NULL, NULL
+FROM ev WHERE name = 'Publisher.FlaggedForReview'
+ON CONFLICT (notification_id) DO NOTHING;
+
+UPDATE review_flags SET
+    cleared_at = CAST(json_extract_string(c.state, '$.timestamp') AS TIMESTAMPTZ),
+    cleared_by = json_extract_string(c.state, '$.by')
+FROM (SELECT originator_id AS id, notification_id, state FROM ev
+      WHERE name = 'Publisher.ReviewCleared') c
+WHERE review_flags.publisher_id = c.id AND review_flags.notification_id < c.notification_id
+  AND review_flags.cleared_at IS NULL
+  AND list_contains(from_json(json_extract(c.state, '$.campaign_ids'), '["VARCHAR"]'),
+                    review_flags.campaign_id);
 
 -- the block list: one merged change per entry (the last event of the batch wins)
 INSERT INTO blocklist
@@ -491,7 +530,7 @@ SELECT originator_id AS call_id, notification_id, name,
        json_extract_string(state, ['$.timestamp', '$.reason', '$.winner_buyer_id',
            '$.buyer_id', '$.winner_target_id', '$.target_id', '$.price_cents',
            '$.payout_cents', '$.attempt', '$.duration_s', '$.revenue_cents',
-           '$.margin_cents', '$.value_cents', '$.accepted']) AS v
+           '$.margin_cents', '$.value_cents', '$.accepted', '$.ended_by', '$.flags']) AS v
 FROM ev
 WHERE name LIKE 'Call.%' AND name NOT IN ('Call.PingReceived', 'Call.BidRejected',
                                           'Call.BidTimedOut');
@@ -547,7 +586,10 @@ SELECT call_id,
            FILTER (WHERE name = 'Call.CallConverted') AS conversion_value_cents,
        CASE WHEN bool_or(name = 'Call.CallDisputed') THEN true END AS disputed,
        CASE WHEN bool_or(name = 'Call.DisputeResolved' AND v[14] = 'true') THEN true END
-           AS reversed
+           AS reversed,
+       arg_max(v[15], notification_id) FILTER (WHERE name = 'Call.CallCompleted') AS ended_by,
+       arg_max(array_to_string(from_json(v[16], '["VARCHAR"]'), ','), notification_id)
+           FILTER (WHERE name = 'Call.CallFlagged') AS flags
 FROM call_events
 GROUP BY call_id;
 
@@ -575,7 +617,9 @@ UPDATE calls SET
     converted = coalesce(c.converted, calls.converted),
     conversion_value_cents = coalesce(c.conversion_value_cents, calls.conversion_value_cents),
     disputed = coalesce(c.disputed, calls.disputed),
-    reversed = coalesce(c.reversed, calls.reversed)
+    reversed = coalesce(c.reversed, calls.reversed),
+    ended_by = coalesce(c.ended_by, calls.ended_by),
+    flags = coalesce(c.flags, calls.flags)
 FROM call_changes c
 WHERE calls.call_id = c.call_id;
 

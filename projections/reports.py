@@ -41,6 +41,7 @@ ATTRIBUTION_DIMENSIONS = {
     "keyword": "keyword",
     "tracking_number": "tracking_number",
 }
+BUYERS_DIMENSIONS = {"target": "target_id"}  # one row per target instead of per buyer
 REPORTS = ("pnl", "attribution", "funnel", "buyers", "repeat_callers", "missed_calls", "heatmap")
 MONEY_SUFFIX = "_cents"
 
@@ -62,7 +63,11 @@ def sql(name: str) -> str:
     return (resources.files("projections") / "reports" / f"{name}.sql").read_text()
 
 
-DIMENSIONS = {"pnl": PNL_DIMENSIONS, "attribution": ATTRIBUTION_DIMENSIONS}
+DIMENSIONS = {
+    "pnl": PNL_DIMENSIONS,
+    "attribution": ATTRIBUTION_DIMENSIONS,
+    "buyers": BUYERS_DIMENSIONS,
+}
 
 
 def dimension_column(report: str, dimension: str) -> str | None:
@@ -104,6 +109,9 @@ def run_report(
         text = text.replace("{dimensions}", _dimensions(group_by, PNL_DIMENSIONS, report))
     elif report == "attribution":
         text = text.replace("{dimensions}", _dimensions(group_by, ATTRIBUTION_DIMENSIONS, report))
+    elif report == "buyers" and group_by:
+        _dimensions(group_by, BUYERS_DIMENSIONS, report)  # only `target`: refuses any other
+        text = sql("buyers_targets")
     elif group_by:
         raise ReportError(f"{report} takes no group_by")
     params: dict[str, Any] = {"start": start, "end": end}

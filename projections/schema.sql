@@ -21,7 +21,9 @@ CREATE TABLE IF NOT EXISTS campaigns (
     payout_rule VARCHAR, duplicate_window_days INTEGER, distribution VARCHAR,
     min_bid_cents BIGINT, min_margin_cents BIGINT, allow_negative_margin BOOLEAN,
     max_attempts INTEGER, bid_ttl_s INTEGER, rtb_deadline_ms INTEGER, created_by VARCHAR,
-    version BIGINT, changed_at TIMESTAMPTZ, changed_by VARCHAR
+    version BIGINT, changed_at TIMESTAMPTZ, changed_by VARCHAR,
+    -- traffic quality rules (`domain/call_flags.py`); NULL: never set, the defaults
+    buzzer_margin_s INTEGER, short_call_s INTEGER, bill_buzzer_beaters BOOLEAN
 );
 -- the publishers a campaign allows now and once allowed (allowed = false: disallowed since)
 CREATE TABLE IF NOT EXISTS campaign_publishers (
@@ -111,7 +113,25 @@ CREATE TABLE IF NOT EXISTS calls (
     revenue_cents BIGINT, payout_cents BIGINT, margin_cents BIGINT, converted BOOLEAN,
     conversion_value_cents BIGINT, disputed BOOLEAN, reversed BOOLEAN,
     consent_trustedform_cert_url VARCHAR, consent_jornaya_leadid VARCHAR,
-    consent_text_version VARCHAR, consented_at TIMESTAMPTZ
+    consent_text_version VARCHAR, consented_at TIMESTAMPTZ,
+    -- who hung up first (caller | buyer; NULL: not reported) and the call's traffic-quality
+    -- flags (`Call.CallFlagged`: comma-separated, e.g. 'buzzer_beater,short_call'; NULL: none)
+    ended_by VARCHAR, flags VARCHAR
+);
+
+-- targets paused automatically (`Target.AutoPaused`), one row each: the buyer performance
+-- report counts them per target
+CREATE TABLE IF NOT EXISTS auto_pauses (
+    notification_id BIGINT PRIMARY KEY, target_id VARCHAR, paused_at TIMESTAMPTZ,
+    reason VARCHAR, rule_version INTEGER
+);
+
+-- publishers flagged for review by the anomaly watch (`Publisher.FlaggedForReview`), one
+-- row each, and when an admin cleared them (`Publisher.ReviewCleared`)
+CREATE TABLE IF NOT EXISTS review_flags (
+    notification_id BIGINT PRIMARY KEY, publisher_id VARCHAR, campaign_id VARCHAR,
+    flagged_at TIMESTAMPTZ, rate VARCHAR, publisher_rate VARCHAR, campaign_rate VARCHAR,
+    rule_version INTEGER, cleared_at TIMESTAMPTZ, cleared_by VARCHAR
 );
 
 -- phase: 'posted' lines move posted balances; 'pending' lines are holds; 'released' lines

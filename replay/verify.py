@@ -54,8 +54,10 @@ from replay.calls import FAILURES_KEPT_MAX, CallChecker, CallResults
 from replay.calls import serve as serve_calls
 from replay.log import SelectChained, event_name, pages
 
-# (and "auto_pauses", the targets' automatic pauses derived again, named once there is one: a
-# log without one gives the report it always gave)
+# (and "auto_pauses", the targets' automatic pauses derived again; "flags", the completed
+# calls' buzzer-beater and short-call flags re-run (bills of rules version 2 on); "reviews",
+# the anomaly watch's counts and flags derived again: each named once a log has one, so a
+# log without them gives the report it always gave)
 CHECKS = ("chain", "ledger", "balances", "auctions", "routes", "billing", "holds")
 # This process decodes what the books fold (every row is chained whatever its event): the
 # events that move money, whose recorded balance is checked, and those that set a limit.

@@ -165,6 +165,8 @@ def test_each_event_goes_to_the_parties_its_timeline_shows_it_to() -> None:
         WebhookEvent.API_KEY_EXPIRING,
         WebhookEvent.CALL_RECORDED,
         WebhookEvent.CALL_SCORED,
+        WebhookEvent.CALL_FLAGGED,  # no flag in this call's life
+        WebhookEvent.PUBLISHER_FLAGGED,
     }
     assert set(_sent(FULL, ADMIN)) == set(_sent(FULL, THE_PUBLISHER))
     assert set(_sent(FULL, WINNER)) == {"ping.accepted", "call.posted", "call.failed_over"}
