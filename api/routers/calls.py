@@ -101,6 +101,8 @@ LIST_COLUMNS = (
     "consent_jornaya_leadid",
     "consent_text_version",
     "consented_at",
+    "ended_by",
+    "flags",
 )
 # yes/no filters a caller of `list_calls` may add (the portal's calls page); never in SQL as text
 FLAG_COLUMNS = ("billed", "converted", "disputed")
