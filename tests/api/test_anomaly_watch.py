@@ -13,8 +13,9 @@ import pytest
 from fastapi.testclient import TestClient
 
 from ppcx.settings import Settings
+from projections.store import ProjectionStore
 from replay.log import event_name
-from tests.api.conftest import ADMIN_KEY, Market, auth, build_market
+from tests.api.conftest import ADMIN_KEY, Market, auth, build_market, project
 from tests.api.test_call_flags import answered_call, audit, event, rewrite, routed_call
 
 pytestmark = pytest.mark.e2e
@@ -89,6 +90,20 @@ def test_a_publisher_of_short_calls_is_flagged_for_review_once_until_cleared(
     report = audit(api_settings)
     assert report.ok, report.failures[:5]
     assert report.checked["reviews"] == 2
+
+    project(api_settings)  # the projection's table of flags, the first one cleared
+    store = ProjectionStore(api_settings.resolved_duckdb_path)
+    try:
+        rows = store.con.execute(
+            "SELECT publisher_id, campaign_id, rate, publisher_rate, campaign_rate, "
+            "cleared_at IS NOT NULL FROM review_flags ORDER BY notification_id"
+        ).fetchall()
+    finally:
+        store.close()
+    assert rows == [
+        (noisy_id, market.campaign_id, "short_call_rate", "1.0000", "0.3333", True),
+        (noisy_id, market.campaign_id, "short_call_rate", "1.0000", "0.3056", False),
+    ]
 
     rowid, data = flags_of(api_settings)[0]
     data["publisher_counts"] = {"completed": 20, "short_calls": 19, "duplicates": 0}
