@@ -103,14 +103,15 @@ async def report(
         "day, campaign, publisher, buyer, target, "
         "vertical, state; attribution: source, "
         "medium, campaign, keyword, "
-        "tracking_number, day, …)",
+        "tracking_number, day, …; buyers: target, a row per target)",
     ),
     start: QueryTime | None = Query(default=None, alias="from"),
     end: QueryTime | None = Query(default=None, alias="to"),
     who: Principal = Depends(require(Role.PUBLISHER, Role.BUYER, Role.FINANCE, Role.ANALYST)),
     s: ApiServices = Depends(services),
 ) -> dict[str, Any]:
-    """`pnl`, `attribution`, `funnel`, `buyers`, `repeat_callers`, `missed_calls`,
+    """`pnl`, `attribution`, `funnel`, `buyers` (per buyer, or `group_by=target`: per target,
+    with answer rate, buzzer-beater rate and auto-pauses), `repeat_callers`, `missed_calls`,
     `heatmap`: money as decimal strings, times UTC; 503 until the projector has run."""
     if name not in REPORTS:
         raise Problem(404, f"no report {name!r}; there are: {', '.join(REPORTS)}")
