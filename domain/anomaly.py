@@ -21,12 +21,11 @@ the same counts from the calls' own events and runs the same rule.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import ROUND_HALF_EVEN, Decimal
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from eventsourcing.domain import event
 
@@ -43,7 +42,6 @@ from domain.limits import (
 # the version of this decision `Publisher.FlaggedForReview` names
 ANOMALY_RULES_VERSION = 1
 ANOMALY_RULES_VERSIONS = (1,)
-_COUNTS = ("completed", "short_calls", "duplicates")
 
 
 class AnomalyRate(StrEnum):
@@ -58,8 +56,11 @@ class Counts:
     duplicates: int = 0
 
     def to_json(self) -> dict[str, int]:
-        return {"completed": self.completed, "short_calls": self.short_calls,
-                "duplicates": self.duplicates}  # fmt: skip
+        return {
+            "completed": self.completed,
+            "short_calls": self.short_calls,
+            "duplicates": self.duplicates,
+        }
 
     def of(self, rate: AnomalyRate) -> int:
         return self.short_calls if rate == AnomalyRate.SHORT_CALLS else self.duplicates
@@ -79,12 +80,11 @@ class Thresholds:
     gap_percent: int = ANOMALY_GAP_PERCENT
 
     def to_json(self) -> dict[str, int]:
-        return {"calls_min": self.calls_min, "factor": self.factor,
-                "gap_percent": self.gap_percent}  # fmt: skip
-
-    @classmethod
-    def from_json(cls, stored: Mapping[str, Any]) -> Thresholds:
-        return cls(int(stored["calls_min"]), int(stored["factor"]), int(stored["gap_percent"]))
+        return {
+            "calls_min": self.calls_min,
+            "factor": self.factor,
+            "gap_percent": self.gap_percent,
+        }
 
 
 THRESHOLDS = Thresholds()

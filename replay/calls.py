@@ -713,8 +713,13 @@ class CallChecker:
             if expected:
                 return expected, Broken("flags", f"the flag rule gives {list(expected)}; none")
             return expected, None
-        inputs = (call.ended_by, call.duration_s, route.get("buffer_s"), rules.margin_s,
-                  rules.short_call_s)  # fmt: skip
+        inputs = (
+            call.ended_by,
+            call.duration_s,
+            route.get("buffer_s"),
+            rules.margin_s,
+            rules.short_call_s,
+        )
         found = tuple(
             recorded[k] for k in ("ended_by", "duration_s", "buffer_s", "margin_s", "short_call_s")
         )
@@ -859,9 +864,12 @@ class CallChecker:
         call_id, campaign_id, publisher_id, short, duplicate = expected
         at = datetime.fromisoformat(data["timestamp"])
         self.traffic[campaign_id] = counted(
-            self.traffic.get(campaign_id, {}), data["publisher_id"], at, data["short_call"],
+            self.traffic.get(campaign_id, {}),
+            data["publisher_id"],
+            at,
+            data["short_call"],
             data["duplicate"],
-        )  # fmt: skip
+        )
         self.last_counted[campaign_id] = _Counted(call_id, data["publisher_id"], at)
         key = (data["publisher_id"], campaign_id)
         mine, every = window_counts(self.traffic[campaign_id], data["publisher_id"], at)
