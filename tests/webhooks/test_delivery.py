@@ -139,7 +139,7 @@ def register(
 
 def every_kind_of_call(market: Market, clock: ManualClock) -> list[str]:
     """Calls whose events are every one of SENT_FOR: billed (failed over, converted, disputed
-    and resolved), not billed (too short), and a ping no buyer took."""
+    and resolved), not billed (too short: flagged a short call), and a ping no buyer took."""
     d = market.domain.calls
     billed = market.auction(market.targets).call_id
     d.post_call(PostCall(billed))
@@ -155,8 +155,8 @@ def every_kind_of_call(market: Market, clock: ManualClock) -> list[str]:
     short = market.auction(market.targets).call_id
     d.post_call(PostCall(short))
     d.record_answer(RecordAnswer(short))
-    clock.advance(timedelta(seconds=20))
-    d.complete_call(CompleteCall(short, 20))
+    clock.advance(timedelta(seconds=5))
+    d.complete_call(CompleteCall(short, 5))  # under the campaign's short_call_s: flagged
     rejected = market.auction([]).call_id
     return [billed, short, rejected]
 
