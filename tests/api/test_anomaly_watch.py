@@ -90,6 +90,7 @@ def test_a_publisher_of_short_calls_is_flagged_for_review_once_until_cleared(
     report = audit(api_settings)
     assert report.ok, report.failures[:5]
     assert report.checked["reviews"] == 2
+    assert audit(api_settings, parallel=True).to_json() == report.to_json()
 
     project(api_settings)  # the projection's table of flags, the first one cleared
     store = ProjectionStore(api_settings.resolved_duckdb_path)
@@ -111,3 +112,34 @@ def test_a_publisher_of_short_calls_is_flagged_for_review_once_until_cleared(
     tampered = audit(api_settings)
     assert not tampered.ok
     assert {f.check for f in tampered.failures} == {"reviews"}, tampered.failures
+
+
+def test_a_publisher_of_repeat_callers_is_flagged_on_its_duplicate_rate(
+    client: TestClient, api_settings: Settings
+) -> None:
+    market = build_market(client)
+    for target_id in market.targets:
+        market.admin("PATCH", f"/v1/targets/{target_id}", json={"auto_pause": []})
+    (clean_id, clean_key), (noisy_id, noisy_key) = list(market.publishers.items())
+    for n in range(40):
+        call_id = routed_call(market, f"+1310556{n:04d}", key=clean_key)
+        event(market, call_id, {"type": "completed", "duration_s": 0}, clean_key)
+    # 10 callers call twice at once (both calls routed to the same buyer before either
+    # ends: the auction's duplicate check cannot see the first): the second is a duplicate
+    for n in range(10):
+        number = f"+1310558{n:04d}"
+        calls = [routed_call(market, number, key=noisy_key) for _ in range(2)]
+        outcomes = []
+        for call_id in calls:
+            event(market, call_id, {"type": "answered"}, noisy_key)
+            done = {"type": "completed", "duration_s": 90, "ended_by": "caller"}
+            outcomes.append(event(market, call_id, done, noisy_key)["reason"])
+        assert outcomes == ["billable", "duplicate"], outcomes
+    [(_, flag)] = flags_of(api_settings)
+    assert flag["rate"] == "duplicate_rate"
+    assert flag["publisher_counts"] == {"completed": 20, "short_calls": 0, "duplicates": 10}
+    assert flag["campaign_counts"] == {"completed": 60, "short_calls": 0, "duplicates": 10}
+    assert publisher(market, noisy_id)["flagged_for_review"] == [market.campaign_id]
+    assert publisher(market, clean_id)["flagged_for_review"] == []
+    report = audit(api_settings)
+    assert report.ok, report.failures[:5]

@@ -67,11 +67,13 @@ def of_type(events: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
     return [e for e in events if e["type"] == kind]
 
 
-def audit(settings: Settings) -> Report:
+def audit(settings: Settings, *, parallel: bool = False) -> Report:
+    """`replay verify` of the test's log (in this process, or with the calls' half in a
+    worker process as the CLI runs it)."""
     app = build_application(settings)
     try:
         assert settings.audit_key is not None
-        return verify(app.store.read_chained, chain_key(settings.audit_key), parallel=False)
+        return verify(app.store.read_chained, chain_key(settings.audit_key), parallel=parallel)
     finally:
         app.close()
 
