@@ -12,6 +12,7 @@ COPY exchange exchange
 COPY projections projections
 COPY api api
 COPY replay replay
+COPY evidence evidence
 RUN pip install . && useradd --system --home /var/lib/ppcx ppcx \
     && mkdir -p /var/lib/ppcx && chown ppcx /var/lib/ppcx
 USER ppcx

@@ -4,7 +4,7 @@ Unknown fields are refused too, so a typo is an error rather than a silent defau
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
@@ -30,6 +30,7 @@ from domain.consent import (
 from domain.geo import GeoMode, parse_area_code, parse_e164, parse_state, parse_zip
 from domain.limits import Range
 from domain.money import AMOUNT_UNITS_DIGITS_MAX, MAX_AMOUNT_CENTS, SHARE_PATTERN
+from domain.recording import DISCLOSURE_DEFAULT
 from domain.validate import SLUG_PATTERN
 
 # ASCII digits only: pydantic-core's regex `\d` matches any Unicode digit ("１０.００"), and
@@ -167,6 +168,70 @@ class SharePayout(Body):
     )
 
 
+class IvrQuestionIn(Body):
+    """One question asked before the auction (`<Gather>`): a passed one tags the ping."""
+
+    id: str = Field(pattern=f"^{SLUG_PATTERN}$", examples=["injured"])
+    prompt: str = sized(
+        limits.IVR_PROMPT_LENGTH,
+        examples=["Press 1 if you were injured in an accident in the last two years."],
+    )
+    input: Literal["dtmf", "speech"] = Field(
+        default="dtmf", description="keypad digits, or speech (Twilio's transcription)"
+    )
+    accept: list[str] = sized(
+        limits.IVR_ACCEPTS,
+        description="accepted answers: digits (dtmf), or phrases matched as lower-case words "
+        "(speech)",
+        examples=[["1"]],
+    )
+    tag: TagKey = Field(description="the ping's tag a passed answer sets", examples=["injured"])
+    tag_value: TagValue = Field(default="yes", description="the tag's value")
+    timeout_s: int = bounded(limits.IVR_TIMEOUT_S)
+
+
+class IvrOnFailIn(Body):
+    """What a caller who fails a question gets: a message and a hang-up, or the fallback
+    number dialled."""
+
+    action: Literal["hangup", "fallback"] = "hangup"
+    fallback_number: str | None = Field(default=None, pattern=E164, examples=["+18005550199"])
+    message: str | None = Field(
+        default=None,
+        min_length=limits.IVR_MESSAGE_LENGTH.minimum,
+        max_length=limits.IVR_MESSAGE_LENGTH.maximum,
+    )
+
+
+class IvrIn(Body):
+    """A campaign's IVR qualification (no questions: none asked; the setting is removed)."""
+
+    questions: list[IvrQuestionIn] = Field(max_length=limits.IVR_QUESTIONS_MAX)
+    on_fail: IvrOnFailIn = Field(default_factory=IvrOnFailIn)
+
+
+# a target's required tags: names (any value), or names with the value each requires (null:
+# any value)
+RequiredTagsIn = (
+    Annotated[list[TagKey], Field(max_length=limits.REQUIRED_TAGS_MAX)]
+    | Annotated[dict[TagKey, TagValue | None], Field(max_length=limits.REQUIRED_TAGS_MAX)]
+)
+
+
+class RecordingIn(Body):
+    """The campaign's call recording: the disclosure said to the caller before the transfer,
+    how long recordings are kept, whether the publisher may listen."""
+
+    enabled: bool
+    disclosure: str = Field(
+        default=DISCLOSURE_DEFAULT,
+        min_length=limits.RECORDING_DISCLOSURE_LENGTH.minimum,
+        max_length=limits.RECORDING_DISCLOSURE_LENGTH.maximum,
+    )
+    retention_days: int = bounded(limits.RECORDING_RETENTION_DAYS)
+    publisher_access: bool = False
+
+
 class CampaignIn(Body):
     name: str = sized(limits.NAME_LENGTH, examples=["LA car accidents"])
     vertical: str = Field(pattern=f"^{SLUG_PATTERN}$", examples=["legal"])
@@ -179,6 +244,9 @@ class CampaignIn(Body):
     max_attempts: int = bounded(limits.MAX_ATTEMPTS)
     bid_ttl_s: int = bounded(limits.BID_TTL_S)
     rtb_deadline_ms: int = bounded(limits.RTB_DEADLINE_MS)
+    recording: RecordingIn | None = Field(
+        default=None, description="record its calls (null: not recorded; PATCH changes it)"
+    )
     market: str = limits.MARKET_DEFAULT
     buzzer_margin_s: int = bounded(
         limits.BUZZER_MARGIN_S,
@@ -191,6 +259,9 @@ class CampaignIn(Body):
     )
     bill_buzzer_beaters: bool = Field(
         default=False, description="bill a buzzer-beater as if it had reached the buffer"
+    )
+    ivr: IvrIn | None = Field(
+        default=None, description="questions asked before the auction (Twilio calls)"
     )
     model_config = ConfigDict(
         extra="forbid",
@@ -264,6 +335,18 @@ class TargetIn(Body):
     requires_consent: bool = Field(
         default=False,
         description="true: only pings carrying the caller's consent references reach it",
+    )
+    requires_tags: RequiredTagsIn | None = Field(
+        default=None,
+        description="tags a ping must carry to reach it: names, or names and values",
+        examples=[{"injured": "yes"}],
+    )
+    whisper: str | None = Field(
+        default=None,
+        min_length=limits.WHISPER_LENGTH.minimum,
+        max_length=limits.WHISPER_LENGTH.maximum,
+        description="said to the buyer's agent before the call is connected",
+        examples=["Call from PPCX: legal, California, qualified"],
     )
     model_config = ConfigDict(
         extra="forbid",
@@ -566,4 +649,10 @@ class SweepOut(BaseModel):
     )
     keys_expired: list[str] = Field(
         default_factory=list, description="API keys expired for being unused"
+    )
+    recordings_fetched: int = Field(
+        default=0, description="call recordings fetched from Twilio, stored and recorded"
+    )
+    recordings_deleted: int = Field(
+        default=0, description="call recordings deleted at the end of their retention"
     )

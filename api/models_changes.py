@@ -13,6 +13,9 @@ from api.models import (
     Body,
     FixedPayout,
     GeoIn,
+    IvrIn,
+    RecordingIn,
+    RequiredTagsIn,
     ScheduleIn,
     SharePayout,
     bounded,
@@ -63,6 +66,16 @@ class TargetPatch(Body):
         "automatically; never set: 3 unanswered within 3600 s or 5 within 86400 s)",
     )
     requires_consent: bool | None = None
+    requires_tags: RequiredTagsIn | None = Field(
+        default=None,
+        description="the whole set of tags a ping must carry, replaced (empty: none)",
+    )
+    whisper: str | None = Field(
+        default=None,
+        max_length=limits.WHISPER_LENGTH.maximum,
+        description='said to the buyer\'s agent before the call is connected ("" removes it)',
+        examples=["Call from PPCX: legal, California, qualified"],
+    )
     model_config = ConfigDict(
         extra="forbid",
         strict=True,
@@ -96,6 +109,11 @@ class CampaignPatch(Body):
     buzzer_margin_s: int | None = bounded(limits.BUZZER_MARGIN_S, default=None)
     short_call_s: int | None = bounded(limits.SHORT_CALL_S, default=None)
     bill_buzzer_beaters: bool | None = None
+    ivr: IvrIn | None = Field(
+        default=None,
+        description="the IVR questions, replaced (no questions: none asked)",
+    )
+    recording: RecordingIn | None = None
     model_config = ConfigDict(
         extra="forbid",
         strict=True,
@@ -153,6 +171,14 @@ class TargetOut(BaseModel):
     requires_consent: bool = Field(
         default=False, description="true: only pings with the caller's consent reach it"
     )
+    requires_tags: dict[str, str | None] | None = Field(
+        default=None,
+        description="tags a ping must carry to reach it (a null value: any value)",
+        examples=[{"injured": "yes"}],
+    )
+    whisper: str | None = Field(
+        default=None, description="said to its agent before connecting (null in lists: GET it)"
+    )
 
 
 class CampaignOut(BaseModel):
@@ -183,6 +209,13 @@ class CampaignOut(BaseModel):
     )
     bill_buzzer_beaters: bool = Field(
         default=False, description="buzzer-beaters are billed as if they reached the buffer"
+    )
+    ivr: dict[str, Any] | None = Field(
+        default=None, description="the IVR questions asked before the auction (null: none)"
+    )
+    recording: dict[str, Any] | None = Field(
+        default=None,
+        description="the call recording rule (null: calls are not recorded; null in lists)",
     )
 
 

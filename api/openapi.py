@@ -49,6 +49,7 @@ WHAT = {
     410: "The bid or hold expired.",
     413: "The body is too large.",
     415: "The body is not `application/json`.",
+    416: "The range asked for lies outside the content (`Content-Range: bytes */<size>`).",
     422: "The request is invalid: `errors[]` names each field (dotted path) and why.",
     429: "Over a rate limit: retry after `Retry-After` seconds (`RateLimit-Policy` and "
     "`RateLimit` give the quota and what is left).",

@@ -19,12 +19,14 @@ from domain.limits import KEY_EXPIRY_WARNING_DAYS_DEFAULT
 from eventstore.application import PPCXApplication
 from eventstore.deliveries import DeliveryStore
 from eventstore.recent import RecentReads
+from evidence.twilio_fetch import RecordingWorker
 from exchange.auctions import AuctionService
 from exchange.call_life import CallLife
 from exchange.caller_hash import CallerHasher
 from exchange.dni import DniLeases
 from exchange.hotstate import HotState
 from exchange.key_hygiene import KeyHygiene
+from exchange.qualification import IvrStates, QualificationService
 from exchange.sweeper import Sweeper
 from handlers.calls import CallHandlers
 from handlers.saved_queries import SavedQueryHandlers
@@ -99,8 +101,11 @@ class ApiServices:
     key_usage: KeyUsage
     deliveries: DeliveryStore  # webhook deliveries and their attempts
     webhook_networks: tuple[Network, ...]  # what webhooks may reach besides public addresses
+    qualification: QualificationService  # IVR questions before a Twilio call's auction
+    ivr_states: IvrStates  # the signed state between a call's IVR questions
     known_keys: KeyCache = field(default_factory=KeyCache)
     key_hygiene: KeyHygiene | None = None  # API keys' expiry warnings and unused expiry
+    recorder: RecordingWorker | None = None  # call recordings: queue, fetch, store, retention
 
     async def call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Run synchronous (event-store) work off the event loop, on the bounded pool."""

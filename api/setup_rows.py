@@ -36,6 +36,11 @@ def _money(cents: int | None) -> str | None:
     return None if cents is None else format_cents(cents)
 
 
+def _json_or_none(text: str | None) -> Any:
+    """A JSON setting as the projection keeps it (SQL NULL, JSON null or {}: none)."""
+    return (json.loads(text) or None) if text else None
+
+
 def target_item(row: dict[str, Any]) -> dict[str, Any]:
     return {
         "id": row["target_id"],
@@ -59,6 +64,7 @@ def target_item(row: dict[str, Any]) -> dict[str, Any]:
         ],
         "version": row["version"],
         "requires_consent": bool(row["requires_consent"]),
+        "requires_tags": _json_or_none(row["requires_tags"]),
         **_stamps(row),
     }
 
@@ -85,6 +91,7 @@ def campaign_item(row: dict[str, Any]) -> dict[str, Any]:
         "buzzer_margin_s": _or(row.get("buzzer_margin_s"), limits.BUZZER_MARGIN_S.default),
         "short_call_s": _or(row.get("short_call_s"), limits.SHORT_CALL_S.default),
         "bill_buzzer_beaters": bool(row.get("bill_buzzer_beaters")),
+        "ivr": _json_or_none(row["ivr"]),
         **_stamps(row),
     }
 

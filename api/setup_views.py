@@ -66,6 +66,8 @@ def target_view(t: Target) -> dict[str, Any]:
         "auto_pause": [rule.to_dict() for rule in t.auto_pause_rules()],
         "version": t.version,
         "requires_consent": t.requires_consent,
+        "requires_tags": t.requires_tags or None,
+        "whisper": t.whisper,
     }
 
 
@@ -90,6 +92,8 @@ def campaign_view(c: Campaign) -> dict[str, Any]:
         "buzzer_margin_s": c.buzzer_margin_s,
         "short_call_s": c.short_call_s,
         "bill_buzzer_beaters": c.bill_buzzer_beaters,
+        "ivr": c.ivr,
+        "recording": c.recording,
     }
 
 

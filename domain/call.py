@@ -2,11 +2,13 @@
 
     PingReceived → BidReceived / BidRejected / BidTimedOut (one per bidder)
       → AuctionDecided (hold placed on the winner) | NoBuyerFound
+      | QualificationFailed (a Twilio caller failed the campaign's IVR questions: no auction)
       → PingExpired (hold voided) | PostRefused (blocked caller: hold voided)
       | CallPosted → CallRouted(attempt 1)
           → CallAnswered → CallCompleted [→ CallFlagged] → CallBilled | CallNotBilled
           → CallFailedOver → CallRouted(attempt n+1) … | (none left) CallCompleted, CallNotBilled
       → CallConverted, CallDisputed → DisputeResolved
+      → CallRecorded (the recording stored, its SHA-256) → RecordingDeleted (retention, admin)
 
 The call owns its holds: it knows each hold's buyer, amount and status, and refuses to post
 or void a hold twice (the buyer's account only moves the money). `AuctionDecided` records the
@@ -19,10 +21,10 @@ one table, `CALL_TRANSITIONS`, at the end of this module.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from domain.base import PPCXAggregate
 from domain.billing import BILLING_RULES_VERSION
@@ -48,11 +50,15 @@ from domain.campaign import Distribution
 from domain.consent import ConsentJson
 from domain.errors import Conflict, Expired, Refused
 from domain.invariant import invariant, present
+from domain.limits import SCORE_BP
+from domain.recording import SHA256_RE, Recording, is_recording_key
+from domain.scoring import FeaturesJson, is_model_version
 
 RANKING_KEPT_MAX = 16  # candidates recorded for failover and replay (a bound on event size)
 # A routed call lives at most this long: one that never reports its end is closed by the
 # sweeper after it (not billed), and its hold and reservation are kept until then.
 CALL_MAX_S = 4 * 3600
+_NO_RECORDINGS: Mapping[str, Recording] = MappingProxyType({})
 
 
 class Call(PPCXAggregate):
@@ -81,6 +87,7 @@ class Call(PPCXAggregate):
         converted: bool
         conversion_value_cents: int | None
         disputes: dict[str, Dispute]
+        recordings: Mapping[str, Recording]
 
     # newer than the first stored logs: a class-level default, so a call loaded from an older
     # snapshot has it too
@@ -88,6 +95,14 @@ class Call(PPCXAggregate):
     # the flags of its completion (`domain.call_flags`: buzzer_beater, short_call), as
     # `CallFlagged` recorded them; none before that event, and in older logs
     flags: tuple[str, ...] = ()
+    # its recordings by id (`CallRecorded`, `RecordingDeleted`); replaced, never changed in
+    # place (not annotated here: the library would make it a field of the constructor)
+    recordings = _NO_RECORDINGS
+    # the call's latest lead score (`CallScored`; None: never scored): basis points, the model
+    # that gave it and the features it read
+    score_bp: int | None = None
+    score_model_version: str | None = None
+    score_features: FeaturesJson | None = None
 
     # -- events -----------------------------------------------------------------------------
     class PingReceived(PPCXAggregate.Created):
@@ -371,6 +386,20 @@ class Call(PPCXAggregate):
         def apply(self, aggregate: Call) -> None:
             aggregate.disputes[self.dispute_id] = Dispute(DisputeStatus.OPEN, self.reason)
 
+    class QualificationFailed(PPCXAggregate.Event):
+        """The caller failed the campaign's IVR qualification (`domain.ivr.judge`): no
+        auction; the call went where the campaign says (`action`: hangup or fallback).
+        `answer` is what `judge` keeps of the answer (keypad digits; never speech)."""
+
+        question_id: str
+        answer: str | None
+        action: str  # a domain.ivr.FailAction
+        rule_version: int
+        campaign_version: int | None
+
+        def apply(self, aggregate: Call) -> None:
+            aggregate.status = CallStatus.DISQUALIFIED
+
     class DisputeResolved(PPCXAggregate.Event):
         dispute_id: str
         accepted: bool
@@ -385,6 +414,62 @@ class Call(PPCXAggregate):
             )
             if self.accepted:
                 aggregate.status = CallStatus.REVERSED
+
+    class CallRecorded(PPCXAggregate.Event):
+        """The call's recording was fetched from the telephony and stored: `location` is its
+        key in the recordings store, `sha256` and `size_bytes` those of the stored bytes."""
+
+        recording_id: str
+        sha256: str
+        duration_s: int
+        size_bytes: int
+        location: str
+        content_type: str
+
+        def apply(self, aggregate: Call) -> None:
+            recording = Recording(
+                self.recording_id,
+                self.sha256,
+                self.duration_s,
+                self.size_bytes,
+                self.location,
+                self.content_type,
+            )
+            aggregate.recordings = {**aggregate.recordings, self.recording_id: recording}
+
+    class RecordingDeleted(PPCXAggregate.Event):
+        """The recording's bytes were deleted from the store (`reason`: "retention", or an
+        admin's words); its hash stays in the log."""
+
+        recording_id: str
+        reason: str
+        by: str
+
+        def apply(self, aggregate: Call) -> None:
+            kept = aggregate.recordings[self.recording_id]
+            aggregate.recordings = {
+                **aggregate.recordings,
+                self.recording_id: replace(kept, deleted=True),
+            }
+
+    class PhrasesSpotted(PPCXAggregate.Event):
+        recording_id: str
+        phrases: list[str]
+        campaign_version: int | None
+        rule_version: int
+
+    class CallScored(PPCXAggregate.Event):
+        """A lead score (`domain.scoring`): the probability of conversion in basis points,
+        from the model `model_version` over `features` (the call's, read from its events)."""
+
+        score_bp: int
+        model_version: str
+        features: dict[str, Any]
+
+        def apply(self, aggregate: Call) -> None:
+            aggregate.score_bp = self.score_bp
+            aggregate.score_model_version = self.model_version
+            aggregate.score_features = cast("FeaturesJson", self.features)
 
     def void(self, hold_id: str) -> None:
         """The hold is voided (applying an event: the call's own holds only)."""
@@ -417,6 +502,28 @@ class Call(PPCXAggregate):
             tags=tags,
             market=market,
             consent=consent,
+            timestamp=at,
+        )
+
+    def fail_qualification(
+        self,
+        *,
+        question_id: str,
+        answer: str | None,
+        action: str,
+        rule_version: int,
+        campaign_version: int | None,
+        at: datetime,
+    ) -> None:
+        """The caller failed a qualification question: the call ends before any auction."""
+        self._require(self.QualificationFailed, action="fail its qualification")
+        self.trigger_event(
+            self.QualificationFailed,
+            question_id=question_id,
+            answer=answer,
+            action=action,
+            rule_version=rule_version,
+            campaign_version=campaign_version,
             timestamp=at,
         )
 
@@ -732,6 +839,25 @@ class Call(PPCXAggregate):
             )
         return held
 
+    def score(
+        self, score_bp: int, model_version: str, features: FeaturesJson, at: datetime
+    ) -> bool:
+        """Record a lead score of the ended call; False (nothing recorded) when its latest
+        score is by the same model over the same features (a redelivered trigger)."""
+        self._require(self.CallScored, action="score")
+        invariant(score_bp in SCORE_BP, "a score is 0..10000 basis points")
+        invariant(is_model_version(model_version), "a model's version is its hash")
+        if self.score_model_version == model_version and self.score_features == features:
+            return False
+        self.trigger_event(
+            self.CallScored,
+            score_bp=score_bp,
+            model_version=model_version,
+            features=dict(features),
+            timestamp=at,
+        )
+        return True
+
     def convert(self, value_cents: int | None, by: str, at: datetime) -> None:
         if not self.allows(self.CallConverted):
             raise Conflict(f"call {self.id} was never connected; it cannot convert")
@@ -774,6 +900,48 @@ class Call(PPCXAggregate):
             timestamp=at,
         )
 
+    def record_recording(
+        self,
+        *,
+        recording_id: str,
+        sha256: str,
+        duration_s: int,
+        size_bytes: int,
+        location: str,
+        content_type: str,
+        at: datetime,
+    ) -> bool:
+        """Record a stored recording; False (nothing recorded) when it was recorded before."""
+        if recording_id in self.recordings:
+            return False
+        self._require(self.CallRecorded, action="record a recording")
+        invariant(SHA256_RE.fullmatch(sha256) is not None, "a recording's hash is SHA-256 hex")
+        invariant(is_recording_key(location), "a recording's key is made of ids")
+        invariant(size_bytes > 0, "a stored recording has bytes")
+        self.trigger_event(
+            self.CallRecorded,
+            recording_id=recording_id,
+            sha256=sha256,
+            duration_s=duration_s,
+            size_bytes=size_bytes,
+            location=location,
+            content_type=content_type,
+            timestamp=at,
+        )
+        return True
+
+    def delete_recording(self, recording_id: str, reason: str, by: str, at: datetime) -> bool:
+        """Record a recording's deletion; False when it was deleted before."""
+        recording = self.recordings.get(recording_id)
+        if recording is None:
+            raise Conflict(f"call {self.id} has no recording {recording_id}")
+        if recording.deleted:
+            return False
+        self.trigger_event(
+            self.RecordingDeleted, recording_id=recording_id, reason=reason, by=by, timestamp=at
+        )
+        return True
+
 
 # -- how a call moves ----------------------------------------------------------------------------
 
@@ -807,6 +975,14 @@ _CONNECTED = (
     CallStatus.REVERSED,
 )
 
+# statuses a call has ended in (its recording, transcript and score come after)
+_ENDED = (
+    CallStatus.COMPLETED,
+    CallStatus.BILLED,
+    CallStatus.NOT_BILLED,
+    CallStatus.REVERSED,
+)
+
 # The one table of the call's life. Commands check their precondition from it (`Call.allows`);
 # `apply()` never does: a stored event is a fact, and replay applies it as it is. A test
 # holds the table to the event classes and the stored log v1 to the table. POSTED,
@@ -820,6 +996,7 @@ CALL_TRANSITIONS: Mapping[type[PPCXAggregate.Event], Transition] = MappingProxyT
         Call.BidTimedOut: _keeps((CallStatus.PINGED,)),
         Call.AuctionDecided: _moves((CallStatus.PINGED,), CallStatus.DECIDED),
         Call.NoBuyerFound: _moves((CallStatus.PINGED,), CallStatus.NO_BUYER),
+        Call.QualificationFailed: _moves((CallStatus.PINGED,), CallStatus.DISQUALIFIED),
         Call.PingExpired: _moves((CallStatus.DECIDED,), CallStatus.EXPIRED),
         Call.PostRefused: _moves((CallStatus.DECIDED,), CallStatus.REFUSED),
         Call.CallPosted: _moves((CallStatus.DECIDED,), CallStatus.POSTED),
@@ -837,6 +1014,11 @@ CALL_TRANSITIONS: Mapping[type[PPCXAggregate.Event], Transition] = MappingProxyT
         Call.CallConverted: _keeps(_CONNECTED),
         Call.CallDisputed: _keeps((CallStatus.BILLED,)),
         Call.DisputeResolved: _moves((CallStatus.BILLED,), CallStatus.REVERSED, CallStatus.BILLED),
+        # a recording arrives once the dial ended: whatever the call's billing became
+        Call.CallRecorded: _keeps(_CONNECTED),
+        Call.RecordingDeleted: _keeps(_CONNECTED),
+        Call.PhrasesSpotted: _keeps(_ENDED),
+        Call.CallScored: _keeps(_ENDED),
     }
 )
 

@@ -41,6 +41,7 @@ class CallStatus(StrEnum):
     BILLED = "billed"
     NOT_BILLED = "not_billed"
     REVERSED = "reversed"
+    DISQUALIFIED = "disqualified"  # failed the campaign's IVR qualification: no auction
 
 
 class HoldStatus(StrEnum):
@@ -134,6 +135,7 @@ class ExclusionReason(StrEnum):
     INSUFFICIENT_FUNDS = "insufficient_funds"
     DUPLICATE = "duplicate"
     CONSENT_MISSING = "consent_missing"  # the target requires consent; the ping had none
+    TAGS_MISSING = "tags_missing"  # the target requires tags the ping lacks (`requires_tags`)
     ARCHIVED = "archived"  # a failover skips an archived target
 
 

@@ -27,7 +27,8 @@ DISTRIBUTIONS: tuple[Distribution, ...] = tuple(Distribution)
 
 
 # The attributes a `Campaign.RulesChanged` may set (its `changes` keys): the rules of
-# `Campaign.Created` less its market (a partition of the exchange's hot state).
+# `Campaign.Created` less its market (a partition of the exchange's hot state), and `ivr`
+# (newer than `Created`: a campaign created with questions records them as a rule change).
 RULE_ATTRIBUTES: tuple[str, ...] = (
     "name",
     "vertical",
@@ -45,6 +46,8 @@ RULE_ATTRIBUTES: tuple[str, ...] = (
     "buzzer_margin_s",
     "short_call_s",
     "bill_buzzer_beaters",
+    "ivr",
+    "recording",  # newer than `Created`: set by RulesChanged only (`domain/recording.py`)
 )
 
 
@@ -62,6 +65,13 @@ class Campaign(PPCXAggregate):
     buzzer_margin_s: int = BUZZER_MARGIN_S.default or 0
     short_call_s: int = SHORT_CALL_S.default or 0
     bill_buzzer_beaters = False
+    # a setting newer than the first stored logs: a class-level default, so a campaign loaded
+    # from an older snapshot has it too. The IVR questions asked before the auction, as
+    # `domain.ivr.IvrScript.to_dict()` stores them (None: none asked)
+    ivr: dict[str, Any] | None = None
+    # the recording rule (`domain.recording.RecordingRule.to_dict`; None: calls are not
+    # recorded): newer than the first stored logs, a class-level default
+    recording: dict[str, Any] | None = None
 
     @event("Created")
     def __init__(

@@ -32,8 +32,10 @@ from domain.caps import Caps
 from domain.consent import ConsentJson
 from domain.geo import GeoRule
 from domain.invariant import invariant
+from domain.ivr import FailAction, IvrScript
 from domain.limits import BUZZER_MARGIN_S, SHORT_CALL_S
 from domain.quality import AutoPauseRule
+from domain.recording import RecordingRule
 from domain.schedule import WeeklySchedule
 
 # -- set-up ------------------------------------------------------------------------------------
@@ -113,6 +115,8 @@ class CreateCampaign:
     buzzer_margin_s: int = BUZZER_MARGIN_S.default or 0
     short_call_s: int = SHORT_CALL_S.default or 0
     bill_buzzer_beaters: bool = False
+    ivr: IvrScript | None = None  # questions asked before the auction (a rule change)
+    recording: RecordingRule | None = None  # None: calls are not recorded
 
 
 @dataclass(frozen=True)
@@ -149,6 +153,8 @@ class CreateTarget:
     by: str
     command_id: str | None = None
     requires_consent: bool = False
+    requires_tags: Mapping[str, str | None] | None = None  # tags a ping must carry (a rule)
+    whisper: str | None = None  # said to its agent before connecting
 
     def __post_init__(self) -> None:
         invariant(
@@ -204,6 +210,9 @@ class TargetChanges:
     # the whole list of auto-pause rules, replaced (empty: never paused automatically)
     auto_pause: tuple[AutoPauseRule, ...] | None = None
     requires_consent: bool | None = None
+    # the whole mapping of required tags, replaced (empty: none required)
+    requires_tags: Mapping[str, str | None] | None = None
+    whisper: str | None = None  # "" clears it
 
     def __post_init__(self) -> None:
         invariant(self.bid_cents is None or self.rtb_url is None, "a standing bid or an rtb_url")
@@ -246,6 +255,8 @@ class CampaignChanges:
     buzzer_margin_s: int | None = None
     short_call_s: int | None = None
     bill_buzzer_beaters: bool | None = None
+    ivr: IvrScript | None = None  # the whole script, replaced (no questions: none asked)
+    recording: RecordingRule | None = None
 
     def is_empty(self) -> bool:
         return all(getattr(self, f.name) is None for f in fields(self))
@@ -413,6 +424,26 @@ class RecordAuction:
 
 
 @dataclass(frozen=True)
+class RecordDisqualification:
+    """A Twilio caller failed the campaign's IVR qualification: the ping (with the tags of
+    the questions passed before) and the failure, recorded as one save; no auction."""
+
+    call_id: str
+    campaign_id: str
+    publisher_id: str
+    caller_hash: str
+    geo: dict[str, Any]
+    attribution: dict[str, Any]
+    tags: dict[str, str]
+    market: str
+    question_id: str
+    answer: str | None  # what `domain.ivr.judge` keeps of the answer
+    action: FailAction
+    campaign_version: int  # the campaign's version whose questions were asked
+    consent: ConsentJson | None = None
+
+
+@dataclass(frozen=True)
 class ExpirePing:
     call_id: str
 
@@ -548,3 +579,29 @@ class RemoveWebhook:
     webhook_id: str
     by: str
     owner_id: str | None = None
+
+
+# -- call recordings (issue 24, item 1) ------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RecordRecording:
+    """A recording fetched and stored: its hash and size as the store computed them."""
+
+    call_id: str
+    recording_id: str
+    sha256: str
+    duration_s: int
+    size_bytes: int
+    location: str
+    content_type: str
+
+
+@dataclass(frozen=True)
+class DeleteRecording:
+    """A recording's bytes were deleted from the store (`reason`: "retention" or an admin's)."""
+
+    call_id: str
+    recording_id: str
+    reason: str
+    by: str

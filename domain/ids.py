@@ -29,6 +29,8 @@ PREFIXES = frozenset(
         "sqr",
         "rlr",
         "trf",
+        "rec",  # a call recording (`domain/recording.py`)
+        "scm",
     }
 )
 # matched against the whole string (`re.match` with `$` would let a trailing newline through)

@@ -21,6 +21,7 @@ from domain.publisher import Publisher
 from domain.rate_limits import RateLimitReport
 from domain.receipt import CommandReceipt
 from domain.saved_query import SavedQueries
+from domain.scoring_model import ScoringModels
 from domain.target import Target
 from domain.user import User
 from domain.webhook import Webhook
@@ -82,6 +83,7 @@ OUTSIDE_THE_LEDGER: tuple[type, ...] = (
     User,
     SavedQueries,
     Webhook,
+    ScoringModels,
 )
 READS = Reads("domain.ledger_fold", handles=tuple(FOLDS), ignores=OUTSIDE_THE_LEDGER)
 _BY_TOPIC = {topic_of(cls): fold for cls, fold in FOLDS.items()}

@@ -89,6 +89,14 @@ ANOMALY_BUCKET_S = 3_600
 ANOMALY_CALLS_MIN = 20
 ANOMALY_FACTOR = 3
 ANOMALY_GAP_PERCENT = 20
+# IVR qualification (`domain/ivr.py`): the questions a campaign asks before its auction
+IVR_QUESTIONS_MAX = 5
+IVR_PROMPT_LENGTH = Range(1, 500)  # what the caller hears (<Say>)
+IVR_ACCEPTS = Range(1, 10)  # accepted answers of one question
+IVR_DIGITS_LENGTH = Range(1, 8)  # an accepted keypad answer (also the longest answer kept)
+IVR_PHRASE_LENGTH = Range(1, 100)  # an accepted spoken phrase
+IVR_TIMEOUT_S = Range(1, 30, default=5)  # silence before Twilio gives up on an answer
+IVR_MESSAGE_LENGTH = Range(1, 500)  # what a caller who fails hears
 
 # -- a buyer ---------------------------------------------------------------------------------
 CREDIT_LIMIT_CENTS_MAX = 10**11  # $1 billion
@@ -110,6 +118,7 @@ AUTO_PAUSE_UNANSWERED = Range(1, 100)
 AUTO_PAUSE_WINDOW_S = Range(60, 7 * 86_400)
 AUTO_PAUSE_RULES_MAX = 5
 AUTO_PAUSE_RULES_DEFAULT: tuple[tuple[int, int], ...] = ((3, 3_600), (5, 86_400))
+REQUIRED_TAGS_MAX = 20  # tags a target requires on a ping (`requires_tags`)
 
 # -- numbers and DNI pools -------------------------------------------------------------------
 POOL_SIZE = Range(1, 1_000)  # numbers in a pool
@@ -127,6 +136,21 @@ CONSENT_TEXT_VERSION_LENGTH = Range(1, 64)  # the consent language's version lab
 
 # -- a call ----------------------------------------------------------------------------------
 DURATION_S = Range(0, 86_400)  # a completed call's reported duration
+
+# -- call recordings (issue 24, item 1; `domain/recording.py`) ---------------------------------
+RECORDING_DISCLOSURE_LENGTH = Range(1, 500)  # the words said to the caller before the transfer
+RECORDING_RETENTION_DAYS = Range(1, 3_660, default=90)  # a recording is deleted after this
+RECORDING_DURATION_S = Range(0, 86_400)  # Twilio's RecordingDuration
+RECORDING_BYTES_MAX = 512 * 1024 * 1024  # a fetched recording larger than this is refused
+RECORDING_FETCH_ATTEMPTS_MAX = 5  # tries of one fetch within one worker tick (tenacity)
+RECORDING_FETCH_TIMEOUT_S = 60.0  # one HTTP request to Twilio's API
+RECORDING_PENDING_BATCH_MAX = 20  # recordings fetched per tick
+RECORDING_PENDING_MAX = 100_000  # recordings queued at once (beyond: the callback is a 503)
+RECORDING_TICKS_MAX = 50  # ticks a recording is tried in before it is given up (logged)
+RECORDING_CLAIM_LEASE_MS = 300_000  # one worker's claim on a pending fetch
+RECORDING_SWEEP_BATCH_MAX = 200  # expired recordings deleted per tick
+RECORDING_READ_CHUNK_BYTES = 64 * 1024  # a streamed answer's chunk
+WHISPER_LENGTH = Range(1, 300)  # the words the buyer's agent hears before being connected
 
 # -- reading -----------------------------------------------------------------------------------
 PAGE_LIMIT = Range(1, 1_000, default=100)  # items of a list page
@@ -157,3 +181,11 @@ RTB_RATE_PER_S = 10_000
 RTB_BURST = 20_000
 # a refused ping is recorded at most this often per publisher, with the count refused since
 RATE_LIMITED_REPORT_EVERY_MS = 1_000
+
+# -- lead scoring (issue 24, item 5: `domain.scoring`, `evidence.models`) ----------------------
+SCORE_BP = Range(0, 10_000)  # a score: the probability of conversion in basis points
+SCORING_WEIGHTS_MAX = 2_000  # tokens a model weighs (the largest weights are kept)
+SCORING_TOKEN_LENGTH_MAX = 200  # a token's characters (a keyword or a phrase, cut)
+SCORING_CALLS_MAX = 1_000_000  # calls one training reads from the log, at most
+SCORING_CALLS_MIN = 20  # fewer calls than this (or one class only): no model is trained
+SCORING_HOLDOUT_PERCENT = Range(5, 50, default=20)  # the calls kept out to measure the AUC

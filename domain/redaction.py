@@ -40,6 +40,7 @@ from domain.publisher import Publisher
 from domain.rate_limits import RateLimitReport
 from domain.receipt import CommandReceipt
 from domain.saved_query import SavedQueries
+from domain.scoring_model import ScoringModels
 from domain.target import Target
 from domain.user import User
 from domain.webhook import Webhook
@@ -173,6 +174,18 @@ CALL_EVENTS: dict[type, EventRule] = {
         _to(PUBLISHER),
         {"reason": _to(PUBLISHER), "excluded": ONLY_INTERNAL, "skipped": ONLY_INTERNAL},
     ),
+    # a caller who failed the campaign's IVR questions: the publisher's call, no buyer's
+    Call.QualificationFailed: EventRule(
+        Concern.CALL,
+        _to(PUBLISHER),
+        {
+            "question_id": _to(PUBLISHER),
+            "answer": _to(PUBLISHER),
+            "action": _to(PUBLISHER),
+            "rule_version": _to(PUBLISHER),
+            "campaign_version": _to(PUBLISHER),
+        },
+    ),
     Call.PingExpired: EventRule(Concern.HOLDER, _to(PUBLISHER, BUYER), {"hold_id": _to(BUYER)}),
     Call.PostRefused: EventRule(
         Concern.HOLDER,
@@ -284,12 +297,52 @@ CALL_EVENTS: dict[type, EventRule] = {
             "by": ONLY_INTERNAL,
         },
     ),
+    # a call's recording: its facts (hash, length, type) to the call's publisher and the
+    # buyer it was routed to — both may ask for the audio by the campaign's rule; where it
+    # is stored only to internal audiences
+    Call.CallRecorded: EventRule(
+        Concern.ROUTED,
+        _to(PUBLISHER, BUYER),
+        {
+            "recording_id": _to(PUBLISHER, BUYER),
+            "sha256": _to(PUBLISHER, BUYER),
+            "duration_s": _to(PUBLISHER, BUYER),
+            "size_bytes": _to(PUBLISHER, BUYER),
+            "location": ONLY_INTERNAL,
+            "content_type": _to(PUBLISHER, BUYER),
+        },
+    ),
+    Call.RecordingDeleted: EventRule(
+        Concern.ROUTED,
+        _to(PUBLISHER, BUYER),
+        {
+            "recording_id": _to(PUBLISHER, BUYER),
+            "reason": _to(PUBLISHER, BUYER),
+            "by": ONLY_INTERNAL,
+        },
+    ),
+    # a lead score: its parties see the score and the model's version; the features it read
+    # (the publisher's attribution, the IVR's answers, phrases of the recording) stay inside
+    Call.CallScored: EventRule(
+        Concern.ROUTED,
+        _to(PUBLISHER, BUYER),
+        {
+            "score_bp": _to(PUBLISHER, BUYER),
+            "model_version": _to(PUBLISHER, BUYER),
+            "features": ONLY_INTERNAL,
+        },
+    ),
 }
+
+# Events of the call's evidence whose audiences are not decided here (issue 24: the helper
+# that owns each decides): internal only until then
+INTERNAL_CALL_EVENTS: tuple[type, ...] = (Call.PhrasesSpotted,)
 
 # Events of the other aggregates (set-up, accounts, keys, the block list, command receipts),
 # class by class: never shown or sent to publishers or buyers (yet). Each is named, so that
 # a new one is decided too.
 INTERNAL_EVENTS: tuple[type, ...] = (
+    *INTERNAL_CALL_EVENTS,
     ApiKey.Issued,
     ApiKey.Revoked,
     ApiKey.ExpirySet,
@@ -346,6 +399,9 @@ INTERNAL_EVENTS: tuple[type, ...] = (
     Target.CallUnanswered,
     Target.AutoPaused,  # sent to its buyer as a webhook (`webhooks.payloads.OWNED_SENT_FOR`)
     TrackingNumber.Provisioned,
+    ScoringModels.Started,
+    ScoringModels.ModelTrained,
+    ScoringModels.ModelActivated,
 )
 # Events of an owned aggregate sent to its owner (a webhook): the fields the owner sees (who
 # recorded it — "system" — and the envelope aside); admins see them whole. The owner is named
@@ -578,6 +634,12 @@ CALL_COLUMNS: dict[str, Audiences] = {
     # who hung up first, and the call's traffic-quality flags (`Call.CallFlagged`)
     "ended_by": _to(PUBLISHER, BUYER),
     "flags": _to(PUBLISHER, BUYER),
+    # IVR qualification: a disqualified call had no auction, so no buyer
+    "disqualified_question_id": _to(PUBLISHER),
+    "disqualified_action": _to(PUBLISHER),
+    # the call's latest lead score (`Call.CallScored`), as its timeline shows it
+    "score_bp": _to(PUBLISHER, BUYER),
+    "score_model_version": _to(PUBLISHER, BUYER),
 }
 
 
@@ -619,6 +681,7 @@ REPORTS: dict[str, Audiences] = {
     "repeat_callers": _to(PUBLISHER),
     "missed_calls": _to(PUBLISHER, BUYER),
     "heatmap": _to(PUBLISHER, BUYER),
+    "scores": _to(PUBLISHER, BUYER),  # lead scores vs conversion: its own calls' scores
 }
 REPORT_COLUMNS: dict[str, Audiences] = {
     # dimensions
@@ -670,6 +733,11 @@ REPORT_COLUMNS: dict[str, Audiences] = {
     "repeat_callers": _to(PUBLISHER),
     "repeat_share": _to(PUBLISHER),
     "repeat_calls": _to(PUBLISHER),
+    # the scores report (a call's score and model: its parties see them)
+    "model_version": _to(PUBLISHER, BUYER),
+    "score_decile": _to(PUBLISHER, BUYER),
+    "conversions": _to(PUBLISHER, BUYER),
+    "mean_score_bp": _to(PUBLISHER, BUYER),
 }
 
 

@@ -61,6 +61,10 @@ def target_rule_changes(target: Target, changes: TargetChanges) -> dict[str, Any
         wanted["caps"] = Caps.from_dict({**target.caps, **changes.caps}).to_dict()
     if changes.auto_pause is not None:
         wanted["auto_pause"] = [rule.to_dict() for rule in changes.auto_pause]
+    if changes.requires_tags is not None:  # an empty mapping: none required (stored as None)
+        wanted["requires_tags"] = dict(changes.requires_tags) or None
+    if changes.whisper is not None:
+        wanted["whisper"] = changes.whisper or None  # "" clears it
     return _differing(target, wanted)
 
 
@@ -76,6 +80,10 @@ def campaign_rule_changes(campaign: Campaign, changes: CampaignChanges) -> dict[
         wanted["payout"] = changes.payout.to_dict()
     if changes.distribution is not None:
         wanted["distribution"] = changes.distribution.value
+    if changes.ivr is not None:  # a script without questions removes the setting
+        wanted["ivr"] = changes.ivr.stored()
+    if changes.recording is not None:
+        wanted["recording"] = changes.recording.to_dict()
     found = _differing(campaign, wanted)
     if found:
         after = {

@@ -31,6 +31,8 @@ RULE_ATTRIBUTES: tuple[str, ...] = (
     "weight",
     "auto_pause",
     "requires_consent",
+    "requires_tags",
+    "whisper",  # newer than `Created`: set by RulesChanged only (`domain/recording.py`)
 )
 
 
@@ -54,6 +56,10 @@ class Target(PPCXAggregate):
     auto_pause: list[dict[str, int]] | None = None
     unanswered: Sequence[Sequence[str]] = ()
     requires_consent = False  # set by RulesChanged (a ping without consent is not for it)
+    # the tags a ping must carry to reach it (`domain.ivr.satisfies`): name -> the value it
+    # requires, or None for any value; None or empty: none required. Set by RulesChanged
+    requires_tags: dict[str, str | None] | None = None
+    whisper: str | None = None  # set by RulesChanged: said to its agent before connecting
 
     @event("Created")
     def __init__(

@@ -28,8 +28,8 @@ class WebhookEvent(StrEnum):
     # subscription today, sent once their events exist
     TARGET_AUTO_PAUSED = "target.auto_paused"  # sent (OWNED_SENT_FOR)
     API_KEY_EXPIRING = "api_key.expiring"  # sent (OWNED_SENT_FOR)
-    CALL_RECORDED = "call.recorded"
-    CALL_SCORED = "call.scored"
+    CALL_RECORDED = "call.recorded"  # sent (SENT_FOR)
+    CALL_SCORED = "call.scored"  # sent (SENT_FOR)
     # traffic quality: a completed call's flags (to its parties, as its timeline shows them),
     # and a publisher flagged for review by the anomaly watch (admins only)
     CALL_FLAGGED = "call.flagged"
@@ -51,6 +51,8 @@ SENT_FOR: dict[type, WebhookEvent] = {
     Call.CallConverted: WebhookEvent.CALL_CONVERTED,
     Call.CallDisputed: WebhookEvent.CALL_DISPUTED,
     Call.DisputeResolved: WebhookEvent.DISPUTE_RESOLVED,
+    Call.CallRecorded: WebhookEvent.CALL_RECORDED,
+    Call.CallScored: WebhookEvent.CALL_SCORED,
 }
 
 # events of an owned aggregate (a target, an API key) sent to its owner and to admins: the

@@ -106,6 +106,11 @@ class AuctionService:
                 return snapshot, campaign
         raise NotFound(f"campaign_id {campaign_id!r} does not exist", field="campaign_id")
 
+    async def market_of(self, campaign_id: str) -> tuple[MarketSnapshot, CampaignRule]:
+        """The campaign's market (its configuration now) and its rules; NotFound when none
+        has it."""
+        return await self._snapshot_for(campaign_id)
+
     async def static_number(self, campaign_id: str, publisher_id: str) -> str | None:
         """A static tracking number of the campaign for the publisher (the first in order),
         from the market's configuration: a call transferred to it comes back through PPCX's
@@ -172,6 +177,7 @@ class AuctionService:
             headroom_cents=usage.headroom_cents,
             duplicate_buyers=usage.duplicate_buyers,
             consented=request.consent is not None,
+            tags=request.tags,
         )
         auction.excluded = eligibility.excluded
         await self._collect_bids(auction, eligibility.eligible)

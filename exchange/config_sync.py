@@ -31,6 +31,7 @@ from domain.publisher import Publisher
 from domain.rate_limits import RateLimitReport
 from domain.receipt import CommandReceipt
 from domain.saved_query import SavedQueries
+from domain.scoring_model import ScoringModels
 from domain.target import Target
 from domain.user import User
 from domain.webhook import Webhook
@@ -82,6 +83,7 @@ READS = Reads(
         RateLimitReport,
         CampaignTraffic,  # the anomaly watch's counts: no market state
         NumberPool,  # DNI pools are read from the store
+        ScoringModels,  # the scorer's, read from the store
     ),
 )
 TOPICS = sorted(READS.topics)

@@ -1,10 +1,11 @@
 """Which targets may bid on a ping, and why each other one may not (pure).
 
 The checks, in order: paused, the caller's consent (a target that requires it gets no ping
-without one), geo (state, ZIP, area code allow/deny), the target's schedule
-in its own time zone, caps (concurrency, local hour/day/month counts, daily budget), the
-buyer's funds, and a duplicate of a caller the buyer already paid for within the campaign's
-window. The caller's block-list status is decided before (a blocked caller gets no auction).
+without one), the ping's tags (a target that requires tags gets no ping lacking one), geo
+(state, ZIP, area code allow/deny), the target's schedule in its own time zone, caps
+(concurrency, local hour/day/month counts, daily budget), the buyer's funds, and a duplicate
+of a caller the buyer already paid for within the campaign's window. The caller's block-list
+status is decided before (a blocked caller gets no auction).
 """
 
 from __future__ import annotations
@@ -16,9 +17,11 @@ from datetime import datetime
 from domain.call_state import ExclusionReason, NoBuyerReason
 from domain.caps import CapUsage, cap_exceeded
 from domain.geo import Geo
+from domain.ivr import satisfies
 from exchange.market import TargetRule
 
 NO_USAGE = CapUsage()
+NO_TAGS: Mapping[str, str] = {}
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,15 +40,16 @@ def eligible_targets(
     headroom_cents: Mapping[str, int],
     duplicate_buyers: frozenset[str],
     consented: bool = False,
+    tags: Mapping[str, str] = NO_TAGS,
 ) -> Eligibility:
     """`headroom_cents[buyer]` is available funds plus credit limit; a standing bid must fit
     in it, an RTB target needs at least the floor (its price is not known yet). `consented`:
-    the ping carries the caller's consent references."""
+    the ping carries the caller's consent references; `tags`: the ping's tags."""
     eligible: list[TargetRule] = []
     excluded: dict[str, ExclusionReason] = {}
     for t in targets:
         price = t.bid_cents if t.bid_cents is not None else floor_cents
-        reason = None if t.plain else _rule_reason(t, geo, at, usage, price, consented)
+        reason = None if t.plain else _rule_reason(t, geo, at, usage, price, consented, tags)
         if reason is None:
             if headroom_cents.get(t.buyer_id, 0) < price:
                 reason = ExclusionReason.INSUFFICIENT_FUNDS
@@ -65,12 +69,15 @@ def _rule_reason(
     usage: Mapping[str, CapUsage],
     price: int,
     consented: bool,
+    tags: Mapping[str, str],
 ) -> ExclusionReason | None:
     """The target's own rules (a `plain` target has none of them)."""
     if t.paused:
         return ExclusionReason.PAUSED
     if t.requires_consent and not consented:
         return ExclusionReason.CONSENT_MISSING
+    if not satisfies(t.requires_tags, tags):
+        return ExclusionReason.TAGS_MISSING
     if not t.geo.admits(geo):
         return ExclusionReason.GEO
     if not t.schedule.is_open(at):

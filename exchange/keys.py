@@ -43,6 +43,13 @@ its reads, its reservation script, its ping state — lives in one hash slot.
     <p>:login:fail:<hash>          string failed portal sign-ins (TTL: the window)
     <p>:dni:leases:{s:<session>}  hash  pool id → number the session leased (TTL: its
                                         longest lease), for pings naming only the session
+    <p>:recordings:pending        hash  Twilio RecordingSid → JSON {call, duration_s, ticks}: a
+                                        recording to fetch (`evidence.twilio_fetch`; not market
+                                        data: lost with Redis, see DESIGN.md "Call recordings")
+    <p>:recordings:claim:<sid>    str   one worker's lease on fetching <sid> (TTL)
+    <p>:recordings:expiry         zset  "<call>/<recording>" → when retention ends (epoch ms)
+    <p>:recordings:indexed        str   set once the expiry set was built from the log (missing:
+                                        a new namespace, or Redis lost it: built again)
     <p>:{rl:<scope>:<owner>}      hash  one token bucket (`token_bucket.lua`): a publisher's
                                         pings, a DNI client's hashed address, an RTB
                                         endpoint's hashed URL (TTL: until it is full again)
@@ -169,6 +176,18 @@ class Keys:
     def rate_bucket(self, scope: str, owner: str) -> str:
         """One token bucket, its own hash tag (one key: a cluster's any slot)."""
         return f"{self.prefix}:{{rl:{scope}:{owner}}}"
+
+    def recordings_pending(self) -> str:
+        return f"{self.prefix}:recordings:pending"
+
+    def recording_claim(self, recording_sid: str) -> str:
+        return f"{self.prefix}:recordings:claim:{recording_sid}"
+
+    def recordings_expiry(self) -> str:
+        return f"{self.prefix}:recordings:expiry"
+
+    def recordings_indexed(self) -> str:
+        return f"{self.prefix}:recordings:indexed"
 
 
 def delete_matching(client: redis.Redis, pattern: str, batch: int = 1000) -> int:

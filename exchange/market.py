@@ -14,6 +14,7 @@ from domain.buyer import Buyer
 from domain.campaign import Campaign, Distribution
 from domain.caps import Caps
 from domain.geo import GeoRule
+from domain.ivr import IvrScript
 from domain.numbers import TrackingNumber
 from domain.publisher import Publisher
 from domain.schedule import WeeklySchedule
@@ -37,6 +38,7 @@ class CampaignRule:
     rtb_deadline_ms: int
     market: str
     allowed_publishers: frozenset[str]
+    ivr: IvrScript | None = None  # the questions asked before the auction (Twilio calls)
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +62,8 @@ class TargetRule:
     archived: bool = False  # never eligible, never a failover (kept for calls in flight)
     plain: bool = False  # no pause, consent, geo, schedule or cap rule: eligibility's fast path
     requires_consent: bool = False  # a ping without the caller's consent is not for it
+    # the tags a ping must carry (name -> value, None: any); None: none required
+    requires_tags: Mapping[str, str | None] | None = None
     standing: Bid | None = None  # the standing bid, built once per snapshot
 
 
@@ -92,6 +96,7 @@ def campaign_json(c: Campaign) -> bytes:
             "rtb_deadline_ms": c.rtb_deadline_ms,
             "market": c.market,
             "allowed_publishers": sorted(c.allowed_publishers),
+            "ivr": c.ivr,
         }
     )
 
@@ -117,6 +122,7 @@ def target_json(t: Target) -> bytes:
             "paused": t.paused,
             "archived": t.archived,
             "requires_consent": t.requires_consent,
+            "requires_tags": t.requires_tags or None,
         }
     )
 
@@ -178,6 +184,7 @@ def parse_campaign(data: Mapping[str, Any]) -> CampaignRule:
         rtb_deadline_ms=data["rtb_deadline_ms"],
         market=data["market"],
         allowed_publishers=frozenset(data["allowed_publishers"]),
+        ivr=IvrScript.of(data.get("ivr")),  # JSON written before IVR lacks it
     )
 
 
@@ -187,10 +194,12 @@ def parse_target(data: Mapping[str, Any]) -> TargetRule:
     caps = Caps.from_dict(data["caps"])
     archived = bool(data.get("archived", False))  # JSON written before archiving lacks it
     requires_consent = bool(data.get("requires_consent", False))  # and before consent
+    requires_tags = data.get("requires_tags") or None  # and before required tags
     ruled = (
         data["paused"]
         or archived
         or requires_consent
+        or requires_tags is not None
         or not geo.is_open
         or not schedule.always_open
     )
@@ -215,6 +224,7 @@ def parse_target(data: Mapping[str, Any]) -> TargetRule:
         archived=archived,
         plain=plain,
         requires_consent=requires_consent,
+        requires_tags=requires_tags,
         standing=None
         if data["bid_cents"] is None
         else Bid(data["id"], data["buyer_id"], data["bid_cents"], data["priority"], data["weight"]),

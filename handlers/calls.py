@@ -47,12 +47,14 @@ from domain.commands import (
     PostCall,
     RecordAnswer,
     RecordAuction,
+    RecordDisqualification,
     ResolveDispute,
 )
 from domain.errors import Conflict, NotFound, ValidationError
 from domain.ids import call_of_dispute, derived_id, require_id, require_subject_id
 from domain.ids import dispute_id as make_dispute_id
 from domain.invariant import invariant, present
+from domain.ivr import IVR_RULES_VERSION
 from domain.ledger import hold_transfer
 from domain.limits import DURATION_S
 from domain.publisher import Publisher
@@ -276,6 +278,46 @@ class CallHandlers:
             return [] if recorded else [call]
 
         return prepare, change, hot, fixed
+
+    def record_disqualification(self, cmd: RecordDisqualification) -> Call:
+        """Create the call as pinged, with the tags passed so far, and its failed
+        qualification (`Call.QualificationFailed`, `IVR_RULES_VERSION`). Again for the same
+        call id (Twilio retried the webhook): the call as recorded, unchanged."""
+        require_id(cmd.call_id, "call", "call_id")
+
+        def change() -> tuple[list[PPCXAggregate], Call]:
+            existing = self.app.find(Call, cmd.call_id)
+            if existing is not None:
+                return [], existing
+            campaign = self.app.load_at_least(
+                Campaign, cmd.campaign_id, "campaign_id", version=cmd.campaign_version
+            )
+            if not campaign.admits(cmd.publisher_id):
+                raise NotFound("campaign_id does not exist for this publisher", field="campaign_id")
+            at = self.ctx.now()
+            call = Call.receive_ping(
+                cmd.call_id,
+                cmd.campaign_id,
+                cmd.publisher_id,
+                cmd.caller_hash,
+                cmd.geo,
+                cmd.attribution,
+                cmd.tags,
+                cmd.market,
+                at,
+                consent=cmd.consent,
+            )
+            call.fail_qualification(
+                question_id=cmd.question_id,
+                answer=cmd.answer,
+                action=cmd.action,
+                rule_version=IVR_RULES_VERSION,
+                campaign_version=cmd.campaign_version,
+                at=at,
+            )
+            return [call], call
+
+        return self.ctx.run(change)
 
     def _check_auction(self, cmd: RecordAuction) -> None:
         for bid in cmd.bids:

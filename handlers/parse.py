@@ -57,6 +57,7 @@ from domain.errors import ValidationError
 from domain.geo import GeoRule, parse_e164
 from domain.ids import require_id, require_subject_id
 from domain.invariant import invariant
+from domain.ivr import parse_required_tags, parse_script
 from domain.limits import (
     BID_TTL_S,
     BUFFER_S,
@@ -81,6 +82,7 @@ from domain.limits import (
     WEIGHT,
 )
 from domain.money import parse_cents
+from domain.recording import parse_recording_rule, parse_whisper
 from domain.schedule import WeeklySchedule, parse_time_zone
 from domain.user import normal_email
 from domain.webhook import WebhookMethod
@@ -191,6 +193,8 @@ def create_campaign(
     buzzer_margin_s: object = BUZZER_MARGIN_S.default,
     short_call_s: object = SHORT_CALL_S.default,
     bill_buzzer_beaters: object = False,
+    ivr: object = None,
+    recording: object = None,
 ) -> CreateCampaign:
     checked_name = validate.name(name)
     checked_vertical = validate.slug(vertical, "vertical")
@@ -229,6 +233,8 @@ def create_campaign(
         buzzer_margin_s=validate.integer(buzzer_margin_s, "buzzer_margin_s", BUZZER_MARGIN_S),
         short_call_s=validate.integer(short_call_s, "short_call_s", SHORT_CALL_S),
         bill_buzzer_beaters=validate.boolean(bill_buzzer_beaters, "bill_buzzer_beaters"),
+        ivr=None if ivr is None else parse_script(ivr),
+        recording=None if recording is None else parse_recording_rule(recording),
     )
 
 
@@ -301,6 +307,8 @@ def create_target(
     weight: object = WEIGHT.default,
     requires_consent: object = False,
     command_id: str | None = None,
+    requires_tags: object = None,
+    whisper: object = None,
 ) -> CreateTarget:
     buyer = require_id(buyer_id, "buy", "buyer_id")
     campaign = require_id(campaign_id, "cmp", "campaign_id")
@@ -325,6 +333,8 @@ def create_target(
         by=by,
         command_id=command_id,
         requires_consent=validate.boolean(requires_consent, "requires_consent"),
+        requires_tags=None if requires_tags is None else parse_required_tags(requires_tags),
+        whisper=None if whisper is None else parse_whisper(whisper),
     )
 
 

@@ -27,6 +27,7 @@ from domain.commands import (
 )
 from domain.errors import InvalidFields, ValidationError
 from domain.ids import require_subject_id
+from domain.ivr import parse_required_tags, parse_script
 from domain.limits import (
     BID_TTL_S,
     BUFFER_S,
@@ -43,6 +44,7 @@ from domain.limits import (
 )
 from domain.money import parse_cents
 from domain.quality import parse_rules
+from domain.recording import parse_recording_rule, parse_whisper
 from domain.schedule import parse_time_zone
 from handlers.parse import (
     geo_rule,
@@ -135,6 +137,8 @@ def change_target(
     status: object = None,
     auto_pause: object = None,
     requires_consent: object = None,
+    requires_tags: object = None,
+    whisper: object = None,
 ) -> ChangeTarget:
     f = _Fields()
     if bid is not None and rtb_url is not None:
@@ -158,6 +162,8 @@ def change_target(
         requires_consent=f.parse(
             requires_consent, lambda v: validate.boolean(v, "requires_consent")
         ),
+        requires_tags=f.parse(requires_tags, parse_required_tags),
+        whisper=f.parse(whisper, lambda v: parse_whisper(v) or ""),
     )
     f.check()
     return ChangeTarget(require_subject_id(target_id, "tgt", "target_id"), changes, by, buyer_id)
@@ -198,6 +204,8 @@ def change_campaign(
     buzzer_margin_s: object = None,
     short_call_s: object = None,
     bill_buzzer_beaters: object = None,
+    ivr: object = None,
+    recording: object = None,
 ) -> ChangeCampaign:
     f = _Fields()
     changes = CampaignChanges(
@@ -230,6 +238,8 @@ def change_campaign(
         bill_buzzer_beaters=f.parse(
             bill_buzzer_beaters, lambda v: validate.boolean(v, "bill_buzzer_beaters")
         ),
+        ivr=f.parse(ivr, parse_script),
+        recording=f.parse(recording, parse_recording_rule),
     )
     f.check()
     return ChangeCampaign(require_subject_id(campaign_id, "cmp", "campaign_id"), changes, by)

@@ -4,6 +4,7 @@ the block list. Every check runs before an event is triggered; bad input records
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Any
 
 from domain.api_key import ApiKey, check_expiry
 from domain.base import PPCXAggregate
@@ -220,14 +221,20 @@ class SetupHandlers:
                 by=cmd.by,
                 timestamp=self.ctx.now(),
             )
-            # rules newer than `Campaign.Created`: those not at their defaults, in one save
-            quality = {
+            # rules newer than `Campaign.Created`: one save with it (the traffic-quality
+            # rules only when they differ from their defaults)
+            newer: dict[str, Any] = {
                 name: getattr(cmd, name)
                 for name in ("buzzer_margin_s", "short_call_s", "bill_buzzer_beaters")
                 if getattr(cmd, name) != getattr(Campaign, name)
             }
-            if quality:
-                campaign.change_rules(changes=quality, by=cmd.by, timestamp=self.ctx.now())
+            ivr = None if cmd.ivr is None else cmd.ivr.stored()
+            if ivr is not None:
+                newer["ivr"] = ivr
+            if cmd.recording is not None:
+                newer["recording"] = cmd.recording.to_dict()
+            if newer:
+                campaign.change_rules(changes=newer, by=cmd.by, timestamp=self.ctx.now())
             return [campaign], campaign_id
 
         return self.ctx.run(change)
@@ -302,10 +309,15 @@ class SetupHandlers:
                 by=cmd.by,
                 timestamp=self.ctx.now(),
             )
-            if cmd.requires_consent:  # a rule newer than `Target.Created`: one save with it
-                target.change_rules(
-                    changes={"requires_consent": True}, by=cmd.by, timestamp=self.ctx.now()
-                )
+            newer: dict[str, Any] = {}  # rules newer than `Target.Created`: one save with it
+            if cmd.requires_consent:
+                newer["requires_consent"] = True
+            if cmd.requires_tags:
+                newer["requires_tags"] = dict(cmd.requires_tags)
+            if cmd.whisper:
+                newer["whisper"] = cmd.whisper
+            if newer:
+                target.change_rules(changes=newer, by=cmd.by, timestamp=self.ctx.now())
             return [target], target_id
 
         return self.ctx.run(change)

@@ -29,7 +29,7 @@ from typing import Protocol
 from domain.clock import Clock
 from eventstore.audits import AuditRow, AuditStore, NewAudit
 from eventstore.rows import ChainedRow
-from replay.verify import Report, verify
+from replay.verify import RecordingDigests, Report, verify
 
 logger = logging.getLogger(__name__)
 HEARTBEAT_S = 1.0
@@ -52,6 +52,7 @@ class AuditConfig:
     path: Path  # the audits' SQLite file (`<data dir>/audits.sqlite`)
     chain_key: bytes = field(repr=False)  # the deployment's audit chain key
     parallel: bool | None = None  # verify's calls' checks in a worker process (None: if 2+ CPUs)
+    recordings: RecordingDigests | None = None  # the recordings store: its bytes hashed again
 
 
 def now_ms(clock: Clock) -> int:
@@ -160,6 +161,7 @@ class AuditJobs:
                 expect_head=row.expect_head,
                 expect_link=bytes.fromhex(row.expect_link) if row.expect_link else None,
                 parallel=self.config.parallel,
+                recordings=self.config.recordings,
             )
             done.set()
             beater.join(JOIN_S)

@@ -16,6 +16,8 @@ from domain.clock import Clock, SystemClock
 from eventstore.application import PPCXApplication
 from eventstore.chain import chain_key
 from eventstore.writer import EventWriter
+from evidence.recordings import DirectoryStore, RecordingStore, s3_store
+from evidence.twilio_fetch import RecordingWorker, TwilioApi
 from exchange.auctions import RTB_SCOPE, AuctionService
 from exchange.bidders import make_client
 from exchange.call_life import CallLife
@@ -24,11 +26,14 @@ from exchange.config_sync import ConfigSync
 from exchange.hotstate import HotState
 from exchange.key_hygiene import KeyHygiene
 from exchange.keys import Keys
+from exchange.qualification import IvrStates, QualificationService
 from exchange.rate_limits import Limit, RateLimiter
 from exchange.redis_clients import async_client, sync_client
 from exchange.sweeper import Sweeper
 from handlers.calls import CallHandlers
+from handlers.recordings import RecordingHandlers
 from handlers.saved_queries import SavedQueryHandlers
+from handlers.scoring import ScoringHandlers
 from handlers.setup import SetupHandlers
 from handlers.unit_of_work import HandlerContext
 from handlers.users import UserHandlers
@@ -55,6 +60,8 @@ class Domain:
     saved_queries: SavedQueryHandlers
     calls: CallHandlers
     webhooks: WebhookHandlers
+    recordings: RecordingHandlers
+    scoring: ScoringHandlers
     clock: Clock = field(default_factory=SystemClock)
 
     def close(self) -> None:
@@ -87,6 +94,8 @@ def build_domain(
         saved_queries=SavedQueryHandlers(ctx),
         calls=CallHandlers(ctx),
         webhooks=WebhookHandlers(ctx, webhook_policy(settings)),
+        recordings=RecordingHandlers(ctx),
+        scoring=ScoringHandlers(ctx),
         clock=clock,
     )
 
@@ -99,6 +108,31 @@ def webhook_policy(settings: Settings) -> WebhookPolicy:
     )
 
 
+def recording_store(settings: Settings) -> RecordingStore:
+    """The recordings store: S3-compatible object storage when PPCX_RECORDINGS_S3_URL is
+    set, else a directory (PPCX_RECORDINGS_DIR, default <data dir>/recordings)."""
+    if settings.recordings_s3_url:
+        bucket, _, prefix = settings.recordings_s3_url.removeprefix("s3://").partition("/")
+        return s3_store(
+            endpoint_url=settings.recordings_s3_endpoint,
+            bucket=bucket,
+            prefix=prefix,
+            region=settings.recordings_s3_region,
+            access_key_id=settings.recordings_s3_access_key_id,
+            secret_access_key=settings.recordings_s3_secret_access_key,
+        )
+    return DirectoryStore(settings.resolved_recordings_dir)
+
+
+def twilio_api(settings: Settings) -> TwilioApi | None:
+    """Twilio's REST API with the account's credentials (None: recordings are not fetched)."""
+    if not settings.twilio_account_sid or not settings.twilio_auth_token:
+        return None
+    return TwilioApi(
+        settings.twilio_api_base, settings.twilio_account_sid, settings.twilio_auth_token
+    )
+
+
 @dataclass
 class ExchangeRuntime:
     """The exchange's services and the clients they own (async: build and close inside an
@@ -108,6 +142,7 @@ class ExchangeRuntime:
     call_life: CallLife
     sweeper: Sweeper
     key_hygiene: KeyHygiene
+    recorder: RecordingWorker
     hasher: CallerHasher
     hot: HotState
     sync: ConfigSync
@@ -115,6 +150,8 @@ class ExchangeRuntime:
     redis_sync: redis.Redis
     http: httpx.AsyncClient
     executor: ThreadPoolExecutor
+    qualification: QualificationService
+    ivr_states: IvrStates
     owns_executor: bool = True  # False: the process's runtime owns the pool
 
     async def close(self) -> None:
@@ -156,7 +193,8 @@ def build_exchange(
     if executor is None:
         executor = ThreadPoolExecutor(max_workers=DOMAIN_THREADS, thread_name_prefix="ppcx-io")
     rng = random.SystemRandom()
-    hasher = CallerHasher(secret_key(settings))
+    secret = secret_key(settings)
+    hasher = CallerHasher(secret)
     auctions = AuctionService(
         hot=hot,
         calls=domain.calls,
@@ -182,6 +220,15 @@ def build_exchange(
             warning_days=settings.key_expiry_warning_days,
             unused_expire_days=settings.key_unused_expire_days,
         ),
+        recorder=RecordingWorker(
+            redis_client=redis_sync,
+            keys=keys,
+            store=recording_store(settings),
+            handlers=domain.recordings,
+            api=twilio_api(settings),
+            clock=domain.clock,
+            executor=executor,
+        ),
         hasher=hasher,
         hot=hot,
         sync=ConfigSync(domain.app, redis_sync, keys),
@@ -189,5 +236,13 @@ def build_exchange(
         redis_sync=redis_sync,
         http=http,
         executor=executor,
+        qualification=QualificationService(
+            app=domain.app,
+            auctions=auctions,
+            calls=domain.calls,
+            hasher=hasher,
+            executor=executor,
+        ),
+        ivr_states=IvrStates(secret),
         owns_executor=owns_executor,
     )

@@ -6,7 +6,7 @@ import sys
 
 import typer
 
-from ppcx.commands import analytics, api, replay, services, setup, targets, users
+from ppcx.commands import analytics, api, replay, score, services, setup, targets, users
 from ppcx.commands.common import err_console
 
 app = typer.Typer(
@@ -31,6 +31,7 @@ app.add_typer(setup.targets_app, name="targets")
 app.add_typer(setup.campaigns_app, name="campaigns")
 app.add_typer(replay.app, name="replay")
 app.add_typer(users.users_app, name="users")
+app.add_typer(score.score_app, name="score")
 
 
 def main() -> None:

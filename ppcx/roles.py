@@ -7,8 +7,10 @@
 | `projector` | the log (or JetStream) → the DuckDB tables readers see | one (*) |
 | `sweeper` | voids expired bids, closes calls that never reported their end | one |
 | `webhooks` | JetStream → webhook deliveries → HTTP (`webhooks.worker`) | one |
+| `scorer` | JetStream → lead scores of ended calls (`evidence.scorer`; `PPCX_SCORER`) | one |
 
-`ppcx serve` runs every role in the embedded default, under one supervisor
+`ppcx serve` runs every role in the embedded default (the scorer only when `PPCX_SCORER` is
+on, or named by `--role`), under one supervisor
 (`ppcx.supervisor`); `--role` runs some of them (docker-compose gives each its own service).
 Every role gets the same `Settings` object — service URLs already resolved by the parent —
 pickled to its spawned process: nothing is handed over through environment variables, except
@@ -50,6 +52,12 @@ class Role(StrEnum):
     PROJECTOR = "projector"
     SWEEPER = "sweeper"
     WEBHOOKS = "webhooks"
+    SCORER = "scorer"
+
+
+def default_roles(settings: Settings) -> frozenset[Role]:
+    """What `ppcx serve` runs when no `--role` is given: every role, the scorer when on."""
+    return frozenset(r for r in Role if r is not Role.SCORER or settings.scorer)
 
 
 class ProjectorSource(StrEnum):
@@ -79,6 +87,7 @@ class ServePlan:
             (Role.PROJECTOR, projector_role),
             (Role.SWEEPER, sweeper_role),
             (Role.WEBHOOKS, webhooks_role),
+            (Role.SCORER, scorer_role),
         ):
             if role in self.roles:
                 specs.append(ProcessSpec(role.value, target, (self,)))
@@ -282,6 +291,7 @@ def sweeper_role(plan: ServePlan) -> None:
                 try:
                     await runtime.exchange.sweeper.sweep()
                     await runtime.exchange.key_hygiene.tick_if_due()
+                    await runtime.exchange.recorder.tick()
                 except Exception:  # logged; the next tick tries again
                     logger.exception("sweep failed; retrying")
                 with contextlib.suppress(TimeoutError):
@@ -334,4 +344,39 @@ def run_webhooks(settings: Settings) -> None:
         asyncio.run(main())
     finally:
         store.close()
+        domain.close()
+
+
+def scorer_role(plan: ServePlan) -> None:
+    from ppcx.logs import configure_logging
+
+    configure_logging(role=Role.SCORER.value)
+    run_scorer(plan.settings)
+
+
+def run_scorer(settings: Settings) -> None:
+    """The lead scorer until SIGTERM or SIGINT (`ppcx score run`, or `serve`'s role)."""
+    from evidence.models import ModelStore
+    from evidence.scorer import Scorer, StreamSource
+    from ppcx.bootstrap import build_domain
+
+    if settings.nats_url is None:
+        raise RuntimeError("the scorer reads JetStream: PPCX's NATS URL is not set")
+    domain = build_domain(settings)
+    scorer = Scorer(domain.scoring, ModelStore(settings.resolved_models_dir))
+    source = StreamSource(
+        str(settings.nats_url), settings.nats_stream, settings.nats_subject_prefix
+    )
+
+    async def main() -> None:
+        # once per deployment on PostgreSQL: one scorer consumes the durable
+        await run_led(
+            leader_lock(settings, Role.SCORER),
+            lambda stop: scorer.run(source, stop),
+            _stop_on_signals(),
+        )
+
+    try:
+        asyncio.run(main())
+    finally:
         domain.close()

@@ -140,6 +140,16 @@ class Settings(BaseSettings):
         "pixels may reach besides public addresses (loopback, private and link-local ranges "
         "are refused unless listed here, e.g. 127.0.0.0/8 in tests)",
     )
+    scorer: bool = Field(
+        default=False,
+        description="[PPCX_SCORER] `ppcx serve` runs the lead scorer too (role `scorer`: each "
+        "ended call scored with the active model, `ppcx score train`); off by default",
+    )
+    scoring_models_dir: Path | None = Field(
+        default=None,
+        description="[PPCX_SCORING_MODELS_DIR] where trained scoring models are written, "
+        "<version>.json (default: <data dir>/models)",
+    )
     access_log: bool = Field(
         default=False,
         description="[PPCX_ACCESS_LOG] log every request (method, path without its query, "
@@ -184,6 +194,43 @@ class Settings(BaseSettings):
         default=None,
         description="[PPCX_PUBLIC_BASE_URL] the URL Twilio calls, for signatures and callbacks",
     )
+    # -- call recordings (issue 24; DESIGN.md "Call recordings") -------------------------------
+    twilio_account_sid: str | None = Field(
+        default=None,
+        description="[PPCX_TWILIO_ACCOUNT_SID] with PPCX_TWILIO_AUTH_TOKEN: fetches recordings "
+        "from Twilio's API (unset: recordings are queued, not fetched)",
+    )
+    twilio_api_base: str = Field(
+        default="https://api.twilio.com",
+        pattern=r"^https?://[^/?#\s]+$",
+        description="[PPCX_TWILIO_API_BASE] Twilio's REST API: the only host recordings are "
+        "fetched from (never a callback's RecordingUrl)",
+    )
+    recordings_dir: Path | None = Field(
+        default=None,
+        description="[PPCX_RECORDINGS_DIR] the recordings store's directory (default: "
+        "<data dir>/recordings); unused with PPCX_RECORDINGS_S3_URL",
+    )
+    recordings_s3_url: str | None = Field(
+        default=None,
+        pattern=r"^s3://[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9](/[A-Za-z0-9._\-/]*)?$",
+        description="[PPCX_RECORDINGS_S3_URL] s3://bucket/prefix: recordings in S3-compatible "
+        "object storage instead of the directory",
+    )
+    recordings_s3_endpoint: str | None = Field(
+        default=None,
+        description="[PPCX_RECORDINGS_S3_ENDPOINT] an S3-compatible service's URL (unset: AWS)",
+    )
+    recordings_s3_region: str | None = Field(
+        default=None, description="[PPCX_RECORDINGS_S3_REGION] the bucket's region"
+    )
+    recordings_s3_access_key_id: str | None = Field(
+        default=None,
+        description="[PPCX_RECORDINGS_S3_ACCESS_KEY_ID] (unset: boto3's own credential chain)",
+    )
+    recordings_s3_secret_access_key: str | None = Field(
+        default=None, description="[PPCX_RECORDINGS_S3_SECRET_ACCESS_KEY]"
+    )
 
     @field_validator("redis_url", "nats_url", "secret_key", "audit_key", mode="before")
     @classmethod
@@ -196,6 +243,12 @@ class Settings(BaseSettings):
         return self.data_dir.expanduser().resolve()
 
     @property
+    def resolved_recordings_dir(self) -> Path:
+        if self.recordings_dir is not None:
+            return self.recordings_dir.expanduser().resolve()
+        return self.resolved_data_dir / "recordings"
+
+    @property
     def resolved_sqlite_path(self) -> Path:
         if self.sqlite_dbname:
             return Path(self.sqlite_dbname).expanduser().resolve()
@@ -206,6 +259,12 @@ class Settings(BaseSettings):
         if self.duckdb_path is not None:
             return self.duckdb_path.expanduser().resolve()
         return self.resolved_data_dir / "analytics.duckdb"
+
+    @property
+    def resolved_models_dir(self) -> Path:
+        if self.scoring_models_dir is not None:
+            return self.scoring_models_dir.expanduser().resolve()
+        return self.resolved_data_dir / "models"
 
     def eventstore_env(self) -> dict[str, str]:
         """The eventsourcing library's environment, built from these settings only."""

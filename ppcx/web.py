@@ -27,6 +27,7 @@ from exchange.keys import Keys
 from portal import app as portal
 from portal.audits import AuditConfig
 from ppcx import health
+from ppcx.bootstrap import recording_store
 from ppcx.runtime import build_runtime
 from ppcx.secrets import audit_key, secret_key
 from ppcx.settings import Settings
@@ -102,6 +103,9 @@ def create_app(
             webhook_networks=parse_networks(settings.webhook_allowed_networks),
             key_usage=KeyUsage(exchange.redis_async, Keys(settings.redis_prefix), domain.clock),
             key_hygiene=exchange.key_hygiene,
+            qualification=exchange.qualification,
+            ivr_states=exchange.ivr_states,
+            recorder=exchange.recorder,
         )
         exchange.key_hygiene.forget = services.known_keys.forget  # refused here at once
         await runtime.start()
@@ -123,6 +127,10 @@ def create_app(
             loops.append(
                 asyncio.create_task(_every(SWEEP_INTERVAL_S, stop, hygiene, "key hygiene"))
             )
+            recorder = exchange.recorder.tick
+            loops.append(
+                asyncio.create_task(_every(SWEEP_INTERVAL_S, stop, recorder, "recordings"))
+            )
         try:
             yield services
         finally:
@@ -139,7 +147,9 @@ def create_app(
         public_base_url=settings.public_base_url,
         redis_prefix=settings.redis_prefix,
         audits_config=AuditConfig(
-            settings.resolved_data_dir / AUDITS_FILE, chain_key(audit_key(settings))
+            settings.resolved_data_dir / AUDITS_FILE,
+            chain_key(audit_key(settings)),
+            recordings=recording_store(settings),
         ),
     )
     return app

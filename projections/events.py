@@ -18,6 +18,7 @@ from domain.publisher import Publisher
 from domain.rate_limits import RateLimitReport
 from domain.receipt import CommandReceipt
 from domain.saved_query import SavedQueries
+from domain.scoring_model import ScoringModels
 from domain.target import Target
 from domain.user import User
 from domain.webhook import Webhook
@@ -50,5 +51,6 @@ READS = Reads(
         CommandReceipt,
         RateLimitReport,
         CampaignTraffic,  # the anomaly watch's counts: the calls table has the same facts
+        ScoringModels,  # the models in use: `ppcx score` and the log say which
     ),
 )

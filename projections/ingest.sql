@@ -41,7 +41,7 @@ SELECT originator_id, json_extract_string(state, '$.name'), json_extract_string(
        CAST(json_extract_string(state, '$.rtb_deadline_ms') AS INTEGER),
        json_extract_string(state, '$.by'), originator_version,
        CAST(json_extract_string(state, '$.timestamp') AS TIMESTAMPTZ),
-       json_extract_string(state, '$.by'), NULL, NULL, NULL
+       json_extract_string(state, '$.by'), NULL, NULL, NULL, NULL
 FROM ev WHERE name = 'Campaign.Created'
 ON CONFLICT (campaign_id) DO NOTHING;
 
@@ -60,7 +60,7 @@ SELECT originator_id, json_extract_string(state, '$.buyer_id'), json_extract_str
        CAST(json_extract_string(state, '$.weight') AS INTEGER),
        false, false, 'active', json_extract_string(state, '$.by'), originator_version,
        CAST(json_extract_string(state, '$.timestamp') AS TIMESTAMPTZ),
-       json_extract_string(state, '$.by'), NULL, false
+       json_extract_string(state, '$.by'), NULL, false, NULL
 FROM ev WHERE name = 'Target.Created'
 ON CONFLICT (target_id) DO NOTHING;
 
@@ -208,7 +208,8 @@ UPDATE targets SET
     archived = coalesce(CAST(json_extract_string(c.archived, '$') AS BOOLEAN), targets.archived),
     auto_pause = coalesce(CAST(c.auto_pause AS VARCHAR), targets.auto_pause),
     requires_consent = coalesce(CAST(json_extract_string(c.requires_consent, '$') AS BOOLEAN),
-                                targets.requires_consent)
+                                targets.requires_consent),
+    requires_tags = coalesce(CAST(c.requires_tags AS VARCHAR), targets.requires_tags)
 FROM (SELECT id,
              any_value(value) FILTER (WHERE key = 'name') AS name,
              any_value(value) FILTER (WHERE key = 'destination') AS destination,
@@ -224,7 +225,8 @@ FROM (SELECT id,
              any_value(value) FILTER (WHERE key = 'paused') AS paused,
              any_value(value) FILTER (WHERE key = 'archived') AS archived,
              any_value(value) FILTER (WHERE key = 'auto_pause') AS auto_pause,
-             any_value(value) FILTER (WHERE key = 'requires_consent') AS requires_consent
+             any_value(value) FILTER (WHERE key = 'requires_consent') AS requires_consent,
+             any_value(value) FILTER (WHERE key = 'requires_tags') AS requires_tags
       FROM setup_last WHERE id LIKE 'tgt\_%' ESCAPE '\' GROUP BY id) c
 WHERE targets.target_id = c.id;
 
@@ -247,6 +249,7 @@ UPDATE campaigns SET
                          campaigns.bid_ttl_s),
     rtb_deadline_ms = coalesce(CAST(json_extract_string(c.rtb_deadline_ms, '$') AS INTEGER),
                                campaigns.rtb_deadline_ms),
+    ivr = coalesce(CAST(c.ivr AS VARCHAR), campaigns.ivr),
     buzzer_margin_s = coalesce(CAST(json_extract_string(c.buzzer_margin_s, '$') AS INTEGER),
                                campaigns.buzzer_margin_s),
     short_call_s = coalesce(CAST(json_extract_string(c.short_call_s, '$') AS INTEGER),
@@ -267,6 +270,7 @@ FROM (SELECT id,
              any_value(value) FILTER (WHERE key = 'max_attempts') AS max_attempts,
              any_value(value) FILTER (WHERE key = 'bid_ttl_s') AS bid_ttl_s,
              any_value(value) FILTER (WHERE key = 'rtb_deadline_ms') AS rtb_deadline_ms,
+             any_value(value) FILTER (WHERE key = 'ivr') AS ivr,
              any_value(value) FILTER (WHERE key = 'buzzer_margin_s') AS buzzer_margin_s,
              any_value(value) FILTER (WHERE key = 'short_call_s') AS short_call_s,
              any_value(value) FILTER (WHERE key = 'bill_buzzer_beaters') AS bill_buzzer_beaters
@@ -530,7 +534,8 @@ SELECT originator_id AS call_id, notification_id, name,
        json_extract_string(state, ['$.timestamp', '$.reason', '$.winner_buyer_id',
            '$.buyer_id', '$.winner_target_id', '$.target_id', '$.price_cents',
            '$.payout_cents', '$.attempt', '$.duration_s', '$.revenue_cents',
-           '$.margin_cents', '$.value_cents', '$.accepted', '$.ended_by', '$.flags']) AS v
+           '$.margin_cents', '$.value_cents', '$.accepted', '$.question_id',
+           '$.action', '$.score_bp', '$.model_version', '$.ended_by', '$.flags']) AS v
 FROM ev
 WHERE name LIKE 'Call.%' AND name NOT IN ('Call.PingReceived', 'Call.BidRejected',
                                           'Call.BidTimedOut');
@@ -587,8 +592,16 @@ SELECT call_id,
        CASE WHEN bool_or(name = 'Call.CallDisputed') THEN true END AS disputed,
        CASE WHEN bool_or(name = 'Call.DisputeResolved' AND v[14] = 'true') THEN true END
            AS reversed,
-       arg_max(v[15], notification_id) FILTER (WHERE name = 'Call.CallCompleted') AS ended_by,
-       arg_max(array_to_string(from_json(v[16], '["VARCHAR"]'), ','), notification_id)
+       arg_max(v[15], notification_id) FILTER (WHERE name = 'Call.QualificationFailed')
+           AS disqualified_question_id,
+       arg_max(v[16], notification_id) FILTER (WHERE name = 'Call.QualificationFailed')
+           AS disqualified_action,
+       arg_max(CAST(v[17] AS INTEGER), notification_id)
+           FILTER (WHERE name = 'Call.CallScored') AS score_bp,
+       arg_max(v[18], notification_id) FILTER (WHERE name = 'Call.CallScored')
+           AS score_model_version,
+       arg_max(v[19], notification_id) FILTER (WHERE name = 'Call.CallCompleted') AS ended_by,
+       arg_max(array_to_string(from_json(v[20], '["VARCHAR"]'), ','), notification_id)
            FILTER (WHERE name = 'Call.CallFlagged') AS flags
 FROM call_events
 GROUP BY call_id;
@@ -618,6 +631,11 @@ UPDATE calls SET
     conversion_value_cents = coalesce(c.conversion_value_cents, calls.conversion_value_cents),
     disputed = coalesce(c.disputed, calls.disputed),
     reversed = coalesce(c.reversed, calls.reversed),
+    disqualified_question_id = coalesce(c.disqualified_question_id,
+                                        calls.disqualified_question_id),
+    disqualified_action = coalesce(c.disqualified_action, calls.disqualified_action),
+    score_bp = coalesce(c.score_bp, calls.score_bp),
+    score_model_version = coalesce(c.score_model_version, calls.score_model_version),
     ended_by = coalesce(c.ended_by, calls.ended_by),
     flags = coalesce(c.flags, calls.flags)
 FROM call_changes c

@@ -42,7 +42,27 @@ ATTRIBUTION_DIMENSIONS = {
     "tracking_number": "tracking_number",
 }
 BUYERS_DIMENSIONS = {"target": "target_id"}  # one row per target instead of per buyer
-REPORTS = ("pnl", "attribution", "funnel", "buyers", "repeat_callers", "missed_calls", "heatmap")
+# lead scores vs conversion (the calls table's latest score of each call)
+SCORES_DIMENSIONS = {
+    "source": "source",
+    "medium": "medium",
+    "keyword": "keyword",
+    "campaign": "campaign_id",
+    "publisher": "publisher_id",
+    "buyer": "buyer_id",
+    "model": "score_model_version AS model_version",
+    "day": "CAST(pinged_at AS DATE) AS day",
+}
+REPORTS = (
+    "pnl",
+    "attribution",
+    "funnel",
+    "buyers",
+    "repeat_callers",
+    "missed_calls",
+    "heatmap",
+    "scores",
+)
 MONEY_SUFFIX = "_cents"
 
 
@@ -67,6 +87,7 @@ DIMENSIONS = {
     "pnl": PNL_DIMENSIONS,
     "attribution": ATTRIBUTION_DIMENSIONS,
     "buyers": BUYERS_DIMENSIONS,
+    "scores": SCORES_DIMENSIONS,
 }
 
 
@@ -112,6 +133,9 @@ def run_report(
     elif report == "buyers" and group_by:
         _dimensions(group_by, BUYERS_DIMENSIONS, report)  # only `target`: refuses any other
         text = sql("buyers_targets")
+    elif report == "scores":  # the deciles alone, or within the dimensions
+        chosen = _dimensions(group_by, SCORES_DIMENSIONS, report) + "," if group_by else ""
+        text = text.replace("{dimensions}", chosen)
     elif group_by:
         raise ReportError(f"{report} takes no group_by")
     params: dict[str, Any] = {"start": start, "end": end}

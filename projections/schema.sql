@@ -22,6 +22,7 @@ CREATE TABLE IF NOT EXISTS campaigns (
     min_bid_cents BIGINT, min_margin_cents BIGINT, allow_negative_margin BOOLEAN,
     max_attempts INTEGER, bid_ttl_s INTEGER, rtb_deadline_ms INTEGER, created_by VARCHAR,
     version BIGINT, changed_at TIMESTAMPTZ, changed_by VARCHAR,
+    ivr VARCHAR,  -- the IVR questions asked before the auction (JSON); NULL: none
     -- traffic quality rules (`domain/call_flags.py`); NULL: never set, the defaults
     buzzer_margin_s INTEGER, short_call_s INTEGER, bill_buzzer_beaters BOOLEAN
 );
@@ -48,7 +49,8 @@ CREATE TABLE IF NOT EXISTS targets (
     weight INTEGER, paused BOOLEAN, archived BOOLEAN, status VARCHAR, created_by VARCHAR,
     version BIGINT, changed_at TIMESTAMPTZ, changed_by VARCHAR,
     auto_pause VARCHAR,  -- its own auto-pause rules (JSON); NULL: the defaults
-    requires_consent BOOLEAN
+    requires_consent BOOLEAN,
+    requires_tags VARCHAR  -- the tags a ping must carry (JSON object); NULL: none
 );
 CREATE TABLE IF NOT EXISTS tracking_numbers (
     number VARCHAR PRIMARY KEY, campaign_id VARCHAR, publisher_id VARCHAR, source VARCHAR,
@@ -114,6 +116,9 @@ CREATE TABLE IF NOT EXISTS calls (
     conversion_value_cents BIGINT, disputed BOOLEAN, reversed BOOLEAN,
     consent_trustedform_cert_url VARCHAR, consent_jornaya_leadid VARCHAR,
     consent_text_version VARCHAR, consented_at TIMESTAMPTZ,
+    -- IVR qualification: the question a caller failed (no auction), and what it got
+    disqualified_question_id VARCHAR, disqualified_action VARCHAR,
+    score_bp INTEGER, score_model_version VARCHAR,
     -- who hung up first (caller | buyer; NULL: not reported) and the call's traffic-quality
     -- flags (`Call.CallFlagged`: comma-separated, e.g. 'buzzer_beater,short_call'; NULL: none)
     ended_by VARCHAR, flags VARCHAR

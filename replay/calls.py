@@ -51,6 +51,7 @@ from domain.caller_history import CallerHistory
 from domain.campaign import Campaign
 from domain.catalog import Reads, name_of
 from domain.invariant import InvariantViolation
+from domain.ivr import IVR_RULES_VERSION, IvrScript, judge, satisfies
 from domain.limits import BUZZER_MARGIN_S, SHORT_CALL_S
 from domain.numbers import NumberPool, TrackingNumber
 from domain.publisher import Publisher
@@ -58,12 +59,18 @@ from domain.quality import AUTO_PAUSE_RULES_VERSION, Unanswered, kept, rules_of,
 from domain.rate_limits import RateLimitReport
 from domain.receipt import CommandReceipt
 from domain.saved_query import SavedQueries
+from domain.scoring_model import ScoringModels
 from domain.target import Target
 from domain.user import User
 from domain.webhook import Webhook
 from eventstore.rows import ChainedRow
 from exchange.auction import Bid, rank
+from replay import scores
 
+# checks named in the report only when the log has events for them (newer features)
+OPTIONAL_CHECKS = frozenset(
+    {"auto_pauses", "qualifications", scores.CHECK, "flags", "reviews"}
+)  # named once the log has one
 FAILURES_KEPT_MAX = 1000  # the report lists the first failures; the count covers them all
 NEEDS_NO_STATE = frozenset({name_of(Call.CallAnswered)})  # the fact alone is the input
 AUCTION_DECIDED = name_of(Call.AuctionDecided)
@@ -80,6 +87,7 @@ READS = Reads(
         Call.BidReceived,
         Call.AuctionDecided,
         Call.NoBuyerFound,
+        Call.QualificationFailed,
         Call.PingExpired,
         Call.PostRefused,
         Call.CallRouted,
@@ -92,6 +100,11 @@ READS = Reads(
         CampaignTraffic.CallCounted,  # the anomaly watch's counts, against the bills
         Publisher.FlaggedForReview,  # derived again from those counts
         Publisher.ReviewCleared,
+        Call.CallRecorded,  # the recordings the store must still hold (`replay.verify`)
+        Call.RecordingDeleted,
+        Call.PhrasesSpotted,  # a call's features (`replay.scores`)
+        Call.CallScored,  # re-scored from the log (`replay.scores`)
+        ScoringModels.ModelTrained,  # the models the scores name
     ),
     ignores=(
         User,
@@ -105,6 +118,8 @@ READS = Reads(
         Call.CallConverted,
         Call.CallDisputed,
         Call.DisputeResolved,  # a reversal is the books' (Buyer.TransferReversed)
+        ScoringModels.Started,
+        ScoringModels.ModelActivated,  # which model scores is the scorer's choice
         ApiKey,
         Buyer,  # the books' half
         CallerHistory,  # duplicates come from this half's own index of billed callers
@@ -120,9 +135,8 @@ READS = Reads(
         TrackingNumber,
     ),
 )
-# checks a report names only once a log has one (older logs give the report they always gave)
-OPTIONAL_CHECKS = frozenset({"auto_pauses", "flags", "reviews"})
 Failure = tuple[int, str, str, str]  # position, check, aggregate id, message
+Recorded = tuple[int, str, str, str, int, bool]
 Handler = Callable[[str, dict[str, Any]], None]
 
 
@@ -140,6 +154,7 @@ class _Call:
     campaign_id: str
     caller_hash: str
     consented: bool = False  # the ping carried the caller's consent references
+    tags: dict[str, str] = field(default_factory=dict)  # the ping's tags
     bids: list[Bid] = field(default_factory=list)
     ranking: dict[str, dict[str, Any]] = field(default_factory=dict)
     hold_id: str | None = None  # the hold of the current attempt
@@ -202,6 +217,7 @@ class _TargetState:
     paused: bool = False
     archived: bool = False
     requires_consent: bool = False
+    requires_tags: dict[str, str | None] | None = None
 
 
 @dataclass(slots=True)
@@ -213,7 +229,9 @@ class _Target:
 
     def set(self, version: int, **changes: Any) -> None:
         last = self.states[-1] if self.states else _TargetState(None)
-        state = _TargetState(last.bid_cents, last.paused, last.archived, last.requires_consent)
+        state = _TargetState(
+            last.bid_cents, last.paused, last.archived, last.requires_consent, last.requires_tags
+        )
         for name, value in changes.items():
             setattr(state, name, value)
         self.versions.append(version)
@@ -234,13 +252,14 @@ class CallResults:
     open_holds: dict[str, tuple[str, str, str | None, str | None]]  # hold -> call, kind, …
     last_stamp: str
     calls: int
+    # recording -> (position of its CallRecorded, call, location, sha256, size, deleted)
+    recordings: dict[str, Recorded] = field(default_factory=dict)
 
 
 class CallChecker:
     def __init__(self) -> None:
         self.failures: list[Failure] = []
         self.failure_count = 0
-        # (auto_pauses, flags, reviews: named in the report once a log has one)
         self.checked = {
             "auctions": 0,
             "billing": 0,
@@ -248,7 +267,9 @@ class CallChecker:
             "auto_pauses": 0,
             "flags": 0,
             "reviews": 0,
+            "qualifications": 0,
         }
+        self.scores = scores.ScoreChecker()
         self.calls: dict[str, _Call] = {}
         self.pings = 0
         self.campaigns: dict[str, _Campaign] = {}
@@ -258,6 +279,8 @@ class CallChecker:
         self.auto_pause_rules: dict[str, list[dict[str, int]] | None] = {}
         self.unanswered: dict[str, list[Unanswered]] = {}
         self.version = 0  # the version of the event being checked (its aggregate's)
+        self.position = 0  # its notification id
+        self.recordings: dict[str, Recorded] = {}
         self.block_ids: dict[str, str] = {}  # BlockedCaller id -> caller hash
         self.blocked: set[str] = set()
         # (caller, buyer, campaign) -> (last billed at, call): only campaigns with a window
@@ -292,6 +315,7 @@ class CallChecker:
             Call.BidReceived: self._bid,
             Call.AuctionDecided: self._auction,
             Call.NoBuyerFound: self._no_buyer,
+            Call.QualificationFailed: self._disqualified,
             Call.PingExpired: self._expired,
             Call.PostRefused: self._refused,
             Call.CallRouted: self._routed,
@@ -304,7 +328,11 @@ class CallChecker:
             CampaignTraffic.CallCounted: self._counted,
             Publisher.FlaggedForReview: self._flagged_for_review,
             Publisher.ReviewCleared: self._review_cleared,
+            Call.CallRecorded: self._recorded,
+            Call.RecordingDeleted: self._recording_deleted,
         }
+        for cls, reads in self.scores.handlers().items():
+            handlers[cls] = _both(reads, handlers[cls]) if cls in handlers else reads
         self.handlers = {name_of(cls): handler for cls, handler in handlers.items()}
         self._by_topic: dict[str, Handler | None] = {}
         self._stateless: set[str] = set()
@@ -342,6 +370,8 @@ class CallChecker:
                 handler(call_id, data)
             except Broken as broken:
                 self.fail(position, broken.check, call_id, broken.message)
+            except scores.Broken as broken:
+                self.fail(position, scores.CHECK, call_id, str(broken))
             except (InvariantViolation, KeyError, TypeError, ValueError, AttributeError) as error:
                 name = topic.partition(":")[2]
                 check = "auctions" if name == AUCTION_DECIDED else "billing"
@@ -368,11 +398,33 @@ class CallChecker:
         return CallResults(
             self.failures,
             self.failure_count,
-            {k: n for k, n in self.checked.items() if n or k not in OPTIONAL_CHECKS},
+            {
+                k: n
+                for k, n in {**self.checked, "scores": self.scores.checked}.items()
+                if n or k not in OPTIONAL_CHECKS
+            },
             dict(self.holds),
             self.last_stamp,
             self.pings,
+            dict(self.recordings),
         )
+
+    # -- recordings: collected here, their bytes checked by `replay.verify` ------------------
+    def _recorded(self, call_id: str, data: dict[str, Any]) -> None:
+        self.recordings[data["recording_id"]] = (
+            self.position,
+            call_id,
+            str(data["location"]),
+            str(data["sha256"]),
+            int(data["size_bytes"]),
+            False,
+        )
+
+    def _recording_deleted(self, call_id: str, data: dict[str, Any]) -> None:
+        found = self.recordings.get(data["recording_id"])
+        if found is None:
+            raise Broken("recordings", f"recording {data['recording_id']} was never recorded")
+        self.recordings[data["recording_id"]] = (*found[:5], True)
 
     # -- configuration ------------------------------------------------------------------------
     def _campaign(self, campaign_id: str, data: dict[str, Any]) -> None:
@@ -395,7 +447,11 @@ class CallChecker:
         changes = data["changes"]
         if "auto_pause" in changes:
             self.auto_pause_rules[target_id] = changes["auto_pause"]
-        kept = {k: changes[k] for k in ("bid_cents", "requires_consent") if k in changes}
+        kept = {
+            k: changes[k]
+            for k in ("bid_cents", "requires_consent", "requires_tags")
+            if k in changes
+        }
         if kept:
             self.targets[target_id].set(self.version, **kept)
 
@@ -456,13 +512,14 @@ class CallChecker:
             data["campaign_id"],
             data["caller_hash"],
             data.get("consent") is not None,
+            dict(data.get("tags") or {}),
             publisher_id=data["publisher_id"],
         )
 
     def _bid(self, call_id: str, data: dict[str, Any]) -> None:
         call = self._call(call_id, "auctions")
         if data.get("target_version") is not None:
-            self._check_bid_rules(data, call.consented)
+            self._check_bid_rules(data, call)
         call.bids.append(
             Bid(
                 data["target_id"],
@@ -473,10 +530,10 @@ class CallChecker:
             )
         )
 
-    def _check_bid_rules(self, data: dict[str, Any], consented: bool) -> None:
+    def _check_bid_rules(self, data: dict[str, Any], call: _Call) -> None:
         """A bid names the target version whose rules made it: the target could bid then
-        (neither paused nor archived, and a ping without consent is not for a target that
-        requires it), and a standing bid is that version's bid."""
+        (neither paused nor archived, and a ping without consent, or without a tag it
+        requires, is not for it), and a standing bid is that version's bid."""
         target_id, version = data["target_id"], data["target_version"]
         target = self.targets.get(target_id)
         state = target.at(version) if target else None
@@ -484,10 +541,16 @@ class CallChecker:
             raise Broken("auctions", f"a bid of {target_id} at version {version}: no such target")
         if state.paused or state.archived:
             raise Broken("auctions", f"{target_id} bid at version {version}, paused or archived")
-        if state.requires_consent and not consented:
+        if state.requires_consent and not call.consented:
             raise Broken(
                 "auctions",
                 f"{target_id} requires consent at version {version}; the ping carried none",
+            )
+        if not satisfies(state.requires_tags, call.tags):
+            raise Broken(
+                "auctions",
+                f"{target_id} requires tags {state.requires_tags} at version {version}; the "
+                f"ping's tags lack them",
             )
         if data["source"] == BidSource.STANDING and data["amount_cents"] != state.bid_cents:
             raise Broken(
@@ -499,7 +562,44 @@ class CallChecker:
     def _no_buyer(self, call_id: str, data: dict[str, Any]) -> None:
         call = self._call(call_id, "auctions")
         del self.calls[call_id]
-        _check_exclusions(call, data)
+        self._check_exclusions(call, data)
+
+    def _disqualified(self, call_id: str, data: dict[str, Any]) -> None:
+        """The qualification's failure again: the answer kept, judged by the question of the
+        campaign's version the call names, fails; nothing was auctioned."""
+        call = self._call(call_id, "qualifications")
+        del self.calls[call_id]
+        self.checked["qualifications"] += 1
+        if call.bids:
+            raise Broken("qualifications", "a disqualified call has bids")
+        if data["rule_version"] != IVR_RULES_VERSION:
+            raise Broken("qualifications", f"rule_version {data['rule_version']} is unknown")
+        campaign = self.campaigns.get(call.campaign_id)
+        version = data.get("campaign_version")
+        rules = None if campaign is None or version is None else campaign.at(version)
+        script = IvrScript.of(rules.get("ivr") if rules else None)
+        question = script.question(data["question_id"]) if script else None
+        if script is None or question is None:
+            raise Broken(
+                "qualifications",
+                f"campaign {call.campaign_id} at version {version} asks no question "
+                f"{data['question_id']!r}",
+            )
+        if data["action"] != script.on_fail.action:
+            raise Broken(
+                "qualifications",
+                f"action {data['action']} is not the campaign's {script.on_fail.action}",
+            )
+        verdict = judge(question, data["answer"])
+        if verdict.passed or verdict.kept != data["answer"]:
+            raise Broken(
+                "qualifications",
+                f"the answer {data['answer']!r} to {question.id} passes, or is not what the "
+                "rule keeps",
+            )
+        asked_before = script.questions[: script.questions.index(question)]
+        if any(q.tag not in call.tags for q in asked_before):
+            raise Broken("qualifications", "a question before the failed one was not passed")
 
     def _auction(self, call_id: str, data: dict[str, Any]) -> None:
         call = self._call(call_id, "auctions")
@@ -508,7 +608,7 @@ class CallChecker:
         call.hold_id = data["hold_id"]
         self._open(data["hold_id"], call_id, "bid", data["expires_at"])
         self.checked["auctions"] += 1
-        _check_exclusions(call, data)
+        self._check_exclusions(call, data)
         self._rerun_auction(call, bids, data)
 
     def _rerun_auction(self, call: _Call, bids: list[Bid], data: dict[str, Any]) -> None:
@@ -583,6 +683,29 @@ class CallChecker:
                 f"floor {data['floor_cents']} is not {floor} of campaign version {version}",
             )
         return payout
+
+    def _check_exclusions(self, call: _Call, data: dict[str, Any]) -> None:
+        """An exclusion for missing consent is only for a ping that carried none; one for
+        missing tags, only for a target that required (at some version so far) a tag the
+        ping lacks."""
+        if call.consented:
+            wrong = sorted(
+                t for t, r in data["excluded"].items() if r == ExclusionReason.CONSENT_MISSING
+            )
+            if wrong:
+                raise Broken(
+                    "auctions", f"{wrong[0]} excluded for missing consent; the ping had it"
+                )
+        for target_id, reason in sorted(data["excluded"].items()):
+            if reason != ExclusionReason.TAGS_MISSING:
+                continue
+            target = self.targets.get(target_id)
+            states = target.states if target else []
+            if all(satisfies(s.requires_tags, call.tags) for s in states):
+                raise Broken(
+                    "auctions",
+                    f"{target_id} excluded for missing tags; the ping has every tag it required",
+                )
 
     # -- holds as the call sees them ------------------------------------------------------------
     def _open(self, hold_id: str, call_id: str, kind: str, at: str | None) -> None:
@@ -919,14 +1042,14 @@ class CallChecker:
             self.review_due.pop((publisher_id, campaign_id), None)
 
 
-def _check_exclusions(call: _Call, data: dict[str, Any]) -> None:
-    """An exclusion for missing consent is only for a ping that carried none."""
-    if call.consented:
-        wrong = sorted(
-            t for t, r in data["excluded"].items() if r == ExclusionReason.CONSENT_MISSING
-        )
-        if wrong:
-            raise Broken("auctions", f"{wrong[0]} excluded for missing consent; the ping had it")
+def _both(first: Handler, then: Handler) -> Handler:
+    """Two readers of one event: the scores' (which only follows the call) first."""
+
+    def handle(aggregate_id: str, data: dict[str, Any]) -> None:
+        first(aggregate_id, data)
+        then(aggregate_id, data)
+
+    return handle
 
 
 def serve(conn: Connection) -> None:

@@ -52,6 +52,7 @@ from domain.rate_limits import RateLimitReport
 from domain.receipt import CommandReceipt
 from domain.saved_query import SavedQueries
 from domain.schedule import LocalPeriods, local_periods
+from domain.scoring_model import ScoringModels
 from domain.target import Target
 from domain.user import User
 from domain.webhook import Webhook
@@ -119,6 +120,7 @@ STATELESS = frozenset(
         Call.CallPosted,
         Call.PingExpired,
         Call.PostRefused,
+        Call.QualificationFailed,
     )
 )
 READS = Reads(
@@ -139,6 +141,7 @@ READS = Reads(
         Call.CallPosted,
         Call.PingExpired,
         Call.PostRefused,
+        Call.QualificationFailed,  # a ping that never had an auction: nothing kept for it
         Call.CallRouted,
         Buyer.HoldPosted,
         Buyer.HoldVoided,
@@ -176,6 +179,11 @@ READS = Reads(
         Call.CallConverted,
         Call.CallDisputed,
         Call.DisputeResolved,
+        Call.CallRecorded,  # evidence: no hot state
+        Call.RecordingDeleted,
+        Call.PhrasesSpotted,  # evidence after the call: no hot state
+        Call.CallScored,
+        ScoringModels,
         ApiKey,
         CommandReceipt,
         RateLimitReport,
@@ -233,6 +241,7 @@ class Fold:
             Call.CallPosted: self._closed_ping,
             Call.PingExpired: self._closed_ping,
             Call.PostRefused: self._closed_ping,
+            Call.QualificationFailed: self._closed_ping,
             Call.CallRouted: self._routed,
             Buyer.HoldPosted: self._posted,
             Buyer.HoldVoided: self._voided,

@@ -21,7 +21,11 @@ One pass over the stored rows (raw JSON, no event objects), checking:
   callers) and block list give the recorded decision, reason and flags;
 - **holds** — the holds the calls left open are exactly those the ledger left pending, and
   each still lies within its expiry (the bid's expiry before the call is routed, the routed
-  call's maximum life after), judged at the latest event's time.
+  call's maximum life after), judged at the latest event's time;
+- **recordings** (named once a `CallRecorded` exists, and only when the recordings store is
+  given: `ppcx replay verify` gives the deployment's) — every recording not deleted is still
+  in the store, and its bytes hash to the SHA-256 and size `CallRecorded` recorded: a
+  swapped or edited recording fails. This check reads the store, not only the log.
 
 The calls' checks (`replay.calls`) run in a worker process fed with the call events while
 this process reads, chains and books: two cores, one pass. Failures name the notification id
@@ -54,10 +58,12 @@ from replay.calls import FAILURES_KEPT_MAX, CallChecker, CallResults
 from replay.calls import serve as serve_calls
 from replay.log import SelectChained, event_name, pages
 
-# (and "auto_pauses", the targets' automatic pauses derived again; "flags", the completed
-# calls' buzzer-beater and short-call flags re-run (bills of rules version 2 on); "reviews",
-# the anomaly watch's counts and flags derived again: each named once a log has one, so a
-# log without them gives the report it always gave)
+# (and "auto_pauses", the targets' automatic pauses derived again, "qualifications", the IVR
+# qualifications failed judged again, "recordings", the stored recordings hashed again,
+# "scores", the lead scores re-computed (`replay.scores`), "flags", the completed calls'
+# buzzer-beater and short-call flags re-run (bills of rules version 2 on), and "reviews", the
+# anomaly watch's counts and flags derived again, each named once there is one: a log
+# without one gives the report it always gave)
 CHECKS = ("chain", "ledger", "balances", "auctions", "routes", "billing", "holds")
 # This process decodes what the books fold (every row is chained whatever its event): the
 # events that move money, whose recorded balance is checked, and those that set a limit.
@@ -118,6 +124,12 @@ class Report:
 
 
 # -- the calls' half: in this process, or in a worker -------------------------------------------
+class RecordingDigests(Protocol):
+    """The recordings store as verify reads it (`evidence.recordings.RecordingStore`)."""
+
+    def digest(self, key: str) -> tuple[str, int] | None: ...
+
+
 class CallsHalf(Protocol):
     def send(self, rows: list[ChainedRow]) -> None: ...
 
@@ -212,8 +224,10 @@ class Verifier:
         *,
         expect_head: int | None = None,
         expect_link: bytes | None = None,
+        recordings: RecordingDigests | None = None,
     ) -> None:
         self.hasher = ChainHasher(chain_key)
+        self.recordings = recordings
         self.calls = calls
         self.expect_head = expect_head
         self.expect_link = expect_link
@@ -348,6 +362,7 @@ class Verifier:
         self._end_of_log(report)
         self._ledger_totals(report)
         self._open_holds(report, results, last_at)
+        self._recordings(report, results)
         report.totals = {
             "accounts": len(self.books.balances),
             "buyers": len(self.buyers),
@@ -432,6 +447,28 @@ class Verifier:
                     f"hold {hold_id} is still open after its expiry {expires_at.isoformat()}",
                 )
 
+    def _recordings(self, report: Report, results: CallResults) -> None:
+        """Each stored recording's bytes hashed again against its `CallRecorded`."""
+        if self.recordings is None or not results.recordings:
+            return
+        report.checked.setdefault("recordings", 0)
+        for rec_id, found in sorted(results.recordings.items()):
+            position, call_id, location, sha256, size, deleted = found
+            if deleted:
+                continue  # its bytes left the store; its hash stays in the log
+            report.checked["recordings"] += 1
+            stored = self.recordings.digest(location)
+            if stored is None:
+                self.fail(position, "recordings", call_id, f"recording {rec_id} is missing")
+            elif stored != (sha256, size):
+                self.fail(
+                    position,
+                    "recordings",
+                    call_id,
+                    f"recording {rec_id}'s stored bytes hash to {stored[0]} ({stored[1]} "
+                    f"bytes), not the recorded {sha256} ({size} bytes): it was changed",
+                )
+
 
 def verify(
     select_chained: SelectChained,
@@ -441,6 +478,7 @@ def verify(
     expect_head: int | None = None,
     expect_link: bytes | None = None,
     parallel: bool | None = None,
+    recordings: RecordingDigests | None = None,
 ) -> Report:
     """Verify the whole log (pages from `select_chained`). `parallel` (default: when there is
     more than one CPU) runs the calls' checks in a worker process."""
@@ -448,7 +486,13 @@ def verify(
         parallel = (os.cpu_count() or 1) > 1
     calls: CallsHalf = Worker() if parallel else InProcess()
     try:
-        verifier = Verifier(chain_key, calls, expect_head=expect_head, expect_link=expect_link)
+        verifier = Verifier(
+            chain_key,
+            calls,
+            expect_head=expect_head,
+            expect_link=expect_link,
+            recordings=recordings,
+        )
         for page in pages(select_chained):
             verifier.feed(page)
             if on_page is not None:

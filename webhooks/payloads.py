@@ -46,6 +46,7 @@ from domain.redaction import (
     redact_owned,
 )
 from domain.saved_query import SavedQueries
+from domain.scoring_model import ScoringModels
 from domain.target import Target
 from domain.user import User
 from domain.webhook import Webhook
@@ -66,12 +67,16 @@ READS = Reads(
         Call.PingExpired,
         Call.PostRefused,
         Call.CallRouted,
+        Call.QualificationFailed,  # no auction, no buyer: no webhook event type (yet)
+        Call.RecordingDeleted,
+        Call.PhrasesSpotted,
         ApiKey.Revoked,
         ApiKey.ExpirySet,
         ApiKey.ExpiredUnused,
         User,
         SavedQueries,
         Webhook,
+        ScoringModels,
         BlockedCaller,
         Buyer,
         CallerHistory,

@@ -33,6 +33,7 @@ from domain.publisher import Publisher
 from domain.rate_limits import RateLimitReport
 from domain.receipt import CommandReceipt
 from domain.saved_query import SavedQueries
+from domain.scoring_model import ScoringModels
 from domain.target import Target
 from domain.user import User
 from domain.webhook import Webhook
@@ -61,6 +62,7 @@ TIMELINE_READS = Reads(
         Publisher,
         Target,
         TrackingNumber,
+        ScoringModels,
     ),
 )
 anyone = require(Role.PUBLISHER, Role.BUYER, Role.FINANCE, Role.ANALYST)
@@ -103,6 +105,10 @@ LIST_COLUMNS = (
     "consented_at",
     "ended_by",
     "flags",
+    "disqualified_question_id",
+    "disqualified_action",
+    "score_bp",
+    "score_model_version",
 )
 # yes/no filters a caller of `list_calls` may add (the portal's calls page); never in SQL as text
 FLAG_COLUMNS = ("billed", "converted", "disputed")

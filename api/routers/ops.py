@@ -49,13 +49,19 @@ async def sweep(
     """Release expired reservations now (bids never posted, calls that never reported their
     end), as the background sweeper does every second; `handled` says how many. Then the API
     keys' hygiene, now: owners warned of an expiry near (`keys_warned`), keys unused too long
-    expired (`keys_expired`)."""
+    expired (`keys_expired`). Then call recordings: those queued fetched from Twilio and
+    stored (`recordings_fetched`), those past their retention deleted (`recordings_deleted`)."""
     handled = await s.sweeper.sweep()
     await s.call(s.sync_config)
     hygiene = await s.key_hygiene.tick() if s.key_hygiene is not None else None
-    if hygiene is None:
-        return SweepOut(handled=handled)
-    return SweepOut(handled=handled, keys_warned=hygiene.warned, keys_expired=hygiene.expired)
+    recorded = await s.recorder.tick() if s.recorder is not None else None
+    answer = SweepOut(handled=handled)
+    if hygiene is not None:
+        answer.keys_warned, answer.keys_expired = hygiene.warned, hygiene.expired
+    if recorded is not None:
+        answer.recordings_fetched = recorded.fetched
+        answer.recordings_deleted = recorded.deleted
+    return answer
 
 
 @router.get("/metrics", include_in_schema=False)

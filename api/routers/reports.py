@@ -103,7 +103,8 @@ async def report(
         "day, campaign, publisher, buyer, target, "
         "vertical, state; attribution: source, "
         "medium, campaign, keyword, "
-        "tracking_number, day, …; buyers: target, a row per target)",
+        "tracking_number, day, …; buyers: target, a row per target; scores: none (the "
+        "deciles alone), source, medium, keyword, campaign, publisher, buyer, model, day)",
     ),
     start: QueryTime | None = Query(default=None, alias="from"),
     end: QueryTime | None = Query(default=None, alias="to"),
@@ -112,7 +113,8 @@ async def report(
 ) -> dict[str, Any]:
     """`pnl`, `attribution`, `funnel`, `buyers` (per buyer, or `group_by=target`: per target,
     with answer rate, buzzer-beater rate and auto-pauses), `repeat_callers`, `missed_calls`,
-    `heatmap`: money as decimal strings, times UTC; 503 until the projector has run."""
+    `heatmap`, `scores` (lead scores in deciles vs conversion): money as decimal strings,
+    times UTC; 503 until the projector has run."""
     if name not in REPORTS:
         raise Problem(404, f"no report {name!r}; there are: {', '.join(REPORTS)}")
     if not redaction.may_run_report(_audience(who), name):

@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import re
 import time
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from urllib.parse import urlencode
@@ -26,13 +27,28 @@ from domain.billing import BillingDecision
 from domain.call import Call
 from domain.call_flags import EndedBy
 from domain.call_state import CallStatus, FailoverReason, NoBuyerReason, TelephonyEvent
-from domain.consent import Consent
+from domain.campaign import Campaign
+from domain.consent import Consent, ConsentJson
 from domain.errors import Conflict, DomainError, Refused, ValidationError
 from domain.geo import Geo, parse_e164
 from domain.ids import derived_id
 from domain.invariant import present
+from domain.ivr import (
+    HANGUP_MESSAGE_DEFAULT,
+    FailAction,
+    InputKind,
+    OnFail,
+    Question,
+    Verdict,
+    judge,
+)
 from domain.money import format_cents
+from domain.recording import RecordingRule, parse_recording_sid
+from domain.target import Target
+from eventstore.application import PPCXApplication
+from evidence.twilio_fetch import QueueFull
 from exchange.ping import PingRequest
+from exchange.qualification import IvrState
 from handlers.results import Routed
 
 router = APIRouter(tags=["telephony"])
@@ -150,14 +166,62 @@ def _base(request: Request, s: ApiServices) -> str:
 
 
 def _dial(
-    request: Request, s: ApiServices, call_id: str, attempt: int, destination: str
+    request: Request,
+    s: ApiServices,
+    call_id: str,
+    attempt: int,
+    destination: str,
+    *,
+    evidence: DialEvidence | None = None,
 ) -> Response:
-    base = _base(request, s) + "/v1/voice/status?"
-    action = base + urlencode({"call_id": call_id, "leg": "dial", "attempt": attempt})
-    answered = base + urlencode({"call_id": call_id, "leg": "answered"})
-    return Response(
-        twilio.dial(destination, action=action, answered_callback=answered), media_type=TWIML
+    base = _base(request, s) + "/v1/voice/"
+    action = base + "status?" + urlencode({"call_id": call_id, "leg": "dial", "attempt": attempt})
+    answered = base + "status?" + urlencode({"call_id": call_id, "leg": "answered"})
+    recorded, whisper_url = None, None
+    if evidence is not None and evidence.rule is not None and evidence.rule.enabled:
+        recorded = twilio.Recorded(
+            evidence.rule.disclosure if evidence.first else None,
+            base + "recording?" + urlencode({"call_id": call_id}),
+        )
+    if evidence is not None and evidence.whisper:
+        whisper_url = base + "whisper?" + urlencode({"call_id": call_id, "attempt": attempt})
+    twiml = twilio.dial(
+        destination,
+        action=action,
+        answered_callback=answered,
+        recorded=recorded,
+        whisper_url=whisper_url,
     )
+    return Response(twiml, media_type=TWIML)
+
+
+@dataclass(frozen=True)
+class DialEvidence:
+    """What a dial says and records: the campaign's recording rule (its disclosure said on
+    the first dial only), and whether the routed target has a whisper."""
+
+    rule: RecordingRule | None
+    whisper: bool
+    first: bool
+
+
+def _evidence_of(app: PPCXApplication, call_id: str, *, first: bool) -> DialEvidence:
+    """The recording rule of the call's campaign and its routed target's whisper, now."""
+    call = app.load(Call, call_id, "call_id")
+    campaign = app.find(Campaign, call.campaign_id)
+    target = app.find(Target, call.route.target_id) if call.route is not None else None
+    return DialEvidence(
+        RecordingRule.of(campaign.recording) if campaign is not None else None,
+        bool(target is not None and target.whisper),
+        first,
+    )
+
+
+async def _dial_with_evidence(
+    request: Request, s: ApiServices, call_id: str, attempt: int, destination: str, *, first: bool
+) -> Response:
+    evidence = await s.call(_evidence_of, s.app, call_id, first=first)
+    return _dial(request, s, call_id, attempt, destination, evidence=evidence)
 
 
 def _say(message: str) -> Response:
@@ -167,15 +231,109 @@ def _say(message: str) -> Response:
 @router.post("/v1/voice/inbound", response_class=Response, responses=TWIML_ANSWER)
 async def voice_inbound(request: Request, s: ApiServices = Depends(services)) -> Response:
     """Twilio's voice webhook for a tracking or DNI number: run the auction and answer TwiML
-    `<Dial>` to the winner (its status callbacks come back to `/v1/voice/status`)."""
+    `<Dial>` to the winner (its status callbacks come back to `/v1/voice/status`). A campaign
+    with IVR questions (`ivr`) is asked first: the answer is `<Gather>` for its first
+    question, whose answer comes back to `/v1/voice/ivr`."""
     params = await _verified_form(request, s)
+    tracking = await _tracking(s, params)
+    if tracking is None:
+        return _say("This number is not in service.")
+    caller, geo = _caller(params)
+    call_sid = params.get("CallSid", "")
+    # the caller's consent: custom parameters on the webhook's URL (or in its body); a bad
+    # one is refused (422) before anything is recorded
+    consent = Consent.from_parameters({**request.query_params, **params})
+    found = await s.qualification.script(tracking.campaign_id, tracking.publisher_id, caller)
+    if found is not None and call_sid:
+        campaign, script = found
+        state = IvrState(
+            call_sid,
+            tracking.campaign_id,
+            campaign.version,
+            0,
+            {},
+            None if consent is None else consent.to_json(),
+        )
+        return _gather(request, s, script.questions[0], state)
+    return await _auction_and_dial(request, s, tracking, caller, geo, consent, call_sid, {})
+
+
+@router.post("/v1/voice/ivr", response_class=Response, responses=TWIML_ANSWER)
+async def voice_ivr(
+    request: Request, state: str = "", s: ApiServices = Depends(services)
+) -> Response:
+    """The answer to an IVR question (`Digits` or `SpeechResult`; none when the caller said
+    nothing), posted by Twilio's `<Gather>`: the next question's `<Gather>`; or, every
+    question passed, the auction with the answers as the ping's tags and `<Dial>` to the
+    winner; or, failed, the campaign's `on_fail` (a message and a hang-up, or `<Dial>` to
+    its fallback number), recorded as `QualificationFailed`. `state` is the exchange's own
+    signed state of the call (403 when it is not, or not for this CallSid)."""
+    params = await _verified_form(request, s)
+    call_sid = params.get("CallSid", "")
+    current = s.ivr_states.verify(state, call_sid)
+    if current is None:
+        raise Problem(403, "the IVR state is not one this exchange signed for this call")
+    tracking = await _tracking(s, params)
+    if tracking is None or tracking.campaign_id != current.campaign_id:
+        return _say("This number is not in service.")
+    caller, geo = _caller(params)
+    consent = None if current.consent is None else Consent.parse(_given(current.consent))
+    script = await s.qualification.script_at(current.campaign_id, current.campaign_version)
+    if script is None or current.question >= len(script.questions):  # none asked any more
+        return await _auction_and_dial(
+            request, s, tracking, caller, geo, consent, call_sid, current.tags
+        )
+    question = script.questions[current.question]
+    field = "SpeechResult" if question.input == InputKind.SPEECH else "Digits"
+    verdict = judge(question, params.get(field))
+    if verdict.passed:
+        passed = current.next(present(verdict.tag, "a passed question sets its tag"))
+        if passed.question < len(script.questions):
+            return _gather(request, s, script.questions[passed.question], passed)
+        return await _auction_and_dial(
+            request, s, tracking, caller, geo, consent, call_sid, passed.tags
+        )
+    request_of_call = PingRequest(
+        campaign_id=tracking.campaign_id,
+        publisher_id=tracking.publisher_id,
+        caller_number=caller,
+        geo=geo,
+        attribution=tracking.attribution,
+        consent=consent,
+        call_id=derived_id("call", "twilio", call_sid),
+    )
+    return await _disqualified(s, request_of_call, current, question.id, verdict, script.on_fail)
+
+
+async def _disqualified(
+    s: ApiServices,
+    request: PingRequest,
+    state: IvrState,
+    question_id: str,
+    verdict: Verdict,
+    on_fail: OnFail,
+) -> Response:
+    """Record the failed qualification (the ping and `QualificationFailed`), then answer the
+    campaign's `on_fail`: the fallback number's `<Dial>`, or a message and a hang-up."""
+    await s.qualification.disqualify(
+        request, state, question_id=question_id, answer=verdict.kept, action=on_fail.action
+    )
+    if on_fail.action == FailAction.FALLBACK and on_fail.fallback_number:
+        return Response(twilio.forward(on_fail.fallback_number, on_fail.message), media_type=TWIML)
+    return _say(on_fail.message or HANGUP_MESSAGE_DEFAULT)
+
+
+async def _tracking(s: ApiServices, params: dict[str, str]) -> attribution.Tracked | None:
+    """The tracking number Twilio's `To` names, or None (not a number, not provisioned)."""
     try:
         to = parse_e164(params.get("To"), "To")
     except ValidationError:
-        return _say("This number is not in service.")
-    tracking = await attribution.of_number(s, to)
-    if tracking is None:
-        return _say("This number is not in service.")
+        return None
+    return await attribution.of_number(s, to)
+
+
+def _caller(params: dict[str, str]) -> tuple[str | None, Geo]:
+    """The caller's number (None: withheld) and where the caller is, as Twilio says."""
     try:
         caller: str | None = parse_e164(params.get("From"), "From")
     except ValidationError:  # "anonymous", "restricted", …
@@ -186,10 +344,38 @@ async def voice_inbound(request: Request, s: ApiServices = Depends(services)) ->
         )
     except ValidationError:
         geo = Geo.of_caller(caller, None, None, None)
-    call_sid = params.get("CallSid", "")
-    # the caller's consent: custom parameters on the webhook's URL (or in its body); a bad
-    # one is refused (422) before anything is recorded
-    consent = Consent.from_parameters({**request.query_params, **params})
+    return caller, geo
+
+
+def _given(consent: ConsentJson) -> dict[str, object]:
+    return {k: v for k, v in consent.items() if v is not None}
+
+
+def _gather(request: Request, s: ApiServices, question: Question, state: IvrState) -> Response:
+    action = _base(request, s) + "/v1/voice/ivr?" + urlencode({"state": s.ivr_states.sign(state)})
+    speech = question.input == InputKind.SPEECH
+    twiml = twilio.gather(
+        question.prompt,
+        speech=speech,
+        action=action,
+        timeout_s=question.timeout_s,
+        digits_max=None if speech else question.digits_max,
+    )
+    return Response(twiml, media_type=TWIML)
+
+
+async def _auction_and_dial(
+    request: Request,
+    s: ApiServices,
+    tracking: attribution.Tracked,
+    caller: str | None,
+    geo: Geo,
+    consent: Consent | None,
+    call_sid: str,
+    tags: dict[str, str],
+) -> Response:
+    """The auction of a Twilio call (with `tags`: the IVR's answers) and the TwiML for it:
+    `<Dial>` to the winner, a refusal, or an apology."""
     started = time.perf_counter()
     result = await s.auctions.ping(
         PingRequest(
@@ -198,6 +384,7 @@ async def voice_inbound(request: Request, s: ApiServices = Depends(services)) ->
             caller_number=caller,
             geo=geo,
             attribution=tracking.attribution,
+            tags=tags,
             consent=consent,
             call_id=derived_id("call", "twilio", call_sid) if call_sid else None,
         )
@@ -216,7 +403,9 @@ async def voice_inbound(request: Request, s: ApiServices = Depends(services)) ->
         if call.route is None:
             raise
         routed = Routed(call.id, call.attempt, call.route)
-    return _dial(request, s, result.call_id, routed.attempt, routed.destination)
+    return await _dial_with_evidence(
+        request, s, result.call_id, routed.attempt, routed.destination, first=True
+    )
 
 
 @router.post(
@@ -248,7 +437,9 @@ async def voice_status(  # noqa: PLR0911 - one answer per Twilio callback kind
         status = params.get("DialCallStatus", "")
         if attempt and attempt != call.attempt:  # a retried callback for an earlier attempt
             if call.route is not None and call.status == CallStatus.ROUTING:
-                return _dial(request, s, call_id, call.attempt, call.route.destination)
+                return await _dial_with_evidence(
+                    request, s, call_id, call.attempt, call.route.destination, first=False
+                )
             return Response(twilio.hangup(), media_type=TWIML)
         if status == "completed":
             duration = _seconds(params.get("DialCallDuration"), "DialCallDuration")
@@ -260,12 +451,65 @@ async def voice_status(  # noqa: PLR0911 - one answer per Twilio callback kind
         if status in FAILOVER and call.allows(Call.CallFailedOver):
             result = await s.call_life.failed_over(call_id, FAILOVER[status], None)
             if result.destination is not None:
-                return _dial(request, s, call_id, result.attempt, result.destination)
+                return await _dial_with_evidence(
+                    request, s, call_id, result.attempt, result.destination, first=False
+                )
         return _say("Sorry, nobody can take your call right now. Please try again later.")
     if params.get("CallStatus") == "completed" and call.allows(Call.CallCompleted):
         duration_s = _seconds(params.get("CallDuration"), "CallDuration")
         with contextlib.suppress(DomainError):  # ended by the dial callback meanwhile
             await _complete(s, call_id, duration_s, None)
+    return Response(twilio.empty(), media_type=TWIML)
+
+
+@router.post(
+    "/v1/voice/whisper",
+    response_class=Response,
+    responses={**TWIML_ANSWER, **problems(404)},
+)
+async def voice_whisper(
+    request: Request, call_id: str, attempt: int = 0, s: ApiServices = Depends(services)
+) -> Response:
+    """The whisper: Twilio plays this to the buyer's agent when they pick up, before it
+    connects the caller (the `<Number url>` of the dial) — the target's `whisper` text, said.
+    A dial of an earlier attempt, or a target without a whisper, hears nothing."""
+    await _verified_form(request, s)
+    call = await s.call(s.app.find, Call, call_id)
+    if call is None:
+        raise Problem(404, f"call_id {call_id!r} does not exist")
+    whisper = None
+    if call.route is not None and attempt == call.attempt:
+        target = await s.call(s.app.find, Target, call.route.target_id)
+        whisper = target.whisper if target is not None else None
+    return Response(twilio.say(whisper) if whisper else twilio.empty(), media_type=TWIML)
+
+
+@router.post(
+    "/v1/voice/recording",
+    response_class=Response,
+    responses={**TWIML_ANSWER, **problems(404, 422, 503)},
+)
+async def voice_recording(
+    request: Request, call_id: str, s: ApiServices = Depends(services)
+) -> Response:
+    """Twilio's recording-status callback (`recordingStatusCallback` of a recording dial):
+    a `completed` recording is queued to be fetched from Twilio's API, stored and hashed by
+    the recordings worker (`CallRecorded` follows); this answers at once. Only the
+    `RecordingSid` is kept — the `RecordingUrl` Twilio sends is never fetched."""
+    params = await _verified_form(request, s)
+    call = await s.call(s.app.find, Call, call_id)
+    if call is None:
+        raise Problem(404, f"call_id {call_id!r} does not exist")
+    if params.get("RecordingStatus") != "completed":  # absent or failed: nothing to fetch
+        return Response(twilio.empty(), media_type=TWIML)
+    recording_sid = parse_recording_sid(params.get("RecordingSid"))
+    duration_s = _seconds(params.get("RecordingDuration"), "RecordingDuration")
+    if s.recorder is None:
+        raise Problem(503, "call recordings are not configured")
+    try:
+        await s.call(s.recorder.enqueue, call_id, recording_sid, duration_s)
+    except QueueFull as error:
+        raise Problem(503, f"call recordings cannot be queued now: {error}") from None
     return Response(twilio.empty(), media_type=TWIML)
 
 

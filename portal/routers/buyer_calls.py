@@ -48,6 +48,9 @@ EVENT_NAMES = {
     "CallConverted": "Converted",
     "CallDisputed": "Disputed",
     "DisputeResolved": "Dispute resolved",
+    "CallRecorded": "Recorded",
+    "RecordingDeleted": "Recording deleted",
+    "CallScored": "Lead scored",
 }
 BILLING_REASONS = {
     "billable": "billable: the call lasted at least its buffer",
@@ -196,6 +199,18 @@ def _step(event: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _score(scored: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The call's latest lead score as the page shows it: a percentage and its model."""
+    if scored is None:
+        return None
+    return {"percent": percent(scored["score_bp"]), "model_version": scored["model_version"]}
+
+
+def percent(score_bp: int | None) -> str:
+    """Basis points as a percentage with one decimal (6225 → "62.3 %")."""
+    return "–" if score_bp is None else f"{score_bp / 100:.1f} %"
+
+
 def call_summary(events: list[dict[str, Any]]) -> dict[str, Any]:
     """The facts the page heads with: bids, billing and its reason, conversion, dispute."""
     last = {str(e["type"]): e for e in events}
@@ -231,6 +246,7 @@ def call_summary(events: list[dict[str, Any]]) -> dict[str, Any]:
         "converted": "CallConverted" in last,
         "conversion_value": (last.get("CallConverted") or {}).get("value"),
         "disputes": list(disputes.values()),
+        "score": _score(last.get("CallScored")),
         # the API decides; the page offers the form only where it could succeed
         "can_dispute": billed is not None
         and not any(d["status"] in ("open", "accepted") for d in disputes.values()),

@@ -100,6 +100,7 @@ def _editor(target: dict[str, Any], buyer_tz: str) -> dict[str, Any]:
         "priority": target["priority"],
         "weight": target["weight"],
         "requires_consent": "on" if target.get("requires_consent") else "",
+        "whisper": target.get("whisper") or "",
         **{
             f"caps.{k}": "" if caps.get(k) is None else caps[k]
             for k in (*CAP_FIELDS, "daily_budget")
@@ -133,6 +134,7 @@ def _patch(form: dict[str, str], rtb: bool) -> tuple[dict[str, Any], dict[str, s
         "priority": _number(form.get("priority", "")),
         "weight": _number(form.get("weight", "")),
         "requires_consent": bool(form.get("requires_consent")),
+        "whisper": form.get("whisper", ""),  # "" removes it
     }
     if not rtb:  # a real-time bidder's price comes from its endpoint, not the editor
         body["bid"] = form.get("bid", "")

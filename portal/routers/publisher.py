@@ -105,6 +105,19 @@ _OUTCOME_RULES: tuple[
         "status-refused",
     ),
     (
+        lambda c: bool(c.get("disqualified_question_id")),
+        "Disqualified",
+        lambda c: (
+            f"failed the IVR question {c['disqualified_question_id']!r}"
+            + (
+                " (sent to the fallback number)"
+                if c.get("disqualified_action") == "fallback"
+                else ""
+            )
+        ),
+        "status-refused",
+    ),
+    (
         lambda c: bool(c.get("post_refused_reason")),
         "Post refused",
         lambda c: words(c.get("post_refused_reason"), POST_REFUSED_WORDS),

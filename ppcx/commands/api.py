@@ -9,7 +9,7 @@ import typer
 
 from domain.api_key import ROLES
 from ppcx.commands.common import configure_logging, console, fail, load_settings
-from ppcx.roles import ProjectorSource, Role, ServePlan
+from ppcx.roles import ProjectorSource, Role, ServePlan, default_roles
 from ppcx.secrets import audit_key, secret_key
 from ppcx.services import ServiceError, ServiceRunner
 
@@ -32,7 +32,7 @@ def serve(
     role: list[Role] = typer.Option(
         [],
         help="run only these roles (repeatable; default: all of them — api, relay, "
-        "projector, sweeper, webhooks)",
+        "projector, sweeper, webhooks, and scorer when PPCX_SCORER is on)",
     ),
     projector_source: ProjectorSource = typer.Option(
         ProjectorSource.LOG, help="where the projector reads events: the log, or JetStream"
@@ -48,7 +48,7 @@ def serve(
 
     configure_logging(role="serve")
     settings = load_settings()
-    roles = frozenset(role) or frozenset(Role)
+    roles = frozenset(role) or default_roles(settings)
     bind_host, bind_port = host or settings.api_host, port or settings.api_port
     data_dir = settings.resolved_data_dir
     try:

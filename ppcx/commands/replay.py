@@ -104,7 +104,7 @@ def verify_log(
     Without an expected head given, the newest signed checkpoint found outside the store is
     the expectation (events deleted from the log's end are then a failure)."""
     from eventstore.chain import chain_key
-    from ppcx.bootstrap import build_application
+    from ppcx.bootstrap import build_application, recording_store
     from ppcx.secrets import audit_key
     from replay.verify import Report, verify
 
@@ -134,6 +134,7 @@ def verify_log(
                 on_page=show,
                 expect_head=expect_head,
                 expect_link=expect_link,
+                recordings=recording_store(settings),
             )
         seconds = time.perf_counter() - started
     finally:

@@ -162,3 +162,20 @@ def test_a_buyer_requires_consent_and_pings_without_it_pass_it_by(
         f"/buyer/targets/{target_id}", f"/buyer/targets/{target_id}", _form(browser, target_id)
     )
     assert market.ping(publisher_key, number="+13105550103").json()["accepted"] is True
+
+
+def test_a_buyer_sets_and_removes_the_whisper_its_agents_hear(
+    portal_app: Any, browser_factory: Any
+) -> None:
+    market = build_market(portal_app, bids=("50.00",))
+    target_id, buyer_id = next(iter(market.targets.items()))
+    browser = _buyer_browser(portal_app, browser_factory, buyer_id)
+    whisper = "Call from PPCX: legal, California, qualified"
+    form = {**_form(browser, target_id), "whisper": whisper}
+    saved = browser.post_form(f"/buyer/targets/{target_id}", f"/buyer/targets/{target_id}", form)
+    assert "Saved." in saved.text
+    assert f'value="{whisper}"' in saved.text
+    assert market.admin("GET", f"/v1/targets/{target_id}")["whisper"] == whisper
+    cleared = {**_form(browser, target_id), "whisper": ""}
+    browser.post_form(f"/buyer/targets/{target_id}", f"/buyer/targets/{target_id}", cleared)
+    assert market.admin("GET", f"/v1/targets/{target_id}")["whisper"] is None

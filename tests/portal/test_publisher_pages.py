@@ -265,6 +265,14 @@ def test_every_no_buyer_reason_has_words(reason: NoBuyerReason) -> None:
     )
 
 
+def test_a_disqualified_call_shows_the_question_it_failed() -> None:
+    outcome, why, css = outcome_of(
+        {"disqualified_question_id": "injured", "disqualified_action": "fallback"}
+    )
+    assert (outcome, css) == ("Disqualified", "status-refused")
+    assert why == "failed the IVR question 'injured' (sent to the fallback number)"
+
+
 @pytest.mark.parametrize("reason", list(BillingReason))
 def test_every_billing_reason_has_words(reason: BillingReason) -> None:
     assert reason in NOT_BILLED_WORDS

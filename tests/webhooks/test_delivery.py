@@ -26,9 +26,11 @@ from domain.commands import (
     FailOver,
     PostCall,
     RecordAnswer,
+    RecordRecording,
     RegisterWebhook,
 )
 from domain.ids import new_id
+from domain.recording import recording_id, recording_key
 from domain.webhook_events import SENT_FOR, WebhookEvent
 from eventstore.deliveries import FILE_NAME, DeliveryStore
 from handlers import parse
@@ -151,6 +153,18 @@ def every_kind_of_call(market: Market, clock: ManualClock) -> list[str]:
     dispute = d.dispute_call(parse.dispute_call(call_id=billed, reason="wrong", by="buyer"))
     d.resolve_dispute(
         parse.resolve_dispute(call_id=billed, dispute_id=dispute, accept=False, by="finance")
+    )
+    recording = recording_id(billed, "RE" + "7" * 32)
+    market.domain.recordings.record(
+        RecordRecording(
+            call_id=billed,
+            recording_id=recording,
+            sha256="ab" * 32,
+            duration_s=120,
+            size_bytes=4096,
+            location=recording_key(billed, recording, "audio/wav"),
+            content_type="audio/wav",
+        )
     )
     short = market.auction(market.targets).call_id
     d.post_call(PostCall(short))

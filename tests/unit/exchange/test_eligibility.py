@@ -133,3 +133,49 @@ def test_a_target_requiring_consent_is_excluded_from_a_ping_without_it() -> None
         duplicate_buyers=frozenset(),
     )
     assert paused.excluded == {"p": "paused"}  # the first rule that fails is the reason
+
+
+def test_a_target_requiring_tags_is_excluded_from_a_ping_lacking_one() -> None:
+    stored = {
+        "version": 3,
+        "id": "tagged",
+        "buyer_id": "buy_tagged",
+        "campaign_id": "cmp",
+        "name": "tagged",
+        "destination": "+13105550100",
+        "bid_cents": 5000,
+        "rtb_url": None,
+        "rtb_timeout_ms": 150,
+        "buffer_s": 90,
+        "geo": {},
+        "schedule": {},
+        "caps": {},
+        "priority": 0,
+        "weight": 1,
+        "paused": False,
+        "archived": False,
+    }
+    old = parse_target(stored)  # JSON written before the rule: no tags required
+    tagged = parse_target({**stored, "requires_tags": {"injured": "yes", "state": None}})
+    assert (old.requires_tags, old.plain) == (None, True)
+    assert parse_target({**stored, "requires_tags": {}}).plain  # empty: none required
+    assert (tagged.requires_tags, tagged.plain) == ({"injured": "yes", "state": None}, False)
+
+    def excluded(tags: dict[str, str]) -> dict[str, str]:
+        return dict(
+            eligible_targets(
+                [tagged, _t("lax")],
+                geo=Geo("CA", "90210", "310"),
+                at=AT,
+                floor_cents=3500,
+                usage={},
+                headroom_cents={"buy_tagged": 10_000, "buy_lax": 10_000},
+                duplicate_buyers=frozenset(),
+                tags=tags,
+            ).excluded
+        )
+
+    assert excluded({}) == {"tagged": "tags_missing"}
+    assert excluded({"injured": "no", "state": "CA"}) == {"tagged": "tags_missing"}
+    assert excluded({"injured": "yes"}) == {"tagged": "tags_missing"}
+    assert excluded({"injured": "yes", "state": "CA", "other": "x"}) == {}
