@@ -17,6 +17,7 @@ from pydantic import (
 
 from domain import limits
 from domain.api_key import Role
+from domain.call_flags import EndedBy
 from domain.call_state import TelephonyEvent
 from domain.campaign import Distribution
 from domain.clock import format_rfc3339, parse_rfc3339
@@ -280,6 +281,18 @@ class CampaignIn(Body):
     )
     velocity: VelocityIn | None = Field(
         default=None, description="the caller-velocity screen; not given: off"
+    )
+    buzzer_margin_s: int = bounded(
+        limits.BUZZER_MARGIN_S,
+        description="a call the buyer ends within this many seconds before its buffer is "
+        "flagged `buzzer_beater` (0: never)",
+    )
+    short_call_s: int = bounded(
+        limits.SHORT_CALL_S,
+        description="an answered call shorter than this is flagged `short_call` (0: never)",
+    )
+    bill_buzzer_beaters: bool = Field(
+        default=False, description="bill a buzzer-beater as if it had reached the buffer"
     )
     ivr: IvrIn | None = Field(
         default=None, description="questions asked before the auction (Twilio calls)"
@@ -604,6 +617,13 @@ class CallEventIn(Body):
         examples=["2026-11-02T15:04:05Z"],
     )
     duration_s: int | None = bounded(limits.DURATION_S, default=None)
+    ended_by: EndedBy | None = Field(
+        default=None,
+        strict=False,
+        description="`completed` only: who hung up first, the `caller` or the `buyer`'s side "
+        "(absent: unknown). A call the buyer ends within its campaign's `buzzer_margin_s` "
+        "before the buffer is flagged `buzzer_beater`",
+    )
 
 
 class BidIn(Body):

@@ -112,6 +112,9 @@ class CampaignPatch(Body):
     velocity: VelocityIn | None = Field(
         default=None, description="the caller-velocity screen (`calls` 0: off)"
     )
+    buzzer_margin_s: int | None = bounded(limits.BUZZER_MARGIN_S, default=None)
+    short_call_s: int | None = bounded(limits.SHORT_CALL_S, default=None)
+    bill_buzzer_beaters: bool | None = None
     ivr: IvrIn | None = Field(
         default=None,
         description="the IVR questions, replaced (no questions: none asked)",
@@ -201,6 +204,18 @@ class CampaignFields(BaseModel):
     floor: str = Field(description="the lowest price a bid may win at")
     allowed_publishers: list[str]
     version: int
+    buzzer_margin_s: int = Field(
+        default=limits.BUZZER_MARGIN_S.default or 0,
+        description="a call the buyer ends within this many seconds before its buffer is "
+        "flagged `buzzer_beater`",
+    )
+    short_call_s: int = Field(
+        default=limits.SHORT_CALL_S.default or 0,
+        description="an answered call shorter than this is flagged `short_call`",
+    )
+    bill_buzzer_beaters: bool = Field(
+        default=False, description="buzzer-beaters are billed as if they reached the buffer"
+    )
     ivr: dict[str, Any] | None = Field(
         default=None, description="the IVR questions asked before the auction (null: none)"
     )
@@ -238,3 +253,9 @@ class PublisherOut(BaseModel):
     ping_rate_per_s: int
     ping_burst: int
     version: int
+    flagged_for_review: list[str] | None = Field(
+        default=None,
+        description="admins, finance and analysts: the campaigns on which the anomaly watch "
+        "flagged it for review (short-call or duplicate rate far above the campaign's), "
+        "until an admin clears them (`POST /v1/publishers/{id}/review/clear`)",
+    )

@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from api.setup_views import caps_view, schedule_view
+from domain import limits
 from domain.api_key import is_expired
 from domain.billing import PayoutRule, floor_cents
 from domain.clock import format_rfc3339
@@ -26,6 +27,10 @@ def _stamps(row: dict[str, Any]) -> dict[str, Any]:
         "changed_at": time_text(row["changed_at"]),
         "changed_by": row["changed_by"],
     }
+
+
+def _or(value: Any, default: Any) -> Any:
+    return default if value is None else value
 
 
 def _money(cents: int | None) -> str | None:
@@ -91,6 +96,9 @@ def campaign_item(row: dict[str, Any]) -> dict[str, Any]:
         "floor": format_cents(floor_cents(rule, row["min_margin_cents"], row["min_bid_cents"])),
         "allowed_publishers": list(row["allowed_publishers"] or []),
         "version": row["version"],
+        "buzzer_margin_s": _or(row.get("buzzer_margin_s"), limits.BUZZER_MARGIN_S.default),
+        "short_call_s": _or(row.get("short_call_s"), limits.SHORT_CALL_S.default),
+        "bill_buzzer_beaters": bool(row.get("bill_buzzer_beaters")),
         "ivr": _json_or_none(row["ivr"]),
         **_stamps(row),
     }

@@ -93,6 +93,9 @@ def campaign_view(c: Campaign) -> dict[str, Any]:
         "floor": format_cents(c.floor_cents()),
         "allowed_publishers": sorted(c.allowed_publishers),
         "version": c.version,
+        "buzzer_margin_s": c.buzzer_margin_s,
+        "short_call_s": c.short_call_s,
+        "bill_buzzer_beaters": c.bill_buzzer_beaters,
         "ivr": c.ivr,
         "recording": c.recording,
     }
@@ -112,8 +115,11 @@ def buyer_view(b: Buyer) -> dict[str, Any]:
     }
 
 
-def publisher_view(p: Publisher) -> dict[str, Any]:
+def publisher_view(p: Publisher, *, internal: bool = False) -> dict[str, Any]:
+    """`internal` (admin, finance, analyst): with the campaigns the anomaly watch flagged it
+    on for review."""
     return {
+        **({"flagged_for_review": sorted(p.flagged_for_review)} if internal else {}),
         "id": p.id,
         "name": p.name,
         "status": "suspended" if p.suspended else "active",

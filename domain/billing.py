@@ -1,7 +1,9 @@
 """Pure billing rules: what a publisher earns, when a buyer pays, and the auction floor.
 
 * billable = answered, duration ≥ the target's buffer, not a duplicate of the same caller for
-  the same buyer within the campaign's window, and the caller not blocked;
+  the same buyer within the campaign's window, and the caller not blocked; since version 2,
+  a buzzer-beater (`domain.call_flags`: the buyer hung up within the campaign's margin before
+  the buffer) is billable too when its campaign says so (`bill_buzzer_beaters`);
 * revenue = the winning price; payout = fixed, or a `Decimal` share rounded half-even to cents;
   margin = revenue − payout, exactly.
 """
@@ -19,7 +21,11 @@ from domain.errors import ValidationError
 from domain.invariant import invariant, present
 from domain.money import format_cents, parse_cents, parse_share, require_cents, share_of
 
-BILLING_RULES_VERSION = 1  # stored as `rules_version` in CallBilled / CallNotBilled
+# stored as `rules_version` in CallBilled / CallNotBilled; replay re-runs each bill by the
+# version it recorded (1: before buzzer-beaters could be billed)
+BILLING_RULES_VERSION = 2
+BILLING_RULES_VERSIONS = (1, 2)
+BUZZER_BEATERS_BILLABLE_SINCE = 2  # the version from which a campaign may bill buzzer-beaters
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,8 +141,14 @@ def billing_decision(
     blocked: bool,
     price_cents: int,
     payout_cents: int,
+    buzzer_beater: bool = False,
+    bill_buzzer_beaters: bool = False,
+    rules_version: int = BILLING_RULES_VERSION,
 ) -> BillingDecision:
-    """The billing decision for a completed call (pure; replay re-runs it)."""
+    """The billing decision for a completed call (pure; replay re-runs it by the version each
+    bill recorded). `buzzer_beater`: the call is flagged so (`domain.call_flags`);
+    `bill_buzzer_beaters`: its campaign bills such calls (version 2 on)."""
+    invariant(rules_version in BILLING_RULES_VERSIONS, f"billing rules {rules_version} exist")
     require_cents(price_cents, "price_cents")
     require_cents(payout_cents, "payout_cents")
     not_billable: BillingReason | None = None
@@ -146,7 +158,9 @@ def billing_decision(
         not_billable = BillingReason.BLOCKED
     elif duplicate:
         not_billable = BillingReason.DUPLICATE
-    elif duration_s < buffer_s:
+    elif duration_s < buffer_s and not (
+        rules_version >= BUZZER_BEATERS_BILLABLE_SINCE and buzzer_beater and bill_buzzer_beaters
+    ):
         not_billable = BillingReason.BELOW_BUFFER
     if not_billable is not None:
         return BillingDecision(False, not_billable, 0, 0, 0)

@@ -6,7 +6,7 @@
       | QualificationFailed (a Twilio caller failed the campaign's IVR questions: no auction)
       → PingExpired (hold voided) | PostRefused (blocked caller: hold voided)
       | CallPosted → CallRouted(attempt 1)
-          → CallAnswered → CallCompleted → CallBilled | CallNotBilled
+          → CallAnswered → CallCompleted [→ CallFlagged] → CallBilled | CallNotBilled
           → CallFailedOver → CallRouted(attempt n+1) … | (none left) CallCompleted, CallNotBilled
       → CallConverted, CallDisputed → DisputeResolved
       → CallRecorded (the recording stored, its SHA-256) → RecordingDeleted (retention, admin)
@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 from domain.base import PPCXAggregate
 from domain.billing import BILLING_RULES_VERSION
+from domain.call_flags import FlagDecision
 from domain.call_state import (
     AuctionTerms,
     BidSource,
@@ -94,6 +95,9 @@ class Call(PPCXAggregate):
     # snapshot has it too
     consent: ConsentJson | None = None
     screening: ScreeningJson | None = None  # the facts the ping was screened on
+    # the flags of its completion (`domain.call_flags`: buzzer_beater, short_call), as
+    # `CallFlagged` recorded them; none before that event, and in older logs
+    flags: tuple[str, ...] = ()
     # its recordings by id (`CallRecorded`, `RecordingDeleted`); replaced, never changed in
     # place (not annotated here: the library would make it a field of the constructor)
     recordings = _NO_RECORDINGS
@@ -316,10 +320,28 @@ class Call(PPCXAggregate):
     class CallCompleted(PPCXAggregate.Event):
         duration_s: int
         answered: bool
+        # who hung up first, as the telephony reported it (`domain.call_flags.EndedBy`:
+        # "caller" | "buyer"); None: not reported, or a log older than the field
+        ended_by: str | None = None
 
         def apply(self, aggregate: Call) -> None:
             aggregate.status = CallStatus.COMPLETED
             aggregate.duration_s = self.duration_s
+
+    class CallFlagged(PPCXAggregate.Event):
+        """The completed call's traffic-quality flags (`domain.call_flags.flags_of`) and
+        every input of the decision, recorded before its billing decision."""
+
+        flags: list[str]
+        rule_version: int
+        ended_by: str | None
+        duration_s: int
+        buffer_s: int
+        margin_s: int
+        short_call_s: int
+
+        def apply(self, aggregate: Call) -> None:
+            aggregate.flags = tuple(self.flags)
 
     class CallBilled(PPCXAggregate.Event):
         hold_id: str
@@ -757,7 +779,9 @@ class Call(PPCXAggregate):
             )
             self._route(self.attempt + 1, next_candidate, next_hold_id, at)
         else:
-            self.trigger_event(self.CallCompleted, duration_s=0, answered=False, timestamp=at)
+            self.trigger_event(
+                self.CallCompleted, duration_s=0, answered=False, ended_by=None, timestamp=at
+            )
             self.trigger_event(
                 self.CallNotBilled,
                 reason=BillingReason.NOT_ANSWERED,
@@ -784,16 +808,40 @@ class Call(PPCXAggregate):
         duplicate_of: str | None,
         blocked: bool,
         at: datetime,
+        ended_by: str | None = None,
+        flagged: FlagDecision | None = None,
     ) -> tuple[str, Hold]:
-        """Record the end of the call and its billing decision; the caller posts or voids."""
+        """Record the end of the call, its flags (when `flagged` names any) and its billing
+        decision; the caller posts or voids."""
         self._require(self.CallCompleted, action="complete")
         held = present(self.pending_hold(), "a routed call holds its buyer's funds")
         route = present(self.route, "a routed call has a route")
         hold_id, hold = held
         answered = self.status == CallStatus.ANSWERED
         self.trigger_event(
-            self.CallCompleted, duration_s=duration_s, answered=answered, timestamp=at
+            self.CallCompleted,
+            duration_s=duration_s,
+            answered=answered,
+            ended_by=ended_by,
+            timestamp=at,
         )
+        if flagged is not None and flagged.flags:
+            invariant(
+                (flagged.duration_s, flagged.buffer_s, flagged.ended_by)
+                == (duration_s, route.buffer_s, ended_by),
+                "the flags were decided on this completion",
+            )
+            self.trigger_event(
+                self.CallFlagged,
+                flags=[str(f) for f in flagged.flags],
+                rule_version=flagged.rule_version,
+                ended_by=ended_by,
+                duration_s=duration_s,
+                buffer_s=route.buffer_s,
+                margin_s=flagged.margin_s,
+                short_call_s=flagged.short_call_s,
+                timestamp=at,
+            )
         if billable:
             invariant(revenue_cents == payout_cents + margin_cents, "revenue = payout + margin")
             invariant(revenue_cents == hold.amount_cents, "a bill posts the whole hold")
@@ -995,6 +1043,7 @@ CALL_TRANSITIONS: Mapping[type[PPCXAggregate.Event], Transition] = MappingProxyT
         Call.CallCompleted: _moves(
             (CallStatus.ROUTING, CallStatus.ANSWERED, CallStatus.UNROUTED), CallStatus.COMPLETED
         ),
+        Call.CallFlagged: _keeps((CallStatus.COMPLETED,)),
         Call.CallBilled: _moves((CallStatus.COMPLETED,), CallStatus.BILLED),
         Call.CallNotBilled: _moves((CallStatus.COMPLETED,), CallStatus.NOT_BILLED),
         Call.CallConverted: _keeps(_CONNECTED),

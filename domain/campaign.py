@@ -10,6 +10,8 @@ from eventsourcing.domain import event
 
 from domain.base import PPCXAggregate
 from domain.billing import PayoutRule, floor_cents
+from domain.call_flags import FlagRules
+from domain.limits import BUZZER_MARGIN_S, SHORT_CALL_S
 
 
 class Distribution(StrEnum):
@@ -44,6 +46,11 @@ RULE_ATTRIBUTES: tuple[str, ...] = (
     "exclude_toll_free",
     "exclude_premium_rate",
     "velocity",
+    # newer than `Campaign.Created` (set by RulesChanged, in the same save as Created when a
+    # campaign is created with them): traffic quality (`domain.call_flags`)
+    "buzzer_margin_s",
+    "short_call_s",
+    "bill_buzzer_beaters",
     "ivr",
     "recording",  # newer than `Created`: set by RulesChanged only (`domain/recording.py`)
 )
@@ -62,6 +69,13 @@ class Campaign(PPCXAggregate):
     exclude_toll_free = False
     exclude_premium_rate = False
     velocity: dict[str, int] | None = None  # `domain.screening.VelocityJson`; None: default
+    # rules newer than the first stored logs: class-level defaults, so a campaign of an older
+    # log has them too. A call the buyer ends within `buzzer_margin_s` before its buffer is a
+    # buzzer-beater (billed only when `bill_buzzer_beaters`); one shorter than `short_call_s`
+    # is a short call.
+    buzzer_margin_s: int = BUZZER_MARGIN_S.default or 0
+    short_call_s: int = SHORT_CALL_S.default or 0
+    bill_buzzer_beaters = False
     # a setting newer than the first stored logs: a class-level default, so a campaign loaded
     # from an older snapshot has it too. The IVR questions asked before the auction, as
     # `domain.ivr.IvrScript.to_dict()` stores them (None: none asked)
@@ -122,6 +136,9 @@ class Campaign(PPCXAggregate):
 
     def floor_cents(self) -> int:
         return floor_cents(self.payout_rule(), self.min_margin_cents, self.min_bid_cents)
+
+    def flag_rules(self) -> FlagRules:
+        return FlagRules(self.buzzer_margin_s, self.short_call_s)
 
     def admits(self, publisher_id: str) -> bool:
         return publisher_id in self.allowed_publishers

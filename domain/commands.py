@@ -18,6 +18,7 @@ from typing import Any
 
 from domain.api_key import Role
 from domain.billing import PayoutRule
+from domain.call_flags import EndedBy
 from domain.call_state import (
     BidOutcomeKind,
     BidSource,
@@ -32,6 +33,7 @@ from domain.consent import ConsentJson
 from domain.geo import GeoRule
 from domain.invariant import invariant
 from domain.ivr import FailAction, IvrScript
+from domain.limits import BUZZER_MARGIN_S, SHORT_CALL_S
 from domain.quality import AutoPauseRule
 from domain.recording import RecordingRule
 from domain.schedule import WeeklySchedule
@@ -115,6 +117,10 @@ class CreateCampaign:
     exclude_toll_free: bool = False
     exclude_premium_rate: bool = False
     velocity: VelocityRule | None = None
+    # traffic quality (`domain.call_flags`): rules newer than `Campaign.Created`
+    buzzer_margin_s: int = BUZZER_MARGIN_S.default or 0
+    short_call_s: int = SHORT_CALL_S.default or 0
+    bill_buzzer_beaters: bool = False
     ivr: IvrScript | None = None  # questions asked before the auction (a rule change)
     recording: RecordingRule | None = None  # None: calls are not recorded
 
@@ -255,6 +261,9 @@ class CampaignChanges:
     exclude_toll_free: bool | None = None
     exclude_premium_rate: bool | None = None
     velocity: VelocityRule | None = None
+    buzzer_margin_s: int | None = None
+    short_call_s: int | None = None
+    bill_buzzer_beaters: bool | None = None
     ivr: IvrScript | None = None  # the whole script, replaced (no questions: none asked)
     recording: RecordingRule | None = None
 
@@ -481,6 +490,7 @@ class CompleteCall:
     call_id: str
     duration_s: int
     at: datetime | None = None
+    ended_by: EndedBy | None = None  # who hung up first (None: not reported)
 
 
 @dataclass(frozen=True)

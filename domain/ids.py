@@ -28,6 +28,7 @@ PREFIXES = frozenset(
         "whk",
         "sqr",
         "rlr",
+        "trf",
         "rec",  # a call recording (`domain/recording.py`)
         "scm",
     }

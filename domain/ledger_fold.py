@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from domain.anomaly import CampaignTraffic
 from domain.api_key import ApiKey
 from domain.blocklist import BlockedCaller
 from domain.buyer import Buyer
@@ -74,6 +75,7 @@ OUTSIDE_THE_LEDGER: tuple[type, ...] = (
     Campaign,
     CommandReceipt,
     RateLimitReport,
+    CampaignTraffic,
     NumberPool,
     Publisher,
     Target,

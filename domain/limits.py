@@ -56,9 +56,9 @@ KEY_EXPIRY_WARNING_DAYS_DEFAULT = 7
 KEY_UNUSED_EXPIRE_DAYS = Range(0, 3_660)  # expire a key unused this long (0: never)
 KEY_UNUSED_EXPIRE_DAYS_DEFAULT = 0
 # a webhook: its endpoint (a pixel's template too), the event types it subscribes to (each
-# once; there are 15), its description
+# once; there are 17), its description
 WEBHOOK_URL_LENGTH = Range(1, 2_000)
-WEBHOOK_EVENTS = Range(1, 15)
+WEBHOOK_EVENTS = Range(1, 17)
 WEBHOOK_DESCRIPTION_LENGTH_MAX = 500
 # an analyst's saved queries: a name, one SELECT, and how many one user keeps
 SAVED_QUERY_NAME_LENGTH = Range(1, 100)
@@ -75,6 +75,20 @@ DUPLICATE_WINDOW_DAYS = Range(0, 365, default=30)
 MAX_ATTEMPTS = Range(1, 10, default=3)  # routes per call: the winner and its failovers
 BID_TTL_S = Range(5, 3_600, default=60)  # how long an accepted ping's bid stays valid
 RTB_DEADLINE_MS = Range(20, 5_000, default=250)  # the whole decision, from the ping's arrival
+# traffic quality (`domain/call_flags.py`): a call the buyer's side ended within
+# `buzzer_margin_s` before its buffer is a buzzer-beater; an answered call shorter than
+# `short_call_s` is a short call. Both are campaign rules; a margin of 0 flags no call.
+BUZZER_MARGIN_S = Range(0, 600, default=10)
+SHORT_CALL_S = Range(0, 600, default=10)
+# the anomaly watch (`domain/anomaly.py`): over the current hour and the ones before it, up
+# to `ANOMALY_WINDOW_S`, a publisher with at least `ANOMALY_CALLS_MIN` completed calls on a
+# campaign whose short-call or duplicate rate is at least `ANOMALY_FACTOR` times the
+# campaign's and at least `ANOMALY_GAP_PERCENT` points above it is flagged for review
+ANOMALY_WINDOW_S = 86_400
+ANOMALY_BUCKET_S = 3_600
+ANOMALY_CALLS_MIN = 20
+ANOMALY_FACTOR = 3
+ANOMALY_GAP_PERCENT = 20
 # IVR qualification (`domain/ivr.py`): the questions a campaign asks before its auction
 IVR_QUESTIONS_MAX = 5
 IVR_PROMPT_LENGTH = Range(1, 500)  # what the caller hears (<Say>)

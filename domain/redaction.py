@@ -26,6 +26,7 @@ from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any, Protocol
 
+from domain.anomaly import CampaignTraffic
 from domain.api_key import ApiKey, Role
 from domain.blocklist import BlockedCaller
 from domain.buyer import Buyer
@@ -237,7 +238,25 @@ CALL_EVENTS: dict[type, EventRule] = {
     Call.CallCompleted: EventRule(
         Concern.ROUTED,
         _to(PUBLISHER, BUYER),
-        {"duration_s": _to(PUBLISHER, BUYER), "answered": _to(PUBLISHER, BUYER)},
+        {
+            "duration_s": _to(PUBLISHER, BUYER),
+            "answered": _to(PUBLISHER, BUYER),
+            "ended_by": _to(PUBLISHER, BUYER),
+        },
+    ),
+    # the call's traffic-quality flags: evidence for both parties (a dispute's, a review's)
+    Call.CallFlagged: EventRule(
+        Concern.ROUTED,
+        _to(PUBLISHER, BUYER),
+        {
+            "flags": _to(PUBLISHER, BUYER),
+            "rule_version": _to(PUBLISHER, BUYER),
+            "ended_by": _to(PUBLISHER, BUYER),
+            "duration_s": _to(PUBLISHER, BUYER),
+            "buffer_s": _to(BUYER),  # as on CallRouted and the bill
+            "margin_s": _to(PUBLISHER, BUYER),
+            "short_call_s": _to(PUBLISHER, BUYER),
+        },
     ),
     Call.CallBilled: EventRule(
         Concern.BUYER_ID,
@@ -380,6 +399,10 @@ INTERNAL_EVENTS: tuple[type, ...] = (
     Publisher.Suspended,
     Publisher.Reinstated,
     Publisher.PingLimitSet,
+    Publisher.FlaggedForReview,  # the anomaly watch: admins' (a `publisher.flagged` webhook)
+    Publisher.ReviewCleared,
+    CampaignTraffic.Started,
+    CampaignTraffic.CallCounted,
     Target.Created,
     Target.StandingBidSet,
     Target.Paused,
@@ -621,6 +644,9 @@ CALL_COLUMNS: dict[str, Audiences] = {
     "consent_jornaya_leadid": _to(PUBLISHER, BUYER),
     "consent_text_version": _to(PUBLISHER, BUYER),
     "consented_at": _to(PUBLISHER, BUYER),
+    # who hung up first, and the call's traffic-quality flags (`Call.CallFlagged`)
+    "ended_by": _to(PUBLISHER, BUYER),
+    "flags": _to(PUBLISHER, BUYER),
     # IVR qualification: a disqualified call had no auction, so no buyer
     "disqualified_question_id": _to(PUBLISHER),
     "disqualified_action": _to(PUBLISHER),
@@ -710,6 +736,12 @@ REPORT_COLUMNS: dict[str, Audiences] = {
     "timeouts": _to(BUYER),
     "answer_rate": _to(BUYER),
     "average_handle_s": _to(BUYER),
+    # traffic quality (the buyers report): the buyer's own calls and targets
+    "routed": _to(BUYER),
+    "buzzer_beaters": _to(BUYER),
+    "buzzer_beater_rate": _to(BUYER),
+    "short_calls": _to(BUYER),
+    "auto_pauses": _to(BUYER),
     "callers": _to(PUBLISHER),
     "repeat_callers": _to(PUBLISHER),
     "repeat_share": _to(PUBLISHER),

@@ -34,6 +34,9 @@ _CAMPAIGN_PLAIN = (
     "rtb_deadline_ms",
     "exclude_toll_free",
     "exclude_premium_rate",
+    "buzzer_margin_s",
+    "short_call_s",
+    "bill_buzzer_beaters",
 )
 
 

@@ -8,6 +8,7 @@ from enum import StrEnum
 
 from domain.api_key import ApiKey
 from domain.call import Call
+from domain.publisher import Publisher
 from domain.target import Target
 
 
@@ -29,6 +30,10 @@ class WebhookEvent(StrEnum):
     API_KEY_EXPIRING = "api_key.expiring"  # sent (OWNED_SENT_FOR)
     CALL_RECORDED = "call.recorded"  # sent (SENT_FOR)
     CALL_SCORED = "call.scored"  # sent (SENT_FOR)
+    # traffic quality: a completed call's flags (to its parties, as its timeline shows them),
+    # and a publisher flagged for review by the anomaly watch (admins only)
+    CALL_FLAGGED = "call.flagged"
+    PUBLISHER_FLAGGED = "publisher.flagged"  # sent (OWNED_SENT_FOR)
 
 
 # the stored call event each webhook event is sent for (a ping is accepted when its auction
@@ -42,6 +47,7 @@ SENT_FOR: dict[type, WebhookEvent] = {
     Call.CallAnswered: WebhookEvent.CALL_ANSWERED,
     Call.CallFailedOver: WebhookEvent.CALL_FAILED_OVER,
     Call.CallCompleted: WebhookEvent.CALL_COMPLETED,
+    Call.CallFlagged: WebhookEvent.CALL_FLAGGED,
     Call.CallBilled: WebhookEvent.CALL_BILLED,
     Call.CallNotBilled: WebhookEvent.CALL_NOT_BILLED,
     Call.CallConverted: WebhookEvent.CALL_CONVERTED,
@@ -57,4 +63,5 @@ SENT_FOR: dict[type, WebhookEvent] = {
 OWNED_SENT_FOR: dict[type, WebhookEvent] = {
     Target.AutoPaused: WebhookEvent.TARGET_AUTO_PAUSED,
     ApiKey.ExpiryWarned: WebhookEvent.API_KEY_EXPIRING,
+    Publisher.FlaggedForReview: WebhookEvent.PUBLISHER_FLAGGED,  # no owner: admins only
 }

@@ -25,6 +25,7 @@ from eventsourcing.sqlite import SQLiteAggregateRecorder, SQLiteFactory
 from eventsourcing.utils import Environment, EnvType
 from tenacity import retry, retry_if_exception, stop_after_delay, wait_random
 
+from domain.anomaly import CampaignTraffic
 from domain.base import PPCXAggregate, PPCXEvent
 from domain.buyer import Buyer
 from domain.call import Call
@@ -98,7 +99,7 @@ def _project(aggregate: Any, events: Iterable[Any]) -> Any:
 
 class PPCXApplication(Application[str]):
     name = "PPCX"
-    snapshotting_intervals = {Buyer: 200, Target: 200}  # noqa: RUF012 - the library's API
+    snapshotting_intervals = {Buyer: 200, Target: 200, CampaignTraffic: 200}  # noqa: RUF012 - the library's API
     env = {  # noqa: RUF012 - the library's API
         "AGGREGATE_CACHE_MAXSIZE": str(AGGREGATE_CACHE_MAXSIZE),
         "ORIGINATOR_ID_TYPE": "text",

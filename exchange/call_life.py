@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 
 from domain.billing import BillingDecision
 from domain.call import CALL_MAX_S, Call
+from domain.call_flags import EndedBy
 from domain.call_state import ExclusionReason, FailoverReason, PostRefusal, Route
 from domain.campaign import Campaign
 from domain.clock import Clock
@@ -178,12 +179,16 @@ class CallLife:
         duration_s: int,
         publisher_id: str | None,
         at: datetime | None = None,
+        ended_by: EndedBy | None = None,
     ) -> BillingDecision:
-        """The call ended after `duration_s`: the billing decision (a repeated report answers
-        the recorded one); the reservation is settled (billed) or ended."""
+        """The call ended after `duration_s` (`ended_by` the caller or the buyer, when the
+        telephony says): the billing decision (a repeated report answers the recorded one);
+        the reservation is settled (billed) or ended."""
         call, at = await self._reported(call_id, publisher_id, at)
         billing = await in_thread(
-            self.executor, self.calls.complete_call, CompleteCall(call.id, duration_s, at)
+            self.executor,
+            self.calls.complete_call,
+            CompleteCall(call.id, duration_s, at, ended_by),
         )
         route = call.route
         if route is not None:

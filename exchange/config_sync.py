@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 
 import redis
 
+from domain.anomaly import CampaignTraffic
 from domain.api_key import ApiKey
 from domain.blocklist import BlockedCaller
 from domain.buyer import Buyer
@@ -80,6 +81,7 @@ READS = Reads(
         Call,
         CommandReceipt,
         RateLimitReport,
+        CampaignTraffic,  # the anomaly watch's counts: no market state
         NumberPool,  # DNI pools are read from the store
         ScoringModels,  # the scorer's, read from the store
     ),

@@ -11,7 +11,16 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from datetime import datetime
 
-from domain import validate
+from domain import call_flags, validate
+from domain.anomaly import (
+    ANOMALY_RULES_VERSION,
+    THRESHOLDS,
+    CampaignTraffic,
+    anomaly,
+    rates_json,
+    traffic_id,
+    window_start,
+)
 from domain.base import PPCXAggregate
 from domain.billing import BillingDecision, billing_decision, is_duplicate
 from domain.blocklist import BlockedCaller, blocked_caller_id
@@ -48,6 +57,7 @@ from domain.invariant import invariant, present
 from domain.ivr import IVR_RULES_VERSION
 from domain.ledger import hold_transfer
 from domain.limits import DURATION_S
+from domain.publisher import Publisher
 from domain.quality import AUTO_PAUSE_RULES_VERSION, tripped
 from domain.rate_limits import RateLimitReport, report_id
 from domain.reported_time import event_time
@@ -491,14 +501,24 @@ class CallHandlers:
             blocked = self._blocked(fresh.caller_hash)
             last_billed_at = history.last_billed_at if history else None
             duplicate = is_duplicate(last_billed_at, at, campaign.duplicate_window_days)
+            answered = fresh.status == CallStatus.ANSWERED
+            flagged = call_flags.decide(
+                answered=answered,
+                duration_s=duration_s,
+                buffer_s=route.buffer_s,
+                ended_by=cmd.ended_by,
+                rules=campaign.flag_rules(),
+            )
             decision = billing_decision(
-                answered=fresh.status == CallStatus.ANSWERED,
+                answered=answered,
                 duration_s=duration_s,
                 buffer_s=route.buffer_s,
                 duplicate=duplicate,
                 blocked=blocked,
                 price_cents=route.price_cents,
                 payout_cents=route.payout_cents,
+                buzzer_beater=flagged.buzzer_beater,
+                bill_buzzer_beaters=campaign.bill_buzzer_beaters,
             )
             hold_id, hold = fresh.complete(
                 duration_s=duration_s,
@@ -510,6 +530,8 @@ class CallHandlers:
                 duplicate_of=history.last_billed_call_id if duplicate and history else None,
                 blocked=blocked,
                 at=at,
+                ended_by=cmd.ended_by,
+                flagged=flagged,
             )
             invariant(hold.buyer_id == buyer_id, "the routed buyer holds the funds")
             touched: list[PPCXAggregate] = [fresh, buyer]
@@ -525,9 +547,57 @@ class CallHandlers:
                 buyer.void_hold(hold_id, fresh.id, hold.amount_cents, decision.reason, at)
             if decision.reason == BillingReason.NOT_ANSWERED:
                 touched += self._count_unanswered(route.target_id, fresh.id, at)
+            touched += self._watch(
+                fresh,
+                short_call=call_flags.CallFlag.SHORT_CALL in flagged.flags,
+                duplicate=decision.reason == BillingReason.DUPLICATE,
+                at=at,
+            )
             return touched, billing_result(fresh)
 
-        return self.ctx.run(change, hot=(cmd.call_id, buyer_id, history_id, target_id))
+        hot = (cmd.call_id, buyer_id, history_id, target_id, traffic_id(call.campaign_id))
+        return self.ctx.run(change, hot=hot)
+
+    def _watch(
+        self, call: Call, *, short_call: bool, duplicate: bool, at: datetime
+    ) -> list[PPCXAggregate]:
+        """The anomaly watch (`domain.anomaly`): the call's campaign counts it, and its
+        publisher is flagged for review when its rates are far above the campaign's (unless
+        it is flagged on this campaign already); saved with the call."""
+        traffic = self.app.find(CampaignTraffic, traffic_id(call.campaign_id))
+        if traffic is None:
+            traffic = CampaignTraffic.start(call.campaign_id, at)
+        counted_at = max(at, traffic.modified_on)  # the aggregate's events stay in time order
+        traffic.count_call(
+            call_id=call.id,
+            publisher_id=call.publisher_id,
+            short_call=short_call,
+            duplicate=duplicate,
+            timestamp=counted_at,
+        )
+        touched: list[PPCXAggregate] = [traffic]
+        mine, every = traffic.counts(call.publisher_id, counted_at)
+        rate = anomaly(mine, every, THRESHOLDS)
+        if rate is None:
+            return touched
+        publisher = self.app.find(Publisher, call.publisher_id)
+        if publisher is None or call.campaign_id in publisher.flagged_for_review:
+            return touched
+        publisher.flag_for_review(
+            campaign_id=call.campaign_id,
+            rate=rate.value,
+            call_id=call.id,
+            window_started_at=window_start(counted_at),
+            publisher_counts=mine.to_json(),
+            campaign_counts=every.to_json(),
+            publisher_rates=rates_json(mine),
+            campaign_rates=rates_json(every),
+            thresholds=THRESHOLDS.to_json(),
+            rule_version=ANOMALY_RULES_VERSION,
+            by=SYSTEM_BY,
+            timestamp=max(counted_at, publisher.modified_on),
+        )
+        return [*touched, publisher]
 
     def _count_unanswered(self, target_id: str, call_id: str, at: datetime) -> list[Target]:
         """The target the call ended unanswered at counts it, and is paused when one of its

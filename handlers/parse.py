@@ -61,6 +61,7 @@ from domain.ivr import parse_required_tags, parse_script
 from domain.limits import (
     BID_TTL_S,
     BUFFER_S,
+    BUZZER_MARGIN_S,
     CREDIT_LIMIT_CENTS_MAX,
     DUPLICATE_WINDOW_DAYS,
     KEY_HASH_LENGTH_MAX,
@@ -73,6 +74,7 @@ from domain.limits import (
     PRIORITY,
     RTB_DEADLINE_MS,
     RTB_TIMEOUT_MS,
+    SHORT_CALL_S,
     TARGET_NAME_DEFAULT,
     WEBHOOK_DESCRIPTION_LENGTH_MAX,
     WEBHOOK_EVENTS,
@@ -192,6 +194,9 @@ def create_campaign(
     exclude_toll_free: object = False,
     exclude_premium_rate: object = False,
     velocity: object = None,
+    buzzer_margin_s: object = BUZZER_MARGIN_S.default,
+    short_call_s: object = SHORT_CALL_S.default,
+    bill_buzzer_beaters: object = False,
     ivr: object = None,
     recording: object = None,
 ) -> CreateCampaign:
@@ -232,6 +237,9 @@ def create_campaign(
         exclude_toll_free=validate.boolean(exclude_toll_free, "exclude_toll_free"),
         exclude_premium_rate=validate.boolean(exclude_premium_rate, "exclude_premium_rate"),
         velocity=None if velocity is None else parse_velocity(velocity),
+        buzzer_margin_s=validate.integer(buzzer_margin_s, "buzzer_margin_s", BUZZER_MARGIN_S),
+        short_call_s=validate.integer(short_call_s, "short_call_s", SHORT_CALL_S),
+        bill_buzzer_beaters=validate.boolean(bill_buzzer_beaters, "bill_buzzer_beaters"),
         ivr=None if ivr is None else parse_script(ivr),
         recording=None if recording is None else parse_recording_rule(recording),
     )

@@ -31,6 +31,7 @@ from domain.ivr import parse_required_tags, parse_script
 from domain.limits import (
     BID_TTL_S,
     BUFFER_S,
+    BUZZER_MARGIN_S,
     DUPLICATE_WINDOW_DAYS,
     MAX_ATTEMPTS,
     PING_BURST,
@@ -38,6 +39,7 @@ from domain.limits import (
     PRIORITY,
     RTB_DEADLINE_MS,
     RTB_TIMEOUT_MS,
+    SHORT_CALL_S,
     WEIGHT,
 )
 from domain.money import parse_cents
@@ -203,6 +205,9 @@ def change_campaign(
     exclude_toll_free: object = None,
     exclude_premium_rate: object = None,
     velocity: object = None,
+    buzzer_margin_s: object = None,
+    short_call_s: object = None,
+    bill_buzzer_beaters: object = None,
     ivr: object = None,
     recording: object = None,
 ) -> ChangeCampaign:
@@ -235,6 +240,15 @@ def change_campaign(
             exclude_premium_rate, lambda v: validate.boolean(v, "exclude_premium_rate")
         ),
         velocity=f.parse(velocity, parse_velocity),
+        buzzer_margin_s=f.parse(
+            buzzer_margin_s, lambda v: validate.integer(v, "buzzer_margin_s", BUZZER_MARGIN_S)
+        ),
+        short_call_s=f.parse(
+            short_call_s, lambda v: validate.integer(v, "short_call_s", SHORT_CALL_S)
+        ),
+        bill_buzzer_beaters=f.parse(
+            bill_buzzer_beaters, lambda v: validate.boolean(v, "bill_buzzer_beaters")
+        ),
         ivr=f.parse(ivr, parse_script),
         recording=f.parse(recording, parse_recording_rule),
     )

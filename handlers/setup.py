@@ -116,6 +116,22 @@ class SetupHandlers:
 
         return self.ctx.run(change, hot=(publisher_id,))
 
+    def clear_review(self, publisher_id: str, by: str) -> Publisher:
+        """An admin reviewed a publisher the anomaly watch flagged: every flag is cleared, so
+        the watch may flag it again (nothing is recorded when none is set) → the publisher."""
+        require_subject_id(publisher_id, "pub", "publisher_id")
+
+        def change() -> tuple[list[PPCXAggregate], Publisher]:
+            publisher = self.app.load(Publisher, publisher_id, "publisher_id")
+            if not publisher.flagged_for_review:
+                return [], publisher
+            publisher.clear_review(
+                campaign_ids=list(publisher.flagged_for_review), by=by, timestamp=self.ctx.now()
+            )
+            return [publisher], publisher
+
+        return self.ctx.run(change, hot=(publisher_id,))
+
     def register_buyer(self, cmd: RegisterBuyer) -> str:
         buyer_id = _id_for("buy", cmd.command_id)
 
@@ -205,7 +221,13 @@ class SetupHandlers:
                 by=cmd.by,
                 timestamp=self.ctx.now(),
             )
-            newer: dict[str, Any] = {}  # rules newer than `Campaign.Created`: one save with it
+            # rules newer than `Campaign.Created`: one save with it (the traffic-quality
+            # rules only when they differ from their defaults)
+            newer: dict[str, Any] = {
+                name: getattr(cmd, name)
+                for name in ("buzzer_margin_s", "short_call_s", "bill_buzzer_beaters")
+                if getattr(cmd, name) != getattr(Campaign, name)
+            }
             ivr = None if cmd.ivr is None else cmd.ivr.stored()
             if ivr is not None:
                 newer["ivr"] = ivr

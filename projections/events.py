@@ -5,6 +5,7 @@ and checks that it handles exactly the events declared here."""
 
 from __future__ import annotations
 
+from domain.anomaly import CampaignTraffic
 from domain.api_key import ApiKey
 from domain.blocklist import BlockedCaller
 from domain.buyer import Buyer
@@ -49,6 +50,7 @@ READS = Reads(
         SavedQueries,  # an analyst's saved SQL: the portal's, no table
         CommandReceipt,
         RateLimitReport,
+        CampaignTraffic,  # the anomaly watch's counts: the calls table has the same facts
         ScoringModels,  # the models in use: `ppcx score` and the log say which
     ),
 )

@@ -41,7 +41,7 @@ SELECT originator_id, json_extract_string(state, '$.name'), json_extract_string(
        CAST(json_extract_string(state, '$.rtb_deadline_ms') AS INTEGER),
        json_extract_string(state, '$.by'), originator_version,
        CAST(json_extract_string(state, '$.timestamp') AS TIMESTAMPTZ),
-       json_extract_string(state, '$.by'), NULL, false, false, NULL
+       json_extract_string(state, '$.by'), NULL, NULL, NULL, NULL, false, false, NULL
 FROM ev WHERE name = 'Campaign.Created'
 ON CONFLICT (campaign_id) DO NOTHING;
 
@@ -250,6 +250,12 @@ UPDATE campaigns SET
     rtb_deadline_ms = coalesce(CAST(json_extract_string(c.rtb_deadline_ms, '$') AS INTEGER),
                                campaigns.rtb_deadline_ms),
     ivr = coalesce(CAST(c.ivr AS VARCHAR), campaigns.ivr),
+    buzzer_margin_s = coalesce(CAST(json_extract_string(c.buzzer_margin_s, '$') AS INTEGER),
+                               campaigns.buzzer_margin_s),
+    short_call_s = coalesce(CAST(json_extract_string(c.short_call_s, '$') AS INTEGER),
+                            campaigns.short_call_s),
+    bill_buzzer_beaters = coalesce(CAST(json_extract_string(c.bill_buzzer_beaters, '$')
+                                        AS BOOLEAN), campaigns.bill_buzzer_beaters),
     exclude_toll_free = coalesce(CAST(json_extract_string(c.exclude_toll_free, '$') AS BOOLEAN),
                                  campaigns.exclude_toll_free),
     exclude_premium_rate = coalesce(CAST(json_extract_string(c.exclude_premium_rate, '$')
@@ -270,6 +276,9 @@ FROM (SELECT id,
              any_value(value) FILTER (WHERE key = 'bid_ttl_s') AS bid_ttl_s,
              any_value(value) FILTER (WHERE key = 'rtb_deadline_ms') AS rtb_deadline_ms,
              any_value(value) FILTER (WHERE key = 'ivr') AS ivr,
+             any_value(value) FILTER (WHERE key = 'buzzer_margin_s') AS buzzer_margin_s,
+             any_value(value) FILTER (WHERE key = 'short_call_s') AS short_call_s,
+             any_value(value) FILTER (WHERE key = 'bill_buzzer_beaters') AS bill_buzzer_beaters,
              any_value(value) FILTER (WHERE key = 'exclude_toll_free') AS exclude_toll_free,
              any_value(value) FILTER (WHERE key = 'exclude_premium_rate')
                  AS exclude_premium_rate,
@@ -368,6 +377,36 @@ WHERE name LIKE 'Target.%' OR name LIKE 'Campaign.%' OR name LIKE 'Publisher.%'
    OR name LIKE 'TrackingNumber.%' OR name LIKE 'NumberPool.%' OR name LIKE 'ApiKey.%'
    OR name IN ('Buyer.Registered', 'Buyer.CreditLimitChanged', 'Buyer.ProfileChanged')
 ON CONFLICT (position) DO NOTHING;
+
+-- automatic pauses of targets, and the anomaly watch's flags on publishers (one row each),
+-- with the admin's clearing merged in
+INSERT INTO auto_pauses
+SELECT notification_id, originator_id,
+       CAST(json_extract_string(state, '$.timestamp') AS TIMESTAMPTZ),
+       json_extract_string(state, '$.reason'),
+       CAST(json_extract_string(state, '$.rule_version') AS INTEGER)
+FROM ev WHERE name = 'Target.AutoPaused'
+ON CONFLICT (notification_id) DO NOTHING;
+
+INSERT INTO review_flags
+SELECT notification_id, originator_id, json_extract_string(state, '$.campaign_id'),
+       CAST(json_extract_string(state, '$.timestamp') AS TIMESTAMPTZ),
+       json_extract_string(state, '$.rate'),
+       json_extract_string(state, '$.publisher_rates.' || json_extract_string(state, '$.rate')),
+       json_extract_string(state, '$.campaign_rates.' || json_extract_string(state, '$.rate')),
+       CAST(json_extract_string(state, '$.rule_version') AS INTEGER), NULL, NULL
+FROM ev WHERE name = 'Publisher.FlaggedForReview'
+ON CONFLICT (notification_id) DO NOTHING;
+
+UPDATE review_flags SET
+    cleared_at = CAST(json_extract_string(c.state, '$.timestamp') AS TIMESTAMPTZ),
+    cleared_by = json_extract_string(c.state, '$.by')
+FROM (SELECT originator_id AS id, notification_id, state FROM ev
+      WHERE name = 'Publisher.ReviewCleared') c
+WHERE review_flags.publisher_id = c.id AND review_flags.notification_id < c.notification_id
+  AND review_flags.cleared_at IS NULL
+  AND list_contains(from_json(json_extract(c.state, '$.campaign_ids'), '["VARCHAR"]'),
+                    review_flags.campaign_id);
 
 -- the block list: one merged change per entry (the last event of the batch wins)
 INSERT INTO blocklist
@@ -505,7 +544,7 @@ SELECT originator_id AS call_id, notification_id, name,
            '$.buyer_id', '$.winner_target_id', '$.target_id', '$.price_cents',
            '$.payout_cents', '$.attempt', '$.duration_s', '$.revenue_cents',
            '$.margin_cents', '$.value_cents', '$.accepted', '$.question_id',
-           '$.action', '$.score_bp', '$.model_version']) AS v
+           '$.action', '$.score_bp', '$.model_version', '$.ended_by', '$.flags']) AS v
 FROM ev
 WHERE name LIKE 'Call.%' AND name NOT IN ('Call.PingReceived', 'Call.BidRejected',
                                           'Call.BidTimedOut');
@@ -573,7 +612,10 @@ SELECT call_id,
        arg_max(CAST(v[17] AS INTEGER), notification_id)
            FILTER (WHERE name = 'Call.CallScored') AS score_bp,
        arg_max(v[18], notification_id) FILTER (WHERE name = 'Call.CallScored')
-           AS score_model_version
+           AS score_model_version,
+       arg_max(v[19], notification_id) FILTER (WHERE name = 'Call.CallCompleted') AS ended_by,
+       arg_max(array_to_string(from_json(v[20], '["VARCHAR"]'), ','), notification_id)
+           FILTER (WHERE name = 'Call.CallFlagged') AS flags
 FROM call_events
 GROUP BY call_id;
 
@@ -606,7 +648,9 @@ UPDATE calls SET
                                         calls.disqualified_question_id),
     disqualified_action = coalesce(c.disqualified_action, calls.disqualified_action),
     score_bp = coalesce(c.score_bp, calls.score_bp),
-    score_model_version = coalesce(c.score_model_version, calls.score_model_version)
+    score_model_version = coalesce(c.score_model_version, calls.score_model_version),
+    ended_by = coalesce(c.ended_by, calls.ended_by),
+    flags = coalesce(c.flags, calls.flags)
 FROM call_changes c
 WHERE calls.call_id = c.call_id;
 

@@ -41,6 +41,7 @@ ATTRIBUTION_DIMENSIONS = {
     "keyword": "keyword",
     "tracking_number": "tracking_number",
 }
+BUYERS_DIMENSIONS = {"target": "target_id"}  # one row per target instead of per buyer
 # lead scores vs conversion (the calls table's latest score of each call)
 SCORES_DIMENSIONS = {
     "source": "source",
@@ -85,6 +86,7 @@ def sql(name: str) -> str:
 DIMENSIONS = {
     "pnl": PNL_DIMENSIONS,
     "attribution": ATTRIBUTION_DIMENSIONS,
+    "buyers": BUYERS_DIMENSIONS,
     "scores": SCORES_DIMENSIONS,
 }
 
@@ -128,6 +130,9 @@ def run_report(
         text = text.replace("{dimensions}", _dimensions(group_by, PNL_DIMENSIONS, report))
     elif report == "attribution":
         text = text.replace("{dimensions}", _dimensions(group_by, ATTRIBUTION_DIMENSIONS, report))
+    elif report == "buyers" and group_by:
+        _dimensions(group_by, BUYERS_DIMENSIONS, report)  # only `target`: refuses any other
+        text = sql("buyers_targets")
     elif report == "scores":  # the deciles alone, or within the dimensions
         chosen = _dimensions(group_by, SCORES_DIMENSIONS, report) + "," if group_by else ""
         text = text.replace("{dimensions}", chosen)

@@ -23,6 +23,8 @@ CREATE TABLE IF NOT EXISTS campaigns (
     max_attempts INTEGER, bid_ttl_s INTEGER, rtb_deadline_ms INTEGER, created_by VARCHAR,
     version BIGINT, changed_at TIMESTAMPTZ, changed_by VARCHAR,
     ivr VARCHAR,  -- the IVR questions asked before the auction (JSON); NULL: none
+    -- traffic quality rules (`domain/call_flags.py`); NULL: never set, the defaults
+    buzzer_margin_s INTEGER, short_call_s INTEGER, bill_buzzer_beaters BOOLEAN,
     -- screening before the auction (set by RulesChanged; velocity JSON, NULL: the default)
     exclude_toll_free BOOLEAN, exclude_premium_rate BOOLEAN, velocity VARCHAR
 );
@@ -118,7 +120,25 @@ CREATE TABLE IF NOT EXISTS calls (
     consent_text_version VARCHAR, consented_at TIMESTAMPTZ,
     -- IVR qualification: the question a caller failed (no auction), and what it got
     disqualified_question_id VARCHAR, disqualified_action VARCHAR,
-    score_bp INTEGER, score_model_version VARCHAR
+    score_bp INTEGER, score_model_version VARCHAR,
+    -- who hung up first (caller | buyer; NULL: not reported) and the call's traffic-quality
+    -- flags (`Call.CallFlagged`: comma-separated, e.g. 'buzzer_beater,short_call'; NULL: none)
+    ended_by VARCHAR, flags VARCHAR
+);
+
+-- targets paused automatically (`Target.AutoPaused`), one row each: the buyer performance
+-- report counts them per target
+CREATE TABLE IF NOT EXISTS auto_pauses (
+    notification_id BIGINT PRIMARY KEY, target_id VARCHAR, paused_at TIMESTAMPTZ,
+    reason VARCHAR, rule_version INTEGER
+);
+
+-- publishers flagged for review by the anomaly watch (`Publisher.FlaggedForReview`), one
+-- row each, and when an admin cleared them (`Publisher.ReviewCleared`)
+CREATE TABLE IF NOT EXISTS review_flags (
+    notification_id BIGINT PRIMARY KEY, publisher_id VARCHAR, campaign_id VARCHAR,
+    flagged_at TIMESTAMPTZ, rate VARCHAR, publisher_rate VARCHAR, campaign_rate VARCHAR,
+    rule_version INTEGER, cleared_at TIMESTAMPTZ, cleared_by VARCHAR
 );
 
 -- phase: 'posted' lines move posted balances; 'pending' lines are holds; 'released' lines

@@ -57,6 +57,8 @@ DATA_TABLES = (
     "pnl_hourly",
     "attribution_daily",
     "blocklist",
+    "auto_pauses",
+    "review_flags",
 )
 TABLES = (*BOOKKEEPING_TABLES, *DATA_TABLES)
 ROWS_SCHEMA = pa.schema(

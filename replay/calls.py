@@ -21,8 +21,21 @@ from typing import Any
 
 import orjson
 
+from domain.anomaly import (
+    ANOMALY_RULES_VERSIONS,
+    THRESHOLDS,
+    Buckets,
+    CampaignTraffic,
+    anomaly,
+    counted,
+    traffic_id,
+    window_counts,
+    window_start,
+)
 from domain.api_key import ApiKey
 from domain.billing import (
+    BILLING_RULES_VERSIONS,
+    BUZZER_BEATERS_BILLABLE_SINCE,
     BillingDecision,
     PayoutRule,
     billing_decision,
@@ -32,12 +45,14 @@ from domain.billing import (
 from domain.blocklist import BlockedCaller
 from domain.buyer import Buyer
 from domain.call import RANKING_KEPT_MAX, Call
+from domain.call_flags import CALL_FLAGS_RULES_VERSIONS, CallFlag, FlagRules, flags_of
 from domain.call_state import BidSource, BillingReason, ExclusionReason, PostRefusal
 from domain.caller_history import CallerHistory
 from domain.campaign import Campaign
 from domain.catalog import Reads, name_of
 from domain.invariant import InvariantViolation
 from domain.ivr import IVR_RULES_VERSION, IvrScript, judge, satisfies
+from domain.limits import BUZZER_MARGIN_S, SHORT_CALL_S
 from domain.numbers import NumberPool, TrackingNumber
 from domain.publisher import Publisher
 from domain.quality import AUTO_PAUSE_RULES_VERSION, Unanswered, kept, rules_of, tripped
@@ -65,7 +80,7 @@ from replay.velocity import Velocity
 
 # checks named in the report only when the log has events for them (newer features)
 OPTIONAL_CHECKS = frozenset(
-    {"auto_pauses", "qualifications", "screening", scores.CHECK}
+    {"auto_pauses", "qualifications", scores.CHECK, "flags", "reviews", "screening"}
 )  # named once the log has one
 FAILURES_KEPT_MAX = 1000  # the report lists the first failures; the count covers them all
 NEEDS_NO_STATE = frozenset({name_of(Call.CallAnswered)})  # the fact alone is the input
@@ -91,8 +106,12 @@ READS = Reads(
         Call.CallAnswered,
         Call.CallFailedOver,
         Call.CallCompleted,
+        Call.CallFlagged,
         Call.CallBilled,
         Call.CallNotBilled,
+        CampaignTraffic.CallCounted,  # the anomaly watch's counts, against the bills
+        Publisher.FlaggedForReview,  # derived again from those counts
+        Publisher.ReviewCleared,
         Call.CallRecorded,  # the recordings the store must still hold (`replay.verify`)
         Call.RecordingDeleted,
         Call.PhrasesSpotted,  # a call's features (`replay.scores`)
@@ -119,7 +138,12 @@ READS = Reads(
         CommandReceipt,
         RateLimitReport,
         NumberPool,
-        Publisher,
+        Publisher.Registered,
+        Publisher.Renamed,
+        Publisher.Suspended,
+        Publisher.Reinstated,
+        Publisher.PingLimitSet,
+        CampaignTraffic.Started,
         TrackingNumber,
     ),
 )
@@ -153,6 +177,9 @@ class _Call:
     duration_s: int = 0
     screening: dict[str, Any] | None = None  # the facts it was screened on
     refusal: Refusal | None = None  # what the screens decide on them
+    publisher_id: str = ""
+    ended_by: str | None = None  # as CallCompleted reported it
+    flagged: dict[str, Any] | None = None  # the CallFlagged recorded, if any
 
 
 @dataclass(slots=True)
@@ -176,6 +203,26 @@ class _Campaign:
     def at(self, version: int) -> dict[str, Any] | None:
         found = bisect.bisect_right(self.versions, version)
         return self.by_version[found - 1] if found else None
+
+    def flag_rules(self) -> FlagRules:
+        """The flag rules in force (a campaign that never set them has the defaults)."""
+        return FlagRules(
+            int(self.rules.get("buzzer_margin_s", BUZZER_MARGIN_S.default or 0)),
+            int(self.rules.get("short_call_s", SHORT_CALL_S.default or 0)),
+        )
+
+    @property
+    def bills_buzzer_beaters(self) -> bool:
+        return bool(self.rules.get("bill_buzzer_beaters", False))
+
+
+@dataclass(slots=True)
+class _Counted:
+    """The last call a campaign's traffic counted (the anomaly watch)."""
+
+    call_id: str
+    publisher_id: str
+    at: datetime
 
 
 @dataclass(slots=True)
@@ -233,6 +280,8 @@ class CallChecker:
             "routes": 0,
             "auto_pauses": 0,
             "screening": 0,
+            "flags": 0,
+            "reviews": 0,
             "qualifications": 0,
         }
         self.scores = scores.ScoreChecker()
@@ -255,6 +304,15 @@ class CallChecker:
         # open holds as the calls see them: hold -> (call, "bid" | "routed", expires, routed)
         self.holds: dict[str, tuple[str, str, str | None, str | None]] = {}
         self.last_stamp = ""
+        # the anomaly watch: the last bill to be counted (call, campaign, publisher, short
+        # call, duplicate), each campaign's counts and last counted call, the publishers
+        # flagged per campaign, and the flags the rule asked for and the log has not shown yet
+        self.to_count: tuple[str, str, str, bool, bool] | None = None
+        self.traffic: dict[str, Buckets] = {}
+        self.last_counted: dict[str, _Counted] = {}
+        self.reviewed: set[tuple[str, str]] = set()
+        self.review_due: dict[tuple[str, str], tuple[int, str]] = {}
+        self.position = 0
         handlers: dict[type, Handler] = {
             Campaign.Created: self._campaign,
             Campaign.RulesChanged: self._campaign_changed,
@@ -281,8 +339,12 @@ class CallChecker:
             Call.CallAnswered: self._answered,
             Call.CallFailedOver: self._failed_over,
             Call.CallCompleted: self._completed,
+            Call.CallFlagged: self._flagged,
             Call.CallBilled: self._billed,
             Call.CallNotBilled: self._not_billed,
+            CampaignTraffic.CallCounted: self._counted,
+            Publisher.FlaggedForReview: self._flagged_for_review,
+            Publisher.ReviewCleared: self._review_cleared,
             Call.CallRecorded: self._recorded,
             Call.RecordingDeleted: self._recording_deleted,
         }
@@ -342,6 +404,16 @@ class CallChecker:
     def results(self) -> CallResults:
         for failure in self.velocity.resolve(None):
             self.fail(*failure)
+        for (publisher_id, campaign_id), (position, call_id) in sorted(
+            self.review_due.items(), key=lambda item: item[1]
+        ):
+            self.fail(
+                position,
+                "reviews",
+                traffic_id(campaign_id),
+                f"counting {call_id} met the anomaly rule for {publisher_id}; no flag followed",
+            )
+        self.review_due = {}
         return CallResults(
             self.failures,
             self.failure_count,
@@ -460,6 +532,7 @@ class CallChecker:
             data["caller_hash"],
             data.get("consent") is not None,
             dict(data.get("tags") or {}),
+            publisher_id=data["publisher_id"],
         )
         facts = data.get("screening")
         if facts is not None:
@@ -810,18 +883,74 @@ class CallChecker:
             raise Broken("billing", "completed twice")
         call.completed = True
         call.duration_s = data["duration_s"]
+        call.ended_by = data.get("ended_by")
         if bool(data["answered"]) != call.answered:
             raise Broken(
                 "billing",
                 f"recorded answered={data['answered']}, the call's events say {call.answered}",
             )
 
-    def _rerun(self, call: _Call, data: dict[str, Any]) -> tuple[BillingDecision, str | None]:
+    def _flagged(self, call_id: str, data: dict[str, Any]) -> None:
+        call = self._call(call_id, "flags")
+        if not call.completed or call.flagged is not None:
+            raise Broken("flags", "flagged before the call ended, or twice")
+        call.flagged = data
+
+    def _flags(self, call: _Call, data: dict[str, Any]) -> tuple[tuple[str, ...], Broken | None]:
+        """The flags the rule gives the completed call (with its campaign's rules in force),
+        and a problem when the log's `CallFlagged` says otherwise. A bill of billing rules
+        before buzzer-beaters (version 1) comes from before flags: none is expected."""
+        recorded = call.flagged
+        if data["rules_version"] < BUZZER_BEATERS_BILLABLE_SINCE:
+            problem = None if recorded is None else Broken("flags", "flagged under billing rules 1")
+            return (), problem
+        self.checked["flags"] += 1
+        route = call.route or {}
+        rules = self.campaigns[call.campaign_id].flag_rules()
+        expected = tuple(
+            str(f)
+            for f in flags_of(
+                answered=call.answered,
+                duration_s=call.duration_s,
+                buffer_s=route.get("buffer_s", 0),
+                ended_by=call.ended_by,
+                rules=rules,
+            )
+        )
+        if recorded is None:
+            if expected:
+                return expected, Broken("flags", f"the flag rule gives {list(expected)}; none")
+            return expected, None
+        inputs = (
+            call.ended_by,
+            call.duration_s,
+            route.get("buffer_s"),
+            rules.margin_s,
+            rules.short_call_s,
+        )
+        found = tuple(
+            recorded[k] for k in ("ended_by", "duration_s", "buffer_s", "margin_s", "short_call_s")
+        )
+        if recorded["rule_version"] not in CALL_FLAGS_RULES_VERSIONS:
+            return expected, Broken("flags", f"flag rules {recorded['rule_version']} unknown")
+        if tuple(recorded["flags"]) != expected or found != inputs:
+            return expected, Broken(
+                "flags",
+                f"flagged {recorded['flags']} on {found}; the rule gives {list(expected)} "
+                f"on {inputs}",
+            )
+        return expected, None
+
+    def _rerun(
+        self, call: _Call, data: dict[str, Any], flags: tuple[str, ...] = ()
+    ) -> tuple[BillingDecision, str | None]:
         route = call.route
         if route is None or not call.completed:
             raise Broken("billing", "a billing decision before the call was routed and ended")
         if data["hold_id"] != route["hold_id"] or data["buyer_id"] != route["buyer_id"]:
             raise Broken("billing", "the bill is not for the routed hold")
+        if data["rules_version"] not in BILLING_RULES_VERSIONS:
+            raise Broken("billing", f"billing rules {data['rules_version']} are unknown")
         campaign = self.campaigns[call.campaign_id]
         last = None
         duplicate = False
@@ -837,6 +966,9 @@ class CallChecker:
             blocked=call.caller_hash in self.blocked,
             price_cents=route["price_cents"],
             payout_cents=route["payout_cents"],
+            buzzer_beater=CallFlag.BUZZER_BEATER in flags,
+            bill_buzzer_beaters=campaign.bills_buzzer_beaters,
+            rules_version=data["rules_version"],
         )
         return decision, (last[1] if last and duplicate else None)
 
@@ -859,7 +991,9 @@ class CallChecker:
             margin = data["margin_cents"]
             if revenue != payout + margin:
                 raise Broken("billing", f"revenue {revenue} != payout {payout} + margin {margin}")
-            decision, _ = self._rerun(call, data)
+            flags, flag_problem = self._flags(call, data)
+            self._to_count(call_id, call, data, flags, duplicate=False)
+            decision, _ = self._rerun(call, data, flags)
             if not decision.billable or (decision.revenue_cents, decision.payout_cents) != (
                 revenue,
                 payout,
@@ -869,6 +1003,8 @@ class CallChecker:
                     f"the billing rules give {decision.reason} {decision.revenue_cents}/"
                     f"{decision.payout_cents}, the log says billed {revenue}/{payout}",
                 )
+            if flag_problem is not None:
+                raise flag_problem
 
         try:
             self._end(call_id, call, data["hold_id"], check)
@@ -884,10 +1020,16 @@ class CallChecker:
             del self.calls[call_id]
             if data["reason"] != BillingReason.NOT_ANSWERED or call.hold_id is not None:
                 raise Broken("billing", "an unrouted call ends not_answered, holding nothing")
+            if call.flagged is not None:
+                raise Broken("flags", "an unanswered call is flagged")
             return
 
         def check() -> None:
-            decision, duplicate_of = self._rerun(call, data)
+            flags, flag_problem = self._flags(call, data)
+            self._to_count(
+                call_id, call, data, flags, duplicate=data["reason"] == BillingReason.DUPLICATE
+            )
+            decision, duplicate_of = self._rerun(call, data, flags)
             if decision.billable or decision.reason != data["reason"]:
                 raise Broken(
                     "billing",
@@ -897,8 +1039,92 @@ class CallChecker:
                 raise Broken("billing", f"duplicate of {data['duplicate_of']}, not {duplicate_of}")
             if bool(data["blocked"]) != (call.caller_hash in self.blocked):
                 raise Broken("billing", "the recorded block flag is not the block list's")
+            if flag_problem is not None:
+                raise flag_problem
 
         self._end(call_id, call, data["hold_id"], check)
+
+    # -- the anomaly watch ----------------------------------------------------------------------
+    def _to_count(
+        self,
+        call_id: str,
+        call: _Call,
+        data: dict[str, Any],
+        flags: tuple[str, ...],
+        *,
+        duplicate: bool,
+    ) -> None:
+        """A bill of the current rules is counted by its campaign's traffic in the same save
+        (`CallCounted` follows it): what that count must say."""
+        self.to_count = None
+        if data["rules_version"] >= BUZZER_BEATERS_BILLABLE_SINCE:
+            short = CallFlag.SHORT_CALL in flags
+            self.to_count = (call_id, call.campaign_id, call.publisher_id, short, duplicate)
+
+    def _counted(self, traffic: str, data: dict[str, Any]) -> None:
+        """The count is the last bill's; folded as `CampaignTraffic` folds it, after which
+        the rule says whether the publisher must be flagged (the next event, unless it is
+        flagged on the campaign already)."""
+        expected, self.to_count = self.to_count, None
+        recorded = (data["call_id"], data["publisher_id"], data["short_call"], data["duplicate"])
+        if expected is None or traffic != traffic_id(expected[1]):
+            raise Broken("reviews", f"{data['call_id']} counted without its bill just before")
+        call_id, campaign_id, publisher_id, short, duplicate = expected
+        at = datetime.fromisoformat(data["timestamp"])
+        self.traffic[campaign_id] = counted(
+            self.traffic.get(campaign_id, {}),
+            data["publisher_id"],
+            at,
+            data["short_call"],
+            data["duplicate"],
+        )
+        self.last_counted[campaign_id] = _Counted(call_id, data["publisher_id"], at)
+        key = (data["publisher_id"], campaign_id)
+        mine, every = window_counts(self.traffic[campaign_id], data["publisher_id"], at)
+        if key not in self.reviewed and anomaly(mine, every, THRESHOLDS) is not None:
+            self.review_due[key] = (self.position, call_id)
+        if recorded != (call_id, publisher_id, short, duplicate):
+            raise Broken("reviews", f"counted {recorded}; the bill says {expected}")
+
+    def _flagged_for_review(self, publisher_id: str, data: dict[str, Any]) -> None:
+        """The flag again: right after the count of its call, the same counts over the same
+        window, the same rate, the same thresholds, not flagged on the campaign already."""
+        self.checked["reviews"] += 1
+        campaign_id = data["campaign_id"]
+        key = (publisher_id, campaign_id)
+        self.review_due.pop(key, None)
+        already = key in self.reviewed
+        self.reviewed.add(key)
+        if data["rule_version"] not in ANOMALY_RULES_VERSIONS:
+            raise Broken("reviews", f"anomaly rules {data['rule_version']} are unknown")
+        last = self.last_counted.get(campaign_id)
+        if last is None or last.call_id != data["call_id"] or last.publisher_id != publisher_id:
+            raise Broken("reviews", f"flagged on {data['call_id']}, not the call just counted")
+        if already:
+            raise Broken("reviews", "flagged again on the campaign before it was cleared")
+        mine, every = window_counts(self.traffic[campaign_id], publisher_id, last.at)
+        rate = anomaly(mine, every, THRESHOLDS)
+        expected = (
+            None if rate is None else rate.value,
+            mine.to_json(),
+            every.to_json(),
+            THRESHOLDS.to_json(),
+            window_start(last.at).isoformat(),
+        )
+        found = (
+            data["rate"],
+            data["publisher_counts"],
+            data["campaign_counts"],
+            data["thresholds"],
+            datetime.fromisoformat(data["window_started_at"]).isoformat(),
+        )
+        if found != expected:
+            raise Broken("reviews", f"flagged with {found}; the log's counts give {expected}")
+
+    def _review_cleared(self, publisher_id: str, data: dict[str, Any]) -> None:
+        for campaign_id in data["campaign_ids"]:
+            self.reviewed.discard((publisher_id, campaign_id))
+            self.review_due.pop((publisher_id, campaign_id), None)
 
 
 def _both(first: Handler, then: Handler) -> Handler:

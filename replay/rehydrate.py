@@ -39,6 +39,7 @@ from typing import Any
 import orjson
 import redis
 
+from domain.anomaly import CampaignTraffic
 from domain.api_key import ApiKey
 from domain.blocklist import BlockedCaller
 from domain.buyer import Buyer
@@ -198,6 +199,10 @@ READS = Reads(
         Publisher.Suspended,
         Publisher.Reinstated,
         Publisher.PingLimitSet,  # written from the aggregate, as its suspension
+        Publisher.FlaggedForReview,  # a review flag is no market state
+        Publisher.ReviewCleared,
+        Call.CallFlagged,
+        CampaignTraffic,
     ),
 )
 

@@ -60,9 +60,11 @@ from replay.log import SelectChained, event_name, pages
 
 # (and "auto_pauses", the targets' automatic pauses derived again, "qualifications", the IVR
 # qualifications failed judged again, "recordings", the stored recordings hashed again,
-# "scores", the lead scores re-computed (`replay.scores`), and "screening", the pings' screens
-# before the auction re-run (`replay.velocity` for caller velocity), each named once there is
-# one: a log without one gives the report it always gave)
+# "scores", the lead scores re-computed (`replay.scores`), "flags", the completed calls'
+# buzzer-beater and short-call flags re-run (bills of rules version 2 on), "reviews", the
+# anomaly watch's counts and flags derived again, and "screening", the pings' screens before
+# the auction re-run (`replay.velocity` for caller velocity), each named once there is one: a
+# log without one gives the report it always gave)
 CHECKS = ("chain", "ledger", "balances", "auctions", "routes", "billing", "holds")
 # This process decodes what the books fold (every row is chained whatever its event): the
 # events that move money, whose recorded balance is checked, and those that set a limit.

@@ -23,6 +23,7 @@ from typing import Any, TypedDict
 
 import orjson
 
+from domain.anomaly import CampaignTraffic
 from domain.api_key import ApiKey, Role
 from domain.blocklist import BlockedCaller
 from domain.buyer import Buyer
@@ -82,8 +83,14 @@ READS = Reads(
         Campaign,
         CommandReceipt,
         RateLimitReport,
+        CampaignTraffic,
         NumberPool,
-        Publisher,
+        Publisher.Registered,  # no owner: its flag goes to admins only
+        Publisher.Renamed,
+        Publisher.Suspended,
+        Publisher.Reinstated,
+        Publisher.PingLimitSet,
+        Publisher.ReviewCleared,
         Target.StandingBidSet,
         Target.Paused,
         Target.Resumed,
@@ -100,7 +107,11 @@ SENT_TOPICS: dict[str, WebhookEvent] = {
     **{topic_of(cls): kind for cls, kind in SENT_FOR.items()},
     **OWNED_TOPICS,
 }
-OWNED_ID_NAMES = {topic_of(Target.AutoPaused): "target_id", topic_of(ApiKey.ExpiryWarned): "key_id"}
+OWNED_ID_NAMES = {
+    topic_of(Target.AutoPaused): "target_id",
+    topic_of(ApiKey.ExpiryWarned): "key_id",
+    topic_of(Publisher.FlaggedForReview): "publisher_id",
+}
 _PINGED = topic_of(Call.PingReceived)
 MESSAGE_ID_PREFIX = "msg_"
 

@@ -17,6 +17,7 @@ from api.params import PAGE_LIMIT_DEFAULT, PageCursor, PageLimit
 from api.problems import Problem
 from api.services import ApiServices
 from domain import redaction
+from domain.anomaly import CampaignTraffic
 from domain.api_key import ApiKey, Role
 from domain.blocklist import BlockedCaller
 from domain.buyer import Buyer
@@ -56,6 +57,7 @@ TIMELINE_READS = Reads(
         Campaign,
         CommandReceipt,
         RateLimitReport,
+        CampaignTraffic,
         NumberPool,
         Publisher,
         Target,
@@ -101,6 +103,8 @@ LIST_COLUMNS = (
     "consent_jornaya_leadid",
     "consent_text_version",
     "consented_at",
+    "ended_by",
+    "flags",
     "disqualified_question_id",
     "disqualified_action",
     "score_bp",

@@ -103,15 +103,16 @@ async def report(
         "day, campaign, publisher, buyer, target, "
         "vertical, state; attribution: source, "
         "medium, campaign, keyword, "
-        "tracking_number, day, …; scores: none (the deciles alone), source, medium, "
-        "keyword, campaign, publisher, buyer, model, day)",
+        "tracking_number, day, …; buyers: target, a row per target; scores: none (the "
+        "deciles alone), source, medium, keyword, campaign, publisher, buyer, model, day)",
     ),
     start: QueryTime | None = Query(default=None, alias="from"),
     end: QueryTime | None = Query(default=None, alias="to"),
     who: Principal = Depends(require(Role.PUBLISHER, Role.BUYER, Role.FINANCE, Role.ANALYST)),
     s: ApiServices = Depends(services),
 ) -> dict[str, Any]:
-    """`pnl`, `attribution`, `funnel`, `buyers`, `repeat_callers`, `missed_calls`,
+    """`pnl`, `attribution`, `funnel`, `buyers` (per buyer, or `group_by=target`: per target,
+    with answer rate, buzzer-beater rate and auto-pauses), `repeat_callers`, `missed_calls`,
     `heatmap`, `scores` (lead scores in deciles vs conversion): money as decimal strings,
     times UTC; 503 until the projector has run."""
     if name not in REPORTS:

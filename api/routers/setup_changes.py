@@ -129,5 +129,17 @@ async def change_publisher(
     rename, status = parse_changes.change_publisher(publisher_id=publisher_id, **given, by=who.by)
     ping_limit = parse_changes.change_ping_limit(publisher_id=publisher_id, **given, by=who.by)
     return publisher_view(
-        await s.configured(s.setup.change_publisher, publisher_id, rename, status, ping_limit)
+        await s.configured(s.setup.change_publisher, publisher_id, rename, status, ping_limit),
+        internal=True,
+    )
+
+
+@router.post("/v1/publishers/{publisher_id}/review/clear", response_model=PublisherOut)
+async def clear_review(
+    publisher_id: str, who: Principal = Depends(admin), s: ApiServices = Depends(services)
+) -> dict[str, Any]:
+    """Clear the anomaly watch's review flags of a publisher (admin): it was reviewed; the
+    watch may flag it again on a campaign whose rates stay far above the campaign's."""
+    return publisher_view(
+        await s.configured(s.setup.clear_review, publisher_id, who.by), internal=True
     )

@@ -36,6 +36,7 @@ from domain.clock import format_rfc3339
 from domain.errors import NotFound
 from domain.limits import ID_LENGTH_MAX
 from domain.publisher import Publisher
+from domain.redaction import INTERNAL_ROLES
 from domain.target import Target
 from projections.readers import NoProjections
 
@@ -140,7 +141,8 @@ async def get_publisher(
 ) -> dict[str, Any]:
     """A publisher's current values (admin; a publisher key itself), from the event store."""
     owned(who, publisher_id, "publisher_id")
-    return publisher_view(await s.call(s.app.load, Publisher, publisher_id, "publisher_id"))
+    publisher = await s.call(s.app.load, Publisher, publisher_id, "publisher_id")
+    return publisher_view(publisher, internal=who.role in INTERNAL_ROLES)
 
 
 # -- buyers ------------------------------------------------------------------------------------

@@ -25,6 +25,7 @@ from api.services import ApiServices
 from domain.api_key import Role
 from domain.billing import BillingDecision
 from domain.call import Call
+from domain.call_flags import EndedBy
 from domain.call_state import CallStatus, FailoverReason, NoBuyerReason, TelephonyEvent
 from domain.campaign import Campaign
 from domain.consent import Consent, ConsentJson
@@ -73,6 +74,9 @@ FAILOVER = {
     "failed": FailoverReason.FAILED,
     "canceled": FailoverReason.FAILED,
 }
+# The parent call's CallStatus in the <Dial action> callback of a completed dial: still
+# `in-progress`, the dialled party (the buyer) hung up first; `completed`, the caller did
+DIAL_ENDED_BY = {"in-progress": EndedBy.BUYER, "completed": EndedBy.CALLER}
 
 
 def billing_answer(billing: BillingDecision) -> dict[str, Any]:
@@ -92,13 +96,19 @@ async def call_event(
     s: ApiServices = Depends(services),
 ) -> dict[str, Any]:
     """The call's progress: `answered`; `no_answer` / `busy` / `failed` (the answer names the
-    next destination, or `null` when none is left); `completed` with `duration_s` (the
-    answer is the billing decision)."""
+    next destination, or `null` when none is left); `completed` with `duration_s` and, when
+    known, `ended_by` (the answer is the billing decision)."""
     if body.type == TelephonyEvent.COMPLETED and body.duration_s is None:
         raise ValidationError("a completed call reports its duration_s", field="duration_s")
+    if body.type != TelephonyEvent.COMPLETED and body.ended_by is not None:
+        raise ValidationError("only a completed call reports who ended it", field="ended_by")
     publisher = who.owner_id if who.role == Role.PUBLISHER else None
     if body.type == TelephonyEvent.COMPLETED:
-        return billing_answer(await _complete(s, call_id, body.duration_s or 0, publisher, body.at))
+        return billing_answer(
+            await _complete(
+                s, call_id, body.duration_s or 0, publisher, body.at, ended_by=body.ended_by
+            )
+        )
     if body.type == TelephonyEvent.ANSWERED:
         await s.call_life.answered(call_id, publisher, body.at)
         return {"call_id": call_id, "status": CallStatus.ANSWERED}
@@ -436,7 +446,8 @@ async def voice_status(  # noqa: PLR0911 - one answer per Twilio callback kind
             duration = _seconds(params.get("DialCallDuration"), "DialCallDuration")
             if call.allows(Call.CallAnswered):  # the answered callback may not have come first
                 await s.call_life.answered(call_id, None)
-            await _complete(s, call_id, duration, None)
+            ended_by = DIAL_ENDED_BY.get(params.get("CallStatus", ""))
+            await _complete(s, call_id, duration, None, ended_by=ended_by)
             return Response(twilio.hangup(), media_type=TWIML)
         if status in FAILOVER and call.allows(Call.CallFailedOver):
             result = await s.call_life.failed_over(call_id, FAILOVER[status], None)
@@ -509,11 +520,13 @@ async def _complete(
     duration_s: int,
     publisher_id: str | None,
     at: datetime | None = None,
+    *,
+    ended_by: EndedBy | None = None,
 ) -> BillingDecision:
     """The call's end and its billing decision; the caller's history is in the log now, so
     this worker's duplicate index is brought up to date before the next ping rather than
     within the next sync tick."""
-    billing = await s.call_life.completed(call_id, duration_s, publisher_id, at)
+    billing = await s.call_life.completed(call_id, duration_s, publisher_id, at, ended_by)
     await s.call(s.sync_config)
     return billing
 

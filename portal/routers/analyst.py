@@ -347,6 +347,7 @@ async def pnl(request: Request, v: Visitor = Depends(analyst)) -> Response:
         attribution_column = dimension_column("attribution", attribution_by) or attribution_by
     funnel = await _report(request, v, "funnel", "", start, end)
     buyers = await _report(request, v, "buyers", "", start, end)
+    targets = await _report(request, v, "buyers", "target", start, end)
     day_list = [(start.date() + timedelta(days=n)).isoformat() for n in range(days)]
     context = {
         "days": days,
@@ -362,6 +363,7 @@ async def pnl(request: Request, v: Visitor = Depends(analyst)) -> Response:
         "attribution": attribution or [],
         "funnel": (funnel or [{}])[0],
         "buyers": buyers or [],
+        "targets": targets or [],
         "waiting": by_day is None,
         "chart": _chart(by_day or [], column, day_list),
         "start": start.date().isoformat(),

@@ -42,6 +42,7 @@ EVENT_NAMES = {
     "CallAnswered": "Answered",
     "CallFailedOver": "Failed over",
     "CallCompleted": "Completed",
+    "CallFlagged": "Flagged (traffic quality)",
     "CallBilled": "Billed",
     "CallNotBilled": "Not billed",
     "CallConverted": "Converted",

@@ -199,8 +199,11 @@ async def disputes(request: Request, v: Visitor = Depends(staff)) -> Response:
 def _evidence(events: list[dict[str, Any]]) -> dict[str, Any]:
     """What finance weighs: duration against the target's buffer, the duplicate check the
     billing decision recorded, conversion, the billed buyer and amount, and the caller's
-    consent references the ping carried (TCPA)."""
+    consent references the ping carried (TCPA), who hung up first and the call's
+    traffic-quality flags (a buzzer-beater: the buyer ended it just before the buffer)."""
     summary = call_summary(events)
+    completed = next((e for e in events if e["type"] == "CallCompleted"), None)
+    flagged = next((e for e in events if e["type"] == "CallFlagged"), None)
     ping = next((e for e in events if e["type"] == "PingReceived"), None)
     billing = summary["billing"] or {}
     billed = next((e for e in events if e["type"] == "CallBilled"), None)
@@ -225,6 +228,11 @@ def _evidence(events: list[dict[str, Any]]) -> dict[str, Any]:
         else int(duration_s) >= int(buffer_s),
         "duplicate": duplicate,
         "consent": (ping or {}).get("consent"),
+        "ended_by": (completed or {}).get("ended_by"),
+        "flags": list((flagged or {}).get("flags") or []),
+        "flag_rules": None
+        if flagged is None
+        else {k: flagged.get(k) for k in ("margin_s", "short_call_s", "rule_version")},
     }
 
 

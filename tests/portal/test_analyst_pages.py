@@ -250,6 +250,12 @@ def test_the_pnl_page_shows_the_apis_report_numbers(
     buyers = _api_rows(portal_app, key, "buyers", period)
     assert [r[0] for r in _cells(page.text, "buyers-table")] == [b["buyer_id"] for b in buyers]
     assert [r[5] for r in _cells(page.text, "buyers-table")] == [str(b["wins"]) for b in buyers]
+    targets = _api_rows(portal_app, key, "buyers", {**period, "group_by": "target"})
+    assert targets  # every target of the buyers, with its answer rate and quality columns
+    assert [r[0] for r in _cells(page.text, "targets-table")] == [t["target_id"] for t in targets]
+    assert [r[4] for r in _cells(page.text, "targets-table")] == [
+        _shown(t["answer_rate"]) for t in targets
+    ]
 
     clicks = analyst.get("/analyst/pnl", params={"days": "7", "attribution": "click_id"})
     rows = _cells(clicks.text, "attribution-table")

@@ -345,3 +345,41 @@ def test_a_disputes_evidence_shows_the_consent_the_ping_carried(
     assert evidence is not None
     assert f'TrustedForm <a href="{cert}"' in evidence.group(1)
     assert "Jornaya LeadiD <code>3F2504E0-4F89-11D3-9A0C-0305E82C3301</code>" in evidence.group(1)
+
+
+def test_a_disputes_evidence_shows_a_billed_buzzer_beater(
+    portal_app: TestClient, browser_factory: Any, clock: ManualClock, api_settings: Settings
+) -> None:
+    """A campaign that bills buzzer-beaters: the buyer disputes one; finance sees who hung up
+    and the flag, with the rules that decided it."""
+    market = build_market(portal_app)
+    market.admin("PATCH", f"/v1/campaigns/{market.campaign_id}", json={"bill_buzzer_beaters": True})
+    buyer_id = next(iter(market.buyers))
+    _, publisher_key = market.publisher
+    offer = market.ping(publisher_key).json()
+    posted = portal_app.post(f"/v1/pings/{offer['ping_id']}/post", headers=auth(publisher_key))
+    call_id = posted.json()["call_id"]
+    for body in (
+        {"type": "answered"},
+        {"type": "completed", "duration_s": 55, "ended_by": "buyer"},  # buffer 60
+    ):
+        done = portal_app.post(
+            f"/v1/calls/{call_id}/events", json=body, headers=auth(publisher_key)
+        )
+        assert done.status_code == 200, done.text
+    assert done.json()["billable"] is True
+    opened = portal_app.post(
+        f"/v1/calls/{call_id}/dispute",
+        json={"reason": "caller hung up"},
+        headers=auth(market.buyers[buyer_id]),
+    )
+    assert opened.status_code == 201, opened.text
+    browser: Browser = browser_factory()
+    _signed_in(portal_app, browser, "fay@example.com", "finance", None)
+    page = browser.get(f"/finance/disputes/{opened.json()['dispute_id']}")
+    assert page.status_code == 200
+    assert '<dd id="evidence-ended-by">buyer</dd>' in page.text
+    flags = re.search(r'<dd id="evidence-flags">(.*?)</dd>', page.text, re.S)
+    assert flags is not None
+    assert '<span class="status-bad">buzzer beater</span>' in flags.group(1)
+    assert "buzzer margin 10 s before the buffer" in flags.group(1)

@@ -31,9 +31,11 @@ from domain.commands import (
 )
 from domain.ids import new_id
 from domain.recording import recording_id, recording_key
+from domain.scoring import LinearModel
 from domain.webhook_events import SENT_FOR, WebhookEvent
 from eventstore.deliveries import FILE_NAME, DeliveryStore
 from handlers import parse
+from handlers.scoring import ActiveModel
 from ppcx.bootstrap import Domain
 from ppcx.settings import Settings
 from projections.relay import Relay
@@ -141,8 +143,15 @@ def register(
 
 def every_kind_of_call(market: Market, clock: ManualClock) -> list[str]:
     """Calls whose events are every one of SENT_FOR: billed (failed over, converted, disputed
-    and resolved), not billed (too short), and a ping no buyer took."""
+    and resolved, recorded, scored), not billed (too short: flagged a short call), and a ping no buyer took."""
     d = market.domain.calls
+    scoring = market.domain.scoring
+    model = LinearModel(intercept_micro=0, weights_micro={})  # every call scores 50%
+    scoring.record_training(
+        model, auc_bp=5000, calls_trained=0, calls_held_out=0, since_at=None, by="test"
+    )
+    active = ActiveModel(model.version, model, clock.now())
+    clock.advance(timedelta(seconds=1))  # a model scores the calls pinged after its training
     billed = market.auction(market.targets).call_id
     d.post_call(PostCall(billed))
     d.fail_over(FailOver(billed, "no_answer", market.targets[1], new_id("hold")))
@@ -166,11 +175,12 @@ def every_kind_of_call(market: Market, clock: ManualClock) -> list[str]:
             content_type="audio/wav",
         )
     )
+    assert scoring.score_call(billed, active) == 5000
     short = market.auction(market.targets).call_id
     d.post_call(PostCall(short))
     d.record_answer(RecordAnswer(short))
-    clock.advance(timedelta(seconds=20))
-    d.complete_call(CompleteCall(short, 20))
+    clock.advance(timedelta(seconds=5))
+    d.complete_call(CompleteCall(short, 5))  # under the campaign's short_call_s: flagged
     rejected = market.auction([]).call_id
     return [billed, short, rejected]
 

@@ -19,7 +19,7 @@ from typing import Any, cast
 import orjson
 
 from domain.base import PPCXAggregate, PPCXEvent
-from domain.billing import billing_decision
+from domain.billing import BILLING_RULES_VERSION, billing_decision
 from domain.buyer import Buyer
 from domain.call import Call
 from domain.call_state import BidSource, Candidate, FailoverReason
@@ -539,7 +539,10 @@ class _FastLog:
                     "skipped": [],
                 },
             )
-            call_event("CallCompleted", {"timestamp": end, "duration_s": 0, "answered": False})
+            call_event(
+                "CallCompleted",
+                {"timestamp": end, "duration_s": 0, "answered": False, "ended_by": None},
+            )
             call_event(
                 "CallNotBilled",
                 {
@@ -551,7 +554,7 @@ class _FastLog:
                     "buffer_s": 0,
                     "duplicate_of": None,
                     "blocked": False,
-                    "rules_version": 1,
+                    "rules_version": BILLING_RULES_VERSION,
                 },
             )
             self.close_hold(buyer_id, end, hold_id, call_id, price, "failed_over:no_answer")
@@ -573,7 +576,10 @@ class _FastLog:
         duration = rng.randint(10, 600)
         end = at + timedelta(seconds=8 + duration)
         billable = duration >= int(winner["buffer_s"])
-        call_event("CallCompleted", {"timestamp": end, "duration_s": duration, "answered": True})
+        call_event(
+            "CallCompleted",
+            {"timestamp": end, "duration_s": duration, "answered": True, "ended_by": None},
+        )
         if billable:
             call_event(
                 "CallBilled",
@@ -587,7 +593,7 @@ class _FastLog:
                     "margin_cents": price - 3000,
                     "duration_s": duration,
                     "buffer_s": winner["buffer_s"],
-                    "rules_version": 1,
+                    "rules_version": BILLING_RULES_VERSION,
                 },
             )
             self.close_hold(buyer_id, end, hold_id, call_id, price, None)
@@ -603,7 +609,7 @@ class _FastLog:
                     "buffer_s": winner["buffer_s"],
                     "duplicate_of": None,
                     "blocked": False,
-                    "rules_version": 1,
+                    "rules_version": BILLING_RULES_VERSION,
                 },
             )
             self.close_hold(buyer_id, end, hold_id, call_id, price, "below_buffer")

@@ -34,6 +34,9 @@ def _output_columns(con: duckdb.DuckDBPyConnection, report: str) -> set[str]:
     dimensions = reports.DIMENSIONS.get(report)
     if dimensions is None:
         return set(reports.run_report(con, report).columns)
+    if report == "buyers":  # per buyer, or per target
+        per_target = reports.run_report(con, report, group_by=["target"])
+        return set(reports.run_report(con, report).columns) | set(per_target.columns)
     found: set[str] = set()
     for dimension in dimensions:
         column = reports.dimension_column(report, dimension)

@@ -12,6 +12,7 @@ from hypothesis import given, settings
 from domain.api_key import ApiKey, Role
 from domain.call import Call
 from domain.catalog import ENVELOPE_FIELDS, event_classes, topic_of
+from domain.publisher import Publisher
 from domain.redaction import call_timeline
 from domain.target import Target
 from domain.webhook_events import OWNED_SENT_FOR, SENT_FOR, WebhookEvent
@@ -165,6 +166,8 @@ def test_each_event_goes_to_the_parties_its_timeline_shows_it_to() -> None:
         WebhookEvent.API_KEY_EXPIRING,
         WebhookEvent.CALL_RECORDED,
         WebhookEvent.CALL_SCORED,
+        WebhookEvent.CALL_FLAGGED,  # no flag in this call's life
+        WebhookEvent.PUBLISHER_FLAGGED,
     }
     assert set(_sent(FULL, ADMIN)) == set(_sent(FULL, THE_PUBLISHER))
     assert set(_sent(FULL, WINNER)) == {"ping.accepted", "call.posted", "call.failed_over"}
@@ -318,3 +321,63 @@ def test_no_recipient_ever_gets_what_it_may_not_see(story: Story) -> None:
         assert (admin is not None) == (events[index][0] in SENT_TOPICS)
         assert payload(HOOK, CALL_ID, Recipient(Role.PUBLISHER, "pub_2"), events, index) is None
         assert payload(HOOK, CALL_ID, Recipient(Role.BUYER, None), events, index) is None
+
+
+def _with_flag(events: list[tuple[str, dict[str, Any]]]) -> list[tuple[str, dict[str, Any]]]:
+    """The story's call with a `CallFlagged` after its completion (versions renumbered)."""
+    at = next(i for i, (t, _) in enumerate(events) if t == topic_of(Call.CallCompleted)) + 1
+    flagged = {
+        "flags": ["buzzer_beater"],
+        "rule_version": 1,
+        "ended_by": "buyer",
+        "duration_s": 55,
+        "buffer_s": 60,
+        "margin_s": 10,
+        "short_call_s": 10,
+        "timestamp": events[at - 1][1]["timestamp"],
+    }
+    found = [*events[:at], (topic_of(Call.CallFlagged), flagged), *events[at:]]
+    return [(t, {**s, "originator_version": n + 1}) for n, (t, s) in enumerate(found)]
+
+
+def test_a_calls_flags_go_to_its_publisher_and_its_buyer() -> None:
+    events = _with_flag(FULL)
+    to_buyer = _sent(events, ROUTED)["call.flagged"]
+    assert to_buyer["data"]["flags"] == ["buzzer_beater"]
+    assert to_buyer["data"]["buffer_s"] == 60
+    to_publisher = _sent(events, THE_PUBLISHER)["call.flagged"]
+    assert to_publisher["data"]["ended_by"] == "buyer"
+    assert "buffer_s" not in to_publisher["data"]
+    for stranger in (*STRANGERS, WINNER):  # the winner handed the call on before it ended
+        assert "call.flagged" not in _sent(events, stranger)
+
+
+def test_a_publisher_flagged_for_review_goes_to_admins_only() -> None:
+    registered = {"name": "Acme", "by": "key_1", "originator_version": 1}
+    registered["timestamp"] = "2026-03-01T00:00:00+00:00"
+    flagged = {
+        "campaign_id": "cmp_1",
+        "rate": "short_call_rate",
+        "call_id": "call_1",
+        "window_started_at": "2026-02-28T13:00:00+00:00",
+        "publisher_counts": {"completed": 20, "short_calls": 20, "duplicates": 0},
+        "campaign_counts": {"completed": 60, "short_calls": 20, "duplicates": 0},
+        "publisher_rates": {"short_call_rate": "1.0000", "duplicate_rate": "0.0000"},
+        "campaign_rates": {"short_call_rate": "0.3333", "duplicate_rate": "0.0000"},
+        "thresholds": {"calls_min": 20, "factor": 3, "gap_percent": 20},
+        "rule_version": 1,
+        "by": "system",
+        "timestamp": "2026-03-01T12:00:00+00:00",
+        "originator_version": 2,
+    }
+    events = [
+        (topic_of(Publisher.Registered), registered),
+        (topic_of(Publisher.FlaggedForReview), flagged),
+    ]
+    to_admin = payload(HOOK, "pub_1", ADMIN, events, 1)
+    assert to_admin is not None
+    assert to_admin["type"] == "publisher.flagged"
+    assert to_admin["data"]["publisher_id"] == "pub_1"
+    assert to_admin["data"]["campaign_counts"]["completed"] == 60
+    for other in (Recipient(Role.PUBLISHER, "pub_1"), THE_PUBLISHER, ROUTED):
+        assert payload(HOOK, "pub_1", other, events, 1) is None
