@@ -63,6 +63,7 @@ def _ping(
             1,
             Call.PingReceived,
             campaign_id=CAMPAIGN,
+            publisher_id="pub_1",
             caller_hash="caller",
             screening=facts,
             timestamp=at.isoformat(),
