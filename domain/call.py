@@ -84,6 +84,8 @@ class Call(PPCXAggregate):
     # newer than the first stored logs: a class-level default, so a call loaded from an older
     # snapshot has it too
     consent: ConsentJson | None = None
+    # call evidence (EVIDENCE.md): recording id -> location in the recordings store
+    recordings: dict[str, str] = {}  # noqa: RUF012 (replaced, never mutated)
 
     # -- events -----------------------------------------------------------------------------
     class PingReceived(PPCXAggregate.Created):
@@ -363,6 +365,19 @@ class Call(PPCXAggregate):
             )
             if self.accepted:
                 aggregate.status = CallStatus.REVERSED
+
+    class CallRecorded(PPCXAggregate.Event):
+        """A recording of the call is stored (`location`: its key in the recordings store)."""
+
+        recording_id: str
+        sha256: str
+        duration_s: int
+        size_bytes: int
+        location: str
+        content_type: str
+
+        def apply(self, aggregate: Call) -> None:
+            aggregate.recordings = {**aggregate.recordings, self.recording_id: self.location}
 
     def void(self, hold_id: str) -> None:
         """The hold is voided (applying an event: the call's own holds only)."""
@@ -726,6 +741,31 @@ class Call(PPCXAggregate):
             timestamp=at,
         )
 
+    def record_recording(
+        self,
+        recording_id: str,
+        sha256: str,
+        duration_s: int,
+        size_bytes: int,
+        location: str,
+        content_type: str,
+        at: datetime,
+    ) -> None:
+        """A stored recording of the call (shared spec, EVIDENCE.md; e-record owns the rest)."""
+        self._require(self.CallRecorded, action="record a recording")
+        if recording_id in self.recordings:
+            raise Conflict(f"recording {recording_id} is already recorded")
+        self.trigger_event(
+            self.CallRecorded,
+            recording_id=recording_id,
+            sha256=sha256,
+            duration_s=duration_s,
+            size_bytes=size_bytes,
+            location=location,
+            content_type=content_type,
+            timestamp=at,
+        )
+
 
 # -- how a call moves ----------------------------------------------------------------------------
 
@@ -788,6 +828,7 @@ CALL_TRANSITIONS: Mapping[type[PPCXAggregate.Event], Transition] = MappingProxyT
         Call.CallConverted: _keeps(_CONNECTED),
         Call.CallDisputed: _keeps((CallStatus.BILLED,)),
         Call.DisputeResolved: _moves((CallStatus.BILLED,), CallStatus.REVERSED, CallStatus.BILLED),
+        Call.CallRecorded: _keeps(_CONNECTED),
     }
 )
 
