@@ -52,6 +52,7 @@ RANKING_KEPT_MAX = 16  # candidates recorded for failover and replay (a bound on
 # A routed call lives at most this long: one that never reports its end is closed by the
 # sweeper after it (not billed), and its hold and reservation are kept until then.
 CALL_MAX_S = 4 * 3600
+_EMPTY: Mapping[str, Any] = MappingProxyType({})
 
 
 class Call(PPCXAggregate):
@@ -80,12 +81,20 @@ class Call(PPCXAggregate):
         converted: bool
         conversion_value_cents: int | None
         disputes: dict[str, Dispute]
+        recordings: Mapping[str, str]
+        transcripts: Mapping[str, str]
+        spotted: Mapping[str, list[str]]
 
     # newer than the first stored logs: a class-level default, so a call loaded from an older
     # snapshot has it too
     consent: ConsentJson | None = None
-    # call evidence (EVIDENCE.md): recording id -> location in the recordings store
-    recordings: dict[str, str] = {}  # noqa: RUF012 (replaced, never mutated)
+    # call evidence (EVIDENCE.md), by recording id: its location in the recordings store, its
+    # transcript's in the transcripts store, the phrases spotted in it. Empty read-only
+    # defaults (not annotated here: the library would make them fields); applying an event
+    # replaces the mapping, never mutates it.
+    recordings = _EMPTY
+    transcripts = _EMPTY
+    spotted = _EMPTY
 
     # -- events -----------------------------------------------------------------------------
     class PingReceived(PPCXAggregate.Created):
@@ -378,6 +387,32 @@ class Call(PPCXAggregate):
 
         def apply(self, aggregate: Call) -> None:
             aggregate.recordings = {**aggregate.recordings, self.recording_id: self.location}
+
+    class CallTranscribed(PPCXAggregate.Event):
+        """A recording's transcript, redacted (`domain.transcript`), is stored at `location`
+        in the transcripts store; its SHA-256 is the evidence replay checks."""
+
+        recording_id: str
+        transcript_sha256: str
+        location: str
+        engine: str
+        engine_version: str
+        redactions: int
+        audio_ms: int
+
+        def apply(self, aggregate: Call) -> None:
+            aggregate.transcripts = {**aggregate.transcripts, self.recording_id: self.location}
+
+    class PhrasesSpotted(PPCXAggregate.Event):
+        """The campaign's `keywords` phrases found in a recording's transcript (maybe none)."""
+
+        recording_id: str
+        phrases: list[str]
+        campaign_version: int | None
+        rule_version: int
+
+        def apply(self, aggregate: Call) -> None:
+            aggregate.spotted = {**aggregate.spotted, self.recording_id: list(self.phrases)}
 
     def void(self, hold_id: str) -> None:
         """The hold is voided (applying an event: the call's own holds only)."""
@@ -766,6 +801,59 @@ class Call(PPCXAggregate):
             timestamp=at,
         )
 
+    def record_transcript(
+        self,
+        recording_id: str,
+        transcript_sha256: str,
+        location: str,
+        engine: str,
+        engine_version: str,
+        redactions: int,
+        audio_ms: int,
+        at: datetime,
+    ) -> None:
+        """A recording's stored transcript; one per recording (a second is a conflict)."""
+        self._require(self.CallTranscribed, action="record a transcript")
+        if recording_id not in self.recordings:
+            raise Conflict(f"call {self.id} has no recording {recording_id}")
+        if recording_id in self.transcripts:
+            raise Conflict(f"recording {recording_id} is already transcribed")
+        invariant(redactions >= 0 and audio_ms >= 0, "counts are not negative")
+        self.trigger_event(
+            self.CallTranscribed,
+            recording_id=recording_id,
+            transcript_sha256=transcript_sha256,
+            location=location,
+            engine=engine,
+            engine_version=engine_version,
+            redactions=redactions,
+            audio_ms=audio_ms,
+            timestamp=at,
+        )
+
+    def spot_phrases(
+        self,
+        recording_id: str,
+        phrases: list[str],
+        campaign_version: int | None,
+        rule_version: int,
+        at: datetime,
+    ) -> None:
+        """The phrases found in a transcribed recording; once per recording."""
+        self._require(self.PhrasesSpotted, action="record spotted phrases")
+        if recording_id not in self.transcripts:
+            raise Conflict(f"recording {recording_id} has no transcript")
+        if recording_id in self.spotted:
+            raise Conflict(f"phrases of recording {recording_id} are already spotted")
+        self.trigger_event(
+            self.PhrasesSpotted,
+            recording_id=recording_id,
+            phrases=list(phrases),
+            campaign_version=campaign_version,
+            rule_version=rule_version,
+            timestamp=at,
+        )
+
 
 # -- how a call moves ----------------------------------------------------------------------------
 
@@ -829,6 +917,8 @@ CALL_TRANSITIONS: Mapping[type[PPCXAggregate.Event], Transition] = MappingProxyT
         Call.CallDisputed: _keeps((CallStatus.BILLED,)),
         Call.DisputeResolved: _moves((CallStatus.BILLED,), CallStatus.REVERSED, CallStatus.BILLED),
         Call.CallRecorded: _keeps(_CONNECTED),
+        Call.CallTranscribed: _keeps(_CONNECTED),
+        Call.PhrasesSpotted: _keeps(_CONNECTED),
     }
 )
 

@@ -265,6 +265,43 @@ CALL_EVENTS: dict[type, EventRule] = {
             "by": ONLY_INTERNAL,
         },
     ),
+    # call evidence (EVIDENCE.md): the buyer the call is routed to sees its recording's and
+    # transcript's facts and the phrases found; store locations stay internal
+    Call.CallRecorded: EventRule(
+        Concern.ROUTED,
+        _to(BUYER),
+        {
+            "recording_id": _to(BUYER),
+            "sha256": _to(BUYER),
+            "duration_s": _to(BUYER),
+            "size_bytes": _to(BUYER),
+            "location": ONLY_INTERNAL,
+            "content_type": _to(BUYER),
+        },
+    ),
+    Call.CallTranscribed: EventRule(
+        Concern.ROUTED,
+        _to(BUYER),
+        {
+            "recording_id": _to(BUYER),
+            "transcript_sha256": _to(BUYER),
+            "location": ONLY_INTERNAL,
+            "engine": _to(BUYER),
+            "engine_version": _to(BUYER),
+            "redactions": _to(BUYER),
+            "audio_ms": _to(BUYER),
+        },
+    ),
+    Call.PhrasesSpotted: EventRule(
+        Concern.ROUTED,
+        _to(BUYER),
+        {
+            "recording_id": _to(BUYER),
+            "phrases": _to(BUYER),
+            "campaign_version": _to(BUYER),
+            "rule_version": _to(BUYER),
+        },
+    ),
 }
 
 # Events of the other aggregates (set-up, accounts, keys, the block list, command receipts),

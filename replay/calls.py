@@ -86,6 +86,9 @@ READS = Reads(
         Call.CallConverted,
         Call.CallDisputed,
         Call.DisputeResolved,  # a reversal is the books' (Buyer.TransferReversed)
+        Call.CallRecorded,  # call evidence: checked by replay.evidence against the stores
+        Call.CallTranscribed,
+        Call.PhrasesSpotted,
         ApiKey,
         Buyer,  # the books' half
         CallerHistory,  # duplicates come from this half's own index of billed callers

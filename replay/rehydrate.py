@@ -175,6 +175,9 @@ READS = Reads(
         Call.CallConverted,
         Call.CallDisputed,
         Call.DisputeResolved,
+        Call.CallRecorded,  # call evidence: nothing in Redis
+        Call.CallTranscribed,
+        Call.PhrasesSpotted,
         ApiKey,
         CommandReceipt,
         RateLimitReport,

@@ -65,6 +65,9 @@ READS = Reads(
         Call.PingExpired,
         Call.PostRefused,
         Call.CallRouted,
+        Call.CallRecorded,  # call.recorded: e-record's (issue 24)
+        Call.CallTranscribed,  # no webhook event type for evidence yet
+        Call.PhrasesSpotted,
         ApiKey.Revoked,
         ApiKey.ExpirySet,
         ApiKey.ExpiredUnused,

@@ -37,7 +37,7 @@ PASSING = frozenset({CallStatus.POSTED, CallStatus.FAILING_OVER, CallStatus.UNRO
 
 def test_the_table_has_one_row_per_call_event_class() -> None:
     call_events = {cls for cls in event_classes() if topic_of(cls).startswith(CALL_TOPIC_PREFIX)}
-    assert len(call_events) == 18
+    assert len(call_events) == 21  # 18 + CallRecorded, CallTranscribed, PhrasesSpotted
     assert set(CALL_TRANSITIONS) == call_events
 
 
@@ -180,4 +180,6 @@ def test_every_call_of_the_stored_log_obeys_the_table() -> None:
             seen.add(type(event))
         assert call is not None
         assert call.status not in PASSING, (call_id, call.status)
-    assert seen == set(CALL_TRANSITIONS)
+    # the stored log v1 predates call evidence (issue 24)
+    newer = {Call.CallRecorded, Call.CallTranscribed, Call.PhrasesSpotted}
+    assert seen == set(CALL_TRANSITIONS) - newer
