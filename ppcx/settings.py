@@ -140,6 +140,23 @@ class Settings(BaseSettings):
         "pixels may reach besides public addresses (loopback, private and link-local ranges "
         "are refused unless listed here, e.g. 127.0.0.0/8 in tests)",
     )
+    transcriber: bool = Field(
+        default=False,
+        description="[PPCX_TRANSCRIBER] `ppcx serve` runs the transcriber role (offline "
+        "transcription of recordings and keyword spotting) among all its roles; off by "
+        "default (decoding takes CPU: about a quarter of a core per call being transcribed). "
+        "`--role transcriber` runs it whatever this says",
+    )
+    transcripts_dir: Path | None = Field(
+        default=None,
+        description="[PPCX_TRANSCRIPTS_DIR] where redacted transcripts are stored (default: "
+        "<data dir>/transcripts)",
+    )
+    recordings_dir: Path | None = Field(
+        default=None,
+        description="[PPCX_RECORDINGS_DIR] where recordings are stored (default: "
+        "<data dir>/recordings)",
+    )
     access_log: bool = Field(
         default=False,
         description="[PPCX_ACCESS_LOG] log every request (method, path without its query, "
@@ -206,6 +223,18 @@ class Settings(BaseSettings):
         if self.duckdb_path is not None:
             return self.duckdb_path.expanduser().resolve()
         return self.resolved_data_dir / "analytics.duckdb"
+
+    @property
+    def resolved_transcripts_dir(self) -> Path:
+        if self.transcripts_dir is not None:
+            return self.transcripts_dir.expanduser().resolve()
+        return self.resolved_data_dir / "transcripts"
+
+    @property
+    def resolved_recordings_dir(self) -> Path:
+        if self.recordings_dir is not None:
+            return self.recordings_dir.expanduser().resolve()
+        return self.resolved_data_dir / "recordings"
 
     def eventstore_env(self) -> dict[str, str]:
         """The eventsourcing library's environment, built from these settings only."""

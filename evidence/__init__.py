@@ -1,0 +1,1 @@
+"""Call evidence: recordings, transcripts, scores (adapters and workers)."""
