@@ -4,7 +4,7 @@ refused; bounds are creation's named limits (the handlers' parsers check them ag
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -81,6 +81,16 @@ class ArchiveIn(Body):
     reason: str = Field(default="", max_length=limits.TEXT_LENGTH_MAX)
 
 
+class KeywordsIn(Body):
+    phrases: list[
+        Annotated[str, Field(min_length=1, max_length=limits.KEYWORD_PHRASE_CHARS_MAX)]
+    ] = Field(
+        max_length=limits.KEYWORD_PHRASES_MAX,
+        examples=[["appointment", "quote", "not interested", "wrong number"]],
+    )
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
 class CampaignPatch(Body):
     name: str | None = sized(limits.NAME_LENGTH, default=None)
     vertical: str | None = None
@@ -93,6 +103,11 @@ class CampaignPatch(Body):
     max_attempts: int | None = bounded(limits.MAX_ATTEMPTS, default=None)
     bid_ttl_s: int | None = bounded(limits.BID_TTL_S, default=None)
     rtb_deadline_ms: int | None = bounded(limits.RTB_DEADLINE_MS, default=None)
+    keywords: KeywordsIn | None = Field(
+        default=None,
+        description="phrases that mark a call's outcome, spotted in each recorded call's "
+        "transcript (`Call.PhrasesSpotted`); an empty list spots none",
+    )
     model_config = ConfigDict(
         extra="forbid",
         strict=True,
@@ -169,6 +184,9 @@ class CampaignOut(BaseModel):
     floor: str = Field(description="the lowest price a bid may win at")
     allowed_publishers: list[str]
     version: int
+    keywords: dict[str, list[str]] | None = Field(
+        default=None, examples=[{"phrases": ["appointment", "not interested"]}]
+    )
 
 
 class BuyerOut(BaseModel):

@@ -87,6 +87,7 @@ def campaign_view(c: Campaign) -> dict[str, Any]:
         "floor": format_cents(c.floor_cents()),
         "allowed_publishers": sorted(c.allowed_publishers),
         "version": c.version,
+        "keywords": c.keywords,
     }
 
 

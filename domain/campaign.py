@@ -38,6 +38,7 @@ RULE_ATTRIBUTES: tuple[str, ...] = (
     "max_attempts",
     "bid_ttl_s",
     "rtb_deadline_ms",
+    "keywords",  # newer than `Created`: only ever set by RulesChanged (call evidence)
 )
 
 
@@ -47,6 +48,10 @@ class Campaign(PPCXAggregate):
         PublisherAllowed: type[PPCXAggregate.Event]
         PublisherDisallowed: type[PPCXAggregate.Event]
         RulesChanged: type[PPCXAggregate.Event]
+
+    # the phrases spotted in its calls' transcripts ({"phrases": [...]},
+    # `domain.transcript.parse_keywords`); None: never set, nothing is spotted
+    keywords: dict[str, Any] | None = None
 
     @event("Created")
     def __init__(

@@ -237,6 +237,7 @@ class CampaignChanges:
     max_attempts: int | None = None
     bid_ttl_s: int | None = None
     rtb_deadline_ms: int | None = None
+    keywords: dict[str, Any] | None = None  # {"phrases": [...]}, `domain.transcript`
 
     def is_empty(self) -> bool:
         return all(getattr(self, f.name) is None for f in fields(self))
@@ -538,3 +539,22 @@ class RemoveWebhook:
     webhook_id: str
     by: str
     owner_id: str | None = None
+
+
+# -- call evidence -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RecordTranscript:
+    """A recording's redacted transcript is stored: record it, and the campaign's phrases
+    found in it (`handlers.evidence`). `text` is the stored text, whose hash is `sha256`."""
+
+    call_id: str
+    recording_id: str
+    text: str
+    sha256: str
+    location: str
+    engine: str
+    engine_version: str
+    redactions: int
+    audio_ms: int

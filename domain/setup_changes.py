@@ -32,6 +32,7 @@ _CAMPAIGN_PLAIN = (
     "max_attempts",
     "bid_ttl_s",
     "rtb_deadline_ms",
+    "keywords",
 )
 
 

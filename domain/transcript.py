@@ -26,6 +26,7 @@ folded; the phrases found, in the campaign's order.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -80,6 +81,11 @@ _TOKEN = re.compile(r"[A-Za-z']+|\d+|[^\sA-Za-z\d]+|\s+")
 class Redacted:
     text: str
     redactions: int  # digit runs replaced
+
+
+def text_sha256(text: str) -> str:
+    """The hash `Call.CallTranscribed` records: SHA-256 of the text's UTF-8 bytes, hex."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 def _is_sensitive(digits: int) -> bool:

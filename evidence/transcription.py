@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from typing import BinaryIO
 
 import numpy as np
+from pocketsphinx import Decoder, Segmenter
 
 from domain.limits import TRANSCRIPT_AUDIO_S_MAX
 
@@ -61,15 +62,11 @@ class Transcriber:
     """Audio file → text, with one PocketSphinx decoder."""
 
     def __init__(self) -> None:
-        from pocketsphinx import Decoder
-
         self._decoder = Decoder(samprate=MODEL_RATE_HZ, loglevel="FATAL")
         self.engine_version = engine_version()
 
     def transcribe(self, audio: BinaryIO) -> Transcription:
         """The words of a WAV recording (a binary file-like, read from its start)."""
-        from pocketsphinx import Segmenter
-
         pcm = Pcm16k(audio)
         segmenter = Segmenter(sample_rate=MODEL_RATE_HZ)
         words: list[str] = []

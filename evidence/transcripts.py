@@ -36,10 +36,6 @@ def transcript_key(call_id: str, recording_id: str) -> str:
     return f"{call_id}/{recording_id}.txt"
 
 
-def sha256_of(text: str) -> str:
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
-
-
 class TranscriptStore:
     """Transcripts as files under one directory."""
 

@@ -42,6 +42,7 @@ from domain.limits import (
 from domain.money import parse_cents
 from domain.quality import parse_rules
 from domain.schedule import parse_time_zone
+from domain.transcript import parse_keywords
 from handlers.parse import (
     geo_rule,
     parse_credit_limit,
@@ -193,6 +194,7 @@ def change_campaign(
     max_attempts: object = None,
     bid_ttl_s: object = None,
     rtb_deadline_ms: object = None,
+    keywords: object = None,
 ) -> ChangeCampaign:
     f = _Fields()
     changes = CampaignChanges(
@@ -216,6 +218,7 @@ def change_campaign(
         rtb_deadline_ms=f.parse(
             rtb_deadline_ms, lambda v: validate.integer(v, "rtb_deadline_ms", RTB_DEADLINE_MS)
         ),
+        keywords=f.parse(keywords, parse_keywords),
     )
     f.check()
     return ChangeCampaign(require_subject_id(campaign_id, "cmp", "campaign_id"), changes, by)
