@@ -7,8 +7,10 @@
 | `projector` | the log (or JetStream) → the DuckDB tables readers see | one (*) |
 | `sweeper` | voids expired bids, closes calls that never reported their end | one |
 | `webhooks` | JetStream → webhook deliveries → HTTP (`webhooks.worker`) | one |
+| `transcriber` | recordings → redacted transcripts (`evidence.transcriber_worker`) | one |
 
-`ppcx serve` runs every role in the embedded default, under one supervisor
+`ppcx serve` runs every role in the embedded default (the transcriber only with
+`PPCX_TRANSCRIBER=true`: `default_roles`), under one supervisor
 (`ppcx.supervisor`); `--role` runs some of them (docker-compose gives each its own service).
 Every role gets the same `Settings` object — service URLs already resolved by the parent —
 pickled to its spawned process: nothing is handed over through environment variables, except
@@ -50,6 +52,14 @@ class Role(StrEnum):
     PROJECTOR = "projector"
     SWEEPER = "sweeper"
     WEBHOOKS = "webhooks"
+    TRANSCRIBER = "transcriber"
+
+
+def default_roles(settings: Settings) -> frozenset[Role]:
+    """What `ppcx serve` runs when no `--role` is given: every role, the transcriber only
+    when the settings turn it on (decoding speech costs CPU a deployment may not want)."""
+    roles = frozenset(Role)
+    return roles if settings.transcriber else roles - {Role.TRANSCRIBER}
 
 
 class ProjectorSource(StrEnum):
@@ -79,6 +89,7 @@ class ServePlan:
             (Role.PROJECTOR, projector_role),
             (Role.SWEEPER, sweeper_role),
             (Role.WEBHOOKS, webhooks_role),
+            (Role.TRANSCRIBER, transcriber_role),
         ):
             if role in self.roles:
                 specs.append(ProcessSpec(role.value, target, (self,)))
@@ -334,4 +345,48 @@ def run_webhooks(settings: Settings) -> None:
         asyncio.run(main())
     finally:
         store.close()
+        domain.close()
+
+
+def transcriber_role(plan: ServePlan) -> None:
+    from ppcx.logs import configure_logging
+
+    configure_logging(role=Role.TRANSCRIBER.value)
+    run_transcriber(plan.settings)
+
+
+def run_transcriber(settings: Settings) -> None:
+    """The transcriber until SIGTERM or SIGINT (`ppcx transcriber`, or `serve`'s role)."""
+    from evidence.recordings_reader import DirectoryRecordings
+    from evidence.transcriber_worker import StreamSource, TranscriberWorker
+    from evidence.transcription import Transcriber
+    from evidence.transcripts import TranscriptStore
+    from handlers.evidence import EvidenceHandlers
+    from ppcx.bootstrap import build_domain
+
+    if settings.nats_url is None:
+        raise RuntimeError("the transcriber role reads JetStream: PPCX's NATS URL is not set")
+    domain = build_domain(settings)
+    worker = TranscriberWorker(
+        domain.app,
+        EvidenceHandlers(domain.ctx),
+        DirectoryRecordings(settings.resolved_recordings_dir),
+        TranscriptStore(settings.resolved_transcripts_dir),
+        Transcriber(),
+    )
+    source = StreamSource(
+        str(settings.nats_url), settings.nats_stream, settings.nats_subject_prefix
+    )
+
+    async def main() -> None:
+        # once per deployment on PostgreSQL: one worker consumes the durable
+        await run_led(
+            leader_lock(settings, Role.TRANSCRIBER),
+            lambda stop: worker.run(source, stop),
+            _stop_on_signals(),
+        )
+
+    try:
+        asyncio.run(main())
+    finally:
         domain.close()

@@ -9,7 +9,7 @@ import typer
 
 from domain.api_key import ROLES
 from ppcx.commands.common import configure_logging, console, fail, load_settings
-from ppcx.roles import ProjectorSource, Role, ServePlan
+from ppcx.roles import ProjectorSource, Role, ServePlan, default_roles
 from ppcx.secrets import audit_key, secret_key
 from ppcx.services import ServiceError, ServiceRunner
 
@@ -32,7 +32,7 @@ def serve(
     role: list[Role] = typer.Option(
         [],
         help="run only these roles (repeatable; default: all of them — api, relay, "
-        "projector, sweeper, webhooks)",
+        "projector, sweeper, webhooks, and transcriber when PPCX_TRANSCRIBER is true)",
     ),
     projector_source: ProjectorSource = typer.Option(
         ProjectorSource.LOG, help="where the projector reads events: the log, or JetStream"
@@ -48,7 +48,7 @@ def serve(
 
     configure_logging(role="serve")
     settings = load_settings()
-    roles = frozenset(role) or frozenset(Role)
+    roles = frozenset(role) or default_roles(settings)
     bind_host, bind_port = host or settings.api_host, port or settings.api_port
     data_dir = settings.resolved_data_dir
     try:
@@ -110,6 +110,21 @@ def webhooks() -> None:
     try:
         with ServiceRunner(settings).session() as endpoints:
             run_webhooks(settings.model_copy(update={"nats_url": endpoints.nats_url}))
+    except ServiceError as error:
+        raise fail(str(error)) from None
+
+
+def transcriber() -> None:
+    """Transcribe recorded calls offline (PocketSphinx), redact card and SSN digits, store the
+    transcripts and record their hashes and the campaign's phrases spotted: a durable
+    JetStream consumer of `Call.CallRecorded`. `ppcx serve` runs it with PPCX_TRANSCRIBER."""
+    from ppcx.roles import run_transcriber
+
+    configure_logging(role=Role.TRANSCRIBER.value)
+    settings = load_settings()
+    try:
+        with ServiceRunner(settings).session() as endpoints:
+            run_transcriber(settings.model_copy(update={"nats_url": endpoints.nats_url}))
     except ServiceError as error:
         raise fail(str(error)) from None
 
