@@ -7,8 +7,9 @@ Pure rules, versioned, so replay re-runs them on a stored transcript and gets th
 both are read. A *digit run* is a sequence of digits and number words, separators between
 them allowed (spaces, dashes, dots, commas, slashes); each digit and each digit word counts
 one, a teen or a tens word ("fifteen", "forty") two, "double"/"triple" repeat the next digit.
-Recognisers confuse digits with their homophones ("to", "too", "for", "won", "ate", "oh"):
-inside a run (next to a counted digit) those count too. A run is redacted whole, replaced by
+Recognisers confuse digits with their homophones and near-homophones ("to", "too", "for",
+"or", "won", "ate"): inside a run (after a counted digit) those count too — PocketSphinx
+hears a telephone "four" as "or" or "for" after another digit. A run is redacted whole, replaced by
 `[REDACTED]`, when its digit count is
 
 - 13 to 19, or more (a payment card's number: ISO/IEC 7812 lengths; a longer run holds one).
@@ -71,7 +72,7 @@ _DIGIT_WORDS = {
     "ninety": 2,
 }
 # count only next to a counted digit (a recogniser's spelling of one)
-_HOMOPHONES = {"to": 1, "too": 1, "for": 1, "won": 1, "ate": 1}
+_HOMOPHONES = {"to": 1, "too": 1, "for": 1, "or": 1, "won": 1, "ate": 1}
 _REPEATS = {"double": 2, "triple": 3}
 _SEPARATOR = re.compile(r"[\s\-.,/]+")
 _TOKEN = re.compile(r"[A-Za-z']+|\d+|[^\sA-Za-z\d]+|\s+")
@@ -120,7 +121,7 @@ def _weight(token: str) -> int:
 def _run(tokens: list[str], start: int) -> tuple[int, int]:
     """The digit run beginning at `tokens[start]`: (index after it, its digit count); (start,
     0) when none begins there. Separators inside it are kept in it; a trailing one is not."""
-    if _weight(tokens[start]) == 0:
+    if _weight(tokens[start]) == 0 and tokens[start].lower() not in _REPEATS:
         return start, 0
     digits = 0
     end = start
@@ -135,7 +136,7 @@ def _run(tokens: list[str], start: int) -> tuple[int, int]:
             pending_repeat = 1
             i += 1
             end = i
-        elif low in _REPEATS and digits:
+        elif low in _REPEATS:
             pending_repeat = _REPEATS[low]
             i += 1
         elif _SEPARATOR.fullmatch(token):

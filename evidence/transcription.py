@@ -3,8 +3,11 @@ ships (`pocketsphinx` 5.x from PyPI; nothing is downloaded at run time).
 
 * **Audio**: WAV, 16-bit PCM, 8 kHz (telephony: Twilio's recordings) or 16 kHz, mono or
   several channels (averaged: Twilio's dual-channel recordings hold each party on one). The
-  model is a 16 kHz one, so 8 kHz audio is upsampled ×2 by linear interpolation (numpy),
-  block by block. Anything else is `UnsupportedAudio` (MP3 is not read: no decoder in the
+  model is a 16 kHz one, so 8 kHz audio is upsampled ×2 (numpy): zeros between the
+  samples, then a windowed-sinc low-pass at 3.84 kHz (`UPSAMPLE_TAPS` taps, Hamming), block
+  by block with the filter's state carried over. Linear interpolation leaves images of the
+  speech above 4 kHz, which the model hears as noise: it recognised clearly fewer digits of
+  the tests' telephone calls. Anything else is `UnsupportedAudio` (MP3 is not read: no decoder in the
   wheel; a recording stored as MP3 is not transcribed).
 * **Utterances**: PocketSphinx's own voice-activity segmenter (`pocketsphinx.Segmenter`)
   cuts the audio into speech segments; each is decoded as one utterance with the wheel's
@@ -39,6 +42,15 @@ MODEL_RATE_HZ = 16_000
 SUPPORTED_RATES_HZ = (8_000, 16_000)
 BLOCK_FRAMES = 8_000  # frames read from the file at once
 SAMPLE_BYTES = 2
+UPSAMPLE_TAPS = 127
+UPSAMPLE_CUTOFF = 0.24  # of the 16 kHz rate: 3.84 kHz, under the 8 kHz audio's 4 kHz Nyquist
+
+
+def _low_pass(taps: int, cutoff: float) -> np.ndarray:
+    """A windowed-sinc low-pass, its gain 2 (the zeros stuffed between samples halve it)."""
+    middle = np.arange(taps) - (taps - 1) / 2
+    h = 2 * cutoff * np.sinc(2 * cutoff * middle) * np.hamming(taps)
+    return np.asarray(h / h.sum() * 2)
 
 
 class UnsupportedAudio(ValueError):
@@ -105,7 +117,9 @@ class Pcm16k:
         self.audio_ms = frames * 1000 // self.rate_hz
         self._blocks = self._converted()
         self._buffer = bytearray()
-        self._last: float | None = None  # the previous block's last sample (interpolation)
+        self._filter = _low_pass(UPSAMPLE_TAPS, UPSAMPLE_CUTOFF)
+        self._tail = np.zeros(UPSAMPLE_TAPS - 1)  # the filter's input before this block
+        self._delay = (UPSAMPLE_TAPS - 1) // 2  # output samples the filter lags by
 
     def read(self, size: int) -> bytes:
         while len(self._buffer) < size:
@@ -130,13 +144,16 @@ class Pcm16k:
             yield np.clip(np.rint(samples), -32768, 32767).astype("<i2").tobytes()
 
     def _upsample(self, samples: np.ndarray) -> np.ndarray:
-        """×2: each sample, then the mean of it and the next (the previous block's last
-        sample carried over, so blocks join without a seam)."""
-        head = samples if self._last is None else np.concatenate(([self._last], samples))
-        out = np.empty(2 * len(head) - 1)
-        out[0::2] = head
-        out[1::2] = (head[:-1] + head[1:]) / 2
-        if self._last is not None:
-            out = out[1:]  # the carried sample was given with the previous block
-        self._last = float(samples[-1])
+        """×2: zero-stuffed, then low-passed; the filter's input is carried from block to
+        block, so blocks join without a seam (the output lags by the filter's delay, and the
+        first `_delay` samples, the filter filling up, are dropped)."""
+        stuffed = np.zeros(2 * len(samples))
+        stuffed[0::2] = samples
+        joined = np.concatenate((self._tail, stuffed))
+        out = np.convolve(joined, self._filter, mode="valid")
+        self._tail = joined[-(UPSAMPLE_TAPS - 1) :]
+        if self._delay:
+            dropped = min(self._delay, len(out))
+            out = out[dropped:]
+            self._delay -= dropped
         return out
