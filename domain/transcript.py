@@ -146,6 +146,12 @@ def _run(tokens: list[str], start: int) -> tuple[int, int]:
     return end, digits
 
 
+def longest_digit_run(text: str) -> int:
+    """The digit count of the longest digit run in `text` (0: none)."""
+    tokens = _TOKEN.findall(text)
+    return max((_run(tokens, i)[1] for i in range(len(tokens))), default=0)
+
+
 # -- keyword spotting --------------------------------------------------------------------------
 
 _WORD = re.compile(r"[a-z0-9']+")

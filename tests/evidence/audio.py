@@ -23,6 +23,7 @@ RATE_HZ = 8_000
 NOISE_SIGMA = 80
 SPEECH_SCALE = 0.7
 TOOLS = ("espeak-ng", "sox")
+BAND = ("sinc", "300-3400", "pad", "0.3", "0.3")  # sox effects: telephone band, 0.3 s silences
 
 
 def require_tools() -> None:
@@ -45,8 +46,7 @@ def telephone_call(text: str, path: Path, *, seed: int = 7) -> Path:
         capture_output=True,
     )
     subprocess.run(
-        ["sox", "-D", str(spoken), "-r", str(RATE_HZ), "-b", "16", "-c", "1", str(band)]
-        + ["sinc", "300-3400", "pad", "0.3", "0.3"],
+        ["sox", "-D", str(spoken), "-r", str(RATE_HZ), "-b", "16", "-c", "1", str(band), *BAND],
         check=True,
         capture_output=True,
     )
