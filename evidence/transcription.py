@@ -7,8 +7,8 @@ ships (`pocketsphinx` 5.x from PyPI; nothing is downloaded at run time).
   samples, then a windowed-sinc low-pass at 3.84 kHz (`UPSAMPLE_TAPS` taps, Hamming), block
   by block with the filter's state carried over. Linear interpolation leaves images of the
   speech above 4 kHz, which the model hears as noise: it recognised clearly fewer digits of
-  the tests' telephone calls. Anything else is `UnsupportedAudio` (MP3 is not read: no decoder in the
-  wheel; a recording stored as MP3 is not transcribed).
+  the tests' telephone calls. Anything else is `UnsupportedAudio` (MP3 is not read: no
+  decoder in the wheel; a recording stored as MP3 is not transcribed).
 * **Utterances**: PocketSphinx's own voice-activity segmenter (`pocketsphinx.Segmenter`)
   cuts the audio into speech segments; each is decoded as one utterance with the wheel's
   language model and dictionary, and the hypotheses are joined by spaces. A whole call as

@@ -22,6 +22,7 @@ from domain.catalog import topic_of
 from domain.clock import ManualClock
 from domain.commands import CompleteCall, PostCall, RecordAnswer, RecordTranscript
 from domain.transcript import REDACTED, SPOTTING_RULES_VERSION, text_sha256
+from eventstore.chain import chain_key
 from evidence.recordings_reader import DirectoryRecordings
 from evidence.transcriber_worker import StreamSource, TranscriberWorker
 from evidence.transcription import Transcriber
@@ -29,8 +30,11 @@ from evidence.transcripts import TranscriptStore, transcript_key
 from handlers import parse_changes
 from handlers.evidence import EvidenceHandlers, Transcribed
 from ppcx.bootstrap import Domain, build_domain
+from ppcx.commands.replay import evidence_sources
+from ppcx.secrets import audit_key
 from ppcx.settings import Settings
 from projections.relay import Relay
+from replay.verify import Report, verify
 from tests.support.market import Market, build_market
 from tests.support.waiting import until
 
@@ -286,3 +290,41 @@ async def test_from_the_stream_a_failure_before_the_record_loses_nothing(
         assert campaign.keywords == {"phrases": PHRASES}
     finally:
         domain.close()
+
+
+def verified(domain: Domain, settings: Settings) -> Report:
+    return verify(
+        domain.app.store.read_chained,
+        chain_key(audit_key(settings)),
+        parallel=False,
+        evidence=evidence_sources(settings, domain.app.store.read_aggregate),
+    )
+
+
+def test_replay_verify_rehashes_the_transcripts_and_spots_again(
+    market: Market,
+    clock: ManualClock,
+    local_settings: Settings,
+    calls: dict[str, Path],
+    transcriber: Transcriber,
+) -> None:
+    before = verified(market.domain, local_settings)
+    assert before.ok, before.failures
+    assert "transcripts" not in before.checked  # named once the log has one
+    set_keywords(market, PHRASES)
+    call_id = recorded_call(market, clock, local_settings, calls["appointment"])
+    worker_for(market.domain, local_settings, transcriber).transcribe_call(call_id)
+    report = verified(market.domain, local_settings)
+    assert report.ok, report.failures
+    assert (report.checked["transcripts"], report.checked["spotting"]) == (1, 1)
+
+    [transcribed] = events(market.domain, call_id, TRANSCRIBED)
+    stored = local_settings.resolved_transcripts_dir / transcribed["location"]
+    stored.write_text(stored.read_text().replace("appointment", "quote"))
+    report = verified(market.domain, local_settings)
+    assert [(f.check, f.aggregate_id) for f in report.failures] == [("transcripts", call_id)]
+    assert "does not hash" in report.failures[0].message
+    stored.unlink()
+    report = verified(market.domain, local_settings)
+    assert [(f.check, f.aggregate_id) for f in report.failures] == [("transcripts", call_id)]
+    assert "missing" in report.failures[0].message
