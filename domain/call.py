@@ -778,6 +778,7 @@ class Call(PPCXAggregate):
 
     def record_recording(
         self,
+        *,
         recording_id: str,
         sha256: str,
         duration_s: int,
@@ -785,11 +786,12 @@ class Call(PPCXAggregate):
         location: str,
         content_type: str,
         at: datetime,
-    ) -> None:
-        """A stored recording of the call (shared spec, EVIDENCE.md; e-record owns the rest)."""
-        self._require(self.CallRecorded, action="record a recording")
+    ) -> bool:
+        """A stored recording of the call (shared spec, EVIDENCE.md; e-record owns the rest:
+        its signature here is e-record's); False when it was recorded before."""
         if recording_id in self.recordings:
-            raise Conflict(f"recording {recording_id} is already recorded")
+            return False
+        self._require(self.CallRecorded, action="record a recording")
         self.trigger_event(
             self.CallRecorded,
             recording_id=recording_id,
@@ -800,6 +802,7 @@ class Call(PPCXAggregate):
             content_type=content_type,
             timestamp=at,
         )
+        return True
 
     def record_transcript(
         self,

@@ -105,7 +105,7 @@ class TranscriberWorker:
             logger.warning("transcriber: call %s not found", call_id)
             return []
         done = []
-        for recording_id, location in sorted(call.recordings.items()):
+        for recording_id, location in _stored_recordings(call):
             if recording_id in call.transcripts:
                 continue
             result = self.transcribe_recording(call_id, recording_id, location)
@@ -231,6 +231,17 @@ class TranscriberWorker:
             heartbeat.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await heartbeat
+
+
+def _stored_recordings(call: Call) -> list[tuple[str, str]]:
+    """The call's recordings still stored: (recording id, location), by id. A recording is
+    its location here, or e-record's `Recording` (`.location`, `.deleted`) once merged."""
+    found = []
+    for recording_id, recording in sorted(call.recordings.items()):
+        if getattr(recording, "deleted", False):
+            continue
+        found.append((recording_id, str(getattr(recording, "location", recording))))
+    return found
 
 
 async def _keep_in_progress(pending: list[Msg]) -> None:

@@ -110,13 +110,13 @@ def record(domain: Domain, settings: Settings, call_id: str, audio: Path) -> str
         call = domain.app.find(Call, call_id)
         assert call is not None
         call.record_recording(
-            recording_id,
-            hashlib.sha256(data).hexdigest(),
-            len(data) // 16_000,
-            len(data),
-            location,
-            "audio/wav",
-            domain.clock.now(),
+            recording_id=recording_id,
+            sha256=hashlib.sha256(data).hexdigest(),
+            duration_s=len(data) // 16_000,
+            size_bytes=len(data),
+            location=location,
+            content_type="audio/wav",
+            at=domain.clock.now(),
         )
         return [call], None
 
