@@ -83,7 +83,13 @@ class ArchiveIn(Body):
 
 class KeywordsIn(Body):
     phrases: list[
-        Annotated[str, Field(min_length=1, max_length=limits.KEYWORD_PHRASE_CHARS_MAX)]
+        Annotated[
+            str,
+            Field(
+                min_length=limits.KEYWORD_PHRASE_CHARS.minimum,
+                max_length=limits.KEYWORD_PHRASE_CHARS.maximum,
+            ),
+        ]
     ] = Field(
         max_length=limits.KEYWORD_PHRASES_MAX,
         examples=[["appointment", "quote", "not interested", "wrong number"]],

@@ -146,7 +146,8 @@ RATE_LIMITED_REPORT_EVERY_MS = 1_000
 
 # -- call evidence: transcripts and keyword spotting (domain/transcript.py) -------------------
 KEYWORD_PHRASES_MAX = 50  # a campaign's `keywords` phrases
-KEYWORD_PHRASE_CHARS_MAX = 100
+KEYWORD_PHRASE_CHARS = Range(1, 100)  # a phrase's characters
+KEYWORD_PHRASE_CHARS_MAX = KEYWORD_PHRASE_CHARS.maximum
 TRANSCRIPT_AUDIO_S_MAX = 4 * 3_600  # a longer recording is not transcribed (a call's longest)
 TRANSCRIPT_CHARS_MAX = 1_000_000  # a stored transcript (about 30 hours of speech)
 TRANSCRIBER_BATCH_MAX = 16  # recordings fetched from the stream at once
