@@ -144,7 +144,7 @@ class Settings(BaseSettings):
         default=False,
         description="[PPCX_TRANSCRIBER] `ppcx serve` runs the transcriber role (offline "
         "transcription of recordings and keyword spotting) among all its roles; off by "
-        "default (decoding takes CPU: about a quarter of a core per call being transcribed). "
+        "default (decoding takes about 0.4 CPU seconds per second of audio: BENCHMARKS.md). "
         "`--role transcriber` runs it whatever this says",
     )
     transcripts_dir: Path | None = Field(
