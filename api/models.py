@@ -514,6 +514,28 @@ class TimelineOut(BaseModel):
     events: list[dict[str, Any]]
 
 
+class TranscriptOut(BaseModel):
+    recording_id: str
+    text: str | None = Field(
+        description="as stored: card-number and SSN digit runs are [REDACTED] (null: missing "
+        "from the transcripts store, which `ppcx replay verify` reports)"
+    )
+    transcript_sha256: str = Field(description="SHA-256 of the text (UTF-8), as recorded")
+    engine: str
+    engine_version: str
+    redactions: int
+    audio_ms: int
+    transcribed_at: str
+    phrases: list[str] | None = Field(
+        description="the campaign's keywords found in it (null: its campaign spots none)"
+    )
+
+
+class TranscriptsOut(BaseModel):
+    call_id: str
+    transcripts: list[TranscriptOut]
+
+
 class DisputeResolvedOut(BaseModel):
     dispute_id: str
     accepted: bool

@@ -19,6 +19,7 @@ from domain.limits import KEY_EXPIRY_WARNING_DAYS_DEFAULT
 from eventstore.application import PPCXApplication
 from eventstore.deliveries import DeliveryStore
 from eventstore.recent import RecentReads
+from evidence.transcripts import TranscriptStore
 from exchange.auctions import AuctionService
 from exchange.call_life import CallLife
 from exchange.caller_hash import CallerHasher
@@ -101,6 +102,7 @@ class ApiServices:
     webhook_networks: tuple[Network, ...]  # what webhooks may reach besides public addresses
     known_keys: KeyCache = field(default_factory=KeyCache)
     key_hygiene: KeyHygiene | None = None  # API keys' expiry warnings and unused expiry
+    transcripts: TranscriptStore | None = None  # call evidence: redacted transcripts
 
     async def call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Run synchronous (event-store) work off the event loop, on the bounded pool."""

@@ -152,6 +152,15 @@ def longest_digit_run(text: str) -> int:
     return max((_run(tokens, i)[1] for i in range(len(tokens))), default=0)
 
 
+def may_read_transcript(role: str, owner_id: str | None, routed_buyer_id: str | None) -> bool:
+    """Who reads a call's transcripts: admin and finance; the buyer the call was routed to
+    (the winner, or a failover's buyer). Nobody else, not even the call's publisher: what a
+    caller says to a buyer is the buyer's."""
+    if role in ("admin", "finance"):
+        return True
+    return role == "buyer" and owner_id is not None and owner_id == routed_buyer_id
+
+
 # -- keyword spotting --------------------------------------------------------------------------
 
 _WORD = re.compile(r"[a-z0-9']+")

@@ -22,6 +22,7 @@ from eventstore.audits import FILE_NAME as AUDITS_FILE
 from eventstore.chain import chain_key
 from eventstore.deliveries import FILE_NAME as DELIVERIES_FILE
 from eventstore.deliveries import DeliveryStore
+from evidence.transcripts import TranscriptStore
 from exchange.dni import DniLeases
 from exchange.keys import Keys
 from portal import app as portal
@@ -102,6 +103,7 @@ def create_app(
             webhook_networks=parse_networks(settings.webhook_allowed_networks),
             key_usage=KeyUsage(exchange.redis_async, Keys(settings.redis_prefix), domain.clock),
             key_hygiene=exchange.key_hygiene,
+            transcripts=TranscriptStore(settings.resolved_transcripts_dir),
         )
         exchange.key_hygiene.forget = services.known_keys.forget  # refused here at once
         await runtime.start()
