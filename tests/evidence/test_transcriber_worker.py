@@ -35,6 +35,7 @@ from ppcx.secrets import audit_key
 from ppcx.settings import Settings
 from projections.relay import Relay
 from replay.verify import Report, verify
+from tests.projections.conftest import dump, project_log
 from tests.support.market import Market, build_market
 from tests.support.waiting import until
 
@@ -328,3 +329,22 @@ def test_replay_verify_rehashes_the_transcripts_and_spots_again(
     report = verified(market.domain, local_settings)
     assert [(f.check, f.aggregate_id) for f in report.failures] == [("transcripts", call_id)]
     assert "missing" in report.failures[0].message
+
+
+def test_the_projections_take_the_evidence_events_and_the_keywords(
+    market: Market,
+    clock: ManualClock,
+    local_settings: Settings,
+    calls: dict[str, Path],
+    transcriber: Transcriber,
+    tmp_path: Path,
+) -> None:
+    set_keywords(market, PHRASES)
+    call_id = recorded_call(market, clock, local_settings, calls["appointment"])
+    worker_for(market.domain, local_settings, transcriber).transcribe_call(call_id)
+    store = project_log(market.domain, tmp_path / "analytics.duckdb")
+    try:
+        tables = dump(store)
+    finally:
+        store.close()
+    assert any(call_id in row for row in tables["calls"])
