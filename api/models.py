@@ -166,6 +166,22 @@ class SharePayout(Body):
     )
 
 
+class KeywordsIn(Body):
+    phrases: list[
+        Annotated[
+            str,
+            Field(
+                min_length=limits.KEYWORD_PHRASE_CHARS.minimum,
+                max_length=limits.KEYWORD_PHRASE_CHARS.maximum,
+            ),
+        ]
+    ] = Field(
+        max_length=limits.KEYWORD_PHRASES_MAX,
+        examples=[["appointment", "quote", "not interested", "wrong number"]],
+    )
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
 class CampaignIn(Body):
     name: str = sized(limits.NAME_LENGTH, examples=["LA car accidents"])
     vertical: str = Field(pattern=f"^{SLUG_PATTERN}$", examples=["legal"])
@@ -179,6 +195,11 @@ class CampaignIn(Body):
     bid_ttl_s: int = bounded(limits.BID_TTL_S)
     rtb_deadline_ms: int = bounded(limits.RTB_DEADLINE_MS)
     market: str = limits.MARKET_DEFAULT
+    keywords: KeywordsIn | None = Field(
+        default=None,
+        description="phrases that mark a call's outcome, spotted in each recorded call's "
+        "transcript (`Call.PhrasesSpotted`); recorded by a RulesChanged in the same save",
+    )
     model_config = ConfigDict(
         extra="forbid",
         strict=True,

@@ -4,7 +4,7 @@ refused; bounds are creation's named limits (the handlers' parsers check them ag
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -13,6 +13,7 @@ from api.models import (
     Body,
     FixedPayout,
     GeoIn,
+    KeywordsIn,
     ScheduleIn,
     SharePayout,
     bounded,
@@ -79,22 +80,6 @@ class TargetPatch(Body):
 
 class ArchiveIn(Body):
     reason: str = Field(default="", max_length=limits.TEXT_LENGTH_MAX)
-
-
-class KeywordsIn(Body):
-    phrases: list[
-        Annotated[
-            str,
-            Field(
-                min_length=limits.KEYWORD_PHRASE_CHARS.minimum,
-                max_length=limits.KEYWORD_PHRASE_CHARS.maximum,
-            ),
-        ]
-    ] = Field(
-        max_length=limits.KEYWORD_PHRASES_MAX,
-        examples=[["appointment", "quote", "not interested", "wrong number"]],
-    )
-    model_config = ConfigDict(extra="forbid", strict=True)
 
 
 class CampaignPatch(Body):

@@ -107,6 +107,7 @@ class CreateCampaign:
     market: str
     by: str
     command_id: str | None = None
+    keywords: dict[str, Any] | None = None  # newer than Campaign.Created: a RulesChanged
 
 
 @dataclass(frozen=True)

@@ -80,6 +80,7 @@ from domain.limits import (
 )
 from domain.money import parse_cents
 from domain.schedule import WeeklySchedule, parse_time_zone
+from domain.transcript import parse_keywords
 from domain.user import normal_email
 from domain.webhook import WebhookMethod
 from domain.webhook_events import WebhookEvent
@@ -186,6 +187,7 @@ def create_campaign(
     rtb_deadline_ms: object = RTB_DEADLINE_MS.default,
     market: object = MARKET_DEFAULT,
     command_id: str | None = None,
+    keywords: object = None,
 ) -> CreateCampaign:
     checked_name = validate.name(name)
     checked_vertical = validate.slug(vertical, "vertical")
@@ -221,6 +223,7 @@ def create_campaign(
         market=validate.slug(market, "market"),
         by=by,
         command_id=command_id,
+        keywords=parse_keywords(keywords) if keywords is not None else None,
     )
 
 

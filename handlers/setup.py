@@ -204,6 +204,10 @@ class SetupHandlers:
                 by=cmd.by,
                 timestamp=self.ctx.now(),
             )
+            if cmd.keywords is not None:  # a rule newer than `Campaign.Created`: one save
+                campaign.change_rules(
+                    changes={"keywords": cmd.keywords}, by=cmd.by, timestamp=self.ctx.now()
+                )
             return [campaign], campaign_id
 
         return self.ctx.run(change)

@@ -42,3 +42,28 @@ def test_an_admin_sets_a_campaigns_keywords(client: TestClient) -> None:
     _, publisher_key = market.publisher
     refused = client.patch(path, json={"keywords": {"phrases": []}}, headers=auth(publisher_key))
     assert refused.status_code in (403, 404)
+
+
+def test_a_campaign_is_created_with_keywords(client: TestClient) -> None:
+    created = client.post(
+        "/v1/campaigns",
+        json={
+            "name": "Solar",
+            "vertical": "solar",
+            "publisher_payout": {"fixed": "20.00"},
+            "keywords": {"phrases": ["Quote", "wrong number"]},
+        },
+        headers=auth(ADMIN_KEY),
+    )
+    assert created.status_code == 201, created.text
+    campaign_id = created.json()["id"]
+    shown = client.get(f"/v1/campaigns/{campaign_id}", headers=auth(ADMIN_KEY)).json()
+    assert shown["keywords"] == {"phrases": ["quote", "wrong number"]}
+    assert shown["version"] == 2  # Created, then RulesChanged in the same save
+    plain = client.post(
+        "/v1/campaigns",
+        json={"name": "Legal", "vertical": "legal", "publisher_payout": {"fixed": "20.00"}},
+        headers=auth(ADMIN_KEY),
+    )
+    shown = client.get(f"/v1/campaigns/{plain.json()['id']}", headers=auth(ADMIN_KEY)).json()
+    assert (shown["keywords"], shown["version"]) == (None, 1)
