@@ -17,7 +17,9 @@ transcripts → `Call.CallTranscribed` (+ `Call.PhrasesSpotted`).
   `PROGRESS_EVERY_S`, so the message is not handed to another worker meanwhile.
 * **A recording that cannot be transcribed** (missing from the store, not 8/16 kHz 16-bit
   PCM WAV, longer than the bound) is logged and acknowledged: trying again would fail the
-  same way. Any other error naks the message (tried again, at most `MAX_DELIVER` times).
+  same way. Any other error naks the message: offered again after `RETRY_DELAY_S`, at most
+  `MAX_DELIVER` times in all (then logged and dropped by JetStream: the next message of the
+  same call, or a restart of the consumer from a new durable, transcribes it).
 * Decoding is CPU-bound: it runs in one thread of its own (`ppcx-transcriber`), one
   recording at a time; the event loop only fetches, heartbeats and acknowledges.
 """
@@ -57,6 +59,7 @@ FETCH_TIMEOUT_S = 1.0
 ACK_WAIT_S = 60.0
 PROGRESS_EVERY_S = 15.0  # well within ACK_WAIT_S
 MAX_DELIVER = 10
+RETRY_DELAY_S = 5.0  # a failed message is offered again after this (not at once, in a loop)
 STREAM_WAIT_S = 0.5  # between looks for the events stream (the relay makes it)
 THREAD_NAME = "ppcx-transcriber"
 
@@ -95,6 +98,7 @@ class TranscriberWorker:
         self.transcripts = transcripts
         self.transcriber = transcriber
         self.stats = TranscriberStats()
+        self.retry_delay_s: float | None = RETRY_DELAY_S
 
     # -- one call (blocking: the worker's thread, or a test) -----------------------------------
 
@@ -222,7 +226,7 @@ class TranscriberWorker:
                     await loop.run_in_executor(executor, self.transcribe_call, call_id)
                 except Exception:
                     logger.exception("transcriber: call %s failed; tried again", call_id)
-                    await message.nak()
+                    await message.nak(delay=self.retry_delay_s)
                 else:
                     await message.ack()
                 self.stats.messages += 1

@@ -271,6 +271,7 @@ async def test_from_the_stream_a_failure_before_the_record_loses_nothing(
             TranscriptStore(settings.resolved_transcripts_dir),
             transcriber,
         )
+        worker.retry_delay_s = None  # offered again at once
         stop = asyncio.Event()
         source = StreamSource(settings.nats_url, nats_stream, settings.nats_subject_prefix)
         running = asyncio.create_task(worker.run(source, stop))
