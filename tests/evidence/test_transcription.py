@@ -19,6 +19,7 @@ from domain.transcript import REDACTED, longest_digit_run, redact, spot
 from evidence.transcription import Transcriber, UnsupportedAudio
 from tests.evidence.audio import telephone_call
 
+pytestmark = pytest.mark.integration  # runs Debian's espeak-ng and sox
 PHRASES = ("appointment", "quote", "not interested", "wrong number")
 
 
