@@ -42,7 +42,7 @@ def transcribed_call(client: TestClient, clock: ManualClock, settings: Settings)
     )
     assert done.status_code == 200, done.text
     services = client.app.state.services  # type: ignore[attr-defined]
-    recording_id = "rec_0123456789abcdef"
+    recording_id = "rec_" + "0123456789abcdef" * 2
 
     def recorded() -> tuple[list[Any], None]:
         call = services.app.find(Call, call_id)
