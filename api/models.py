@@ -257,6 +257,22 @@ class RecordingIn(Body):
     publisher_access: bool = False
 
 
+class KeywordsIn(Body):
+    phrases: list[
+        Annotated[
+            str,
+            Field(
+                min_length=limits.KEYWORD_PHRASE_CHARS.minimum,
+                max_length=limits.KEYWORD_PHRASE_CHARS.maximum,
+            ),
+        ]
+    ] = Field(
+        max_length=limits.KEYWORD_PHRASES_MAX,
+        examples=[["appointment", "quote", "not interested", "wrong number"]],
+    )
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
 class CampaignIn(Body):
     name: str = sized(limits.NAME_LENGTH, examples=["LA car accidents"])
     vertical: str = Field(pattern=f"^{SLUG_PATTERN}$", examples=["legal"])
@@ -296,6 +312,11 @@ class CampaignIn(Body):
     )
     ivr: IvrIn | None = Field(
         default=None, description="questions asked before the auction (Twilio calls)"
+    )
+    keywords: KeywordsIn | None = Field(
+        default=None,
+        description="phrases that mark a call's outcome, spotted in each recorded call's "
+        "transcript (`Call.PhrasesSpotted`); recorded by a RulesChanged in the same save",
     )
     model_config = ConfigDict(
         extra="forbid",
@@ -660,6 +681,28 @@ class TimelineOut(BaseModel):
     call_id: str
     status: str
     events: list[dict[str, Any]]
+
+
+class TranscriptOut(BaseModel):
+    recording_id: str
+    text: str | None = Field(
+        description="as stored: card-number and SSN digit runs are [REDACTED] (null: missing "
+        "from the transcripts store, which `ppcx replay verify` reports)"
+    )
+    transcript_sha256: str = Field(description="SHA-256 of the text (UTF-8), as recorded")
+    engine: str
+    engine_version: str
+    redactions: int
+    audio_ms: int
+    transcribed_at: str
+    phrases: list[str] | None = Field(
+        description="the campaign's keywords found in it (null: its campaign spots none)"
+    )
+
+
+class TranscriptsOut(BaseModel):
+    call_id: str
+    transcripts: list[TranscriptOut]
 
 
 class DisputeResolvedOut(BaseModel):

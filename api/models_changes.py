@@ -14,6 +14,7 @@ from api.models import (
     FixedPayout,
     GeoIn,
     IvrIn,
+    KeywordsIn,
     RecordingIn,
     RequiredTagsIn,
     ScheduleIn,
@@ -120,6 +121,11 @@ class CampaignPatch(Body):
         description="the IVR questions, replaced (no questions: none asked)",
     )
     recording: RecordingIn | None = None
+    keywords: KeywordsIn | None = Field(
+        default=None,
+        description="phrases that mark a call's outcome, spotted in each recorded call's "
+        "transcript (`Call.PhrasesSpotted`); an empty list spots none",
+    )
     model_config = ConfigDict(
         extra="forbid",
         strict=True,
@@ -231,6 +237,9 @@ class CampaignOut(CampaignFields):
     exclude_toll_free: bool
     exclude_premium_rate: bool
     velocity: dict[str, int] = Field(examples=[{"calls": 10, "window_s": 600}])
+    keywords: dict[str, list[str]] | None = Field(
+        default=None, examples=[{"phrases": ["appointment", "not interested"]}]
+    )
 
 
 class BuyerOut(BaseModel):

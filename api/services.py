@@ -19,6 +19,7 @@ from domain.limits import KEY_EXPIRY_WARNING_DAYS_DEFAULT
 from eventstore.application import PPCXApplication
 from eventstore.deliveries import DeliveryStore
 from eventstore.recent import RecentReads
+from evidence.transcripts import TranscriptStore
 from evidence.twilio_fetch import RecordingWorker
 from exchange.auctions import AuctionService
 from exchange.call_life import CallLife
@@ -106,6 +107,7 @@ class ApiServices:
     known_keys: KeyCache = field(default_factory=KeyCache)
     key_hygiene: KeyHygiene | None = None  # API keys' expiry warnings and unused expiry
     recorder: RecordingWorker | None = None  # call recordings: queue, fetch, store, retention
+    transcripts: TranscriptStore | None = None  # call evidence: redacted transcripts
 
     async def call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Run synchronous (event-store) work off the event loop, on the bounded pool."""

@@ -98,6 +98,7 @@ def campaign_view(c: Campaign) -> dict[str, Any]:
         "bill_buzzer_beaters": c.bill_buzzer_beaters,
         "ivr": c.ivr,
         "recording": c.recording,
+        "keywords": c.keywords,
     }
 
 

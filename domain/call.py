@@ -61,6 +61,7 @@ RANKING_KEPT_MAX = 16  # candidates recorded for failover and replay (a bound on
 # sweeper after it (not billed), and its hold and reservation are kept until then.
 CALL_MAX_S = 4 * 3600
 _NO_RECORDINGS: Mapping[str, Recording] = MappingProxyType({})
+_EMPTY: Mapping[str, Any] = MappingProxyType({})
 
 
 class Call(PPCXAggregate):
@@ -90,6 +91,8 @@ class Call(PPCXAggregate):
         conversion_value_cents: int | None
         disputes: dict[str, Dispute]
         recordings: Mapping[str, Recording]
+        transcripts: Mapping[str, str]
+        spotted: Mapping[str, list[str]]
 
     # newer than the first stored logs: a class-level default, so a call loaded from an older
     # snapshot has it too
@@ -101,6 +104,11 @@ class Call(PPCXAggregate):
     # its recordings by id (`CallRecorded`, `RecordingDeleted`); replaced, never changed in
     # place (not annotated here: the library would make it a field of the constructor)
     recordings = _NO_RECORDINGS
+    # call evidence (EVIDENCE.md), by recording id: its transcript's location in the
+    # transcripts store, the phrases spotted in it. Empty read-only defaults; applying an
+    # event replaces the mapping, never mutates it.
+    transcripts = _EMPTY
+    spotted = _EMPTY
     # the call's latest lead score (`CallScored`; None: never scored): basis points, the model
     # that gave it and the features it read
     score_bp: int | None = None
@@ -471,11 +479,31 @@ class Call(PPCXAggregate):
                 self.recording_id: replace(kept, deleted=True),
             }
 
+    class CallTranscribed(PPCXAggregate.Event):
+        """A recording's transcript, redacted (`domain.transcript`), is stored at `location`
+        in the transcripts store; its SHA-256 is the evidence replay checks."""
+
+        recording_id: str
+        transcript_sha256: str
+        location: str
+        engine: str
+        engine_version: str
+        redactions: int
+        audio_ms: int
+
+        def apply(self, aggregate: Call) -> None:
+            aggregate.transcripts = {**aggregate.transcripts, self.recording_id: self.location}
+
     class PhrasesSpotted(PPCXAggregate.Event):
+        """The campaign's `keywords` phrases found in a recording's transcript (maybe none)."""
+
         recording_id: str
         phrases: list[str]
         campaign_version: int | None
         rule_version: int
+
+        def apply(self, aggregate: Call) -> None:
+            aggregate.spotted = {**aggregate.spotted, self.recording_id: list(self.phrases)}
 
     class CallScored(PPCXAggregate.Event):
         """A lead score (`domain.scoring`): the probability of conversion in basis points,
@@ -976,6 +1004,59 @@ class Call(PPCXAggregate):
         )
         return True
 
+    def record_transcript(
+        self,
+        recording_id: str,
+        transcript_sha256: str,
+        location: str,
+        engine: str,
+        engine_version: str,
+        redactions: int,
+        audio_ms: int,
+        at: datetime,
+    ) -> None:
+        """A recording's stored transcript; one per recording (a second is a conflict)."""
+        self._require(self.CallTranscribed, action="record a transcript")
+        if recording_id not in self.recordings:
+            raise Conflict(f"call {self.id} has no recording {recording_id}")
+        if recording_id in self.transcripts:
+            raise Conflict(f"recording {recording_id} is already transcribed")
+        invariant(redactions >= 0 and audio_ms >= 0, "counts are not negative")
+        self.trigger_event(
+            self.CallTranscribed,
+            recording_id=recording_id,
+            transcript_sha256=transcript_sha256,
+            location=location,
+            engine=engine,
+            engine_version=engine_version,
+            redactions=redactions,
+            audio_ms=audio_ms,
+            timestamp=at,
+        )
+
+    def spot_phrases(
+        self,
+        recording_id: str,
+        phrases: list[str],
+        campaign_version: int | None,
+        rule_version: int,
+        at: datetime,
+    ) -> None:
+        """The phrases found in a transcribed recording; once per recording."""
+        self._require(self.PhrasesSpotted, action="record spotted phrases")
+        if recording_id not in self.transcripts:
+            raise Conflict(f"recording {recording_id} has no transcript")
+        if recording_id in self.spotted:
+            raise Conflict(f"phrases of recording {recording_id} are already spotted")
+        self.trigger_event(
+            self.PhrasesSpotted,
+            recording_id=recording_id,
+            phrases=list(phrases),
+            campaign_version=campaign_version,
+            rule_version=rule_version,
+            timestamp=at,
+        )
+
 
 # -- how a call moves ----------------------------------------------------------------------------
 
@@ -1049,10 +1130,12 @@ CALL_TRANSITIONS: Mapping[type[PPCXAggregate.Event], Transition] = MappingProxyT
         Call.CallConverted: _keeps(_CONNECTED),
         Call.CallDisputed: _keeps((CallStatus.BILLED,)),
         Call.DisputeResolved: _moves((CallStatus.BILLED,), CallStatus.REVERSED, CallStatus.BILLED),
-        # a recording arrives once the dial ended: whatever the call's billing became
+        # a recording arrives once the dial ended: whatever the call's billing became; its
+        # transcript and the phrases spotted in it later still
         Call.CallRecorded: _keeps(_CONNECTED),
         Call.RecordingDeleted: _keeps(_CONNECTED),
-        Call.PhrasesSpotted: _keeps(_ENDED),
+        Call.CallTranscribed: _keeps(_CONNECTED),
+        Call.PhrasesSpotted: _keeps(_CONNECTED),
         Call.CallScored: _keeps(_ENDED),
     }
 )

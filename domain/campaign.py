@@ -53,6 +53,7 @@ RULE_ATTRIBUTES: tuple[str, ...] = (
     "bill_buzzer_beaters",
     "ivr",
     "recording",  # newer than `Created`: set by RulesChanged only (`domain/recording.py`)
+    "keywords",  # newer than `Created`: only ever set by RulesChanged (call evidence)
 )
 # the screening attributes, which `Created` never stores
 SCREENING_ATTRIBUTES: tuple[str, ...] = ("exclude_toll_free", "exclude_premium_rate", "velocity")
@@ -83,6 +84,9 @@ class Campaign(PPCXAggregate):
     # the recording rule (`domain.recording.RecordingRule.to_dict`; None: calls are not
     # recorded): newer than the first stored logs, a class-level default
     recording: dict[str, Any] | None = None
+    # the phrases spotted in its calls' transcripts ({"phrases": [...]},
+    # `domain.transcript.parse_keywords`); None: never set, nothing is spotted
+    keywords: dict[str, Any] | None = None
 
     @event("Created")
     def __init__(

@@ -123,6 +123,7 @@ class CreateCampaign:
     bill_buzzer_beaters: bool = False
     ivr: IvrScript | None = None  # questions asked before the auction (a rule change)
     recording: RecordingRule | None = None  # None: calls are not recorded
+    keywords: dict[str, Any] | None = None  # newer than Campaign.Created: a RulesChanged
 
 
 @dataclass(frozen=True)
@@ -266,6 +267,7 @@ class CampaignChanges:
     bill_buzzer_beaters: bool | None = None
     ivr: IvrScript | None = None  # the whole script, replaced (no questions: none asked)
     recording: RecordingRule | None = None
+    keywords: dict[str, Any] | None = None  # {"phrases": [...]}, `domain.transcript`
 
     def is_empty(self) -> bool:
         return all(getattr(self, f.name) is None for f in fields(self))
@@ -618,3 +620,22 @@ class DeleteRecording:
     recording_id: str
     reason: str
     by: str
+
+
+# -- call evidence -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RecordTranscript:
+    """A recording's redacted transcript is stored: record it, and the campaign's phrases
+    found in it (`handlers.evidence`). `text` is the stored text, whose hash is `sha256`."""
+
+    call_id: str
+    recording_id: str
+    text: str
+    sha256: str
+    location: str
+    engine: str
+    engine_version: str
+    redactions: int
+    audio_ms: int

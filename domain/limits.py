@@ -207,3 +207,10 @@ SCORING_TOKEN_LENGTH_MAX = 200  # a token's characters (a keyword or a phrase, c
 SCORING_CALLS_MAX = 1_000_000  # calls one training reads from the log, at most
 SCORING_CALLS_MIN = 20  # fewer calls than this (or one class only): no model is trained
 SCORING_HOLDOUT_PERCENT = Range(5, 50, default=20)  # the calls kept out to measure the AUC
+# -- call evidence: transcripts and keyword spotting (domain/transcript.py) -------------------
+KEYWORD_PHRASES_MAX = 50  # a campaign's `keywords` phrases
+KEYWORD_PHRASE_CHARS = Range(1, 100)  # a phrase's characters
+KEYWORD_PHRASE_CHARS_MAX = KEYWORD_PHRASE_CHARS.maximum
+TRANSCRIPT_AUDIO_S_MAX = 4 * 3_600  # a longer recording is not transcribed (a call's longest)
+TRANSCRIPT_CHARS_MAX = 1_000_000  # a stored transcript (about 30 hours of speech)
+TRANSCRIBER_BATCH_MAX = 16  # recordings fetched from the stream at once

@@ -345,17 +345,37 @@ CALL_EVENTS: dict[type, EventRule] = {
             "features": ONLY_INTERNAL,
         },
     ),
+    # call evidence (EVIDENCE.md): the buyer the call is routed to sees its transcript's facts
+    # and the phrases found; store locations stay internal
+    Call.CallTranscribed: EventRule(
+        Concern.ROUTED,
+        _to(BUYER),
+        {
+            "recording_id": _to(BUYER),
+            "transcript_sha256": _to(BUYER),
+            "location": ONLY_INTERNAL,
+            "engine": _to(BUYER),
+            "engine_version": _to(BUYER),
+            "redactions": _to(BUYER),
+            "audio_ms": _to(BUYER),
+        },
+    ),
+    Call.PhrasesSpotted: EventRule(
+        Concern.ROUTED,
+        _to(BUYER),
+        {
+            "recording_id": _to(BUYER),
+            "phrases": _to(BUYER),
+            "campaign_version": _to(BUYER),
+            "rule_version": _to(BUYER),
+        },
+    ),
 }
-
-# Events of the call's evidence whose audiences are not decided here (issue 24: the helper
-# that owns each decides): internal only until then
-INTERNAL_CALL_EVENTS: tuple[type, ...] = (Call.PhrasesSpotted,)
 
 # Events of the other aggregates (set-up, accounts, keys, the block list, command receipts),
 # class by class: never shown or sent to publishers or buyers (yet). Each is named, so that
 # a new one is decided too.
 INTERNAL_EVENTS: tuple[type, ...] = (
-    *INTERNAL_CALL_EVENTS,
     ApiKey.Issued,
     ApiKey.Revoked,
     ApiKey.ExpirySet,

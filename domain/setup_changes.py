@@ -37,6 +37,7 @@ _CAMPAIGN_PLAIN = (
     "buzzer_margin_s",
     "short_call_s",
     "bill_buzzer_beaters",
+    "keywords",
 )
 
 

@@ -85,6 +85,7 @@ from domain.money import parse_cents
 from domain.recording import parse_recording_rule, parse_whisper
 from domain.schedule import WeeklySchedule, parse_time_zone
 from domain.screening import parse_velocity
+from domain.transcript import parse_keywords
 from domain.user import normal_email
 from domain.webhook import WebhookMethod
 from domain.webhook_events import WebhookEvent
@@ -199,6 +200,7 @@ def create_campaign(
     bill_buzzer_beaters: object = False,
     ivr: object = None,
     recording: object = None,
+    keywords: object = None,
 ) -> CreateCampaign:
     checked_name = validate.name(name)
     checked_vertical = validate.slug(vertical, "vertical")
@@ -242,6 +244,7 @@ def create_campaign(
         bill_buzzer_beaters=validate.boolean(bill_buzzer_beaters, "bill_buzzer_beaters"),
         ivr=None if ivr is None else parse_script(ivr),
         recording=None if recording is None else parse_recording_rule(recording),
+        keywords=parse_keywords(keywords) if keywords is not None else None,
     )
 
 

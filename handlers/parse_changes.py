@@ -47,6 +47,7 @@ from domain.quality import parse_rules
 from domain.recording import parse_recording_rule, parse_whisper
 from domain.schedule import parse_time_zone
 from domain.screening import parse_velocity
+from domain.transcript import parse_keywords
 from handlers.parse import (
     geo_rule,
     parse_credit_limit,
@@ -210,6 +211,7 @@ def change_campaign(
     bill_buzzer_beaters: object = None,
     ivr: object = None,
     recording: object = None,
+    keywords: object = None,
 ) -> ChangeCampaign:
     f = _Fields()
     changes = CampaignChanges(
@@ -251,6 +253,7 @@ def change_campaign(
         ),
         ivr=f.parse(ivr, parse_script),
         recording=f.parse(recording, parse_recording_rule),
+        keywords=f.parse(keywords, parse_keywords),
     )
     f.check()
     return ChangeCampaign(require_subject_id(campaign_id, "cmp", "campaign_id"), changes, by)

@@ -234,6 +234,8 @@ class SetupHandlers:
             if cmd.recording is not None:
                 newer["recording"] = cmd.recording.to_dict()
             newer |= _screening_rules(cmd)
+            if cmd.keywords is not None:
+                newer["keywords"] = cmd.keywords
             if newer:
                 campaign.change_rules(changes=newer, by=cmd.by, timestamp=self.ctx.now())
             return [campaign], campaign_id

@@ -24,6 +24,7 @@ app.command("report")(analytics.report)
 app.add_typer(analytics.export_app, name="export")
 app.command("serve")(api.serve)
 app.command("webhooks")(api.webhooks)
+app.command("transcriber")(api.transcriber)
 app.add_typer(api.keys_app, name="keys")
 api.keys_app.command("list")(setup.list_keys)
 setup.targets_app.command("set")(targets.set_target)  # one `ppcx targets`: list, show, set

@@ -8,9 +8,11 @@
 | `sweeper` | voids expired bids, closes calls that never reported their end | one |
 | `webhooks` | JetStream → webhook deliveries → HTTP (`webhooks.worker`) | one |
 | `scorer` | JetStream → lead scores of ended calls (`evidence.scorer`; `PPCX_SCORER`) | one |
+| `transcriber` | recordings → redacted transcripts (`evidence.transcriber_worker`) | one |
 
-`ppcx serve` runs every role in the embedded default (the scorer only when `PPCX_SCORER` is
-on, or named by `--role`), under one supervisor
+`ppcx serve` runs every role in the embedded default (the scorer only with `PPCX_SCORER`, the
+transcriber only with `PPCX_TRANSCRIBER`, or either named by `--role`: `default_roles`), under
+one supervisor
 (`ppcx.supervisor`); `--role` runs some of them (docker-compose gives each its own service).
 Every role gets the same `Settings` object — service URLs already resolved by the parent —
 pickled to its spawned process: nothing is handed over through environment variables, except
@@ -53,11 +55,17 @@ class Role(StrEnum):
     SWEEPER = "sweeper"
     WEBHOOKS = "webhooks"
     SCORER = "scorer"
+    TRANSCRIBER = "transcriber"
 
 
 def default_roles(settings: Settings) -> frozenset[Role]:
-    """What `ppcx serve` runs when no `--role` is given: every role, the scorer when on."""
-    return frozenset(r for r in Role if r is not Role.SCORER or settings.scorer)
+    """What `ppcx serve` runs when no `--role` is given: every role, the scorer and the
+    transcriber only when the settings turn them on (decoding speech costs CPU a deployment
+    may not want; a scorer needs a trained model)."""
+    off = {Role.SCORER} if not settings.scorer else set()
+    if not settings.transcriber:
+        off.add(Role.TRANSCRIBER)
+    return frozenset(Role) - off
 
 
 class ProjectorSource(StrEnum):
@@ -88,6 +96,7 @@ class ServePlan:
             (Role.SWEEPER, sweeper_role),
             (Role.WEBHOOKS, webhooks_role),
             (Role.SCORER, scorer_role),
+            (Role.TRANSCRIBER, transcriber_role),
         ):
             if role in self.roles:
                 specs.append(ProcessSpec(role.value, target, (self,)))
@@ -373,6 +382,49 @@ def run_scorer(settings: Settings) -> None:
         await run_led(
             leader_lock(settings, Role.SCORER),
             lambda stop: scorer.run(source, stop),
+            _stop_on_signals(),
+        )
+
+    try:
+        asyncio.run(main())
+    finally:
+        domain.close()
+
+
+def transcriber_role(plan: ServePlan) -> None:
+    from ppcx.logs import configure_logging
+
+    configure_logging(role=Role.TRANSCRIBER.value)
+    run_transcriber(plan.settings)
+
+
+def run_transcriber(settings: Settings) -> None:
+    """The transcriber until SIGTERM or SIGINT (`ppcx transcriber`, or `serve`'s role)."""
+    from evidence.transcriber_worker import StreamSource, TranscriberWorker
+    from evidence.transcription import Transcriber
+    from evidence.transcripts import TranscriptStore
+    from handlers.evidence import EvidenceHandlers
+    from ppcx.bootstrap import build_domain, recording_store
+
+    if settings.nats_url is None:
+        raise RuntimeError("the transcriber role reads JetStream: PPCX's NATS URL is not set")
+    domain = build_domain(settings)
+    worker = TranscriberWorker(
+        domain.app,
+        EvidenceHandlers(domain.ctx),
+        recording_store(settings),
+        TranscriptStore(settings.resolved_transcripts_dir),
+        Transcriber(),
+    )
+    source = StreamSource(
+        str(settings.nats_url), settings.nats_stream, settings.nats_subject_prefix
+    )
+
+    async def main() -> None:
+        # once per deployment on PostgreSQL: one worker consumes the durable
+        await run_led(
+            leader_lock(settings, Role.TRANSCRIBER),
+            lambda stop: worker.run(source, stop),
             _stop_on_signals(),
         )
 

@@ -156,6 +156,18 @@ class Settings(BaseSettings):
         description="[PPCX_SCORING_MODELS_DIR] where trained scoring models are written, "
         "<version>.json (default: <data dir>/models)",
     )
+    transcriber: bool = Field(
+        default=False,
+        description="[PPCX_TRANSCRIBER] `ppcx serve` runs the transcriber role (offline "
+        "transcription of recordings and keyword spotting) among all its roles; off by "
+        "default (decoding takes about 0.4 CPU seconds per second of audio: BENCHMARKS.md). "
+        "`--role transcriber` runs it whatever this says",
+    )
+    transcripts_dir: Path | None = Field(
+        default=None,
+        description="[PPCX_TRANSCRIPTS_DIR] where redacted transcripts are stored (default: "
+        "<data dir>/transcripts)",
+    )
     access_log: bool = Field(
         default=False,
         description="[PPCX_ACCESS_LOG] log every request (method, path without its query, "
@@ -271,6 +283,12 @@ class Settings(BaseSettings):
         if self.scoring_models_dir is not None:
             return self.scoring_models_dir.expanduser().resolve()
         return self.resolved_data_dir / "models"
+
+    @property
+    def resolved_transcripts_dir(self) -> Path:
+        if self.transcripts_dir is not None:
+            return self.transcripts_dir.expanduser().resolve()
+        return self.resolved_data_dir / "transcripts"
 
     def eventstore_env(self) -> dict[str, str]:
         """The eventsourcing library's environment, built from these settings only."""

@@ -22,6 +22,7 @@ from eventstore.audits import FILE_NAME as AUDITS_FILE
 from eventstore.chain import chain_key
 from eventstore.deliveries import FILE_NAME as DELIVERIES_FILE
 from eventstore.deliveries import DeliveryStore
+from evidence.transcripts import TranscriptStore
 from exchange.dni import DniLeases
 from exchange.keys import Keys
 from portal import app as portal
@@ -106,6 +107,7 @@ def create_app(
             qualification=exchange.qualification,
             ivr_states=exchange.ivr_states,
             recorder=exchange.recorder,
+            transcripts=TranscriptStore(settings.resolved_transcripts_dir),
         )
         exchange.key_hygiene.forget = services.known_keys.forget  # refused here at once
         await runtime.start()

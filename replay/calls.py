@@ -132,6 +132,7 @@ READS = Reads(
         Call.DisputeResolved,  # a reversal is the books' (Buyer.TransferReversed)
         ScoringModels.Started,
         ScoringModels.ModelActivated,  # which model scores is the scorer's choice
+        Call.CallTranscribed,  # call evidence: checked by replay.evidence against the stores
         ApiKey,
         Buyer,  # the books' half
         CallerHistory,  # duplicates come from this half's own index of billed callers

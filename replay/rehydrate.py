@@ -188,6 +188,7 @@ READS = Reads(
         Call.DisputeResolved,
         Call.CallRecorded,  # evidence: no hot state
         Call.RecordingDeleted,
+        Call.CallTranscribed,
         Call.PhrasesSpotted,  # evidence after the call: no hot state
         Call.CallScored,
         ScoringModels,

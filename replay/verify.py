@@ -26,6 +26,8 @@ One pass over the stored rows (raw JSON, no event objects), checking:
   given: `ppcx replay verify` gives the deployment's) — every recording not deleted is still
   in the store, and its bytes hash to the SHA-256 and size `CallRecorded` recorded: a
   swapped or edited recording fails. This check reads the store, not only the log.
+- **transcripts**, **spotting** — call evidence against its stores (`replay.evidence`), when
+  `verify` is given the stores and the log has such events.
 
 The calls' checks (`replay.calls`) run in a worker process fed with the call events while
 this process reads, chains and books: two cores, one pass. Failures name the notification id
@@ -56,6 +58,8 @@ from replay import books
 from replay.books import Books
 from replay.calls import FAILURES_KEPT_MAX, CallChecker, CallResults
 from replay.calls import serve as serve_calls
+from replay.evidence import TOPICS as EVIDENCE_TOPICS
+from replay.evidence import EvidenceCheck, EvidenceSources
 from replay.log import SelectChained, event_name, pages
 
 # (and "auto_pauses", the targets' automatic pauses derived again, "qualifications", the IVR
@@ -226,9 +230,12 @@ class Verifier:
         expect_head: int | None = None,
         expect_link: bytes | None = None,
         recordings: RecordingDigests | None = None,
+        evidence: EvidenceSources | None = None,
     ) -> None:
         self.hasher = ChainHasher(chain_key)
         self.recordings = recordings
+        self.evidence = EvidenceCheck(evidence, self.fail) if evidence is not None else None
+        self.evidence_topics = EVIDENCE_TOPICS if evidence is not None else frozenset()
         self.calls = calls
         self.expect_head = expect_head
         self.expect_link = expect_link
@@ -254,6 +261,7 @@ class Verifier:
         money = self.money
         expected_id = self.previous_id + 1
         previous_link = self.previous_link
+        evidence_topics = self.evidence_topics
         events = 0
         for position, originator_id, version, topic, state, link in rows:
             if position != expected_id:
@@ -289,6 +297,9 @@ class Verifier:
                         "inserted or moved, or its predecessor was removed",
                     )
                 previous_link = link
+            if topic in evidence_topics and self.evidence is not None:
+                self._evidence(self.evidence, position, originator_id, version, topic, state)
+                continue
             name = money.get(topic)
             if name is None:
                 if topic in money:
@@ -304,6 +315,23 @@ class Verifier:
         report.checked["chain"] += events
         if rows:
             report.head = rows[-1][0]
+
+    def _evidence(
+        self,
+        check: EvidenceCheck,
+        position: int,
+        aggregate_id: str,
+        version: int,
+        topic: str,
+        state: bytes,
+    ) -> None:
+        try:
+            check.feed(position, aggregate_id, version, topic, state)
+        except (KeyError, TypeError, ValueError) as error:
+            name = topic.partition(":")[2]
+            self.fail(
+                position, "transcripts", aggregate_id, f"{name}: {type(error).__name__} {error}"
+            )
 
     def _gap(self, expected_id: int, position: int) -> None:
         self.fail(
@@ -356,6 +384,9 @@ class Verifier:
         report.failure_count += results.failure_count - len(results.failures)
         for check, count in results.checked.items():
             report.checked[check] = report.checked.get(check, 0) + count
+        if self.evidence is not None:
+            for check, count in self.evidence.checked.items():
+                report.checked[check] = report.checked.get(check, 0) + count
         report.head_link = self.previous_link.hex() if report.head else ""
         last_stamp = max(self.last_stamp, results.last_stamp)
         last_at = datetime.fromisoformat(last_stamp) if last_stamp else None
@@ -480,9 +511,11 @@ def verify(
     expect_link: bytes | None = None,
     parallel: bool | None = None,
     recordings: RecordingDigests | None = None,
+    evidence: EvidenceSources | None = None,
 ) -> Report:
     """Verify the whole log (pages from `select_chained`). `parallel` (default: when there is
-    more than one CPU) runs the calls' checks in a worker process."""
+    more than one CPU) runs the calls' checks in a worker process. `evidence`: the stores the
+    call evidence is checked against (None: not checked)."""
     if parallel is None:
         parallel = (os.cpu_count() or 1) > 1
     calls: CallsHalf = Worker() if parallel else InProcess()
@@ -493,6 +526,7 @@ def verify(
             expect_head=expect_head,
             expect_link=expect_link,
             recordings=recordings,
+            evidence=evidence,
         )
         for page in pages(select_chained):
             verifier.feed(page)

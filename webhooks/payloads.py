@@ -69,6 +69,7 @@ READS = Reads(
         Call.CallRouted,
         Call.QualificationFailed,  # no auction, no buyer: no webhook event type (yet)
         Call.RecordingDeleted,
+        Call.CallTranscribed,  # no webhook event type for evidence yet
         Call.PhrasesSpotted,
         ApiKey.Revoked,
         ApiKey.ExpirySet,

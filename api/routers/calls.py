@@ -12,7 +12,7 @@ import orjson
 from fastapi import APIRouter, Depends, Query
 
 from api.auth import Principal, require, services
-from api.models import Page, TimelineOut
+from api.models import Page, TimelineOut, TranscriptOut, TranscriptsOut
 from api.params import PAGE_LIMIT_DEFAULT, PageCursor, PageLimit
 from api.problems import Problem
 from api.services import ApiServices
@@ -35,8 +35,10 @@ from domain.receipt import CommandReceipt
 from domain.saved_query import SavedQueries
 from domain.scoring_model import ScoringModels
 from domain.target import Target
+from domain.transcript import may_read_transcript
 from domain.user import User
 from domain.webhook import Webhook
+from evidence.transcripts import TranscriptMissing, TranscriptStore
 from projections.readers import NoProjections
 
 router = APIRouter(tags=["reading"])
@@ -289,3 +291,55 @@ async def call_timeline(
         status=call.status,
         events=[_shown(topic, state) for topic, state in shown],
     )
+
+
+_TRANSCRIBED = topic_of(Call.CallTranscribed)
+_SPOTTED = topic_of(Call.PhrasesSpotted)
+
+
+@router.get("/v1/calls/{call_id}/transcript", response_model=TranscriptsOut)
+async def call_transcripts(
+    call_id: str,
+    who: Principal = Depends(require(Role.PUBLISHER, Role.BUYER, Role.FINANCE, Role.ANALYST)),
+    s: ApiServices = Depends(services),
+) -> TranscriptsOut:
+    """The call's transcripts (redacted before they were stored: card and SSN digits) with
+    the campaign phrases spotted in each. Admin, finance and the buyer the call was routed
+    to; to anyone else the call does not exist (404)."""
+    found = await s.call(_transcripts, s, who, call_id)
+    if found is None:
+        raise NotFound(f"call_id {call_id!r} does not exist", field="call_id")
+    return TranscriptsOut(call_id=call_id, transcripts=found)
+
+
+def _transcripts(s: ApiServices, who: Principal, call_id: str) -> list[TranscriptOut] | None:
+    events = _timeline(s, call_id)
+    context = redaction.CallContext.of(events)
+    if not events or not may_read_transcript(who.role, who.owner_id, context.routed_buyer_id):
+        return None
+    spotted = {state["recording_id"]: state["phrases"] for t, state in events if t == _SPOTTED}
+    found = []
+    for topic, state in events:
+        if topic != _TRANSCRIBED or s.transcripts is None:
+            continue
+        found.append(
+            TranscriptOut(
+                recording_id=state["recording_id"],
+                text=_stored_text(s.transcripts, state["location"]),
+                transcript_sha256=state["transcript_sha256"],
+                engine=state["engine"],
+                engine_version=state["engine_version"],
+                redactions=state["redactions"],
+                audio_ms=state["audio_ms"],
+                transcribed_at=state["timestamp"],
+                phrases=spotted.get(state["recording_id"]),
+            )
+        )
+    return found
+
+
+def _stored_text(store: TranscriptStore, location: str) -> str | None:
+    try:
+        return store.read(location)
+    except TranscriptMissing:
+        return None

@@ -32,7 +32,8 @@ def serve(
     role: list[Role] = typer.Option(
         [],
         help="run only these roles (repeatable; default: all of them — api, relay, "
-        "projector, sweeper, webhooks, and scorer when PPCX_SCORER is on)",
+        "projector, sweeper, webhooks; scorer when PPCX_SCORER is on, transcriber when "
+        "PPCX_TRANSCRIBER is on)",
     ),
     projector_source: ProjectorSource = typer.Option(
         ProjectorSource.LOG, help="where the projector reads events: the log, or JetStream"
@@ -110,6 +111,21 @@ def webhooks() -> None:
     try:
         with ServiceRunner(settings).session() as endpoints:
             run_webhooks(settings.model_copy(update={"nats_url": endpoints.nats_url}))
+    except ServiceError as error:
+        raise fail(str(error)) from None
+
+
+def transcriber() -> None:
+    """Transcribe recorded calls offline (PocketSphinx), redact card and SSN digits, store the
+    transcripts and record their hashes and the campaign's phrases spotted: a durable
+    JetStream consumer of `Call.CallRecorded`. `ppcx serve` runs it with PPCX_TRANSCRIBER."""
+    from ppcx.roles import run_transcriber
+
+    configure_logging(role=Role.TRANSCRIBER.value)
+    settings = load_settings()
+    try:
+        with ServiceRunner(settings).session() as endpoints:
+            run_transcriber(settings.model_copy(update={"nats_url": endpoints.nats_url}))
     except ServiceError as error:
         raise fail(str(error)) from None
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,6 +16,7 @@ from eventstore.chain import DIGEST_SIZE
 from eventstore.checkpoints import Checkpoint
 from ppcx.commands.common import console, fail, load_settings, utc_time
 from ppcx.settings import Settings
+from replay.evidence import EvidenceSources
 
 app = typer.Typer(
     help="Replay and audit: verify the log, rebuild any past state.", no_args_is_help=True
@@ -91,6 +93,23 @@ def newest_checkpoint(settings: Settings) -> tuple[FoundCheckpoint | None, list[
     return newest, problems
 
 
+def evidence_sources(
+    settings: Settings, read_aggregate: Callable[[str], Sequence[tuple[str, int, str, bytes]]]
+) -> EvidenceSources:
+    """The stores `replay verify` checks call evidence against: the transcripts directory,
+    and a call's campaign read from its first stored event."""
+    from evidence.transcripts import TranscriptStore
+
+    def campaign_of(call_id: str) -> str | None:
+        rows = read_aggregate(call_id)
+        if not rows:
+            return None
+        campaign_id = orjson.loads(rows[0][3]).get("campaign_id")
+        return str(campaign_id) if campaign_id is not None else None
+
+    return EvidenceSources(TranscriptStore(settings.resolved_transcripts_dir).read, campaign_of)
+
+
 def verify_log(
     settings: Settings,
     out: Console,
@@ -135,6 +154,7 @@ def verify_log(
                 expect_head=expect_head,
                 expect_link=expect_link,
                 recordings=recording_store(settings),
+                evidence=evidence_sources(settings, app_.store.read_aggregate),
             )
         seconds = time.perf_counter() - started
     finally:

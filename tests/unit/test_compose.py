@@ -42,7 +42,7 @@ def test_production_shape_is_complete() -> None:
 def test_every_ppcx_service_runs_an_existing_subcommand_with_valid_options() -> None:
     cli = typer.main.get_command(app)
     built = {name: s for name, s in _compose().items() if "build" in s}
-    assert set(built) == {"api", "relay", "projector", "sweeper", "webhooks"}
+    assert set(built) == {"api", "relay", "projector", "sweeper", "webhooks", "transcriber"}
     for name, service in built.items():
         args = service["command"]
         assert isinstance(args, list), name

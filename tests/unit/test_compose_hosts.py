@@ -36,6 +36,7 @@ def test_hosts_run_every_role_on_the_shared_store() -> None:
         "projector",
         "sweeper",
         "webhooks",
+        "transcriber",
     }
     env = host["environment"]
     for variable in ("PERSISTENCE_MODULE", "POSTGRES_HOST", "REDIS_URL", "NATS_URL"):

@@ -43,6 +43,7 @@ NEWER_THAN_LOG_V1: frozenset[type] = frozenset(
         Call.CallScored,
         Call.PingScreened,
         Call.CallFlagged,  # traffic quality (tests/unit/domain/test_call_flags.py)
+        Call.CallTranscribed,
     }
 )
 
