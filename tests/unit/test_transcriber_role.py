@@ -13,8 +13,8 @@ pytestmark = pytest.mark.unit
 
 def test_the_transcriber_runs_only_when_turned_on() -> None:
     assert Role.TRANSCRIBER not in default_roles(Settings(transcriber=False))
-    assert default_roles(Settings(transcriber=True)) == frozenset(Role)
-    assert default_roles(Settings()) == frozenset(Role) - {Role.TRANSCRIBER}
+    assert default_roles(Settings(transcriber=True)) == frozenset(Role) - {Role.SCORER}
+    assert default_roles(Settings()) == frozenset(Role) - {Role.TRANSCRIBER, Role.SCORER}
 
 
 def test_the_role_is_one_process() -> None:

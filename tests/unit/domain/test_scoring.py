@@ -150,4 +150,5 @@ def test_serve_runs_the_scorer_only_when_it_is_on() -> None:
     from ppcx.settings import Settings
 
     assert Role.SCORER not in default_roles(Settings())
-    assert default_roles(Settings(scorer=True)) == frozenset(Role)
+    assert default_roles(Settings(scorer=True)) == frozenset(Role) - {Role.TRANSCRIBER}
+    assert default_roles(Settings(scorer=True, transcriber=True)) == frozenset(Role)
