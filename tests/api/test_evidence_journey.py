@@ -160,6 +160,10 @@ def test_a_qualified_recorded_whispered_call_is_billed_fetched_hashed_and_verifi
     assert events[0]["tags"] == {"injured": "yes"}  # the IVR's answer is the ping's tag
     decided = next(e for e in events if e["type"] == "AuctionDecided")
     assert decided["winner_target_id"] == strict
+    # Twilio retries the answer's webhook: the same TwiML, no second auction
+    retried = _twilio_post(client, ivr_action, _caller(Digits="1"))
+    assert retried.text == answered.text
+    assert _types(_timeline(client, call_id, ADMIN_KEY)) == _types(events)
 
     # -- the agent picks up: Twilio plays the whisper to them, then connects ----------------
     whispered = _twilio_post(
