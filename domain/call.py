@@ -9,7 +9,8 @@
           → CallAnswered → CallCompleted [→ CallFlagged] → CallBilled | CallNotBilled
           → CallFailedOver → CallRouted(attempt n+1) … | (none left) CallCompleted, CallNotBilled
       → CallConverted, CallDisputed → DisputeResolved
-      → CallRecorded (the recording stored, its SHA-256) → RecordingDeleted (retention, admin)
+      → RecordingAvailable (Twilio has it: to fetch) → CallRecorded (the recording stored, its
+        SHA-256) → RecordingDeleted (retention, admin)
 
 The call owns its holds: it knows each hold's buyer, amount and status, and refuses to post
 or void a hold twice (the buyer's account only moves the money). `AuctionDecided` records the
@@ -52,7 +53,7 @@ from domain.consent import ConsentJson
 from domain.errors import Conflict, Expired, Refused
 from domain.invariant import invariant, present
 from domain.limits import SCORE_BP
-from domain.recording import SHA256_RE, Recording, is_recording_key
+from domain.recording import RECORDING_SID_RE, SHA256_RE, Recording, is_recording_key
 from domain.scoring import FeaturesJson, is_model_version
 from domain.screening import Refusal, ScreeningJson
 
@@ -109,6 +110,9 @@ class Call(PPCXAggregate):
     # event replaces the mapping, never mutates it.
     transcripts = _EMPTY
     spotted = _EMPTY
+    # the recordings the telephony said it has (`RecordingAvailable`), by recording id: its
+    # RecordingSid; the fetch queue in Redis is rebuilt from these facts when Redis is lost
+    recordings_available = _EMPTY
     # the call's latest lead score (`CallScored`; None: never scored): basis points, the model
     # that gave it and the features it read
     score_bp: int | None = None
@@ -441,6 +445,21 @@ class Call(PPCXAggregate):
             )
             if self.accepted:
                 aggregate.status = CallStatus.REVERSED
+
+    class RecordingAvailable(PPCXAggregate.Event):
+        """The telephony reported the call's recording completed (Twilio's recording-status
+        callback): `recording_sid` is Twilio's id to fetch it by, `duration_s` its length.
+        The durable half of the fetch queue: `CallRecorded` follows once it is fetched."""
+
+        recording_id: str
+        recording_sid: str
+        duration_s: int
+
+        def apply(self, aggregate: Call) -> None:
+            aggregate.recordings_available = {
+                **aggregate.recordings_available,
+                self.recording_id: self.recording_sid,
+            }
 
     class CallRecorded(PPCXAggregate.Event):
         """The call's recording was fetched from the telephony and stored: `location` is its
@@ -962,6 +981,25 @@ class Call(PPCXAggregate):
             timestamp=at,
         )
 
+    def recording_available(
+        self, *, recording_id: str, recording_sid: str, duration_s: int, at: datetime
+    ) -> bool:
+        """Record that the telephony has a recording to fetch; False (nothing recorded) when
+        it said so before, or the recording is recorded already."""
+        if recording_id in self.recordings_available or recording_id in self.recordings:
+            return False
+        self._require(self.RecordingAvailable, action="note an available recording")
+        invariant(duration_s >= 0, "a recording's length is not negative")
+        invariant(RECORDING_SID_RE.fullmatch(recording_sid) is not None, "a Twilio RecordingSid")
+        self.trigger_event(
+            self.RecordingAvailable,
+            recording_id=recording_id,
+            recording_sid=recording_sid,
+            duration_s=duration_s,
+            timestamp=at,
+        )
+        return True
+
     def record_recording(
         self,
         *,
@@ -1132,6 +1170,7 @@ CALL_TRANSITIONS: Mapping[type[PPCXAggregate.Event], Transition] = MappingProxyT
         Call.DisputeResolved: _moves((CallStatus.BILLED,), CallStatus.REVERSED, CallStatus.BILLED),
         # a recording arrives once the dial ended: whatever the call's billing became; its
         # transcript and the phrases spotted in it later still
+        Call.RecordingAvailable: _keeps(_CONNECTED),
         Call.CallRecorded: _keeps(_CONNECTED),
         Call.RecordingDeleted: _keeps(_CONNECTED),
         Call.CallTranscribed: _keeps(_CONNECTED),

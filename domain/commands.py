@@ -600,6 +600,16 @@ class RemoveWebhook:
 
 
 @dataclass(frozen=True)
+class NoteRecordingAvailable:
+    """The telephony has a call's recording to fetch (its recording-status callback)."""
+
+    call_id: str
+    recording_id: str
+    recording_sid: str
+    duration_s: int
+
+
+@dataclass(frozen=True)
 class RecordRecording:
     """A recording fetched and stored: its hash and size as the store computed them."""
 

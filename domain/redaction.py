@@ -310,6 +310,18 @@ CALL_EVENTS: dict[type, EventRule] = {
             "by": ONLY_INTERNAL,
         },
     ),
+    # the telephony has a recording to fetch: the exchange's work queue, internal only (its
+    # parties learn of the recording once it is stored, at `CallRecorded`; Twilio's
+    # RecordingSid names it in the exchange's own Twilio account)
+    Call.RecordingAvailable: EventRule(
+        Concern.ROUTED,
+        ONLY_INTERNAL,
+        {
+            "recording_id": ONLY_INTERNAL,
+            "recording_sid": ONLY_INTERNAL,
+            "duration_s": ONLY_INTERNAL,
+        },
+    ),
     # a call's recording: its facts (hash, length, type) to the call's publisher and the
     # buyer it was routed to — both may ask for the audio by the campaign's rule; where it
     # is stored only to internal audiences

@@ -1,8 +1,12 @@
 """Fetching a call's recording from Twilio, storing it, recording `Call.CallRecorded`; and the
 recordings' retention.
 
-The recording-status callback (`POST /v1/voice/recording`) only *queues* the fetch — a Redis
-hash, `Keys.recordings_pending`, keyed by Twilio's RecordingSid — and answers at once. The
+The recording-status callback (`POST /v1/voice/recording`) records the fact in the log —
+`Call.RecordingAvailable`, one small append (a retried callback appends nothing) — then only
+*queues* the fetch — a Redis hash, `Keys.recordings_pending`, keyed by Twilio's RecordingSid —
+and answers at once. Redis is a cache of the log: when the queue's marker
+(`Keys.recordings_pending_indexed`) is missing (a new namespace, a Redis that lost its data),
+the tick queues again every recording available and neither recorded nor deleted. The
 `RecordingWorker` drains that queue on the sweeper's tick (the `sweeper` role, and the API's
 own background sweep): it claims a recording with a lease (several workers never fetch one
 at once), downloads it from **the configured Twilio API base** (`PPCX_TWILIO_API_BASE`; the
@@ -25,11 +29,11 @@ import functools
 import logging
 import re
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
-from typing import IO, Protocol, cast
+from typing import IO, Any, Protocol, cast
 
 import httpx
 import orjson
@@ -44,7 +48,7 @@ from tenacity import (
 from domain.call import Call
 from domain.catalog import topic_of
 from domain.clock import Clock, to_ms
-from domain.commands import DeleteRecording, RecordRecording
+from domain.commands import DeleteRecording, NoteRecordingAvailable, RecordRecording
 from domain.errors import DomainError
 from domain.limits import (
     RECORDING_BYTES_MAX,
@@ -77,7 +81,10 @@ CONTENT_TYPES = {
     "audio/wave": "audio/wav",
     "audio/mpeg": "audio/mpeg",
 }
-INDEX_TOPICS = (topic_of(Call.CallRecorded), topic_of(Call.RecordingDeleted))
+RECORDED_TOPIC = topic_of(Call.CallRecorded)
+AVAILABLE_TOPIC = topic_of(Call.RecordingAvailable)
+INDEX_TOPICS = (RECORDED_TOPIC, topic_of(Call.RecordingDeleted))
+PENDING_TOPICS = (AVAILABLE_TOPIC, *INDEX_TOPICS)
 INDEX_PAGE_ROWS = 1_000
 PENDING_SEEN_MAX = 1_000  # queued recordings looked at per tick (most may be backing off)
 REDIRECTS_MAX = 3  # Twilio may redirect a media fetch to a signed URL
@@ -163,6 +170,8 @@ class RecordingKeys(Protocol):
 
     def recordings_indexed(self) -> str: ...
 
+    def recordings_pending_indexed(self) -> str: ...
+
 
 @dataclass(frozen=True)
 class Pending:
@@ -212,7 +221,19 @@ class RecordingWorker:
         self.executor = executor
         self.client_factory = client_factory
 
-    # -- the callback's side: queue --------------------------------------------------------------
+    # -- the callback's side: the fact, then the queue -------------------------------------------
+    def accept(self, call_id: str, recording_sid: str, duration_s: int) -> bool:
+        """Record `RecordingAvailable` (durable: the queue is rebuilt from it when Redis is
+        lost), then queue the fetch → whether it was new to the log. A retried callback
+        appends nothing and queues nothing more; `QueueFull` leaves the fact recorded."""
+        parse_recording_sid(recording_sid)
+        rec_id = recording_id(call_id, recording_sid)
+        noted = self.handlers.available(
+            NoteRecordingAvailable(call_id, rec_id, recording_sid, duration_s)
+        )
+        self.enqueue(call_id, recording_sid, duration_s)  # one recorded since is not fetched
+        return noted
+
     def enqueue(self, call_id: str, recording_sid: str, duration_s: int) -> bool:
         """Queue a fetch (a retried callback queues nothing more) → whether it was new. The
         queue is bounded: `QueueFull` beyond `RECORDING_PENDING_MAX`."""
@@ -232,8 +253,49 @@ class RecordingWorker:
         return await loop.run_in_executor(self.executor, functools.partial(self.run_once))
 
     def run_once(self) -> TickResult:
+        self.ensure_pending()
         self.ensure_indexed()
         return TickResult(self.fetch_pending(), self.sweep_expired())
+
+    def _read_log(
+        self, topics: tuple[str, ...], stop: int
+    ) -> Iterator[tuple[str, str, dict[str, Any]]]:
+        """The events of `topics` up to position `stop`, in order → (call id, topic, state)."""
+        store = self.handlers.app.store
+        start = 1
+        while start <= stop:
+            rows = store.read_topics(start, INDEX_PAGE_ROWS, stop=stop, topics=topics)
+            if not rows:
+                break
+            for _, call_id, _, topic, state in rows:
+                yield call_id, topic, orjson.loads(state)
+            start = rows[-1][0] + 1
+
+    def ensure_pending(self) -> int:
+        """The fetch queue built again from the log when Redis has no marker for it (a new
+        namespace, or a Redis that lost its data): every recording available and neither
+        recorded nor deleted, queued as its callback queued it (`HSETNX`: one queued since
+        stays) → how many were queued. Not bounded by `RECORDING_PENDING_MAX`: each is a
+        fact Twilio will not send again; the bound pushes back on new callbacks only."""
+        marker = self.keys.recordings_pending_indexed()
+        if self.redis.exists(marker):
+            return 0
+        stop = self.handlers.app.store.head()
+        waiting: dict[str, tuple[str, Pending]] = {}  # recording id -> (RecordingSid, entry)
+        for call_id, topic, data in self._read_log(PENDING_TOPICS, stop):
+            rec_id = str(data["recording_id"])
+            if topic == AVAILABLE_TOPIC:
+                entry = Pending(call_id, int(data["duration_s"]))
+                waiting[rec_id] = (str(data["recording_sid"]), entry)
+            else:  # recorded, or deleted: nothing to fetch
+                waiting.pop(rec_id, None)
+        key = self.keys.recordings_pending()
+        for recording_sid, entry in waiting.values():
+            self.redis.hsetnx(key, recording_sid, entry.to_json())
+        self.redis.set(marker, str(stop))
+        if waiting:
+            logger.info("recordings to fetch queued again from the log: %d", len(waiting))
+        return len(waiting)
 
     def ensure_indexed(self) -> int:
         """The retention index built from the log when Redis has none (a new namespace, or
@@ -242,21 +304,14 @@ class RecordingWorker:
         marker = self.keys.recordings_indexed()
         if self.redis.exists(marker):
             return 0
-        store = self.handlers.app.store
-        stop, start = store.head(), 1
+        stop = self.handlers.app.store.head()
         recorded: dict[str, tuple[str, datetime]] = {}
-        while start <= stop:
-            rows = store.read_topics(start, INDEX_PAGE_ROWS, stop=stop, topics=INDEX_TOPICS)
-            if not rows:
-                break
-            for _, call_id, _, topic, state in rows:
-                data = orjson.loads(state)
-                member = f"{call_id}/{data['recording_id']}"
-                if topic == INDEX_TOPICS[0]:
-                    recorded[member] = (call_id, datetime.fromisoformat(data["timestamp"]))
-                else:
-                    recorded.pop(member, None)
-            start = rows[-1][0] + 1
+        for call_id, topic, data in self._read_log(INDEX_TOPICS, stop):
+            member = f"{call_id}/{data['recording_id']}"
+            if topic == RECORDED_TOPIC:
+                recorded[member] = (call_id, datetime.fromisoformat(data["timestamp"]))
+            else:
+                recorded.pop(member, None)
         for member, (call_id, at) in recorded.items():
             rule = self.handlers.rule_of(call_id)
             days = rule.retention_days if rule else RECORDING_RETENTION_DAYS.default or 0

@@ -44,8 +44,10 @@ its reads, its reservation script, its ping state — lives in one hash slot.
     <p>:dni:leases:{s:<session>}  hash  pool id → number the session leased (TTL: its
                                         longest lease), for pings naming only the session
     <p>:recordings:pending        hash  Twilio RecordingSid → JSON {call, duration_s, ticks}: a
-                                        recording to fetch (`evidence.twilio_fetch`; not market
-                                        data: lost with Redis, see DESIGN.md "Call recordings")
+                                        recording to fetch (`evidence.twilio_fetch`; a cache of
+                                        the log's `Call.RecordingAvailable`)
+    <p>:recordings:pending:indexed str  set once the pending hash was built from the log
+                                        (missing: a new namespace, or Redis lost it: built again)
     <p>:recordings:claim:<sid>    str   one worker's lease on fetching <sid> (TTL)
     <p>:recordings:expiry         zset  "<call>/<recording>" → when retention ends (epoch ms)
     <p>:recordings:indexed        str   set once the expiry set was built from the log (missing:
@@ -196,6 +198,10 @@ class Keys:
 
     def recordings_indexed(self) -> str:
         return f"{self.prefix}:recordings:indexed"
+
+    def recordings_pending_indexed(self) -> str:
+        """The fetch queue's marker: `recordings_pending` was built from the log."""
+        return f"{self.prefix}:recordings:pending:indexed"
 
 
 def delete_matching(client: redis.Redis, pattern: str, batch: int = 1000) -> int:

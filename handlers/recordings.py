@@ -1,4 +1,5 @@
-"""Call recordings in the log: `Call.CallRecorded` once the bytes are stored and hashed,
+"""Call recordings in the log: `Call.RecordingAvailable` when the telephony reports one (the
+fetch queue's durable half), `Call.CallRecorded` once the bytes are stored and hashed,
 `Call.RecordingDeleted` once they are deleted. The store and the fetch are the evidence
 package's (`evidence.recordings`, `evidence.twilio_fetch`); these handlers only record."""
 
@@ -9,7 +10,7 @@ from dataclasses import dataclass
 from domain.base import PPCXAggregate
 from domain.call import Call
 from domain.campaign import Campaign
-from domain.commands import DeleteRecording, RecordRecording
+from domain.commands import DeleteRecording, NoteRecordingAvailable, RecordRecording
 from domain.recording import Recording, RecordingRule
 from handlers.unit_of_work import HandlerContext
 
@@ -24,6 +25,21 @@ class RecordingHandlers:
     def __init__(self, ctx: HandlerContext) -> None:
         self.ctx = ctx
         self.app = ctx.app
+
+    def available(self, cmd: NoteRecordingAvailable) -> bool:
+        """Record `RecordingAvailable` → False when recorded before (a retried callback)."""
+
+        def change() -> tuple[list[PPCXAggregate], bool]:
+            call = self.app.load(Call, cmd.call_id, "call_id")
+            noted = call.recording_available(
+                recording_id=cmd.recording_id,
+                recording_sid=cmd.recording_sid,
+                duration_s=cmd.duration_s,
+                at=self.ctx.now(),
+            )
+            return ([call] if noted else []), noted
+
+        return self.ctx.run(change, hot=(cmd.call_id,))
 
     def record(self, cmd: RecordRecording) -> RecordedOutcome:
         def change() -> tuple[list[PPCXAggregate], bool]:

@@ -133,6 +133,7 @@ READS = Reads(
         ScoringModels.Started,
         ScoringModels.ModelActivated,  # which model scores is the scorer's choice
         Call.CallTranscribed,  # call evidence: checked by replay.evidence against the stores
+        Call.RecordingAvailable,  # the fetch queue's fact: what was fetched is `CallRecorded`
         ApiKey,
         Buyer,  # the books' half
         CallerHistory,  # duplicates come from this half's own index of billed callers

@@ -186,6 +186,7 @@ READS = Reads(
         Call.CallConverted,
         Call.CallDisputed,
         Call.DisputeResolved,
+        Call.RecordingAvailable,  # the fetch queue: rebuilt by its worker (`twilio_fetch`)
         Call.CallRecorded,  # evidence: no hot state
         Call.RecordingDeleted,
         Call.CallTranscribed,

@@ -68,6 +68,7 @@ READS = Reads(
         Call.PostRefused,
         Call.CallRouted,
         Call.QualificationFailed,  # no auction, no buyer: no webhook event type (yet)
+        Call.RecordingAvailable,  # internal only (`domain.redaction`): `call.recorded` follows
         Call.RecordingDeleted,
         Call.CallTranscribed,  # no webhook event type for evidence yet
         Call.PhrasesSpotted,

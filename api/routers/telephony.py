@@ -494,8 +494,9 @@ async def voice_recording(
     request: Request, call_id: str, s: ApiServices = Depends(services)
 ) -> Response:
     """Twilio's recording-status callback (`recordingStatusCallback` of a recording dial):
-    a `completed` recording is queued to be fetched from Twilio's API, stored and hashed by
-    the recordings worker (`CallRecorded` follows); this answers at once. Only the
+    a `completed` recording is recorded on the call (`RecordingAvailable`, once: a retried
+    callback appends nothing) and queued to be fetched from Twilio's API, stored and hashed
+    by the recordings worker (`CallRecorded` follows); this answers at once. Only the
     `RecordingSid` is kept — the `RecordingUrl` Twilio sends is never fetched."""
     params = await _verified_form(request, s)
     call = await s.call(s.app.find, Call, call_id)
@@ -508,7 +509,7 @@ async def voice_recording(
     if s.recorder is None:
         raise Problem(503, "call recordings are not configured")
     try:
-        await s.call(s.recorder.enqueue, call_id, recording_sid, duration_s)
+        await s.call(s.recorder.accept, call_id, recording_sid, duration_s)
     except QueueFull as error:
         raise Problem(503, f"call recordings cannot be queued now: {error}") from None
     return Response(twilio.empty(), media_type=TWIML)

@@ -37,6 +37,7 @@ PASSING = frozenset({CallStatus.POSTED, CallStatus.FAILING_OVER, CallStatus.UNRO
 NEWER_THAN_LOG_V1: frozenset[type] = frozenset(
     {
         Call.QualificationFailed,
+        Call.RecordingAvailable,  # the fetch queue's durable half (tests/api/test_recordings.py)
         Call.CallRecorded,
         Call.RecordingDeleted,
         Call.PhrasesSpotted,
