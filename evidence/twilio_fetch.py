@@ -228,11 +228,12 @@ class RecordingWorker:
         appends nothing and queues nothing more; `QueueFull` leaves the fact recorded."""
         parse_recording_sid(recording_sid)
         rec_id = recording_id(call_id, recording_sid)
-        noted = self.handlers.available(
+        outcome = self.handlers.available(
             NoteRecordingAvailable(call_id, rec_id, recording_sid, duration_s)
         )
-        self.enqueue(call_id, recording_sid, duration_s)  # one recorded since is not fetched
-        return noted
+        if not outcome.recorded:
+            self.enqueue(call_id, recording_sid, duration_s)
+        return outcome.noted
 
     def enqueue(self, call_id: str, recording_sid: str, duration_s: int) -> bool:
         """Queue a fetch (a retried callback queues nothing more) → whether it was new. The

@@ -21,15 +21,21 @@ class RecordedOutcome:
     rule: RecordingRule | None  # the campaign's recording rule now (retention, access)
 
 
+@dataclass(frozen=True)
+class AvailableOutcome:
+    noted: bool  # False: noted before (a retried callback)
+    recorded: bool  # the recording is fetched and recorded already: nothing to queue
+
+
 class RecordingHandlers:
     def __init__(self, ctx: HandlerContext) -> None:
         self.ctx = ctx
         self.app = ctx.app
 
-    def available(self, cmd: NoteRecordingAvailable) -> bool:
-        """Record `RecordingAvailable` → False when recorded before (a retried callback)."""
+    def available(self, cmd: NoteRecordingAvailable) -> AvailableOutcome:
+        """Record `RecordingAvailable` (nothing when noted before: a retried callback)."""
 
-        def change() -> tuple[list[PPCXAggregate], bool]:
+        def change() -> tuple[list[PPCXAggregate], AvailableOutcome]:
             call = self.app.load(Call, cmd.call_id, "call_id")
             noted = call.recording_available(
                 recording_id=cmd.recording_id,
@@ -37,7 +43,8 @@ class RecordingHandlers:
                 duration_s=cmd.duration_s,
                 at=self.ctx.now(),
             )
-            return ([call] if noted else []), noted
+            outcome = AvailableOutcome(noted, cmd.recording_id in call.recordings)
+            return ([call] if noted else []), outcome
 
         return self.ctx.run(change, hot=(cmd.call_id,))
 

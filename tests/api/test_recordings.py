@@ -27,6 +27,7 @@ from rich.console import Console
 
 from domain.clock import ManualClock
 from ppcx.commands.replay import verify_log
+from ppcx.services import drop_redis_keys
 from ppcx.settings import Settings
 from ppcx.web import create_app
 from tests.api.conftest import ADMIN_KEY, BASE_URL, Market, auth, build_market, project
@@ -427,6 +428,86 @@ def test_retention_deletes_a_recording_and_the_publisher_listens_when_allowed(
     assert [(e["reason"], e["by"]) for e in removal] == [("retention", "system")]
     assert not list(rec_settings.resolved_recordings_dir.rglob("*.wav"))
     assert client.get(path, headers=auth(journey.publisher_key)).status_code == 404
+
+
+def _types(client: TestClient, call_id: str, key: str) -> list[str]:
+    return [e["type"] for e in _timeline(client, call_id, key)]
+
+
+def test_a_recording_reported_before_redis_lost_its_data_is_still_fetched_once(
+    rec_client: TestClient,
+    rec_settings: Settings,
+    fake_twilio: FakeTwilio,
+    redis_client: Any,
+    tmp_path: Path,
+) -> None:
+    client = rec_client
+    journey = _call_recorded_twilio_journey(client)
+    prefix = rec_settings.redis_prefix
+    pending = f"{prefix}:recordings:pending"
+    assert _report_recording(client, journey).status_code == 200
+    assert _report_recording(client, journey).status_code == 200  # Twilio retried
+    # the callback's fact is in the log, once; it is the exchange's, not its parties'
+    available = [
+        e
+        for e in _timeline(client, journey.call_id, ADMIN_KEY)
+        if e["type"] == "RecordingAvailable"
+    ]
+    assert [(e["recording_sid"], e["duration_s"]) for e in available] == [(RECORDING_SID, 12)]
+    assert "RecordingAvailable" not in _types(client, journey.call_id, journey.winner_key)
+    assert redis_client.hlen(pending) == 1
+    assert fake_twilio.requests == []
+    # Redis loses the namespace's data (a FLUSHALL, a Redis restarted empty) before the fetch
+    drop_redis_keys(
+        settings_redis_url(rec_settings), f"{prefix}*", cluster=rec_settings.redis_cluster
+    )
+    assert redis_client.hlen(pending) == 0
+    assert not redis_client.exists(f"{prefix}:recordings:pending:indexed")
+    # the tick queues it again from the log, and fetches it
+    assert _sweep(client)["recordings_fetched"] == 1
+    assert redis_client.exists(f"{prefix}:recordings:pending:indexed")
+    assert len(fake_twilio.requests) == 1
+    assert _types(client, journey.call_id, ADMIN_KEY).count("CallRecorded") == 1
+    # recorded: neither another loss nor a late retried callback fetches it again
+    drop_redis_keys(
+        settings_redis_url(rec_settings), f"{prefix}*", cluster=rec_settings.redis_cluster
+    )
+    assert _report_recording(client, journey).status_code == 200
+    assert redis_client.hlen(pending) == 0
+    assert _sweep(client)["recordings_fetched"] == 0
+    assert len(fake_twilio.requests) == 1
+    types = _types(client, journey.call_id, ADMIN_KEY)
+    assert (types.count("RecordingAvailable"), types.count("CallRecorded")) == (1, 1)
+    report = _verify(rec_settings, tmp_path)
+    assert report["ok"], report["failures"]
+    assert report["checked"]["recordings"] == 1
+
+
+def test_a_deleted_recording_is_not_queued_again_when_redis_is_lost(
+    rec_client: TestClient,
+    rec_settings: Settings,
+    fake_twilio: FakeTwilio,
+    redis_client: Any,
+) -> None:
+    client = rec_client
+    journey = _call_recorded_twilio_journey(client)
+    prefix = rec_settings.redis_prefix
+    assert _report_recording(client, journey).status_code == 200
+    assert _sweep(client)["recordings_fetched"] == 1
+    path = f"/v1/calls/{journey.call_id}/recording"
+    deleted = client.request("DELETE", path, json={"reason": "caller"}, headers=auth(ADMIN_KEY))
+    assert deleted.status_code == 200, deleted.text
+    # the pending hash and its marker go, as with a Redis that lost its data
+    redis_client.delete(f"{prefix}:recordings:pending", f"{prefix}:recordings:pending:indexed")
+    assert _sweep(client)["recordings_fetched"] == 0
+    assert redis_client.hlen(f"{prefix}:recordings:pending") == 0
+    assert len(fake_twilio.requests) == 1
+    assert _types(client, journey.call_id, ADMIN_KEY).count("CallRecorded") == 1
+
+
+def settings_redis_url(settings: Settings) -> str:
+    assert settings.redis_url is not None
+    return settings.redis_url
 
 
 def test_the_recording_callback_is_signed_checked_and_queues_only_a_completed_recording(
