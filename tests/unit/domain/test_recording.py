@@ -135,6 +135,36 @@ def test_a_call_records_a_recording_once_and_deletes_it_once() -> None:
     assert names == ["PingReceived", "CallRecorded", "RecordingDeleted"]
 
 
+def test_a_recording_is_available_once_and_not_after_it_is_recorded() -> None:
+    call = _connected_call()
+    rec = recording_id(CALL, SID)
+    assert call.recording_available(recording_id=rec, recording_sid=SID, duration_s=12, at=AT)
+    assert not call.recording_available(  # a retried callback
+        recording_id=rec, recording_sid=SID, duration_s=12, at=AT
+    )
+    assert call.recordings_available == {rec: SID}
+    other_sid = "RE" + "b" * 32
+    other = recording_id(CALL, other_sid)
+    call.record_recording(
+        recording_id=other,
+        sha256="0" * 64,
+        duration_s=3,
+        size_bytes=10,
+        location=recording_key(CALL, other, "audio/wav"),
+        content_type="audio/wav",
+        at=AT,
+    )
+    # recorded before its callback's fact (a log older than the event): nothing to note
+    assert not call.recording_available(
+        recording_id=other, recording_sid=other_sid, duration_s=3, at=AT
+    )
+    names = [type(e).__name__ for e in call.collect_events()]
+    assert names == ["PingReceived", "RecordingAvailable", "CallRecorded"]
+    pinged = Call.receive_ping(CALL, "cmp_1", "pub_1", "h", {}, {}, {}, "main", AT)
+    with pytest.raises(Conflict):
+        pinged.recording_available(recording_id=rec, recording_sid=SID, duration_s=1, at=AT)
+
+
 def test_a_call_not_connected_records_nothing() -> None:
     call = Call.receive_ping(CALL, "cmp_1", "pub_1", "h", {}, {}, {}, "main", AT)
     rec = recording_id(CALL, SID)
