@@ -20,44 +20,30 @@ acknowledges and scores nothing (a call ended before any model stays unscored).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import nats
 import orjson
-from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
-from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
-from nats.js.errors import NotFoundError
 
 from domain.call import Call
 from domain.catalog import topic_of
 from domain.scoring_model import SCORING_MODELS_ID
-from eventstore.nats_servers import nats_servers
+from eventstore.stream_consumer import StreamSource, consume
 from evidence.models import ModelStore
 from handlers.scoring import ActiveModel, ScoringHandlers
 
 logger = logging.getLogger(__name__)
 DURABLE = "ppcx-scorer"
 FETCH_EVENTS = 100
-FETCH_TIMEOUT_S = 1.0
 ACK_WAIT_S = 30.0
 MAX_ACK_PENDING = 1_000
-STREAM_WAIT_S = 0.5  # between looks for the events stream (the relay makes it)
 # the events after which a call is scored (again)
 SCORED_AFTER = frozenset(
     topic_of(cls) for cls in (Call.CallBilled, Call.CallNotBilled, Call.PhrasesSpotted)
 )
-
-
-@dataclass(frozen=True)
-class StreamSource:
-    nats_url: str
-    stream: str
-    subject_prefix: str
 
 
 @dataclass
@@ -124,51 +110,21 @@ class Scorer:
 
     # -- the stream -------------------------------------------------------------------------------
     async def run(self, source: StreamSource, stop: asyncio.Event) -> None:
-        connection = await nats.connect(
-            nats_servers(source.nats_url),
-            max_reconnect_attempts=-1,
-            reconnect_time_wait=0.5,
-            connect_timeout=2,
+        config = ConsumerConfig(
+            durable_name=DURABLE,
+            ack_policy=AckPolicy.EXPLICIT,
+            deliver_policy=DeliverPolicy.ALL,
+            ack_wait=ACK_WAIT_S,
+            max_ack_pending=MAX_ACK_PENDING,
         )
-        try:
-            subscription = await self._subscribe(connection, source, stop)
-            while subscription is not None and not stop.is_set():
-                try:
-                    messages = await subscription.fetch(FETCH_EVENTS, timeout=FETCH_TIMEOUT_S)
-                except TimeoutError:
-                    continue
-                except nats.errors.Error as error:
-                    logger.warning("scorer: NATS unavailable (%s)", type(error).__name__)
-                    await _wait(stop, STREAM_WAIT_S)
-                    continue
-                await self._handle_all(messages, stop)
-        finally:
-            await connection.close()
-
-    async def _subscribe(
-        self, connection: NATS, source: StreamSource, stop: asyncio.Event
-    ) -> JetStreamContext.PullSubscription | None:
-        js = connection.jetstream()
-        while not stop.is_set():
-            try:
-                await js.stream_info(source.stream)
-            except NotFoundError:
-                await _wait(stop, STREAM_WAIT_S)
-                continue
-            subscription: JetStreamContext.PullSubscription = await js.pull_subscribe(
-                f"{source.subject_prefix}.>",
-                durable=DURABLE,
-                stream=source.stream,
-                config=ConsumerConfig(
-                    durable_name=DURABLE,
-                    ack_policy=AckPolicy.EXPLICIT,
-                    deliver_policy=DeliverPolicy.ALL,
-                    ack_wait=ACK_WAIT_S,
-                    max_ack_pending=MAX_ACK_PENDING,
-                ),
-            )
-            return subscription
-        return None
+        await consume(
+            source,
+            config,
+            FETCH_EVENTS,
+            lambda messages: self._handle_all(messages, stop),
+            stop,
+            name="scorer",
+        )
 
     async def _handle_all(self, messages: list[Msg], stop: asyncio.Event) -> None:
         if stop.is_set():
@@ -182,8 +138,3 @@ class Scorer:
             return
         for message in messages:
             await message.ack()
-
-
-async def _wait(stop: asyncio.Event, seconds: float) -> None:
-    with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(stop.wait(), seconds)

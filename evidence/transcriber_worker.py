@@ -34,11 +34,8 @@ from dataclasses import dataclass, field
 
 import nats
 import orjson
-from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
-from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
-from nats.js.errors import NotFoundError
 
 from domain.call import Call
 from domain.catalog import topic_of
@@ -46,7 +43,7 @@ from domain.commands import RecordTranscript
 from domain.limits import TRANSCRIBER_BATCH_MAX
 from domain.transcript import redact
 from eventstore.application import PPCXApplication
-from eventstore.nats_servers import nats_servers
+from eventstore.stream_consumer import StreamSource, consume
 from evidence.recordings import RecordingStore
 from evidence.transcription import Transcriber, UnsupportedAudio
 from evidence.transcripts import TranscriptStore, transcript_key
@@ -55,25 +52,16 @@ from handlers.evidence import EvidenceHandlers, Transcribed
 logger = logging.getLogger(__name__)
 DURABLE = "ppcx-transcriber"
 RECORDED_TOPIC = topic_of(Call.CallRecorded)
-FETCH_TIMEOUT_S = 1.0
 ACK_WAIT_S = 60.0
 PROGRESS_EVERY_S = 15.0  # well within ACK_WAIT_S
 MAX_DELIVER = 10
 RETRY_DELAY_S = 5.0  # a failed message is offered again after this (not at once, in a loop)
-STREAM_WAIT_S = 0.5  # between looks for the events stream (the relay makes it)
 THREAD_NAME = "ppcx-transcriber"
 
 
 def recorded_subject(subject_prefix: str) -> str:
     """The stream subject of `Call.CallRecorded` (the relay's `<prefix>.<Aggregate.Event>`)."""
     return f"{subject_prefix}.{RECORDED_TOPIC.rpartition(':')[2]}"
-
-
-@dataclass(frozen=True)
-class StreamSource:
-    nats_url: str
-    stream: str
-    subject_prefix: str
 
 
 @dataclass
@@ -155,58 +143,27 @@ class TranscriberWorker:
 
     async def run(self, source: StreamSource, stop: asyncio.Event) -> None:
         """Consume `Call.CallRecorded` messages until `stop` is set."""
-        connection = await nats.connect(
-            nats_servers(source.nats_url),
-            max_reconnect_attempts=-1,
-            reconnect_time_wait=0.5,
-            connect_timeout=2,
+        config = ConsumerConfig(
+            durable_name=DURABLE,
+            ack_policy=AckPolicy.EXPLICIT,
+            deliver_policy=DeliverPolicy.ALL,
+            ack_wait=ACK_WAIT_S,
+            max_deliver=MAX_DELIVER,
+            max_ack_pending=TRANSCRIBER_BATCH_MAX,
+            filter_subject=recorded_subject(source.subject_prefix),
         )
         executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=THREAD_NAME)
         try:
-            subscription = await self._subscribe(connection, source, stop)
-            while subscription is not None and not stop.is_set():
-                try:
-                    messages = await subscription.fetch(
-                        TRANSCRIBER_BATCH_MAX, timeout=FETCH_TIMEOUT_S
-                    )
-                except TimeoutError:
-                    continue
-                except nats.errors.Error as error:
-                    logger.warning("transcriber: NATS unavailable (%s)", type(error).__name__)
-                    await _wait(stop, STREAM_WAIT_S)
-                    continue
-                await self._handle_all(messages, executor, stop)
+            await consume(
+                source,
+                config,
+                TRANSCRIBER_BATCH_MAX,
+                lambda messages: self._handle_all(messages, executor, stop),
+                stop,
+                name="transcriber",
+            )
         finally:
             executor.shutdown(wait=True)
-            await connection.close()
-
-    async def _subscribe(
-        self, connection: NATS, source: StreamSource, stop: asyncio.Event
-    ) -> JetStreamContext.PullSubscription | None:
-        js = connection.jetstream()
-        subject = recorded_subject(source.subject_prefix)
-        while not stop.is_set():
-            try:
-                await js.stream_info(source.stream)
-            except NotFoundError:
-                await _wait(stop, STREAM_WAIT_S)
-                continue
-            subscription: JetStreamContext.PullSubscription = await js.pull_subscribe(
-                subject,
-                durable=DURABLE,
-                stream=source.stream,
-                config=ConsumerConfig(
-                    durable_name=DURABLE,
-                    ack_policy=AckPolicy.EXPLICIT,
-                    deliver_policy=DeliverPolicy.ALL,
-                    ack_wait=ACK_WAIT_S,
-                    max_deliver=MAX_DELIVER,
-                    max_ack_pending=TRANSCRIBER_BATCH_MAX,
-                    filter_subject=subject,
-                ),
-            )
-            return subscription
-        return None
 
     async def _handle_all(
         self, messages: list[Msg], executor: ThreadPoolExecutor, stop: asyncio.Event
@@ -255,8 +212,3 @@ async def _keep_in_progress(pending: list[Msg]) -> None:
         for message in list(pending):
             with contextlib.suppress(nats.errors.Error):
                 await message.in_progress()
-
-
-async def _wait(stop: asyncio.Event, seconds: float) -> None:
-    with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(stop.wait(), seconds)

@@ -321,9 +321,10 @@ def webhooks_role(plan: ServePlan) -> None:
 def run_webhooks(settings: Settings) -> None:
     """The delivery worker until SIGTERM or SIGINT (`ppcx webhooks`, or `serve`'s role)."""
     from eventstore.deliveries import FILE_NAME, DeliveryStore
+    from eventstore.stream_consumer import StreamSource
     from ppcx.bootstrap import build_domain
     from webhooks.outbound import parse_networks
-    from webhooks.worker import DeliveryWorker, StreamSource
+    from webhooks.worker import DeliveryWorker
 
     if settings.nats_url is None:
         raise RuntimeError("the webhooks role reads JetStream: PPCX's NATS URL is not set")
@@ -365,8 +366,9 @@ def scorer_role(plan: ServePlan) -> None:
 
 def run_scorer(settings: Settings) -> None:
     """The lead scorer until SIGTERM or SIGINT (`ppcx score run`, or `serve`'s role)."""
+    from eventstore.stream_consumer import StreamSource
     from evidence.models import ModelStore
-    from evidence.scorer import Scorer, StreamSource
+    from evidence.scorer import Scorer
     from ppcx.bootstrap import build_domain
 
     if settings.nats_url is None:
@@ -400,7 +402,8 @@ def transcriber_role(plan: ServePlan) -> None:
 
 def run_transcriber(settings: Settings) -> None:
     """The transcriber until SIGTERM or SIGINT (`ppcx transcriber`, or `serve`'s role)."""
-    from evidence.transcriber_worker import StreamSource, TranscriberWorker
+    from eventstore.stream_consumer import StreamSource
+    from evidence.transcriber_worker import TranscriberWorker
     from evidence.transcription import Transcriber
     from evidence.transcripts import TranscriptStore
     from handlers.evidence import EvidenceHandlers

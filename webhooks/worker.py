@@ -34,18 +34,14 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 import httpx
-import nats
 import orjson
-from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
-from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
-from nats.js.errors import NotFoundError
 
 from domain.clock import Clock
 from eventstore.application import PPCXApplication
 from eventstore.deliveries import DeliveryRow, DeliveryStore
-from eventstore.nats_servers import nats_servers
+from eventstore.stream_consumer import StreamSource, consume
 from handlers.webhooks import WebhookHandlers
 from webhooks.deliveries import (
     AttemptResult,
@@ -65,22 +61,13 @@ from webhooks.subscribers import WEBHOOK_TOPIC_PREFIX, Subscriber, Subscribers
 logger = logging.getLogger(__name__)
 DURABLE = "ppcx-webhooks"
 FETCH_EVENTS = 100
-FETCH_TIMEOUT_S = 1.0
 ACK_WAIT_S = 30.0
 MAX_ACK_PENDING = 1_000
-STREAM_WAIT_S = 0.5  # between looks for the events stream (the relay makes it)
 PER_ENDPOINT = 4  # deliveries in flight to one webhook, at most
 IN_FLIGHT_MAX = 256  # deliveries in flight in all
 DUE_BATCH = 100
 SEND_POLL_S = 0.05
 PAUSED_BY = "webhooks"
-
-
-@dataclass(frozen=True)
-class StreamSource:
-    nats_url: str
-    stream: str
-    subject_prefix: str
 
 
 @dataclass
@@ -126,51 +113,21 @@ class DeliveryWorker:
     # -- recording ---------------------------------------------------------------------------
 
     async def consume(self, source: StreamSource, stop: asyncio.Event) -> None:
-        connection = await nats.connect(
-            nats_servers(source.nats_url),
-            max_reconnect_attempts=-1,
-            reconnect_time_wait=0.5,
-            connect_timeout=2,
+        config = ConsumerConfig(
+            durable_name=DURABLE,
+            ack_policy=AckPolicy.EXPLICIT,
+            deliver_policy=DeliverPolicy.ALL,
+            ack_wait=ACK_WAIT_S,
+            max_ack_pending=MAX_ACK_PENDING,
         )
-        try:
-            subscription = await self._subscribe(connection, source, stop)
-            while subscription is not None and not stop.is_set():
-                try:
-                    messages = await subscription.fetch(FETCH_EVENTS, timeout=FETCH_TIMEOUT_S)
-                except TimeoutError:
-                    continue
-                except nats.errors.Error as error:
-                    logger.warning("webhooks: NATS unavailable (%s)", type(error).__name__)
-                    await _wait(stop, STREAM_WAIT_S)
-                    continue
-                await self._handle_all(messages, stop)
-        finally:
-            await connection.close()
-
-    async def _subscribe(
-        self, connection: NATS, source: StreamSource, stop: asyncio.Event
-    ) -> JetStreamContext.PullSubscription | None:
-        js = connection.jetstream()
-        while not stop.is_set():
-            try:
-                await js.stream_info(source.stream)
-            except NotFoundError:
-                await _wait(stop, STREAM_WAIT_S)  # the relay has not made it yet
-                continue
-            subscription: JetStreamContext.PullSubscription = await js.pull_subscribe(
-                f"{source.subject_prefix}.>",
-                durable=DURABLE,
-                stream=source.stream,
-                config=ConsumerConfig(
-                    durable_name=DURABLE,
-                    ack_policy=AckPolicy.EXPLICIT,
-                    deliver_policy=DeliverPolicy.ALL,
-                    ack_wait=ACK_WAIT_S,
-                    max_ack_pending=MAX_ACK_PENDING,
-                ),
-            )
-            return subscription
-        return None
+        await consume(
+            source,
+            config,
+            FETCH_EVENTS,
+            lambda messages: self._handle_all(messages, stop),
+            stop,
+            name="webhooks",
+        )
 
     async def _handle_all(self, messages: list[Msg], stop: asyncio.Event) -> None:
         if stop.is_set():  # handed back at once, not after ACK_WAIT_S
@@ -372,8 +329,3 @@ async def _first(wake: asyncio.Event, stop: asyncio.Event) -> None:
     finally:
         for w in waits:
             w.cancel()
-
-
-async def _wait(stop: asyncio.Event, seconds: float) -> None:
-    with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(stop.wait(), seconds)

@@ -23,8 +23,9 @@ from domain.clock import ManualClock
 from domain.commands import CompleteCall, PostCall, RecordAnswer, RecordTranscript
 from domain.transcript import REDACTED, SPOTTING_RULES_VERSION, text_sha256
 from eventstore.chain import chain_key
+from eventstore.stream_consumer import StreamSource
 from evidence.recordings import DirectoryStore
-from evidence.transcriber_worker import StreamSource, TranscriberWorker
+from evidence.transcriber_worker import TranscriberWorker
 from evidence.transcription import Transcriber
 from evidence.transcripts import TranscriptStore, transcript_key
 from handlers import parse_changes

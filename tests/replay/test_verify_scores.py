@@ -21,8 +21,9 @@ from domain.catalog import topic_of
 from domain.clock import ManualClock
 from domain.scoring_model import SCORING_MODELS_ID, ScoringModels
 from eventstore.chain import chain_key
+from eventstore.stream_consumer import StreamSource
 from evidence.models import ModelStore
-from evidence.scorer import Scorer, StreamSource
+from evidence.scorer import Scorer
 from handlers import parse
 from ppcx.bootstrap import Domain, ExchangeRuntime
 from ppcx.cli import app as cli

@@ -34,6 +34,7 @@ from domain.recording import recording_id, recording_key
 from domain.scoring import LinearModel
 from domain.webhook_events import SENT_FOR, WebhookEvent
 from eventstore.deliveries import FILE_NAME, DeliveryStore
+from eventstore.stream_consumer import StreamSource
 from handlers import parse
 from handlers.scoring import ActiveModel
 from ppcx.bootstrap import Domain
@@ -45,7 +46,7 @@ from tests.support.waiting import until
 from tests.unit.webhooks.test_payloads import BUYER_FIELDS
 from webhooks.outbound import parse_networks
 from webhooks.payloads import SENT_TOPICS, message_id
-from webhooks.worker import DeliveryWorker, StreamSource
+from webhooks.worker import DeliveryWorker
 
 pytestmark = [pytest.mark.integration, pytest.mark.anyio]
 

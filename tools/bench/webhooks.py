@@ -30,6 +30,7 @@ from domain.commands import RegisterWebhook
 from domain.invariant import invariant, present
 from domain.webhook_events import SENT_FOR
 from eventstore.deliveries import FILE_NAME, DeliveryRow, DeliveryStore
+from eventstore.stream_consumer import StreamSource
 from ppcx.bootstrap import Domain, build_domain
 from ppcx.settings import Settings
 from projections.relay import Relay
@@ -38,7 +39,7 @@ from tools.sim.synthetic import generate_fast
 from webhooks.outbound import parse_networks
 from webhooks.payloads import SENT_TOPICS
 from webhooks.signing import signed
-from webhooks.worker import PER_ENDPOINT, DeliveryWorker, StreamSource
+from webhooks.worker import PER_ENDPOINT, DeliveryWorker
 
 CALLS = 300  # synthetic call lives; each sends several events
 ENDPOINTS = 2
