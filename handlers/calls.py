@@ -61,7 +61,7 @@ from domain.publisher import Publisher
 from domain.quality import AUTO_PAUSE_RULES_VERSION, tripped
 from domain.rate_limits import RateLimitReport, report_id
 from domain.reported_time import event_time
-from domain.screening import SCREENING_RULES_VERSION
+from domain.screening import SCREENING_RULES_VERSION, ScreeningJson
 from domain.target import Target
 from handlers.results import (
     AuctionOutcome,
@@ -190,22 +190,8 @@ class CallHandlers:
             campaign = campaign_read or self.app.load_at_least(
                 Campaign, cmd.campaign_id, "campaign_id", version=cmd.campaign_version
             )
-            if not campaign.admits(cmd.publisher_id):
-                raise NotFound("campaign_id does not exist for this publisher", field="campaign_id")
             at = self.ctx.now()
-            call = Call.receive_ping(
-                cmd.call_id,
-                cmd.campaign_id,
-                cmd.publisher_id,
-                cmd.caller_hash,
-                cmd.geo,
-                cmd.attribution,
-                cmd.tags,
-                cmd.market,
-                at,
-                consent=cmd.consent,
-                screening=cmd.screening,
-            )
+            call = _pinged(cmd, campaign, at, screening=cmd.screening)
             if cmd.screened is not None:
                 call.screen_out(cmd.screened, SCREENING_RULES_VERSION, at)
                 return call, False
@@ -297,21 +283,8 @@ class CallHandlers:
             campaign = self.app.load_at_least(
                 Campaign, cmd.campaign_id, "campaign_id", version=cmd.campaign_version
             )
-            if not campaign.admits(cmd.publisher_id):
-                raise NotFound("campaign_id does not exist for this publisher", field="campaign_id")
             at = self.ctx.now()
-            call = Call.receive_ping(
-                cmd.call_id,
-                cmd.campaign_id,
-                cmd.publisher_id,
-                cmd.caller_hash,
-                cmd.geo,
-                cmd.attribution,
-                cmd.tags,
-                cmd.market,
-                at,
-                consent=cmd.consent,
-            )
+            call = _pinged(cmd, campaign, at)
             call.fail_qualification(
                 question_id=cmd.question_id,
                 answer=cmd.answer,
@@ -689,3 +662,28 @@ class CallHandlers:
             return touched, DisputeResolution(cmd.dispute_id, cmd.accept, reversal_id)
 
         return self.ctx.run(change, hot=(cmd.call_id, *([buyer_id] if buyer_id else [])))
+
+
+def _pinged(
+    cmd: RecordAuction | RecordDisqualification,
+    campaign: Campaign,
+    at: datetime,
+    screening: ScreeningJson | None = None,
+) -> Call:
+    """The call as pinged (`Call.PingReceived`); NotFound for a publisher the campaign does
+    not admit."""
+    if not campaign.admits(cmd.publisher_id):
+        raise NotFound("campaign_id does not exist for this publisher", field="campaign_id")
+    return Call.receive_ping(
+        cmd.call_id,
+        cmd.campaign_id,
+        cmd.publisher_id,
+        cmd.caller_hash,
+        cmd.geo,
+        cmd.attribution,
+        cmd.tags,
+        cmd.market,
+        at,
+        consent=cmd.consent,
+        screening=screening,
+    )
