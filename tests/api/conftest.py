@@ -90,6 +90,20 @@ class Market:
     def publisher(self) -> tuple[str, str]:
         return next(iter(self.publishers.items()))
 
+    def tracking_number(self, number: str, source: str) -> Any:
+        """A static tracking number of the campaign for the first publisher (`POST
+        /v1/numbers`): a Twilio call to it is auctioned in the campaign."""
+        return self.admin(
+            "POST",
+            "/v1/numbers",
+            json={
+                "number": number,
+                "campaign_id": self.campaign_id,
+                "publisher_id": self.publisher[0],
+                "source": source,
+            },
+        )
+
     def ping(self, key: str, number: str = "+13105550123", **extra: Any) -> Any:
         body = {
             "campaign_id": self.campaign_id,

@@ -243,17 +243,7 @@ def test_a_twilio_dial_ended_by_the_buyer_is_flagged(
     client: TestClient, api_settings: Settings
 ) -> None:
     market = build_market(client)
-    publisher_id, _ = market.publisher
-    market.admin(
-        "POST",
-        "/v1/numbers",
-        json={
-            "number": "+18005550100",
-            "campaign_id": market.campaign_id,
-            "publisher_id": publisher_id,
-            "source": "tv",
-        },
-    )
+    market.tracking_number("+18005550100", source="tv")
     ended = {}
     for sid, caller, parent_status in (
         ("CA-F-1", "+13105550401", "in-progress"),  # the caller is still on: the buyer hung up

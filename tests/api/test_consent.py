@@ -205,17 +205,7 @@ def test_a_twilio_call_carries_consent_on_its_webhook(
     client: TestClient, api_settings: Settings
 ) -> None:
     market, strict, _ = _market(client)
-    publisher_id, _ = market.publisher
-    market.admin(
-        "POST",
-        "/v1/numbers",
-        json={
-            "number": "+18005550177",
-            "campaign_id": market.campaign_id,
-            "publisher_id": publisher_id,
-            "source": "tv",
-        },
-    )
+    market.tracking_number("+18005550177", source="tv")
     inbound = {"CallSid": "CA-C-1", "From": "+13105550123", "To": "+18005550177"}
     before = event_count(api_settings)
     bad = _twilio_post(client, "/v1/voice/inbound", {**inbound, "jornaya_leadid": "nope"})
@@ -296,17 +286,8 @@ def test_an_rtb_ping_carries_consent_as_parameters(
     client: TestClient, api_settings: Settings
 ) -> None:
     market, strict, _ = _market(client)
-    publisher_id, key = market.publisher
-    market.admin(
-        "POST",
-        "/v1/numbers",
-        json={
-            "number": "+18005550178",
-            "campaign_id": market.campaign_id,
-            "publisher_id": publisher_id,
-            "source": "rtb",
-        },
-    )
+    _, key = market.publisher
+    market.tracking_number("+18005550178", source="rtb")
     path = f"/v1/rtb/{market.campaign_id}.json"
     before = event_count(api_settings)
     bad = client.post(

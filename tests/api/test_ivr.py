@@ -72,17 +72,7 @@ def _market(client: TestClient, ivr: dict[str, Any] | None = None) -> tuple[Mark
     by_buyer = {buyer: target for target, buyer in market.targets.items()}
     strict, lax = (by_buyer[buyer] for buyer in market.buyers)
     market.admin("PATCH", f"/v1/targets/{strict}", json={"requires_tags": {"injured": "yes"}})
-    publisher_id, _ = market.publisher
-    market.admin(
-        "POST",
-        "/v1/numbers",
-        json={
-            "number": NUMBER,
-            "campaign_id": market.campaign_id,
-            "publisher_id": publisher_id,
-            "source": "tv",
-        },
-    )
+    market.tracking_number(NUMBER, source="tv")
     return market, strict, lax
 
 

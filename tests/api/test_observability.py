@@ -55,20 +55,11 @@ def test_every_answer_carries_a_request_id_and_problems_name_it(client: TestClie
 
 def test_requests_and_auctions_are_counted_on_every_channel(client: TestClient) -> None:
     market = build_market(client)
-    publisher_id, key = market.publisher
+    _, key = market.publisher
     before = client.get("/metrics").text
     assert market.ping(key).json()["accepted"] is True
     client.get("/v1/calls/call_0", headers=auth(ADMIN_KEY))
-    market.admin(
-        "POST",
-        "/v1/numbers",
-        json={
-            "number": "+18005550190",
-            "campaign_id": market.campaign_id,
-            "publisher_id": publisher_id,
-            "source": "tv",
-        },
-    )
+    market.tracking_number("+18005550190", source="tv")
     _dial_of(
         _twilio_post(
             client,

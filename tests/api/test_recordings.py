@@ -168,16 +168,7 @@ def _winning_target(market: Market) -> tuple[str, str]:
 def _call_recorded_twilio_journey(client: TestClient, *, publisher_access: bool = False) -> Journey:
     market = build_market(client)
     publisher_id, publisher_key = market.publisher
-    market.admin(
-        "POST",
-        "/v1/numbers",
-        json={
-            "number": "+18005550100",
-            "campaign_id": market.campaign_id,
-            "publisher_id": publisher_id,
-            "source": "tv",
-        },
-    )
+    market.tracking_number("+18005550100", source="tv")
     changed = market.admin(
         "PATCH",
         f"/v1/campaigns/{market.campaign_id}",
@@ -546,17 +537,7 @@ def test_a_campaign_without_recording_dials_as_before_and_a_bad_rule_is_refused(
 ) -> None:
     client = rec_client
     market = build_market(client)
-    publisher_id, _ = market.publisher
-    market.admin(
-        "POST",
-        "/v1/numbers",
-        json={
-            "number": "+18005550100",
-            "campaign_id": market.campaign_id,
-            "publisher_id": publisher_id,
-            "source": "tv",
-        },
-    )
+    market.tracking_number("+18005550100", source="tv")
     refused = client.patch(
         f"/v1/campaigns/{market.campaign_id}",
         json={"recording": {"enabled": True, "retention_days": 0}},
@@ -599,17 +580,7 @@ def test_a_failover_dial_records_without_saying_the_disclosure_again(
 ) -> None:
     client = rec_client
     market = build_market(client)
-    publisher_id, _ = market.publisher
-    market.admin(
-        "POST",
-        "/v1/numbers",
-        json={
-            "number": "+18005550100",
-            "campaign_id": market.campaign_id,
-            "publisher_id": publisher_id,
-            "source": "tv",
-        },
-    )
+    market.tracking_number("+18005550100", source="tv")
     market.admin(
         "PATCH", f"/v1/campaigns/{market.campaign_id}", json={"recording": {"enabled": True}}
     )

@@ -378,17 +378,7 @@ def test_a_twilio_dial_duration_that_is_not_a_whole_number_is_refused(
     client: TestClient, api_settings: Settings, duration: str
 ) -> None:
     market = build_market(client)
-    publisher_id, _ = market.publisher
-    market.admin(
-        "POST",
-        "/v1/numbers",
-        json={
-            "number": "+18005550100",
-            "campaign_id": market.campaign_id,
-            "publisher_id": publisher_id,
-            "source": "tv",
-        },
-    )
+    market.tracking_number("+18005550100", source="tv")
     inbound = {"CallSid": "CA0009", "From": "+13105550123", "To": "+18005550100"}
     dialled = _twilio_post(client, "/v1/voice/inbound", inbound)
     assert dialled.status_code == 200, dialled.text
@@ -431,17 +421,8 @@ def test_an_rtb_ping_with_lenient_parameters_is_refused(
 
 def test_an_rtb_caller_id_of_ten_or_eleven_digits_is_a_us_number(client: TestClient) -> None:
     market = build_market(client)
-    publisher_id, key = market.publisher
-    market.admin(
-        "POST",
-        "/v1/numbers",
-        json={
-            "number": "+18005550180",
-            "campaign_id": market.campaign_id,
-            "publisher_id": publisher_id,
-            "source": "rtb",
-        },
-    )
+    _, key = market.publisher
+    market.tracking_number("+18005550180", source="rtb")
     for cid in ("2125551234", "12125551235", "+12125551236"):
         bid = client.post(
             f"/v1/rtb/{market.campaign_id}.json", json={"CID": cid}, headers=auth(key)

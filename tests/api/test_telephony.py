@@ -177,17 +177,7 @@ def test_forged_or_missing_signature_is_403_and_records_nothing(
     client: TestClient, api_settings: Settings
 ) -> None:
     market = build_market(client)
-    publisher_id, _ = market.publisher
-    market.admin(
-        "POST",
-        "/v1/numbers",
-        json={
-            "number": "+18005550100",
-            "campaign_id": market.campaign_id,
-            "publisher_id": publisher_id,
-            "source": "tv",
-        },
-    )
+    market.tracking_number("+18005550100", source="tv")
     before = event_count(api_settings)
     params = {"CallSid": "CA0002", "From": "+13105550123", "To": "+18005550100"}
     forged = _twilio_post(client, "/v1/voice/inbound", params, token="not-the-token")
@@ -211,17 +201,7 @@ def test_signatures_over_the_default_port_and_over_a_json_body_hash_are_accepted
     client: TestClient, api_settings: Settings
 ) -> None:
     market = build_market(client)
-    publisher_id, _ = market.publisher
-    market.admin(
-        "POST",
-        "/v1/numbers",
-        json={
-            "number": "+18005550100",
-            "campaign_id": market.campaign_id,
-            "publisher_id": publisher_id,
-            "source": "tv",
-        },
-    )
+    market.tracking_number("+18005550100", source="tv")
     inbound = {"CallSid": "CA0005", "From": "+13105550123", "To": "+18005550100"}
     port_url = "https://ppcx.test:443/v1/voice/inbound"  # Twilio signs this form too
     wrong = client.post(
@@ -310,17 +290,8 @@ def test_dni_leases_a_number_per_session_and_attributes_the_call(
 
 def test_ringba_style_rtb_ping_post_and_get(client: TestClient, api_settings: Settings) -> None:
     market = build_market(client)
-    publisher_id, key = market.publisher
-    market.admin(
-        "POST",
-        "/v1/numbers",
-        json={
-            "number": "+18005550100",
-            "campaign_id": market.campaign_id,
-            "publisher_id": publisher_id,
-            "source": "rtb",
-        },
-    )
+    _, key = market.publisher
+    market.tracking_number("+18005550100", source="rtb")
     project(api_settings)  # the RTB answer names a projected tracking number
     response = client.post(
         f"/v1/rtb/{market.campaign_id}.json",

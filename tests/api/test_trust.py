@@ -49,16 +49,7 @@ def _verified(settings: Settings) -> None:
 
 
 def _number(market: Market, number: str, publisher_id: str) -> None:
-    market.admin(
-        "POST",
-        "/v1/numbers",
-        json={
-            "number": number,
-            "campaign_id": market.campaign_id,
-            "publisher_id": publisher_id,
-            "source": "tv",
-        },
-    )
+    market.tracking_number(number, source="tv")
 
 
 # -- a cached bid belongs to one publisher --------------------------------------------------------
