@@ -6,6 +6,7 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
+from functools import lru_cache
 from typing import Any
 
 import phonenumbers
@@ -95,6 +96,13 @@ class GeoMode(StrEnum):
 _GEO_MODES = frozenset(GeoMode)
 
 
+# A ping's number is read three times (the request's field, the route's classification, the
+# target's area-code rule): the latest parses are kept so it is parsed once. Nothing here
+# mutates a parsed number, so sharing one is safe.
+PARSED_NUMBERS_KEPT = 1024
+
+
+@lru_cache(maxsize=PARSED_NUMBERS_KEPT)
 def _phone_number(e164: str) -> phonenumbers.PhoneNumber | None:
     try:
         return phonenumbers.parse(e164, None)
