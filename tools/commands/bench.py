@@ -303,6 +303,52 @@ def transcription(
     )
 
 
+@app.command("commits")
+def commits(
+    revisions: list[str] = typer.Argument(
+        ..., help='commits to compare, the first the baseline ("." is this working tree)'
+    ),
+    rounds: int = typer.Option(8, min=1, max=50, help="rounds; each runs every commit once"),
+    pings: int = typer.Option(1500, min=100, help="pings per round at --clients"),
+    clients: int = typer.Option(16, min=1, max=512, help="concurrent clients of the load"),
+    one_pings: int = typer.Option(500, min=50, help="pings per round from one client"),
+    write: bool = typer.Option(False, help=f"update the section in {BENCHMARKS_MD}"),
+) -> None:
+    """The ping path of `ppcx serve` at several commits, side by side in one run: server CPU
+    per ping, pings/s, one client's latency — each as a ratio to the first commit's."""
+    from tools.bench import commits as bench
+
+    if len(revisions) < 2:
+        raise typer.BadParameter("name at least two commits (the first is the baseline)")
+    settings = load_settings()
+    with ServiceRunner(settings).session() as endpoints:
+        figures = bench.run(
+            endpoints.redis_url,
+            endpoints.nats_url,
+            console,
+            revisions,
+            rounds=rounds,
+            pings=pings,
+            clients=clients,
+            one_pings=one_pings,
+        )
+    notes = [
+        "Each commit is checked out into a worktree of its own and served by `ppcx serve` (the "
+        "API role where the commit has roles, 2 workers) from this checkout's virtualenv, with "
+        "its own store, Redis prefix and the same market (10 standing bids, one buyer winning "
+        "every auction).",
+        f"{rounds} rounds, each running every server in a seeded shuffled order: {pings:,} "
+        f"pings at {clients} clients, then {one_pings} from one client; each figure is the "
+        "median over the rounds, its ratio against the first commit's. CPU per ping is the "
+        "server's processes' user + system time (from /proc) over the pings they answered.",
+    ]
+    command = (
+        f"ppcx-tools bench commits {' '.join(revisions)} --rounds {rounds} --pings {pings} "
+        f"--clients {clients} --one-pings {one_pings}"
+    )
+    publish("commits", "Commits side by side", command, figures, notes, write)
+
+
 @app.command("cluster")
 def cluster(
     pings: int = typer.Option(3000, min=100, help="pings per configuration (split over hosts)"),
@@ -360,7 +406,10 @@ def run_all(
     steps: list[tuple[str, Callable[[], None]]] = [
         ("store", lambda: store(calls=20_000, write=write)),
         ("exchange", lambda: exchange(pings=400, write=write)),
-        ("http", lambda: http(pings=3000, concurrency=32, workers=2, write=write)),
+        (
+            "http",
+            lambda: http(pings=3000, concurrency=32, workers=2, screening_rounds=5, write=write),
+        ),
         ("projections", lambda: projections(log_calls=20_000, query_calls=10_000_000, write=write)),
     ]
     steps.append(("replay", lambda: replay(calls=1_000_000, write=write)))
