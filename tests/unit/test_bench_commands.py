@@ -66,3 +66,10 @@ def test_commits_figures_are_medians_against_the_first_commit() -> None:
     assert one.baseline_value == 2.2
     assert figures["old: one client, server CPU per ping"].ratio == 1.0
     assert len(figures) == 8
+
+
+def test_the_working_tree_is_named_by_its_head() -> None:
+    assert commits._label("f275a3d") == "f275a3d"
+    label = commits._label(".")
+    assert label.startswith("tree on ")
+    assert len(label) > len("tree on ")

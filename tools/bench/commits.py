@@ -60,6 +60,19 @@ def _worktree(scratch: Path, commit: str) -> Path:
     return tree
 
 
+def _label(commit: str) -> str:
+    """How a commit is named in the figures: "." as the working tree on its HEAD."""
+    if commit != ".":
+        return commit
+    head = subprocess.run(  # noqa: S603
+        ["git", "-C", str(REPOSITORY), "rev-parse", "--short", "HEAD"],  # noqa: S607
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    return f"tree on {head}"
+
+
 def _market(base_url: str, targets: int) -> tuple[str, str]:
     """One campaign, one publisher, `targets` funded buyers with standing bids, through the
     routes every commit since the first HTTP benchmark has → the publisher's key, the
@@ -154,7 +167,7 @@ def run(
                 log = root / f"serve-{index}.log"
                 process = _start([*args, "--port", str(port)], env, log)
                 url = f"http://127.0.0.1:{port}"
-                servers.append(_Server(commit, process, url, "", "", prefix))
+                servers.append(_Server(_label(commit), process, url, "", "", prefix))
                 _wait_ready(url + "/healthz", process, log)
                 servers[-1].key, servers[-1].campaign = _market(url, targets)
                 console.print(f"{commit}: serving on {url}")
