@@ -73,3 +73,9 @@ def test_the_working_tree_is_named_by_its_head() -> None:
     label = commits._label(".")
     assert label.startswith("tree on ")
     assert len(label) > len("tree on ")
+
+
+def test_an_unknown_revision_is_refused_before_anything_starts() -> None:
+    commits.check_revisions([".", "HEAD"])
+    with pytest.raises(ValueError, match="'no-such-rev' is not a commit"):
+        commits.check_revisions(["HEAD", "no-such-rev"])

@@ -60,6 +60,19 @@ def _worktree(scratch: Path, commit: str) -> Path:
     return tree
 
 
+def check_revisions(commits: list[str]) -> None:
+    """Every commit names one in this repository ("." this working tree), else ValueError
+    naming the first that does not — before any worktree or server is started."""
+    for commit in commits:
+        if commit == ".":
+            continue
+        wanted = f"{commit}^{{commit}}"
+        args = ["git", "-C", str(REPOSITORY), "rev-parse", "--verify", "--quiet", wanted]
+        found = subprocess.run(args, capture_output=True, check=False)  # noqa: S603
+        if found.returncode != 0:
+            raise ValueError(f"{commit!r} is not a commit of this repository")
+
+
 def _label(commit: str) -> str:
     """How a commit is named in the figures: "." as the working tree on its HEAD."""
     if commit != ".":

@@ -320,6 +320,10 @@ def commits(
 
     if len(revisions) < 2:
         raise typer.BadParameter("name at least two commits (the first is the baseline)")
+    try:
+        bench.check_revisions(revisions)
+    except ValueError as error:
+        raise typer.BadParameter(str(error)) from error
     settings = load_settings()
     with ServiceRunner(settings).session() as endpoints:
         figures = bench.run(
