@@ -14,11 +14,12 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Any
 
 import nats
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
-from nats.js.api import ConsumerConfig
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.errors import NotFoundError
 
 from eventstore.nats_servers import nats_servers
@@ -35,6 +36,21 @@ class StreamSource:
     subject_prefix: str
 
 
+def durable_config(
+    durable: str, *, ack_wait_s: float, max_ack_pending: int, **more: Any
+) -> ConsumerConfig:
+    """A reader's durable consumer: from the stream's first message, each acknowledged on its
+    own; `more` is any other `ConsumerConfig` field (a filter subject, a delivery limit)."""
+    return ConsumerConfig(
+        durable_name=durable,
+        ack_policy=AckPolicy.EXPLICIT,
+        deliver_policy=DeliverPolicy.ALL,
+        ack_wait=ack_wait_s,
+        max_ack_pending=max_ack_pending,
+        **more,
+    )
+
+
 async def consume(
     source: StreamSource,
     config: ConsumerConfig,
@@ -46,7 +62,8 @@ async def consume(
 ) -> None:
     """Fetch up to `batch` messages at a time from the durable consumer `config` (of its
     `filter_subject`, or every subject of the stream) and await `handle` on each batch, until
-    `stop` is set; `name` is the reader's, in the log lines."""
+    `stop` is set (a batch fetched meanwhile is handed back at once, not after the ack wait);
+    `name` is the reader's, in the log lines."""
     connection = await nats.connect(
         nats_servers(source.nats_url),
         max_reconnect_attempts=-1,
@@ -64,6 +81,10 @@ async def consume(
                 logger.warning("%s: NATS unavailable (%s)", name, type(error).__name__)
                 await wait_or_stop(stop, STREAM_WAIT_S)
                 continue
+            if stop.is_set():
+                for message in messages:
+                    await message.nak()
+                break
             await handle(messages)
     finally:
         await connection.close()

@@ -26,12 +26,11 @@ from dataclasses import dataclass
 
 import orjson
 from nats.aio.msg import Msg
-from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
 from domain.call import Call
 from domain.catalog import topic_of
 from domain.scoring_model import SCORING_MODELS_ID
-from eventstore.stream_consumer import StreamSource, consume
+from eventstore.stream_consumer import StreamSource, consume, durable_config
 from evidence.models import ModelStore
 from handlers.scoring import ActiveModel, ScoringHandlers
 
@@ -110,27 +109,17 @@ class Scorer:
 
     # -- the stream -------------------------------------------------------------------------------
     async def run(self, source: StreamSource, stop: asyncio.Event) -> None:
-        config = ConsumerConfig(
-            durable_name=DURABLE,
-            ack_policy=AckPolicy.EXPLICIT,
-            deliver_policy=DeliverPolicy.ALL,
-            ack_wait=ACK_WAIT_S,
-            max_ack_pending=MAX_ACK_PENDING,
-        )
+        config = durable_config(DURABLE, ack_wait_s=ACK_WAIT_S, max_ack_pending=MAX_ACK_PENDING)
         await consume(
             source,
             config,
             FETCH_EVENTS,
-            lambda messages: self._handle_all(messages, stop),
+            self._handle_all,
             stop,
             name="scorer",
         )
 
-    async def _handle_all(self, messages: list[Msg], stop: asyncio.Event) -> None:
-        if stop.is_set():
-            for message in messages:
-                await message.nak()
-            return
+    async def _handle_all(self, messages: list[Msg]) -> None:
         try:
             await asyncio.to_thread(self.score_all, [m.data for m in messages])
         except Exception:  # not acknowledged: delivered again after ACK_WAIT_S

@@ -35,7 +35,6 @@ from dataclasses import dataclass, field
 import nats
 import orjson
 from nats.aio.msg import Msg
-from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
 from domain.call import Call
 from domain.catalog import topic_of
@@ -43,7 +42,7 @@ from domain.commands import RecordTranscript
 from domain.limits import TRANSCRIBER_BATCH_MAX
 from domain.transcript import redact
 from eventstore.application import PPCXApplication
-from eventstore.stream_consumer import StreamSource, consume
+from eventstore.stream_consumer import StreamSource, consume, durable_config
 from evidence.recordings import RecordingStore
 from evidence.transcription import Transcriber, UnsupportedAudio
 from evidence.transcripts import TranscriptStore, transcript_key
@@ -143,13 +142,11 @@ class TranscriberWorker:
 
     async def run(self, source: StreamSource, stop: asyncio.Event) -> None:
         """Consume `Call.CallRecorded` messages until `stop` is set."""
-        config = ConsumerConfig(
-            durable_name=DURABLE,
-            ack_policy=AckPolicy.EXPLICIT,
-            deliver_policy=DeliverPolicy.ALL,
-            ack_wait=ACK_WAIT_S,
-            max_deliver=MAX_DELIVER,
+        config = durable_config(
+            DURABLE,
+            ack_wait_s=ACK_WAIT_S,
             max_ack_pending=TRANSCRIBER_BATCH_MAX,
+            max_deliver=MAX_DELIVER,
             filter_subject=recorded_subject(source.subject_prefix),
         )
         executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=THREAD_NAME)

@@ -36,12 +36,11 @@ from datetime import datetime
 import httpx
 import orjson
 from nats.aio.msg import Msg
-from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
 from domain.clock import Clock
 from eventstore.application import PPCXApplication
 from eventstore.deliveries import DeliveryRow, DeliveryStore
-from eventstore.stream_consumer import StreamSource, consume
+from eventstore.stream_consumer import StreamSource, consume, durable_config
 from handlers.webhooks import WebhookHandlers
 from webhooks.deliveries import (
     AttemptResult,
@@ -113,27 +112,17 @@ class DeliveryWorker:
     # -- recording ---------------------------------------------------------------------------
 
     async def consume(self, source: StreamSource, stop: asyncio.Event) -> None:
-        config = ConsumerConfig(
-            durable_name=DURABLE,
-            ack_policy=AckPolicy.EXPLICIT,
-            deliver_policy=DeliverPolicy.ALL,
-            ack_wait=ACK_WAIT_S,
-            max_ack_pending=MAX_ACK_PENDING,
-        )
+        config = durable_config(DURABLE, ack_wait_s=ACK_WAIT_S, max_ack_pending=MAX_ACK_PENDING)
         await consume(
             source,
             config,
             FETCH_EVENTS,
-            lambda messages: self._handle_all(messages, stop),
+            self._handle_all,
             stop,
             name="webhooks",
         )
 
-    async def _handle_all(self, messages: list[Msg], stop: asyncio.Event) -> None:
-        if stop.is_set():  # handed back at once, not after ACK_WAIT_S
-            for message in messages:
-                await message.nak()
-            return
+    async def _handle_all(self, messages: list[Msg]) -> None:
         # one transaction (one sync to disk) for the whole fetch, then the acks
         recorded = await asyncio.to_thread(self.record_all, [m.data for m in messages])
         for message in messages:
