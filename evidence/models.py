@@ -18,8 +18,6 @@
 from __future__ import annotations
 
 import hashlib
-import os
-import tempfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -45,6 +43,7 @@ from domain.scoring import (
     is_model_version,
     model_version,
 )
+from evidence.files import replaced_whole
 
 CONVERTED = "Call.CallConverted"
 # calls that ended without a conversation: never scored, never learned from
@@ -170,16 +169,8 @@ class ModelStore:
         target = self.path(version)
         if target.exists():
             return version
-        handle, temporary = tempfile.mkstemp(dir=self.directory, suffix=".part")
-        try:
-            with os.fdopen(handle, "wb") as file:
-                file.write(data)
-                file.flush()
-                os.fsync(file.fileno())
-            os.replace(temporary, target)
-        except BaseException:
-            Path(temporary).unlink(missing_ok=True)
-            raise
+        with replaced_whole(target) as file:
+            file.write(data)
         return version
 
     def get(self, version: str) -> LinearModel | None:

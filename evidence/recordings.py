@@ -16,7 +16,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import io
-import os
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,6 +25,7 @@ from domain.errors import ValidationError
 from domain.invariant import invariant
 from domain.limits import RECORDING_BYTES_MAX, RECORDING_READ_CHUNK_BYTES
 from domain.recording import is_recording_key
+from evidence.files import replaced_whole
 
 
 class RecordingStore(Protocol):
@@ -85,22 +85,13 @@ class DirectoryStore:
         path = self._path(key)
         path.parent.mkdir(parents=True, exist_ok=True)
         digest, size = hashlib.sha256(), 0
-        handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=".part-")
-        try:
-            with os.fdopen(handle, "wb") as out:
-                for chunk in _chunks(stream):
-                    size += len(chunk)
-                    if size > RECORDING_BYTES_MAX:
-                        raise TooLarge(f"a recording over {RECORDING_BYTES_MAX} bytes")
-                    digest.update(chunk)
-                    out.write(chunk)
-                out.flush()
-                os.fsync(out.fileno())
-            os.replace(temporary, path)
-        except BaseException:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(temporary)
-            raise
+        with replaced_whole(path) as out:
+            for chunk in _chunks(stream):
+                size += len(chunk)
+                if size > RECORDING_BYTES_MAX:
+                    raise TooLarge(f"a recording over {RECORDING_BYTES_MAX} bytes")
+                digest.update(chunk)
+                out.write(chunk)
         return digest.hexdigest(), size
 
     def open(self, key: str) -> BinaryIO:

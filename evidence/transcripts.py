@@ -15,11 +15,11 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-import tempfile
 from pathlib import Path
 
 from domain.invariant import invariant
 from domain.limits import TRANSCRIPT_CHARS_MAX
+from evidence.files import replaced_whole
 
 _ID_PART = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,99}")
 _KEY = re.compile(r"([A-Za-z0-9][A-Za-z0-9_-]{0,99})/([A-Za-z0-9][A-Za-z0-9_-]{0,99})\.txt")
@@ -52,16 +52,8 @@ class TranscriptStore:
         path = self._path(key)
         path.parent.mkdir(parents=True, exist_ok=True)
         data = text.encode("utf-8")
-        fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=".part-")
-        try:
-            with os.fdopen(fd, "wb") as out:
-                out.write(data)
-                out.flush()
-                os.fsync(out.fileno())
-            os.replace(temporary, path)
-        except BaseException:
-            Path(temporary).unlink(missing_ok=True)
-            raise
+        with replaced_whole(path) as out:
+            out.write(data)
         directory_fd = os.open(path.parent, os.O_RDONLY)
         try:
             os.fsync(directory_fd)  # the rename survives a crash
