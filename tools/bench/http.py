@@ -261,25 +261,10 @@ def run(
         finally:
             _stop(bare)
 
-        port = free_loopback_port()
-        api = _start(
-            # the API role alone (its workers sweep, as before the roles were split): the
-            # relay and the projector would take the same two cores as the load generator
-            [
-                str(bin_dir / "ppcx"),
-                "serve",
-                "--role",
-                "api",
-                "--port",
-                str(port),
-                "--workers",
-                str(workers),
-            ],
-            env,
-            root / "api.log",
-        )
+        # the API role alone (its workers sweep, as before the roles were split): the relay
+        # and the projector would take the same two cores as the load generator
+        api, api_url = _serve(env, bin_dir, root / "api.log", workers)
         try:
-            api_url = f"http://127.0.0.1:{port}"
             _wait_ready(api_url + "/healthz", api, root / "api.log")
             key, campaign = _market(api_url, targets)
             time.sleep(1.0)  # both workers' config sync has seen the market
