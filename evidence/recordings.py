@@ -52,9 +52,25 @@ def _checked(key: str) -> str:
     return key
 
 
+SPOOLED_IN_MEMORY_BYTES_MAX = 8 * 1024 * 1024  # an upload to S3 past this is spooled to disk
+
+
 def _chunks(stream: IO[bytes]) -> Iterator[bytes]:
     while chunk := stream.read(RECORDING_READ_CHUNK_BYTES):
         yield chunk
+
+
+def _copied(stream: IO[bytes], out: IO[bytes]) -> tuple[str, int]:
+    """`stream` written to `out` chunk by chunk → its SHA-256 and size; TooLarge once it
+    passes RECORDING_BYTES_MAX."""
+    digest, size = hashlib.sha256(), 0
+    for chunk in _chunks(stream):
+        size += len(chunk)
+        if size > RECORDING_BYTES_MAX:
+            raise TooLarge(f"a recording over {RECORDING_BYTES_MAX} bytes")
+        digest.update(chunk)
+        out.write(chunk)
+    return digest.hexdigest(), size
 
 
 def hash_stream(stream: IO[bytes]) -> tuple[str, int]:
@@ -84,15 +100,8 @@ class DirectoryStore:
     def put(self, key: str, stream: IO[bytes]) -> tuple[str, int]:
         path = self._path(key)
         path.parent.mkdir(parents=True, exist_ok=True)
-        digest, size = hashlib.sha256(), 0
         with replaced_whole(path) as out:
-            for chunk in _chunks(stream):
-                size += len(chunk)
-                if size > RECORDING_BYTES_MAX:
-                    raise TooLarge(f"a recording over {RECORDING_BYTES_MAX} bytes")
-                digest.update(chunk)
-                out.write(chunk)
-        return digest.hexdigest(), size
+            return _copied(stream, out)
 
     def open(self, key: str) -> BinaryIO:
         return self._path(key).open("rb")
@@ -169,17 +178,11 @@ class S3Store:
         return self.prefix + _checked(key)
 
     def put(self, key: str, stream: IO[bytes]) -> tuple[str, int]:
-        digest, size = hashlib.sha256(), 0
-        with tempfile.SpooledTemporaryFile(max_size=8 * 1024 * 1024) as spool:
-            for chunk in _chunks(stream):
-                size += len(chunk)
-                if size > RECORDING_BYTES_MAX:
-                    raise TooLarge(f"a recording over {RECORDING_BYTES_MAX} bytes")
-                digest.update(chunk)
-                spool.write(chunk)
+        with tempfile.SpooledTemporaryFile(max_size=SPOOLED_IN_MEMORY_BYTES_MAX) as spool:
+            copied = _copied(stream, spool)
             spool.seek(0)
             self.client.upload_fileobj(spool, self.bucket, self._key(key))
-        return digest.hexdigest(), size
+        return copied
 
     def size(self, key: str) -> int | None:
         from botocore.exceptions import ClientError  # noqa: PLC0415 - only with S3
